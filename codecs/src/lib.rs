@@ -1,0 +1,2 @@
+//! Sans-IO protocol codecs. No runtime, no store, no knowledge of brokers.
+pub mod stomp;

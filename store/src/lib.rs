@@ -1,0 +1,1 @@
+//! Durability: the queue journal and the partitioned log.
