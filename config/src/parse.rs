@@ -80,7 +80,7 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
     let doc = match ImDocument::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
-            let line = e.span().map(|s| line_of_char(text, s.start));
+            let line = e.span().map(|s| line_of(text, s.start));
             let message = e.message().trim().replace('\n', "; ");
             cx.errors.push(ConfigError {
                 origin: origin.to_owned(),
@@ -131,7 +131,12 @@ fn server(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut ServerConfig) {
             }
         }
     }
-    cx.int(t, "shutdown_grace_ms", NON_NEGATIVE, &mut out.shutdown_grace_ms);
+    cx.int(
+        t,
+        "shutdown_grace_ms",
+        NON_NEGATIVE,
+        &mut out.shutdown_grace_ms,
+    );
     if let Some(f) = cx.field(t, "log_level") {
         if let Some(s) = cx.string(&f) {
             if s.trim().is_empty() {
@@ -156,17 +161,37 @@ fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {
             }
         }
     }
-    cx.int(t, "max_frame_bytes", 1024..=i64::MAX, &mut out.max_frame_bytes);
+    cx.int(
+        t,
+        "max_frame_bytes",
+        1024..=i64::MAX,
+        &mut out.max_frame_bytes,
+    );
     cx.int(t, "max_headers", POSITIVE, &mut out.max_headers);
-    cx.int(t, "max_header_bytes", 64..=i64::MAX, &mut out.max_header_bytes);
+    cx.int(
+        t,
+        "max_header_bytes",
+        64..=i64::MAX,
+        &mut out.max_header_bytes,
+    );
     cx.int(t, "heartbeat_ms", NON_NEGATIVE, &mut out.heartbeat_ms);
-    cx.int(t, "connect_timeout_ms", POSITIVE, &mut out.connect_timeout_ms);
+    cx.int(
+        t,
+        "connect_timeout_ms",
+        POSITIVE,
+        &mut out.connect_timeout_ms,
+    );
 }
 
 fn store(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StoreConfig) {
     cx.choice(t, "sync", SYNC_MODES, &mut out.sync);
     cx.int(t, "sync_interval_ms", POSITIVE, &mut out.sync_interval_ms);
-    cx.int(t, "segment_bytes", 1024 * 1024..=i64::MAX, &mut out.segment_bytes);
+    cx.int(
+        t,
+        "segment_bytes",
+        1024 * 1024..=i64::MAX,
+        &mut out.segment_bytes,
+    );
     if let Some(f) = cx.field(t, "compact_live_ratio") {
         let v = match f.item.as_value() {
             Some(Value::Float(v)) => Some(*v.value()),
@@ -194,15 +219,30 @@ fn broker(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut BrokerConfig) {
             out.dead_letter_queue = dlq;
         }
     }
-    cx.int(t, "max_redeliveries", REDELIVERIES, &mut out.max_redeliveries);
+    cx.int(
+        t,
+        "max_redeliveries",
+        REDELIVERIES,
+        &mut out.max_redeliveries,
+    );
     cx.int(
         t,
         "default_prefetch",
         0..=i64::from(u32::MAX),
         &mut out.default_prefetch,
     );
-    cx.int(t, "memory_limit_bytes", NON_NEGATIVE, &mut out.memory_limit_bytes);
-    cx.int(t, "disk_limit_bytes", NON_NEGATIVE, &mut out.disk_limit_bytes);
+    cx.int(
+        t,
+        "memory_limit_bytes",
+        NON_NEGATIVE,
+        &mut out.memory_limit_bytes,
+    );
+    cx.int(
+        t,
+        "disk_limit_bytes",
+        NON_NEGATIVE,
+        &mut out.disk_limit_bytes,
+    );
     cx.choice(t, "flow_control", FLOW_CONTROL, &mut out.flow_control);
     cx.int(t, "send_timeout_ms", NON_NEGATIVE, &mut out.send_timeout_ms);
     cx.int(
@@ -354,11 +394,9 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// 1-based line of a byte offset span.
+    /// 1-based line where a byte span starts.
     fn line(&self, span: Option<Range<usize>>) -> Option<usize> {
-        let start = span?.start;
-        let before = self.text.as_bytes().get(..start)?;
-        Some(before.iter().filter(|&&b| b == b'\n').count() + 1)
+        Some(line_of(self.text, span?.start))
     }
 
     fn push(&mut self, line: Option<usize>, key: String, message: impl Into<String>) {
@@ -546,13 +584,16 @@ fn join(path: &str, name: impl Display) -> String {
     }
 }
 
-/// 1-based line of a character (not byte) offset, as `TomlError::span` reports.
-fn line_of_char(text: &str, char_offset: usize) -> usize {
-    text.chars()
-        .take(char_offset)
-        .filter(|&c| c == '\n')
-        .count()
-        + 1
+/// 1-based line of a byte offset. An offset at the very end of a text that ends in a newline
+/// (where a parser reports "unexpected end of input") counts as the last line, not the empty
+/// one after it.
+fn line_of(text: &str, offset: usize) -> usize {
+    let mut end = offset.min(text.len());
+    if end == text.len() && text.ends_with('\n') {
+        end = end.saturating_sub(1);
+    }
+    let newlines = text.bytes().take(end).filter(|&b| b == b'\n').count();
+    newlines + 1
 }
 
 fn item_kind(item: &Item) -> &'static str {

@@ -90,7 +90,15 @@ mod tests {
 
     #[test]
     fn accepts_plain_and_wildcard_patterns() {
-        for p in ["orders", "orders.>", ">", "*", "a.*.c", "a.*.>", "ActiveMQ.DLQ"] {
+        for p in [
+            "orders",
+            "orders.>",
+            ">",
+            "*",
+            "a.*.c",
+            "a.*.>",
+            "ActiveMQ.DLQ",
+        ] {
             assert_eq!(validate_pattern(p), Ok(()), "{p}");
         }
     }
@@ -99,31 +107,52 @@ mod tests {
     fn rejects_greedy_wildcard_before_last_level() {
         assert_eq!(
             validate_pattern("a.>.b"),
-            Err(PatternError::GreedyNotLast { level: 2, levels: 3 })
+            Err(PatternError::GreedyNotLast {
+                level: 2,
+                levels: 3
+            })
         );
         assert_eq!(
             validate_pattern(">.a"),
-            Err(PatternError::GreedyNotLast { level: 1, levels: 2 })
+            Err(PatternError::GreedyNotLast {
+                level: 1,
+                levels: 2
+            })
         );
     }
 
     #[test]
     fn rejects_empty_levels() {
         assert_eq!(validate_pattern(""), Err(PatternError::Empty));
-        assert_eq!(validate_pattern("a..b"), Err(PatternError::EmptyLevel { level: 2 }));
-        assert_eq!(validate_pattern(".a"), Err(PatternError::EmptyLevel { level: 1 }));
-        assert_eq!(validate_pattern("a."), Err(PatternError::EmptyLevel { level: 2 }));
+        assert_eq!(
+            validate_pattern("a..b"),
+            Err(PatternError::EmptyLevel { level: 2 })
+        );
+        assert_eq!(
+            validate_pattern(".a"),
+            Err(PatternError::EmptyLevel { level: 1 })
+        );
+        assert_eq!(
+            validate_pattern("a."),
+            Err(PatternError::EmptyLevel { level: 2 })
+        );
     }
 
     #[test]
     fn rejects_partial_wildcards() {
         assert_eq!(
             validate_pattern("ord*.x"),
-            Err(PatternError::PartialWildcard { level: 1, text: "ord*".to_owned() })
+            Err(PatternError::PartialWildcard {
+                level: 1,
+                text: "ord*".to_owned()
+            })
         );
         assert_eq!(
             validate_pattern("a.b>"),
-            Err(PatternError::PartialWildcard { level: 2, text: "b>".to_owned() })
+            Err(PatternError::PartialWildcard {
+                level: 2,
+                text: "b>".to_owned()
+            })
         );
     }
 
