@@ -154,10 +154,10 @@ pub enum SyncMode {
     #[default]
     Always,
     /// `"interval"`: fsync every `store.sync_interval_ms`; a power cut can lose up to that
-    /// much acknowledged data (a process crash loses nothing).
+    /// much acknowledged data.
     Interval,
     /// `"never"`: leave flushing to the operating system; a power cut can lose any amount of
-    /// acknowledged data (a process crash loses nothing).
+    /// acknowledged data.
     Never,
 }
 
@@ -232,7 +232,8 @@ pub struct BrokerConfig {
     pub dead_letter_queue: String,
     /// Redeliveries before a message is dead-lettered; -1 = unlimited. Default 6 (as ActiveMQ).
     pub max_redeliveries: i32,
-    /// Messages sent to a consumer ahead of acknowledgement when its protocol does not say.
+    /// Messages sent to a consumer ahead of acknowledgement when the client does not ask for a
+    /// prefetch of its own.
     /// Default 1000.
     pub default_prefetch: u32,
     /// Global watermark for message bodies held in memory, in bytes; 0 = no limit.
