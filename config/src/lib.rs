@@ -123,9 +123,10 @@ pub struct StompListenerConfig {
     pub max_headers: usize,
     /// Largest accepted header line, in bytes; at least 64. Default 10240.
     pub max_header_bytes: usize,
-    /// The server's heart-beat offer in milliseconds, for both sending and receiving;
-    /// 0 means none. Default 10000.
-    pub heartbeat_ms: u64,
+    /// The shortest heart-beat interval, in milliseconds, the server agrees to in either
+    /// direction. Like ActiveMQ, the server honours the intervals the client's `heart-beat`
+    /// header asks for, raised to this floor. Default 100.
+    pub heartbeat_min_ms: u64,
     /// A connection must send CONNECT/STOMP within this many milliseconds; at least 1.
     /// Default 10000.
     pub connect_timeout_ms: u64,
@@ -139,7 +140,7 @@ impl Default for StompListenerConfig {
             max_frame_bytes: 10 * 1024 * 1024,
             max_headers: 1000,
             max_header_bytes: 10240,
-            heartbeat_ms: 10_000,
+            heartbeat_min_ms: 100,
             connect_timeout_ms: 10_000,
         }
     }

@@ -23,7 +23,7 @@ const STOMP_KEYS: &[&str] = &[
     "max_frame_bytes",
     "max_headers",
     "max_header_bytes",
-    "heartbeat_ms",
+    "heartbeat_min_ms",
     "connect_timeout_ms",
 ];
 const STORE_KEYS: &[&str] = &[
@@ -174,7 +174,7 @@ fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {
         64..=i64::MAX,
         &mut out.max_header_bytes,
     );
-    cx.int(t, "heartbeat_ms", NON_NEGATIVE, &mut out.heartbeat_ms);
+    cx.int(t, "heartbeat_min_ms", NON_NEGATIVE, &mut out.heartbeat_min_ms);
     cx.int(
         t,
         "connect_timeout_ms",

@@ -49,7 +49,7 @@ fn defaults_are_the_documented_values() {
     assert_eq!(s.max_frame_bytes, 10_485_760);
     assert_eq!(s.max_headers, 1000);
     assert_eq!(s.max_header_bytes, 10240);
-    assert_eq!(s.heartbeat_ms, 10_000);
+    assert_eq!(s.heartbeat_min_ms, 100);
     assert_eq!(s.connect_timeout_ms, 10_000);
     assert_eq!(c.store.sync, SyncMode::Always);
     assert_eq!(c.store.sync_interval_ms, 100);
@@ -98,7 +98,7 @@ bind = "[::1]:1234"
 max_frame_bytes = 1024
 max_headers = 1
 max_header_bytes = 64
-heartbeat_ms = 0
+heartbeat_min_ms = 0
 connect_timeout_ms = 1
 
 [store]
@@ -128,7 +128,7 @@ expiry_check_interval_ms = 1
         (s.max_frame_bytes, s.max_headers, s.max_header_bytes),
         (1024, 1, 64)
     );
-    assert_eq!((s.heartbeat_ms, s.connect_timeout_ms), (0, 1));
+    assert_eq!((s.heartbeat_min_ms, s.connect_timeout_ms), (0, 1));
     assert_eq!(cfg.store.sync, SyncMode::Interval);
     assert_eq!(cfg.store.sync_interval_ms, 1);
     assert_eq!(cfg.store.segment_bytes, 1 << 20);
@@ -301,8 +301,8 @@ fn out_of_range_values() {
             "must be at least 64, found 63",
         ),
         (
-            "[listeners.stomp]\nheartbeat_ms = -1",
-            "listeners.stomp.heartbeat_ms",
+            "[listeners.stomp]\nheartbeat_min_ms = -1",
+            "listeners.stomp.heartbeat_min_ms",
             "must be at least 0, found -1",
         ),
         (
