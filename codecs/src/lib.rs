@@ -1,2 +1,22 @@
 //! Sans-IO protocol codecs. No runtime, no store, no knowledge of brokers.
+//!
+//! # Contract
+//!
+//! Every codec in this crate is deterministic and does no I/O: bytes go in
+//! through a `decode(&mut BytesMut, ..)` function that either returns one
+//! item and consumes exactly its bytes, returns `Ok(None)` ("need more bytes",
+//! nothing consumed), or returns a typed error. Frames come out as bytes
+//! through `encode(&self, &mut BytesMut)`.
+//!
+//! No input can make a decoder panic, and every size the peer announces is
+//! checked against caller-supplied limits *before* anything is buffered or
+//! allocated for it. The `tokio_util::codec` adapters are thin wrappers over
+//! the pure functions.
+//!
+//! # Modules
+//!
+//! - [`stomp`]: STOMP 1.0 / 1.1 / 1.2 frames.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![warn(missing_docs)]
+
 pub mod stomp;
