@@ -136,7 +136,8 @@ fn step(
 
     let Some(nul_at) = find_body_end(buf, limits, &mut partial)? else {
         state.partial = Some(partial);
-        return need_more(buf.len(), limits);
+        // Bytes past `max_frame_bytes` were not searched: they may hold the NUL.
+        return need_more(buf.len().min(limits.max_frame_bytes), limits);
     };
 
     // `find_body_end` guarantees `partial.pos <= nul_at < buf.len()`.
@@ -150,8 +151,9 @@ fn step(
     })))
 }
 
-/// `Ok(None)` unless the `buffered` bytes of an unfinished frame already
-/// prove it longer than the limit (it needs at least one more byte).
+/// `Ok(None)` unless the `buffered` bytes known to belong to an unfinished
+/// frame already prove it longer than the limit (it needs at least one more
+/// byte).
 fn need_more(buffered: usize, limits: &StompLimits) -> Result<Option<StompItem>, StompDecodeError> {
     if buffered >= limits.max_frame_bytes {
         return Err(StompDecodeError::FrameTooLarge {
@@ -390,5 +392,44 @@ fn find_body_end(
             p.scanned = until.max(from);
             Ok(None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    /// A frame trickling in is scanned once: headers are not re-parsed and
+    /// the NUL search resumes where it stopped (no quadratic rescans).
+    #[test]
+    fn progress_is_kept_between_calls() {
+        let limits = StompLimits::default();
+        let mut state = DecodeState::default();
+        let mut buf = BytesMut::from(&b"SEND\na:1\nb:"[..]);
+        let v = StompVersion::V1_2;
+        assert_eq!(decode_with(&mut buf, v, &limits, &mut state), Ok(None));
+        let p = state.partial.as_ref().unwrap();
+        assert_eq!((p.headers.len(), p.pos, p.line), (1, 9, 3));
+
+        buf.extend_from_slice(b"2\n\nbody");
+        assert_eq!(decode_with(&mut buf, v, &limits, &mut state), Ok(None));
+        let p = state.partial.as_ref().unwrap();
+        assert!(p.head_done);
+        assert_eq!(p.headers.len(), 2);
+        assert_eq!((p.pos, p.scanned), (14, 18));
+
+        buf.extend_from_slice(b" more");
+        assert_eq!(decode_with(&mut buf, v, &limits, &mut state), Ok(None));
+        assert_eq!(state.partial.as_ref().unwrap().scanned, 23);
+
+        buf.extend_from_slice(b"\0");
+        let item = decode_with(&mut buf, v, &limits, &mut state).unwrap();
+        assert!(state.partial.is_none());
+        let Some(StompItem::Frame(frame)) = item else {
+            panic!("{item:?}")
+        };
+        assert_eq!(frame.body, "body more");
     }
 }
