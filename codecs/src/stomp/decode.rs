@@ -315,6 +315,14 @@ fn parse_header(
             line: line_no,
             reason: "no ':' between name and value",
         })?;
+    if line.ends_with(b"\r") {
+        // "CR CR LF": the value would end with a CR, which 1.0/1.1 cannot
+        // carry and 1.2 forbids unescaped.
+        return Err(StompDecodeError::MalformedHeader {
+            line: line_no,
+            reason: "stray CR before the end of line",
+        });
+    }
     let (name, value) = line.split_at(colon);
     let value = value.get(1..).unwrap_or_default();
     if name.is_empty() {

@@ -439,16 +439,46 @@ fn encode_escapes_per_version() {
         &encode(&frame, StompVersion::V1_2)[..],
         b"MESSAGE\nk\\cey:a\\cb\\nc\\\\d\\re\n\nx\0"
     );
-    // 1.1 has no `\r` escape: the CR becomes a space.
+    // 1.1 has no `\r` escape: a CR is written raw.
     assert_eq!(
         &encode(&frame, StompVersion::V1_1)[..],
-        b"MESSAGE\nk\\cey:a\\cb\\nc\\\\d e\n\nx\0"
+        b"MESSAGE\nk\\cey:a\\cb\\nc\\\\d\re\n\nx\0"
     );
-    // 1.0 has no escapes: CR/LF become spaces, a colon in a name becomes '_'.
+    // 1.0 has no escapes: an LF becomes a space, a colon in a name becomes '_'.
     assert_eq!(
         &encode(&frame, StompVersion::V1_0)[..],
-        b"MESSAGE\nk_ey:a:b c\\d e\n\nx\0"
+        b"MESSAGE\nk_ey:a:b c\\d\re\n\nx\0"
     );
+    // A CR ending a value would merge with the EOL: it becomes a space.
+    let frame = StompFrame::new(StompCommand::Send).with_header("a\r", "b\r");
+    assert_eq!(
+        &encode(&frame, StompVersion::V1_0)[..],
+        b"SEND\na\r:b \n\n\0"
+    );
+    assert_eq!(
+        &encode(&frame, StompVersion::V1_1)[..],
+        b"SEND\na\r:b \n\n\0"
+    );
+    assert_eq!(
+        &encode(&frame, StompVersion::V1_2)[..],
+        b"SEND\na\\r:b\\r\n\n\0"
+    );
+}
+
+#[test]
+fn raw_cr_inside_a_header_is_kept_but_not_before_the_eol() {
+    for v in ALL {
+        let frame = decode_one(b"SEND\nx:a\rb\n\n\0", v).unwrap();
+        assert_eq!(frame.header("x"), Some("a\rb"));
+        assert_eq!(decode_one(&encode(&frame, v), v).unwrap(), frame);
+        assert_eq!(
+            decode_err(b"SEND\nx:a\r\r\n\n\0", v, &limits()),
+            StompDecodeError::MalformedHeader {
+                line: 2,
+                reason: "stray CR before the end of line"
+            }
+        );
+    }
 }
 
 #[test]
@@ -479,16 +509,17 @@ fn encode_owns_content_length() {
     // Not added otherwise: the encoder writes the headers it is given.
     let frame = StompFrame::new(StompCommand::Message).with_body("ab");
     assert_eq!(&encode(&frame, v)[..], b"MESSAGE\n\nab\0");
-    // Corrected when wrong, kept in place; repeats dropped.
+    // Corrected in place when wrong, repeats included; kept when right.
     let frame = StompFrame::new(StompCommand::Message)
         .with_header("a", "1")
         .with_header("content-length", "999")
         .with_header("b", "2")
-        .with_header("content-length", "0")
+        .with_header("content-length", " 2")
+        .with_header("content-length", "002")
         .with_body("ab");
     assert_eq!(
         &encode(&frame, v)[..],
-        b"MESSAGE\na:1\ncontent-length:2\nb:2\n\nab\0"
+        b"MESSAGE\na:1\ncontent-length:2\nb:2\ncontent-length:2\ncontent-length:002\n\nab\0"
     );
 }
 
