@@ -1,0 +1,268 @@
+"""Start, stop, kill and restart the real `gateway` binary for a test.
+
+A `Gateway` owns one directory: its config file (`gateway.toml`), its data directory
+(`data/`) and its log (`gateway.log`, stdout and stderr of every run, appended).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BINARY = "target/release/gateway"
+READY_TIMEOUT = 20.0
+
+
+class GatewayError(AssertionError):
+    """The gateway could not be found, did not start, or misbehaved while starting/stopping."""
+
+
+def gateway_binary() -> Path:
+    """The binary under test: $GATEWAY_BIN (relative paths are from the repo root)."""
+    raw = os.environ.get("GATEWAY_BIN") or DEFAULT_BINARY
+    path = Path(raw)
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    return path
+
+
+def check_binary() -> Path:
+    path = gateway_binary()
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise GatewayError(
+            f"gateway binary not found (or not executable) at {path}. Build it with "
+            f"`cargo build --release -p gateway`, or point GATEWAY_BIN at it "
+            f"(./scripts/test does both)."
+        )
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+# --- a tiny TOML writer (tomllib only reads) -------------------------------------------------
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (str, Path)):
+        # JSON string escapes are valid TOML basic-string escapes.
+        return json.dumps(str(v))
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def _is_table_array(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+def to_toml(doc: dict) -> str:
+    """Render nested dicts as TOML: tables for dicts, [[arrays]] for lists of dicts."""
+    lines: list[str] = []
+
+    def table(path: str, t: dict, header: str | None):
+        scalars = [(k, v) for k, v in t.items() if not isinstance(v, dict) and not _is_table_array(v)]
+        if header is not None and (scalars or header.startswith("[[")):
+            lines.append(header)
+        for k, v in scalars:
+            lines.append(f"{k} = {_toml_value(v)}")
+        if scalars:
+            lines.append("")
+        for k, v in t.items():
+            sub = f"{path}.{k}" if path else k
+            if isinstance(v, dict):
+                table(sub, v, f"[{sub}]")
+            elif _is_table_array(v):
+                for item in v:
+                    table(sub, item, f"[[{sub}]]")
+
+    table("", doc, None)
+    return "\n".join(lines) + "\n"
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in (override or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+# --- the process ----------------------------------------------------------------------------
+
+
+class Gateway:
+    """One gateway process (and its restarts) on a fixed config, ports and data directory."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, workdir: Path, overrides: dict | None = None, extra_toml: str = ""):
+        self.binary = check_binary()
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.stomp_port = free_port(self.host)
+        self.data_dir = self.workdir / "data"
+        self.config_path = self.workdir / "gateway.toml"
+        self.log_path = self.workdir / "gateway.log"
+        base = {
+            "server": {"data_dir": str(self.data_dir)},
+            "listeners": {
+                "stomp": {"bind": f"{self.host}:{self.stomp_port}", "heartbeat_ms": 10000},
+            },
+            "broker": {"max_redeliveries": 6, "dead_letter_queue": "ActiveMQ.DLQ"},
+        }
+        self.config = deep_merge(base, overrides or {})
+        text = to_toml(self.config)
+        if extra_toml:
+            text += "\n" + extra_toml.strip() + "\n"
+        self.config_path.write_text(text)
+        self.proc: subprocess.Popen | None = None
+        self.runs = 0
+        # Set when the test itself stopped the process (kill/terminate), so teardown does not
+        # report that as a crash.
+        self._stopped_on_purpose = False
+
+    # -- lifecycle --
+
+    def start(self, timeout: float = READY_TIMEOUT) -> "Gateway":
+        if self.running:
+            raise GatewayError("gateway already running")
+        self.runs += 1
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n===== run {self.runs}: {self.binary} --config {self.config_path}\n".encode())
+            log.flush()
+            env = dict(os.environ, RUST_BACKTRACE="1")
+            self.proc = subprocess.Popen(
+                [str(self.binary), "--config", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=env,
+            )
+        self._stopped_on_purpose = False
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float):
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                raise GatewayError(
+                    f"gateway exited with code {code} before accepting STOMP connections on "
+                    f"{self.host}:{self.stomp_port}\n--- config {self.config_path} ---\n"
+                    f"{self.config_path.read_text()}--- log {self.log_path} ---\n{self.log_tail()}"
+                )
+            try:
+                with socket.create_connection((self.host, self.stomp_port), timeout=0.5):
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                self.proc.wait()
+                raise GatewayError(
+                    f"gateway did not accept STOMP connections on {self.host}:{self.stomp_port} "
+                    f"within {timeout:.0f}s\n--- log {self.log_path} ---\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def kill(self) -> int:
+        """SIGKILL (a crash: nothing gets flushed) and reap. Returns the exit status."""
+        assert self.proc is not None, "gateway never started"
+        self._stopped_on_purpose = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        return self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait for the exit; returns the exit code (negative = killed by a signal).
+
+        Raises GatewayError (after a SIGKILL) when the process is still alive after `timeout`.
+        """
+        assert self.proc is not None, "gateway never started"
+        self._stopped_on_purpose = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise GatewayError(
+                f"gateway still running {timeout:.0f}s after SIGTERM (killed it)\n"
+                f"--- log ---\n{self.log_tail()}"
+            ) from None
+
+    def restart(self, timeout: float = READY_TIMEOUT) -> "Gateway":
+        """Start again on the same config, ports and data (SIGTERM first if still running)."""
+        if self.running:
+            self.terminate()
+        return self.start(timeout)
+
+    # -- diagnostics --
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, max_chars: int = 8000) -> str:
+        text = self.log_text()
+        if len(text) > max_chars:
+            text = "[...]\n" + text[-max_chars:]
+        return text
+
+    def problems(self) -> list[str]:
+        """What teardown should report: an unexpected exit, or a panic in the log."""
+        out = []
+        if self.proc is not None and not self._stopped_on_purpose:
+            code = self.proc.poll()
+            if code is not None:
+                out.append(f"gateway exited unexpectedly with code {code} during the test")
+        if "panicked" in self.log_text():
+            out.append("gateway log contains a panic")
+        return out
+
+    def stop_quietly(self):
+        """Teardown: SIGTERM, then SIGKILL if it hangs; never raises."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self._stopped_on_purpose = True
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __repr__(self):
+        return f"<Gateway {self.host}:{self.stomp_port} dir={self.workdir}>"
