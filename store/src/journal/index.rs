@@ -1,0 +1,691 @@
+//! The live-record index: what every record on disk still means, and where it lives.
+//!
+//! Recovery and the writer drive the same [`Index`] with the same records in the same order, so
+//! the index after a restart describes the disk exactly as the index before it did.
+//!
+//! ### Invariants
+//! - A record on disk is *needed* when dropping it would change what recovery returns. Needed
+//!   records are: the latest `QueueCreate` of a live queue, the `Add` of a live message (and its
+//!   latest `DeliveryCount`), a pending `TxPrepare`, and *tombstones whose target still exists on
+//!   disk*: an `Ack` whose `Add` sits in another segment that still exists, a `QueueDelete` while
+//!   any segment holding the queue's create or messages still exists, a `TxCommit`/`TxRollback`
+//!   while the segment of its `TxPrepare` still exists.
+//! - `SegInfo::live` counts the needed record units located in that segment; the effects of a
+//!   committed transaction are located in the segment of its `TxPrepare`.
+//! - A tombstone always lives in a later segment than its target (targets only move forward while
+//!   live, tombstones of dead targets only move forward), so compacting the oldest segments first
+//!   releases every dependency; there are no cycles.
+//! - Records of a queue are keyed by id and applied order-insensitively with respect to its
+//!   `QueueCreate` (an `Add` before the create of its queue attaches once the create appears), so
+//!   compaction may move a `QueueCreate` after the queue's messages.
+
+use super::{JournalRecord, QueueId};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// Segment number.
+pub(crate) type SegId = u64;
+
+/// Accounting for one segment.
+#[derive(Debug, Default)]
+pub(crate) struct SegInfo {
+    /// Record units written to the segment.
+    pub total: u64,
+    /// Record units still needed.
+    pub live: u64,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Acked messages whose `Add` is here while their `Ack` lives in another segment.
+    dead_adds: Vec<(QueueId, u64)>,
+    /// Deleted queues whose `QueueDelete` depends on this segment.
+    queue_refs: Vec<QueueId>,
+    /// Transactions whose `TxPrepare` was written here.
+    txs: Vec<u64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Msg {
+    pub add_seg: SegId,
+    pub count: u32,
+    pub dc_seg: Option<SegId>,
+    /// Only filled while recovering.
+    pub payload: Bytes,
+}
+
+#[derive(Debug)]
+pub(crate) struct Created {
+    pub name: String,
+    pub meta: Bytes,
+    pub seg: SegId,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct QueueIdx {
+    /// `None` for a placeholder: messages seen before the queue's create.
+    pub created: Option<Created>,
+    pub messages: BTreeMap<u64, Msg>,
+}
+
+#[derive(Debug)]
+struct DeadAdd {
+    add_seg: SegId,
+    tomb_seg: SegId,
+}
+
+#[derive(Debug)]
+struct DeadQueue {
+    tomb_seg: SegId,
+    deps: BTreeSet<SegId>,
+}
+
+#[derive(Debug)]
+pub(crate) enum TxState {
+    Pending {
+        records: Vec<JournalRecord>,
+        units: u64,
+    },
+    Resolved {
+        resolve_seg: SegId,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct TxIdx {
+    pub prepare_seg: SegId,
+    /// Offset in the prepare segment of the frame holding the `TxPrepare`.
+    pub prepare_offset: u64,
+    pub state: TxState,
+}
+
+/// A record kept by compaction, and how the index must follow it once it is rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Move {
+    Create(QueueId),
+    Delete(QueueId),
+    Add(QueueId, u64),
+    Ack(QueueId, u64),
+    Dc(QueueId, u64),
+    Prepare(u64),
+    Resolve(u64),
+}
+
+/// Where a needed committed `TxCommit` must fetch its transaction's effects from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Materialize {
+    pub tx: u64,
+    pub prepare_seg: SegId,
+    pub prepare_offset: u64,
+}
+
+/// The index.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    pub segs: BTreeMap<SegId, SegInfo>,
+    pub queues: HashMap<QueueId, QueueIdx>,
+    deleted: HashSet<QueueId>,
+    dead_adds: HashMap<(QueueId, u64), DeadAdd>,
+    dead_queues: HashMap<QueueId, DeadQueue>,
+    pub txs: HashMap<u64, TxIdx>,
+    /// Keep payloads (recovery) or drop them (runtime).
+    pub keep_payloads: bool,
+    pub max_queue: QueueId,
+    pub max_seq: u64,
+    pub max_tx: u64,
+}
+
+fn strip(records: &[JournalRecord]) -> Vec<JournalRecord> {
+    records
+        .iter()
+        .map(|r| match r {
+            JournalRecord::Add { queue, seq, .. } => JournalRecord::Add {
+                queue: *queue,
+                seq: *seq,
+                payload: Bytes::new(),
+            },
+            other => other.clone(),
+        })
+        .collect()
+}
+
+impl Index {
+    fn inc(&mut self, seg: SegId, n: u64) {
+        self.segs.entry(seg).or_default().live += n;
+    }
+
+    fn dec(&mut self, seg: SegId, n: u64) {
+        if let Some(s) = self.segs.get_mut(&seg) {
+            s.live = s.live.saturating_sub(n);
+        }
+    }
+
+    /// An empty index that keeps payloads (for recovery).
+    pub fn recovering() -> Self {
+        Index {
+            keep_payloads: true,
+            ..Index::default()
+        }
+    }
+
+    fn note_ids(&mut self, r: &JournalRecord) {
+        match r {
+            JournalRecord::QueueCreate { queue, .. } | JournalRecord::QueueDelete { queue } => {
+                self.max_queue = self.max_queue.max(*queue)
+            }
+            JournalRecord::Add { queue, seq, .. }
+            | JournalRecord::Ack { queue, seq }
+            | JournalRecord::DeliveryCount { queue, seq, .. } => {
+                self.max_queue = self.max_queue.max(*queue);
+                self.max_seq = self.max_seq.max(*seq);
+            }
+            JournalRecord::TxPrepare { tx, records } => {
+                self.max_tx = self.max_tx.max(*tx);
+                for r in records {
+                    self.note_ids(r);
+                }
+            }
+            JournalRecord::TxCommit { tx } | JournalRecord::TxRollback { tx } => {
+                self.max_tx = self.max_tx.max(*tx)
+            }
+        }
+    }
+
+    /// Applies a batch written at `offset` of segment `seg`.
+    pub fn apply_batch(&mut self, records: &[JournalRecord], seg: SegId, offset: u64) {
+        let units: u64 = records.iter().map(super::format::units).sum();
+        self.segs.entry(seg).or_default().total += units;
+        for r in records {
+            self.note_ids(r);
+            self.apply(r, seg, offset);
+        }
+    }
+
+    /// Applies one record located in `seg`.
+    fn apply(&mut self, r: &JournalRecord, seg: SegId, offset: u64) {
+        match r {
+            JournalRecord::QueueCreate { queue, name, meta } => {
+                if self.deleted.contains(queue) {
+                    return;
+                }
+                let q = self.queues.entry(*queue).or_default();
+                let old = q.created.replace(Created {
+                    name: name.clone(),
+                    meta: meta.clone(),
+                    seg,
+                });
+                if let Some(old) = old {
+                    self.dec(old.seg, 1);
+                }
+                self.inc(seg, 1);
+            }
+            JournalRecord::QueueDelete { queue } => {
+                if !self.deleted.insert(*queue) {
+                    return;
+                }
+                let Some(q) = self.queues.remove(queue) else {
+                    return;
+                };
+                let mut deps = BTreeSet::new();
+                if let Some(c) = q.created {
+                    self.dec(c.seg, 1);
+                    deps.insert(c.seg);
+                }
+                for m in q.messages.values() {
+                    self.dec(m.add_seg, 1);
+                    deps.insert(m.add_seg);
+                    if let Some(d) = m.dc_seg {
+                        self.dec(d, 1);
+                    }
+                }
+                deps.remove(&seg);
+                if !deps.is_empty() {
+                    for d in &deps {
+                        self.segs.entry(*d).or_default().queue_refs.push(*queue);
+                    }
+                    self.dead_queues.insert(
+                        *queue,
+                        DeadQueue {
+                            tomb_seg: seg,
+                            deps,
+                        },
+                    );
+                    self.inc(seg, 1);
+                }
+            }
+            JournalRecord::Add {
+                queue,
+                seq,
+                payload,
+            } => {
+                if self.deleted.contains(queue) {
+                    return;
+                }
+                let payload = if self.keep_payloads {
+                    payload.clone()
+                } else {
+                    Bytes::new()
+                };
+                let q = self.queues.entry(*queue).or_default();
+                // A second Add of a live key (a copy left by an interrupted compaction, which
+                // rewrites the delivery count right after it) replaces the message.
+                let old = q.messages.insert(
+                    *seq,
+                    Msg {
+                        add_seg: seg,
+                        count: 0,
+                        dc_seg: None,
+                        payload,
+                    },
+                );
+                if let Some(old) = old {
+                    self.dec(old.add_seg, 1);
+                    if let Some(d) = old.dc_seg {
+                        self.dec(d, 1);
+                    }
+                }
+                self.inc(seg, 1);
+            }
+            JournalRecord::Ack { queue, seq } => {
+                let Some(m) = self
+                    .queues
+                    .get_mut(queue)
+                    .and_then(|q| q.messages.remove(seq))
+                else {
+                    return;
+                };
+                self.dec(m.add_seg, 1);
+                if let Some(d) = m.dc_seg {
+                    self.dec(d, 1);
+                }
+                if m.add_seg != seg {
+                    let key = (*queue, *seq);
+                    self.segs.entry(m.add_seg).or_default().dead_adds.push(key);
+                    if let Some(old) = self.dead_adds.insert(
+                        key,
+                        DeadAdd {
+                            add_seg: m.add_seg,
+                            tomb_seg: seg,
+                        },
+                    ) {
+                        // An earlier incarnation's ack: still needed while its add exists.
+                        // Keep the newest entry; the old ack stays live only by its own count.
+                        self.dec(old.tomb_seg, 1);
+                    }
+                    self.inc(seg, 1);
+                }
+            }
+            JournalRecord::DeliveryCount { queue, seq, count } => {
+                let Some(m) = self
+                    .queues
+                    .get_mut(queue)
+                    .and_then(|q| q.messages.get_mut(seq))
+                else {
+                    return;
+                };
+                m.count = *count;
+                let old = m.dc_seg.replace(seg);
+                if let Some(d) = old {
+                    self.dec(d, 1);
+                }
+                self.inc(seg, 1);
+            }
+            JournalRecord::TxPrepare { tx, records } => {
+                self.forget_tx(*tx);
+                let units = super::format::units(r);
+                let records = if self.keep_payloads {
+                    records.clone()
+                } else {
+                    strip(records)
+                };
+                self.txs.insert(
+                    *tx,
+                    TxIdx {
+                        prepare_seg: seg,
+                        prepare_offset: offset,
+                        state: TxState::Pending { records, units },
+                    },
+                );
+                let s = self.segs.entry(seg).or_default();
+                s.txs.push(*tx);
+                s.live += units;
+            }
+            JournalRecord::TxCommit { tx } | JournalRecord::TxRollback { tx } => {
+                let commit = matches!(r, JournalRecord::TxCommit { .. });
+                let Some(t) = self.txs.get_mut(tx) else {
+                    return;
+                };
+                let prepare_seg = t.prepare_seg;
+                let TxState::Pending { .. } = t.state else {
+                    return;
+                };
+                let TxState::Pending { records, units } =
+                    std::mem::replace(&mut t.state, TxState::Resolved { resolve_seg: seg })
+                else {
+                    return;
+                };
+                self.dec(prepare_seg, units);
+                if prepare_seg != seg {
+                    self.inc(seg, 1);
+                }
+                if commit {
+                    for inner in &records {
+                        self.apply(inner, prepare_seg, 0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops what the index knows about transaction `tx` (its id is being reused).
+    fn forget_tx(&mut self, tx: u64) {
+        if let Some(old) = self.txs.remove(&tx) {
+            match old.state {
+                TxState::Pending { units, .. } => self.dec(old.prepare_seg, units),
+                TxState::Resolved { resolve_seg } => {
+                    if resolve_seg != old.prepare_seg {
+                        self.dec(resolve_seg, 1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// End of recovery: drops placeholder queues (messages whose queue was never created) and
+    /// switches to runtime mode. Returns the recovered queues and prepared transactions with
+    /// their payloads.
+    pub fn finish_recovery(&mut self) -> (Vec<super::RecoveredQueue>, Vec<super::PreparedTx>) {
+        let placeholders: Vec<QueueId> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| q.created.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in placeholders {
+            if let Some(q) = self.queues.remove(&id) {
+                for m in q.messages.values() {
+                    self.dec(m.add_seg, 1);
+                    if let Some(d) = m.dc_seg {
+                        self.dec(d, 1);
+                    }
+                }
+            }
+        }
+        let mut queues: Vec<super::RecoveredQueue> = Vec::with_capacity(self.queues.len());
+        for (id, q) in self.queues.iter_mut() {
+            let Some(c) = &q.created else { continue };
+            let messages = q
+                .messages
+                .iter_mut()
+                .map(|(seq, m)| super::RecoveredMessage {
+                    seq: *seq,
+                    delivery_count: m.count,
+                    payload: std::mem::take(&mut m.payload),
+                })
+                .collect();
+            queues.push(super::RecoveredQueue {
+                queue: *id,
+                name: c.name.clone(),
+                meta: c.meta.clone(),
+                messages,
+            });
+        }
+        queues.sort_by_key(|q| q.queue);
+        let mut prepared = Vec::new();
+        for (tx, t) in self.txs.iter_mut() {
+            if let TxState::Pending { records, .. } = &mut t.state {
+                prepared.push(super::PreparedTx {
+                    tx: *tx,
+                    records: records.clone(),
+                });
+                *records = strip(records);
+            }
+        }
+        prepared.sort_by_key(|p| p.tx);
+        self.keep_payloads = false;
+        (queues, prepared)
+    }
+
+    /// Decides whether `r`, found in segment `from` (directly, or as the effect of a committed
+    /// transaction prepared there), must be rewritten by compaction. Pushes what to write into
+    /// `out` (with the index move to perform once written) and skips keys already in `seen`.
+    /// Returns a transaction to materialize when `r` is a needed `TxCommit`.
+    pub fn keep(
+        &self,
+        r: &JournalRecord,
+        from: SegId,
+        seen: &mut HashSet<Move>,
+        out: &mut Vec<(JournalRecord, Move)>,
+    ) -> Option<Materialize> {
+        match r {
+            JournalRecord::QueueCreate { queue, .. } => {
+                let c = self.queues.get(queue).and_then(|q| q.created.as_ref())?;
+                if c.seg == from && seen.insert(Move::Create(*queue)) {
+                    out.push((
+                        JournalRecord::QueueCreate {
+                            queue: *queue,
+                            name: c.name.clone(),
+                            meta: c.meta.clone(),
+                        },
+                        Move::Create(*queue),
+                    ));
+                }
+            }
+            JournalRecord::QueueDelete { queue } => {
+                if self
+                    .dead_queues
+                    .get(queue)
+                    .is_some_and(|d| d.tomb_seg == from)
+                    && seen.insert(Move::Delete(*queue))
+                {
+                    out.push((r.clone(), Move::Delete(*queue)));
+                }
+            }
+            JournalRecord::Add { queue, seq, .. } => {
+                let m = self.queues.get(queue).and_then(|q| q.messages.get(seq))?;
+                if m.add_seg == from && seen.insert(Move::Add(*queue, *seq)) {
+                    out.push((r.clone(), Move::Add(*queue, *seq)));
+                    if m.dc_seg.is_some() {
+                        seen.insert(Move::Dc(*queue, *seq));
+                        out.push((
+                            JournalRecord::DeliveryCount {
+                                queue: *queue,
+                                seq: *seq,
+                                count: m.count,
+                            },
+                            Move::Dc(*queue, *seq),
+                        ));
+                    }
+                }
+            }
+            JournalRecord::Ack { queue, seq } => {
+                let key = (*queue, *seq);
+                let live_again = self
+                    .queues
+                    .get(queue)
+                    .is_some_and(|q| q.messages.contains_key(seq));
+                if !live_again
+                    && self.dead_adds.get(&key).is_some_and(|d| d.tomb_seg == from)
+                    && seen.insert(Move::Ack(*queue, *seq))
+                {
+                    out.push((r.clone(), Move::Ack(*queue, *seq)));
+                }
+            }
+            JournalRecord::DeliveryCount { queue, seq, .. } => {
+                let m = self.queues.get(queue).and_then(|q| q.messages.get(seq))?;
+                if m.dc_seg == Some(from)
+                    && m.add_seg != from
+                    && seen.insert(Move::Dc(*queue, *seq))
+                {
+                    out.push((
+                        JournalRecord::DeliveryCount {
+                            queue: *queue,
+                            seq: *seq,
+                            count: m.count,
+                        },
+                        Move::Dc(*queue, *seq),
+                    ));
+                }
+            }
+            JournalRecord::TxPrepare { tx, records } => {
+                let t = self.txs.get(tx)?;
+                if t.prepare_seg != from {
+                    return None;
+                }
+                match t.state {
+                    TxState::Pending { .. } => {
+                        if seen.insert(Move::Prepare(*tx)) {
+                            out.push((r.clone(), Move::Prepare(*tx)));
+                        }
+                    }
+                    TxState::Resolved { .. } => {
+                        // Effects of a committed transaction live here: keep the needed ones as
+                        // plain records (the index is authoritative, so rolled-back records
+                        // never match).
+                        for inner in records {
+                            self.keep(inner, from, seen, out);
+                        }
+                    }
+                }
+            }
+            JournalRecord::TxCommit { tx } | JournalRecord::TxRollback { tx } => {
+                let t = self.txs.get(tx)?;
+                let TxState::Resolved { resolve_seg } = t.state else {
+                    return None;
+                };
+                if resolve_seg != from
+                    || t.prepare_seg == from
+                    || !self.segs.contains_key(&t.prepare_seg)
+                    || !seen.insert(Move::Resolve(*tx))
+                {
+                    return None;
+                }
+                if matches!(r, JournalRecord::TxCommit { .. }) {
+                    // Re-appending the commit would apply the transaction at a later position,
+                    // after records that may have acked its messages. Instead its live effects
+                    // are rewritten as plain records and a rollback marker retires the prepare.
+                    return Some(Materialize {
+                        tx: *tx,
+                        prepare_seg: t.prepare_seg,
+                        prepare_offset: t.prepare_offset,
+                    });
+                }
+                out.push((JournalRecord::TxRollback { tx: *tx }, Move::Resolve(*tx)));
+            }
+        }
+        None
+    }
+
+    /// Follows a record rewritten by compaction from `from` into segment `to` at `offset`.
+    pub fn moved(&mut self, mv: Move, to: SegId, offset: u64) {
+        self.segs.entry(to).or_default();
+        match mv {
+            Move::Create(q) => {
+                if let Some(c) = self.queues.get_mut(&q).and_then(|q| q.created.as_mut()) {
+                    let from = std::mem::replace(&mut c.seg, to);
+                    self.dec(from, 1);
+                    self.inc(to, 1);
+                }
+            }
+            Move::Delete(q) => {
+                if let Some(d) = self.dead_queues.get_mut(&q) {
+                    let from = std::mem::replace(&mut d.tomb_seg, to);
+                    self.dec(from, 1);
+                    self.inc(to, 1);
+                }
+            }
+            Move::Add(q, seq) => {
+                if let Some(m) = self
+                    .queues
+                    .get_mut(&q)
+                    .and_then(|q| q.messages.get_mut(&seq))
+                {
+                    let from = std::mem::replace(&mut m.add_seg, to);
+                    self.dec(from, 1);
+                    self.inc(to, 1);
+                }
+            }
+            Move::Ack(q, seq) => {
+                if let Some(d) = self.dead_adds.get_mut(&(q, seq)) {
+                    let from = std::mem::replace(&mut d.tomb_seg, to);
+                    self.dec(from, 1);
+                    self.inc(to, 1);
+                }
+            }
+            Move::Dc(q, seq) => {
+                if let Some(m) = self
+                    .queues
+                    .get_mut(&q)
+                    .and_then(|q| q.messages.get_mut(&seq))
+                {
+                    let from = m.dc_seg.replace(to);
+                    if let Some(from) = from {
+                        self.dec(from, 1);
+                    }
+                    self.inc(to, 1);
+                }
+            }
+            Move::Prepare(tx) => {
+                if let Some(t) = self.txs.get_mut(&tx) {
+                    let from = std::mem::replace(&mut t.prepare_seg, to);
+                    t.prepare_offset = offset;
+                    if let TxState::Pending { units, .. } = t.state {
+                        self.dec(from, units);
+                        self.inc(to, units);
+                    }
+                    self.segs.entry(to).or_default().txs.push(tx);
+                }
+            }
+            Move::Resolve(tx) => {
+                if let Some(t) = self.txs.get_mut(&tx) {
+                    if let TxState::Resolved { resolve_seg } = &mut t.state {
+                        let from = std::mem::replace(resolve_seg, to);
+                        let prepare_seg = t.prepare_seg;
+                        if from != prepare_seg {
+                            self.dec(from, 1);
+                        }
+                        if to != prepare_seg {
+                            self.inc(to, 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forgets a deleted segment and releases the tombstones that depended on it.
+    pub fn remove_segment(&mut self, seg: SegId) {
+        let Some(info) = self.segs.remove(&seg) else {
+            return;
+        };
+        for key in info.dead_adds {
+            if self.dead_adds.get(&key).is_some_and(|d| d.add_seg == seg) {
+                if let Some(d) = self.dead_adds.remove(&key) {
+                    self.dec(d.tomb_seg, 1);
+                }
+            }
+        }
+        for q in info.queue_refs {
+            let mut release = None;
+            if let Some(d) = self.dead_queues.get_mut(&q) {
+                d.deps.remove(&seg);
+                if d.deps.is_empty() {
+                    release = Some(d.tomb_seg);
+                }
+            }
+            if let Some(tomb) = release {
+                self.dead_queues.remove(&q);
+                self.dec(tomb, 1);
+            }
+        }
+        for tx in info.txs {
+            if self.txs.get(&tx).is_some_and(|t| t.prepare_seg == seg) {
+                if let Some(t) = self.txs.remove(&tx) {
+                    if let TxState::Resolved { resolve_seg } = t.state {
+                        if resolve_seg != seg {
+                            self.dec(resolve_seg, 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Startup scan: reads every segment in order, rebuilds the index, cuts a torn tail, refuses
+//! interior damage unless repair was asked for.
+//!
+//! The rules, by where the first bad frame is:
+//! - last segment, and no intact frame follows it: a torn write from a crash. The file is cut
+//!   there and fsynced; `truncated_bytes` says how much was dropped.
+//! - an intact frame follows it, or it is in an earlier segment: committed data would be lost by
+//!   dropping it. [`StoreError::Corrupt`] unless `repair`, in which case the damaged bytes are
+//!   skipped, the segment is rewritten without them (write to a side file, fsync, rename, fsync the
+//!   directory) and `repaired` is set.
+
+use super::files::{segment_path, sync_dir, REPAIR_SUFFIX};
+use super::format::{self, FrameError, HeaderError, FRAME_HEADER_LEN, HEADER_LEN};
+use super::index::{Index, SegId};
+use crate::StoreError;
+use bytes::Bytes;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+/// What the scan found.
+pub(crate) struct Scan {
+    pub index: Index,
+    /// Segments after recovery, ascending (never empty: one is created if the directory had none).
+    pub segments: Vec<SegId>,
+    /// Length of the last segment after truncation.
+    pub last_len: u64,
+    /// Highest batch sequence seen.
+    pub last_batch_seq: u64,
+    pub records: u64,
+    pub bytes: u64,
+    pub truncated_bytes: u64,
+    pub repaired: bool,
+}
+
+/// Offset of the next intact frame at or after `from` whose batch sequence is above `after`.
+fn find_next_frame(data: &Bytes, from: usize, after: u64) -> Option<usize> {
+    let end = data
+        .len()
+        .checked_sub(FRAME_HEADER_LEN + format::MIN_BODY_LEN)?;
+    (from..=end)
+        .find(|&off| matches!(format::decode_frame(data, off), Ok(f) if f.batch_seq > after))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::io(path, e)
+}
+
+fn truncate(path: &Path, len: u64) -> Result<(), StoreError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io(path))?;
+    f.set_len(len).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Replaces a segment by `header + frames`, atomically.
+fn rewrite(
+    dir: &Path,
+    seg: SegId,
+    data: &Bytes,
+    frames: &[(usize, usize)],
+) -> Result<u64, StoreError> {
+    let path = segment_path(dir, seg);
+    let tmp = path.with_extension(REPAIR_SUFFIX.trim_start_matches('.'));
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    let mut len = HEADER_LEN as u64;
+    f.write_all(&format::encode_header(seg)).map_err(io(&tmp))?;
+    for &(start, n) in frames {
+        f.write_all(&data[start..start + n]).map_err(io(&tmp))?;
+        len += n as u64;
+    }
+    f.sync_all().map_err(io(&tmp))?;
+    drop(f);
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    sync_dir(dir)?;
+    Ok(len)
+}
+
+/// Scans `dir`.
+pub(crate) fn scan(dir: &Path, ids: &[SegId], repair: bool) -> Result<Scan, StoreError> {
+    let mut scan = Scan {
+        index: Index::recovering(),
+        segments: ids.to_vec(),
+        last_len: 0,
+        last_batch_seq: 0,
+        records: 0,
+        bytes: 0,
+        truncated_bytes: 0,
+        repaired: false,
+    };
+    for (i, &seg) in ids.iter().enumerate() {
+        let last = i + 1 == ids.len();
+        let path = segment_path(dir, seg);
+        let data = Bytes::from(std::fs::read(&path).map_err(io(&path))?);
+        scan.bytes += data.len() as u64;
+        let corrupt = |offset: usize, reason: String| StoreError::Corrupt {
+            path: path.clone(),
+            offset: offset as u64,
+            reason,
+        };
+
+        // Frames kept, as (offset in `data`, length); `None` while the file needs no rewrite.
+        let mut kept: Vec<(usize, usize)> = Vec::new();
+        let mut must_rewrite = false;
+        let mut off = HEADER_LEN;
+        match format::decode_header(&data, seg) {
+            Ok(()) => {}
+            Err(HeaderError::Version(version)) => {
+                return Err(StoreError::UnsupportedVersion { path, version })
+            }
+            Err(e) => {
+                let reason = match e {
+                    HeaderError::Short => "segment header cut short".to_string(),
+                    HeaderError::Damaged(r) => r.to_string(),
+                    HeaderError::WrongSegment(id) => format!("header names segment {id}"),
+                    HeaderError::Version(_) => String::new(),
+                };
+                let follows = find_next_frame(&data, 0, scan.last_batch_seq);
+                if last && follows.is_none() {
+                    // A segment whose creation was interrupted: nothing in it was confirmed.
+                    scan.truncated_bytes += data.len() as u64;
+                    rewrite(dir, seg, &data, &[])?;
+                    scan.last_len = HEADER_LEN as u64;
+                    scan.index.segs.entry(seg).or_default().bytes = HEADER_LEN as u64;
+                    continue;
+                }
+                if !repair {
+                    return Err(corrupt(0, reason));
+                }
+                tracing::warn!(path = %path.display(), %reason, "repair: rewriting segment header");
+                scan.repaired = true;
+                must_rewrite = true;
+                off = follows.unwrap_or(data.len());
+                scan.truncated_bytes += off.min(data.len()).saturating_sub(HEADER_LEN) as u64;
+            }
+        }
+
+        let mut new_len = HEADER_LEN;
+        let mut cut_at = None;
+        while off < data.len() {
+            let reason = match format::decode_frame(&data, off) {
+                Ok(f) if f.batch_seq > scan.last_batch_seq => {
+                    scan.last_batch_seq = f.batch_seq;
+                    scan.records += f.records.len() as u64;
+                    scan.index.apply_batch(&f.records, seg, new_len as u64);
+                    kept.push((off, f.len));
+                    new_len += f.len;
+                    off += f.len;
+                    continue;
+                }
+                Ok(f) => format!(
+                    "batch sequence {} does not follow {}",
+                    f.batch_seq, scan.last_batch_seq
+                ),
+                Err(FrameError::Short) => "frame cut short".to_string(),
+                Err(FrameError::Bad(r)) => r,
+            };
+            let next = find_next_frame(&data, off + 1, scan.last_batch_seq);
+            if last && next.is_none() {
+                tracing::warn!(
+                    path = %path.display(), offset = off, %reason,
+                    dropped = data.len() - off, "journal: cutting torn tail"
+                );
+                scan.truncated_bytes += (data.len() - off) as u64;
+                cut_at = Some(off);
+                break;
+            }
+            if !repair {
+                let why = match next {
+                    Some(n) => format!("{reason}; an intact frame follows at offset {n}"),
+                    None => format!("{reason}; later segments follow"),
+                };
+                return Err(corrupt(off, why));
+            }
+            let resume = next.unwrap_or(data.len());
+            tracing::warn!(
+                path = %path.display(), offset = off, %reason,
+                dropped = resume - off, "repair: skipping damaged journal bytes"
+            );
+            scan.repaired = true;
+            scan.truncated_bytes += (resume - off) as u64;
+            must_rewrite = true;
+            off = resume;
+        }
+
+        let final_len = if must_rewrite {
+            rewrite(dir, seg, &data, &kept)?
+        } else if let Some(cut) = cut_at {
+            truncate(&path, cut as u64)?;
+            cut as u64
+        } else {
+            data.len() as u64
+        };
+        scan.index.segs.entry(seg).or_default().bytes = final_len;
+        if last {
+            scan.last_len = final_len;
+        }
+    }
+    Ok(scan)
+}

@@ -1,0 +1,634 @@
+//! The writer thread (sole owner of the active segment: group commit, segment roll, applying
+//! compaction) and the compactor thread (reads sealed segments so the writer never blocks on it).
+
+use super::commit::{lock, Slot};
+use super::files::{segment_path, sync_dir};
+use super::format::{self, FRAME_HEADER_LEN, HEADER_LEN};
+use super::index::{Index, Materialize, Move, SegId};
+use super::{JournalOptions, JournalRecord, SyncPolicy};
+use crate::StoreError;
+use bytes::Bytes;
+use std::collections::{HashSet, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// Largest batch compaction writes at once.
+const COMPACT_BATCH_BYTES: usize = 4 << 20;
+
+/// Work for the writer thread.
+pub(crate) enum Request {
+    /// An append: records encoded by the caller (`format::encode_records`), and the records
+    /// themselves for the index.
+    Batch {
+        body: Vec<u8>,
+        records: Vec<JournalRecord>,
+        slot: Arc<Slot>,
+    },
+    /// A sealed segment read by the compactor: its frames as (offset, records).
+    Compacted {
+        seg: SegId,
+        frames: Result<Vec<(u64, Vec<JournalRecord>)>, String>,
+    },
+    /// Resolve once every batch queued before it is durable per the policy.
+    Barrier { slot: Arc<Slot> },
+    /// Compact every eligible segment now, then resolve.
+    CompactNow { slot: Arc<Slot> },
+    /// Flush, fsync, stop.
+    Close { slot: Option<Arc<Slot>> },
+}
+
+/// The queue between appenders and the writer.
+#[derive(Default)]
+pub(crate) struct Queue {
+    pub items: VecDeque<Request>,
+    /// No more appends accepted.
+    pub closed: bool,
+    /// Set when the writer failed; appends are refused with this reason.
+    pub failed: Option<String>,
+}
+
+/// Segment-level figures, refreshed by the writer.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct SegSnapshot {
+    pub segments: usize,
+    pub bytes: u64,
+    pub live: u64,
+    pub total: u64,
+}
+
+/// State shared by appenders, the writer and the compactor.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub queue: Mutex<Queue>,
+    pub cv: Condvar,
+    pub appends: AtomicU64,
+    pub records: AtomicU64,
+    pub groups: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub compactions: AtomicU64,
+    pub reclaimed_bytes: AtomicU64,
+    pub snapshot: Mutex<SegSnapshot>,
+}
+
+impl Shared {
+    pub(crate) fn push(&self, req: Request) {
+        lock(&self.queue).items.push_back(req);
+        self.cv.notify_one();
+    }
+}
+
+/// The writer's state.
+pub(crate) struct Writer {
+    pub dir: PathBuf,
+    pub opts: JournalOptions,
+    pub shared: Arc<Shared>,
+    pub index: Index,
+    pub active: SegId,
+    pub file: File,
+    pub len: u64,
+    pub next_batch_seq: u64,
+    buf: Vec<u8>,
+    unsynced: bool,
+    last_sync: Instant,
+    compactor: Option<(mpsc::Sender<SegId>, JoinHandle<()>)>,
+    compacting: Option<SegId>,
+    skip: HashSet<SegId>,
+    failed: Option<String>,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::io(path, e)
+}
+
+/// Creates a new segment file with its header, durably.
+pub(crate) fn create_segment(dir: &Path, seg: SegId) -> Result<File, StoreError> {
+    let path = segment_path(dir, seg);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    f.write_all(&format::encode_header(seg))
+        .map_err(io_err(&path))?;
+    f.sync_data().map_err(io_err(&path))?;
+    sync_dir(dir)?;
+    Ok(f)
+}
+
+/// Reads and decodes every frame of a sealed segment.
+fn read_segment(path: &Path) -> Result<Vec<(u64, Vec<JournalRecord>)>, String> {
+    let data = Bytes::from(std::fs::read(path).map_err(|e| e.to_string())?);
+    let mut off = HEADER_LEN;
+    let mut out = Vec::new();
+    while off < data.len() {
+        let f = format::decode_frame(&data, off)
+            .map_err(|e| format!("unreadable frame at offset {off}: {e:?}"))?;
+        out.push((off as u64, f.records));
+        off += f.len;
+    }
+    Ok(out)
+}
+
+/// Reads the one frame at `offset` of a segment.
+fn read_frame_at(path: &Path, offset: u64) -> Result<Vec<JournalRecord>, String> {
+    let mut f = File::open(path).map_err(|e| e.to_string())?;
+    f.seek(SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
+    let mut head = [0u8; FRAME_HEADER_LEN];
+    f.read_exact(&mut head).map_err(|e| e.to_string())?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    if len > format::MAX_BODY_LEN {
+        return Err(format!("frame length {len} too large"));
+    }
+    let mut buf = vec![0u8; FRAME_HEADER_LEN + len];
+    buf[..FRAME_HEADER_LEN].copy_from_slice(&head);
+    f.read_exact(&mut buf[FRAME_HEADER_LEN..])
+        .map_err(|e| e.to_string())?;
+    format::decode_frame(&Bytes::from(buf), 0)
+        .map(|f| f.records)
+        .map_err(|e| format!("{e:?}"))
+}
+
+fn spawn_compactor(
+    dir: PathBuf,
+    shared: Arc<Shared>,
+) -> Option<(mpsc::Sender<SegId>, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::channel::<SegId>();
+    let handle = std::thread::Builder::new()
+        .name("journal-compactor".into())
+        .spawn(move || {
+            while let Ok(seg) = rx.recv() {
+                let frames = read_segment(&segment_path(&dir, seg));
+                shared.push(Request::Compacted { seg, frames });
+            }
+        });
+    match handle {
+        Ok(h) => Some((tx, h)),
+        Err(e) => {
+            tracing::warn!(error = %e, "journal: no compactor thread; compaction runs inline");
+            None
+        }
+    }
+}
+
+impl Writer {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        dir: PathBuf,
+        opts: JournalOptions,
+        shared: Arc<Shared>,
+        index: Index,
+        active: SegId,
+        file: File,
+        len: u64,
+        next_batch_seq: u64,
+    ) -> Self {
+        let compactor = if opts.compact_live_ratio > 0.0 {
+            spawn_compactor(dir.clone(), shared.clone())
+        } else {
+            None
+        };
+        let w = Writer {
+            dir,
+            opts,
+            shared,
+            index,
+            active,
+            file,
+            len,
+            next_batch_seq,
+            buf: Vec::new(),
+            unsynced: false,
+            last_sync: Instant::now(),
+            compactor,
+            compacting: None,
+            skip: HashSet::new(),
+            failed: None,
+        };
+        w.publish();
+        w
+    }
+
+    fn publish(&self) {
+        let mut s = SegSnapshot {
+            segments: self.index.segs.len(),
+            ..SegSnapshot::default()
+        };
+        for info in self.index.segs.values() {
+            s.bytes += info.bytes;
+            s.live += info.live;
+            s.total += info.total;
+        }
+        *lock(&self.shared.snapshot) = s;
+    }
+
+    fn path(&self, seg: SegId) -> PathBuf {
+        segment_path(&self.dir, seg)
+    }
+
+    /// The thread body.
+    pub(crate) fn run(mut self) {
+        loop {
+            let items: Vec<Request> = {
+                let mut q = lock(&self.shared.queue);
+                loop {
+                    if !q.items.is_empty() {
+                        break q.items.drain(..).collect();
+                    }
+                    match (self.opts.sync, self.unsynced) {
+                        (SyncPolicy::Interval(d), true) => {
+                            let due = d.saturating_sub(self.last_sync.elapsed());
+                            if due.is_zero() {
+                                break Vec::new();
+                            }
+                            q = self
+                                .shared
+                                .cv
+                                .wait_timeout(q, due)
+                                .map(|(g, _)| g)
+                                .unwrap_or_else(|e| e.into_inner().0);
+                        }
+                        _ => q = self.shared.cv.wait(q).unwrap_or_else(|e| e.into_inner()),
+                    }
+                }
+            };
+            if self.process(items) {
+                break;
+            }
+            if let SyncPolicy::Interval(d) = self.opts.sync {
+                if self.unsynced && self.last_sync.elapsed() >= d {
+                    if let Err(e) = self.sync() {
+                        self.fail(&e);
+                    }
+                }
+            }
+            self.schedule_compaction();
+            self.publish();
+        }
+        // Stop the compactor; wait so no thread reads segment files after close.
+        if let Some((tx, handle)) = self.compactor.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+        let leftovers: Vec<Request> = lock(&self.shared.queue).items.drain(..).collect();
+        for r in leftovers {
+            match r {
+                Request::Batch { slot, .. }
+                | Request::CompactNow { slot }
+                | Request::Barrier { slot } => slot.complete(Err(StoreError::Closed)),
+                Request::Close { slot: Some(slot) } => slot.complete(Ok(())),
+                _ => {}
+            }
+        }
+        self.publish();
+    }
+
+    /// Handles drained requests in order. Returns true to stop.
+    fn process(&mut self, items: Vec<Request>) -> bool {
+        let mut group: Vec<(Vec<u8>, Vec<JournalRecord>, Arc<Slot>)> = Vec::new();
+        for item in items {
+            match item {
+                Request::Batch {
+                    body,
+                    records,
+                    slot,
+                } => group.push((body, records, slot)),
+                other => {
+                    if !group.is_empty() {
+                        self.commit_group(std::mem::take(&mut group));
+                    }
+                    match other {
+                        Request::Compacted { seg, frames } => {
+                            if self.compacting == Some(seg) {
+                                self.compacting = None;
+                            }
+                            self.apply_compaction(seg, frames);
+                        }
+                        Request::Barrier { slot } => match &self.failed {
+                            Some(_) => slot.complete(Err(self.failure())),
+                            None => slot.complete(Ok(())),
+                        },
+                        Request::CompactNow { slot } => {
+                            let r = self.compact_all();
+                            slot.complete(r);
+                        }
+                        Request::Close { slot } => {
+                            let r = match &self.failed {
+                                Some(reason) => Err(StoreError::Failed {
+                                    reason: reason.clone(),
+                                }),
+                                None => self.sync_if_needed(true),
+                            };
+                            if let Some(slot) = slot {
+                                slot.complete(r);
+                            }
+                            return true;
+                        }
+                        Request::Batch { .. } => {}
+                    }
+                }
+            }
+        }
+        if !group.is_empty() {
+            self.commit_group(group);
+        }
+        false
+    }
+
+    fn failure(&self) -> StoreError {
+        StoreError::Failed {
+            reason: self.failed.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Stops accepting appends after an I/O failure: after a failed write or fsync the page
+    /// cache and the file can disagree, so only a reopen (which re-reads the disk) is safe.
+    fn fail(&mut self, e: &StoreError) {
+        let reason = e.to_string();
+        tracing::error!(error = %reason, "journal writer failed; refusing further appends");
+        lock(&self.shared.queue).failed = Some(reason.clone());
+        self.failed = Some(reason);
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        let path = self.path(self.active);
+        self.file.sync_data().map_err(io_err(&path))?;
+        self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    fn sync_if_needed(&mut self, force: bool) -> Result<(), StoreError> {
+        if self.unsynced && (force || self.opts.sync == SyncPolicy::Always) {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment (fsync) and starts the next one.
+    fn roll(&mut self) -> Result<(), StoreError> {
+        self.flush_buf()?;
+        if self.unsynced {
+            self.sync()?;
+        }
+        let next = self.active + 1;
+        let file = create_segment(&self.dir, next)?;
+        self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+        if let Some(info) = self.index.segs.get_mut(&self.active) {
+            info.bytes = self.len;
+        }
+        self.active = next;
+        self.file = file;
+        self.len = HEADER_LEN as u64;
+        self.index.segs.entry(next).or_default().bytes = self.len;
+        Ok(())
+    }
+
+    fn flush_buf(&mut self) -> Result<(), StoreError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let path = self.path(self.active);
+        let r = self.file.write_all(&self.buf);
+        self.len += self.buf.len() as u64;
+        self.buf.clear();
+        self.unsynced = true;
+        if let Some(info) = self.index.segs.get_mut(&self.active) {
+            info.bytes = self.len;
+        }
+        r.map_err(io_err(&path))
+    }
+
+    /// Frames and writes batch bodies, rolling segments as needed (one write per segment).
+    /// Returns where each batch landed.
+    fn write_bodies<'a>(
+        &mut self,
+        bodies: impl Iterator<Item = &'a [u8]>,
+    ) -> Result<Vec<(SegId, u64)>, StoreError> {
+        let mut placed = Vec::new();
+        for body in bodies {
+            let frame = (FRAME_HEADER_LEN + 8 + body.len()) as u64;
+            let end = self.len + self.buf.len() as u64;
+            if end + frame > self.opts.segment_bytes && end > HEADER_LEN as u64 {
+                self.roll()?;
+            }
+            let offset = self.len + self.buf.len() as u64;
+            format::encode_frame(self.next_batch_seq, body, &mut self.buf);
+            self.next_batch_seq += 1;
+            placed.push((self.active, offset));
+        }
+        self.flush_buf()?;
+        Ok(placed)
+    }
+
+    /// Group commit: every batch drained together goes out in one write and one fdatasync.
+    fn commit_group(&mut self, group: Vec<(Vec<u8>, Vec<JournalRecord>, Arc<Slot>)>) {
+        if self.failed.is_some() {
+            for (_, _, slot) in group {
+                slot.complete(Err(self.failure()));
+            }
+            return;
+        }
+        let result = self
+            .write_bodies(group.iter().map(|(b, _, _)| b.as_slice()))
+            .and_then(|placed| self.sync_if_needed(false).map(|()| placed));
+        match result {
+            Ok(placed) => {
+                self.shared.groups.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .appends
+                    .fetch_add(group.len() as u64, Ordering::Relaxed);
+                let mut records = 0;
+                for ((_, recs, slot), (seg, offset)) in group.into_iter().zip(placed) {
+                    records += recs.len() as u64;
+                    self.index.apply_batch(&recs, seg, offset);
+                    slot.complete(Ok(()));
+                }
+                self.shared.records.fetch_add(records, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.fail(&e);
+                for (_, _, slot) in group {
+                    slot.complete(Err(copy_err(&e)));
+                }
+            }
+        }
+    }
+
+    fn eligible(&self) -> Option<SegId> {
+        let ratio = self.opts.compact_live_ratio;
+        if ratio <= 0.0 {
+            return None;
+        }
+        self.index
+            .segs
+            .iter()
+            .find(|(id, s)| {
+                **id != self.active
+                    && !self.skip.contains(id)
+                    && (s.total == 0 || (s.live as f64) < ratio * s.total as f64)
+            })
+            .map(|(id, _)| *id)
+    }
+
+    fn schedule_compaction(&mut self) {
+        if self.compacting.is_some() || self.failed.is_some() {
+            return;
+        }
+        let Some(seg) = self.eligible() else { return };
+        match &self.compactor {
+            Some((tx, _)) if tx.send(seg).is_ok() => self.compacting = Some(seg),
+            _ => {
+                let frames = read_segment(&self.path(seg));
+                self.apply_compaction(seg, frames);
+            }
+        }
+    }
+
+    fn compact_all(&mut self) -> Result<(), StoreError> {
+        while let Some(seg) = self.eligible() {
+            if self.failed.is_some() {
+                return Err(self.failure());
+            }
+            let frames = read_segment(&self.path(seg));
+            self.apply_compaction(seg, frames);
+        }
+        match &self.failed {
+            Some(_) => Err(self.failure()),
+            None => Ok(()),
+        }
+    }
+
+    /// Rewrites the needed records of sealed segment `seg` at the head of the journal, makes
+    /// them durable, then deletes the segment.
+    fn apply_compaction(
+        &mut self,
+        seg: SegId,
+        frames: Result<Vec<(u64, Vec<JournalRecord>)>, String>,
+    ) {
+        if self.failed.is_some() || seg == self.active || !self.index.segs.contains_key(&seg) {
+            return;
+        }
+        let path = self.path(seg);
+        let frames = match frames {
+            Ok(f) => f,
+            Err(reason) => {
+                tracing::warn!(path = %path.display(), %reason, "journal: cannot compact segment; keeping it");
+                self.skip.insert(seg);
+                return;
+            }
+        };
+        let mut seen = HashSet::new();
+        let mut out: Vec<(JournalRecord, Move)> = Vec::new();
+        let mut materialize: Vec<Materialize> = Vec::new();
+        for (_, records) in &frames {
+            for r in records {
+                if let Some(m) = self.index.keep(r, seg, &mut seen, &mut out) {
+                    materialize.push(m);
+                }
+            }
+        }
+        for m in materialize {
+            let prepare_path = self.path(m.prepare_seg);
+            let records = match read_frame_at(&prepare_path, m.prepare_offset) {
+                Ok(r) => r,
+                Err(reason) => {
+                    tracing::warn!(path = %prepare_path.display(), %reason, "journal: cannot read a prepared transaction; keeping segment");
+                    self.skip.insert(seg);
+                    return;
+                }
+            };
+            let inner = records.iter().find_map(|r| match r {
+                JournalRecord::TxPrepare { tx, records } if *tx == m.tx => Some(records),
+                _ => None,
+            });
+            for r in inner.into_iter().flatten() {
+                self.index.keep(r, m.prepare_seg, &mut seen, &mut out);
+            }
+            out.push((JournalRecord::TxRollback { tx: m.tx }, Move::Resolve(m.tx)));
+        }
+        if let Err(e) = self.write_moved(out) {
+            self.fail(&e);
+            return;
+        }
+        let bytes = self.index.segs.get(&seg).map_or(0, |s| s.bytes);
+        if let Err(e) = std::fs::remove_file(&path)
+            .map_err(io_err(&path))
+            .and_then(|()| sync_dir(&self.dir))
+        {
+            self.fail(&e);
+            return;
+        }
+        self.index.remove_segment(seg);
+        self.shared.compactions.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .reclaimed_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
+        tracing::debug!(segment = seg, bytes, "journal: compacted segment");
+    }
+
+    /// Writes kept records as normal batches, durably whatever the sync policy, and moves them
+    /// in the index.
+    fn write_moved(&mut self, out: Vec<(JournalRecord, Move)>) -> Result<(), StoreError> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        // Chunk into batches; a DeliveryCount stays with the Add before it.
+        let mut chunks: Vec<Vec<(JournalRecord, Move)>> = vec![Vec::new()];
+        let mut size = 0;
+        for (r, mv) in out {
+            let n = format::encoded_len(std::slice::from_ref(&r));
+            let keep_with_prev = matches!(mv, Move::Dc(..));
+            if size + n > COMPACT_BATCH_BYTES
+                && !keep_with_prev
+                && chunks.last().is_some_and(|c| !c.is_empty())
+            {
+                chunks.push(Vec::new());
+                size = 0;
+            }
+            size += n;
+            if let Some(c) = chunks.last_mut() {
+                c.push((r, mv));
+            }
+        }
+        let bodies: Vec<Vec<u8>> = chunks
+            .iter()
+            .map(|c| {
+                let records: Vec<JournalRecord> = c.iter().map(|(r, _)| r.clone()).collect();
+                let mut body = Vec::with_capacity(format::encoded_len(&records));
+                format::encode_records(&records, &mut body);
+                body
+            })
+            .collect();
+        let placed = self.write_bodies(bodies.iter().map(|b| b.as_slice()))?;
+        if self.unsynced {
+            self.sync()?;
+        }
+        for (chunk, (to, offset)) in chunks.into_iter().zip(placed) {
+            let units: u64 = chunk.iter().map(|(r, _)| format::units(r)).sum();
+            self.index.segs.entry(to).or_default().total += units;
+            for (_, mv) in chunk {
+                self.index.moved(mv, to, offset);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A copy of an error for each waiter of a failed group.
+fn copy_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Io { path, source } => StoreError::Io {
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        other => StoreError::Failed {
+            reason: other.to_string(),
+        },
+    }
+}
