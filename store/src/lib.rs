@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod journal;
+pub mod log;
 
 pub use error::StoreError;
 pub use journal::{
