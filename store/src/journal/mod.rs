@@ -272,8 +272,8 @@ struct Inner {
     shared: Arc<Shared>,
     writer: Mutex<Option<JoinHandle<()>>>,
     dir: PathBuf,
-    // Held for the exclusive directory lock; released when the journal is dropped.
-    _lock: File,
+    /// Holds the exclusive directory lock; released by `close` or when the journal is dropped.
+    lock_file: Mutex<Option<File>>,
 }
 
 impl Drop for Inner {
@@ -369,7 +369,7 @@ impl Journal {
                 shared,
                 writer: Mutex::new(Some(handle)),
                 dir,
-                _lock: lock_file,
+                lock_file: Mutex::new(Some(lock_file)),
             }),
         };
         let report = RecoveryReport {
@@ -482,6 +482,7 @@ impl Journal {
         if let Some(h) = lock(&self.inner.writer).take() {
             let _ = h.join();
         }
+        lock(&self.inner.lock_file).take();
         result
     }
 

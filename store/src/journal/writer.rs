@@ -314,6 +314,7 @@ impl Writer {
                         },
                         Request::CompactNow { slot } => {
                             let r = self.compact_all();
+                            self.publish();
                             slot.complete(r);
                         }
                         Request::Close { slot } => {
@@ -444,12 +445,17 @@ impl Writer {
                     .appends
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
                 let mut records = 0;
+                let mut slots = Vec::with_capacity(group.len());
                 for ((_, recs, slot), (seg, offset)) in group.into_iter().zip(placed) {
                     records += recs.len() as u64;
                     self.index.apply_batch(&recs, seg, offset);
-                    slot.complete(Ok(()));
+                    slots.push(slot);
                 }
                 self.shared.records.fetch_add(records, Ordering::Relaxed);
+                self.publish();
+                for slot in slots {
+                    slot.complete(Ok(()));
+                }
             }
             Err(e) => {
                 self.fail(&e);
