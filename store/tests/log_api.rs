@@ -1,6 +1,8 @@
 //! Behaviour of `store::log` through its public API: offsets, reads, segment rolls, reopen,
 //! timestamps, retention, partitioning, consumer offsets, concurrency.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -1,6 +1,8 @@
 //! Recovery of `store::log`: torn tails are truncated, damage followed by intact data refuses
 //! to open unless `repair`, and every acknowledged batch before the damage stays readable.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
