@@ -54,11 +54,12 @@ impl LikePattern {
     /// swallow one more character. Only the latest `%` is ever revisited (an earlier one can
     /// never help once a later one has matched), so the cost is `O(pattern × text)` at worst.
     pub(super) fn matches(&self, text: &str) -> bool {
-        let text: Vec<char> = text.chars().collect();
+        // Positions in `text` are byte offsets, always on character boundaries.
+        let char_at = |t: usize| text.get(t..).and_then(|rest| rest.chars().next());
         let (mut t, mut p) = (0usize, 0usize);
-        // (pattern index just after the latest `%`, text index that `%` currently stops at)
+        // (pattern index just after the latest `%`, text offset that `%` currently stops at)
         let mut resume: Option<(usize, usize)> = None;
-        while let Some(&c) = text.get(t) {
+        while let Some(c) = char_at(t) {
             match self.toks.get(p) {
                 Some(Tok::Many) => {
                     p += 1;
@@ -66,22 +67,24 @@ impl LikePattern {
                     continue;
                 }
                 Some(Tok::One) => {
-                    t += 1;
+                    t += c.len_utf8();
                     p += 1;
                     continue;
                 }
                 Some(Tok::Lit(l)) if *l == c => {
-                    t += 1;
+                    t += c.len_utf8();
                     p += 1;
                     continue;
                 }
                 _ => {}
             }
+            // Mismatch: let the latest `%` swallow one more character and retry after it.
             match resume {
                 Some((rp, rt)) => {
+                    let swallowed = char_at(rt).map_or(1, char::len_utf8);
                     p = rp;
-                    t = rt + 1;
-                    resume = Some((rp, rt + 1));
+                    t = rt + swallowed;
+                    resume = Some((rp, t));
                 }
                 None => return false,
             }
