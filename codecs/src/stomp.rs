@@ -13,15 +13,22 @@
 //!   `EOL` is an optional CR followed by LF. CR LF is accepted on decode in
 //!   every version (real 1.0/1.1 clients send it); the encoder writes LF.
 //! - Commands and header names are case-sensitive.
-//! - A header line is split at its first `:`. Header names must not be empty.
-//!   Header values are never trimmed or padded (1.1/1.2 forbid it; 1.0 says
-//!   nothing, so the bytes are kept as sent).
+//! - A header line is split at its first `:` (later colons belong to the
+//!   value, as 1.0 clients send them). Header names must not be empty. Header
+//!   values are never trimmed or padded (1.1/1.2 forbid it; 1.0 says nothing,
+//!   so the bytes are kept as sent). A raw CR inside a line is kept as data,
+//!   but a line ending in CR CR LF is rejected: no version can carry a value
+//!   that ends in CR without escaping it. Names and values must be UTF-8.
 //! - Header escaping: none in 1.0; `\n`, `\c`, `\\` in 1.1; also `\r` in 1.2.
 //!   Any other escape sequence is a fatal error. `CONNECT`, `STOMP` and
 //!   `CONNECTED` frames are never escaped, whatever the version.
 //! - If a `content-length` header is present (the first one wins), exactly
 //!   that many body octets are read, NULs included, and a NUL must follow.
 //!   Otherwise the body ends at the first NUL.
+//! - Any command may carry any header and a body; which frames may have a
+//!   body, or need which headers, is the session's business.
+//! - On encode, `content-length` is kept truthful and a few octets a version
+//!   cannot carry are replaced; see [`StompFrame::encode`].
 //! - A bare EOL where a frame would start is a heart-beat
 //!   ([`StompItem::HeartBeat`]); this also covers the optional EOLs after a
 //!   frame's NUL.

@@ -184,10 +184,13 @@ fn unknown_command(bytes: &[u8]) -> StompDecodeError {
 
 /// Whether `bytes` (no LF yet) can still become a command line.
 fn could_be_command(bytes: &[u8]) -> bool {
-    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    StompCommand::ALL
-        .iter()
-        .any(|c| c.as_str().as_bytes().starts_with(bytes))
+    match bytes.strip_suffix(b"\r") {
+        // Only the LF can follow a CR.
+        Some(whole) => StompCommand::from_bytes(whole).is_some(),
+        None => StompCommand::ALL
+            .iter()
+            .any(|c| c.as_str().as_bytes().starts_with(bytes)),
+    }
 }
 
 fn start(

@@ -304,6 +304,10 @@ fn unknown_and_garbage_commands_are_rejected_early() {
             StompDecodeError::UnknownCommand { .. }
         ));
         assert!(matches!(
+            decode_err(b"SE\r", v, &limits()),
+            StompDecodeError::UnknownCommand { .. }
+        ));
+        assert!(matches!(
             decode_err(b"SENDX\n\n\0", v, &limits()),
             StompDecodeError::UnknownCommand { .. }
         ));
