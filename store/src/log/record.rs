@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! 0   len            u32   bytes after this field (frame length = 4 + len)
-//! 4   crc            u32   CRC32C of bytes [8, 4 + len)
+//! 4   crc            u32   CRC32C of bytes [32, 4 + len) then bytes [8, 32)
 //! 8   magic          u8    1
 //! 9   flags          u8    0 (reserved)
 //! 10  reserved       u16   0
@@ -21,8 +21,9 @@
 //!       headers      header_count times: name_len u16, name (UTF-8), value_len u32, value
 //! ```
 //!
-//! The CRC covers the base offset, so a batch is verified as a whole; the record section's CRC
-//! is computed before the offset is known and combined with the header's under the append lock.
+//! The CRC covers everything after the CRC field, base offset included, so a batch is verified
+//! as a whole. The record section is fed to it first: its CRC is computed before the offset is
+//! known, outside the append lock, and only the 24 header bytes are added under it.
 
 use bytes::Bytes;
 
@@ -249,12 +250,16 @@ impl EncodedBatch {
     /// Writes the base offset and the CRC; returns the finished frame.
     pub fn seal(&mut self, base_offset: u64) -> &[u8] {
         self.buf[12..20].copy_from_slice(&base_offset.to_le_bytes());
-        let head_crc = crc32c::crc32c(&self.buf[8..BATCH_HEADER_LEN]);
-        let crc =
-            crc32c::crc32c_combine(head_crc, self.body_crc, self.buf.len() - BATCH_HEADER_LEN);
+        let crc = frame_crc(self.body_crc, &self.buf[8..BATCH_HEADER_LEN]);
         self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
         &self.buf
     }
+}
+
+/// The batch CRC: CRC32C of the record section followed by header bytes [8, 32). The record
+/// section comes first so its CRC can be computed before the base offset is known.
+fn frame_crc(body_crc: u32, head: &[u8]) -> u32 {
+    crc32c::crc32c_append(body_crc, head)
 }
 
 /// Verifies a complete frame: plausible header, exact length, CRC, and a record section that
@@ -265,7 +270,8 @@ pub(crate) fn verify_frame(frame: &[u8]) -> Result<BatchHeader, &'static str> {
     if frame.len() as u64 != h.frame_len() {
         return Err("batch length mismatch");
     }
-    if crc32c::crc32c(&frame[8..]) != h.crc {
+    let body_crc = crc32c::crc32c(&frame[BATCH_HEADER_LEN..]);
+    if frame_crc(body_crc, &frame[8..BATCH_HEADER_LEN]) != h.crc {
         return Err("batch checksum mismatch");
     }
     let mut cur = Cursor {
@@ -517,10 +523,12 @@ mod tests {
     }
 
     #[test]
-    fn combined_crc_equals_crc_of_whole_frame() {
+    fn crc_covers_records_then_header() {
         let mut enc = EncodedBatch::encode(&sample()).unwrap();
         let frame = enc.seal(7).to_vec();
-        assert_eq!(crc32c::crc32c(&frame[8..]), u32_at(&frame, 4));
+        let mut bytes = frame[BATCH_HEADER_LEN..].to_vec();
+        bytes.extend_from_slice(&frame[8..BATCH_HEADER_LEN]);
+        assert_eq!(crc32c::crc32c(&bytes), u32_at(&frame, 4));
     }
 
     #[test]
