@@ -8,7 +8,8 @@
 //!   records are: the latest `QueueCreate` of a live queue, the `Add` of a live message (and its
 //!   latest `DeliveryCount`), a pending `TxPrepare`, and *tombstones whose target still exists on
 //!   disk*: an `Ack` whose `Add` sits in another segment that still exists, a `QueueDelete` while
-//!   any segment holding the queue's create or messages still exists, a `TxCommit`/`TxRollback`
+//!   any segment holding one of the queue's creates (superseded ones included) or messages still
+//!   exists, a `TxCommit`/`TxRollback`
 //!   while the segment of its `TxPrepare` still exists.
 //! - `SegInfo::live` counts the needed record units located in that segment; the effects of a
 //!   committed transaction are located in the segment of its `TxPrepare`.
@@ -48,6 +49,9 @@ pub(crate) struct Msg {
     pub add_seg: SegId,
     pub count: u32,
     pub dc_seg: Option<SegId>,
+    /// Segments still holding older copies of this `Add` (left by an interrupted compaction):
+    /// its `Ack` must outlive them too.
+    pub stale: Vec<SegId>,
     /// Only filled while recovering.
     pub payload: Bytes,
 }
@@ -64,11 +68,15 @@ pub(crate) struct QueueIdx {
     /// `None` for a placeholder: messages seen before the queue's create.
     pub created: Option<Created>,
     pub messages: BTreeMap<u64, Msg>,
+    /// Segments holding superseded `QueueCreate`s of this queue: a `QueueDelete` must outlive
+    /// them too, or the old create would bring the queue back.
+    pub stale_creates: Vec<SegId>,
 }
 
 #[derive(Debug)]
 struct DeadAdd {
-    add_seg: SegId,
+    /// Segments holding a copy of the acked `Add`.
+    add_segs: Vec<SegId>,
     tomb_seg: SegId,
 }
 
@@ -213,6 +221,9 @@ impl Index {
                     seg,
                 });
                 if let Some(old) = old {
+                    if old.seg != seg && !q.stale_creates.contains(&old.seg) {
+                        q.stale_creates.push(old.seg);
+                    }
                     self.dec(old.seg, 1);
                 }
                 self.inc(seg, 1);
@@ -229,9 +240,15 @@ impl Index {
                     self.dec(c.seg, 1);
                     deps.insert(c.seg);
                 }
+                for s in &q.stale_creates {
+                    if self.segs.contains_key(s) {
+                        deps.insert(*s);
+                    }
+                }
                 for m in q.messages.values() {
                     self.dec(m.add_seg, 1);
                     deps.insert(m.add_seg);
+                    deps.extend(m.stale.iter().filter(|s| self.segs.contains_key(s)));
                     if let Some(d) = m.dc_seg {
                         self.dec(d, 1);
                     }
@@ -273,10 +290,23 @@ impl Index {
                         add_seg: seg,
                         count: 0,
                         dc_seg: None,
+                        stale: Vec::new(),
                         payload,
                     },
                 );
                 if let Some(old) = old {
+                    let mut stale = old.stale;
+                    stale.push(old.add_seg);
+                    stale.retain(|s| *s != seg && self.segs.contains_key(s));
+                    stale.sort_unstable();
+                    stale.dedup();
+                    if let Some(m) = self
+                        .queues
+                        .get_mut(queue)
+                        .and_then(|q| q.messages.get_mut(seq))
+                    {
+                        m.stale = stale;
+                    }
                     self.dec(old.add_seg, 1);
                     if let Some(d) = old.dc_seg {
                         self.dec(d, 1);
@@ -296,13 +326,18 @@ impl Index {
                 if let Some(d) = m.dc_seg {
                     self.dec(d, 1);
                 }
-                if m.add_seg != seg {
+                let mut add_segs = m.stale;
+                add_segs.push(m.add_seg);
+                add_segs.retain(|s| *s != seg && self.segs.contains_key(s));
+                if !add_segs.is_empty() {
                     let key = (*queue, *seq);
-                    self.segs.entry(m.add_seg).or_default().dead_adds.push(key);
+                    for s in &add_segs {
+                        self.segs.entry(*s).or_default().dead_adds.push(key);
+                    }
                     if let Some(old) = self.dead_adds.insert(
                         key,
                         DeadAdd {
-                            add_seg: m.add_seg,
+                            add_segs,
                             tomb_seg: seg,
                         },
                     ) {
@@ -657,10 +692,16 @@ impl Index {
             return;
         };
         for key in info.dead_adds {
-            if self.dead_adds.get(&key).is_some_and(|d| d.add_seg == seg) {
-                if let Some(d) = self.dead_adds.remove(&key) {
-                    self.dec(d.tomb_seg, 1);
+            let mut release = None;
+            if let Some(d) = self.dead_adds.get_mut(&key) {
+                d.add_segs.retain(|s| *s != seg);
+                if d.add_segs.is_empty() {
+                    release = Some(d.tomb_seg);
                 }
+            }
+            if let Some(tomb) = release {
+                self.dead_adds.remove(&key);
+                self.dec(tomb, 1);
             }
         }
         for q in info.queue_refs {
