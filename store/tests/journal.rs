@@ -467,7 +467,7 @@ fn compaction_reclaims_acked_segments_and_keeps_live_messages() {
     append(&j, vec![create(1)]);
     for seq in 1..=400 {
         append(&j, vec![add(1, seq, 64)]);
-        if seq % 10 != 0 {
+        if !seq.is_multiple_of(10) {
             append(&j, vec![ack(1, seq)]);
         }
     }
@@ -626,10 +626,10 @@ fn an_interrupted_compaction_leaves_a_recoverable_journal() {
     append(&j, vec![create(1)]);
     for seq in 1..=200 {
         append(&j, vec![add(1, seq, 64)]);
-        if seq % 4 != 0 {
+        if !seq.is_multiple_of(4) {
             append(&j, vec![ack(1, seq)]);
         }
-        if seq % 8 == 0 {
+        if seq.is_multiple_of(8) {
             append(
                 &j,
                 vec![JournalRecord::DeliveryCount {
@@ -657,7 +657,7 @@ fn an_interrupted_compaction_leaves_a_recoverable_journal() {
     }
     let (j, rec) = open(o.clone());
     let expect: BTreeMap<u64, u32> = (1..=50)
-        .map(|i| (i * 4, if (i * 4) % 8 == 0 { 3 } else { 0 }))
+        .map(|i| (i * 4, if (i * 4u64).is_multiple_of(8) { 3 } else { 0 }))
         .collect();
     assert_eq!(summary(&rec.queues)[&1], expect);
     j.compact().unwrap();

@@ -68,7 +68,7 @@ fn crash_child() {
                         writeln!(out, "add {seq} .").expect("stdout");
                         out.flush().expect("flush");
                     }
-                    if seq % 3 != 0 {
+                    if !seq.is_multiple_of(3) {
                         {
                             // Announced before appending: from here on the add may be gone.
                             let mut out = std::io::stdout().lock();

@@ -59,12 +59,15 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// queue id -> (name, seq -> (delivery count, payload))
+type Queues = BTreeMap<u64, (String, BTreeMap<u64, (u32, Bytes)>)>;
+
 #[derive(Default, Debug)]
 struct Model {
     /// slot -> live queue id
     slots: [Option<u64>; 3],
     /// queue id -> (name, seq -> (count, payload))
-    queues: BTreeMap<u64, (String, BTreeMap<u64, (u32, Bytes)>)>,
+    queues: Queues,
     /// pending transactions, oldest first
     pending: Vec<(u64, Vec<JournalRecord>)>,
     next_queue: u64,
@@ -123,7 +126,7 @@ fn last_segment(dir: &Path) -> PathBuf {
 }
 
 fn check(model: &Model, rec: &Recovery, expect_truncated: u64) -> Result<(), TestCaseError> {
-    let got: BTreeMap<u64, (String, BTreeMap<u64, (u32, Bytes)>)> = rec
+    let got: Queues = rec
         .queues
         .iter()
         .map(|q| {
