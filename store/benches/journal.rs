@@ -1,0 +1,167 @@
+//! Queue journal throughput and recovery benchmark (a plain bench binary, `harness = false`).
+//!
+//! `cargo bench -p store --bench journal` prints:
+//! - the raw rate of single-writer 4 KiB `write` + `fdatasync` on the same disk (the baseline);
+//! - appends/s of 1 KiB `Add`s with `SyncPolicy::Always` at 1, 16 and 64 concurrent writers,
+//!   each waiting for its commit before the next append (so group commit is the only batching);
+//! - the recovery time of a journal holding 1 million 1 KiB messages.
+//!
+//! `JOURNAL_BENCH_SECS` (default 3) sets the length of each throughput run,
+//! `JOURNAL_BENCH_MESSAGES` (default 1000000) the size of the recovery run.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use store::{Journal, JournalOptions, JournalRecord, SyncPolicy};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn raw_fdatasync(dir: &Path, secs: Duration) -> f64 {
+    let path = dir.join("raw.bin");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let buf = vec![0x5Au8; 4096];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < secs {
+        f.write_all(&buf).unwrap();
+        f.sync_data().unwrap();
+        n += 1;
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    drop(f);
+    std::fs::remove_file(&path).unwrap();
+    rate
+}
+
+fn journal_rate(dir: &Path, writers: u64, secs: Duration) -> (f64, f64, f64) {
+    let d = dir.join(format!("w{writers}"));
+    let mut o = JournalOptions::new(&d);
+    o.sync = SyncPolicy::Always;
+    let (j, _) = Journal::open(o).unwrap();
+    j.append(vec![JournalRecord::QueueCreate {
+        queue: 1,
+        name: "bench".into(),
+        meta: Bytes::new(),
+    }])
+    .wait()
+    .unwrap();
+    let payload = Bytes::from(vec![0xC3u8; 1024]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicU64::new(1));
+    let before = j.stats();
+    let start = Instant::now();
+    let threads: Vec<_> = (0..writers)
+        .map(|_| {
+            let (j, stop, next, payload) = (j.clone(), stop.clone(), next.clone(), payload.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let seq = next.fetch_add(1, Ordering::Relaxed);
+                    j.append(vec![JournalRecord::Add {
+                        queue: 1,
+                        seq,
+                        payload: payload.clone(),
+                    }])
+                    .wait()
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(secs);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let after = j.stats();
+    j.close().unwrap();
+    drop(j);
+    std::fs::remove_dir_all(&d).unwrap();
+    let appends = (after.appends - before.appends) as f64;
+    let groups = (after.groups - before.groups) as f64;
+    let fsyncs = (after.fsyncs - before.fsyncs) as f64;
+    (appends / elapsed, appends / groups.max(1.0), fsyncs / elapsed)
+}
+
+fn recovery(dir: &Path, messages: u64) {
+    let d = dir.join("recovery");
+    let mut o = JournalOptions::new(&d);
+    o.sync = SyncPolicy::Never;
+    let (j, _) = Journal::open(o.clone()).unwrap();
+    j.append(vec![JournalRecord::QueueCreate {
+        queue: 1,
+        name: "bench".into(),
+        meta: Bytes::new(),
+    }])
+    .wait()
+    .unwrap();
+    let payload = Bytes::from(vec![0x7Eu8; 1024]);
+    let write = Instant::now();
+    let mut seq = 1;
+    while seq <= messages {
+        let batch: Vec<JournalRecord> = (seq..(seq + 1000).min(messages + 1))
+            .map(|s| JournalRecord::Add {
+                queue: 1,
+                seq: s,
+                payload: payload.clone(),
+            })
+            .collect();
+        seq += batch.len() as u64;
+        drop(j.append(batch));
+    }
+    j.close().unwrap();
+    let write = write.elapsed();
+    let stats = j.stats();
+    drop(j);
+    println!(
+        "recovery: wrote {messages} x 1 KiB adds in {:.2} s ({} segments, {:.0} MiB)",
+        write.as_secs_f64(),
+        stats.segments,
+        stats.bytes as f64 / (1 << 20) as f64
+    );
+    for run in 0..3 {
+        let start = Instant::now();
+        let (j, rec) = Journal::open(o.clone()).unwrap();
+        let open = start.elapsed();
+        let count: usize = rec.queues.iter().map(|q| q.messages.len()).sum();
+        assert_eq!(count as u64, messages);
+        println!(
+            "recovery run {run}: {count} messages, {} segments, {:.0} MiB in {:.3} s (report.duration {:.3} s, page cache warm)",
+            rec.report.segments,
+            rec.report.bytes as f64 / (1 << 20) as f64,
+            open.as_secs_f64(),
+            rec.report.duration.as_secs_f64()
+        );
+        drop(rec);
+        j.close().unwrap();
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: keep that quick.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let secs = Duration::from_secs(env_u64("JOURNAL_BENCH_SECS", if quick { 0 } else { 3 }))
+        .max(Duration::from_millis(200));
+    let messages = env_u64("JOURNAL_BENCH_MESSAGES", if quick { 10_000 } else { 1_000_000 });
+    let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let raw = raw_fdatasync(tmp.path(), secs);
+    println!("raw 4 KiB write+fdatasync, 1 writer: {raw:.0} /s");
+    for writers in [1, 16, 64] {
+        let (rate, group, fsyncs) = journal_rate(tmp.path(), writers, secs);
+        println!(
+            "journal 1 KiB Add, sync=always, {writers:>2} writers: {rate:>8.0} appends/s ({:.1}x raw), {group:.1} appends/group, {fsyncs:.0} fsyncs/s",
+            rate / raw
+        );
+    }
+    recovery(tmp.path(), messages);
+}
