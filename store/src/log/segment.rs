@@ -184,8 +184,11 @@ fn load_entries(
 ) -> Result<Option<Vec<IndexEntry>>, LogError> {
     let idx = std::fs::read(&paths.index).ctx(&paths.index)?;
     let time = std::fs::read(&paths.time).ctx(&paths.time)?;
-    let mut out: Vec<IndexEntry> = Vec::with_capacity(n as usize);
-    for i in 0..n as usize {
+    let n = (n as usize)
+        .min(idx.len() / INDEX_ENTRY_LEN as usize)
+        .min(time.len() / TIME_ENTRY_LEN as usize);
+    let mut out: Vec<IndexEntry> = Vec::with_capacity(n);
+    for i in 0..n {
         let ib = &idx[i * 8..i * 8 + 8];
         let tb = &time[i * 12..i * 12 + 12];
         let e = IndexEntry {
