@@ -83,8 +83,70 @@ fn rewrite(
     Ok(len)
 }
 
-/// Scans `dir`.
+/// A segment read, with the frames that decode one after the other from its start. The reader
+/// thread produces these ahead of the thread applying them, so reading and checksumming overlap
+/// with rebuilding the index.
+struct Loaded {
+    data: Bytes,
+    /// Intact frames from the header on, in order, up to the first that does not decode.
+    frames: std::collections::VecDeque<(usize, format::Frame)>,
+}
+
+fn load(dir: &Path, seg: SegId) -> Result<Loaded, StoreError> {
+    let path = segment_path(dir, seg);
+    let data = Bytes::from(std::fs::read(&path).map_err(io(&path))?);
+    let mut frames = std::collections::VecDeque::new();
+    if format::decode_header(&data, seg).is_ok() {
+        let mut off = HEADER_LEN;
+        while let Ok(f) = format::decode_frame(&data, off) {
+            let len = f.len;
+            frames.push_back((off, f));
+            off += len;
+        }
+    }
+    Ok(Loaded { data, frames })
+}
+
+/// Scans the segments `ids` of `dir`, in order.
 pub(crate) fn scan(dir: &Path, ids: &[SegId], repair: bool) -> Result<Scan, StoreError> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Loaded, StoreError>>(1);
+        let reader = std::thread::Builder::new()
+            .name("journal-recovery-reader".into())
+            .spawn_scoped(scope, move || {
+                for &seg in ids {
+                    if tx.send(load(dir, seg)).is_err() {
+                        return;
+                    }
+                }
+            });
+        match reader {
+            Ok(_) => scan_loaded(dir, ids, repair, || {
+                rx.recv().unwrap_or_else(|_| {
+                    Err(StoreError::io(
+                        dir,
+                        std::io::Error::other("recovery reader stopped"),
+                    ))
+                })
+            }),
+            Err(_) => {
+                drop(rx);
+                let mut next = ids.iter();
+                scan_loaded(dir, ids, repair, || match next.next() {
+                    Some(&seg) => load(dir, seg),
+                    None => Err(StoreError::io(dir, std::io::Error::other("no segment"))),
+                })
+            }
+        }
+    })
+}
+
+fn scan_loaded(
+    dir: &Path,
+    ids: &[SegId],
+    repair: bool,
+    mut next: impl FnMut() -> Result<Loaded, StoreError>,
+) -> Result<Scan, StoreError> {
     let mut scan = Scan {
         index: Index::recovering(),
         segments: ids.to_vec(),
@@ -98,7 +160,10 @@ pub(crate) fn scan(dir: &Path, ids: &[SegId], repair: bool) -> Result<Scan, Stor
     for (i, &seg) in ids.iter().enumerate() {
         let last = i + 1 == ids.len();
         let path = segment_path(dir, seg);
-        let data = Bytes::from(std::fs::read(&path).map_err(io(&path))?);
+        let Loaded {
+            data,
+            frames: mut decoded,
+        } = next()?;
         scan.bytes += data.len() as u64;
         let corrupt = |offset: usize, reason: String| StoreError::Corrupt {
             path: path.clone(),
@@ -145,7 +210,14 @@ pub(crate) fn scan(dir: &Path, ids: &[SegId], repair: bool) -> Result<Scan, Stor
         let mut new_len = HEADER_LEN;
         let mut cut_at = None;
         while off < data.len() {
-            let reason = match format::decode_frame(&data, off) {
+            let frame = match decoded.front() {
+                Some((at, _)) if *at == off => match decoded.pop_front() {
+                    Some((_, f)) => Ok(f),
+                    None => format::decode_frame(&data, off),
+                },
+                _ => format::decode_frame(&data, off),
+            };
+            let reason = match frame {
                 Ok(f) if f.batch_seq > scan.last_batch_seq => {
                     scan.last_batch_seq = f.batch_seq;
                     scan.records += f.records.len() as u64;
