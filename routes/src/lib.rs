@@ -8,3 +8,12 @@ pub mod selector;
 
 pub use address::{Destination, DestinationKind};
 pub use message::{BodyKind, Message, PropertyValue};
+pub mod engine;
+
+pub use engine::{
+    ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability, Engine,
+    EngineConfig, EngineError, FlowControl, NackAction, QueueInfo, RecoverySummary, Session,
+    SessionEvent, SessionId, Transaction, TEMP_PREFIX,
+};
+/// The store crate, for the journal options the engine opens with.
+pub use store;

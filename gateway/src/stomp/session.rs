@@ -1,0 +1,787 @@
+//! One STOMP connection: handshake, heart-beats, frames in, engine calls, frames out.
+//!
+//! Sends are pipelined: a SEND is routed at once and its durability awaited in the background, so
+//! a producer that does not ask for receipts is not held to one fsync per message; every receipt
+//! (and the ERROR of a failed operation) is still emitted in the order of the frames that asked.
+
+use super::convert::{self, StompDestination, TempNames};
+use bytes::Bytes;
+use codecs::stomp::{
+    StompCodec, StompCodecError, StompCommand, StompFrame, StompItem, StompLimits, StompVersion,
+};
+use futures::stream::FuturesOrdered;
+use futures::{SinkExt, StreamExt};
+use routes::{
+    ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Destination, DestinationKind, Durability,
+    Engine, EngineError, NackAction, Session, SessionEvent, Transaction,
+};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::codec::Framed;
+
+/// How many operations may wait for durability before the session stops reading frames.
+const MAX_PENDING: usize = 1024;
+
+/// Settings a STOMP session runs with, taken from the listener's configuration.
+#[derive(Debug, Clone)]
+pub struct StompSettings {
+    /// Frame limits.
+    pub limits: StompLimits,
+    /// The shortest heart-beat interval the server agrees to, in either direction.
+    pub heartbeat_floor: Duration,
+    /// Time a new connection has to send CONNECT.
+    pub connect_timeout: Duration,
+}
+
+/// A protocol failure that ends the connection with an ERROR frame.
+struct Fatal {
+    message: String,
+    detail: String,
+    receipt: Option<String>,
+}
+
+impl Fatal {
+    fn new(message: impl Into<String>, frame: Option<&StompFrame>) -> Self {
+        let message = message.into();
+        Fatal {
+            detail: message.clone(),
+            message,
+            receipt: frame.and_then(|f| f.header("receipt").map(str::to_string)),
+        }
+    }
+
+    fn engine(err: EngineError, frame: &StompFrame) -> Self {
+        Fatal::new(err.to_string(), Some(frame))
+    }
+
+    fn into_frame(self) -> StompFrame {
+        let mut frame = StompFrame::new(StompCommand::Error)
+            .with_header("message", self.message)
+            .with_header("content-type", "text/plain");
+        if let Some(r) = self.receipt {
+            frame.push_header("receipt-id", r);
+        }
+        let body = Bytes::from(self.detail.into_bytes());
+        frame.push_header("content-length", body.len().to_string());
+        frame.with_body(body)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AckMode {
+    Auto,
+    Client,
+    ClientIndividual,
+}
+
+struct Subscription {
+    consumer: ConsumerId,
+    ack: AckMode,
+    destination: Destination,
+}
+
+struct Unacked {
+    consumer: ConsumerId,
+    seq: u64,
+    message_id: String,
+}
+
+type PendingOp = Pin<Box<dyn Future<Output = (Option<String>, Result<(), EngineError>)> + Send>>;
+
+fn pending(receipt: Option<String>, durability: Durability) -> PendingOp {
+    Box::pin(async move { (receipt, durability.await) })
+}
+
+struct StompSession {
+    version: StompVersion,
+    engine: Session,
+    subscriptions: HashMap<String, Subscription>,
+    by_consumer: HashMap<ConsumerId, String>,
+    unacked: HashMap<String, Unacked>,
+    by_message_id: HashMap<String, Vec<String>>,
+    transactions: HashMap<String, Transaction>,
+    temps: TempNames,
+    user: Option<String>,
+    pending: FuturesOrdered<PendingOp>,
+    disconnecting: bool,
+}
+
+/// Serves one STOMP connection until it closes, fails, or the gateway shuts down.
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    engine: Arc<Engine>,
+    settings: Arc<StompSettings>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut framed = Framed::new(stream, StompCodec::new(settings.limits));
+    let connect = tokio::select! {
+        r = tokio::time::timeout(settings.connect_timeout, next_frame(&mut framed)) => r,
+        _ = shutdown.changed() => return,
+    };
+    let connect = match connect {
+        Err(_) => {
+            tracing::debug!(%peer, "no CONNECT in time");
+            let _ = framed
+                .send(StompItem::Frame(
+                    Fatal::new("timed out waiting for CONNECT", None).into_frame(),
+                ))
+                .await;
+            return;
+        }
+        Ok(Err(fatal)) => {
+            let _ = framed.send(StompItem::Frame(fatal.into_frame())).await;
+            return;
+        }
+        Ok(Ok(None)) => return,
+        Ok(Ok(Some(frame))) => frame,
+    };
+    if !matches!(connect.command, StompCommand::Connect | StompCommand::Stomp) {
+        let fatal = Fatal::new(
+            format!("expected CONNECT, got {}", connect.command.as_str()),
+            Some(&connect),
+        );
+        let _ = framed.send(StompItem::Frame(fatal.into_frame())).await;
+        return;
+    }
+    let version = match negotiate_version(&connect) {
+        Ok(v) => v,
+        Err(supported) => {
+            let frame = Fatal::new(
+                format!("Supported protocol versions are {supported}"),
+                Some(&connect),
+            )
+            .into_frame()
+            .with_header("version", supported);
+            let _ = framed.send(StompItem::Frame(frame)).await;
+            return;
+        }
+    };
+    let (send_every, expect_every) = match negotiate_heartbeat(&connect, version, &settings) {
+        Ok(hb) => hb,
+        Err(fatal) => {
+            let _ = framed.send(StompItem::Frame(fatal.into_frame())).await;
+            return;
+        }
+    };
+    let client_id = connect
+        .header("client-id")
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    let (session, events) = engine.connect(client_id);
+    let mut connected = StompFrame::new(StompCommand::Connected)
+        .with_header("session", format!("gw-session-{}", session.id()))
+        .with_header("server", concat!("gateway/", env!("CARGO_PKG_VERSION")));
+    if version >= StompVersion::V1_1 {
+        connected.push_header("version", version.as_str());
+        connected.push_header(
+            "heart-beat",
+            format!(
+                "{},{}",
+                send_every.map_or(0, |d| d.as_millis()),
+                expect_every.map_or(0, |d| d.as_millis())
+            ),
+        );
+    }
+    if framed.send(StompItem::Frame(connected)).await.is_err() {
+        return;
+    }
+    framed.codec_mut().set_version(version);
+    tracing::debug!(%peer, version = version.as_str(), "STOMP session open");
+    let mut state = StompSession {
+        version,
+        engine: session,
+        subscriptions: HashMap::new(),
+        by_consumer: HashMap::new(),
+        unacked: HashMap::new(),
+        by_message_id: HashMap::new(),
+        transactions: HashMap::new(),
+        temps: TempNames::default(),
+        user: connect
+            .header("login")
+            .filter(|l| !l.is_empty())
+            .map(str::to_string),
+        pending: FuturesOrdered::new(),
+        disconnecting: false,
+    };
+    let outcome = state
+        .run(&mut framed, events, send_every, expect_every, &mut shutdown)
+        .await;
+    if let Err(fatal) = outcome {
+        tracing::debug!(%peer, error = %fatal.message, "closing STOMP connection with ERROR");
+        let _ = framed.send(StompItem::Frame(fatal.into_frame())).await;
+    }
+    for (_, tx) in state.transactions.drain() {
+        state.engine.rollback(tx);
+    }
+    let _ = SinkExt::<StompItem>::close(&mut framed).await;
+    tracing::debug!(%peer, "STOMP session closed");
+}
+
+/// Reads the next frame, skipping heart-beats. `Ok(None)` is a closed connection.
+async fn next_frame<S>(framed: &mut Framed<S, StompCodec>) -> Result<Option<StompFrame>, Fatal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        match framed.next().await {
+            None => return Ok(None),
+            Some(Ok(StompItem::HeartBeat)) => continue,
+            Some(Ok(StompItem::Frame(f))) => return Ok(Some(f)),
+            Some(Err(e)) => return Err(decode_fatal(e)),
+        }
+    }
+}
+
+fn decode_fatal(e: StompCodecError) -> Fatal {
+    match e {
+        StompCodecError::Decode(d) => Fatal::new(format!("malformed frame: {d}"), None),
+        StompCodecError::Io(io) => Fatal::new(format!("i/o error: {io}"), None),
+    }
+}
+
+fn negotiate_version(connect: &StompFrame) -> Result<StompVersion, &'static str> {
+    let Some(accept) = connect.header("accept-version") else {
+        return Ok(StompVersion::V1_0);
+    };
+    accept
+        .split(',')
+        .filter_map(|v| StompVersion::parse(v.trim()))
+        .max()
+        .ok_or("1.0,1.1,1.2")
+}
+
+type Heartbeats = (Option<Duration>, Option<Duration>);
+
+fn negotiate_heartbeat(
+    connect: &StompFrame,
+    version: StompVersion,
+    settings: &StompSettings,
+) -> Result<Heartbeats, Fatal> {
+    if version == StompVersion::V1_0 {
+        return Ok((None, None));
+    }
+    let Some(hb) = connect.header("heart-beat") else {
+        return Ok((None, None));
+    };
+    let parsed: Option<(u64, u64)> = hb
+        .split_once(',')
+        .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
+    let Some((client_sends, client_wants)) = parsed else {
+        return Err(Fatal::new(
+            format!("invalid heart-beat header `{hb}`"),
+            Some(connect),
+        ));
+    };
+    // Like ActiveMQ, honour the client's wishes, never faster than the configured floor.
+    let floor = settings.heartbeat_floor;
+    let interval = |ms: u64| (ms > 0).then(|| Duration::from_millis(ms).max(floor));
+    Ok((interval(client_wants), interval(client_sends)))
+}
+
+impl StompSession {
+    async fn run<S>(
+        &mut self,
+        framed: &mut Framed<S, StompCodec>,
+        mut events: UnboundedReceiver<SessionEvent>,
+        send_every: Option<Duration>,
+        expect_every: Option<Duration>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Fatal>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        // A peer that promised heart-beats is dead after twice the interval without a byte.
+        let read_timeout = expect_every.map(|d| d * 2);
+        let far = Duration::from_secs(86_400 * 365);
+        let mut read_deadline = Instant::now() + read_timeout.unwrap_or(far);
+        let mut write_deadline = Instant::now() + send_every.unwrap_or(far);
+        loop {
+            if self.disconnecting && self.pending.is_empty() {
+                return Ok(());
+            }
+            let reading = !self.disconnecting && self.pending.len() < MAX_PENDING;
+            tokio::select! {
+                item = framed.next(), if reading => {
+                    read_deadline = Instant::now() + read_timeout.unwrap_or(far);
+                    match item {
+                        None => return Ok(()),
+                        Some(Err(e)) => return Err(decode_fatal(e)),
+                        Some(Ok(StompItem::HeartBeat)) => {}
+                        Some(Ok(StompItem::Frame(frame))) => {
+                            self.handle_frame(frame).await?;
+                        }
+                    }
+                }
+                Some(done) = self.pending.next(), if !self.pending.is_empty() => {
+                    let (receipt, result) = done;
+                    match result {
+                        Ok(()) => {
+                            if let Some(r) = receipt {
+                                framed.feed(StompItem::Frame(receipt_frame(r))).await
+                                    .map_err(decode_fatal)?;
+                            }
+                        }
+                        Err(e) => {
+                            let mut fatal = Fatal::new(e.to_string(), None);
+                            fatal.receipt = receipt;
+                            return Err(fatal);
+                        }
+                    }
+                }
+                event = events.recv() => {
+                    let Some(event) = event else { return Ok(()) };
+                    self.handle_event(event, framed).await?;
+                    // Drain what else is ready so one flush covers a burst.
+                    while let Ok(event) = events.try_recv() {
+                        self.handle_event(event, framed).await?;
+                    }
+                }
+                _ = tokio::time::sleep_until(read_deadline), if read_timeout.is_some() => {
+                    return Err(Fatal::new("no heart-beat received in time", None));
+                }
+                _ = tokio::time::sleep_until(write_deadline), if send_every.is_some() => {
+                    framed.feed(StompItem::HeartBeat).await.map_err(decode_fatal)?;
+                }
+                _ = shutdown.changed() => {
+                    self.disconnecting = true;
+                    while let Some((receipt, result)) = self.pending.next().await {
+                        if let (Some(r), Ok(())) = (receipt, result) {
+                            let _ = framed.feed(StompItem::Frame(receipt_frame(r))).await;
+                        }
+                    }
+                    return Err(Fatal::new("the server is shutting down", None));
+                }
+            }
+            if !framed.write_buffer().is_empty() {
+                SinkExt::<StompItem>::flush(framed)
+                    .await
+                    .map_err(decode_fatal)?;
+                write_deadline = Instant::now() + send_every.unwrap_or(far);
+            }
+        }
+    }
+
+    async fn handle_event<S>(
+        &mut self,
+        event: SessionEvent,
+        framed: &mut Framed<S, StompCodec>,
+    ) -> Result<(), Fatal>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        match event {
+            SessionEvent::Deliver(delivery) => self.deliver(delivery, framed).await,
+            SessionEvent::TakenOver => Err(Fatal::new(
+                "another connection took over this client id",
+                None,
+            )),
+            SessionEvent::ConsumerCancelled(consumer) => {
+                if let Some(id) = self.by_consumer.remove(&consumer) {
+                    self.subscriptions.remove(&id);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn deliver<S>(
+        &mut self,
+        delivery: Delivery,
+        framed: &mut Framed<S, StompCodec>,
+    ) -> Result<(), Fatal>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let Some(sub_id) = self.by_consumer.get(&delivery.consumer).cloned() else {
+            // A delivery racing an UNSUBSCRIBE: the engine already took the message back.
+            return Ok(());
+        };
+        let Some(sub) = self.subscriptions.get(&sub_id) else {
+            return Ok(());
+        };
+        let token = format!("{}-{}", delivery.consumer, delivery.seq);
+        let ack_header = (self.version == StompVersion::V1_2 && sub.ack != AckMode::Auto)
+            .then_some(token.as_str());
+        let frame = convert::message_frame(
+            &delivery,
+            &sub_id,
+            ack_header,
+            &sub.destination,
+            &self.temps,
+        );
+        let auto = sub.ack == AckMode::Auto;
+        framed
+            .feed(StompItem::Frame(frame))
+            .await
+            .map_err(decode_fatal)?;
+        if auto {
+            // ActiveMQ's auto mode acknowledges on dispatch.
+            let _ = self.engine.ack(delivery.consumer, &[delivery.seq]);
+        } else {
+            self.by_message_id
+                .entry(delivery.message.message_id.clone())
+                .or_default()
+                .push(token.clone());
+            self.unacked.insert(
+                token,
+                Unacked {
+                    consumer: delivery.consumer,
+                    seq: delivery.seq,
+                    message_id: delivery.message.message_id.clone(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn handle_frame(&mut self, frame: StompFrame) -> Result<(), Fatal> {
+        let receipt = frame.header("receipt").map(str::to_string);
+        let durability = match frame.command {
+            StompCommand::Send => self.on_send(&frame).await?,
+            StompCommand::Subscribe => self.on_subscribe(&frame)?,
+            StompCommand::Unsubscribe => self.on_unsubscribe(&frame)?,
+            StompCommand::Ack => self.on_ack(&frame, false)?,
+            StompCommand::Nack => {
+                if self.version == StompVersion::V1_0 {
+                    return Err(Fatal::new("NACK is not part of STOMP 1.0", Some(&frame)));
+                }
+                self.on_ack(&frame, true)?
+            }
+            StompCommand::Begin => {
+                let tx = required(&frame, "transaction")?;
+                if self.transactions.contains_key(tx) {
+                    return Err(Fatal::new(
+                        format!("transaction {tx} is already started"),
+                        Some(&frame),
+                    ));
+                }
+                self.transactions.insert(tx.to_string(), Transaction::new());
+                Durability::done()
+            }
+            StompCommand::Commit => {
+                let tx = required(&frame, "transaction")?;
+                let Some(work) = self.transactions.remove(tx) else {
+                    return Err(Fatal::new(
+                        format!("transaction {tx} is not started"),
+                        Some(&frame),
+                    ));
+                };
+                self.engine
+                    .commit(work)
+                    .await
+                    .map_err(|e| Fatal::engine(e, &frame))?
+            }
+            StompCommand::Abort => {
+                let tx = required(&frame, "transaction")?;
+                let Some(work) = self.transactions.remove(tx) else {
+                    return Err(Fatal::new(
+                        format!("transaction {tx} is not started"),
+                        Some(&frame),
+                    ));
+                };
+                self.engine.rollback(work);
+                Durability::done()
+            }
+            StompCommand::Disconnect => {
+                self.disconnecting = true;
+                Durability::done()
+            }
+            StompCommand::Connect | StompCommand::Stomp => {
+                return Err(Fatal::new("already connected", Some(&frame)));
+            }
+            other => {
+                return Err(Fatal::new(
+                    format!("{} is a server frame", other.as_str()),
+                    Some(&frame),
+                ));
+            }
+        };
+        if receipt.is_some() || durability.is_pending() {
+            self.pending.push_back(pending(receipt, durability));
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self, dest: StompDestination) -> Result<Destination, EngineError> {
+        match dest {
+            StompDestination::Plain(d) => Ok(d),
+            StompDestination::Temporary(kind, name) => {
+                if let Some(engine_name) = self.temps.lookup(kind, &name) {
+                    return Ok(Destination {
+                        kind,
+                        name: engine_name.clone(),
+                    });
+                }
+                let engine_name = self.engine.create_temporary(kind)?;
+                self.temps.insert(kind, name, engine_name.clone());
+                Ok(Destination {
+                    kind,
+                    name: engine_name,
+                })
+            }
+        }
+    }
+
+    fn destination(&mut self, frame: &StompFrame) -> Result<Destination, Fatal> {
+        let text = required(frame, "destination")?;
+        let parsed = convert::parse_destination(text).map_err(|e| Fatal::new(e, Some(frame)))?;
+        self.resolve(parsed).map_err(|e| Fatal::engine(e, frame))
+    }
+
+    async fn on_send(&mut self, frame: &StompFrame) -> Result<Durability, Fatal> {
+        let destination = self.destination(frame)?;
+        let reply_to = match frame.header("reply-to") {
+            None => None,
+            Some(text) => match convert::parse_destination(text) {
+                Ok(parsed) => Some(
+                    self.resolve(parsed)
+                        .map_err(|e| Fatal::engine(e, frame))?
+                        .to_string(),
+                ),
+                Err(_) => Some(text.to_string()),
+            },
+        };
+        let mut message = convert::message_from_send(frame, reply_to, self.user.as_deref())
+            .map_err(|e| Fatal::new(e, Some(frame)))?;
+        message.message_id = self.engine.engine().new_message_id();
+        if let Some(tx) = frame.header("transaction") {
+            let Some(work) = self.transactions.get_mut(tx) else {
+                return Err(Fatal::new(
+                    format!("transaction {tx} is not started"),
+                    Some(frame),
+                ));
+            };
+            work.send(destination, message);
+            return Ok(Durability::done());
+        }
+        self.engine
+            .publish(&destination, message)
+            .await
+            .map_err(|e| Fatal::engine(e, frame))
+    }
+
+    fn on_subscribe(&mut self, frame: &StompFrame) -> Result<Durability, Fatal> {
+        let destination_text = required(frame, "destination")?.to_string();
+        let id = frame
+            .header("id")
+            .map(str::to_string)
+            .unwrap_or_else(|| destination_text.clone());
+        if self.subscriptions.contains_key(&id) {
+            return Err(Fatal::new(
+                format!("subscription id {id} is already in use"),
+                Some(frame),
+            ));
+        }
+        let ack = match frame.header("ack").unwrap_or("auto") {
+            "auto" => AckMode::Auto,
+            "client" => AckMode::Client,
+            "client-individual" => AckMode::ClientIndividual,
+            other => {
+                return Err(Fatal::new(
+                    format!("unknown ack mode `{other}`"),
+                    Some(frame),
+                ))
+            }
+        };
+        let destination = self.destination(frame)?;
+        let durable_name = frame
+            .header("activemq.subscriptionName")
+            .or_else(|| frame.header("durable-subscription-name"))
+            .filter(|n| !n.is_empty());
+        let source = match (destination.kind, durable_name) {
+            (DestinationKind::Queue, _) => ConsumerSource::Queue(destination.name.clone()),
+            (DestinationKind::Topic, None) => ConsumerSource::Topic(destination.name.clone()),
+            (DestinationKind::Topic, Some(name)) => {
+                if self.engine.client_id().is_none() {
+                    return Err(Fatal::new(
+                        "a durable subscription needs a client-id header on CONNECT",
+                        Some(frame),
+                    ));
+                }
+                ConsumerSource::DurableTopic {
+                    pattern: destination.name.clone(),
+                    subscription: name.to_string(),
+                }
+            }
+        };
+        let prefetch = match frame.header("activemq.prefetchSize") {
+            None => None,
+            Some(p) => Some(p.trim().parse::<u32>().map_err(|_| {
+                Fatal::new(format!("invalid activemq.prefetchSize `{p}`"), Some(frame))
+            })?),
+        };
+        let spec = ConsumerSpec {
+            source,
+            // ActiveMQ's STOMP transport compares string headers with numbers by converting them.
+            selector: frame
+                .header("selector")
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| format!("{}{s}", routes::selector::CONVERT_STRING_EXPRESSIONS_PREFIX)),
+            prefetch,
+            exclusive: frame.header("activemq.exclusive") == Some("true"),
+            no_local: frame.header("activemq.noLocal") == Some("true"),
+        };
+        // Register before subscribing: the engine may deliver at once.
+        let consumer = self
+            .engine
+            .subscribe(spec)
+            .map_err(|e| Fatal::engine(e, frame))?;
+        self.by_consumer.insert(consumer, id.clone());
+        self.subscriptions.insert(
+            id,
+            Subscription {
+                consumer,
+                ack,
+                destination,
+            },
+        );
+        Ok(Durability::done())
+    }
+
+    fn on_unsubscribe(&mut self, frame: &StompFrame) -> Result<Durability, Fatal> {
+        let id = frame
+            .header("id")
+            .or_else(|| frame.header("destination"))
+            .ok_or_else(|| Fatal::new("UNSUBSCRIBE needs an id header", Some(frame)))?
+            .to_string();
+        if let Some(sub) = self.subscriptions.remove(&id) {
+            self.by_consumer.remove(&sub.consumer);
+            self.unacked.retain(|_, u| u.consumer != sub.consumer);
+            self.engine.unsubscribe(sub.consumer);
+        } else if frame.header("activemq.subscriptionName").is_none()
+            && frame.header("durable-subscription-name").is_none()
+        {
+            return Err(Fatal::new(
+                format!("no subscription with id {id}"),
+                Some(frame),
+            ));
+        }
+        if let Some(name) = frame
+            .header("activemq.subscriptionName")
+            .or_else(|| frame.header("durable-subscription-name"))
+        {
+            self.engine
+                .remove_durable_subscription(name)
+                .map_err(|e| Fatal::engine(e, frame))?;
+        }
+        Ok(Durability::done())
+    }
+
+    /// Finds the delivery an ACK or NACK names, by `id` (1.2) or `message-id` (1.0, 1.1).
+    fn find_unacked(&self, frame: &StompFrame) -> Result<Option<String>, Fatal> {
+        if let Some(id) = frame.header("id") {
+            if self.unacked.contains_key(id) {
+                return Ok(Some(id.to_string()));
+            }
+        }
+        let message_id = frame.header("message-id").or_else(|| frame.header("id"));
+        let Some(message_id) = message_id else {
+            return Err(Fatal::new(
+                "ACK and NACK need an id (1.2) or message-id (1.0, 1.1) header",
+                Some(frame),
+            ));
+        };
+        let consumer = frame
+            .header("subscription")
+            .and_then(|s| self.subscriptions.get(s))
+            .map(|s| s.consumer);
+        Ok(self.by_message_id.get(message_id).and_then(|tokens| {
+            tokens
+                .iter()
+                .find(|t| {
+                    self.unacked
+                        .get(*t)
+                        .is_some_and(|u| consumer.is_none_or(|c| c == u.consumer))
+                })
+                .cloned()
+        }))
+    }
+
+    fn forget(&mut self, consumer: ConsumerId, seq: u64) {
+        let token = format!("{consumer}-{seq}");
+        if let Some(u) = self.unacked.remove(&token) {
+            if let Some(tokens) = self.by_message_id.get_mut(&u.message_id) {
+                tokens.retain(|t| t != &token);
+                if tokens.is_empty() {
+                    self.by_message_id.remove(&u.message_id);
+                }
+            }
+        }
+    }
+
+    fn on_ack(&mut self, frame: &StompFrame, nack: bool) -> Result<Durability, Fatal> {
+        let Some(token) = self.find_unacked(frame)? else {
+            // Already acknowledged, or never delivered here: nothing to do, as ActiveMQ.
+            tracing::debug!("ACK/NACK for an unknown delivery ignored");
+            return Ok(Durability::done());
+        };
+        let Some(u) = self.unacked.get(&token) else {
+            return Ok(Durability::done());
+        };
+        let (consumer, seq) = (u.consumer, u.seq);
+        let cumulative = self
+            .by_consumer
+            .get(&consumer)
+            .and_then(|id| self.subscriptions.get(id))
+            .is_some_and(|s| s.ack == AckMode::Client);
+        let seqs = if cumulative {
+            self.engine
+                .delivered_through(consumer, seq)
+                .map_err(|e| Fatal::engine(e, frame))?
+        } else {
+            vec![seq]
+        };
+        for s in &seqs {
+            self.forget(consumer, *s);
+        }
+        if nack {
+            // ActiveMQ sends a NACKed message to the dead-letter queue.
+            self.engine
+                .nack(consumer, &seqs, NackAction::DeadLetter)
+                .map_err(|e| Fatal::engine(e, frame))?;
+            return Ok(Durability::done());
+        }
+        if let Some(tx) = frame.header("transaction") {
+            let Some(work) = self.transactions.get_mut(tx) else {
+                return Err(Fatal::new(
+                    format!("transaction {tx} is not started"),
+                    Some(frame),
+                ));
+            };
+            for s in seqs {
+                work.ack(consumer, s);
+            }
+            return Ok(Durability::done());
+        }
+        self.engine
+            .ack(consumer, &seqs)
+            .map_err(|e| Fatal::engine(e, frame))
+    }
+}
+
+fn required<'a>(frame: &'a StompFrame, header: &str) -> Result<&'a str, Fatal> {
+    frame.header(header).ok_or_else(|| {
+        Fatal::new(
+            format!(
+                "{} frame is missing the {header} header",
+                frame.command.as_str()
+            ),
+            Some(frame),
+        )
+    })
+}
+
+fn receipt_frame(receipt: String) -> StompFrame {
+    StompFrame::new(StompCommand::Receipt).with_header("receipt-id", receipt)
+}

@@ -1,0 +1,1758 @@
+//! The broker engine: queues, subscriptions, consumers, dispatch, acknowledgement, redelivery,
+//! dead-lettering, expiry, transactions and flow control, with the journal for durability.
+//!
+//! ### Concurrency
+//! One registry lock (names, sessions, consumers) and one lock per queue; the registry lock is
+//! always taken before a queue lock, never the reverse, and no two queue locks are held at once.
+//! Journal appends are channel sends, cheap enough to make under a queue lock; waiting for
+//! durability always happens with no lock held.
+//!
+//! ### Journal ordering
+//! A message's `Add` record is appended before the message becomes visible to consumers, so its
+//! `Ack` can only follow it in the journal. Once a message leaves memory (acked, dead-lettered,
+//! dropped) no further record names it.
+
+use crate::address::{pattern_matches, validate_name, Destination, DestinationKind};
+use crate::message::{Message, PropertyValue};
+use crate::persist::{decode_message, decode_meta, encode_message, encode_meta, QueueMeta};
+use crate::selector::{Selector, SelectorError};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use store::{Commit, Journal, JournalOptions, JournalRecord, StoreError};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::Notify;
+
+/// Identifies a client session (one connection, or one protocol session within it).
+pub type SessionId = u64;
+/// Identifies a consumer, unique for the engine's lifetime.
+pub type ConsumerId = u64;
+
+/// Prefix of generated temporary queue and topic names.
+pub const TEMP_PREFIX: &str = "ID:gw-";
+
+/// What a producer meets when a destination or the gateway is over a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowControl {
+    /// The send waits for room (the default, as ActiveMQ's producer flow control).
+    Block,
+    /// The send fails with [`EngineError::ResourceLimit`].
+    Fail,
+    /// The oldest ready message of the destination is discarded to make room.
+    DropOldest,
+}
+
+/// Limits and dead-letter policy for the destinations whose name matches `pattern`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationPolicy {
+    /// Canonical address pattern.
+    pub pattern: String,
+    /// Maximum messages held; 0 = unlimited.
+    pub max_messages: u64,
+    /// Maximum body bytes held; 0 = unlimited.
+    pub max_bytes: u64,
+    /// Overrides [`EngineConfig::flow_control`].
+    pub flow_control: Option<FlowControl>,
+    /// Overrides [`EngineConfig::max_redeliveries`].
+    pub max_redeliveries: Option<i32>,
+    /// Overrides [`EngineConfig::dead_letter_queue`].
+    pub dead_letter_queue: Option<String>,
+}
+
+/// Engine settings (the gateway maps them from its configuration).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Queue that receives dead letters.
+    pub dead_letter_queue: String,
+    /// Redeliveries allowed before a message is dead-lettered; negative = unlimited.
+    pub max_redeliveries: i32,
+    /// Prefetch used when a consumer asks for none.
+    pub default_prefetch: u32,
+    /// Global bound on message bytes held in memory.
+    pub memory_limit_bytes: u64,
+    /// Default flow-control policy.
+    pub flow_control: FlowControl,
+    /// For [`FlowControl::Block`]: how long a send may wait; `None` = forever.
+    pub send_timeout: Option<Duration>,
+    /// Per-destination policies; the first match wins.
+    pub destinations: Vec<DestinationPolicy>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            dead_letter_queue: "ActiveMQ.DLQ".into(),
+            max_redeliveries: 6,
+            default_prefetch: 1000,
+            memory_limit_bytes: 1 << 30,
+            flow_control: FlowControl::Block,
+            send_timeout: None,
+            destinations: Vec::new(),
+        }
+    }
+}
+
+/// Errors the engine reports to protocol sessions, which translate them into protocol errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The destination does not exist and cannot be created (e.g. a deleted temporary queue).
+    #[error("destination {0} does not exist")]
+    UnknownDestination(String),
+    /// The destination name is not valid.
+    #[error("invalid destination: {0}")]
+    InvalidDestination(String),
+    /// The selector does not parse.
+    #[error("{0}")]
+    InvalidSelector(#[from] SelectorError),
+    /// A limit was reached and the policy is to fail.
+    #[error("resource limit reached on {destination}: {reason}")]
+    ResourceLimit {
+        /// Where the limit was reached.
+        destination: String,
+        /// Which limit.
+        reason: String,
+    },
+    /// A blocked send waited longer than the configured send timeout.
+    #[error("send to {0} timed out waiting for flow control")]
+    SendTimeout(String),
+    /// A durable subscription already has an active consumer.
+    #[error("durable subscription {0} is already in use")]
+    SubscriptionInUse(String),
+    /// No such durable subscription.
+    #[error("durable subscription {0} does not exist")]
+    UnknownSubscription(String),
+    /// The consumer is not open.
+    #[error("consumer {0} is not open")]
+    UnknownConsumer(ConsumerId),
+    /// The message is not delivered to that consumer and unacknowledged.
+    #[error("message {seq} is not pending on consumer {consumer}")]
+    UnknownDelivery {
+        /// The consumer named in the request.
+        consumer: ConsumerId,
+        /// The message sequence named in the request.
+        seq: u64,
+    },
+    /// The session is closed.
+    #[error("session closed")]
+    SessionClosed,
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// Stored data could not be decoded during recovery.
+    #[error("recovery: {0}")]
+    Recovery(String),
+}
+
+/// One message handed to a consumer.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The consumer it is for.
+    pub consumer: ConsumerId,
+    /// The message's sequence in its queue; names it in acks.
+    pub seq: u64,
+    /// The destination the consumer sees the message on.
+    pub destination: Destination,
+    /// The message.
+    pub message: Arc<Message>,
+    /// How many times it has been delivered, this time included (1 = first delivery).
+    pub delivery_count: u32,
+    /// True when it may have been delivered before.
+    pub redelivered: bool,
+}
+
+/// Something the engine tells a session.
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// A message for one of the session's consumers.
+    Deliver(Delivery),
+    /// Another connection took over this session's client id: close the connection.
+    TakenOver,
+    /// A consumer was closed by the broker (its queue was deleted).
+    ConsumerCancelled(ConsumerId),
+}
+
+/// Where a consumer reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerSource {
+    /// A queue (created on first use).
+    Queue(String),
+    /// A non-durable topic subscription on a pattern.
+    Topic(String),
+    /// A durable topic subscription owned by the session's client id.
+    DurableTopic {
+        /// Topic pattern.
+        pattern: String,
+        /// Subscription name.
+        subscription: String,
+    },
+}
+
+/// What a session asks for when it opens a consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerSpec {
+    /// Where to read.
+    pub source: ConsumerSource,
+    /// JMS selector text.
+    pub selector: Option<String>,
+    /// Maximum unacknowledged deliveries; `None` = the engine default.
+    pub prefetch: Option<u32>,
+    /// Exclusive consumer: while it is open, it alone receives the queue's messages.
+    pub exclusive: bool,
+    /// Skip messages this session sent (topics only).
+    pub no_local: bool,
+}
+
+impl ConsumerSpec {
+    /// A plain consumer on `source`.
+    pub fn new(source: ConsumerSource) -> Self {
+        ConsumerSpec {
+            source,
+            selector: None,
+            prefetch: None,
+            exclusive: false,
+            no_local: false,
+        }
+    }
+}
+
+/// What to do with a delivery that is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NackAction {
+    /// Back to the queue for redelivery (dead-lettered once past the redelivery limit).
+    Requeue,
+    /// Straight to the dead-letter queue.
+    DeadLetter,
+}
+
+/// A local transaction's work, applied all together by [`Session::commit`].
+#[derive(Debug, Default)]
+pub struct Transaction {
+    sends: Vec<(Destination, Message)>,
+    acks: Vec<(ConsumerId, u64)>,
+}
+
+impl Transaction {
+    /// An empty transaction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stages a send.
+    pub fn send(&mut self, destination: Destination, message: Message) {
+        self.sends.push((destination, message));
+    }
+
+    /// Stages an acknowledgement.
+    pub fn ack(&mut self, consumer: ConsumerId, seq: u64) {
+        self.acks.push((consumer, seq));
+    }
+
+    /// True when nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.sends.is_empty() && self.acks.is_empty()
+    }
+}
+
+/// Durability still to come: resolves once the journal has the change on disk.
+#[must_use = "a pending durability does nothing unless awaited or dropped on purpose"]
+pub struct Durability(Option<Commit>);
+
+impl Durability {
+    /// Nothing to wait for.
+    pub fn done() -> Self {
+        Durability(None)
+    }
+
+    /// True when there is a journal write to wait for.
+    pub fn is_pending(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl Future for Durability {
+    type Output = Result<(), EngineError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.0.as_mut() {
+            None => Poll::Ready(Ok(())),
+            Some(commit) => Pin::new(commit).poll(cx).map_err(EngineError::Store),
+        }
+    }
+}
+
+/// A snapshot of one queue, for operators and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueInfo {
+    /// Queue name.
+    pub name: String,
+    /// Messages ready for delivery.
+    pub ready: usize,
+    /// Messages delivered and not yet acknowledged.
+    pub unacked: usize,
+    /// Open consumers.
+    pub consumers: usize,
+    /// Whether persistent messages in it are journaled.
+    pub durable: bool,
+}
+
+/// What recovery found in the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoverySummary {
+    /// Durable queues restored.
+    pub queues: usize,
+    /// Messages restored.
+    pub messages: usize,
+    /// Journal bytes scanned.
+    pub bytes: u64,
+    /// Bytes of torn tail cut off.
+    pub truncated_bytes: u64,
+    /// Time recovery took.
+    pub duration: Duration,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a lock leaves consistent enough state for a broker to go on serving.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum QueueKind {
+    Anycast,
+    Subscription {
+        pattern: String,
+        durable: Option<(String, String)>,
+        no_local_session: Option<SessionId>,
+    },
+}
+
+struct Entry {
+    seq: u64,
+    message: Arc<Message>,
+    delivery_count: u32,
+    journaled: bool,
+    size: u64,
+}
+
+struct InFlight {
+    entry: Entry,
+    consumer: ConsumerId,
+    order: u64,
+}
+
+struct ConsumerSlot {
+    id: ConsumerId,
+    events: UnboundedSender<SessionEvent>,
+    prefetch: u32,
+    in_flight: u32,
+    selector: Option<Arc<Selector>>,
+    exclusive: bool,
+}
+
+#[derive(Default)]
+struct QueueState {
+    ready: BTreeMap<(u8, u64), Entry>,
+    in_flight: HashMap<u64, InFlight>,
+    consumers: Vec<ConsumerSlot>,
+    next_consumer: usize,
+    groups: HashMap<String, ConsumerId>,
+    bytes: u64,
+    deleted: bool,
+    delivery_order: u64,
+    expiring: usize,
+}
+
+impl QueueState {
+    fn len(&self) -> usize {
+        self.ready.len() + self.in_flight.len()
+    }
+}
+
+struct Queue {
+    id: u64,
+    name: String,
+    kind: QueueKind,
+    durable: bool,
+    selector: Option<Arc<Selector>>,
+    state: Mutex<QueueState>,
+}
+
+impl Queue {
+    fn destination_for(&self, message: &Message) -> Destination {
+        match self.kind {
+            QueueKind::Anycast => Destination::queue(self.name.clone()),
+            QueueKind::Subscription { .. } => Destination::topic(message.address.clone()),
+        }
+    }
+
+    fn pattern(&self) -> Option<&str> {
+        match &self.kind {
+            QueueKind::Subscription { pattern, .. } => Some(pattern),
+            QueueKind::Anycast => None,
+        }
+    }
+}
+
+struct SessionState {
+    events: UnboundedSender<SessionEvent>,
+    client_id: Option<String>,
+    consumers: HashSet<ConsumerId>,
+    temp_names: Vec<String>,
+}
+
+#[derive(Default)]
+struct Registry {
+    queues: HashMap<String, Arc<Queue>>,
+    subscriptions: HashMap<u64, Arc<Queue>>,
+    durable: HashMap<(String, String), Arc<Queue>>,
+    sessions: HashMap<SessionId, SessionState>,
+    consumers: HashMap<ConsumerId, (Arc<Queue>, SessionId)>,
+    client_ids: HashMap<String, SessionId>,
+    temp_names: HashSet<String>,
+}
+
+/// The broker engine. Cheap to share: hold it in an `Arc`.
+pub struct Engine {
+    config: EngineConfig,
+    journal: Journal,
+    registry: Mutex<Registry>,
+    next_seq: AtomicU64,
+    next_queue_id: AtomicU64,
+    next_session: AtomicU64,
+    next_consumer: AtomicU64,
+    next_message: AtomicU64,
+    boot_id: u64,
+    memory_used: AtomicU64,
+    space: Notify,
+    summary: RecoverySummary,
+}
+
+/// Where a dead letter comes from and why.
+struct DeadLetter {
+    entry: Entry,
+    from: String,
+    cause: &'static str,
+}
+
+impl Engine {
+    /// Opens the journal, recovers every durable queue and its messages, and returns the engine.
+    pub fn open(config: EngineConfig, journal: JournalOptions) -> Result<Arc<Engine>, EngineError> {
+        let (journal, recovery) = Journal::open(journal)?;
+        let boot_id = now_ms();
+        let mut registry = Registry::default();
+        let mut max_seq = 0u64;
+        let mut max_queue = 0u64;
+        let mut messages = 0usize;
+        let mut memory = 0u64;
+        let queue_count = recovery.queues.len();
+        for recovered in recovery.queues {
+            max_queue = max_queue.max(recovered.queue);
+            let meta = decode_meta(&recovered.meta)
+                .map_err(|e| EngineError::Recovery(format!("queue {}: {e}", recovered.name)))?;
+            let (kind, selector) = match meta {
+                QueueMeta::Anycast => (QueueKind::Anycast, None),
+                QueueMeta::DurableSubscription {
+                    client_id,
+                    subscription,
+                    pattern,
+                    selector,
+                    no_local: _,
+                } => {
+                    let selector = match selector {
+                        Some(text) => Some(Arc::new(Selector::parse(&text)?)),
+                        None => None,
+                    };
+                    (
+                        QueueKind::Subscription {
+                            pattern,
+                            durable: Some((client_id, subscription)),
+                            no_local_session: None,
+                        },
+                        selector,
+                    )
+                }
+            };
+            let mut state = QueueState::default();
+            for m in recovered.messages {
+                max_seq = max_seq.max(m.seq);
+                let message = decode_message(&m.payload).map_err(|e| {
+                    EngineError::Recovery(format!(
+                        "queue {} message {}: {e}",
+                        recovered.name, m.seq
+                    ))
+                })?;
+                let size = message.body.len() as u64;
+                if message.expiration > 0 {
+                    state.expiring += 1;
+                }
+                state.bytes += size;
+                memory += size;
+                messages += 1;
+                state.ready.insert(
+                    (ready_priority(&message), m.seq),
+                    Entry {
+                        seq: m.seq,
+                        message: Arc::new(message),
+                        delivery_count: m.delivery_count,
+                        journaled: true,
+                        size,
+                    },
+                );
+            }
+            let queue = Arc::new(Queue {
+                id: recovered.queue,
+                name: recovered.name.clone(),
+                kind: kind.clone(),
+                durable: true,
+                selector,
+                state: Mutex::new(state),
+            });
+            match kind {
+                QueueKind::Anycast => {
+                    registry.queues.insert(recovered.name, queue);
+                }
+                QueueKind::Subscription { durable, .. } => {
+                    registry.subscriptions.insert(queue.id, queue.clone());
+                    if let Some(key) = durable {
+                        registry.durable.insert(key, queue);
+                    }
+                }
+            }
+        }
+        if !recovery.prepared.is_empty() {
+            tracing::warn!(
+                count = recovery.prepared.len(),
+                "journal holds prepared XA transactions; they stay pending until a client resolves them"
+            );
+        }
+        let summary = RecoverySummary {
+            queues: queue_count,
+            messages,
+            bytes: recovery.report.bytes,
+            truncated_bytes: recovery.report.truncated_bytes,
+            duration: recovery.report.duration,
+        };
+        Ok(Arc::new(Engine {
+            config,
+            journal,
+            registry: Mutex::new(registry),
+            next_seq: AtomicU64::new(max_seq + 1),
+            next_queue_id: AtomicU64::new(max_queue + 1),
+            next_session: AtomicU64::new(1),
+            next_consumer: AtomicU64::new(1),
+            next_message: AtomicU64::new(1),
+            boot_id,
+            memory_used: AtomicU64::new(memory),
+            space: Notify::new(),
+            summary,
+        }))
+    }
+
+    /// What recovery found when the engine opened.
+    pub fn recovery_summary(&self) -> &RecoverySummary {
+        &self.summary
+    }
+
+    /// Flushes and closes the journal. Later durable operations fail.
+    pub fn close(&self) -> Result<(), EngineError> {
+        self.journal.close()?;
+        Ok(())
+    }
+
+    /// A new unique message id, in ActiveMQ's `ID:` style.
+    pub fn new_message_id(&self) -> String {
+        let n = self.next_message.fetch_add(1, Ordering::Relaxed);
+        format!("ID:gw-{}-{}", self.boot_id, n)
+    }
+
+    /// Bytes of message bodies held in memory.
+    pub fn memory_used(&self) -> u64 {
+        self.memory_used.load(Ordering::Relaxed)
+    }
+
+    /// Opens a session. With a client id already in use, the older session is taken over: it is
+    /// told [`SessionEvent::TakenOver`] and closed before this one is registered, so its consumers
+    /// and durable subscriptions are free for the new one.
+    pub fn connect(
+        self: &Arc<Self>,
+        client_id: Option<String>,
+    ) -> (Session, UnboundedReceiver<SessionEvent>) {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = unbounded_channel();
+        if let Some(cid) = &client_id {
+            let previous = lock(&self.registry).client_ids.get(cid).copied();
+            if let Some(old) = previous {
+                let events = lock(&self.registry)
+                    .sessions
+                    .get(&old)
+                    .map(|s| s.events.clone());
+                if let Some(events) = events {
+                    let _ = events.send(SessionEvent::TakenOver);
+                }
+                self.disconnect(old);
+            }
+        }
+        {
+            let mut reg = lock(&self.registry);
+            if let Some(cid) = &client_id {
+                reg.client_ids.insert(cid.clone(), id);
+            }
+            reg.sessions.insert(
+                id,
+                SessionState {
+                    events: tx,
+                    client_id: client_id.clone(),
+                    consumers: HashSet::new(),
+                    temp_names: Vec::new(),
+                },
+            );
+        }
+        (
+            Session {
+                engine: self.clone(),
+                id,
+                client_id,
+                closed: false,
+            },
+            rx,
+        )
+    }
+
+    fn disconnect(&self, session: SessionId) {
+        let state = {
+            let mut reg = lock(&self.registry);
+            let Some(state) = reg.sessions.remove(&session) else {
+                return;
+            };
+            if let Some(cid) = &state.client_id {
+                if reg.client_ids.get(cid) == Some(&session) {
+                    reg.client_ids.remove(cid);
+                }
+            }
+            state
+        };
+        for consumer in state.consumers {
+            self.close_consumer(consumer);
+        }
+        for name in state.temp_names {
+            self.delete_temp(&name);
+        }
+    }
+
+    fn delete_temp(&self, name: &str) {
+        let queue = {
+            let mut reg = lock(&self.registry);
+            reg.temp_names.remove(name);
+            reg.queues.remove(name)
+        };
+        if let Some(queue) = queue {
+            self.drop_queue(&queue);
+        }
+    }
+
+    /// Removes a queue's messages and cancels its consumers; the queue must already be out of the
+    /// registry.
+    fn drop_queue(&self, queue: &Queue) {
+        let (freed, consumers) = {
+            let mut st = lock(&queue.state);
+            st.deleted = true;
+            let freed = st.bytes;
+            st.bytes = 0;
+            st.ready.clear();
+            st.in_flight.clear();
+            let consumers: Vec<_> = st.consumers.drain(..).map(|c| (c.id, c.events)).collect();
+            (freed, consumers)
+        };
+        if queue.durable {
+            drop(
+                self.journal
+                    .append(vec![JournalRecord::QueueDelete { queue: queue.id }]),
+            );
+        }
+        self.release_memory(freed);
+        let mut reg = lock(&self.registry);
+        for (id, events) in consumers {
+            if reg.consumers.remove(&id).is_some() {
+                let _ = events.send(SessionEvent::ConsumerCancelled(id));
+            }
+        }
+    }
+
+    fn release_memory(&self, bytes: u64) {
+        if bytes > 0 {
+            self.memory_used.fetch_sub(bytes, Ordering::Relaxed);
+            self.space.notify_waiters();
+        }
+    }
+
+    fn policy_for(&self, name: &str) -> Option<&DestinationPolicy> {
+        self.config
+            .destinations
+            .iter()
+            .find(|p| pattern_matches(&p.pattern, name))
+    }
+
+    fn max_redeliveries_for(&self, name: &str) -> i32 {
+        self.policy_for(name)
+            .and_then(|p| p.max_redeliveries)
+            .unwrap_or(self.config.max_redeliveries)
+    }
+
+    fn dead_letter_queue_for(&self, name: &str) -> String {
+        self.policy_for(name)
+            .and_then(|p| p.dead_letter_queue.clone())
+            .unwrap_or_else(|| self.config.dead_letter_queue.clone())
+    }
+
+    /// Finds or creates the anycast queue `name`. Must be called with the registry locked.
+    fn anycast_queue(&self, reg: &mut Registry, name: &str) -> Result<Arc<Queue>, EngineError> {
+        if let Some(q) = reg.queues.get(name) {
+            return Ok(q.clone());
+        }
+        if name.starts_with(TEMP_PREFIX) {
+            return Err(EngineError::UnknownDestination(format!("queue://{name}")));
+        }
+        validate_name(name).map_err(EngineError::InvalidDestination)?;
+        if crate::address::is_pattern(name) {
+            return Err(EngineError::InvalidDestination(format!(
+                "cannot send to or create the wildcard queue {name}"
+            )));
+        }
+        let queue = Arc::new(Queue {
+            id: self.next_queue_id.fetch_add(1, Ordering::Relaxed),
+            name: name.to_string(),
+            kind: QueueKind::Anycast,
+            durable: true,
+            selector: None,
+            state: Mutex::new(QueueState::default()),
+        });
+        // Appended under the registry lock: any Add for this queue is appended later.
+        drop(self.journal.append(vec![JournalRecord::QueueCreate {
+            queue: queue.id,
+            name: name.to_string(),
+            meta: encode_meta(&QueueMeta::Anycast),
+        }]));
+        reg.queues.insert(name.to_string(), queue.clone());
+        Ok(queue)
+    }
+
+    fn resolve_targets(
+        &self,
+        destination: &Destination,
+        sender: SessionId,
+    ) -> Result<Vec<Arc<Queue>>, EngineError> {
+        let mut reg = lock(&self.registry);
+        match destination.kind {
+            DestinationKind::Queue => Ok(vec![self.anycast_queue(&mut reg, &destination.name)?]),
+            DestinationKind::Topic => {
+                validate_name(&destination.name).map_err(EngineError::InvalidDestination)?;
+                if crate::address::is_pattern(&destination.name) {
+                    return Err(EngineError::InvalidDestination(format!(
+                        "cannot send to the wildcard topic {}",
+                        destination.name
+                    )));
+                }
+                if destination.name.starts_with(TEMP_PREFIX)
+                    && !reg.temp_names.contains(&destination.name)
+                {
+                    return Err(EngineError::UnknownDestination(destination.to_string()));
+                }
+                Ok(reg
+                    .subscriptions
+                    .values()
+                    .filter(|q| match &q.kind {
+                        QueueKind::Subscription {
+                            pattern,
+                            no_local_session,
+                            ..
+                        } => {
+                            pattern_matches(pattern, &destination.name)
+                                && *no_local_session != Some(sender)
+                        }
+                        QueueKind::Anycast => false,
+                    })
+                    .cloned()
+                    .collect())
+            }
+        }
+    }
+
+    /// Waits (or fails, or makes room) until `queue` can take `size` more bytes.
+    async fn admit(&self, queue: &Queue, size: u64) -> Result<(), EngineError> {
+        let policy = self.policy_for(&queue.name);
+        let mode = policy
+            .and_then(|p| p.flow_control)
+            .unwrap_or(self.config.flow_control);
+        let (max_messages, max_bytes) = policy
+            .map(|p| (p.max_messages, p.max_bytes))
+            .unwrap_or((0, 0));
+        let deadline = self.config.send_timeout.map(|t| Instant::now() + t);
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let over = {
+                let st = lock(&queue.state);
+                if max_messages > 0 && st.len() as u64 >= max_messages {
+                    Some(format!("{max_messages} messages"))
+                } else if max_bytes > 0 && st.bytes + size > max_bytes {
+                    Some(format!("{max_bytes} bytes"))
+                } else if self.memory_used.load(Ordering::Relaxed) + size
+                    > self.config.memory_limit_bytes
+                {
+                    Some(format!(
+                        "global memory limit of {} bytes",
+                        self.config.memory_limit_bytes
+                    ))
+                } else {
+                    None
+                }
+            };
+            let Some(reason) = over else {
+                return Ok(());
+            };
+            match mode {
+                FlowControl::Fail => {
+                    return Err(EngineError::ResourceLimit {
+                        destination: queue.name.clone(),
+                        reason,
+                    })
+                }
+                FlowControl::DropOldest => {
+                    if !self.drop_oldest(queue) {
+                        return Err(EngineError::ResourceLimit {
+                            destination: queue.name.clone(),
+                            reason,
+                        });
+                    }
+                }
+                FlowControl::Block => match deadline {
+                    None => notified.await,
+                    Some(deadline) => {
+                        if tokio::time::timeout_at(deadline.into(), notified)
+                            .await
+                            .is_err()
+                        {
+                            return Err(EngineError::SendTimeout(queue.name.clone()));
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    fn drop_oldest(&self, queue: &Queue) -> bool {
+        let mut st = lock(&queue.state);
+        let oldest = st.ready.keys().min_by_key(|(_, seq)| *seq).copied();
+        let Some(key) = oldest else {
+            return false;
+        };
+        let Some(entry) = st.ready.remove(&key) else {
+            return false;
+        };
+        st.bytes -= entry.size;
+        if entry.message.expiration > 0 {
+            st.expiring = st.expiring.saturating_sub(1);
+        }
+        if entry.journaled {
+            drop(self.journal.append(vec![JournalRecord::Ack {
+                queue: queue.id,
+                seq: entry.seq,
+            }]));
+        }
+        drop(st);
+        tracing::debug!(queue = %queue.name, "dropped the oldest message to make room");
+        self.release_memory(entry.size);
+        true
+    }
+
+    /// Applies staged sends and acks as one journal batch, then makes the sends visible.
+    async fn apply(
+        &self,
+        session: SessionId,
+        sends: Vec<(Destination, Message)>,
+        acks: Vec<(ConsumerId, u64)>,
+    ) -> Result<Durability, EngineError> {
+        let mut planned: Vec<(Arc<Queue>, Arc<Message>, u64)> = Vec::new();
+        for (destination, mut message) in sends {
+            if message.message_id.is_empty() {
+                message.message_id = self.new_message_id();
+            }
+            if message.timestamp == 0 {
+                message.timestamp = now_ms();
+            }
+            message.address = destination.name.clone();
+            let targets = self.resolve_targets(&destination, session)?;
+            let size = message.body.len() as u64;
+            for queue in &targets {
+                self.admit(queue, size).await?;
+            }
+            let message = Arc::new(message);
+            for queue in targets {
+                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+                planned.push((queue, message.clone(), seq));
+            }
+        }
+        let mut records = Vec::new();
+        let mut touched: Vec<Arc<Queue>> = Vec::new();
+        for (consumer, seq) in &acks {
+            // A delivery already returned (its consumer closed) is redelivered anyway: skip it.
+            let Ok((queue, entry)) = self.take_in_flight(*consumer, *seq) else {
+                continue;
+            };
+            if entry.journaled {
+                records.push(JournalRecord::Ack {
+                    queue: queue.id,
+                    seq: entry.seq,
+                });
+            }
+            self.release_memory(entry.size);
+            touched.push(queue);
+        }
+        let mut payloads: HashMap<*const Message, bytes::Bytes> = HashMap::new();
+        for (queue, message, seq) in &planned {
+            if queue.durable && message.persistent {
+                let payload = payloads
+                    .entry(Arc::as_ptr(message))
+                    .or_insert_with(|| encode_message(message))
+                    .clone();
+                records.push(JournalRecord::Add {
+                    queue: queue.id,
+                    seq: *seq,
+                    payload,
+                });
+            }
+        }
+        let commit = if records.is_empty() {
+            None
+        } else {
+            Some(self.journal.append(records))
+        };
+        for (queue, message, seq) in planned {
+            let journaled = queue.durable && message.persistent;
+            let size = message.body.len() as u64;
+            let mut st = lock(&queue.state);
+            if st.deleted {
+                continue;
+            }
+            if message.expiration > 0 {
+                st.expiring += 1;
+            }
+            st.bytes += size;
+            self.memory_used.fetch_add(size, Ordering::Relaxed);
+            st.ready.insert(
+                (ready_priority(&message), seq),
+                Entry {
+                    seq,
+                    message,
+                    delivery_count: 0,
+                    journaled,
+                    size,
+                },
+            );
+            let dead = self.dispatch(&queue, &mut st);
+            drop(st);
+            self.dead_letter(dead);
+        }
+        for queue in touched {
+            self.redispatch(&queue);
+        }
+        Ok(Durability(commit))
+    }
+
+    fn take_in_flight(
+        &self,
+        consumer: ConsumerId,
+        seq: u64,
+    ) -> Result<(Arc<Queue>, Entry), EngineError> {
+        let queue = self.consumer_queue(consumer)?;
+        let mut st = lock(&queue.state);
+        let owned = st
+            .in_flight
+            .get(&seq)
+            .is_some_and(|f| f.consumer == consumer);
+        if !owned {
+            return Err(EngineError::UnknownDelivery { consumer, seq });
+        }
+        let Some(flight) = st.in_flight.remove(&seq) else {
+            return Err(EngineError::UnknownDelivery { consumer, seq });
+        };
+        if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+        }
+        st.bytes -= flight.entry.size;
+        if flight.entry.message.expiration > 0 {
+            st.expiring = st.expiring.saturating_sub(1);
+        }
+        drop(st);
+        Ok((queue, flight.entry))
+    }
+
+    fn consumer_queue(&self, consumer: ConsumerId) -> Result<Arc<Queue>, EngineError> {
+        lock(&self.registry)
+            .consumers
+            .get(&consumer)
+            .map(|(q, _)| q.clone())
+            .ok_or(EngineError::UnknownConsumer(consumer))
+    }
+
+    fn redispatch(&self, queue: &Queue) {
+        let mut st = lock(&queue.state);
+        let dead = self.dispatch(queue, &mut st);
+        drop(st);
+        self.dead_letter(dead);
+    }
+
+    /// Hands ready messages to consumers with credit, round robin. Returns expired messages for
+    /// the caller to dead-letter once the lock is released.
+    fn dispatch(&self, queue: &Queue, st: &mut QueueState) -> Vec<DeadLetter> {
+        let mut dead = Vec::new();
+        if st.consumers.is_empty() || st.ready.is_empty() {
+            return dead;
+        }
+        let now = now_ms();
+        let exclusive = st.consumers.iter().find(|c| c.exclusive).map(|c| c.id);
+        loop {
+            let n = st.consumers.len();
+            let mut chosen: Option<(usize, (u8, u64))> = None;
+            for i in 0..n {
+                let ci = (st.next_consumer + i) % n;
+                let Some(slot) = st.consumers.get(ci) else {
+                    continue;
+                };
+                if slot.in_flight >= slot.prefetch.max(1) {
+                    continue;
+                }
+                if exclusive.is_some_and(|e| e != slot.id) {
+                    continue;
+                }
+                let mut expired = Vec::new();
+                let mut found = None;
+                for (key, entry) in st.ready.iter() {
+                    let m = &entry.message;
+                    if m.expiration > 0 && m.expiration <= now {
+                        expired.push(*key);
+                        continue;
+                    }
+                    if let Some(sel) = &slot.selector {
+                        if !sel.matches(m, entry.delivery_count + 1) {
+                            continue;
+                        }
+                    }
+                    if let Some(group) = &m.group_id {
+                        if st.groups.get(group).is_some_and(|owner| *owner != slot.id) {
+                            continue;
+                        }
+                    }
+                    found = Some(*key);
+                    break;
+                }
+                for key in expired {
+                    if let Some(entry) = st.ready.remove(&key) {
+                        st.bytes -= entry.size;
+                        st.expiring = st.expiring.saturating_sub(1);
+                        dead.push(DeadLetter {
+                            entry,
+                            from: queue.name.clone(),
+                            cause: "expired",
+                        });
+                    }
+                }
+                if let Some(key) = found {
+                    chosen = Some((ci, key));
+                    break;
+                }
+            }
+            let Some((ci, key)) = chosen else {
+                break;
+            };
+            let Some(mut entry) = st.ready.remove(&key) else {
+                break;
+            };
+            entry.delivery_count += 1;
+            let order = st.delivery_order;
+            st.delivery_order += 1;
+            let Some(slot) = st.consumers.get_mut(ci) else {
+                break;
+            };
+            let delivery = Delivery {
+                consumer: slot.id,
+                seq: entry.seq,
+                destination: queue.destination_for(&entry.message),
+                message: entry.message.clone(),
+                delivery_count: entry.delivery_count,
+                redelivered: entry.delivery_count > 1,
+            };
+            if slot.events.send(SessionEvent::Deliver(delivery)).is_err() {
+                // The session is gone; its consumers are being closed. Keep the message.
+                entry.delivery_count -= 1;
+                st.ready.insert(key, entry);
+                st.consumers.remove(ci);
+                continue;
+            }
+            slot.in_flight += 1;
+            let consumer = slot.id;
+            if entry.journaled {
+                drop(self.journal.append(vec![JournalRecord::DeliveryCount {
+                    queue: queue.id,
+                    seq: entry.seq,
+                    count: entry.delivery_count,
+                }]));
+            }
+            if let Some(group) = &entry.message.group_id {
+                st.groups.entry(group.clone()).or_insert(consumer);
+            }
+            st.next_consumer = (ci + 1) % n.max(1);
+            st.in_flight.insert(
+                entry.seq,
+                InFlight {
+                    entry,
+                    consumer,
+                    order,
+                },
+            );
+        }
+        let freed: u64 = dead.iter().map(|d| d.entry.size).sum();
+        if freed > 0 {
+            self.release_memory(freed);
+        }
+        dead
+    }
+
+    /// Moves messages to their dead-letter queue (persistent ones atomically with their removal
+    /// from the source); expired non-persistent messages are dropped, as ActiveMQ does.
+    fn dead_letter(&self, dead: Vec<DeadLetter>) {
+        for letter in dead {
+            let dlq_name = self.dead_letter_queue_for(&letter.from);
+            let source_id = {
+                let reg = lock(&self.registry);
+                reg.queues.get(&letter.from).map(|q| q.id).or_else(|| {
+                    reg.subscriptions
+                        .values()
+                        .find(|q| q.name == letter.from)
+                        .map(|q| q.id)
+                })
+            };
+            let ack = match (letter.entry.journaled, source_id) {
+                (true, Some(queue)) => Some(JournalRecord::Ack {
+                    queue,
+                    seq: letter.entry.seq,
+                }),
+                _ => None,
+            };
+            let drop_it = letter.from == dlq_name
+                || (letter.cause == "expired" && !letter.entry.message.persistent);
+            if drop_it {
+                if let Some(ack) = ack {
+                    drop(self.journal.append(vec![ack]));
+                }
+                tracing::debug!(from = %letter.from, cause = letter.cause, "message discarded");
+                continue;
+            }
+            let mut message = (*letter.entry.message).clone();
+            message.properties.insert(
+                "dlqDeliveryFailureCause".into(),
+                PropertyValue::String(letter.cause.into()),
+            );
+            message.properties.insert(
+                "originalDestination".into(),
+                PropertyValue::String(letter.from.clone()),
+            );
+            message.address = dlq_name.clone();
+            if letter.cause == "expired" {
+                // Dead-lettered expired messages must not expire again in the DLQ.
+                message.expiration = 0;
+            }
+            let dlq = {
+                let mut reg = lock(&self.registry);
+                self.anycast_queue(&mut reg, &dlq_name)
+            };
+            let Ok(dlq) = dlq else {
+                tracing::error!(queue = %dlq_name, "dead-letter queue unusable; message dropped");
+                continue;
+            };
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            let size = message.body.len() as u64;
+            let mut st = lock(&dlq.state);
+            let mut records = Vec::new();
+            let journaled = message.persistent;
+            if journaled {
+                records.push(JournalRecord::Add {
+                    queue: dlq.id,
+                    seq,
+                    payload: encode_message(&message),
+                });
+            }
+            records.extend(ack);
+            if !records.is_empty() {
+                drop(self.journal.append(records));
+            }
+            st.bytes += size;
+            self.memory_used.fetch_add(size, Ordering::Relaxed);
+            st.ready.insert(
+                (ready_priority(&message), seq),
+                Entry {
+                    seq,
+                    message: Arc::new(message),
+                    delivery_count: 0,
+                    journaled,
+                    size,
+                },
+            );
+            let more = self.dispatch(&dlq, &mut st);
+            drop(st);
+            if !more.is_empty() {
+                self.dead_letter(more);
+            }
+        }
+    }
+
+    /// Returns in-flight messages to the ready set; those past their redelivery limit, or asked to,
+    /// go to the dead-letter queue.
+    fn return_messages(
+        &self,
+        queue: &Queue,
+        st: &mut QueueState,
+        flights: Vec<InFlight>,
+        action: NackAction,
+    ) -> Vec<DeadLetter> {
+        let max = self.max_redeliveries_for(&queue.name);
+        let mut dead = Vec::new();
+        for flight in flights {
+            if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == flight.consumer) {
+                slot.in_flight = slot.in_flight.saturating_sub(1);
+            }
+            let entry = flight.entry;
+            let exhausted = max >= 0 && entry.delivery_count > max as u32;
+            if action == NackAction::DeadLetter || exhausted {
+                st.bytes -= entry.size;
+                if entry.message.expiration > 0 {
+                    st.expiring = st.expiring.saturating_sub(1);
+                }
+                dead.push(DeadLetter {
+                    entry,
+                    from: queue.name.clone(),
+                    cause: if action == NackAction::DeadLetter {
+                        "rejected"
+                    } else {
+                        "redelivery limit exceeded"
+                    },
+                });
+            } else {
+                st.ready
+                    .insert((ready_priority(&entry.message), entry.seq), entry);
+            }
+        }
+        let freed: u64 = dead.iter().map(|d| d.entry.size).sum();
+        if freed > 0 {
+            self.release_memory(freed);
+        }
+        dead
+    }
+
+    fn close_consumer(&self, consumer: ConsumerId) {
+        let found = {
+            let mut reg = lock(&self.registry);
+            let found = reg.consumers.remove(&consumer);
+            if let Some((_, session)) = &found {
+                if let Some(s) = reg.sessions.get_mut(session) {
+                    s.consumers.remove(&consumer);
+                }
+            }
+            found
+        };
+        let Some((queue, _)) = found else {
+            return;
+        };
+        let mut st = lock(&queue.state);
+        st.consumers.retain(|c| c.id != consumer);
+        st.groups.retain(|_, owner| *owner != consumer);
+        let seqs: Vec<u64> = st
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.consumer == consumer)
+            .map(|(s, _)| *s)
+            .collect();
+        let flights: Vec<InFlight> = seqs.iter().filter_map(|s| st.in_flight.remove(s)).collect();
+        let mut dead = self.return_messages(&queue, &mut st, flights, NackAction::Requeue);
+        let temporary = matches!(&queue.kind, QueueKind::Subscription { durable: None, .. });
+        if !temporary {
+            dead.extend(self.dispatch(&queue, &mut st));
+        }
+        drop(st);
+        self.dead_letter(dead);
+        if temporary {
+            let removed = lock(&self.registry).subscriptions.remove(&queue.id);
+            if removed.is_some() {
+                self.drop_queue(&queue);
+            }
+        }
+    }
+
+    /// Moves expired messages out of every queue. Call periodically (see [`Engine::run_expiry`]).
+    pub fn expire_now(&self) {
+        let queues: Vec<Arc<Queue>> = {
+            let reg = lock(&self.registry);
+            reg.queues
+                .values()
+                .chain(reg.subscriptions.values())
+                .cloned()
+                .collect()
+        };
+        let now = now_ms();
+        for queue in queues {
+            let mut st = lock(&queue.state);
+            if st.expiring == 0 {
+                continue;
+            }
+            let keys: Vec<(u8, u64)> = st
+                .ready
+                .iter()
+                .filter(|(_, e)| e.message.expiration > 0 && e.message.expiration <= now)
+                .map(|(k, _)| *k)
+                .collect();
+            let mut dead = Vec::new();
+            for key in keys {
+                if let Some(entry) = st.ready.remove(&key) {
+                    st.bytes -= entry.size;
+                    st.expiring = st.expiring.saturating_sub(1);
+                    dead.push(DeadLetter {
+                        entry,
+                        from: queue.name.clone(),
+                        cause: "expired",
+                    });
+                }
+            }
+            drop(st);
+            let freed: u64 = dead.iter().map(|d| d.entry.size).sum();
+            self.release_memory(freed);
+            self.dead_letter(dead);
+        }
+    }
+
+    /// Runs [`Engine::expire_now`] every `interval`, forever.
+    pub async fn run_expiry(self: Arc<Self>, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.expire_now();
+        }
+    }
+
+    /// A snapshot of the named queue.
+    pub fn queue_info(&self, name: &str) -> Option<QueueInfo> {
+        let queue = lock(&self.registry).queues.get(name).cloned()?;
+        let st = lock(&queue.state);
+        Some(QueueInfo {
+            name: queue.name.clone(),
+            ready: st.ready.len(),
+            unacked: st.in_flight.len(),
+            consumers: st.consumers.len(),
+            durable: queue.durable,
+        })
+    }
+
+    /// Names of every anycast queue.
+    pub fn queue_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = lock(&self.registry).queues.keys().cloned().collect();
+        names.sort();
+        names
+    }
+}
+
+fn ready_priority(message: &Message) -> u8 {
+    9 - message.priority.min(9)
+}
+
+/// One client session's handle on the engine. Dropping it closes the session: its consumers are
+/// closed (unacknowledged messages go back to their queues) and its temporary destinations deleted.
+pub struct Session {
+    engine: Arc<Engine>,
+    id: SessionId,
+    client_id: Option<String>,
+    closed: bool,
+}
+
+impl Session {
+    /// This session's id.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The client id the session registered with.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Sends one message; resolves once it is routed and, if persistent, durable.
+    pub async fn send(
+        &self,
+        destination: &Destination,
+        message: Message,
+    ) -> Result<(), EngineError> {
+        self.publish(destination, message).await?.await
+    }
+
+    /// Routes one message and returns as soon as it is visible to consumers (after flow control
+    /// admitted it), with the durability still to await: lets a session pipeline sends while
+    /// keeping their confirmations in order.
+    pub async fn publish(
+        &self,
+        destination: &Destination,
+        message: Message,
+    ) -> Result<Durability, EngineError> {
+        self.engine
+            .apply(self.id, vec![(destination.clone(), message)], Vec::new())
+            .await
+    }
+
+    /// Opens a consumer.
+    pub fn subscribe(&self, spec: ConsumerSpec) -> Result<ConsumerId, EngineError> {
+        let engine = &self.engine;
+        let selector = match spec.selector.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => Some(Arc::new(Selector::parse(text)?)),
+            _ => None,
+        };
+        let prefetch = spec.prefetch.unwrap_or(engine.config.default_prefetch);
+        let id = engine.next_consumer.fetch_add(1, Ordering::Relaxed);
+        let mut reg = lock(&engine.registry);
+        let events = reg
+            .sessions
+            .get(&self.id)
+            .map(|s| s.events.clone())
+            .ok_or(EngineError::SessionClosed)?;
+        let (queue, consumer_selector) = match &spec.source {
+            ConsumerSource::Queue(name) => (engine.anycast_queue(&mut reg, name)?, selector),
+            ConsumerSource::Topic(pattern) => {
+                validate_name(pattern).map_err(EngineError::InvalidDestination)?;
+                let queue = Arc::new(Queue {
+                    id: engine.next_queue_id.fetch_add(1, Ordering::Relaxed),
+                    name: format!("{TEMP_PREFIX}sub-{}-{id}", engine.boot_id),
+                    kind: QueueKind::Subscription {
+                        pattern: pattern.clone(),
+                        durable: None,
+                        no_local_session: spec.no_local.then_some(self.id),
+                    },
+                    durable: false,
+                    selector: None,
+                    state: Mutex::new(QueueState::default()),
+                });
+                reg.subscriptions.insert(queue.id, queue.clone());
+                (queue, selector)
+            }
+            ConsumerSource::DurableTopic {
+                pattern,
+                subscription,
+            } => {
+                validate_name(pattern).map_err(EngineError::InvalidDestination)?;
+                let client_id = self.client_id.clone().ok_or_else(|| {
+                    EngineError::InvalidDestination(
+                        "a durable subscription needs a client id".into(),
+                    )
+                })?;
+                let key = (client_id.clone(), subscription.clone());
+                let selector_text = selector.as_ref().map(|s| s.text().to_string());
+                let existing = reg.durable.get(&key).cloned();
+                let reuse = existing.as_ref().is_some_and(|q| {
+                    q.pattern() == Some(pattern.as_str())
+                        && q.selector.as_ref().map(|s| s.text().to_string()) == selector_text
+                });
+                if let Some(old) = existing.filter(|_| !reuse) {
+                    // Changed pattern or selector: JMS says the old subscription is replaced.
+                    if !lock(&old.state).consumers.is_empty() {
+                        return Err(EngineError::SubscriptionInUse(format!(
+                            "{client_id}.{subscription}"
+                        )));
+                    }
+                    reg.durable.remove(&key);
+                    reg.subscriptions.remove(&old.id);
+                    drop(reg);
+                    engine.drop_queue(&old);
+                    reg = lock(&engine.registry);
+                }
+                let queue = match reg.durable.get(&key) {
+                    Some(q) => {
+                        if !lock(&q.state).consumers.is_empty() {
+                            return Err(EngineError::SubscriptionInUse(format!(
+                                "{client_id}.{subscription}"
+                            )));
+                        }
+                        q.clone()
+                    }
+                    None => {
+                        let name = format!("{client_id}.{subscription}");
+                        let queue = Arc::new(Queue {
+                            id: engine.next_queue_id.fetch_add(1, Ordering::Relaxed),
+                            name: name.clone(),
+                            kind: QueueKind::Subscription {
+                                pattern: pattern.clone(),
+                                durable: Some(key.clone()),
+                                no_local_session: None,
+                            },
+                            durable: true,
+                            selector: selector.clone(),
+                            state: Mutex::new(QueueState::default()),
+                        });
+                        drop(engine.journal.append(vec![JournalRecord::QueueCreate {
+                            queue: queue.id,
+                            name,
+                            meta: encode_meta(&QueueMeta::DurableSubscription {
+                                client_id: client_id.clone(),
+                                subscription: subscription.clone(),
+                                pattern: pattern.clone(),
+                                selector: selector_text,
+                                no_local: spec.no_local,
+                            }),
+                        }]));
+                        reg.durable.insert(key, queue.clone());
+                        reg.subscriptions.insert(queue.id, queue.clone());
+                        queue
+                    }
+                };
+                // The subscription's own selector filters at dispatch, like a consumer selector.
+                (queue, selector)
+            }
+        };
+        reg.consumers.insert(id, (queue.clone(), self.id));
+        if let Some(s) = reg.sessions.get_mut(&self.id) {
+            s.consumers.insert(id);
+        }
+        let mut st = lock(&queue.state);
+        drop(reg);
+        st.consumers.push(ConsumerSlot {
+            id,
+            events,
+            prefetch,
+            in_flight: 0,
+            selector: consumer_selector,
+            exclusive: spec.exclusive,
+        });
+        let dead = engine.dispatch(&queue, &mut st);
+        drop(st);
+        engine.dead_letter(dead);
+        Ok(id)
+    }
+
+    /// Closes a consumer; its unacknowledged messages go back to the queue, counted as delivered.
+    pub fn unsubscribe(&self, consumer: ConsumerId) {
+        self.engine.close_consumer(consumer);
+    }
+
+    /// Acknowledges deliveries individually.
+    pub fn ack(&self, consumer: ConsumerId, seqs: &[u64]) -> Result<Durability, EngineError> {
+        let engine = &self.engine;
+        let queue = engine.consumer_queue(consumer)?;
+        let mut st = lock(&queue.state);
+        let mut records = Vec::new();
+        let mut freed = 0;
+        let mut missing = None;
+        for seq in seqs {
+            if st.in_flight.get(seq).is_none_or(|f| f.consumer != consumer) {
+                missing = Some(*seq);
+                continue;
+            }
+            let Some(flight) = st.in_flight.remove(seq) else {
+                continue;
+            };
+            if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
+                slot.in_flight = slot.in_flight.saturating_sub(1);
+            }
+            st.bytes -= flight.entry.size;
+            if flight.entry.message.expiration > 0 {
+                st.expiring = st.expiring.saturating_sub(1);
+            }
+            freed += flight.entry.size;
+            if flight.entry.journaled {
+                records.push(JournalRecord::Ack {
+                    queue: queue.id,
+                    seq: flight.entry.seq,
+                });
+            }
+        }
+        let commit = (!records.is_empty()).then(|| engine.journal.append(records));
+        let dead = engine.dispatch(&queue, &mut st);
+        drop(st);
+        engine.release_memory(freed);
+        engine.dead_letter(dead);
+        if let Some(seq) = missing {
+            if freed == 0 && commit.is_none() {
+                return Err(EngineError::UnknownDelivery { consumer, seq });
+            }
+        }
+        Ok(Durability(commit))
+    }
+
+    /// Acknowledges `seq` and every delivery to the same consumer made before it (JMS
+    /// CLIENT_ACKNOWLEDGE, STOMP `ack:client`).
+    pub fn ack_through(&self, consumer: ConsumerId, seq: u64) -> Result<Durability, EngineError> {
+        let seqs = self.delivered_through(consumer, seq)?;
+        self.ack(consumer, &seqs)
+    }
+
+    /// The unacknowledged deliveries of `consumer` up to and including `seq`, oldest first.
+    pub fn delivered_through(
+        &self,
+        consumer: ConsumerId,
+        seq: u64,
+    ) -> Result<Vec<u64>, EngineError> {
+        let queue = self.engine.consumer_queue(consumer)?;
+        let st = lock(&queue.state);
+        let Some(limit) = st
+            .in_flight
+            .get(&seq)
+            .filter(|f| f.consumer == consumer)
+            .map(|f| f.order)
+        else {
+            return Err(EngineError::UnknownDelivery { consumer, seq });
+        };
+        let mut seqs: Vec<(u64, u64)> = st
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.consumer == consumer && f.order <= limit)
+            .map(|(s, f)| (f.order, *s))
+            .collect();
+        seqs.sort_unstable();
+        Ok(seqs.into_iter().map(|(_, s)| s).collect())
+    }
+
+    /// Refuses deliveries: requeued for redelivery or dead-lettered.
+    pub fn nack(
+        &self,
+        consumer: ConsumerId,
+        seqs: &[u64],
+        action: NackAction,
+    ) -> Result<(), EngineError> {
+        let engine = &self.engine;
+        let queue = engine.consumer_queue(consumer)?;
+        let mut st = lock(&queue.state);
+        let mut flights = Vec::new();
+        for seq in seqs {
+            if st
+                .in_flight
+                .get(seq)
+                .is_some_and(|f| f.consumer == consumer)
+            {
+                if let Some(f) = st.in_flight.remove(seq) {
+                    flights.push(f);
+                }
+            } else {
+                return Err(EngineError::UnknownDelivery {
+                    consumer,
+                    seq: *seq,
+                });
+            }
+        }
+        let mut dead = engine.return_messages(&queue, &mut st, flights, action);
+        dead.extend(engine.dispatch(&queue, &mut st));
+        drop(st);
+        engine.dead_letter(dead);
+        Ok(())
+    }
+
+    /// Commits a transaction: its sends and acks become durable in one journal batch, then the
+    /// sends become visible.
+    pub async fn commit(&self, tx: Transaction) -> Result<Durability, EngineError> {
+        self.engine.apply(self.id, tx.sends, tx.acks).await
+    }
+
+    /// Rolls a transaction back: its sends are discarded and the messages it acknowledged are
+    /// redelivered.
+    pub fn rollback(&self, tx: Transaction) {
+        let mut by_consumer: HashMap<ConsumerId, Vec<u64>> = HashMap::new();
+        for (consumer, seq) in tx.acks {
+            by_consumer.entry(consumer).or_default().push(seq);
+        }
+        for (consumer, seqs) in by_consumer {
+            for seq in seqs {
+                // A message may have been returned already (consumer closed): nothing to undo.
+                let _ = self.nack(consumer, &[seq], NackAction::Requeue);
+            }
+        }
+    }
+
+    /// Creates a temporary queue (or topic) owned by this session and returns its name; it is
+    /// deleted when the session closes.
+    pub fn create_temporary(&self, kind: DestinationKind) -> Result<String, EngineError> {
+        let engine = &self.engine;
+        let n = engine.next_queue_id.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{TEMP_PREFIX}{}-{}:{n}", engine.boot_id, self.id);
+        let mut reg = lock(&engine.registry);
+        let session = reg
+            .sessions
+            .get_mut(&self.id)
+            .ok_or(EngineError::SessionClosed)?;
+        session.temp_names.push(name.clone());
+        reg.temp_names.insert(name.clone());
+        if kind == DestinationKind::Queue {
+            let queue = Arc::new(Queue {
+                id: n,
+                name: name.clone(),
+                kind: QueueKind::Anycast,
+                durable: false,
+                selector: None,
+                state: Mutex::new(QueueState::default()),
+            });
+            reg.queues.insert(name.clone(), queue);
+        }
+        Ok(name)
+    }
+
+    /// Deletes a durable subscription of this session's client id.
+    pub fn remove_durable_subscription(&self, subscription: &str) -> Result<(), EngineError> {
+        let engine = &self.engine;
+        let client_id = self
+            .client_id
+            .clone()
+            .ok_or_else(|| EngineError::UnknownSubscription(subscription.to_string()))?;
+        let key = (client_id.clone(), subscription.to_string());
+        let queue = {
+            let mut reg = lock(&engine.registry);
+            let Some(queue) = reg.durable.get(&key).cloned() else {
+                return Err(EngineError::UnknownSubscription(format!(
+                    "{client_id}.{subscription}"
+                )));
+            };
+            if !lock(&queue.state).consumers.is_empty() {
+                return Err(EngineError::SubscriptionInUse(format!(
+                    "{client_id}.{subscription}"
+                )));
+            }
+            reg.durable.remove(&key);
+            reg.subscriptions.remove(&queue.id);
+            queue
+        };
+        engine.drop_queue(&queue);
+        Ok(())
+    }
+
+    /// Closes the session now (also done on drop).
+    pub fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.engine.disconnect(self.id);
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
