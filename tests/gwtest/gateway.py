@@ -124,7 +124,7 @@ class Gateway:
         base = {
             "server": {"data_dir": str(self.data_dir)},
             "listeners": {
-                "stomp": {"bind": f"{self.host}:{self.stomp_port}", "heartbeat_ms": 10000},
+                "stomp": {"bind": f"{self.host}:{self.stomp_port}", "heartbeat_min_ms": 100},
             },
             "broker": {"max_redeliveries": 6, "dead_letter_queue": "ActiveMQ.DLQ"},
         }

@@ -28,7 +28,7 @@ bogus_key = 1
 
 [listeners.stomp]
 bind = "127.0.0.1:61613"
-heartbeat_ms = "often"
+heartbeat_min_ms = "often"
 """
 
 
@@ -49,7 +49,7 @@ def test_check_config_reports_every_error_with_line(binary, tmp_path):
     (l1, k1, m1), (l2, k2, m2) = errors
     assert (int(l1), int(l2)) == (3, 7), out
     assert k1.endswith("bogus_key"), out
-    assert k2.endswith("heartbeat_ms"), out
+    assert k2.endswith("heartbeat_min_ms"), out
     assert m1.strip() and m2.strip()
 
 
@@ -62,7 +62,7 @@ data_dir = "{tmp_path / 'data'}"
 
 [listeners.stomp]
 bind = "127.0.0.1:{free_port()}"
-heartbeat_ms = 10000
+heartbeat_min_ms = 100
 
 [broker]
 max_redeliveries = 6

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-FAST = {"listeners": {"stomp": {"heartbeat_ms": 250}}}
+FAST = {"listeners": {"stomp": {"heartbeat_min_ms": 250}}}
 
 
 @pytest.fixture

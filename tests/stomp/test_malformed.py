@@ -40,11 +40,16 @@ def test_garbage_after_connect_gets_error_and_close(raw, client, garbage):
     assert not bystander.errors
 
 
-def test_http_request_instead_of_connect_gets_error_and_close(raw, client):
-    bystander = client()
-    r = raw()
+def test_http_request_instead_of_connect_is_closed(make_gateway, raw, client):
+    # An HTTP request never sends the NUL that ends a frame: the gateway may reject the
+    # command line at once (ERROR) or wait for CONNECT until connect_timeout_ms; either way
+    # the connection is closed and nobody else notices.
+    gw = make_gateway({"listeners": {"stomp": {"connect_timeout_ms": 1500}}})
+    bystander = client(gw)
+    r = raw(gw)
     r.send_raw(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    assert_error_then_close(r)
+    frames = r.expect_closed(5)
+    assert all(f.command == "ERROR" for f in frames), frames
     bystander.send("/queue/after-http", "ok")
 
 
