@@ -96,6 +96,12 @@ pub(crate) struct Writer {
     unsynced: bool,
     last_sync: Instant,
     compactor: Option<(mpsc::Sender<SegId>, JoinHandle<()>)>,
+    /// Wakes committed appenders off the writer's critical path (the writer starts the next
+    /// write and fsync meanwhile). Completions stay in order.
+    notifier: Option<(
+        mpsc::Sender<Vec<(Arc<Slot>, Result<(), StoreError>)>>,
+        JoinHandle<()>,
+    )>,
     compacting: Option<SegId>,
     skip: HashSet<SegId>,
     failed: Option<String>,
@@ -187,6 +193,18 @@ impl Writer {
         len: u64,
         next_batch_seq: u64,
     ) -> Self {
+        let (ntx, nrx) = mpsc::channel::<Vec<(Arc<Slot>, Result<(), StoreError>)>>();
+        let notifier = std::thread::Builder::new()
+            .name("journal-notify".into())
+            .spawn(move || {
+                while let Ok(done) = nrx.recv() {
+                    for (slot, r) in done {
+                        slot.complete(r);
+                    }
+                }
+            })
+            .ok()
+            .map(|h| (ntx, h));
         let compactor = if opts.compact_live_ratio > 0.0 {
             spawn_compactor(dir.clone(), shared.clone())
         } else {
@@ -205,6 +223,7 @@ impl Writer {
             unsynced: false,
             last_sync: Instant::now(),
             compactor,
+            notifier,
             compacting: None,
             skip: HashSet::new(),
             failed: None,
@@ -274,6 +293,10 @@ impl Writer {
             drop(tx);
             let _ = handle.join();
         }
+        if let Some((tx, handle)) = self.notifier.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
         let leftovers: Vec<Request> = lock(&self.shared.queue).items.drain(..).collect();
         for r in leftovers {
             match r {
@@ -309,8 +332,8 @@ impl Writer {
                             self.apply_compaction(seg, frames);
                         }
                         Request::Barrier { slot } => match &self.failed {
-                            Some(_) => slot.complete(Err(self.failure())),
-                            None => slot.complete(Ok(())),
+                            Some(_) => self.notify(vec![(slot, Err(self.failure()))]),
+                            None => self.notify(vec![(slot, Ok(()))]),
                         },
                         Request::CompactNow { slot } => {
                             let r = self.compact_all();
@@ -325,7 +348,7 @@ impl Writer {
                                 None => self.sync_if_needed(true),
                             };
                             if let Some(slot) = slot {
-                                slot.complete(r);
+                                self.notify(vec![(slot, r)]);
                             }
                             return true;
                         }
@@ -338,6 +361,20 @@ impl Writer {
             self.commit_group(group);
         }
         false
+    }
+
+    /// Resolves completions, in order, on the notifier thread (inline if it could not start).
+    fn notify(&self, done: Vec<(Arc<Slot>, Result<(), StoreError>)>) {
+        let done = match &self.notifier {
+            Some((tx, _)) => match tx.send(done) {
+                Ok(()) => return,
+                Err(mpsc::SendError(done)) => done,
+            },
+            None => done,
+        };
+        for (slot, r) in done {
+            slot.complete(r);
+        }
     }
 
     fn failure(&self) -> StoreError {
@@ -453,9 +490,7 @@ impl Writer {
                 }
                 self.shared.records.fetch_add(records, Ordering::Relaxed);
                 self.publish();
-                for slot in slots {
-                    slot.complete(Ok(()));
-                }
+                self.notify(slots.into_iter().map(|s| (s, Ok(()))).collect());
             }
             Err(e) => {
                 self.fail(&e);
