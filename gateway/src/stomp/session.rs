@@ -182,8 +182,9 @@ pub async fn serve<S>(
     let mut connected = StompFrame::new(StompCommand::Connected)
         .with_header("session", format!("gw-session-{}", session.id()))
         .with_header("server", concat!("gateway/", env!("CARGO_PKG_VERSION")));
+    // ActiveMQ names the version even for 1.0.
+    connected.push_header("version", version.as_str());
     if version >= StompVersion::V1_1 {
-        connected.push_header("version", version.as_str());
         connected.push_header(
             "heart-beat",
             format!(
@@ -722,9 +723,18 @@ impl StompSession {
 
     fn on_ack(&mut self, frame: &StompFrame, nack: bool) -> Result<Durability, Fatal> {
         let Some(token) = self.find_unacked(frame)? else {
-            // Already acknowledged, or never delivered here: nothing to do, as ActiveMQ.
-            tracing::debug!("ACK/NACK for an unknown delivery ignored");
-            return Ok(Durability::done());
+            // ActiveMQ: "Unexpected ACK received for message-id".
+            let what = frame
+                .header("id")
+                .or_else(|| frame.header("message-id"))
+                .unwrap_or_default();
+            return Err(Fatal::new(
+                format!(
+                    "unexpected {} for [{what}]: not a pending delivery of this connection",
+                    frame.command.as_str()
+                ),
+                Some(frame),
+            ));
         };
         let Some(u) = self.unacked.get(&token) else {
             return Ok(Durability::done());
