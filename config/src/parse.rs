@@ -174,7 +174,12 @@ fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {
         64..=i64::MAX,
         &mut out.max_header_bytes,
     );
-    cx.int(t, "heartbeat_min_ms", NON_NEGATIVE, &mut out.heartbeat_min_ms);
+    cx.int(
+        t,
+        "heartbeat_min_ms",
+        NON_NEGATIVE,
+        &mut out.heartbeat_min_ms,
+    );
     cx.int(
         t,
         "connect_timeout_ms",
