@@ -6,7 +6,8 @@
 //!   each waiting for its commit before the next append (so group commit is the only batching);
 //! - the recovery time of a journal holding 1 million 1 KiB messages.
 //!
-//! `JOURNAL_BENCH_SECS` (default 3) sets the length of each throughput run,
+//! Raw and journal runs are interleaved over `JOURNAL_BENCH_ROUNDS` (default 5) rounds and the
+//! medians printed. `JOURNAL_BENCH_SECS` (default 2) sets the length of each throughput run,
 //! `JOURNAL_BENCH_MESSAGES` (default 1000000) the size of the recovery run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -89,7 +90,11 @@ fn journal_rate(dir: &Path, writers: u64, secs: Duration) -> (f64, f64, f64) {
     let appends = (after.appends - before.appends) as f64;
     let groups = (after.groups - before.groups) as f64;
     let fsyncs = (after.fsyncs - before.fsyncs) as f64;
-    (appends / elapsed, appends / groups.max(1.0), fsyncs / elapsed)
+    (
+        appends / elapsed,
+        appends / groups.max(1.0),
+        fsyncs / elapsed,
+    )
 }
 
 fn recovery(dir: &Path, messages: u64) {
@@ -147,20 +152,51 @@ fn recovery(dir: &Path, messages: u64) {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this too: keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let secs = Duration::from_secs(env_u64("JOURNAL_BENCH_SECS", if quick { 0 } else { 3 }))
+    let secs = Duration::from_secs(env_u64("JOURNAL_BENCH_SECS", if quick { 0 } else { 2 }))
         .max(Duration::from_millis(200));
-    let messages = env_u64("JOURNAL_BENCH_MESSAGES", if quick { 10_000 } else { 1_000_000 });
+    let rounds = env_u64("JOURNAL_BENCH_ROUNDS", if quick { 1 } else { 5 }) as usize;
+    let messages = env_u64(
+        "JOURNAL_BENCH_MESSAGES",
+        if quick { 10_000 } else { 1_000_000 },
+    );
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let raw = raw_fdatasync(tmp.path(), secs);
-    println!("raw 4 KiB write+fdatasync, 1 writer: {raw:.0} /s");
-    for writers in [1, 16, 64] {
-        let (rate, group, fsyncs) = journal_rate(tmp.path(), writers, secs);
+    // Raw and journal runs interleave, so that a noisy disk affects both sides of each ratio.
+    let writers = [1u64, 16, 64];
+    let mut raw = Vec::new();
+    let mut rates = vec![Vec::new(); writers.len()];
+    let mut groups = vec![Vec::new(); writers.len()];
+    let mut ratios = vec![Vec::new(); writers.len()];
+    for round in 0..rounds {
+        let r = raw_fdatasync(tmp.path(), secs);
+        raw.push(r);
+        print!("round {round}: raw {r:.0}/s");
+        for (i, w) in writers.iter().enumerate() {
+            let (rate, group, _) = journal_rate(tmp.path(), *w, secs);
+            rates[i].push(rate);
+            groups[i].push(group);
+            ratios[i].push(rate / r);
+            print!(", {w} writers {rate:.0}/s ({:.1}x)", rate / r);
+        }
+        println!();
+    }
+    println!(
+        "raw 4 KiB write+fdatasync, 1 writer: median {:.0} /s",
+        median(&mut raw)
+    );
+    for (i, w) in writers.iter().enumerate() {
         println!(
-            "journal 1 KiB Add, sync=always, {writers:>2} writers: {rate:>8.0} appends/s ({:.1}x raw), {group:.1} appends/group, {fsyncs:.0} fsyncs/s",
-            rate / raw
+            "journal 1 KiB Add, sync=always, {w:>2} writers: median {:>7.0} appends/s, {:>5.1} appends/group, median ratio to raw {:.1}x",
+            median(&mut rates[i]),
+            median(&mut groups[i]),
+            median(&mut ratios[i]),
         );
     }
     recovery(tmp.path(), messages);

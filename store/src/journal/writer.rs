@@ -20,6 +20,9 @@ use std::time::Instant;
 /// Largest batch compaction writes at once.
 const COMPACT_BATCH_BYTES: usize = 4 << 20;
 
+/// Appenders to wake, with their outcome.
+type Completions = Vec<(Arc<Slot>, Result<(), StoreError>)>;
+
 /// Work for the writer thread.
 pub(crate) enum Request {
     /// An append: records encoded by the caller (`format::encode_records`), and the records
@@ -98,10 +101,7 @@ pub(crate) struct Writer {
     compactor: Option<(mpsc::Sender<SegId>, JoinHandle<()>)>,
     /// Wakes committed appenders off the writer's critical path (the writer starts the next
     /// write and fsync meanwhile). Completions stay in order.
-    notifier: Option<(
-        mpsc::Sender<Vec<(Arc<Slot>, Result<(), StoreError>)>>,
-        JoinHandle<()>,
-    )>,
+    notifier: Option<(mpsc::Sender<Completions>, JoinHandle<()>)>,
     compacting: Option<SegId>,
     skip: HashSet<SegId>,
     failed: Option<String>,
@@ -193,7 +193,7 @@ impl Writer {
         len: u64,
         next_batch_seq: u64,
     ) -> Self {
-        let (ntx, nrx) = mpsc::channel::<Vec<(Arc<Slot>, Result<(), StoreError>)>>();
+        let (ntx, nrx) = mpsc::channel::<Completions>();
         let notifier = std::thread::Builder::new()
             .name("journal-notify".into())
             .spawn(move || {
@@ -364,7 +364,7 @@ impl Writer {
     }
 
     /// Resolves completions, in order, on the notifier thread (inline if it could not start).
-    fn notify(&self, done: Vec<(Arc<Slot>, Result<(), StoreError>)>) {
+    fn notify(&self, done: Completions) {
         let done = match &self.notifier {
             Some((tx, _)) => match tx.send(done) {
                 Ok(()) => return,
