@@ -19,7 +19,7 @@ use crate::selector::{Selector, SelectorError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -355,7 +355,8 @@ struct ConsumerSlot {
     id: ConsumerId,
     events: UnboundedSender<SessionEvent>,
     prefetch: u32,
-    in_flight: u32,
+    /// Unacknowledged deliveries, shared by the slots of one consumer across queues.
+    in_flight: Arc<AtomicU32>,
     selector: Option<Arc<Selector>>,
     exclusive: bool,
 }
@@ -369,7 +370,6 @@ struct QueueState {
     groups: HashMap<String, ConsumerId>,
     bytes: u64,
     deleted: bool,
-    delivery_order: u64,
     expiring: usize,
 }
 
@@ -411,13 +411,31 @@ struct SessionState {
     temp_names: Vec<String>,
 }
 
+/// A consumer's place in the registry: the queues it reads (several for a wildcard queue
+/// consumer, which also joins queues created later that match its pattern).
+struct ConsumerEntry {
+    queues: Vec<Arc<Queue>>,
+    session: SessionId,
+    wildcard: Option<WildcardConsumer>,
+}
+
+/// What a wildcard queue consumer needs to join a new matching queue.
+struct WildcardConsumer {
+    pattern: String,
+    events: UnboundedSender<SessionEvent>,
+    prefetch: u32,
+    in_flight: Arc<AtomicU32>,
+    selector: Option<Arc<Selector>>,
+    exclusive: bool,
+}
+
 #[derive(Default)]
 struct Registry {
     queues: HashMap<String, Arc<Queue>>,
     subscriptions: HashMap<u64, Arc<Queue>>,
     durable: HashMap<(String, String), Arc<Queue>>,
     sessions: HashMap<SessionId, SessionState>,
-    consumers: HashMap<ConsumerId, (Arc<Queue>, SessionId)>,
+    consumers: HashMap<ConsumerId, ConsumerEntry>,
     client_ids: HashMap<String, SessionId>,
     temp_names: HashSet<String>,
 }
@@ -432,6 +450,7 @@ pub struct Engine {
     next_session: AtomicU64,
     next_consumer: AtomicU64,
     next_message: AtomicU64,
+    next_delivery: AtomicU64,
     boot_id: u64,
     memory_used: AtomicU64,
     space: Notify,
@@ -552,6 +571,7 @@ impl Engine {
             next_session: AtomicU64::new(1),
             next_consumer: AtomicU64::new(1),
             next_message: AtomicU64::new(1),
+            next_delivery: AtomicU64::new(1),
             boot_id,
             memory_used: AtomicU64::new(memory),
             space: Notify::new(),
@@ -683,9 +703,19 @@ impl Engine {
         self.release_memory(freed);
         let mut reg = lock(&self.registry);
         for (id, events) in consumers {
-            if reg.consumers.remove(&id).is_some() {
-                let _ = events.send(SessionEvent::ConsumerCancelled(id));
+            let Some(entry) = reg.consumers.get_mut(&id) else {
+                continue;
+            };
+            if entry.wildcard.is_some() {
+                entry.queues.retain(|q| q.id != queue.id);
+                continue;
             }
+            let session = entry.session;
+            reg.consumers.remove(&id);
+            if let Some(s) = reg.sessions.get_mut(&session) {
+                s.consumers.remove(&id);
+            }
+            let _ = events.send(SessionEvent::ConsumerCancelled(id));
         }
     }
 
@@ -743,6 +773,23 @@ impl Engine {
             name: name.to_string(),
             meta: encode_meta(&QueueMeta::Anycast),
         }]));
+        {
+            let mut st = lock(&queue.state);
+            for (id, entry) in reg.consumers.iter_mut() {
+                let Some(w) = &entry.wildcard else { continue };
+                if pattern_matches(&w.pattern, name) {
+                    st.consumers.push(ConsumerSlot {
+                        id: *id,
+                        events: w.events.clone(),
+                        prefetch: w.prefetch,
+                        in_flight: w.in_flight.clone(),
+                        selector: w.selector.clone(),
+                        exclusive: w.exclusive,
+                    });
+                    entry.queues.push(queue.clone());
+                }
+            }
+        }
         reg.queues.insert(name.to_string(), queue.clone());
         Ok(queue)
     }
@@ -976,7 +1023,7 @@ impl Engine {
         consumer: ConsumerId,
         seq: u64,
     ) -> Result<(Arc<Queue>, Entry), EngineError> {
-        let queue = self.consumer_queue(consumer)?;
+        let queue = self.locate(consumer, seq)?;
         let mut st = lock(&queue.state);
         let owned = st
             .in_flight
@@ -989,7 +1036,7 @@ impl Engine {
             return Err(EngineError::UnknownDelivery { consumer, seq });
         };
         if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
-            slot.in_flight = slot.in_flight.saturating_sub(1);
+            release_credit(&slot.in_flight);
         }
         st.bytes -= flight.entry.size;
         if flight.entry.message.expiration > 0 {
@@ -999,12 +1046,32 @@ impl Engine {
         Ok((queue, flight.entry))
     }
 
-    fn consumer_queue(&self, consumer: ConsumerId) -> Result<Arc<Queue>, EngineError> {
+    fn consumer_queues(&self, consumer: ConsumerId) -> Result<Vec<Arc<Queue>>, EngineError> {
         lock(&self.registry)
             .consumers
             .get(&consumer)
-            .map(|(q, _)| q.clone())
+            .map(|e| e.queues.clone())
             .ok_or(EngineError::UnknownConsumer(consumer))
+    }
+
+    /// The queue where `seq` is pending on `consumer`.
+    fn locate(&self, consumer: ConsumerId, seq: u64) -> Result<Arc<Queue>, EngineError> {
+        let queues = self.consumer_queues(consumer)?;
+        if queues.len() == 1 {
+            return queues
+                .into_iter()
+                .next()
+                .ok_or(EngineError::UnknownDelivery { consumer, seq });
+        }
+        queues
+            .into_iter()
+            .find(|q| {
+                lock(&q.state)
+                    .in_flight
+                    .get(&seq)
+                    .is_some_and(|f| f.consumer == consumer)
+            })
+            .ok_or(EngineError::UnknownDelivery { consumer, seq })
     }
 
     fn redispatch(&self, queue: &Queue) {
@@ -1031,7 +1098,7 @@ impl Engine {
                 let Some(slot) = st.consumers.get(ci) else {
                     continue;
                 };
-                if slot.in_flight >= slot.prefetch.max(1) {
+                if slot.in_flight.load(Ordering::Relaxed) >= slot.prefetch.max(1) {
                     continue;
                 }
                 if exclusive.is_some_and(|e| e != slot.id) {
@@ -1081,8 +1148,7 @@ impl Engine {
                 break;
             };
             entry.delivery_count += 1;
-            let order = st.delivery_order;
-            st.delivery_order += 1;
+            let order = self.next_delivery.fetch_add(1, Ordering::Relaxed);
             let Some(slot) = st.consumers.get_mut(ci) else {
                 break;
             };
@@ -1101,7 +1167,7 @@ impl Engine {
                 st.consumers.remove(ci);
                 continue;
             }
-            slot.in_flight += 1;
+            slot.in_flight.fetch_add(1, Ordering::Relaxed);
             let consumer = slot.id;
             if entry.journaled {
                 drop(self.journal.append(vec![JournalRecord::DeliveryCount {
@@ -1231,7 +1297,7 @@ impl Engine {
         let mut dead = Vec::new();
         for flight in flights {
             if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == flight.consumer) {
-                slot.in_flight = slot.in_flight.saturating_sub(1);
+                release_credit(&slot.in_flight);
             }
             let entry = flight.entry;
             let exhausted = max >= 0 && entry.delivery_count > max as u32;
@@ -1265,16 +1331,25 @@ impl Engine {
         let found = {
             let mut reg = lock(&self.registry);
             let found = reg.consumers.remove(&consumer);
-            if let Some((_, session)) = &found {
-                if let Some(s) = reg.sessions.get_mut(session) {
+            if let Some(entry) = &found {
+                if let Some(s) = reg.sessions.get_mut(&entry.session) {
                     s.consumers.remove(&consumer);
                 }
             }
             found
         };
-        let Some((queue, _)) = found else {
+        let Some(entry) = found else {
             return;
         };
+        for queue in entry.queues {
+            self.detach(&queue, consumer);
+        }
+    }
+
+    /// Removes a consumer from one queue, returning its unacknowledged messages; a temporary
+    /// subscription queue goes with it.
+    fn detach(&self, queue: &Arc<Queue>, consumer: ConsumerId) {
+        let queue = queue.clone();
         let mut st = lock(&queue.state);
         st.consumers.retain(|c| c.id != consumer);
         st.groups.retain(|_, owner| *owner != consumer);
@@ -1372,6 +1447,12 @@ impl Engine {
     }
 }
 
+fn release_credit(in_flight: &AtomicU32) {
+    let _ = in_flight.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+        Some(n.saturating_sub(1))
+    });
+}
+
 fn ready_priority(message: &Message) -> u8 {
     9 - message.priority.min(9)
 }
@@ -1439,6 +1520,54 @@ impl Session {
             .map(|s| s.events.clone())
             .ok_or(EngineError::SessionClosed)?;
         let (queue, consumer_selector) = match &spec.source {
+            ConsumerSource::Queue(pattern) if crate::address::is_pattern(pattern) => {
+                validate_name(pattern).map_err(EngineError::InvalidDestination)?;
+                let wildcard = WildcardConsumer {
+                    pattern: pattern.clone(),
+                    events,
+                    prefetch,
+                    in_flight: Arc::new(AtomicU32::new(0)),
+                    selector,
+                    exclusive: spec.exclusive,
+                };
+                let queues: Vec<Arc<Queue>> = reg
+                    .queues
+                    .iter()
+                    .filter(|(name, _)| pattern_matches(pattern, name))
+                    .map(|(_, q)| q.clone())
+                    .collect();
+                let slots: Vec<ConsumerSlot> = queues
+                    .iter()
+                    .map(|_| ConsumerSlot {
+                        id,
+                        events: wildcard.events.clone(),
+                        prefetch,
+                        in_flight: wildcard.in_flight.clone(),
+                        selector: wildcard.selector.clone(),
+                        exclusive: wildcard.exclusive,
+                    })
+                    .collect();
+                reg.consumers.insert(
+                    id,
+                    ConsumerEntry {
+                        queues: queues.clone(),
+                        session: self.id,
+                        wildcard: Some(wildcard),
+                    },
+                );
+                if let Some(s) = reg.sessions.get_mut(&self.id) {
+                    s.consumers.insert(id);
+                }
+                drop(reg);
+                for (queue, slot) in queues.iter().zip(slots) {
+                    let mut st = lock(&queue.state);
+                    st.consumers.push(slot);
+                    let dead = engine.dispatch(queue, &mut st);
+                    drop(st);
+                    engine.dead_letter(dead);
+                }
+                return Ok(id);
+            }
             ConsumerSource::Queue(name) => (engine.anycast_queue(&mut reg, name)?, selector),
             ConsumerSource::Topic(pattern) => {
                 validate_name(pattern).map_err(EngineError::InvalidDestination)?;
@@ -1530,7 +1659,14 @@ impl Session {
                 (queue, selector)
             }
         };
-        reg.consumers.insert(id, (queue.clone(), self.id));
+        reg.consumers.insert(
+            id,
+            ConsumerEntry {
+                queues: vec![queue.clone()],
+                session: self.id,
+                wildcard: None,
+            },
+        );
         if let Some(s) = reg.sessions.get_mut(&self.id) {
             s.consumers.insert(id);
         }
@@ -1540,7 +1676,7 @@ impl Session {
             id,
             events,
             prefetch,
-            in_flight: 0,
+            in_flight: Arc::new(AtomicU32::new(0)),
             selector: consumer_selector,
             exclusive: spec.exclusive,
         });
@@ -1558,42 +1694,48 @@ impl Session {
     /// Acknowledges deliveries individually.
     pub fn ack(&self, consumer: ConsumerId, seqs: &[u64]) -> Result<Durability, EngineError> {
         let engine = &self.engine;
-        let queue = engine.consumer_queue(consumer)?;
-        let mut st = lock(&queue.state);
+        let queues = engine.consumer_queues(consumer)?;
         let mut records = Vec::new();
         let mut freed = 0;
-        let mut missing = None;
-        for seq in seqs {
-            if st.in_flight.get(seq).is_none_or(|f| f.consumer != consumer) {
-                missing = Some(*seq);
-                continue;
-            }
-            let Some(flight) = st.in_flight.remove(seq) else {
-                continue;
-            };
-            if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
-                slot.in_flight = slot.in_flight.saturating_sub(1);
-            }
-            st.bytes -= flight.entry.size;
-            if flight.entry.message.expiration > 0 {
-                st.expiring = st.expiring.saturating_sub(1);
-            }
-            freed += flight.entry.size;
-            if flight.entry.journaled {
-                records.push(JournalRecord::Ack {
-                    queue: queue.id,
-                    seq: flight.entry.seq,
-                });
+        let mut acked = 0;
+        for queue in &queues {
+            let mut st = lock(&queue.state);
+            for seq in seqs {
+                if st.in_flight.get(seq).is_none_or(|f| f.consumer != consumer) {
+                    continue;
+                }
+                let Some(flight) = st.in_flight.remove(seq) else {
+                    continue;
+                };
+                acked += 1;
+                if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
+                    release_credit(&slot.in_flight);
+                }
+                st.bytes -= flight.entry.size;
+                if flight.entry.message.expiration > 0 {
+                    st.expiring = st.expiring.saturating_sub(1);
+                }
+                freed += flight.entry.size;
+                if flight.entry.journaled {
+                    records.push(JournalRecord::Ack {
+                        queue: queue.id,
+                        seq: flight.entry.seq,
+                    });
+                }
             }
         }
         let commit = (!records.is_empty()).then(|| engine.journal.append(records));
-        let dead = engine.dispatch(&queue, &mut st);
-        drop(st);
         engine.release_memory(freed);
-        engine.dead_letter(dead);
-        if let Some(seq) = missing {
-            if freed == 0 && commit.is_none() {
-                return Err(EngineError::UnknownDelivery { consumer, seq });
+        // Freed credit may be usable on any queue of the consumer.
+        for queue in &queues {
+            engine.redispatch(queue);
+        }
+        if acked == 0 {
+            if let Some(seq) = seqs.first() {
+                return Err(EngineError::UnknownDelivery {
+                    consumer,
+                    seq: *seq,
+                });
             }
         }
         Ok(Durability(commit))
@@ -1612,24 +1754,26 @@ impl Session {
         consumer: ConsumerId,
         seq: u64,
     ) -> Result<Vec<u64>, EngineError> {
-        let queue = self.engine.consumer_queue(consumer)?;
-        let st = lock(&queue.state);
-        let Some(limit) = st
-            .in_flight
-            .get(&seq)
-            .filter(|f| f.consumer == consumer)
-            .map(|f| f.order)
-        else {
+        let queues = self.engine.consumer_queues(consumer)?;
+        let mut pending: Vec<(u64, u64)> = Vec::new();
+        let mut limit = None;
+        for queue in &queues {
+            let st = lock(&queue.state);
+            for (s, f) in st.in_flight.iter() {
+                if f.consumer == consumer {
+                    pending.push((f.order, *s));
+                    if *s == seq {
+                        limit = Some(f.order);
+                    }
+                }
+            }
+        }
+        let Some(limit) = limit else {
             return Err(EngineError::UnknownDelivery { consumer, seq });
         };
-        let mut seqs: Vec<(u64, u64)> = st
-            .in_flight
-            .iter()
-            .filter(|(_, f)| f.consumer == consumer && f.order <= limit)
-            .map(|(s, f)| (f.order, *s))
-            .collect();
-        seqs.sort_unstable();
-        Ok(seqs.into_iter().map(|(_, s)| s).collect())
+        pending.retain(|(order, _)| *order <= limit);
+        pending.sort_unstable();
+        Ok(pending.into_iter().map(|(_, s)| s).collect())
     }
 
     /// Refuses deliveries: requeued for redelivery or dead-lettered.
@@ -1640,29 +1784,35 @@ impl Session {
         action: NackAction,
     ) -> Result<(), EngineError> {
         let engine = &self.engine;
-        let queue = engine.consumer_queue(consumer)?;
-        let mut st = lock(&queue.state);
-        let mut flights = Vec::new();
+        let mut by_queue: Vec<(Arc<Queue>, Vec<u64>)> = Vec::new();
         for seq in seqs {
-            if st
-                .in_flight
-                .get(seq)
-                .is_some_and(|f| f.consumer == consumer)
-            {
-                if let Some(f) = st.in_flight.remove(seq) {
-                    flights.push(f);
-                }
-            } else {
-                return Err(EngineError::UnknownDelivery {
-                    consumer,
-                    seq: *seq,
-                });
+            let queue = engine.locate(consumer, *seq)?;
+            match by_queue.iter_mut().find(|(q, _)| q.id == queue.id) {
+                Some((_, list)) => list.push(*seq),
+                None => by_queue.push((queue, vec![*seq])),
             }
         }
-        let mut dead = engine.return_messages(&queue, &mut st, flights, action);
-        dead.extend(engine.dispatch(&queue, &mut st));
-        drop(st);
-        engine.dead_letter(dead);
+        for (queue, list) in by_queue {
+            let mut st = lock(&queue.state);
+            let mut flights = Vec::new();
+            for seq in list {
+                if st
+                    .in_flight
+                    .get(&seq)
+                    .is_some_and(|f| f.consumer == consumer)
+                {
+                    if let Some(f) = st.in_flight.remove(&seq) {
+                        flights.push(f);
+                    }
+                } else {
+                    return Err(EngineError::UnknownDelivery { consumer, seq });
+                }
+            }
+            let mut dead = engine.return_messages(&queue, &mut st, flights, action);
+            dead.extend(engine.dispatch(&queue, &mut st));
+            drop(st);
+            engine.dead_letter(dead);
+        }
         Ok(())
     }
 

@@ -525,3 +525,34 @@ async fn flow_control_block_waits_for_room() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn wildcard_queue_consumer_reads_existing_and_new_queues_with_one_prefetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), EngineConfig::default());
+    let (s, mut rx) = engine.connect(None);
+    s.send(&Destination::queue("orders.eu"), msg("eu"))
+        .await
+        .unwrap();
+    s.send(&Destination::queue("other"), msg("no"))
+        .await
+        .unwrap();
+    let mut spec = queue("orders.*");
+    spec.prefetch = Some(1);
+    let c = s.subscribe(spec).unwrap();
+    let first = next(&mut rx).await;
+    assert_eq!(body(&first), "eu");
+    assert_eq!(first.destination, Destination::queue("orders.eu"));
+    // A queue created after the subscription joins it; the shared prefetch of 1 holds it back.
+    s.send(&Destination::queue("orders.us"), msg("us"))
+        .await
+        .unwrap();
+    nothing(&mut rx).await;
+    s.ack(c, &[first.seq]).unwrap().await.unwrap();
+    let second = next(&mut rx).await;
+    assert_eq!(body(&second), "us");
+    assert_eq!(second.destination, Destination::queue("orders.us"));
+    s.ack(c, &[second.seq]).unwrap().await.unwrap();
+    nothing(&mut rx).await;
+    assert_eq!(engine.queue_info("other").map(|q| q.ready), Some(1));
+}
