@@ -28,6 +28,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         max_redeliveries: b.max_redeliveries,
         default_prefetch: b.default_prefetch,
         memory_limit_bytes: b.memory_limit_bytes,
+        disk_limit_bytes: b.disk_limit_bytes,
         flow_control: flow_control(b.flow_control),
         send_timeout: (b.send_timeout_ms > 0).then(|| Duration::from_millis(b.send_timeout_ms)),
         destinations: b

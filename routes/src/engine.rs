@@ -32,6 +32,9 @@ pub type SessionId = u64;
 /// Identifies a consumer, unique for the engine's lifetime.
 pub type ConsumerId = u64;
 
+/// How often a producer blocked by flow control looks again without being notified.
+const RECHECK_BLOCKED: Duration = Duration::from_millis(250);
+
 /// Prefix of generated temporary queue and topic names.
 pub const TEMP_PREFIX: &str = "ID:gw-";
 
@@ -74,6 +77,8 @@ pub struct EngineConfig {
     pub default_prefetch: u32,
     /// Global bound on message bytes held in memory.
     pub memory_limit_bytes: u64,
+    /// Global bound on the journal's size on disk, for persistent sends; 0 = none.
+    pub disk_limit_bytes: u64,
     /// Default flow-control policy.
     pub flow_control: FlowControl,
     /// For [`FlowControl::Block`]: how long a send may wait; `None` = forever.
@@ -89,6 +94,7 @@ impl Default for EngineConfig {
             max_redeliveries: 6,
             default_prefetch: 1000,
             memory_limit_bytes: 1 << 30,
+            disk_limit_bytes: 0,
             flow_control: FlowControl::Block,
             send_timeout: None,
             destinations: Vec::new(),
@@ -836,7 +842,7 @@ impl Engine {
     }
 
     /// Waits (or fails, or makes room) until `queue` can take `size` more bytes.
-    async fn admit(&self, queue: &Queue, size: u64) -> Result<(), EngineError> {
+    async fn admit(&self, queue: &Queue, size: u64, journaled: bool) -> Result<(), EngineError> {
         let policy = self.policy_for(&queue.name);
         let mode = policy
             .and_then(|p| p.flow_control)
@@ -862,6 +868,14 @@ impl Engine {
                         "global memory limit of {} bytes",
                         self.config.memory_limit_bytes
                     ))
+                } else if journaled
+                    && self.config.disk_limit_bytes > 0
+                    && self.journal.stats().bytes + size > self.config.disk_limit_bytes
+                {
+                    Some(format!(
+                        "global disk limit of {} bytes",
+                        self.config.disk_limit_bytes
+                    ))
                 } else {
                     None
                 }
@@ -884,17 +898,14 @@ impl Engine {
                         });
                     }
                 }
-                FlowControl::Block => match deadline {
-                    None => notified.await,
-                    Some(deadline) => {
-                        if tokio::time::timeout_at(deadline.into(), notified)
-                            .await
-                            .is_err()
-                        {
-                            return Err(EngineError::SendTimeout(queue.name.clone()));
-                        }
+                FlowControl::Block => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(EngineError::SendTimeout(queue.name.clone()));
                     }
-                },
+                    // Acks and drops notify; disk space freed by compaction does not, so look
+                    // again now and then.
+                    let _ = tokio::time::timeout(RECHECK_BLOCKED, notified).await;
+                }
             }
         }
     }
@@ -943,7 +954,8 @@ impl Engine {
             let targets = self.resolve_targets(&destination, session)?;
             let size = message.body.len() as u64;
             for queue in &targets {
-                self.admit(queue, size).await?;
+                self.admit(queue, size, message.persistent && queue.durable)
+                    .await?;
             }
             let message = Arc::new(message);
             for queue in targets {

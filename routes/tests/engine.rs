@@ -556,3 +556,34 @@ async fn wildcard_queue_consumer_reads_existing_and_new_queues_with_one_prefetch
     nothing(&mut rx).await;
     assert_eq!(engine.queue_info("other").map(|q| q.ready), Some(1));
 }
+
+#[tokio::test]
+async fn disk_watermark_fails_persistent_sends_but_not_transient_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(
+        dir.path(),
+        EngineConfig {
+            disk_limit_bytes: 64 * 1024,
+            flow_control: FlowControl::Fail,
+            ..EngineConfig::default()
+        },
+    );
+    let (s, _rx) = engine.connect(None);
+    let big = "x".repeat(16 * 1024);
+    let mut refused = false;
+    for _ in 0..16 {
+        match s.send(&Destination::queue("disk"), persistent(&big)).await {
+            Ok(()) => {}
+            Err(EngineError::ResourceLimit { reason, .. }) => {
+                assert!(reason.contains("disk"), "{reason}");
+                refused = true;
+                break;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(refused, "the disk limit must stop persistent sends");
+    s.send(&Destination::queue("disk"), msg(&big))
+        .await
+        .unwrap();
+}
