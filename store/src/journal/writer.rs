@@ -17,6 +17,9 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+/// Groups up to this many appends are woken by the writer itself, larger ones by the notifier.
+const INLINE_COMPLETIONS: usize = 4;
+
 /// Largest batch compaction writes at once.
 const COMPACT_BATCH_BYTES: usize = 4 << 20;
 
@@ -99,8 +102,9 @@ pub(crate) struct Writer {
     unsynced: bool,
     last_sync: Instant,
     compactor: Option<(mpsc::Sender<SegId>, JoinHandle<()>)>,
-    /// Wakes committed appenders off the writer's critical path (the writer starts the next
-    /// write and fsync meanwhile). Completions stay in order.
+    /// Wakes committed appenders of large groups off the writer's critical path (the writer
+    /// starts the next write and fsync meanwhile). Every completion it delivers is already
+    /// durable, so delivery order does not matter.
     notifier: Option<(mpsc::Sender<Completions>, JoinHandle<()>)>,
     compacting: Option<SegId>,
     skip: HashSet<SegId>,
@@ -366,11 +370,12 @@ impl Writer {
     /// Resolves completions, in order, on the notifier thread (inline if it could not start).
     fn notify(&self, done: Completions) {
         let done = match &self.notifier {
-            Some((tx, _)) => match tx.send(done) {
+            // A thread hop costs more than waking a few appenders here.
+            Some((tx, _)) if done.len() > INLINE_COMPLETIONS => match tx.send(done) {
                 Ok(()) => return,
                 Err(mpsc::SendError(done)) => done,
             },
-            None => done,
+            _ => done,
         };
         for (slot, r) in done {
             slot.complete(r);
