@@ -561,6 +561,10 @@ impl Engine {
                 "journal holds prepared XA transactions; they stay pending until a client resolves them"
             );
         }
+        // Ids are never reused, not even those of acknowledged messages or deleted queues: the
+        // journal's compaction relies on it.
+        max_seq = max_seq.max(recovery.report.max_seq);
+        max_queue = max_queue.max(recovery.report.max_queue);
         let summary = RecoverySummary {
             queues: queue_count,
             messages,

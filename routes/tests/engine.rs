@@ -587,3 +587,34 @@ async fn disk_watermark_fails_persistent_sends_but_not_transient_ones() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn ids_of_acknowledged_messages_are_not_reused_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first_seq;
+    {
+        let engine = open(dir.path(), EngineConfig::default());
+        let (s, mut rx) = engine.connect(None);
+        s.send(&Destination::queue("ids"), persistent("a"))
+            .await
+            .unwrap();
+        let c = s.subscribe(queue("ids")).unwrap();
+        let d = next(&mut rx).await;
+        first_seq = d.seq;
+        s.ack(c, &[d.seq]).unwrap().await.unwrap();
+        engine.close().unwrap();
+    }
+    let engine = open(dir.path(), EngineConfig::default());
+    let (s, mut rx) = engine.connect(None);
+    s.send(&Destination::queue("ids"), persistent("b"))
+        .await
+        .unwrap();
+    s.subscribe(queue("ids")).unwrap();
+    let d = next(&mut rx).await;
+    assert_eq!(body(&d), "b");
+    assert!(
+        d.seq > first_seq,
+        "seq {} reused (first was {first_seq})",
+        d.seq
+    );
+}
