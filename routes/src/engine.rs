@@ -357,6 +357,7 @@ struct InFlight {
     order: u64,
 }
 
+#[derive(Clone)]
 struct ConsumerSlot {
     id: ConsumerId,
     events: UnboundedSender<SessionEvent>,
@@ -425,14 +426,11 @@ struct ConsumerEntry {
     wildcard: Option<WildcardConsumer>,
 }
 
-/// What a wildcard queue consumer needs to join a new matching queue.
+/// What a wildcard queue consumer needs to join a new matching queue: its pattern and the slot
+/// each queue gets a clone of (the clones share one prefetch budget).
 struct WildcardConsumer {
     pattern: String,
-    events: UnboundedSender<SessionEvent>,
-    prefetch: u32,
-    in_flight: Arc<AtomicU32>,
-    selector: Option<Arc<Selector>>,
-    exclusive: bool,
+    slot: ConsumerSlot,
 }
 
 #[derive(Default)]
@@ -788,14 +786,8 @@ impl Engine {
             for (id, entry) in reg.consumers.iter_mut() {
                 let Some(w) = &entry.wildcard else { continue };
                 if pattern_matches(&w.pattern, name) {
-                    st.consumers.push(ConsumerSlot {
-                        id: *id,
-                        events: w.events.clone(),
-                        prefetch: w.prefetch,
-                        in_flight: w.in_flight.clone(),
-                        selector: w.selector.clone(),
-                        exclusive: w.exclusive,
-                    });
+                    debug_assert_eq!(w.slot.id, *id);
+                    st.consumers.push(w.slot.clone());
                     entry.queues.push(queue.clone());
                 }
             }
@@ -1540,11 +1532,14 @@ impl Session {
                 validate_name(pattern).map_err(EngineError::InvalidDestination)?;
                 let wildcard = WildcardConsumer {
                     pattern: pattern.clone(),
-                    events,
-                    prefetch,
-                    in_flight: Arc::new(AtomicU32::new(0)),
-                    selector,
-                    exclusive: spec.exclusive,
+                    slot: ConsumerSlot {
+                        id,
+                        events,
+                        prefetch,
+                        in_flight: Arc::new(AtomicU32::new(0)),
+                        selector,
+                        exclusive: spec.exclusive,
+                    },
                 };
                 let queues: Vec<Arc<Queue>> = reg
                     .queues
@@ -1552,17 +1547,8 @@ impl Session {
                     .filter(|(name, _)| pattern_matches(pattern, name))
                     .map(|(_, q)| q.clone())
                     .collect();
-                let slots: Vec<ConsumerSlot> = queues
-                    .iter()
-                    .map(|_| ConsumerSlot {
-                        id,
-                        events: wildcard.events.clone(),
-                        prefetch,
-                        in_flight: wildcard.in_flight.clone(),
-                        selector: wildcard.selector.clone(),
-                        exclusive: wildcard.exclusive,
-                    })
-                    .collect();
+                let slots: Vec<ConsumerSlot> =
+                    queues.iter().map(|_| wildcard.slot.clone()).collect();
                 reg.consumers.insert(
                     id,
                     ConsumerEntry {

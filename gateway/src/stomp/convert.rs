@@ -132,13 +132,6 @@ pub fn format_destination(destination: &Destination, temps: &TempNames) -> Strin
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Builds the engine message for a SEND frame. `reply_to` is the reply-to destination already
 /// resolved by the session (temporary names created), in `queue://` / `topic://` form.
 pub fn message_from_send(
@@ -193,7 +186,8 @@ pub fn message_from_send(
         reply_to,
         priority,
         expiration,
-        timestamp: now_ms(),
+        // The engine stamps the send time.
+        timestamp: 0,
         persistent: frame.header("persistent") == Some("true"),
         message_type: frame.header("type").map(str::to_string),
         user_id: user.map(str::to_string),
