@@ -169,6 +169,8 @@ pub struct Delivery {
     pub delivery_count: u32,
     /// True when it may have been delivered before.
     pub redelivered: bool,
+    /// True for a retained message replayed to a new subscription (MQTT's retain flag).
+    pub retained: bool,
 }
 
 /// Something the engine tells a session.
@@ -211,6 +213,8 @@ pub struct ConsumerSpec {
     pub exclusive: bool,
     /// Skip messages this session sent (topics only).
     pub no_local: bool,
+    /// Topics only: replay the retained messages matching the pattern into the new subscription.
+    pub retained: bool,
 }
 
 impl ConsumerSpec {
@@ -222,6 +226,7 @@ impl ConsumerSpec {
             prefetch: None,
             exclusive: false,
             no_local: false,
+            retained: false,
         }
     }
 }
@@ -349,6 +354,7 @@ struct Entry {
     delivery_count: u32,
     journaled: bool,
     size: u64,
+    retained: bool,
 }
 
 struct InFlight {
@@ -459,6 +465,14 @@ pub struct Engine {
     memory_used: AtomicU64,
     space: Notify,
     summary: RecoverySummary,
+    retained: Mutex<RetainedStore>,
+}
+
+/// The last retained message of each address, journaled in a queue of its own.
+#[derive(Default)]
+struct RetainedStore {
+    queue: Option<u64>,
+    by_address: BTreeMap<String, (u64, Arc<Message>)>,
 }
 
 /// Where a dead letter comes from and why.
@@ -479,11 +493,25 @@ impl Engine {
         let mut messages = 0usize;
         let mut memory = 0u64;
         let queue_count = recovery.queues.len();
+        let mut retained = RetainedStore::default();
         for recovered in recovery.queues {
             max_queue = max_queue.max(recovered.queue);
             let meta = decode_meta(&recovered.meta)
                 .map_err(|e| EngineError::Recovery(format!("queue {}: {e}", recovered.name)))?;
             let (kind, selector) = match meta {
+                QueueMeta::Retained => {
+                    retained.queue = Some(recovered.queue);
+                    for m in recovered.messages {
+                        max_seq = max_seq.max(m.seq);
+                        let message = decode_message(&m.payload).map_err(|e| {
+                            EngineError::Recovery(format!("retained message {}: {e}", m.seq))
+                        })?;
+                        retained
+                            .by_address
+                            .insert(message.address.clone(), (m.seq, Arc::new(message)));
+                    }
+                    continue;
+                }
                 QueueMeta::Anycast => (QueueKind::Anycast, None),
                 QueueMeta::DurableSubscription {
                     client_id,
@@ -530,6 +558,7 @@ impl Engine {
                         delivery_count: m.delivery_count,
                         journaled: true,
                         size,
+                        retained: false,
                     },
                 );
             }
@@ -584,6 +613,7 @@ impl Engine {
             memory_used: AtomicU64::new(memory),
             space: Notify::new(),
             summary,
+            retained: Mutex::new(retained),
         }))
     }
 
@@ -602,6 +632,109 @@ impl Engine {
     pub fn new_message_id(&self) -> String {
         let n = self.next_message.fetch_add(1, Ordering::Relaxed);
         format!("ID:gw-{}-{}", self.boot_id, n)
+    }
+
+    /// Sets (or, with `None`, clears) the retained message of `address`; it replaces any earlier
+    /// one and is journaled whatever its persistence, as MQTT brokers keep retained messages.
+    pub fn set_retained(&self, address: &str, message: Option<Message>) -> Durability {
+        let mut store = lock(&self.retained);
+        let mut records = Vec::new();
+        if let Some((seq, _)) = store.by_address.remove(address) {
+            if let Some(queue) = store.queue {
+                records.push(JournalRecord::Ack { queue, seq });
+            }
+        }
+        if let Some(mut message) = message {
+            if message.message_id.is_empty() {
+                message.message_id = self.new_message_id();
+            }
+            if message.timestamp == 0 {
+                message.timestamp = now_ms();
+            }
+            message.address = address.to_string();
+            let queue = match store.queue {
+                Some(q) => q,
+                None => {
+                    let q = self.next_queue_id.fetch_add(1, Ordering::Relaxed);
+                    records.push(JournalRecord::QueueCreate {
+                        queue: q,
+                        name: "$retained".into(),
+                        meta: encode_meta(&QueueMeta::Retained),
+                    });
+                    store.queue = Some(q);
+                    q
+                }
+            };
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            records.push(JournalRecord::Add {
+                queue,
+                seq,
+                payload: encode_message(&message),
+            });
+            store
+                .by_address
+                .insert(address.to_string(), (seq, Arc::new(message)));
+        }
+        // Appended under the lock: the journal sees replacements in the order they happened.
+        let commit = (!records.is_empty()).then(|| self.journal.append(records));
+        Durability(commit)
+    }
+
+    /// The unexpired retained messages whose address matches `pattern`, in address order.
+    pub fn retained_matching(&self, pattern: &str) -> Vec<Arc<Message>> {
+        let now = now_ms();
+        lock(&self.retained)
+            .by_address
+            .iter()
+            .filter(|(address, (_, m))| {
+                pattern_matches(pattern, address) && (m.expiration == 0 || m.expiration > now)
+            })
+            .map(|(_, (_, m))| m.clone())
+            .collect()
+    }
+
+    /// Copies the retained messages matching the queue's pattern into it, marked as retained.
+    fn replay_retained(&self, queue: &Queue) {
+        let Some(pattern) = queue.pattern() else {
+            return;
+        };
+        let messages = self.retained_matching(pattern);
+        if messages.is_empty() {
+            return;
+        }
+        let mut st = lock(&queue.state);
+        let mut records = Vec::new();
+        for message in messages {
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            let journaled = queue.durable && message.persistent;
+            if journaled {
+                records.push(JournalRecord::Add {
+                    queue: queue.id,
+                    seq,
+                    payload: encode_message(&message),
+                });
+            }
+            let size = message.body.len() as u64;
+            if message.expiration > 0 {
+                st.expiring += 1;
+            }
+            st.bytes += size;
+            self.memory_used.fetch_add(size, Ordering::Relaxed);
+            st.ready.insert(
+                (ready_priority(&message), seq),
+                Entry {
+                    seq,
+                    message,
+                    delivery_count: 0,
+                    journaled,
+                    size,
+                    retained: true,
+                },
+            );
+        }
+        if !records.is_empty() {
+            drop(self.journal.append(records));
+        }
     }
 
     /// Bytes of message bodies held in memory.
@@ -1014,6 +1147,7 @@ impl Engine {
                     delivery_count: 0,
                     journaled,
                     size,
+                    retained: false,
                 },
             );
             let dead = self.dispatch(&queue, &mut st);
@@ -1167,6 +1301,7 @@ impl Engine {
                 message: entry.message.clone(),
                 delivery_count: entry.delivery_count,
                 redelivered: entry.delivery_count > 1,
+                retained: entry.retained,
             };
             if slot.events.send(SessionEvent::Deliver(delivery)).is_err() {
                 // The session is gone; its consumers are being closed. Keep the message.
@@ -1282,6 +1417,7 @@ impl Engine {
                     delivery_count: 0,
                     journaled,
                     size,
+                    retained: false,
                 },
             );
             let more = self.dispatch(&dlq, &mut st);
@@ -1672,8 +1808,11 @@ impl Session {
         if let Some(s) = reg.sessions.get_mut(&self.id) {
             s.consumers.insert(id);
         }
-        let mut st = lock(&queue.state);
         drop(reg);
+        if spec.retained {
+            engine.replay_retained(&queue);
+        }
+        let mut st = lock(&queue.state);
         st.consumers.push(ConsumerSlot {
             id,
             events,

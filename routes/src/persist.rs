@@ -247,6 +247,8 @@ pub fn decode_message(data: &[u8]) -> Result<Message, PersistError> {
 pub enum QueueMeta {
     /// A point-to-point queue named after its address.
     Anycast,
+    /// The store of retained messages (the last retained message of each address).
+    Retained,
     /// A durable topic subscription bound to `pattern`.
     DurableSubscription {
         /// Client id that owns the subscription.
@@ -268,6 +270,7 @@ pub fn encode_meta(meta: &QueueMeta) -> Bytes {
     buf.put_u8(META_FORMAT_V1);
     match meta {
         QueueMeta::Anycast => buf.put_u8(0),
+        QueueMeta::Retained => buf.put_u8(2),
         QueueMeta::DurableSubscription {
             client_id,
             subscription,
@@ -298,6 +301,7 @@ pub fn decode_meta(data: &[u8]) -> Result<QueueMeta, PersistError> {
     }
     match r.u8()? {
         0 => Ok(QueueMeta::Anycast),
+        2 => Ok(QueueMeta::Retained),
         1 => Ok(QueueMeta::DurableSubscription {
             client_id: r.string()?,
             subscription: r.string()?,
@@ -360,6 +364,7 @@ mod tests {
     fn meta_round_trips() {
         for meta in [
             QueueMeta::Anycast,
+            QueueMeta::Retained,
             QueueMeta::DurableSubscription {
                 client_id: "c".into(),
                 subscription: "s".into(),

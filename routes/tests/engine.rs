@@ -618,3 +618,67 @@ async fn ids_of_acknowledged_messages_are_not_reused_after_restart() {
         d.seq
     );
 }
+
+fn retained_topic(pattern: &str) -> ConsumerSpec {
+    let mut spec = ConsumerSpec::new(ConsumerSource::Topic(pattern.into()));
+    spec.retained = true;
+    spec
+}
+
+#[tokio::test]
+async fn retained_messages_replay_to_new_subscriptions_replace_and_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), EngineConfig::default());
+    engine
+        .set_retained("sensors.1.temp", Some(msg("20")))
+        .await
+        .unwrap();
+    engine
+        .set_retained("sensors.1.temp", Some(msg("21")))
+        .await
+        .unwrap();
+    engine
+        .set_retained("sensors.2.temp", Some(msg("30")))
+        .await
+        .unwrap();
+    engine.set_retained("other", Some(msg("x"))).await.unwrap();
+    let (s, mut rx) = engine.connect(None);
+    s.subscribe(retained_topic("sensors.*.temp")).unwrap();
+    let a = next(&mut rx).await;
+    let b = next(&mut rx).await;
+    let mut got = vec![(body(&a), a.retained), (body(&b), b.retained)];
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("21".to_string(), true), ("30".to_string(), true)]
+    );
+    nothing(&mut rx).await;
+    // A live publish is not flagged retained; a subscription without the flag gets no replay.
+    s.send(&Destination::topic("sensors.1.temp"), msg("22"))
+        .await
+        .unwrap();
+    assert!(!next(&mut rx).await.retained);
+    s.subscribe(ConsumerSpec::new(ConsumerSource::Topic("other".into())))
+        .unwrap();
+    nothing(&mut rx).await;
+    engine.set_retained("sensors.2.temp", None).await.unwrap();
+    assert_eq!(engine.retained_matching("sensors.>").len(), 1);
+}
+
+#[tokio::test]
+async fn retained_messages_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = open(dir.path(), EngineConfig::default());
+        engine.set_retained("a.b", Some(msg("old"))).await.unwrap();
+        engine.set_retained("a.b", Some(msg("new"))).await.unwrap();
+        engine.set_retained("a.c", Some(msg("gone"))).await.unwrap();
+        engine.set_retained("a.c", None).await.unwrap();
+        engine.close().unwrap();
+    }
+    let engine = open(dir.path(), EngineConfig::default());
+    let kept = engine.retained_matching("a.>");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(&kept[0].body[..], b"new");
+    assert_eq!(kept[0].address, "a.b");
+}

@@ -632,6 +632,7 @@ impl StompSession {
             prefetch,
             exclusive: frame.header("activemq.exclusive") == Some("true"),
             no_local: frame.header("activemq.noLocal") == Some("true"),
+            retained: false,
         };
         // Register before subscribing: the engine may deliver at once.
         let consumer = self
