@@ -1,7 +1,11 @@
 //! Destinations and canonical address patterns.
 //!
 //! Canonical names use `.` between levels; in patterns `*` matches exactly one level and `>` matches
-//! one or more remaining levels (it must be the last level), as ActiveMQ does.
+//! one or more remaining levels (it must be the last level), as ActiveMQ does. `#`, also last only,
+//! matches zero or more remaining levels: MQTT's multi-level wildcard, which unlike `>` also
+//! matches its parent (`a.#` matches `a`). As MQTT requires, a wildcard in the first level does
+//! not match a name whose first level starts with `$` (`$SYS`-style topics). Empty levels are
+//! allowed (MQTT's `/a` and `a//b`).
 
 use std::fmt;
 
@@ -64,9 +68,10 @@ impl fmt::Display for Destination {
     }
 }
 
-/// True when `name` contains a `*` or `>` level.
+/// True when `name` contains a `*`, `>` or `#` level.
 pub fn is_pattern(name: &str) -> bool {
-    name.split('.').any(|level| level == "*" || level == ">")
+    name.split('.')
+        .any(|level| level == "*" || level == ">" || level == "#")
 }
 
 /// Does the canonical address `name` match `pattern`?
@@ -75,8 +80,15 @@ pub fn is_pattern(name: &str) -> bool {
 pub fn pattern_matches(pattern: &str, name: &str) -> bool {
     let mut pat = pattern.split('.');
     let mut levels = name.split('.');
+    let mut first = true;
     loop {
-        match (pat.next(), levels.next()) {
+        let (p, l) = (pat.next(), levels.next());
+        if first && l.is_some_and(|l| l.starts_with('$')) && matches!(p, Some("*" | ">" | "#")) {
+            return false;
+        }
+        first = false;
+        match (p, l) {
+            (Some("#"), _) => return true,
             (Some(">"), Some(_)) => return true,
             (Some("*"), Some(_)) => {}
             (Some(p), Some(l)) if p == l => {}
@@ -86,18 +98,17 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// Checks that a destination name is usable: non-empty, no empty levels, `>` only last.
+/// Checks that a destination name is usable: non-empty, `>` and `#` only as the last level.
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("empty destination name".into());
     }
     let levels: Vec<&str> = name.split('.').collect();
     for (i, level) in levels.iter().enumerate() {
-        if level.is_empty() {
-            return Err(format!("destination `{name}` has an empty level"));
-        }
-        if *level == ">" && i + 1 != levels.len() {
-            return Err(format!("destination `{name}`: `>` must be the last level"));
+        if (*level == ">" || *level == "#") && i + 1 != levels.len() {
+            return Err(format!(
+                "destination `{name}`: `{level}` must be the last level"
+            ));
         }
     }
     Ok(())
@@ -122,10 +133,34 @@ mod tests {
     }
 
     #[test]
+    fn hash_matches_zero_or_more_levels_like_mqtt() {
+        assert!(pattern_matches("a.#", "a"));
+        assert!(pattern_matches("a.#", "a.b.c"));
+        assert!(pattern_matches("#", "a"));
+        assert!(!pattern_matches("a.#", "b"));
+    }
+
+    #[test]
+    fn first_level_wildcards_skip_dollar_topics() {
+        assert!(!pattern_matches("#", "$SYS.broker.uptime"));
+        assert!(!pattern_matches(">", "$SYS.x"));
+        assert!(!pattern_matches("*.broker", "$SYS.broker"));
+        assert!(pattern_matches("$SYS.#", "$SYS.broker.uptime"));
+        assert!(pattern_matches("$SYS.*", "$SYS.x"));
+    }
+
+    #[test]
+    fn empty_levels_are_levels() {
+        assert!(pattern_matches("*.a", ".a"));
+        assert!(pattern_matches("a.*.b", "a..b"));
+        assert!(validate_name(".a").is_ok());
+    }
+
+    #[test]
     fn names_validated() {
         assert!(validate_name("a.b").is_ok());
         assert!(validate_name("").is_err());
-        assert!(validate_name("a..b").is_err());
         assert!(validate_name("a.>.b").is_err());
+        assert!(validate_name("a.#.b").is_err());
     }
 }
