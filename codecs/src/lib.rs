@@ -19,4 +19,5 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
+pub mod amqp091;
 pub mod stomp;

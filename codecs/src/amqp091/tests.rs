@@ -1,0 +1,1 @@
+//! Unit tests for the AMQP 0-9-1 codec.
