@@ -198,6 +198,17 @@ pub enum ConsumerSource {
         /// Subscription name.
         subscription: String,
     },
+    /// A subscription shared by every consumer that names it, whatever its session (MQTT 5's
+    /// `$share/group/filter`, JMS 2.0 shared subscriptions): its consumers compete for messages.
+    SharedTopic {
+        /// Topic pattern.
+        pattern: String,
+        /// Subscription name, global (not scoped by client id).
+        subscription: String,
+        /// Durable: it keeps collecting with no consumer and survives restarts; otherwise it
+        /// goes when its last consumer does.
+        durable: bool,
+    },
 }
 
 /// What a session asks for when it opens a consumer.
@@ -448,6 +459,8 @@ struct Registry {
     consumers: HashMap<ConsumerId, ConsumerEntry>,
     client_ids: HashMap<String, SessionId>,
     temp_names: HashSet<String>,
+    /// Non-durable shared subscriptions by name.
+    shared: HashMap<String, Arc<Queue>>,
 }
 
 /// The broker engine. Cheap to share: hold it in an `Arc`.
@@ -1505,14 +1518,20 @@ impl Engine {
             .collect();
         let flights: Vec<InFlight> = seqs.iter().filter_map(|s| st.in_flight.remove(s)).collect();
         let mut dead = self.return_messages(&queue, &mut st, flights, NackAction::Requeue);
-        let temporary = matches!(&queue.kind, QueueKind::Subscription { durable: None, .. });
+        // A temporary subscription goes with its last consumer (a shared one may have others).
+        let temporary = matches!(&queue.kind, QueueKind::Subscription { durable: None, .. })
+            && st.consumers.is_empty();
         if !temporary {
             dead.extend(self.dispatch(&queue, &mut st));
         }
         drop(st);
         self.dead_letter(dead);
         if temporary {
-            let removed = lock(&self.registry).subscriptions.remove(&queue.id);
+            let removed = {
+                let mut reg = lock(&self.registry);
+                reg.shared.retain(|_, q| q.id != queue.id);
+                reg.subscriptions.remove(&queue.id)
+            };
             if removed.is_some() {
                 self.drop_queue(&queue);
             }
@@ -1724,16 +1743,61 @@ impl Session {
                 reg.subscriptions.insert(queue.id, queue.clone());
                 (queue, selector)
             }
+            ConsumerSource::SharedTopic {
+                pattern,
+                subscription,
+                durable: false,
+            } => {
+                validate_name(pattern).map_err(EngineError::InvalidDestination)?;
+                let queue = match reg.shared.get(subscription) {
+                    Some(q) if q.pattern() == Some(pattern.as_str()) => q.clone(),
+                    Some(_) => {
+                        return Err(EngineError::SubscriptionInUse(format!(
+                            "shared subscription {subscription} is bound to another topic"
+                        )))
+                    }
+                    None => {
+                        let queue = Arc::new(Queue {
+                            id: engine.next_queue_id.fetch_add(1, Ordering::Relaxed),
+                            name: format!("{TEMP_PREFIX}shared-{}-{id}", engine.boot_id),
+                            kind: QueueKind::Subscription {
+                                pattern: pattern.clone(),
+                                durable: None,
+                                no_local_session: None,
+                            },
+                            durable: false,
+                            selector: None,
+                            state: Mutex::new(QueueState::default()),
+                        });
+                        reg.shared.insert(subscription.clone(), queue.clone());
+                        reg.subscriptions.insert(queue.id, queue.clone());
+                        queue
+                    }
+                };
+                (queue, selector)
+            }
             ConsumerSource::DurableTopic {
                 pattern,
                 subscription,
+            }
+            | ConsumerSource::SharedTopic {
+                pattern,
+                subscription,
+                durable: true,
             } => {
                 validate_name(pattern).map_err(EngineError::InvalidDestination)?;
-                let client_id = self.client_id.clone().ok_or_else(|| {
-                    EngineError::InvalidDestination(
-                        "a durable subscription needs a client id".into(),
-                    )
-                })?;
+                // A shared durable subscription has no owner: its key has an empty client id
+                // (which no session can have) and any number of consumers.
+                let shared = matches!(spec.source, ConsumerSource::SharedTopic { .. });
+                let client_id = if shared {
+                    String::new()
+                } else {
+                    self.client_id.clone().ok_or_else(|| {
+                        EngineError::InvalidDestination(
+                            "a durable subscription needs a client id".into(),
+                        )
+                    })?
+                };
                 let key = (client_id.clone(), subscription.clone());
                 let selector_text = selector.as_ref().map(|s| s.text().to_string());
                 let existing = reg.durable.get(&key).cloned();
@@ -1756,7 +1820,7 @@ impl Session {
                 }
                 let queue = match reg.durable.get(&key) {
                     Some(q) => {
-                        if !lock(&q.state).consumers.is_empty() {
+                        if !shared && !lock(&q.state).consumers.is_empty() {
                             return Err(EngineError::SubscriptionInUse(format!(
                                 "{client_id}.{subscription}"
                             )));
@@ -1764,7 +1828,11 @@ impl Session {
                         q.clone()
                     }
                     None => {
-                        let name = format!("{client_id}.{subscription}");
+                        let name = if shared {
+                            format!("shared.{subscription}")
+                        } else {
+                            format!("{client_id}.{subscription}")
+                        };
                         let queue = Arc::new(Queue {
                             id: engine.next_queue_id.fetch_add(1, Ordering::Relaxed),
                             name: name.clone(),

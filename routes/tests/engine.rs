@@ -682,3 +682,80 @@ async fn retained_messages_survive_reopen() {
     assert_eq!(&kept[0].body[..], b"new");
     assert_eq!(kept[0].address, "a.b");
 }
+
+fn shared(pattern: &str, name: &str, durable: bool) -> ConsumerSpec {
+    ConsumerSpec::new(ConsumerSource::SharedTopic {
+        pattern: pattern.into(),
+        subscription: name.into(),
+        durable,
+    })
+}
+
+#[tokio::test]
+async fn shared_subscription_splits_messages_between_sessions_and_goes_with_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), EngineConfig::default());
+    let (a, mut rx_a) = engine.connect(None);
+    let (b, mut rx_b) = engine.connect(None);
+    let (plain, mut rx_plain) = engine.connect(None);
+    let ca = a.subscribe(shared("metrics.#", "g1", false)).unwrap();
+    let cb = b.subscribe(shared("metrics.#", "g1", false)).unwrap();
+    plain
+        .subscribe(ConsumerSpec::new(ConsumerSource::Topic("metrics.#".into())))
+        .unwrap();
+    for i in 0..4 {
+        plain
+            .send(&Destination::topic("metrics.cpu"), msg(&i.to_string()))
+            .await
+            .unwrap();
+    }
+    // The group gets each message once, round robin; a plain subscriber gets all four.
+    for _ in 0..2 {
+        let d = next(&mut rx_a).await;
+        a.ack(ca, &[d.seq]).unwrap().await.unwrap();
+        let d = next(&mut rx_b).await;
+        b.ack(cb, &[d.seq]).unwrap().await.unwrap();
+    }
+    for _ in 0..4 {
+        next(&mut rx_plain).await;
+    }
+    a.unsubscribe(ca);
+    plain
+        .send(&Destination::topic("metrics.cpu"), msg("for b"))
+        .await
+        .unwrap();
+    assert_eq!(body(&next(&mut rx_b).await), "for b");
+    b.unsubscribe(cb);
+    // Gone with its last consumer: a new member starts empty.
+    plain
+        .send(&Destination::topic("metrics.cpu"), msg("lost"))
+        .await
+        .unwrap();
+    let (c, mut rx_c) = engine.connect(None);
+    c.subscribe(shared("metrics.#", "g1", false)).unwrap();
+    nothing(&mut rx_c).await;
+}
+
+#[tokio::test]
+async fn durable_shared_subscription_collects_without_consumers_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = open(dir.path(), EngineConfig::default());
+        let (a, _rx) = engine.connect(None);
+        let c = a.subscribe(shared("orders.>", "billing", true)).unwrap();
+        a.unsubscribe(c);
+        a.send(&Destination::topic("orders.new"), persistent("o-1"))
+            .await
+            .unwrap();
+        engine.close().unwrap();
+    }
+    let engine = open(dir.path(), EngineConfig::default());
+    let (x, mut rx_x) = engine.connect(Some("x".into()));
+    let (y, mut rx_y) = engine.connect(Some("y".into()));
+    let cx = x.subscribe(shared("orders.>", "billing", true)).unwrap();
+    y.subscribe(shared("orders.>", "billing", true)).unwrap();
+    let d = next(&mut rx_x).await;
+    assert_eq!(body(&d), "o-1");
+    x.ack(cx, &[d.seq]).unwrap().await.unwrap();
+    nothing(&mut rx_y).await;
+}
