@@ -9,6 +9,9 @@
 
 Everything is stopped at teardown. A test fails at teardown if its gateway died on its own or
 logged a panic, and a failing test shows the gateway's log.
+
+Opt-in reference mode (never the default): `STOMP_REFERENCE=activemq` makes `make_gateway` start
+a real ActiveMQ 5.17 instead (see gwtest/reference.py and docs/reference-runs.md).
 """
 
 from __future__ import annotations
@@ -18,6 +21,15 @@ import pytest
 from gwtest.client import Client
 from gwtest.gateway import Gateway, GatewayError, check_binary
 from gwtest.raw import RawStomp
+from gwtest import reference
+
+
+def pytest_report_header(config):
+    if reference.mode():
+        port = reference.os.environ.get("STOMP_REFERENCE_PORT")
+        where = f"external broker on port {port}" if port else "a fresh ActiveMQ per test"
+        return f"STOMP_REFERENCE={reference.mode()}: testing the REFERENCE broker ({where}), not our gateway"
+    return None
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -40,12 +52,14 @@ def _fail_cleanly(fn):
 
 @pytest.fixture
 def make_gateway(request, tmp_path):
-    _fail_cleanly(check_binary)
+    broker_class = reference.broker_class()
+    if broker_class is None:
+        _fail_cleanly(check_binary)
     gateways: list[Gateway] = []
     request.node._gateways = gateways
 
     def make(overrides: dict | None = None, extra_toml: str = "", start: bool = True) -> Gateway:
-        gw = Gateway(tmp_path / f"gw{len(gateways)}", overrides, extra_toml)
+        gw = (broker_class or Gateway)(tmp_path / f"gw{len(gateways)}", overrides, extra_toml)
         gateways.append(gw)
         if start:
             _fail_cleanly(gw.start)
