@@ -20,4 +20,5 @@
 #![warn(missing_docs)]
 
 pub mod amqp091;
+pub mod mqtt;
 pub mod stomp;
