@@ -2,7 +2,9 @@
 //!
 //! `cargo bench -p store --bench journal` prints:
 //! - the raw rate of single-writer 4 KiB `write` + `fdatasync` on the same disk (the baseline);
-//! - appends/s of 1 KiB `Add`s with `SyncPolicy::Always` at 1, 16 and 64 concurrent writers,
+//! - for reference, the same with each 4 KiB write overwriting an already written (zeroed) file,
+//!   which is what the journal's preallocated segments do;
+//! - appends/s of 1 KiB `Add`s with `SyncPolicy::Always` at 1, 16, 64 and 256 concurrent writers,
 //!   each waiting for its commit before the next append (so group commit is the only batching);
 //! - the recovery time of a journal holding 1 million 1 KiB messages.
 //!
@@ -12,7 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,9 +28,17 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn raw_fdatasync(dir: &Path, secs: Duration) -> f64 {
+fn raw_fdatasync(dir: &Path, secs: Duration, overwrite: bool) -> f64 {
     let path = dir.join("raw.bin");
     let mut f = std::fs::File::create(&path).unwrap();
+    if overwrite {
+        let zeroes = vec![0u8; 1 << 20];
+        for _ in 0..256 {
+            f.write_all(&zeroes).unwrap();
+        }
+        f.sync_all().unwrap();
+        f.rewind().unwrap();
+    }
     let buf = vec![0x5Au8; 4096];
     let start = Instant::now();
     let mut n = 0u64;
@@ -169,34 +179,51 @@ fn main() {
     );
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     // Raw and journal runs interleave, so that a noisy disk affects both sides of each ratio.
-    let writers = [1u64, 16, 64];
+    let writers = [1u64, 16, 64, 256];
     let mut raw = Vec::new();
+    let mut raw_over = Vec::new();
+    let mut fsyncs = vec![Vec::new(); writers.len()];
     let mut rates = vec![Vec::new(); writers.len()];
     let mut groups = vec![Vec::new(); writers.len()];
     let mut ratios = vec![Vec::new(); writers.len()];
     for round in 0..rounds {
-        let r = raw_fdatasync(tmp.path(), secs);
+        let r = raw_fdatasync(tmp.path(), secs, false);
         raw.push(r);
-        print!("round {round}: raw {r:.0}/s");
+        let o = raw_fdatasync(tmp.path(), secs, true);
+        raw_over.push(o);
+        print!("round {round}: raw {r:.0}/s (overwrite {o:.0}/s)");
         for (i, w) in writers.iter().enumerate() {
-            let (rate, group, _) = journal_rate(tmp.path(), *w, secs);
+            let (rate, group, fs) = journal_rate(tmp.path(), *w, secs);
             rates[i].push(rate);
             groups[i].push(group);
+            fsyncs[i].push(fs);
             ratios[i].push(rate / r);
             print!(", {w} writers {rate:.0}/s ({:.1}x)", rate / r);
         }
         println!();
     }
+    let spread = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(0.0, f64::max);
+        format!("{lo:.0}-{hi:.0}")
+    };
     println!(
-        "raw 4 KiB write+fdatasync, 1 writer: median {:.0} /s",
-        median(&mut raw)
+        "raw 4 KiB write+fdatasync, 1 writer: median {:.0} /s (rounds {}); overwriting a written file: median {:.0} /s (rounds {})",
+        median(&mut raw),
+        spread(&raw),
+        median(&mut raw_over),
+        spread(&raw_over),
     );
     for (i, w) in writers.iter().enumerate() {
         println!(
-            "journal 1 KiB Add, sync=always, {w:>2} writers: median {:>7.0} appends/s, {:>5.1} appends/group, median ratio to raw {:.1}x",
+            "journal 1 KiB Add, sync=always, {w:>3} writers: median {:>7.0} appends/s (rounds {}), {:>5.1} appends/group, {:>5.0} fsyncs/s, median ratio to raw {:.1}x (rounds {:.1}-{:.1}x)",
             median(&mut rates[i]),
+            spread(&rates[i]),
             median(&mut groups[i]),
+            median(&mut fsyncs[i]),
             median(&mut ratios[i]),
+            ratios[i].first().copied().unwrap_or(0.0),
+            ratios[i].last().copied().unwrap_or(0.0),
         );
     }
     recovery(tmp.path(), messages);

@@ -44,6 +44,7 @@ mod commit;
 mod files;
 mod format;
 mod index;
+mod prealloc;
 mod recovery;
 mod writer;
 

@@ -12,6 +12,7 @@
 use super::files::{segment_path, sync_dir, REPAIR_SUFFIX};
 use super::format::{self, FrameError, HeaderError, FRAME_HEADER_LEN, HEADER_LEN};
 use super::index::{Index, SegId};
+use super::prealloc;
 use crate::StoreError;
 use bytes::Bytes;
 use std::fs::OpenOptions;
@@ -33,11 +34,13 @@ pub(crate) struct Scan {
     pub repaired: bool,
 }
 
-/// Offset of the next intact frame at or after `from` whose batch sequence is above `after`.
-fn find_next_frame(data: &Bytes, from: usize, after: u64) -> Option<usize> {
+/// Offset of the next intact frame at or after `from` whose batch sequence is above `after`
+/// (only frames starting before `limit` are considered).
+fn find_next_frame(data: &Bytes, from: usize, after: u64, limit: usize) -> Option<usize> {
     let end = data
         .len()
-        .checked_sub(FRAME_HEADER_LEN + format::MIN_BODY_LEN)?;
+        .checked_sub(FRAME_HEADER_LEN + format::MIN_BODY_LEN)?
+        .min(limit.checked_sub(1)?);
     (from..=end)
         .find(|&off| matches!(format::decode_frame(data, off), Ok(f) if f.batch_seq > after))
 }
@@ -187,7 +190,7 @@ fn scan_loaded(
                     HeaderError::WrongSegment(id) => format!("header names segment {id}"),
                     HeaderError::Version(_) => String::new(),
                 };
-                let follows = find_next_frame(&data, 0, scan.last_batch_seq);
+                let follows = find_next_frame(&data, 0, scan.last_batch_seq, data.len());
                 if last && follows.is_none() {
                     // A segment whose creation was interrupted: nothing in it was confirmed.
                     scan.truncated_bytes += data.len() as u64;
@@ -209,6 +212,9 @@ fn scan_loaded(
 
         let mut new_len = HEADER_LEN;
         let mut cut_at = None;
+        let mut clean_end = None;
+        // End of the non-zero bytes: a frame cannot start in the zero tail of the file.
+        let nonzero_end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
         while off < data.len() {
             let frame = match decoded.front() {
                 Some((at, _)) if *at == off => match decoded.pop_front() {
@@ -234,8 +240,18 @@ fn scan_loaded(
                 Err(FrameError::Short) => "frame cut short".to_string(),
                 Err(FrameError::Bad(r)) => r,
             };
-            let next = find_next_frame(&data, off + 1, scan.last_batch_seq);
-            if last && next.is_none() {
+            if last && off >= nonzero_end {
+                // Only zeroes follow: unwritten preallocated space, the clean end of the log.
+                clean_end = Some(off);
+                break;
+            }
+            let next = find_next_frame(&data, off + 1, scan.last_batch_seq, nonzero_end);
+            // In a preallocated segment a torn group may leave intact frames after its damage,
+            // but never more than TORN_MAX bytes of them (see `prealloc.rs`).
+            let torn_group = nonzero_end < data.len()
+                && prealloc::looks_preallocated(data.len() as u64)
+                && (nonzero_end - off) as u64 <= prealloc::TORN_MAX;
+            if last && (next.is_none() || torn_group) {
                 tracing::warn!(
                     path = %path.display(), offset = off, %reason,
                     dropped = data.len() - off, "journal: cutting torn tail"
@@ -267,6 +283,9 @@ fn scan_loaded(
         } else if let Some(cut) = cut_at {
             truncate(&path, cut as u64)?;
             cut as u64
+        } else if let Some(end) = clean_end {
+            // Kept: the writer overwrites the zeroes.
+            end as u64
         } else {
             data.len() as u64
         };

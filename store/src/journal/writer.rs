@@ -5,12 +5,14 @@ use super::commit::{lock, Slot};
 use super::files::{segment_path, sync_dir};
 use super::format::{self, FRAME_HEADER_LEN, HEADER_LEN};
 use super::index::{Index, Materialize, Move, SegId};
+use super::prealloc::{Prealloc, CHUNK, TORN_MAX};
 use super::{JournalOptions, JournalRecord, SyncPolicy};
 use crate::StoreError;
 use bytes::Bytes;
 use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
@@ -95,7 +97,7 @@ pub(crate) struct Writer {
     pub shared: Arc<Shared>,
     pub index: Index,
     pub active: SegId,
-    pub file: File,
+    pub file: Arc<File>,
     pub len: u64,
     pub next_batch_seq: u64,
     buf: Vec<u8>,
@@ -109,6 +111,9 @@ pub(crate) struct Writer {
     compacting: Option<SegId>,
     skip: HashSet<SegId>,
     failed: Option<String>,
+    /// Zeroes the active segment ahead of the writer (policy `Always`, segments of at least a
+    /// chunk); see `prealloc.rs`.
+    prealloc: Option<Prealloc>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -197,6 +202,13 @@ impl Writer {
         len: u64,
         next_batch_seq: u64,
     ) -> Self {
+        let file = Arc::new(file);
+        let prealloc = if opts.sync == SyncPolicy::Always && opts.segment_bytes >= CHUNK {
+            let file_len = file.metadata().map_or(len, |m| m.len());
+            Prealloc::start(file.clone(), active, file_len, len, opts.segment_bytes)
+        } else {
+            None
+        };
         let (ntx, nrx) = mpsc::channel::<Completions>();
         let notifier = std::thread::Builder::new()
             .name("journal-notify".into())
@@ -231,6 +243,7 @@ impl Writer {
             compacting: None,
             skip: HashSet::new(),
             failed: None,
+            prealloc,
         };
         w.publish();
         w
@@ -349,7 +362,7 @@ impl Writer {
                                 Some(reason) => Err(StoreError::Failed {
                                     reason: reason.clone(),
                                 }),
-                                None => self.sync_if_needed(true),
+                                None => self.sync_if_needed(true).and_then(|()| self.trim_active()),
                             };
                             if let Some(slot) = slot {
                                 self.notify(vec![(slot, r)]);
@@ -419,8 +432,11 @@ impl Writer {
         if self.unsynced {
             self.sync()?;
         }
+        // A sealed segment must not keep a preallocated tail (recovery only accepts one in the
+        // last segment): trim it durably before the next segment exists.
+        self.trim_active()?;
         let next = self.active + 1;
-        let file = create_segment(&self.dir, next)?;
+        let file = Arc::new(create_segment(&self.dir, next)?);
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
         if let Some(info) = self.index.segs.get_mut(&self.active) {
             info.bytes = self.len;
@@ -429,6 +445,25 @@ impl Writer {
         self.file = file;
         self.len = HEADER_LEN as u64;
         self.index.segs.entry(next).or_default().bytes = self.len;
+        if let Some(p) = &self.prealloc {
+            p.switch(self.file.clone(), next, self.len);
+        }
+        Ok(())
+    }
+
+    /// Stops preallocating the active segment and cuts its unused tail (preallocated, or a zero
+    /// tail recovery kept), durably.
+    fn trim_active(&mut self) -> Result<(), StoreError> {
+        if let Some(p) = &self.prealloc {
+            p.detach();
+        }
+        let path = self.path(self.active);
+        let file_len = self.file.metadata().map_err(io_err(&path))?.len();
+        if file_len > self.len {
+            self.file.set_len(self.len).map_err(io_err(&path))?;
+            self.file.sync_all().map_err(io_err(&path))?;
+            self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -437,7 +472,10 @@ impl Writer {
             return Ok(());
         }
         let path = self.path(self.active);
-        let r = self.file.write_all(&self.buf);
+        let r = match &self.prealloc {
+            Some(p) => p.write_at(&self.file, &self.buf, self.len),
+            None => self.file.write_all_at(&self.buf, self.len),
+        };
         self.len += self.buf.len() as u64;
         self.buf.clear();
         self.unsynced = true;
@@ -459,6 +497,13 @@ impl Writer {
             let end = self.len + self.buf.len() as u64;
             if end + frame > self.opts.segment_bytes && end > HEADER_LEN as u64 {
                 self.roll()?;
+            } else if self.prealloc.is_some()
+                && !self.buf.is_empty()
+                && self.buf.len() as u64 + frame > TORN_MAX
+            {
+                // Bound what a torn group can span (see `prealloc.rs`).
+                self.flush_buf()?;
+                self.sync()?;
             }
             let offset = self.len + self.buf.len() as u64;
             format::encode_frame(self.next_batch_seq, body, &mut self.buf);
