@@ -171,24 +171,28 @@ pub enum Amqp091DecodeError {
 
 impl Amqp091DecodeError {
     /// The reply code a server closes the connection with:
-    /// 501 `FRAME_ERROR` for broken framing, 502 `SYNTAX_ERROR` for bad
-    /// arguments or properties, 505 `UNEXPECTED_FRAME` for content on
-    /// channel 0, 540 `NOT_IMPLEMENTED` for unknown methods and content
-    /// classes.
+    ///
+    /// - 501 `FRAME_ERROR` for broken framing, and for arguments or
+    ///   properties that overrun or underfill the payload (RabbitMQ 3.10
+    ///   answers those with 501 "cannot decode" too);
+    /// - 502 `SYNTAX_ERROR` for illegal values: an unknown field type, tables
+    ///   nested too deep, reserved property flags;
+    /// - 505 `UNEXPECTED_FRAME` for content on channel 0;
+    /// - 540 `NOT_IMPLEMENTED` for unknown methods and content classes.
     pub fn reply_code(&self) -> u16 {
         use Amqp091DecodeError::*;
         match self {
             UnknownFrameType { .. }
             | FrameTooLarge { .. }
             | BadFrameEnd { .. }
-            | BadHeartbeat { .. } => reply_code::FRAME_ERROR,
+            | BadHeartbeat { .. }
+            | Truncated { .. }
+            | TrailingBytes { .. } => reply_code::FRAME_ERROR,
             ContentOnChannelZero { .. } => reply_code::UNEXPECTED_FRAME,
             UnknownMethod { .. } | UnknownContentClass { .. } => reply_code::NOT_IMPLEMENTED,
-            Truncated { .. }
-            | TrailingBytes { .. }
-            | UnknownFieldType { .. }
-            | TableTooDeep { .. }
-            | BadPropertyFlags { .. } => reply_code::SYNTAX_ERROR,
+            UnknownFieldType { .. } | TableTooDeep { .. } | BadPropertyFlags { .. } => {
+                reply_code::SYNTAX_ERROR
+            }
         }
     }
 
