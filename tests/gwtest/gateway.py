@@ -126,7 +126,9 @@ class Gateway:
             "listeners": {
                 "stomp": {"bind": f"{self.host}:{self.stomp_port}", "heartbeat_min_ms": 100},
             },
-            "broker": {"max_redeliveries": 6, "dead_letter_queue": "ActiveMQ.DLQ"},
+            # ActiveMQ 5.17 has no broker-side redelivery limit for STOMP consumers (the "6" is
+            # the OpenWire JMS client's RedeliveryPolicy): unlimited is the equivalent.
+            "broker": {"max_redeliveries": -1, "dead_letter_queue": "ActiveMQ.DLQ"},
         }
         self.config = deep_merge(base, overrides or {})
         text = to_toml(self.config)

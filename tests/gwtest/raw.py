@@ -120,7 +120,7 @@ class RawStomp:
         return True
 
     def _parse_one(self) -> Frame | None:
-        # Heart-beats (and the optional EOLs after a frame's NUL).
+        # Heart-beats (EOLs between frames).
         while self.buf[:1] == b"\n" or self.buf[:2] == b"\r\n":
             self.heartbeats.append(time.monotonic())
             self.buf = self.buf[1:] if self.buf[:1] == b"\n" else self.buf[2:]
@@ -161,6 +161,12 @@ class RawStomp:
                 return None
             body = self.buf[body_start:nul]
             self.buf = self.buf[nul + 1 :]
+        # One EOL that came with the frame, right after its NUL, is padding, not a heart-beat
+        # (ActiveMQ writes every frame as ...NUL LF; STOMP allows EOLs after the NUL).
+        if self.buf[:1] == b"\n":
+            self.buf = self.buf[1:]
+        elif self.buf[:2] == b"\r\n":
+            self.buf = self.buf[2:]
         frame = Frame(command, header_list, body)
         if command == "CONNECTED":
             self.version = frame.headers.get("version", "1.0")

@@ -70,7 +70,7 @@ def _translate(overrides: dict | None, extra_toml: str) -> tuple[dict, dict]:
       listeners.stomp.max_frame_bytes     -> wireFormat.maxFrameSize
       listeners.stomp.connect_timeout_ms  -> transport.connectAttemptTimeout
       broker.expiry_check_interval_ms     -> policyEntry expireMessagesPeriod
-      broker.max_redeliveries = 6, broker.dead_letter_queue = "ActiveMQ.DLQ",
+      broker.max_redeliveries = -1, broker.dead_letter_queue = "ActiveMQ.DLQ",
       listeners.stomp.heartbeat_min_ms    -> nothing to do (ActiveMQ's own defaults / behaviour)
     Anything else raises Unsupported.
     """
@@ -96,7 +96,7 @@ def _translate(overrides: dict | None, extra_toml: str) -> tuple[dict, dict]:
                         )
             elif section == "broker" and key == "expiry_check_interval_ms":
                 policy["expireMessagesPeriod"] = str(value)
-            elif section == "broker" and (key, value) in (("max_redeliveries", 6), ("dead_letter_queue", "ActiveMQ.DLQ")):
+            elif section == "broker" and (key, value) in (("max_redeliveries", -1), ("dead_letter_queue", "ActiveMQ.DLQ")):
                 pass
             else:
                 raise Unsupported(f"{section}.{key} = {value!r} has no ActiveMQ equivalent here")

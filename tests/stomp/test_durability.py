@@ -2,6 +2,8 @@
 
 import time
 
+from gwtest import reference
+
 PERSISTENT = {"persistent": "true"}
 
 
@@ -56,7 +58,8 @@ def test_acked_not_redelivered_and_unacked_redelivered_after_kill(gateway, clien
     c2.subscribe("/queue/acks", ack="client-individual")
     m = c2.get()
     assert m.body == "unacked"
-    assert m.headers.get("redelivered") == "true"
+    # Not asserted: `redelivered`. ActiveMQ 5.17 (KahaDB, default persistJMSRedelivered=false)
+    # forgets the delivery across a crash and sends it without `redelivered`.
     c2.expect_no_message(0.5)
 
 
@@ -99,7 +102,8 @@ def test_sigterm_exits_zero_promptly_and_keeps_messages(gateway, client):
     start = time.monotonic()
     code = gateway.terminate(timeout=10)
     elapsed = time.monotonic() - start
-    assert code == 0, f"exit code {code} after SIGTERM"
+    # Our gateway exits 0; ActiveMQ's JVM exits 143 (128 + SIGTERM) after a clean shutdown.
+    assert code == (143 if reference.mode() else 0), f"exit code {code} after SIGTERM"
     assert elapsed < 7, f"took {elapsed:.1f}s to exit after SIGTERM"
     assert "panicked" not in gateway.log_text()
     gateway.restart()

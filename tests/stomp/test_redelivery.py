@@ -1,4 +1,14 @@
-"""Redelivery limit and dead-lettering (broker.max_redeliveries = 6, as ActiveMQ)."""
+"""Redelivery and dead-lettering.
+
+ActiveMQ 5.17 (checked) has no broker-side redelivery limit for STOMP consumers: a message whose
+consumer goes away unacked is redelivered for ever (the "6 then DLQ" rule is the OpenWire JMS
+client's RedeliveryPolicy). The fixture's base config therefore sets broker.max_redeliveries = -1;
+the gateway's own limit is tested with an explicit override (skipped against ActiveMQ).
+"""
+
+
+def _bound(client, gw):
+    return lambda **kw: client(gw, **kw)
 
 
 def _deliver_and_drop(client, dest):
@@ -9,7 +19,25 @@ def _deliver_and_drop(client, dest):
     return m
 
 
-def test_message_dead_lettered_after_max_redeliveries(client):
+def test_unacked_message_is_redelivered_without_limit(client):
+    client().send("/queue/endless", "again", headers={"persistent": "true"})
+    seen = [_deliver_and_drop(client, "/queue/endless") for _ in range(10)]
+    assert [m.body for m in seen] == ["again"] * 10
+    assert seen[0].headers.get("redelivered", "false") == "false"
+    assert all(m.headers.get("redelivered") == "true" for m in seen[1:])
+    assert len({m.headers["message-id"] for m in seen}) == 1
+    dlq = client()
+    dlq.subscribe("/queue/ActiveMQ.DLQ")
+    dlq.expect_no_message(0.5)
+    c = client()
+    c.subscribe("/queue/endless")
+    assert c.get().body == "again"
+
+
+def test_message_dead_lettered_after_max_redeliveries(make_gateway, client):
+    # Our gateway's broker.max_redeliveries (no ActiveMQ equivalent for STOMP: skipped there).
+    gw = make_gateway({"broker": {"max_redeliveries": 6}})
+    client = _bound(client, gw)
     client().send("/queue/flaky", "poison pill", headers={"persistent": "true"})
     seen = [_deliver_and_drop(client, "/queue/flaky") for _ in range(7)]
     assert [m.body for m in seen] == ["poison pill"] * 7

@@ -52,10 +52,12 @@ def test_wildcard_subscriptions(client):
     # ActiveMQ puts the concrete destination in `destination`, not the pattern.
     assert m.headers["destination"] == "/topic/a.b"
     one_level.expect_no_message(0.3)
-    got = any_depth.get_n(2)
+    # ActiveMQ 5.17 (checked): `a.>` also matches `a` itself (">" is zero or more elements).
+    got = any_depth.get_n(3)
     assert [(f.body, f.headers["destination"]) for f in got] == [
         ("ab", "/topic/a.b"),
         ("abc", "/topic/a.b.c"),
+        ("a", "/topic/a"),
     ]
     any_depth.expect_no_message(0.3)
 
@@ -100,12 +102,37 @@ def test_durable_subscription_removed_by_unsubscribe(client):
     sub_headers = {"activemq.subscriptionName": "temp-audit"}
     c = client(connect_headers={"client-id": "durable-client-2"})
     c.subscribe("/topic/removable", id="d2", headers=sub_headers)
-    # ActiveMQ: UNSUBSCRIBE carrying activemq.subscriptionName destroys the durable subscription.
+    # ActiveMQ 5.17 (checked): UNSUBSCRIBE carrying activemq.subscriptionName destroys the
+    # durable subscription only when it is inactive; while its consumer is open the answer is
+    # ERROR `message:Durable consumer is in use` (with receipt-id; the connection stays open).
+    # A plain UNSUBSCRIBE first deactivates it, then the named one removes it.
+    rid = "unsub-active"
+    c.conn.unsubscribe("d2", headers={**sub_headers, "receipt": rid})
+    err = c.expect_error()
+    assert err.headers.get("receipt-id") == rid, err.headers
+    assert "in use" in err.headers.get("message", ""), err.headers
+    c.listener.errors.clear()
+    c.unsubscribe("d2")
     c.unsubscribe("d2", headers=sub_headers)
     c.disconnect()
     client().send("/topic/removable", "after removal", headers={"persistent": "true"})
     back = client(connect_headers={"client-id": "durable-client-2"})
     back.subscribe("/topic/removable", id="d2", headers=sub_headers)
+    back.expect_no_message(0.5)
+
+
+def test_durable_subscription_removed_while_offline(client):
+    # The usual ActiveMQ way: reconnect with the client-id and UNSUBSCRIBE by name, no SUBSCRIBE.
+    sub_headers = {"activemq.subscriptionName": "offline-audit"}
+    c = client(connect_headers={"client-id": "durable-client-3"})
+    c.subscribe("/topic/removable3", id="d3", headers=sub_headers)
+    c.disconnect()
+    c = client(connect_headers={"client-id": "durable-client-3"})
+    c.unsubscribe("d3", headers=sub_headers)
+    c.disconnect()
+    client().send("/topic/removable3", "after removal", headers={"persistent": "true"})
+    back = client(connect_headers={"client-id": "durable-client-3"})
+    back.subscribe("/topic/removable3", id="d3", headers=sub_headers)
     back.expect_no_message(0.5)
 
 
