@@ -111,7 +111,8 @@ pub enum Amqp091DecodeError {
         class_id: u16,
         /// Method id being decoded, 0 for a content header or if unknown yet.
         method_id: u16,
-        /// Offset of the field that does not fit.
+        /// Offset of the first byte that is missing: where the field (or,
+        /// after a length prefix, its content) would start.
         offset: usize,
         /// Bytes the field needs.
         need: usize,

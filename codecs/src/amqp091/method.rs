@@ -126,6 +126,11 @@ macro_rules! methods {
             /// `(class-id, method-id, name)` of every method, in id order.
             pub const ALL: &'static [(u16, u16, &'static str)] = &[ $( ($class, $method, $wire), )* ];
 
+            /// Argument domains of every method, for tests that generate wire bytes.
+            #[cfg(test)]
+            pub(crate) const SCHEMA: &'static [(u16, u16, &'static [&'static str])] =
+                &[ $( ($class, $method, &[ $( stringify!($kind) ),* ]), )* ];
+
             /// The method with these ids and every argument zero, `false` or
             /// empty, if there is one.
             pub fn with_defaults(class_id: u16, method_id: u16) -> Option<Method> {
