@@ -98,6 +98,35 @@ fn every_captured_frame_decodes_and_reencodes_identically() {
 }
 
 #[test]
+fn every_prefix_of_a_captured_session_needs_more_bytes() {
+    for (name, skip) in [
+        (format!("{PIKA}_session.bin"), 8),
+        (format!("{RABBIT}_session.bin"), 0),
+    ] {
+        let bytes = read(&name);
+        let mut buf = BytesMut::from(&bytes[skip..]);
+        let mut start = 0;
+        while !buf.is_empty() {
+            let whole = buf.clone();
+            let frame = decode_frame(&mut buf, &Amqp091Limits::default())
+                .unwrap()
+                .unwrap();
+            let len = whole.len() - buf.len();
+            for cut in 0..len {
+                let mut part = BytesMut::from(&whole[..cut]);
+                assert_eq!(
+                    decode_frame(&mut part, &Amqp091Limits::default()),
+                    Ok(None),
+                    "{name}: frame at {start} cut at {cut} ({frame:?})"
+                );
+                assert_eq!(part.len(), cut);
+            }
+            start += len;
+        }
+    }
+}
+
+#[test]
 fn pika_session_through_the_server_codec() {
     let bytes = read(&format!("{PIKA}_session.bin"));
     let mut codec = Amqp091Codec::server(Amqp091Limits::default());
