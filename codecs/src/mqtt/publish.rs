@@ -53,6 +53,10 @@ impl Publish {
             what: "PUBLISH QoS",
         })?;
         let topic = r.string("topic name")?;
+        if !topic.is_empty() {
+            // Before reading on: whether an empty name is allowed needs the properties.
+            check_topic_name(&topic)?;
+        }
         let packet_id = match qos {
             QoS::AtMostOnce => 0,
             _ => read_packet_id(r)?,
