@@ -108,6 +108,10 @@ class MqttGateway(Gateway):
         overrides["listeners"] = dict(overrides["listeners"], mqtt=dict(mqtt, **overrides["listeners"].get("mqtt", {})))
         super().__init__(workdir, overrides, extra_toml)
 
+    def crash(self) -> int:
+        """SIGKILL right now: whatever the gateway acknowledged must already be durable."""
+        return self.kill()
+
     def _wait_ready(self, timeout: float):
         super()._wait_ready(timeout)
         wait_for_port(self.host, self.mqtt_port, self.proc, timeout, "gateway (MQTT listener)", self.log_tail)
@@ -203,6 +207,16 @@ class Mosquitto:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
+
+    # mosquitto's autosave runs from its main loop after the change, not before the ack: a SIGKILL
+    # right after a PUBACK can lose the last change(s). Measured on 2.0.11: 3 retained publishes
+    # then an immediate SIGKILL kept 2. `crash()` therefore waits this long first.
+    CRASH_SETTLE = 1.5
+
+    def crash(self) -> int:
+        """SIGKILL after letting autosave catch up (see CRASH_SETTLE); the gateway's crash() does not wait."""
+        time.sleep(self.CRASH_SETTLE)
+        return self.kill()
 
     def restart(self, timeout: float = READY_TIMEOUT):
         if self.running:
