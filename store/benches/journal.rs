@@ -10,7 +10,8 @@
 //!
 //! Raw and journal runs are interleaved over `JOURNAL_BENCH_ROUNDS` (default 5) rounds and the
 //! medians printed. `JOURNAL_BENCH_SECS` (default 2) sets the length of each throughput run,
-//! `JOURNAL_BENCH_MESSAGES` (default 1000000) the size of the recovery run.
+//! `JOURNAL_BENCH_MESSAGES` (default 1000000) the size of the recovery run,
+//! `JOURNAL_BENCH_WRITERS` (default `1,16,64,256`) the writer counts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
@@ -53,7 +54,19 @@ fn raw_fdatasync(dir: &Path, secs: Duration, overwrite: bool) -> f64 {
     rate
 }
 
-fn journal_rate(dir: &Path, writers: u64, secs: Duration) -> (f64, f64, f64) {
+/// CPU time (user + system) used by this process so far.
+#[allow(unsafe_code)]
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage(2) writes into the zeroed struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_SELF is always valid.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// appends/s, appends per group, fsyncs/s, CPU cores busy (process CPU time / wall time).
+fn journal_rate(dir: &Path, writers: u64, secs: Duration) -> (f64, f64, f64, f64) {
     let d = dir.join(format!("w{writers}"));
     let mut o = JournalOptions::new(&d);
     o.sync = SyncPolicy::Always;
@@ -69,6 +82,7 @@ fn journal_rate(dir: &Path, writers: u64, secs: Duration) -> (f64, f64, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(1));
     let before = j.stats();
+    let cpu = cpu_time();
     let start = Instant::now();
     let threads: Vec<_> = (0..writers)
         .map(|_| {
@@ -93,6 +107,7 @@ fn journal_rate(dir: &Path, writers: u64, secs: Duration) -> (f64, f64, f64) {
         t.join().unwrap();
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let cpu = (cpu_time() - cpu).as_secs_f64();
     let after = j.stats();
     j.close().unwrap();
     drop(j);
@@ -104,6 +119,7 @@ fn journal_rate(dir: &Path, writers: u64, secs: Duration) -> (f64, f64, f64) {
         appends / elapsed,
         appends / groups.max(1.0),
         fsyncs / elapsed,
+        cpu / elapsed,
     )
 }
 
@@ -179,10 +195,15 @@ fn main() {
     );
     let tmp = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     // Raw and journal runs interleave, so that a noisy disk affects both sides of each ratio.
-    let writers = [1u64, 16, 64, 256];
+    let writers: Vec<u64> = std::env::var("JOURNAL_BENCH_WRITERS")
+        .unwrap_or_else(|_| "1,16,64,256".into())
+        .split(',')
+        .filter_map(|w| w.trim().parse().ok())
+        .collect();
     let mut raw = Vec::new();
     let mut raw_over = Vec::new();
     let mut fsyncs = vec![Vec::new(); writers.len()];
+    let mut cores = vec![Vec::new(); writers.len()];
     let mut rates = vec![Vec::new(); writers.len()];
     let mut groups = vec![Vec::new(); writers.len()];
     let mut ratios = vec![Vec::new(); writers.len()];
@@ -193,7 +214,8 @@ fn main() {
         raw_over.push(o);
         print!("round {round}: raw {r:.0}/s (overwrite {o:.0}/s)");
         for (i, w) in writers.iter().enumerate() {
-            let (rate, group, fs) = journal_rate(tmp.path(), *w, secs);
+            let (rate, group, fs, busy) = journal_rate(tmp.path(), *w, secs);
+            cores[i].push(busy);
             rates[i].push(rate);
             groups[i].push(group);
             fsyncs[i].push(fs);
@@ -216,11 +238,12 @@ fn main() {
     );
     for (i, w) in writers.iter().enumerate() {
         println!(
-            "journal 1 KiB Add, sync=always, {w:>3} writers: median {:>7.0} appends/s (rounds {}), {:>5.1} appends/group, {:>5.0} fsyncs/s, median ratio to raw {:.1}x (rounds {:.1}-{:.1}x)",
+            "journal 1 KiB Add, sync=always, {w:>3} writers: median {:>7.0} appends/s (rounds {}), {:>5.1} appends/group, {:>5.0} fsyncs/s, {:.2} cores busy, median ratio to raw {:.1}x (rounds {:.1}-{:.1}x)",
             median(&mut rates[i]),
             spread(&rates[i]),
             median(&mut groups[i]),
             median(&mut fsyncs[i]),
+            median(&mut cores[i]),
             median(&mut ratios[i]),
             ratios[i].first().copied().unwrap_or(0.0),
             ratios[i].last().copied().unwrap_or(0.0),

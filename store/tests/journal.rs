@@ -702,3 +702,124 @@ fn stats_count_segments_bytes_and_live_records() {
     let shared = Arc::new(j);
     assert_eq!(shared.dir(), dir.path());
 }
+
+/// Waits until the preallocation thread has zeroed the last segment up to `len` bytes.
+fn wait_for_prealloc(dir: &Path, len: u64) -> PathBuf {
+    let seg = segments(dir).pop().unwrap();
+    let start = std::time::Instant::now();
+    while std::fs::metadata(&seg).unwrap().len() < len {
+        assert!(start.elapsed().as_secs() < 20, "segment never preallocated");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    seg
+}
+
+/// 32 batches of 50 adds of 1000 bytes (about 1.6 MB) with `sync = always` into a preallocated
+/// 4 MiB segment; the directory is copied while the journal is open (a crash). Returns the
+/// copy, the segment file name, the logical length and the length of one batch's frame.
+fn crashed_preallocated_journal() -> (tempfile::TempDir, std::ffi::OsString, usize, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.segment_bytes = 4 << 20;
+    o.compact_live_ratio = 0.0;
+    let (j, _) = open(o);
+    append(&j, vec![create(1)]);
+    for b in 0..32u64 {
+        append(&j, (0..50).map(|i| add(1, 1 + b * 50 + i, 1000)).collect());
+    }
+    let logical = j.stats().bytes as usize;
+    let seg = wait_for_prealloc(dir.path(), 4 << 20);
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    drop(j);
+    let frame = 8 + 8 + 4 + 50 * (1 + 16 + 4 + 1000);
+    (copy, seg.file_name().unwrap().to_owned(), logical, frame)
+}
+
+#[test]
+fn a_preallocated_zero_tail_is_the_clean_end_of_the_log() {
+    let (copy, name, logical, _) = crashed_preallocated_journal();
+    let seg = copy.path().join(&name);
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), 4 << 20);
+    let mut o = opts(copy.path());
+    o.segment_bytes = 4 << 20;
+    let (j, rec) = open(o.clone());
+    assert_eq!(summary(&rec.queues)[&1].len(), 32 * 50);
+    assert_eq!(rec.report.truncated_bytes, 0);
+    assert!(!rec.report.repaired);
+    assert_eq!(j.stats().bytes as usize, logical);
+    // Appends overwrite the zeroes; a clean close trims the segment to its length.
+    append(&j, vec![add(1, 5000, 10)]);
+    j.close().unwrap();
+    let len = std::fs::metadata(&seg).unwrap().len() as usize;
+    assert!(len > logical && len < logical + 100, "{len} vs {logical}");
+    let (_j, rec) = open(o);
+    assert_eq!(summary(&rec.queues)[&1].len(), 32 * 50 + 1);
+}
+
+#[test]
+fn a_torn_group_in_a_preallocated_segment_is_cut_but_older_damage_is_refused() {
+    let (copy, name, logical, frame) = crashed_preallocated_journal();
+    let seg = copy.path().join(&name);
+    let data = std::fs::read(&seg).unwrap();
+    let mut o = opts(copy.path());
+    o.segment_bytes = 4 << 20;
+
+    // A power cut during the last fdatasync: a page of the third-last batch never reached the
+    // disk (zeroes) while the two batches after it did. None of the three was confirmed.
+    let torn = copy.path().join("torn");
+    copy_dir(copy.path(), &torn);
+    let mut bytes = data.clone();
+    let at = logical - 3 * frame;
+    bytes[at + 4096..at + 8192].fill(0);
+    std::fs::write(torn.join(&name), &bytes).unwrap();
+    let mut t = o.clone();
+    t.dir = torn.clone();
+    let (j, rec) = Journal::open(t.clone()).expect("a torn group is a torn tail");
+    assert_eq!(summary(&rec.queues)[&1].len(), 29 * 50);
+    assert!(!rec.report.repaired);
+    assert!(rec.report.truncated_bytes >= 3 * frame as u64);
+    append(&j, vec![add(1, 5000, 10)]);
+    drop(j);
+    let (_j, rec) = open(t);
+    assert_eq!(summary(&rec.queues)[&1].len(), 29 * 50 + 1);
+
+    // The same damage more than TORN_MAX (1 MiB) before the end was confirmed data: refused.
+    let mut bytes = data;
+    let at = 32 + frame;
+    bytes[at + 4096..at + 8192].fill(0);
+    std::fs::write(&seg, &bytes).unwrap();
+    assert!(matches!(Journal::open(o), Err(StoreError::Corrupt { .. })));
+}
+
+#[test]
+fn sealed_segments_never_keep_a_preallocated_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(dir.path());
+    o.segment_bytes = 1 << 20;
+    o.compact_live_ratio = 0.0;
+    let (j, _) = open(o.clone());
+    append(&j, vec![create(1)]);
+    for b in 0..60u64 {
+        append(&j, (0..50).map(|i| add(1, 1 + b * 50 + i, 1000)).collect());
+    }
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 3);
+    // Crash now: every sealed segment was trimmed before its successor was created.
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    drop(j);
+    for s in &segs[..segs.len() - 1] {
+        let len = std::fs::metadata(s).unwrap().len();
+        assert!(
+            len <= 1 << 20 && len % (1 << 20) != 0,
+            "{} is {len} bytes",
+            s.display()
+        );
+    }
+    let mut c = o;
+    c.dir = copy.path().to_path_buf();
+    let (_j, rec) = open(c);
+    assert_eq!(summary(&rec.queues)[&1].len(), 60 * 50);
+    assert_eq!(rec.report.truncated_bytes, 0);
+}
