@@ -86,7 +86,9 @@ fuzz_target!(|data: &[u8]| {
         let packet = MqttPacket::from(connect.clone());
         re_encodes(&packet, connect.protocol);
         let mut wire = BytesMut::new();
-        packet.encode(connect.protocol, &mut wire).unwrap_or_default();
+        packet
+            .encode(connect.protocol, &mut wire)
+            .unwrap_or_default();
         assert_eq!(
             decode_connect(&mut wire, &MqttLimits::default()),
             Ok(Some(connect))
