@@ -108,6 +108,40 @@ impl Default for ServerConfig {
 pub struct ListenersConfig {
     /// The STOMP listener (`[listeners.stomp]`).
     pub stomp: StompListenerConfig,
+    /// The MQTT listener (`[listeners.mqtt]`).
+    pub mqtt: MqttListenerConfig,
+}
+
+/// `[listeners.mqtt]`: the MQTT 3.1 / 3.1.1 / 5.0 listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MqttListenerConfig {
+    /// Whether the listener is started. Default `true`.
+    pub enabled: bool,
+    /// Address to listen on. Default `127.0.0.1:1883` (loopback only).
+    pub bind: SocketAddr,
+    /// Largest accepted packet, fixed header included, in bytes; at least 64. Default 10 MiB.
+    /// Announced to MQTT 5 clients as Maximum Packet Size.
+    pub max_packet_bytes: usize,
+    /// Most QoS 1 and 2 messages in flight to one client (lowered by an MQTT 5 client's Receive
+    /// Maximum), and the Receive Maximum the server announces; 1 to 65535. Default 32.
+    pub max_inflight: u16,
+    /// Topic aliases an MQTT 5 client may use towards the server; 0 to 65535. Default 16.
+    pub topic_alias_max: u16,
+    /// A connection must send CONNECT within this many milliseconds; at least 1. Default 10000.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for MqttListenerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1883)),
+            max_packet_bytes: 10 * 1024 * 1024,
+            max_inflight: 32,
+            topic_alias_max: 16,
+            connect_timeout_ms: 10_000,
+        }
+    }
 }
 
 /// `[listeners.stomp]`: the STOMP 1.0/1.1/1.2 listener.

@@ -11,12 +11,20 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
     BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
-    ServerConfig, StompListenerConfig, StoreConfig, SyncMode,
+    MqttListenerConfig, ServerConfig, StompListenerConfig, StoreConfig, SyncMode,
 };
 
 const ROOT_KEYS: &[&str] = &["server", "listeners", "store", "broker"];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level"];
-const LISTENERS_KEYS: &[&str] = &["stomp"];
+const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt"];
+const MQTT_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "max_packet_bytes",
+    "max_inflight",
+    "topic_alias_max",
+    "connect_timeout_ms",
+];
 const STOMP_KEYS: &[&str] = &[
     "enabled",
     "bind",
@@ -106,6 +114,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         if let Some(t) = cx.subtable(&listeners, "stomp", STOMP_KEYS) {
             stomp(&mut cx, &t, &mut config.listeners.stomp);
         }
+        if let Some(t) = cx.subtable(&listeners, "mqtt", MQTT_KEYS) {
+            mqtt(&mut cx, &t, &mut config.listeners.mqtt);
+        }
     }
     if let Some(t) = cx.subtable(&root, "store", STORE_KEYS) {
         store(&mut cx, &t, &mut config.store);
@@ -151,16 +162,39 @@ fn server(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut ServerConfig) {
     }
 }
 
-fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {
-    cx.boolean(t, "enabled", &mut out.enabled);
+fn bind(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut SocketAddr) {
     if let Some(f) = cx.field(t, "bind") {
         if let Some(s) = cx.string(&f) {
             match s.parse::<SocketAddr>() {
-                Ok(addr) => out.bind = addr,
+                Ok(addr) => *out = addr,
                 Err(_) => cx.error_at(&f, format!("invalid socket address {s:?}")),
             }
         }
     }
+}
+
+fn mqtt(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut MqttListenerConfig) {
+    cx.boolean(t, "enabled", &mut out.enabled);
+    bind(cx, t, &mut out.bind);
+    cx.int(
+        t,
+        "max_packet_bytes",
+        64..=268_435_460,
+        &mut out.max_packet_bytes,
+    );
+    cx.int(t, "max_inflight", 1..=65_535, &mut out.max_inflight);
+    cx.int(t, "topic_alias_max", 0..=65_535, &mut out.topic_alias_max);
+    cx.int(
+        t,
+        "connect_timeout_ms",
+        POSITIVE,
+        &mut out.connect_timeout_ms,
+    );
+}
+
+fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {
+    cx.boolean(t, "enabled", &mut out.enabled);
+    bind(cx, t, &mut out.bind);
     cx.int(
         t,
         "max_frame_bytes",

@@ -226,6 +226,24 @@ pub struct ConsumerSpec {
     pub no_local: bool,
     /// Topics only: replay the retained messages matching the pattern into the new subscription.
     pub retained: bool,
+    /// Durable subscriptions only: protocol options kept with the subscription (and journaled),
+    /// returned by [`Session::durable_subscriptions`]; a changed tag updates it in place.
+    pub tag: Option<String>,
+}
+
+/// A durable subscription as [`Session::durable_subscriptions`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurableSubscriptionInfo {
+    /// Subscription name.
+    pub subscription: String,
+    /// Topic pattern.
+    pub pattern: String,
+    /// Selector text.
+    pub selector: Option<String>,
+    /// Protocol options given at subscribe.
+    pub tag: Option<String>,
+    /// Messages waiting in it.
+    pub pending: usize,
 }
 
 impl ConsumerSpec {
@@ -238,6 +256,7 @@ impl ConsumerSpec {
             exclusive: false,
             no_local: false,
             retained: false,
+            tag: None,
         }
     }
 }
@@ -409,6 +428,8 @@ struct Queue {
     kind: QueueKind,
     durable: bool,
     selector: Option<Arc<Selector>>,
+    /// Durable subscriptions: the protocol tag and no-local flag journaled with them.
+    tag: Mutex<(Option<String>, bool)>,
     state: Mutex<QueueState>,
 }
 
@@ -511,6 +532,7 @@ impl Engine {
             max_queue = max_queue.max(recovered.queue);
             let meta = decode_meta(&recovered.meta)
                 .map_err(|e| EngineError::Recovery(format!("queue {}: {e}", recovered.name)))?;
+            let mut recovered_tag = (None, false);
             let (kind, selector) = match meta {
                 QueueMeta::Retained => {
                     retained.queue = Some(recovered.queue);
@@ -531,8 +553,10 @@ impl Engine {
                     subscription,
                     pattern,
                     selector,
-                    no_local: _,
+                    no_local,
+                    tag,
                 } => {
+                    recovered_tag = (tag, no_local);
                     let selector = match selector {
                         Some(text) => Some(Arc::new(Selector::parse(&text)?)),
                         None => None,
@@ -581,6 +605,7 @@ impl Engine {
                 kind: kind.clone(),
                 durable: true,
                 selector,
+                tag: Mutex::new(recovered_tag),
                 state: Mutex::new(state),
             });
             match kind {
@@ -748,6 +773,73 @@ impl Engine {
         if !records.is_empty() {
             drop(self.journal.append(records));
         }
+    }
+
+    /// Journals the `QueueCreate` that describes a durable subscription (again, when its options
+    /// change: the latest one wins on recovery).
+    fn journal_subscription(
+        &self,
+        queue: &Queue,
+        key: &(String, String),
+        tag: &(Option<String>, bool),
+    ) {
+        drop(self.journal.append(vec![JournalRecord::QueueCreate {
+            queue: queue.id,
+            name: queue.name.clone(),
+            meta: encode_meta(&QueueMeta::DurableSubscription {
+                client_id: key.0.clone(),
+                subscription: key.1.clone(),
+                pattern: queue.pattern().unwrap_or_default().to_string(),
+                selector: queue.selector.as_ref().map(|s| s.text().to_string()),
+                no_local: tag.1,
+                tag: tag.0.clone(),
+            }),
+        }]));
+    }
+
+    /// The durable subscriptions of a client id.
+    pub fn durable_subscriptions(&self, client_id: &str) -> Vec<DurableSubscriptionInfo> {
+        let reg = lock(&self.registry);
+        let mut subs: Vec<DurableSubscriptionInfo> = reg
+            .durable
+            .iter()
+            .filter(|((cid, _), _)| cid == client_id)
+            .map(|((_, name), q)| DurableSubscriptionInfo {
+                subscription: name.clone(),
+                pattern: q.pattern().unwrap_or_default().to_string(),
+                selector: q.selector.as_ref().map(|s| s.text().to_string()),
+                tag: lock(&q.tag).0.clone(),
+                pending: lock(&q.state).len(),
+            })
+            .collect();
+        subs.sort_by(|a, b| a.subscription.cmp(&b.subscription));
+        subs
+    }
+
+    /// Deletes every durable subscription of a client id that has no open consumer (MQTT clean
+    /// start, session expiry); returns how many went.
+    pub fn remove_durable_subscriptions(&self, client_id: &str) -> usize {
+        let queues: Vec<Arc<Queue>> = {
+            let mut reg = lock(&self.registry);
+            let keys: Vec<(String, String)> = reg
+                .durable
+                .iter()
+                .filter(|((cid, _), q)| cid == client_id && lock(&q.state).consumers.is_empty())
+                .map(|(k, _)| k.clone())
+                .collect();
+            let mut queues = Vec::new();
+            for key in keys {
+                if let Some(q) = reg.durable.remove(&key) {
+                    reg.subscriptions.remove(&q.id);
+                    queues.push(q);
+                }
+            }
+            queues
+        };
+        for q in &queues {
+            self.drop_queue(q);
+        }
+        queues.len()
     }
 
     /// Bytes of message bodies held in memory.
@@ -919,6 +1011,7 @@ impl Engine {
             kind: QueueKind::Anycast,
             durable: true,
             selector: None,
+            tag: Mutex::new((None, false)),
             state: Mutex::new(QueueState::default()),
         });
         // Appended under the registry lock: any Add for this queue is appended later.
@@ -1738,6 +1831,7 @@ impl Session {
                     },
                     durable: false,
                     selector: None,
+                    tag: Mutex::new((None, false)),
                     state: Mutex::new(QueueState::default()),
                 });
                 reg.subscriptions.insert(queue.id, queue.clone());
@@ -1767,6 +1861,7 @@ impl Session {
                             },
                             durable: false,
                             selector: None,
+                            tag: Mutex::new((None, false)),
                             state: Mutex::new(QueueState::default()),
                         });
                         reg.shared.insert(subscription.clone(), queue.clone());
@@ -1818,6 +1913,7 @@ impl Session {
                     engine.drop_queue(&old);
                     reg = lock(&engine.registry);
                 }
+                let wanted_tag = (spec.tag.clone(), spec.no_local);
                 let queue = match reg.durable.get(&key) {
                     Some(q) => {
                         if !shared && !lock(&q.state).consumers.is_empty() {
@@ -1825,6 +1921,13 @@ impl Session {
                                 "{client_id}.{subscription}"
                             )));
                         }
+                        let mut tag = lock(&q.tag);
+                        if *tag != wanted_tag {
+                            // New options, same messages: a later QueueCreate supersedes.
+                            *tag = wanted_tag;
+                            engine.journal_subscription(q, &key, &tag);
+                        }
+                        drop(tag);
                         q.clone()
                     }
                     None => {
@@ -1843,19 +1946,10 @@ impl Session {
                             },
                             durable: true,
                             selector: selector.clone(),
+                            tag: Mutex::new(wanted_tag.clone()),
                             state: Mutex::new(QueueState::default()),
                         });
-                        drop(engine.journal.append(vec![JournalRecord::QueueCreate {
-                            queue: queue.id,
-                            name,
-                            meta: encode_meta(&QueueMeta::DurableSubscription {
-                                client_id: client_id.clone(),
-                                subscription: subscription.clone(),
-                                pattern: pattern.clone(),
-                                selector: selector_text,
-                                no_local: spec.no_local,
-                            }),
-                        }]));
+                        engine.journal_subscription(&queue, &key, &wanted_tag);
                         reg.durable.insert(key, queue.clone());
                         reg.subscriptions.insert(queue.id, queue.clone());
                         queue
@@ -2066,6 +2160,7 @@ impl Session {
                 kind: QueueKind::Anycast,
                 durable: false,
                 selector: None,
+                tag: Mutex::new((None, false)),
                 state: Mutex::new(QueueState::default()),
             });
             reg.queues.insert(name.clone(), queue);

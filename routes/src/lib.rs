@@ -11,9 +11,9 @@ pub use message::{BodyKind, Message, PropertyValue};
 pub mod engine;
 
 pub use engine::{
-    ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability, Engine,
-    EngineConfig, EngineError, FlowControl, NackAction, QueueInfo, RecoverySummary, Session,
-    SessionEvent, SessionId, Transaction, TEMP_PREFIX,
+    ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability,
+    DurableSubscriptionInfo, Engine, EngineConfig, EngineError, FlowControl, NackAction, QueueInfo,
+    RecoverySummary, Session, SessionEvent, SessionId, Transaction, TEMP_PREFIX,
 };
 /// The store crate, for the journal options the engine opens with.
 pub use store;

@@ -261,6 +261,8 @@ pub enum QueueMeta {
         selector: Option<String>,
         /// Whether messages sent by the owning client id are skipped.
         no_local: bool,
+        /// Protocol-specific options the engine keeps for the session (e.g. MQTT's QoS).
+        tag: Option<String>,
     },
 }
 
@@ -277,6 +279,7 @@ pub fn encode_meta(meta: &QueueMeta) -> Bytes {
             pattern,
             selector,
             no_local,
+            tag,
         } => {
             buf.put_u8(1);
             put_str(&mut buf, client_id);
@@ -284,6 +287,7 @@ pub fn encode_meta(meta: &QueueMeta) -> Bytes {
             put_str(&mut buf, pattern);
             put_opt(&mut buf, selector);
             buf.put_u8(u8::from(*no_local));
+            put_opt(&mut buf, tag);
         }
     }
     buf.freeze()
@@ -308,6 +312,8 @@ pub fn decode_meta(data: &[u8]) -> Result<QueueMeta, PersistError> {
             pattern: r.string()?,
             selector: r.opt()?,
             no_local: r.u8()? != 0,
+            // Absent in metadata written before tags existed.
+            tag: if r.data.is_empty() { None } else { r.opt()? },
         }),
         other => Err(r.err(&format!("unknown queue kind {other}"))),
     }
@@ -371,6 +377,7 @@ mod tests {
                 pattern: "a.>".into(),
                 selector: Some("x > 1".into()),
                 no_local: true,
+                tag: Some("qos=1".into()),
             },
         ] {
             assert_eq!(decode_meta(&encode_meta(&meta)), Ok(meta));

@@ -759,3 +759,38 @@ async fn durable_shared_subscription_collects_without_consumers_and_survives_reo
     x.ack(cx, &[d.seq]).unwrap().await.unwrap();
     nothing(&mut rx_y).await;
 }
+
+#[tokio::test]
+async fn durable_subscriptions_are_listed_with_tags_updated_in_place_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let tagged = |tag: &str| {
+        let mut spec = ConsumerSpec::new(ConsumerSource::DurableTopic {
+            pattern: "t.#".into(),
+            subscription: "t/#".into(),
+        });
+        spec.tag = Some(tag.into());
+        spec
+    };
+    {
+        let engine = open(dir.path(), EngineConfig::default());
+        let (mut s, _rx) = engine.connect(Some("dev-1".into()));
+        let c = s.subscribe(tagged("qos=1")).unwrap();
+        s.unsubscribe(c);
+        s.send(&Destination::topic("t.a"), persistent("kept"))
+            .await
+            .unwrap();
+        // Same subscription, new options: the queued message stays.
+        s.subscribe(tagged("qos=2")).unwrap();
+        s.close();
+        engine.close().unwrap();
+    }
+    let engine = open(dir.path(), EngineConfig::default());
+    let subs = engine.durable_subscriptions("dev-1");
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].tag.as_deref(), Some("qos=2"));
+    assert_eq!(subs[0].pattern, "t.#");
+    assert_eq!(subs[0].pending, 1);
+    assert!(engine.durable_subscriptions("other").is_empty());
+    assert_eq!(engine.remove_durable_subscriptions("dev-1"), 1);
+    assert!(engine.durable_subscriptions("dev-1").is_empty());
+}

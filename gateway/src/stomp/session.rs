@@ -633,6 +633,7 @@ impl StompSession {
             exclusive: frame.header("activemq.exclusive") == Some("true"),
             no_local: frame.header("activemq.noLocal") == Some("true"),
             retained: false,
+            tag: None,
         };
         // Register before subscribing: the engine may deliver at once.
         let consumer = self
