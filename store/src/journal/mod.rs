@@ -25,10 +25,15 @@
 //! Segment files `journal-<20 digits>.seg` in [`JournalOptions::dir`], each starting with a header
 //! (magic, format version, segment number, checksum), then one frame per batch:
 //! `[len u32][crc32c u32][batch sequence u64, records]`, the CRC covering everything after it.
-//! `journal.lock` holds an exclusive `flock` while the journal is open.
+//! `journal.lock` holds an exclusive `flock` while the journal is open. With `SyncPolicy::Always`
+//! the active segment is preallocated with zeroes ahead of the writer (so an `fdatasync` only
+//! flushes data, not a new file size); a zero tail after the last frame of the last segment is
+//! the clean end of the log. Sealed segments and a cleanly closed journal carry no such tail.
+//! Format version 1 is unchanged: zeroes were never a valid frame.
 //!
 //! ### Threads
-//! One writer thread owns the active segment. Appenders encode their batch, queue it and return;
+//! One writer thread owns the active segment (a preallocation thread only writes zeroes past
+//! the writer's head). Appenders encode their batch, queue it and return;
 //! the writer drains everything queued, writes it with one `write` and (policy `Always`) one
 //! `fdatasync`, then resolves every [`Commit`] of the group: *group commit*. A compactor thread
 //! reads sealed segments; the writer rewrites their still-needed records as a normal batch, fsyncs

@@ -2,8 +2,14 @@
 //! interior damage unless repair was asked for.
 //!
 //! The rules, by where the first bad frame is:
+//! - last segment, and only zero bytes from there to the end of the file: the unwritten part of
+//!   a preallocated segment (see `prealloc.rs`), the clean end of the log. Nothing is dropped;
+//!   the writer overwrites the zeroes.
 //! - last segment, and no intact frame follows it: a torn write from a crash. The file is cut
 //!   there and fsynced; `truncated_bytes` says how much was dropped.
+//! - last segment, preallocated (length a multiple of `prealloc::CHUNK`, zero tail), and the
+//!   damage lies within `prealloc::TORN_MAX` of the last non-zero byte: a group torn by a power
+//!   cut while overwriting in place (intact unconfirmed frames may follow its damage). Cut too.
 //! - an intact frame follows it, or it is in an earlier segment: committed data would be lost by
 //!   dropping it. [`StoreError::Corrupt`] unless `repair`, in which case the damaged bytes are
 //!   skipped, the segment is rewritten without them (write to a side file, fsync, rename, fsync the
