@@ -239,15 +239,12 @@ class Mosquitto:
         return []
 
     def stop_quietly(self):
+        """Teardown: SIGKILL (its state is thrown away; saves ~0.1 s per test over SIGTERM)."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self._stopped_on_purpose = True
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.proc.kill()
+        self.proc.wait()
 
     def __repr__(self):
         return f"<Mosquitto {self.host}:{self.mqtt_port} dir={self.workdir}>"

@@ -69,6 +69,7 @@ def make_broker(request, tmp_path):
             try:
                 b.start()
             except m.GatewayError as e:
+                b._stopped_on_purpose = True  # reported here; not again at teardown
                 pytest.fail(str(e), pytrace=False)
         return b
 

@@ -69,13 +69,3 @@ def test_stomp_headers_become_mqtt_user_properties(broker, mqtt, stomp):
     assert props.get("site") == "south"
     assert msg.properties.CorrelationData == b"c-2"
     assert msg.properties.ContentType.startswith("text/plain")
-
-
-def test_mqtt_retained_seen_by_stomp_and_back(broker, mqtt, stomp):
-    """Retained MQTT messages are topic last-values: an MQTT subscriber arriving later gets the
-    one a STOMP producer can't set, and the one an MQTT producer set."""
-    mqtt(broker).publish("sensors/7/state", b"on", qos=1, retain=True)
-    late = mqtt(broker)
-    late.subscribe("sensors/7/state", qos=1)
-    msg = late.get()
-    assert (msg.payload, msg.retain) == (b"on", True)
