@@ -11,7 +11,7 @@ Broker settings a test may ask for (`make_broker(**settings)`), and what each be
 
 | setting            | mosquitto                              | gateway (assumed key, see README)          |
 |--------------------|----------------------------------------|--------------------------------------------|
-| max_packet_size=N  | `max_packet_size N`                    | `[listeners.mqtt] max_packet_size = N`     |
+| max_packet_size=N  | `max_packet_size N`                    | `[listeners.mqtt] max_packet_bytes = N`    |
 | users={"u": "p"}   | password_file + allow_anonymous false  | `[listeners.mqtt] users = [{username, password}]` |
 | max_keepalive=N    | `max_keepalive N`                      | `[listeners.mqtt] max_keepalive = N`       |
 """
@@ -93,7 +93,7 @@ class MqttGateway(Gateway):
         mqtt = {"bind": f"{self.host}:{self.mqtt_port}"}
         settings = dict(settings or {})
         if "max_packet_size" in settings:
-            mqtt["max_packet_size"] = settings.pop("max_packet_size")
+            mqtt["max_packet_bytes"] = settings.pop("max_packet_size")
         if "max_keepalive" in settings:
             mqtt["max_keepalive"] = settings.pop("max_keepalive")
         users = settings.pop("users", None)
