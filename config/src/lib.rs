@@ -286,6 +286,9 @@ pub struct BrokerConfig {
     /// Per-destination policies (`[[broker.destinations]]`); the first whose pattern matches
     /// an address wins. Default: none.
     pub destinations: Vec<DestinationPolicy>,
+    /// Deliver ready messages by priority (9 first) instead of in send order. Default `false`,
+    /// as ActiveMQ's `prioritizedMessages`.
+    pub prioritized_messages: bool,
 }
 
 impl Default for BrokerConfig {
@@ -300,6 +303,7 @@ impl Default for BrokerConfig {
             send_timeout_ms: 0,
             expiry_check_interval_ms: 1000,
             destinations: Vec::new(),
+            prioritized_messages: false,
         }
     }
 }
@@ -323,6 +327,9 @@ pub struct DestinationPolicy {
     /// Overrides `broker.dead_letter_queue` when set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dead_letter_queue: Option<String>,
+    /// Overrides `broker.prioritized_messages` when set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prioritized_messages: Option<bool>,
 }
 
 impl DestinationPolicy {
@@ -335,6 +342,7 @@ impl DestinationPolicy {
             flow_control: None,
             max_redeliveries: None,
             dead_letter_queue: None,
+            prioritized_messages: None,
         }
     }
 }

@@ -51,6 +51,7 @@ const BROKER_KEYS: &[&str] = &[
     "send_timeout_ms",
     "expiry_check_interval_ms",
     "destinations",
+    "prioritized_messages",
 ];
 const DESTINATION_KEYS: &[&str] = &[
     "pattern",
@@ -59,6 +60,7 @@ const DESTINATION_KEYS: &[&str] = &[
     "flow_control",
     "max_redeliveries",
     "dead_letter_queue",
+    "prioritized_messages",
 ];
 
 const SYNC_MODES: &[(&str, SyncMode)] = &[
@@ -253,6 +255,7 @@ fn store(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StoreConfig) {
 }
 
 fn broker(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut BrokerConfig) {
+    cx.boolean(t, "prioritized_messages", &mut out.prioritized_messages);
     if let Some(f) = cx.field(t, "dead_letter_queue") {
         if let Some(dlq) = cx.address(&f) {
             out.dead_letter_queue = dlq;
@@ -387,6 +390,11 @@ fn destinations(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<DestinationPolicy> {
         }
         if let Some(df) = cx.field(&t, "dead_letter_queue") {
             policy.dead_letter_queue = cx.address(&df);
+        }
+        if cx.field(&t, "prioritized_messages").is_some() {
+            let mut on = false;
+            cx.boolean(&t, "prioritized_messages", &mut on);
+            policy.prioritized_messages = Some(on);
         }
         if ok {
             policies.push(policy);

@@ -187,6 +187,7 @@ pattern = "*.prices"
                 flow_control: Some(FlowControlPolicy::Fail),
                 max_redeliveries: Some(-1),
                 dead_letter_queue: Some("DLQ.orders".into()),
+                prioritized_messages: None,
             },
             DestinationPolicy::new("*.prices"),
         ]

@@ -1,14 +1,19 @@
 //! Start-up, listeners and graceful shutdown.
 
+use crate::mqtt::{MqttSessions, MqttSettings};
 use crate::stomp::{self, StompSettings};
 use anyhow::Context;
+use codecs::mqtt::MqttLimits;
 use codecs::stomp::StompLimits;
 use config::{Config, FlowControlPolicy, SyncMode};
 use routes::store::{JournalOptions, SyncPolicy};
 use routes::{DestinationPolicy, Engine, EngineConfig, FlowControl};
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -41,8 +46,10 @@ pub fn engine_config(config: &Config) -> EngineConfig {
                 flow_control: d.flow_control.map(flow_control),
                 max_redeliveries: d.max_redeliveries,
                 dead_letter_queue: d.dead_letter_queue.clone(),
+                prioritized_messages: d.prioritized_messages,
             })
             .collect(),
+        prioritized_messages: b.prioritized_messages,
     }
 }
 
@@ -125,11 +132,52 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             heartbeat_floor: Duration::from_millis(stomp_cfg.heartbeat_min_ms),
             connect_timeout: Duration::from_millis(stomp_cfg.connect_timeout_ms),
         });
-        listeners.spawn(accept_stomp(
+        let engine = engine.clone();
+        let shutdown = shutdown_rx.clone();
+        listeners.spawn(accept(
             listener,
-            engine.clone(),
-            settings,
             shutdown_rx.clone(),
+            move |stream, peer| {
+                stomp::session::serve(
+                    stream,
+                    peer,
+                    engine.clone(),
+                    settings.clone(),
+                    shutdown.clone(),
+                )
+            },
+        ));
+    }
+    let mqtt_cfg = &config.listeners.mqtt;
+    if mqtt_cfg.enabled {
+        let listener = TcpListener::bind(mqtt_cfg.bind)
+            .await
+            .with_context(|| format!("cannot listen for MQTT on {}", mqtt_cfg.bind))?;
+        tracing::info!(address = %mqtt_cfg.bind, "MQTT listener ready");
+        let settings = Arc::new(MqttSettings {
+            limits: MqttLimits {
+                max_packet_size: mqtt_cfg.max_packet_bytes,
+            },
+            max_inflight: mqtt_cfg.max_inflight,
+            topic_alias_max: mqtt_cfg.topic_alias_max,
+            connect_timeout: Duration::from_millis(mqtt_cfg.connect_timeout_ms),
+        });
+        let sessions = Arc::new(MqttSessions::default());
+        let engine = engine.clone();
+        let shutdown = shutdown_rx.clone();
+        listeners.spawn(accept(
+            listener,
+            shutdown_rx.clone(),
+            move |stream, peer| {
+                crate::mqtt::session::serve(
+                    stream,
+                    peer,
+                    engine.clone(),
+                    settings.clone(),
+                    sessions.clone(),
+                    shutdown.clone(),
+                )
+            },
         ));
     }
 
@@ -156,25 +204,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn accept_stomp(
-    listener: TcpListener,
-    engine: Arc<Engine>,
-    settings: Arc<StompSettings>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Accepts connections until shutdown, serving each with `serve`; then waits for the sessions,
+/// which see the same shutdown signal and finish what they have in flight.
+async fn accept<F, Fut>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F)
+where
+    F: Fn(TcpStream, SocketAddr) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let mut sessions = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    sessions.spawn(stomp::session::serve(
-                        stream,
-                        peer,
-                        engine.clone(),
-                        settings.clone(),
-                        shutdown.clone(),
-                    ));
+                    sessions.spawn(serve(stream, peer));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off rather than spin.

@@ -1,9 +1,9 @@
 //! Destinations and canonical address patterns.
 //!
-//! Canonical names use `.` between levels; in patterns `*` matches exactly one level and `>` matches
-//! one or more remaining levels (it must be the last level), as ActiveMQ does. `#`, also last only,
-//! matches zero or more remaining levels: MQTT's multi-level wildcard, which unlike `>` also
-//! matches its parent (`a.#` matches `a`). As MQTT requires, a wildcard in the first level does
+//! Canonical names use `.` between levels; in patterns `*` matches exactly one level and `>`
+//! matches zero or more remaining levels (it must be the last level), as ActiveMQ 5.17 does
+//! (`a.>` matches `a`, checked against the real broker). `#` is the same wildcard, written as
+//! MQTT writes it. As MQTT requires, a wildcard in the first level does
 //! not match a name whose first level starts with `$` (`$SYS`-style topics). Empty levels are
 //! allowed (MQTT's `/a` and `a//b`).
 
@@ -88,8 +88,8 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
         }
         first = false;
         match (p, l) {
-            (Some("#"), _) => return true,
-            (Some(">"), Some(_)) => return true,
+            // As ActiveMQ: `>` is zero or more levels too (`a.>` matches `a`).
+            (Some("#" | ">"), _) => return true,
             (Some("*"), Some(_)) => {}
             (Some(p), Some(l)) if p == l => {}
             (None, None) => return true,
@@ -126,7 +126,7 @@ mod tests {
         assert!(!pattern_matches("a.*.c", "a.x.y.c"));
         assert!(pattern_matches("a.>", "a.b"));
         assert!(pattern_matches("a.>", "a.b.c.d"));
-        assert!(!pattern_matches("a.>", "a"));
+        assert!(pattern_matches("a.>", "a"));
         assert!(pattern_matches(">", "x"));
         assert!(pattern_matches("*.*", "x.y"));
         assert!(!pattern_matches("*", "x.y"));

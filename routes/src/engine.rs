@@ -64,6 +64,8 @@ pub struct DestinationPolicy {
     pub max_redeliveries: Option<i32>,
     /// Overrides [`EngineConfig::dead_letter_queue`].
     pub dead_letter_queue: Option<String>,
+    /// Overrides [`EngineConfig::prioritized_messages`].
+    pub prioritized_messages: Option<bool>,
 }
 
 /// Engine settings (the gateway maps them from its configuration).
@@ -85,6 +87,9 @@ pub struct EngineConfig {
     pub send_timeout: Option<Duration>,
     /// Per-destination policies; the first match wins.
     pub destinations: Vec<DestinationPolicy>,
+    /// Deliver a queue's ready messages by priority (9 first) rather than in send order. Off by
+    /// default, as ActiveMQ's `prioritizedMessages`: a queue is FIFO unless configured.
+    pub prioritized_messages: bool,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +103,7 @@ impl Default for EngineConfig {
             flow_control: FlowControl::Block,
             send_timeout: None,
             destinations: Vec::new(),
+            prioritized_messages: false,
         }
     }
 }
@@ -146,6 +152,9 @@ pub enum EngineError {
     /// The session is closed.
     #[error("session closed")]
     SessionClosed,
+    /// Another live session holds the client id (and this protocol does not take over).
+    #[error("client id {0} is already connected")]
+    ClientIdInUse(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -428,6 +437,8 @@ struct Queue {
     kind: QueueKind,
     durable: bool,
     selector: Option<Arc<Selector>>,
+    /// Ready messages ordered by priority first (else by arrival only).
+    prioritized: bool,
     /// Durable subscriptions: the protocol tag and no-local flag journaled with them.
     tag: Mutex<(Option<String>, bool)>,
     state: Mutex<QueueState>,
@@ -439,6 +450,11 @@ impl Queue {
             QueueKind::Anycast => Destination::queue(self.name.clone()),
             QueueKind::Subscription { .. } => Destination::topic(message.address.clone()),
         }
+    }
+
+    /// The ready-set key of a message: priority first when the queue is prioritized.
+    fn key(&self, message: &Message, seq: u64) -> (u8, u64) {
+        ready_key(self.prioritized, message, seq)
     }
 
     fn pattern(&self) -> Option<&str> {
@@ -571,6 +587,7 @@ impl Engine {
                     )
                 }
             };
+            let prioritized = prioritized_for(&config, &recovered.name);
             let mut state = QueueState::default();
             for m in recovered.messages {
                 max_seq = max_seq.max(m.seq);
@@ -588,7 +605,7 @@ impl Engine {
                 memory += size;
                 messages += 1;
                 state.ready.insert(
-                    (ready_priority(&message), m.seq),
+                    ready_key(prioritized, &message, m.seq),
                     Entry {
                         seq: m.seq,
                         message: Arc::new(message),
@@ -605,6 +622,7 @@ impl Engine {
                 kind: kind.clone(),
                 durable: true,
                 selector,
+                prioritized,
                 tag: Mutex::new(recovered_tag),
                 state: Mutex::new(state),
             });
@@ -759,7 +777,7 @@ impl Engine {
             st.bytes += size;
             self.memory_used.fetch_add(size, Ordering::Relaxed);
             st.ready.insert(
-                (ready_priority(&message), seq),
+                queue.key(&message, seq),
                 Entry {
                     seq,
                     message,
@@ -851,6 +869,29 @@ impl Engine {
     /// told [`SessionEvent::TakenOver`] and closed before this one is registered, so its consumers
     /// and durable subscriptions are free for the new one.
     pub fn connect(
+        self: &Arc<Self>,
+        client_id: Option<String>,
+    ) -> (Session, UnboundedReceiver<SessionEvent>) {
+        self.open_session(client_id)
+    }
+
+    /// Opens a session unless another live session holds the client id: ActiveMQ's rule for
+    /// OpenWire and STOMP (no link stealing), where MQTT takes over (see [`Engine::connect`]).
+    pub fn connect_unique(
+        self: &Arc<Self>,
+        client_id: Option<String>,
+    ) -> Result<(Session, UnboundedReceiver<SessionEvent>), EngineError> {
+        if let Some(cid) = &client_id {
+            let reg = lock(&self.registry);
+            if reg.client_ids.contains_key(cid) {
+                return Err(EngineError::ClientIdInUse(cid.clone()));
+            }
+        }
+        // A race with another connect of the same id ends in a takeover, never two owners.
+        Ok(self.open_session(client_id))
+    }
+
+    fn open_session(
         self: &Arc<Self>,
         client_id: Option<String>,
     ) -> (Session, UnboundedReceiver<SessionEvent>) {
@@ -1011,6 +1052,7 @@ impl Engine {
             kind: QueueKind::Anycast,
             durable: true,
             selector: None,
+            prioritized: prioritized_for(&self.config, name),
             tag: Mutex::new((None, false)),
             state: Mutex::new(QueueState::default()),
         });
@@ -1246,7 +1288,7 @@ impl Engine {
             st.bytes += size;
             self.memory_used.fetch_add(size, Ordering::Relaxed);
             st.ready.insert(
-                (ready_priority(&message), seq),
+                queue.key(&message, seq),
                 Entry {
                     seq,
                     message,
@@ -1516,7 +1558,7 @@ impl Engine {
             st.bytes += size;
             self.memory_used.fetch_add(size, Ordering::Relaxed);
             st.ready.insert(
-                (ready_priority(&message), seq),
+                dlq.key(&message, seq),
                 Entry {
                     seq,
                     message: Arc::new(message),
@@ -1566,8 +1608,7 @@ impl Engine {
                     },
                 });
             } else {
-                st.ready
-                    .insert((ready_priority(&entry.message), entry.seq), entry);
+                st.ready.insert(queue.key(&entry.message, entry.seq), entry);
             }
         }
         let freed: u64 = dead.iter().map(|d| d.entry.size).sum();
@@ -1703,14 +1744,28 @@ impl Engine {
     }
 }
 
+fn prioritized_for(config: &EngineConfig, name: &str) -> bool {
+    config
+        .destinations
+        .iter()
+        .find(|p| pattern_matches(&p.pattern, name))
+        .and_then(|p| p.prioritized_messages)
+        .unwrap_or(config.prioritized_messages)
+}
+
+fn ready_key(prioritized: bool, message: &Message, seq: u64) -> (u8, u64) {
+    let rank = if prioritized {
+        9 - message.priority.min(9)
+    } else {
+        0
+    };
+    (rank, seq)
+}
+
 fn release_credit(in_flight: &AtomicU32) {
     let _ = in_flight.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
         Some(n.saturating_sub(1))
     });
-}
-
-fn ready_priority(message: &Message) -> u8 {
-    9 - message.priority.min(9)
 }
 
 /// One client session's handle on the engine. Dropping it closes the session: its consumers are
@@ -1831,6 +1886,7 @@ impl Session {
                     },
                     durable: false,
                     selector: None,
+                    prioritized: prioritized_for(&engine.config, pattern),
                     tag: Mutex::new((None, false)),
                     state: Mutex::new(QueueState::default()),
                 });
@@ -1861,6 +1917,7 @@ impl Session {
                             },
                             durable: false,
                             selector: None,
+                            prioritized: prioritized_for(&engine.config, pattern),
                             tag: Mutex::new((None, false)),
                             state: Mutex::new(QueueState::default()),
                         });
@@ -1946,6 +2003,7 @@ impl Session {
                             },
                             durable: true,
                             selector: selector.clone(),
+                            prioritized: prioritized_for(&engine.config, pattern),
                             tag: Mutex::new(wanted_tag.clone()),
                             state: Mutex::new(QueueState::default()),
                         });
@@ -2160,6 +2218,7 @@ impl Session {
                 kind: QueueKind::Anycast,
                 durable: false,
                 selector: None,
+                prioritized: prioritized_for(&engine.config, &name),
                 tag: Mutex::new((None, false)),
                 state: Mutex::new(QueueState::default()),
             });

@@ -119,9 +119,39 @@ async fn topic_fans_out_to_wildcard_subscriptions() {
 }
 
 #[tokio::test]
-async fn priorities_order_ready_messages() {
+async fn queues_are_fifo_by_default_as_activemq() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), EngineConfig::default());
+    let (s, mut rx) = engine.connect(None);
+    for p in [1u8, 9, 4] {
+        let mut m = msg(&format!("p{p}"));
+        m.priority = p;
+        s.send(&Destination::queue("fifo"), m).await.unwrap();
+    }
+    s.subscribe(queue("fifo")).unwrap();
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        order.push(body(&next(&mut rx).await));
+    }
+    assert_eq!(order, vec!["p1", "p9", "p4"]);
+}
+
+#[tokio::test]
+async fn prioritized_queues_deliver_higher_priority_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        destinations: vec![DestinationPolicy {
+            pattern: "prio".into(),
+            max_messages: 0,
+            max_bytes: 0,
+            flow_control: None,
+            max_redeliveries: None,
+            dead_letter_queue: None,
+            prioritized_messages: Some(true),
+        }],
+        ..EngineConfig::default()
+    };
+    let engine = open(dir.path(), config);
     let (s, mut rx) = engine.connect(None);
     for p in [1u8, 9, 4, 7] {
         let mut m = msg(&format!("p{p}"));
@@ -460,6 +490,7 @@ fn limited(policy: FlowControl) -> EngineConfig {
             flow_control: Some(policy),
             max_redeliveries: None,
             dead_letter_queue: None,
+            prioritized_messages: None,
         }],
         ..EngineConfig::default()
     }

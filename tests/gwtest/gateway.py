@@ -118,6 +118,8 @@ class Gateway:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.stomp_port = free_port(self.host)
+        # Every listener gets a free port: defaults are fixed ports (1883, ...) that would clash.
+        self.mqtt_port = free_port(self.host)
         self.data_dir = self.workdir / "data"
         self.config_path = self.workdir / "gateway.toml"
         self.log_path = self.workdir / "gateway.log"
@@ -125,6 +127,7 @@ class Gateway:
             "server": {"data_dir": str(self.data_dir)},
             "listeners": {
                 "stomp": {"bind": f"{self.host}:{self.stomp_port}", "heartbeat_min_ms": 100},
+                "mqtt": {"bind": f"{self.host}:{self.mqtt_port}"},
             },
             # ActiveMQ 5.17 has no broker-side redelivery limit for STOMP consumers (the "6" is
             # the OpenWire JMS client's RedeliveryPolicy): unlimited is the equivalent.

@@ -46,6 +46,9 @@ struct Fatal {
     message: String,
     detail: String,
     receipt: Option<String>,
+    /// Send the ERROR and go on serving, as ActiveMQ does for errors that leave the session
+    /// sound (e.g. a durable subscription in use); protocol errors close.
+    keep_open: bool,
 }
 
 impl Fatal {
@@ -55,7 +58,13 @@ impl Fatal {
             detail: message.clone(),
             message,
             receipt: frame.and_then(|f| f.header("receipt").map(str::to_string)),
+            keep_open: false,
         }
+    }
+
+    fn recoverable(mut self) -> Self {
+        self.keep_open = true;
+        self
     }
 
     fn engine(err: EngineError, frame: &StompFrame) -> Self {
@@ -125,9 +134,24 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut framed = Framed::new(stream, StompCodec::new(settings.limits));
-    let connect = tokio::select! {
-        r = tokio::time::timeout(settings.connect_timeout, next_frame(&mut framed)) => r,
-        _ = shutdown.changed() => return,
+    let deadline = Instant::now() + settings.connect_timeout;
+    let connect = loop {
+        let next = tokio::select! {
+            r = tokio::time::timeout_at(deadline, next_frame(&mut framed)) => r,
+            _ = shutdown.changed() => return,
+        };
+        match next {
+            Ok(Ok(Some(frame)))
+                if !matches!(frame.command, StompCommand::Connect | StompCommand::Stomp) =>
+            {
+                // As ActiveMQ: refuse the frame, keep waiting for CONNECT.
+                let refusal = Fatal::new("Not connected.", Some(&frame)).into_frame();
+                if framed.send(StompItem::Frame(refusal)).await.is_err() {
+                    return;
+                }
+            }
+            other => break other,
+        }
     };
     let connect = match connect {
         Err(_) => {
@@ -178,7 +202,18 @@ pub async fn serve<S>(
         .header("client-id")
         .filter(|c| !c.is_empty())
         .map(str::to_string);
-    let (session, events) = engine.connect(client_id);
+    let (session, events) = match engine.connect_unique(client_id) {
+        Ok(pair) => pair,
+        Err(e) => {
+            // ActiveMQ: "Broker: ... - Client: x already connected from ...", then close.
+            let _ = framed
+                .send(StompItem::Frame(
+                    Fatal::new(e.to_string(), Some(&connect)).into_frame(),
+                ))
+                .await;
+            return;
+        }
+    };
     let mut connected = StompFrame::new(StompCommand::Connected)
         .with_header("session", format!("gw-session-{}", session.id()))
         .with_header("server", concat!("gateway/", env!("CARGO_PKG_VERSION")));
@@ -320,7 +355,13 @@ impl StompSession {
                         Some(Err(e)) => return Err(decode_fatal(e)),
                         Some(Ok(StompItem::HeartBeat)) => {}
                         Some(Ok(StompItem::Frame(frame))) => {
-                            self.handle_frame(frame).await?;
+                            match self.handle_frame(frame).await {
+                                Err(e) if e.keep_open => {
+                                    framed.feed(StompItem::Frame(e.into_frame())).await
+                                        .map_err(decode_fatal)?;
+                                }
+                                other => other?,
+                            }
                         }
                     }
                 }
@@ -658,6 +699,14 @@ impl StompSession {
             .or_else(|| frame.header("destination"))
             .ok_or_else(|| Fatal::new("UNSUBSCRIBE needs an id header", Some(frame)))?
             .to_string();
+        let durable_name = frame
+            .header("activemq.subscriptionName")
+            .or_else(|| frame.header("durable-subscription-name"));
+        if durable_name.is_some() && self.subscriptions.contains_key(&id) {
+            // ActiveMQ: a durable subscription is removed only while inactive; UNSUBSCRIBE it
+            // plainly first.
+            return Err(Fatal::new("Durable consumer is in use", Some(frame)).recoverable());
+        }
         if let Some(sub) = self.subscriptions.remove(&id) {
             self.by_consumer.remove(&sub.consumer);
             self.unacked.retain(|_, u| u.consumer != sub.consumer);

@@ -1,0 +1,164 @@
+//! MQTT <-> engine mapping: topics as ActiveMQ maps them, PUBLISH fields and properties.
+
+use bytes::Bytes;
+use codecs::mqtt::{Properties, Publish, QoS};
+use routes::{BodyKind, Destination, Message, PropertyValue};
+
+/// Property carrying the QoS an MQTT message was published with, as ActiveMQ names it.
+pub const QOS_PROPERTY: &str = "ActiveMQ.MQTT.QoS";
+
+/// Maps an MQTT topic name or filter onto a canonical address or pattern, as ActiveMQ does:
+/// levels `/` become `.`, a `.` inside a level becomes `/`, `+` becomes `*`; `#` stays `#`, the
+/// engine's zero-or-more wildcard (so `a/#` matches `a`, as MQTT requires).
+pub fn topic_to_address(topic: &str) -> String {
+    topic
+        .split('/')
+        .map(|level| match level {
+            "+" => "*".to_string(),
+            other => other.replace('.', "/"),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The MQTT topic name of a canonical address (the inverse of [`topic_to_address`]).
+pub fn address_to_topic(address: &str) -> String {
+    address
+        .split('.')
+        .map(|level| match level {
+            "*" => "+".to_string(),
+            ">" => "#".to_string(),
+            other => other.replace('/', "."),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The QoS a message carries for MQTT subscribers: what it was published with over MQTT, else
+/// 1 for persistent messages and 0 for the others (ActiveMQ's rule).
+pub fn message_qos(message: &Message) -> QoS {
+    match message.properties.get(QOS_PROPERTY) {
+        Some(PropertyValue::Int(q)) => QoS::from_u8(*q as u8).unwrap_or(QoS::AtLeastOnce),
+        _ if message.persistent => QoS::AtLeastOnce,
+        _ => QoS::AtMostOnce,
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Builds the engine message for a PUBLISH whose topic is already resolved (aliases applied).
+pub fn message_from_publish(publish: &Publish, topic: &str, user: Option<&str>) -> Message {
+    let p = &publish.properties;
+    let mut properties = std::collections::BTreeMap::new();
+    properties.insert(
+        QOS_PROPERTY.to_string(),
+        PropertyValue::Int(i32::from(publish.qos.as_u8())),
+    );
+    for (name, value) in &p.user_properties {
+        // First occurrence wins, as for repeated STOMP headers.
+        properties
+            .entry(name.clone())
+            .or_insert_with(|| PropertyValue::String(value.clone()));
+    }
+    let correlation_id = p
+        .correlation_data
+        .as_ref()
+        .map(|c| match std::str::from_utf8(c) {
+            Ok(text) => text.to_string(),
+            Err(_) => {
+                properties.insert(
+                    "mqtt.correlation-data".into(),
+                    PropertyValue::Bytes(c.clone()),
+                );
+                String::from_utf8_lossy(c).into_owned()
+            }
+        });
+    Message {
+        body: publish.payload.clone(),
+        body_kind: if p.payload_format_indicator == Some(true) {
+            BodyKind::Text
+        } else {
+            BodyKind::Bytes
+        },
+        content_type: p.content_type.clone(),
+        correlation_id,
+        reply_to: p
+            .response_topic
+            .as_ref()
+            .map(|t| Destination::topic(topic_to_address(t)).to_string()),
+        priority: routes::message::DEFAULT_PRIORITY,
+        expiration: p
+            .message_expiry_interval
+            .map(|s| now_ms() + u64::from(s) * 1000)
+            .unwrap_or(0),
+        persistent: publish.qos != QoS::AtMostOnce,
+        user_id: user.map(str::to_string),
+        properties,
+        address: topic_to_address(topic),
+        ..Message::default()
+    }
+}
+
+/// Builds the PUBLISH for a message (packet id, dup, QoS and retain are the session's).
+pub fn publish_from_message(message: &Message, v5: bool) -> Publish {
+    let mut publish = Publish::new(
+        address_to_topic(&message.address),
+        Bytes::clone(&message.body),
+    );
+    if !v5 {
+        return publish;
+    }
+    let mut p = Properties::default();
+    if message.body_kind == BodyKind::Text {
+        p.payload_format_indicator = Some(true);
+    }
+    if message.expiration > 0 {
+        let left = message.expiration.saturating_sub(now_ms()).div_ceil(1000);
+        p.message_expiry_interval = Some(left.clamp(1, u64::from(u32::MAX)) as u32);
+    }
+    p.content_type = message.content_type.clone();
+    p.response_topic = message
+        .reply_to
+        .as_deref()
+        .and_then(Destination::parse_uri)
+        .map(|d| address_to_topic(&d.name));
+    p.correlation_data = match message.properties.get("mqtt.correlation-data") {
+        Some(PropertyValue::Bytes(b)) => Some(b.clone()),
+        _ => message
+            .correlation_id
+            .as_ref()
+            .map(|c| Bytes::from(c.clone().into_bytes())),
+    };
+    for (name, value) in &message.properties {
+        if name == QOS_PROPERTY || name == "mqtt.correlation-data" {
+            continue;
+        }
+        p.user_properties.push((name.clone(), value.to_text()));
+    }
+    publish.properties = p;
+    publish
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_map_like_activemq() {
+        assert_eq!(topic_to_address("sensors/7/temp"), "sensors.7.temp");
+        assert_eq!(topic_to_address("a/+/b/#"), "a.*.b.#");
+        assert_eq!(topic_to_address("v1.2/x"), "v1/2.x");
+        assert_eq!(topic_to_address("/lead"), ".lead");
+        assert_eq!(address_to_topic("sensors.7.temp"), "sensors/7/temp");
+        assert_eq!(address_to_topic("v1/2.x"), "v1.2/x");
+        assert_eq!(address_to_topic("a.>"), "a/#");
+        for t in ["a/b", "/x", "a//b", "$SYS/uptime", "x.y/z"] {
+            assert_eq!(address_to_topic(&topic_to_address(t)), t);
+        }
+    }
+}

@@ -1,0 +1,863 @@
+//! One MQTT connection: CONNECT, QoS 0/1/2 both ways, subscriptions, retained messages, wills,
+//! keep-alive, takeover, persistent sessions and the MQTT 5 extras, on the shared engine.
+//!
+//! Persistent sessions map onto durable subscriptions owned by the client id (one per filter,
+//! named by the filter, the granted QoS in the subscription's tag), so queued messages survive a
+//! restart with the journal. The QoS 2 packet ids still being exchanged live in
+//! [`MqttSessions`], in memory: they survive reconnects, not a restart.
+
+use super::convert::{self, message_qos};
+use codecs::mqtt::{
+    reason, ConnAck, Disconnect, MqttCodec, MqttCodecError, MqttLimits, MqttPacket, MqttVersion,
+    Properties, PubResponse, Publish, QoS, RetainHandling, SubAck, Subscribe, UnsubAck,
+    Unsubscribe,
+};
+use futures::stream::FuturesOrdered;
+use futures::{SinkExt, StreamExt};
+use routes::{
+    ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Destination, Durability, Engine,
+    EngineError, Session, SessionEvent,
+};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::codec::Framed;
+
+/// Settings an MQTT session runs with, taken from the listener's configuration.
+#[derive(Debug, Clone)]
+pub struct MqttSettings {
+    /// Packet size limit.
+    pub limits: MqttLimits,
+    /// Most QoS 1/2 deliveries in flight per subscription; the Receive Maximum announced.
+    pub max_inflight: u16,
+    /// Topic aliases a v5 client may use towards the server.
+    pub topic_alias_max: u16,
+    /// Time a new connection has to send CONNECT.
+    pub connect_timeout: Duration,
+}
+
+/// What outlives one connection of a client id: QoS 2 exchanges in progress, and a generation
+/// that tells a delayed will or a session-expiry timer whether the client came back.
+#[derive(Default)]
+struct ClientState {
+    /// Inbound QoS 2 packet ids received (PUBREC sent) and not yet released.
+    inbound_qos2: HashSet<u16>,
+    /// Outbound QoS 2 packet ids acknowledged by PUBREC, waiting for PUBCOMP.
+    outbound_pubrel: BTreeSet<u16>,
+    generation: u64,
+}
+
+/// Per-client state shared by the MQTT connections of the gateway.
+#[derive(Default)]
+pub struct MqttSessions {
+    clients: Mutex<HashMap<String, ClientState>>,
+    generations: AtomicU64,
+    assigned: AtomicU64,
+}
+
+impl MqttSessions {
+    fn with<T>(&self, client_id: &str, f: impl FnOnce(&mut ClientState) -> T) -> T {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        f(clients.entry(client_id.to_string()).or_default())
+    }
+
+    /// Starts a new connection of `client_id`; returns its generation.
+    fn begin(&self, client_id: &str, clean: bool) -> u64 {
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
+        self.with(client_id, |s| {
+            if clean {
+                *s = ClientState::default();
+            }
+            s.generation = generation;
+        });
+        generation
+    }
+
+    fn current(&self, client_id: &str, generation: u64) -> bool {
+        self.with(client_id, |s| s.generation == generation)
+    }
+
+    fn forget(&self, client_id: &str) {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients.remove(client_id);
+    }
+}
+
+/// The options of one subscription, kept in a durable subscription's tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SubOptions {
+    qos: QoS,
+    subscription_id: Option<u32>,
+}
+
+impl SubOptions {
+    fn tag(&self) -> String {
+        match self.subscription_id {
+            Some(id) => format!("mqtt:q{};id{id}", self.qos.as_u8()),
+            None => format!("mqtt:q{}", self.qos.as_u8()),
+        }
+    }
+
+    fn parse(tag: &str) -> Option<Self> {
+        let rest = tag.strip_prefix("mqtt:q")?;
+        let (q, id) = match rest.split_once(";id") {
+            Some((q, id)) => (q, id.parse().ok()),
+            None => (rest, None),
+        };
+        Some(SubOptions {
+            qos: QoS::from_u8(q.parse().ok()?)?,
+            subscription_id: id,
+        })
+    }
+}
+
+struct Outbound {
+    consumer: ConsumerId,
+    seq: u64,
+}
+
+enum Reply {
+    Packet(Box<MqttPacket>),
+    None,
+}
+
+type PendingOp = Pin<Box<dyn Future<Output = (Reply, Result<(), EngineError>)> + Send>>;
+
+fn pending(reply: Reply, durability: Durability) -> PendingOp {
+    Box::pin(async move { (reply, durability.await) })
+}
+
+/// Why a connection ends.
+enum End {
+    /// DISCONNECT from the client (will sent only for v5 reason 0x04).
+    Disconnect { send_will: bool },
+    /// Network close, protocol error, keep-alive timeout: the will is published.
+    Abnormal(Option<u8>),
+    /// Another connection took the client id over.
+    TakenOver,
+    /// The gateway is shutting down.
+    Shutdown,
+}
+
+struct MqttSession {
+    version: MqttVersion,
+    client_id: String,
+    engine: Session,
+    sessions: Arc<MqttSessions>,
+    persistent: bool,
+    subscriptions: HashMap<String, (ConsumerId, SubOptions)>,
+    by_consumer: HashMap<ConsumerId, SubOptions>,
+    outbound: HashMap<u16, Outbound>,
+    next_packet_id: u16,
+    inbound_aliases: HashMap<u16, String>,
+    topic_alias_max: u16,
+    inflight: u16,
+    user: Option<String>,
+    pending: FuturesOrdered<PendingOp>,
+    session_expiry: u32,
+}
+
+fn v5(version: MqttVersion) -> bool {
+    version >= MqttVersion::V5
+}
+
+async fn send<S>(framed: &mut Framed<S, MqttCodec>, packet: impl Into<MqttPacket>) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    framed.send(packet.into()).await.is_ok()
+}
+
+fn connack(code: u8, session_present: bool, properties: Properties) -> ConnAck {
+    ConnAck {
+        session_present,
+        code,
+        properties,
+    }
+}
+
+/// Serves one MQTT connection until it closes, fails, or the gateway shuts down.
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    engine: Arc<Engine>,
+    settings: Arc<MqttSettings>,
+    sessions: Arc<MqttSessions>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut framed = Framed::new(stream, MqttCodec::new(settings.limits));
+    let first = tokio::select! {
+        r = tokio::time::timeout(settings.connect_timeout, framed.next()) => r,
+        _ = shutdown.changed() => return,
+    };
+    let connect = match first {
+        Ok(Some(Ok(MqttPacket::Connect(c)))) => *c,
+        Ok(Some(Err(MqttCodecError::Decode(e)))) => {
+            tracing::debug!(%peer, error = %e, "bad CONNECT");
+            if e.reason_code() == reason::UNSUPPORTED_PROTOCOL_VERSION {
+                // 3.1.1 return code 1: unacceptable protocol version.
+                framed.codec_mut().set_version(MqttVersion::V3_1_1);
+                let _ = send(&mut framed, connack(1, false, Properties::default())).await;
+            }
+            return;
+        }
+        _ => return,
+    };
+    let version = connect.protocol;
+    framed.codec_mut().set_version(version);
+    let mut props = Properties::default();
+    let mut client_id = connect.client_id.clone();
+    if client_id.is_empty() {
+        let may_assign = v5(version) || (version == MqttVersion::V3_1_1 && connect.clean_session);
+        if !may_assign {
+            let code = if v5(version) {
+                reason::CLIENT_IDENTIFIER_NOT_VALID
+            } else {
+                2
+            };
+            let _ = send(&mut framed, connack(code, false, Properties::default())).await;
+            return;
+        }
+        let n = sessions.assigned.fetch_add(1, Ordering::Relaxed);
+        client_id = format!("gw-auto-{}-{n}", std::process::id());
+        if v5(version) {
+            props.assigned_client_identifier = Some(client_id.clone());
+        }
+    }
+    let session_expiry = if v5(version) {
+        connect.properties.session_expiry_interval.unwrap_or(0)
+    } else if connect.clean_session {
+        0
+    } else {
+        u32::MAX
+    };
+    let persistent = session_expiry > 0;
+    let (session, mut events) = engine.connect(Some(client_id.clone()));
+    if connect.clean_session {
+        engine.remove_durable_subscriptions(&client_id);
+    }
+    let generation = sessions.begin(&client_id, connect.clean_session);
+    let resumed = if connect.clean_session {
+        Vec::new()
+    } else {
+        engine.durable_subscriptions(&client_id)
+    };
+    let pending_pubrel: Vec<u16> =
+        sessions.with(&client_id, |s| s.outbound_pubrel.iter().copied().collect());
+    let session_present =
+        !connect.clean_session && (!resumed.is_empty() || !pending_pubrel.is_empty());
+    let client_receive_max = connect
+        .properties
+        .receive_maximum
+        .unwrap_or(u16::MAX)
+        .max(1);
+    if v5(version) {
+        props.receive_maximum = Some(settings.max_inflight);
+        props.topic_alias_maximum = Some(settings.topic_alias_max);
+        props.maximum_packet_size =
+            Some(settings.limits.max_packet_size.min(u32::MAX as usize) as u32);
+        props.retain_available = Some(true);
+        props.wildcard_subscription_available = Some(true);
+        props.shared_subscription_available = Some(true);
+        props.subscription_identifier_available = Some(true);
+    }
+    if !send(
+        &mut framed,
+        connack(reason::SUCCESS, session_present, props),
+    )
+    .await
+    {
+        return;
+    }
+    tracing::debug!(%peer, %client_id, version = %version, session_present, "MQTT session open");
+    let mut state = MqttSession {
+        version,
+        client_id: client_id.clone(),
+        engine: session,
+        sessions: sessions.clone(),
+        persistent,
+        subscriptions: HashMap::new(),
+        by_consumer: HashMap::new(),
+        outbound: HashMap::new(),
+        next_packet_id: 1,
+        inbound_aliases: HashMap::new(),
+        topic_alias_max: settings.topic_alias_max,
+        inflight: settings.max_inflight.min(client_receive_max),
+        user: connect.username.clone(),
+        pending: FuturesOrdered::new(),
+        session_expiry,
+    };
+    for id in pending_pubrel {
+        let _ = framed.feed(MqttPacket::PubRel(PubResponse::new(id))).await;
+    }
+    for sub in resumed {
+        let options = sub
+            .tag
+            .as_deref()
+            .and_then(SubOptions::parse)
+            .unwrap_or(SubOptions {
+                qos: QoS::AtLeastOnce,
+                subscription_id: None,
+            });
+        let filter = sub.subscription.clone();
+        let _ = state.attach(&filter, &sub.pattern, options, false, false);
+    }
+    let _ = SinkExt::<MqttPacket>::flush(&mut framed).await;
+    let keep_alive = (connect.keep_alive > 0)
+        .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+    let end = state
+        .run(&mut framed, &mut events, keep_alive, &mut shutdown)
+        .await;
+    let will = connect.will.clone();
+    let (send_will, code) = match &end {
+        End::Disconnect { send_will } => (*send_will, None),
+        End::Abnormal(code) => (true, *code),
+        End::TakenOver => (true, Some(reason::SESSION_TAKEN_OVER)),
+        End::Shutdown => (true, Some(reason::SERVER_SHUTTING_DOWN)),
+    };
+    if let (Some(code), true) = (code, v5(version)) {
+        let _ = send(
+            &mut framed,
+            Disconnect {
+                reason_code: code,
+                properties: Properties::default(),
+            },
+        )
+        .await;
+    }
+    let _ = SinkExt::<MqttPacket>::close(&mut framed).await;
+    let expiry = state.session_expiry;
+    let persistent = state.persistent && expiry > 0;
+    drop(state);
+    if send_will {
+        if let Some(will) = will {
+            let delay = will.properties.will_delay_interval.unwrap_or(0);
+            let engine = engine.clone();
+            let sessions = sessions.clone();
+            let cid = client_id.clone();
+            tokio::spawn(async move {
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
+                    if !sessions.current(&cid, generation) {
+                        return; // The client came back: no will.
+                    }
+                }
+                publish_will(&engine, will, &cid).await;
+            });
+        }
+    }
+    if !persistent {
+        if sessions.current(&client_id, generation) {
+            engine.remove_durable_subscriptions(&client_id);
+            sessions.forget(&client_id);
+        }
+    } else if expiry != u32::MAX {
+        let engine = engine.clone();
+        let sessions = sessions.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
+            if sessions.current(&client_id, generation) {
+                engine.remove_durable_subscriptions(&client_id);
+                sessions.forget(&client_id);
+            }
+        });
+    }
+    tracing::debug!(%peer, "MQTT session closed");
+}
+
+async fn publish_will(engine: &Arc<Engine>, will: codecs::mqtt::Will, client_id: &str) {
+    let mut publish = Publish::new(will.topic.clone(), will.payload.clone());
+    publish.qos = will.qos;
+    publish.retain = will.retain;
+    publish.properties = will.properties.clone();
+    let message = convert::message_from_publish(&publish, &will.topic, None);
+    let address = message.address.clone();
+    if will.retain {
+        let retained = (!will.payload.is_empty()).then(|| message.clone());
+        let _ = engine.set_retained(&address, retained).await;
+    }
+    let (session, _events) = engine.connect(None);
+    if let Err(e) = session.send(&Destination::topic(address), message).await {
+        tracing::warn!(client_id, error = %e, "could not publish the will");
+    }
+}
+
+impl MqttSession {
+    async fn run<S>(
+        &mut self,
+        framed: &mut Framed<S, MqttCodec>,
+        events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
+        keep_alive: Option<Duration>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> End
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let far = Duration::from_secs(86_400 * 365);
+        let mut deadline = Instant::now() + keep_alive.unwrap_or(far);
+        loop {
+            tokio::select! {
+                packet = framed.next(), if self.pending.len() < 1024 => {
+                    deadline = Instant::now() + keep_alive.unwrap_or(far);
+                    match packet {
+                        None => return End::Abnormal(None),
+                        Some(Err(MqttCodecError::Decode(e))) => {
+                            tracing::debug!(client_id = %self.client_id, error = %e, "malformed packet");
+                            return End::Abnormal(Some(e.reason_code()));
+                        }
+                        Some(Err(_)) => return End::Abnormal(None),
+                        Some(Ok(packet)) => {
+                            if let Some(end) = self.handle(packet, framed).await {
+                                return end;
+                            }
+                        }
+                    }
+                }
+                Some((reply, result)) = self.pending.next(), if !self.pending.is_empty() => {
+                    match result {
+                        Ok(()) => {
+                            if let Reply::Packet(p) = reply {
+                                if framed.feed(*p).await.is_err() {
+                                    return End::Abnormal(None);
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(client_id = %self.client_id, error = %e, "publish failed");
+                            return End::Abnormal(Some(reason::UNSPECIFIED_ERROR));
+                        }
+                    }
+                }
+                event = events.recv() => {
+                    let Some(event) = event else { return End::Abnormal(None) };
+                    if let Some(end) = self.event(event, framed).await {
+                        return end;
+                    }
+                    while let Ok(event) = events.try_recv() {
+                        if let Some(end) = self.event(event, framed).await {
+                            return end;
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline), if keep_alive.is_some() => {
+                    tracing::debug!(client_id = %self.client_id, "keep-alive expired");
+                    return End::Abnormal(Some(reason::KEEP_ALIVE_TIMEOUT));
+                }
+                _ = shutdown.changed() => {
+                    while let Some((reply, result)) = self.pending.next().await {
+                        if let (Reply::Packet(p), Ok(())) = (reply, result) {
+                            let _ = framed.feed(*p).await;
+                        }
+                    }
+                    return End::Shutdown;
+                }
+            }
+            if !framed.write_buffer().is_empty()
+                && SinkExt::<MqttPacket>::flush(framed).await.is_err()
+            {
+                return End::Abnormal(None);
+            }
+        }
+    }
+
+    async fn event<S>(
+        &mut self,
+        event: SessionEvent,
+        framed: &mut Framed<S, MqttCodec>,
+    ) -> Option<End>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        match event {
+            SessionEvent::Deliver(d) => {
+                if self.deliver(d, framed).await {
+                    None
+                } else {
+                    Some(End::Abnormal(None))
+                }
+            }
+            SessionEvent::TakenOver => Some(End::TakenOver),
+            SessionEvent::ConsumerCancelled(c) => {
+                self.by_consumer.remove(&c);
+                self.subscriptions.retain(|_, (id, _)| *id != c);
+                None
+            }
+        }
+    }
+
+    fn next_packet_id(&mut self) -> u16 {
+        loop {
+            let id = self.next_packet_id;
+            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
+            if !self.outbound.contains_key(&id)
+                && !self
+                    .sessions
+                    .with(&self.client_id, |s| s.outbound_pubrel.contains(&id))
+            {
+                return id;
+            }
+        }
+    }
+
+    async fn deliver<S>(&mut self, d: Delivery, framed: &mut Framed<S, MqttCodec>) -> bool
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let Some(options) = self.by_consumer.get(&d.consumer).copied() else {
+            return true; // racing an UNSUBSCRIBE: the engine took it back
+        };
+        let qos = options.qos.min(message_qos(&d.message));
+        let mut publish = convert::publish_from_message(&d.message, v5(self.version));
+        publish.qos = qos;
+        publish.retain = d.retained;
+        if let (Some(id), true) = (options.subscription_id, v5(self.version)) {
+            publish.properties.subscription_identifiers = vec![id];
+        }
+        if qos == QoS::AtMostOnce {
+            let _ = self.engine.ack(d.consumer, &[d.seq]);
+        } else {
+            publish.packet_id = self.next_packet_id();
+            publish.dup = d.redelivered;
+            self.outbound.insert(
+                publish.packet_id,
+                Outbound {
+                    consumer: d.consumer,
+                    seq: d.seq,
+                },
+            );
+        }
+        framed.feed(MqttPacket::Publish(publish)).await.is_ok()
+    }
+
+    fn resolve_topic(&mut self, publish: &Publish) -> Result<String, u8> {
+        let alias = publish.properties.topic_alias;
+        match alias {
+            None => Ok(publish.topic.clone()),
+            Some(a) if a == 0 || a > self.topic_alias_max => Err(reason::TOPIC_ALIAS_INVALID),
+            Some(a) => {
+                if publish.topic.is_empty() {
+                    self.inbound_aliases
+                        .get(&a)
+                        .cloned()
+                        .ok_or(reason::PROTOCOL_ERROR)
+                } else {
+                    self.inbound_aliases.insert(a, publish.topic.clone());
+                    Ok(publish.topic.clone())
+                }
+            }
+        }
+    }
+
+    fn ack_packet(&self, kind: fn(PubResponse) -> MqttPacket, id: u16, code: u8) -> MqttPacket {
+        let mut r = PubResponse::new(id);
+        if v5(self.version) {
+            r.reason_code = code;
+        }
+        kind(r)
+    }
+
+    async fn handle<S>(
+        &mut self,
+        packet: MqttPacket,
+        framed: &mut Framed<S, MqttCodec>,
+    ) -> Option<End>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        match packet {
+            MqttPacket::Publish(p) => return self.on_publish(p).await,
+            MqttPacket::PubAck(r) => {
+                if let Some(o) = self.outbound.remove(&r.packet_id) {
+                    let _ = self.engine.ack(o.consumer, &[o.seq]);
+                }
+            }
+            MqttPacket::PubRec(r) => {
+                // The client owns the message now: acknowledge it, then release.
+                if let Some(o) = self.outbound.remove(&r.packet_id) {
+                    let _ = self.engine.ack(o.consumer, &[o.seq]);
+                }
+                self.sessions
+                    .with(&self.client_id, |s| s.outbound_pubrel.insert(r.packet_id));
+                let _ = framed
+                    .feed(MqttPacket::PubRel(PubResponse::new(r.packet_id)))
+                    .await;
+            }
+            MqttPacket::PubComp(r) => {
+                self.sessions
+                    .with(&self.client_id, |s| s.outbound_pubrel.remove(&r.packet_id));
+            }
+            MqttPacket::PubRel(r) => {
+                let known = self
+                    .sessions
+                    .with(&self.client_id, |s| s.inbound_qos2.remove(&r.packet_id));
+                let code = if known {
+                    reason::SUCCESS
+                } else {
+                    reason::PACKET_IDENTIFIER_NOT_FOUND
+                };
+                let reply = self.ack_packet(MqttPacket::PubComp, r.packet_id, code);
+                // After the PUBREC of the same id: keep the order of replies.
+                self.pending
+                    .push_back(pending(Reply::Packet(Box::new(reply)), Durability::done()));
+            }
+            MqttPacket::Subscribe(s) => {
+                let ack = self.on_subscribe(s);
+                self.pending.push_back(pending(
+                    Reply::Packet(Box::new(MqttPacket::SubAck(ack))),
+                    Durability::done(),
+                ));
+            }
+            MqttPacket::Unsubscribe(u) => {
+                let ack = self.on_unsubscribe(u);
+                self.pending.push_back(pending(
+                    Reply::Packet(Box::new(MqttPacket::UnsubAck(ack))),
+                    Durability::done(),
+                ));
+            }
+            MqttPacket::PingReq => {
+                self.pending.push_back(pending(
+                    Reply::Packet(Box::new(MqttPacket::PingResp)),
+                    Durability::done(),
+                ));
+            }
+            MqttPacket::Disconnect(d) => {
+                if let Some(expiry) = d.properties.session_expiry_interval {
+                    if self.session_expiry == 0 && expiry > 0 {
+                        return Some(End::Abnormal(Some(reason::PROTOCOL_ERROR)));
+                    }
+                    self.session_expiry = expiry;
+                }
+                while let Some((reply, result)) = self.pending.next().await {
+                    if let (Reply::Packet(p), Ok(())) = (reply, result) {
+                        let _ = framed.feed(*p).await;
+                    }
+                }
+                let _ = SinkExt::<MqttPacket>::flush(framed).await;
+                return Some(End::Disconnect {
+                    send_will: d.reason_code == reason::DISCONNECT_WITH_WILL_MESSAGE,
+                });
+            }
+            MqttPacket::Connect(_) => return Some(End::Abnormal(Some(reason::PROTOCOL_ERROR))),
+            MqttPacket::Auth(_) => {
+                return Some(End::Abnormal(Some(reason::BAD_AUTHENTICATION_METHOD)))
+            }
+            // Server-to-client packets from a client.
+            _ => return Some(End::Abnormal(Some(reason::PROTOCOL_ERROR))),
+        }
+        None
+    }
+
+    async fn on_publish(&mut self, publish: Publish) -> Option<End> {
+        let topic = match self.resolve_topic(&publish) {
+            Ok(t) => t,
+            Err(code) => return Some(End::Abnormal(Some(code))),
+        };
+        let id = publish.packet_id;
+        if v5(self.version) && publish.check_payload_format().is_err() {
+            return match publish.qos {
+                QoS::AtMostOnce => Some(End::Abnormal(Some(reason::PAYLOAD_FORMAT_INVALID))),
+                QoS::AtLeastOnce => {
+                    let reply =
+                        self.ack_packet(MqttPacket::PubAck, id, reason::PAYLOAD_FORMAT_INVALID);
+                    self.pending
+                        .push_back(pending(Reply::Packet(Box::new(reply)), Durability::done()));
+                    None
+                }
+                QoS::ExactlyOnce => {
+                    let reply =
+                        self.ack_packet(MqttPacket::PubRec, id, reason::PAYLOAD_FORMAT_INVALID);
+                    self.pending
+                        .push_back(pending(Reply::Packet(Box::new(reply)), Durability::done()));
+                    None
+                }
+            };
+        }
+        if publish.qos == QoS::ExactlyOnce
+            && self
+                .sessions
+                .with(&self.client_id, |s| s.inbound_qos2.contains(&id))
+        {
+            // A resend of a message already received: PUBREC again, route nothing.
+            let reply = self.ack_packet(MqttPacket::PubRec, id, reason::SUCCESS);
+            self.pending
+                .push_back(pending(Reply::Packet(Box::new(reply)), Durability::done()));
+            return None;
+        }
+        let message = convert::message_from_publish(&publish, &topic, self.user.as_deref());
+        let address = message.address.clone();
+        let engine = self.engine.engine().clone();
+        if publish.retain {
+            let retained = (!publish.payload.is_empty()).then(|| message.clone());
+            let durability = engine.set_retained(&address, retained);
+            self.pending.push_back(pending(Reply::None, durability));
+        }
+        let durability = match self
+            .engine
+            .publish(&Destination::topic(address), message)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!(client_id = %self.client_id, error = %e, "publish refused");
+                let code = reason::IMPLEMENTATION_SPECIFIC_ERROR;
+                return match publish.qos {
+                    QoS::AtMostOnce => None,
+                    QoS::AtLeastOnce if v5(self.version) => {
+                        let reply = self.ack_packet(MqttPacket::PubAck, id, code);
+                        self.pending
+                            .push_back(pending(Reply::Packet(Box::new(reply)), Durability::done()));
+                        None
+                    }
+                    QoS::ExactlyOnce if v5(self.version) => {
+                        let reply = self.ack_packet(MqttPacket::PubRec, id, code);
+                        self.pending
+                            .push_back(pending(Reply::Packet(Box::new(reply)), Durability::done()));
+                        None
+                    }
+                    _ => Some(End::Abnormal(None)),
+                };
+            }
+        };
+        let reply = match publish.qos {
+            QoS::AtMostOnce => Reply::None,
+            QoS::AtLeastOnce => Reply::Packet(Box::new(self.ack_packet(
+                MqttPacket::PubAck,
+                id,
+                reason::SUCCESS,
+            ))),
+            QoS::ExactlyOnce => {
+                self.sessions
+                    .with(&self.client_id, |s| s.inbound_qos2.insert(id));
+                Reply::Packet(Box::new(self.ack_packet(
+                    MqttPacket::PubRec,
+                    id,
+                    reason::SUCCESS,
+                )))
+            }
+        };
+        self.pending.push_back(pending(reply, durability));
+        None
+    }
+
+    /// Opens the engine consumer of one filter. `new_sub` tells retain handling 1 apart.
+    fn attach(
+        &mut self,
+        filter: &str,
+        pattern: &str,
+        options: SubOptions,
+        retained: bool,
+        no_local: bool,
+    ) -> Result<(), EngineError> {
+        let source = if let Some(rest) = filter.strip_prefix("$share/") {
+            let inner = rest.split_once('/').map(|(_, f)| f).unwrap_or(rest);
+            ConsumerSource::SharedTopic {
+                pattern: convert::topic_to_address(inner),
+                subscription: filter.to_string(),
+                durable: false,
+            }
+        } else if self.persistent {
+            ConsumerSource::DurableTopic {
+                pattern: pattern.to_string(),
+                subscription: filter.to_string(),
+            }
+        } else {
+            ConsumerSource::Topic(pattern.to_string())
+        };
+        let shared = matches!(source, ConsumerSource::SharedTopic { .. });
+        let spec = ConsumerSpec {
+            source,
+            selector: None,
+            prefetch: Some(u32::from(self.inflight)),
+            exclusive: false,
+            no_local,
+            retained: retained && !shared,
+            tag: Some(options.tag()),
+        };
+        let consumer = self.engine.subscribe(spec)?;
+        self.subscriptions
+            .insert(filter.to_string(), (consumer, options));
+        self.by_consumer.insert(consumer, options);
+        Ok(())
+    }
+
+    fn on_subscribe(&mut self, s: Subscribe) -> SubAck {
+        let failure = if v5(self.version) {
+            reason::TOPIC_FILTER_INVALID
+        } else {
+            reason::UNSPECIFIED_ERROR
+        };
+        let subscription_id = s.properties.subscription_identifiers.first().copied();
+        let mut codes = Vec::with_capacity(s.filters.len());
+        for f in &s.filters {
+            if !codecs::mqtt::valid_topic_filter(&f.filter) {
+                codes.push(failure);
+                continue;
+            }
+            let options = SubOptions {
+                qos: f.options.qos,
+                subscription_id,
+            };
+            let existing = self.subscriptions.remove(&f.filter);
+            if let Some((consumer, _)) = existing {
+                self.by_consumer.remove(&consumer);
+                self.engine.unsubscribe(consumer);
+            }
+            let retained = match f.options.retain_handling {
+                RetainHandling::SendAtSubscribe => true,
+                RetainHandling::SendAtSubscribeIfNew => existing.is_none(),
+                RetainHandling::DoNotSend => false,
+            };
+            let pattern = convert::topic_to_address(&f.filter);
+            match self.attach(&f.filter, &pattern, options, retained, f.options.no_local) {
+                Ok(()) => codes.push(f.options.qos.as_u8()),
+                Err(e) => {
+                    tracing::debug!(client_id = %self.client_id, error = %e, "subscribe refused");
+                    codes.push(if v5(self.version) {
+                        reason::IMPLEMENTATION_SPECIFIC_ERROR
+                    } else {
+                        reason::UNSPECIFIED_ERROR
+                    });
+                }
+            }
+        }
+        SubAck {
+            packet_id: s.packet_id,
+            properties: Properties::default(),
+            codes,
+        }
+    }
+
+    fn on_unsubscribe(&mut self, u: Unsubscribe) -> UnsubAck {
+        let mut reason_codes = Vec::with_capacity(u.filters.len());
+        for filter in &u.filters {
+            match self.subscriptions.remove(filter) {
+                Some((consumer, _)) => {
+                    self.by_consumer.remove(&consumer);
+                    self.engine.unsubscribe(consumer);
+                    if self.persistent && !filter.starts_with("$share/") {
+                        let _ = self.engine.remove_durable_subscription(filter);
+                    }
+                    reason_codes.push(reason::SUCCESS);
+                }
+                None => reason_codes.push(reason::NO_SUBSCRIPTION_EXISTED),
+            }
+        }
+        if !v5(self.version) {
+            reason_codes.clear();
+        }
+        UnsubAck {
+            packet_id: u.packet_id,
+            properties: Properties::default(),
+            reason_codes,
+        }
+    }
+}
