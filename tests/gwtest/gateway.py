@@ -119,7 +119,7 @@ class Gateway:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.stomp_port = free_port(self.host)
         # Every listener gets a free port: defaults are fixed ports (1883, ...) that would clash.
-        self.mqtt_port = free_port(self.host)
+        self.mqtt_port = getattr(self, "mqtt_port", None) or free_port(self.host)
         self.data_dir = self.workdir / "data"
         self.config_path = self.workdir / "gateway.toml"
         self.log_path = self.workdir / "gateway.log"

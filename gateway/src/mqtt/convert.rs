@@ -7,6 +7,39 @@ use routes::{BodyKind, Destination, Message, PropertyValue};
 /// Property carrying the QoS an MQTT message was published with, as ActiveMQ names it.
 pub const QOS_PROPERTY: &str = "ActiveMQ.MQTT.QoS";
 
+/// Property keeping MQTT 5 user properties exactly as sent (order and repeats), which the
+/// message's property map (one value per name) cannot; MQTT subscribers get them back as sent.
+pub const USER_PROPERTIES: &str = "mqtt.user-properties";
+
+fn encode_pairs(pairs: &[(String, String)]) -> Bytes {
+    let mut out = Vec::new();
+    for (name, value) in pairs {
+        for part in [name, value] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part.as_bytes());
+        }
+    }
+    Bytes::from(out)
+}
+
+fn decode_pairs(mut data: &[u8]) -> Vec<(String, String)> {
+    let mut parts = Vec::new();
+    while let Some((len, rest)) = data.split_first_chunk::<4>() {
+        let len = u32::from_be_bytes(*len) as usize;
+        let Some((part, rest)) = rest.split_at_checked(len) else {
+            break;
+        };
+        parts.push(String::from_utf8_lossy(part).into_owned());
+        data = rest;
+    }
+    let mut pairs = Vec::new();
+    let mut it = parts.into_iter();
+    while let (Some(n), Some(v)) = (it.next(), it.next()) {
+        pairs.push((n, v));
+    }
+    pairs
+}
+
 /// Maps an MQTT topic name or filter onto a canonical address or pattern, as ActiveMQ does:
 /// levels `/` become `.`, a `.` inside a level becomes `/`, `+` becomes `*`; `#` stays `#`, the
 /// engine's zero-or-more wildcard (so `a/#` matches `a`, as MQTT requires).
@@ -59,6 +92,12 @@ pub fn message_from_publish(publish: &Publish, topic: &str, user: Option<&str>) 
         QOS_PROPERTY.to_string(),
         PropertyValue::Int(i32::from(publish.qos.as_u8())),
     );
+    if !p.user_properties.is_empty() {
+        properties.insert(
+            USER_PROPERTIES.into(),
+            PropertyValue::Bytes(encode_pairs(&p.user_properties)),
+        );
+    }
     for (name, value) in &p.user_properties {
         // First occurrence wins, as for repeated STOMP headers.
         properties
@@ -134,12 +173,18 @@ pub fn publish_from_message(message: &Message, v5: bool) -> Publish {
             .as_ref()
             .map(|c| Bytes::from(c.clone().into_bytes())),
     };
+    let as_sent = match message.properties.get(USER_PROPERTIES) {
+        Some(PropertyValue::Bytes(b)) => decode_pairs(b),
+        _ => Vec::new(),
+    };
     for (name, value) in &message.properties {
-        if name == QOS_PROPERTY || name == "mqtt.correlation-data" {
+        let internal = [QOS_PROPERTY, "mqtt.correlation-data", USER_PROPERTIES];
+        if internal.contains(&name.as_str()) || as_sent.iter().any(|(n, _)| n == name) {
             continue;
         }
         p.user_properties.push((name.clone(), value.to_text()));
     }
+    p.user_properties.splice(0..0, as_sent);
     publish.properties = p;
     publish
 }

@@ -52,6 +52,8 @@ struct ClientState {
     /// Outbound QoS 2 packet ids acknowledged by PUBREC, waiting for PUBCOMP.
     outbound_pubrel: BTreeSet<u16>,
     generation: u64,
+    /// The last connection asked for a session that outlives it.
+    persistent: bool,
 }
 
 /// Per-client state shared by the MQTT connections of the gateway.
@@ -78,6 +80,12 @@ impl MqttSessions {
             s.generation = generation;
         });
         generation
+    }
+
+    /// Whether a persistent session of `client_id` is kept from an earlier connection.
+    fn has_persistent(&self, client_id: &str) -> bool {
+        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients.get(client_id).is_some_and(|s| s.persistent)
     }
 
     fn current(&self, client_id: &str, generation: u64) -> bool {
@@ -245,7 +253,9 @@ pub async fn serve<S>(
     if connect.clean_session {
         engine.remove_durable_subscriptions(&client_id);
     }
+    let kept = sessions.has_persistent(&client_id);
     let generation = sessions.begin(&client_id, connect.clean_session);
+    sessions.with(&client_id, |s| s.persistent = persistent);
     let resumed = if connect.clean_session {
         Vec::new()
     } else {
@@ -254,7 +264,7 @@ pub async fn serve<S>(
     let pending_pubrel: Vec<u16> =
         sessions.with(&client_id, |s| s.outbound_pubrel.iter().copied().collect());
     let session_present =
-        !connect.clean_session && (!resumed.is_empty() || !pending_pubrel.is_empty());
+        !connect.clean_session && (kept || !resumed.is_empty() || !pending_pubrel.is_empty());
     let client_receive_max = connect
         .properties
         .receive_maximum

@@ -254,7 +254,9 @@ pub fn message_frame(
         frame.push_header("JMSXUserID", u.clone());
     }
     for (name, value) in &m.properties {
-        if name == "originalDestination" {
+        // `mqtt.*` properties keep MQTT's own form of a message (e.g. user properties in order);
+        // their content also reaches STOMP as ordinary properties.
+        if name == "originalDestination" || name.starts_with("mqtt.") {
             continue;
         }
         frame.push_header(name.clone(), value.to_text());
