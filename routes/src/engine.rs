@@ -770,23 +770,7 @@ impl Engine {
                     payload: encode_message(&message),
                 });
             }
-            let size = message.body.len() as u64;
-            if message.expiration > 0 {
-                st.expiring += 1;
-            }
-            st.bytes += size;
-            self.memory_used.fetch_add(size, Ordering::Relaxed);
-            st.ready.insert(
-                queue.key(&message, seq),
-                Entry {
-                    seq,
-                    message,
-                    delivery_count: 0,
-                    journaled,
-                    size,
-                    retained: true,
-                },
-            );
+            self.push_ready(queue, &mut st, seq, message, journaled, true);
         }
         if !records.is_empty() {
             drop(self.journal.append(records));
@@ -858,6 +842,35 @@ impl Engine {
             self.drop_queue(q);
         }
         queues.len()
+    }
+
+    /// Adds a new message to a queue's ready set, with its memory and expiry accounting.
+    fn push_ready(
+        &self,
+        queue: &Queue,
+        st: &mut QueueState,
+        seq: u64,
+        message: Arc<Message>,
+        journaled: bool,
+        retained: bool,
+    ) {
+        let size = message.body.len() as u64;
+        if message.expiration > 0 {
+            st.expiring += 1;
+        }
+        st.bytes += size;
+        self.memory_used.fetch_add(size, Ordering::Relaxed);
+        st.ready.insert(
+            queue.key(&message, seq),
+            Entry {
+                seq,
+                message,
+                delivery_count: 0,
+                journaled,
+                size,
+                retained,
+            },
+        );
     }
 
     /// Bytes of message bodies held in memory.
@@ -1277,27 +1290,11 @@ impl Engine {
         };
         for (queue, message, seq) in planned {
             let journaled = queue.durable && message.persistent;
-            let size = message.body.len() as u64;
             let mut st = lock(&queue.state);
             if st.deleted {
                 continue;
             }
-            if message.expiration > 0 {
-                st.expiring += 1;
-            }
-            st.bytes += size;
-            self.memory_used.fetch_add(size, Ordering::Relaxed);
-            st.ready.insert(
-                queue.key(&message, seq),
-                Entry {
-                    seq,
-                    message,
-                    delivery_count: 0,
-                    journaled,
-                    size,
-                    retained: false,
-                },
-            );
+            self.push_ready(&queue, &mut st, seq, message, journaled, false);
             let dead = self.dispatch(&queue, &mut st);
             drop(st);
             self.dead_letter(dead);
@@ -1540,7 +1537,6 @@ impl Engine {
                 continue;
             };
             let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-            let size = message.body.len() as u64;
             let mut st = lock(&dlq.state);
             let mut records = Vec::new();
             let journaled = message.persistent;
@@ -1555,19 +1551,7 @@ impl Engine {
             if !records.is_empty() {
                 drop(self.journal.append(records));
             }
-            st.bytes += size;
-            self.memory_used.fetch_add(size, Ordering::Relaxed);
-            st.ready.insert(
-                dlq.key(&message, seq),
-                Entry {
-                    seq,
-                    message: Arc::new(message),
-                    delivery_count: 0,
-                    journaled,
-                    size,
-                    retained: false,
-                },
-            );
+            self.push_ready(&dlq, &mut st, seq, Arc::new(message), journaled, false);
             let more = self.dispatch(&dlq, &mut st);
             drop(st);
             if !more.is_empty() {
