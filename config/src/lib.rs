@@ -127,6 +127,10 @@ pub struct MqttListenerConfig {
     pub max_inflight: u16,
     /// Topic aliases an MQTT 5 client may use towards the server; 0 to 65535. Default 16.
     pub topic_alias_max: u16,
+    /// Longest keep-alive, in seconds, a client may ask for; 1 to 65535. An MQTT 5 client asking
+    /// for more (or for none) is told this value as Server Keep Alive; a 3.x client asking for
+    /// more is refused, as mosquitto does. Default 65535.
+    pub max_keepalive: u16,
     /// A connection must send CONNECT within this many milliseconds; at least 1. Default 10000.
     pub connect_timeout_ms: u64,
 }
@@ -139,6 +143,7 @@ impl Default for MqttListenerConfig {
             max_packet_bytes: 10 * 1024 * 1024,
             max_inflight: 32,
             topic_alias_max: 16,
+            max_keepalive: 65_535,
             connect_timeout_ms: 10_000,
         }
     }

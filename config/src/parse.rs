@@ -23,6 +23,7 @@ const MQTT_KEYS: &[&str] = &[
     "max_packet_bytes",
     "max_inflight",
     "topic_alias_max",
+    "max_keepalive",
     "connect_timeout_ms",
 ];
 const STOMP_KEYS: &[&str] = &[
@@ -186,6 +187,7 @@ fn mqtt(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut MqttListenerConfig) {
     );
     cx.int(t, "max_inflight", 1..=65_535, &mut out.max_inflight);
     cx.int(t, "topic_alias_max", 0..=65_535, &mut out.topic_alias_max);
+    cx.int(t, "max_keepalive", 1..=65_535, &mut out.max_keepalive);
     cx.int(
         t,
         "connect_timeout_ms",

@@ -160,6 +160,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
             max_inflight: mqtt_cfg.max_inflight,
             topic_alias_max: mqtt_cfg.topic_alias_max,
+            max_keepalive: mqtt_cfg.max_keepalive,
             connect_timeout: Duration::from_millis(mqtt_cfg.connect_timeout_ms),
         });
         let sessions = Arc::new(MqttSessions::default());

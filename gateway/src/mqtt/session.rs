@@ -39,6 +39,8 @@ pub struct MqttSettings {
     pub max_inflight: u16,
     /// Topic aliases a v5 client may use towards the server.
     pub topic_alias_max: u16,
+    /// Longest keep-alive a client may ask for, in seconds.
+    pub max_keepalive: u16,
     /// Time a new connection has to send CONNECT.
     pub connect_timeout: Duration,
 }
@@ -170,6 +172,8 @@ struct MqttSession {
     user: Option<String>,
     pending: FuturesOrdered<PendingOp>,
     session_expiry: u32,
+    /// The client's Maximum Packet Size (MQTT 5): larger messages are not sent to it.
+    client_max_packet: Option<u32>,
 }
 
 fn v5(version: MqttVersion) -> bool {
@@ -241,6 +245,17 @@ pub async fn serve<S>(
             props.assigned_client_identifier = Some(client_id.clone());
         }
     }
+    let mut keep_alive_s = connect.keep_alive;
+    if keep_alive_s == 0 || keep_alive_s > settings.max_keepalive {
+        if v5(version) {
+            keep_alive_s = settings.max_keepalive;
+            props.server_keep_alive = Some(keep_alive_s);
+        } else if keep_alive_s > settings.max_keepalive {
+            // 3.x cannot be told a lower keep-alive: refuse, as mosquitto does.
+            let _ = send(&mut framed, connack(2, false, Properties::default())).await;
+            return;
+        }
+    }
     let session_expiry = if v5(version) {
         connect.properties.session_expiry_interval.unwrap_or(0)
     } else if connect.clean_session {
@@ -305,6 +320,7 @@ pub async fn serve<S>(
         user: connect.username.clone(),
         pending: FuturesOrdered::new(),
         session_expiry,
+        client_max_packet: connect.properties.maximum_packet_size,
     };
     for id in pending_pubrel {
         let _ = framed.feed(MqttPacket::PubRel(PubResponse::new(id))).await;
@@ -322,8 +338,8 @@ pub async fn serve<S>(
         let _ = state.attach(&filter, &sub.pattern, options, false, false);
     }
     let _ = SinkExt::<MqttPacket>::flush(&mut framed).await;
-    let keep_alive = (connect.keep_alive > 0)
-        .then(|| Duration::from_millis(u64::from(connect.keep_alive) * 1500));
+    let keep_alive =
+        (keep_alive_s > 0).then(|| Duration::from_millis(u64::from(keep_alive_s) * 1500));
     let end = state
         .run(&mut framed, &mut events, keep_alive, &mut shutdown)
         .await;
@@ -335,11 +351,15 @@ pub async fn serve<S>(
         End::Shutdown => (true, Some(reason::SERVER_SHUTTING_DOWN)),
     };
     if let (Some(code), true) = (code, v5(version)) {
+        let properties = Properties {
+            reason_string: Some(reason_text(code).to_string()),
+            ..Properties::default()
+        };
         let _ = send(
             &mut framed,
             Disconnect {
                 reason_code: code,
-                properties: Properties::default(),
+                properties,
             },
         )
         .await;
@@ -350,7 +370,12 @@ pub async fn serve<S>(
     drop(state);
     if send_will {
         if let Some(will) = will {
-            let delay = will.properties.will_delay_interval.unwrap_or(0);
+            // The will goes at the end of the session if that comes first.
+            let delay = will
+                .properties
+                .will_delay_interval
+                .unwrap_or(0)
+                .min(if persistent { expiry } else { 0 });
             let engine = engine.clone();
             let sessions = sessions.clone();
             let cid = client_id.clone();
@@ -382,6 +407,22 @@ pub async fn serve<S>(
         });
     }
     tracing::debug!(%peer, "MQTT session closed");
+}
+
+/// The reason string sent with a server DISCONNECT.
+fn reason_text(code: u8) -> &'static str {
+    match code {
+        reason::MALFORMED_PACKET => "malformed packet",
+        reason::PROTOCOL_ERROR => "protocol error",
+        reason::PACKET_TOO_LARGE => "packet larger than the maximum packet size",
+        reason::KEEP_ALIVE_TIMEOUT => "keep-alive timeout",
+        reason::SESSION_TAKEN_OVER => "another connection took over this client id",
+        reason::SERVER_SHUTTING_DOWN => "the server is shutting down",
+        reason::TOPIC_ALIAS_INVALID => "invalid topic alias",
+        reason::PAYLOAD_FORMAT_INVALID => "payload is not valid UTF-8",
+        reason::BAD_AUTHENTICATION_METHOD => "extended authentication is not supported",
+        _ => "error",
+    }
 }
 
 async fn publish_will(engine: &Arc<Engine>, will: codecs::mqtt::Will, client_id: &str) {
@@ -531,6 +572,19 @@ impl MqttSession {
         publish.retain = d.retained;
         if let (Some(id), true) = (options.subscription_id, v5(self.version)) {
             publish.properties.subscription_identifiers = vec![id];
+        }
+        if let Some(max) = self.client_max_packet {
+            let mut probe = bytes::BytesMut::new();
+            let fits = MqttPacket::Publish(publish.clone())
+                .encode(self.version, &mut probe)
+                .is_ok()
+                && probe.len() <= max as usize;
+            if !fits {
+                // MQTT 5: a packet over the client's maximum is discarded as if delivered.
+                tracing::debug!(client_id = %self.client_id, "message larger than the client's maximum packet size dropped");
+                let _ = self.engine.ack(d.consumer, &[d.seq]);
+                return true;
+            }
         }
         if qos == QoS::AtMostOnce {
             let _ = self.engine.ack(d.consumer, &[d.seq]);
