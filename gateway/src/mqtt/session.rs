@@ -278,8 +278,10 @@ pub async fn serve<S>(
     };
     let pending_pubrel: Vec<u16> =
         sessions.with(&client_id, |s| s.outbound_pubrel.iter().copied().collect());
-    let session_present =
-        !connect.clean_session && (kept || !resumed.is_empty() || !pending_pubrel.is_empty());
+    // MQTT 3.1's CONNACK has no session-present flag.
+    let session_present = version >= MqttVersion::V3_1_1
+        && !connect.clean_session
+        && (kept || !resumed.is_empty() || !pending_pubrel.is_empty());
     let client_receive_max = connect
         .properties
         .receive_maximum
@@ -575,7 +577,11 @@ impl MqttSession {
         }
         if let Some(max) = self.client_max_packet {
             let mut probe = bytes::BytesMut::new();
-            let fits = MqttPacket::Publish(publish.clone())
+            let mut sized = publish.clone();
+            if qos != QoS::AtMostOnce {
+                sized.packet_id = 1; // the size is the same whatever id it gets
+            }
+            let fits = MqttPacket::Publish(sized)
                 .encode(self.version, &mut probe)
                 .is_ok()
                 && probe.len() <= max as usize;
