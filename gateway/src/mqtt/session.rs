@@ -91,7 +91,19 @@ impl MqttSessions {
     }
 
     fn current(&self, client_id: &str, generation: u64) -> bool {
-        self.with(client_id, |s| s.generation == generation)
+        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients
+            .get(client_id)
+            .is_some_and(|s| s.generation == generation)
+    }
+
+    /// Whether a newer connection of `client_id` started after `generation` (an ended session
+    /// whose state is gone does not count).
+    fn reconnected(&self, client_id: &str, generation: u64) -> bool {
+        let clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        clients
+            .get(client_id)
+            .is_some_and(|s| s.generation != generation)
     }
 
     fn forget(&self, client_id: &str) {
@@ -384,7 +396,7 @@ pub async fn serve<S>(
             tokio::spawn(async move {
                 if delay > 0 {
                     tokio::time::sleep(Duration::from_secs(u64::from(delay))).await;
-                    if !sessions.current(&cid, generation) {
+                    if sessions.reconnected(&cid, generation) {
                         return; // The client came back: no will.
                     }
                 }
