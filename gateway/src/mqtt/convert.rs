@@ -7,6 +7,10 @@ use routes::{BodyKind, Destination, Message, PropertyValue};
 /// Property carrying the QoS an MQTT message was published with, as ActiveMQ names it.
 pub const QOS_PROPERTY: &str = "ActiveMQ.MQTT.QoS";
 
+/// Property set on messages published with the retain flag, for Retain As Published
+/// subscriptions (MQTT 5).
+pub const RETAIN_PROPERTY: &str = "mqtt.retain";
+
 /// Property keeping MQTT 5 user properties exactly as sent (order and repeats), which the
 /// message's property map (one value per name) cannot; MQTT subscribers get them back as sent.
 pub const USER_PROPERTIES: &str = "mqtt.user-properties";
@@ -92,6 +96,9 @@ pub fn message_from_publish(publish: &Publish, topic: &str, user: Option<&str>) 
         QOS_PROPERTY.to_string(),
         PropertyValue::Int(i32::from(publish.qos.as_u8())),
     );
+    if publish.retain {
+        properties.insert(RETAIN_PROPERTY.into(), PropertyValue::Bool(true));
+    }
     if !p.user_properties.is_empty() {
         properties.insert(
             USER_PROPERTIES.into(),
@@ -178,7 +185,12 @@ pub fn publish_from_message(message: &Message, v5: bool) -> Publish {
         _ => Vec::new(),
     };
     for (name, value) in &message.properties {
-        let internal = [QOS_PROPERTY, "mqtt.correlation-data", USER_PROPERTIES];
+        let internal = [
+            QOS_PROPERTY,
+            "mqtt.correlation-data",
+            USER_PROPERTIES,
+            RETAIN_PROPERTY,
+        ];
         if internal.contains(&name.as_str()) || as_sent.iter().any(|(n, _)| n == name) {
             continue;
         }

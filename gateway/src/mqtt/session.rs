@@ -117,26 +117,39 @@ impl MqttSessions {
 struct SubOptions {
     qos: QoS,
     subscription_id: Option<u32>,
+    /// Retain As Published: live messages keep the retain flag they were published with.
+    retain_as_published: bool,
 }
 
 impl SubOptions {
+    /// `mqtt:q<qos>[;rap][;id<n>]`.
     fn tag(&self) -> String {
-        match self.subscription_id {
-            Some(id) => format!("mqtt:q{};id{id}", self.qos.as_u8()),
-            None => format!("mqtt:q{}", self.qos.as_u8()),
+        let mut tag = format!("mqtt:q{}", self.qos.as_u8());
+        if self.retain_as_published {
+            tag.push_str(";rap");
         }
+        if let Some(id) = self.subscription_id {
+            tag.push_str(&format!(";id{id}"));
+        }
+        tag
     }
 
     fn parse(tag: &str) -> Option<Self> {
-        let rest = tag.strip_prefix("mqtt:q")?;
-        let (q, id) = match rest.split_once(";id") {
-            Some((q, id)) => (q, id.parse().ok()),
-            None => (rest, None),
+        let mut parts = tag.strip_prefix("mqtt:q")?.split(';');
+        let qos = QoS::from_u8(parts.next()?.parse().ok()?)?;
+        let mut options = SubOptions {
+            qos,
+            subscription_id: None,
+            retain_as_published: false,
         };
-        Some(SubOptions {
-            qos: QoS::from_u8(q.parse().ok()?)?,
-            subscription_id: id,
-        })
+        for part in parts {
+            if part == "rap" {
+                options.retain_as_published = true;
+            } else if let Some(id) = part.strip_prefix("id") {
+                options.subscription_id = id.parse().ok();
+            }
+        }
+        Some(options)
     }
 }
 
@@ -347,6 +360,7 @@ pub async fn serve<S>(
             .unwrap_or(SubOptions {
                 qos: QoS::AtLeastOnce,
                 subscription_id: None,
+                retain_as_published: false,
             });
         let filter = sub.subscription.clone();
         let _ = state.attach(&filter, &sub.pattern, options, false, false);
@@ -583,7 +597,12 @@ impl MqttSession {
         let qos = options.qos.min(message_qos(&d.message));
         let mut publish = convert::publish_from_message(&d.message, v5(self.version));
         publish.qos = qos;
-        publish.retain = d.retained;
+        publish.retain = d.retained
+            || (options.retain_as_published
+                && matches!(
+                    d.message.properties.get(convert::RETAIN_PROPERTY),
+                    Some(routes::PropertyValue::Bool(true))
+                ));
         if let (Some(id), true) = (options.subscription_id, v5(self.version)) {
             publish.properties.subscription_identifiers = vec![id];
         }
@@ -887,6 +906,7 @@ impl MqttSession {
             let options = SubOptions {
                 qos: f.options.qos,
                 subscription_id,
+                retain_as_published: f.options.retain_as_published,
             };
             let existing = self.subscriptions.remove(&f.filter);
             if let Some((consumer, _)) = existing {
@@ -941,5 +961,29 @@ impl MqttSession {
             properties: Properties::default(),
             reason_codes,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscription_tags_round_trip() {
+        for options in [
+            SubOptions {
+                qos: QoS::AtMostOnce,
+                subscription_id: None,
+                retain_as_published: false,
+            },
+            SubOptions {
+                qos: QoS::ExactlyOnce,
+                subscription_id: Some(42),
+                retain_as_published: true,
+            },
+        ] {
+            assert_eq!(SubOptions::parse(&options.tag()), Some(options));
+        }
+        assert_eq!(SubOptions::parse("stomp:x"), None);
     }
 }
