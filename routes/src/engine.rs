@@ -1021,7 +1021,12 @@ impl Engine {
 
     fn release_memory(&self, bytes: u64) {
         if bytes > 0 {
-            self.memory_used.fetch_sub(bytes, Ordering::Relaxed);
+            // Saturating: an accounting slip must not wrap into a permanently full gateway.
+            let _ = self
+                .memory_used
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                    Some(m.saturating_sub(bytes))
+                });
             self.space.notify_waiters();
         }
     }
@@ -1209,7 +1214,7 @@ impl Engine {
         let Some(entry) = st.ready.remove(&key) else {
             return false;
         };
-        st.bytes -= entry.size;
+        st.bytes = st.bytes.saturating_sub(entry.size);
         if entry.message.expiration > 0 {
             st.expiring = st.expiring.saturating_sub(1);
         }
@@ -1325,7 +1330,7 @@ impl Engine {
         if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
             release_credit(&slot.in_flight);
         }
-        st.bytes -= flight.entry.size;
+        st.bytes = st.bytes.saturating_sub(flight.entry.size);
         if flight.entry.message.expiration > 0 {
             st.expiring = st.expiring.saturating_sub(1);
         }
@@ -1414,7 +1419,7 @@ impl Engine {
                 }
                 for key in expired {
                     if let Some(entry) = st.ready.remove(&key) {
-                        st.bytes -= entry.size;
+                        st.bytes = st.bytes.saturating_sub(entry.size);
                         st.expiring = st.expiring.saturating_sub(1);
                         dead.push(DeadLetter {
                             entry,
@@ -1578,7 +1583,7 @@ impl Engine {
             let entry = flight.entry;
             let exhausted = max >= 0 && entry.delivery_count > max as u32;
             if action == NackAction::DeadLetter || exhausted {
-                st.bytes -= entry.size;
+                st.bytes = st.bytes.saturating_sub(entry.size);
                 if entry.message.expiration > 0 {
                     st.expiring = st.expiring.saturating_sub(1);
                 }
@@ -1681,7 +1686,7 @@ impl Engine {
             let mut dead = Vec::new();
             for key in keys {
                 if let Some(entry) = st.ready.remove(&key) {
-                    st.bytes -= entry.size;
+                    st.bytes = st.bytes.saturating_sub(entry.size);
                     st.expiring = st.expiring.saturating_sub(1);
                     dead.push(DeadLetter {
                         entry,
@@ -2056,7 +2061,7 @@ impl Session {
                 if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
                     release_credit(&slot.in_flight);
                 }
-                st.bytes -= flight.entry.size;
+                st.bytes = st.bytes.saturating_sub(flight.entry.size);
                 if flight.entry.message.expiration > 0 {
                     st.expiring = st.expiring.saturating_sub(1);
                 }
