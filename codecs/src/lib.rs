@@ -16,6 +16,9 @@
 //! # Modules
 //!
 //! - [`stomp`]: STOMP 1.0 / 1.1 / 1.2 frames.
+//! - [`mqtt`]: MQTT 3.1 / 3.1.1 / 5.0 control packets.
+//! - [`amqp091`]: AMQP 0-9-1 frames, methods, content headers and field tables, as RabbitMQ
+//!   speaks them.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
