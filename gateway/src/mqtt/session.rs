@@ -199,6 +199,9 @@ struct MqttSession {
     session_expiry: u32,
     /// The client's Maximum Packet Size (MQTT 5): larger messages are not sent to it.
     client_max_packet: Option<u32>,
+    /// SUBACKs queued and not yet written: deliveries wait, so a subscription's retained
+    /// messages never overtake its SUBACK.
+    subacks_queued: usize,
 }
 
 fn v5(version: MqttVersion) -> bool {
@@ -348,6 +351,7 @@ pub async fn serve<S>(
         pending: FuturesOrdered::new(),
         session_expiry,
         client_max_packet: connect.properties.maximum_packet_size,
+        subacks_queued: 0,
     };
     for id in pending_pubrel {
         let _ = framed.feed(MqttPacket::PubRel(PubResponse::new(id))).await;
@@ -502,6 +506,11 @@ impl MqttSession {
                     }
                 }
                 Some((reply, result)) = self.pending.next(), if !self.pending.is_empty() => {
+                    if let Reply::Packet(p) = &reply {
+                        if matches!(**p, MqttPacket::SubAck(_)) {
+                            self.subacks_queued = self.subacks_queued.saturating_sub(1);
+                        }
+                    }
                     match result {
                         Ok(()) => {
                             if let Reply::Packet(p) = reply {
@@ -516,7 +525,7 @@ impl MqttSession {
                         }
                     }
                 }
-                event = events.recv() => {
+                event = events.recv(), if self.subacks_queued == 0 => {
                     let Some(event) = event else { return End::Abnormal(None) };
                     if let Some(end) = self.event(event, framed).await {
                         return end;
@@ -712,6 +721,7 @@ impl MqttSession {
             }
             MqttPacket::Subscribe(s) => {
                 let ack = self.on_subscribe(s);
+                self.subacks_queued += 1;
                 self.pending.push_back(pending(
                     Reply::Packet(Box::new(MqttPacket::SubAck(ack))),
                     Durability::done(),
