@@ -202,6 +202,10 @@ struct MqttSession {
     /// SUBACKs queued and not yet written: deliveries wait, so a subscription's retained
     /// messages never overtake its SUBACK.
     subacks_queued: usize,
+    /// Topic aliases towards the client (MQTT 5): topic -> alias, at most the client's Topic
+    /// Alias Maximum; the first topics get them and keep them for the connection.
+    outbound_aliases: HashMap<String, u16>,
+    client_alias_max: u16,
 }
 
 fn v5(version: MqttVersion) -> bool {
@@ -352,6 +356,8 @@ pub async fn serve<S>(
         session_expiry,
         client_max_packet: connect.properties.maximum_packet_size,
         subacks_queued: 0,
+        outbound_aliases: HashMap::new(),
+        client_alias_max: connect.properties.topic_alias_maximum.unwrap_or(0),
     };
     for id in pending_pubrel {
         let _ = framed.feed(MqttPacket::PubRel(PubResponse::new(id))).await;
@@ -632,6 +638,7 @@ impl MqttSession {
                 return true;
             }
         }
+        self.apply_outbound_alias(&mut publish);
         if qos == QoS::AtMostOnce {
             let _ = self.engine.ack(d.consumer, &[d.seq]);
         } else {
@@ -646,6 +653,22 @@ impl MqttSession {
             );
         }
         framed.feed(MqttPacket::Publish(publish)).await.is_ok()
+    }
+
+    /// Uses (or assigns) a topic alias for an outgoing PUBLISH when the client allows them: the
+    /// first PUBLISH of a topic carries the topic and the alias, later ones the alias alone.
+    fn apply_outbound_alias(&mut self, publish: &mut Publish) {
+        if self.client_alias_max == 0 || !v5(self.version) {
+            return;
+        }
+        if let Some(alias) = self.outbound_aliases.get(&publish.topic) {
+            publish.properties.topic_alias = Some(*alias);
+            publish.topic.clear();
+        } else if self.outbound_aliases.len() < usize::from(self.client_alias_max) {
+            let alias = self.outbound_aliases.len() as u16 + 1;
+            self.outbound_aliases.insert(publish.topic.clone(), alias);
+            publish.properties.topic_alias = Some(alias);
+        }
     }
 
     fn resolve_topic(&mut self, publish: &Publish) -> Result<String, u8> {
