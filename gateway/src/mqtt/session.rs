@@ -206,6 +206,10 @@ struct MqttSession {
     /// Alias Maximum; the first topics get them and keep them for the connection.
     outbound_aliases: HashMap<String, u16>,
     client_alias_max: u16,
+    /// Deliveries waiting for room: the client's Receive Maximum counts QoS 1 until PUBACK and
+    /// QoS 2 until PUBCOMP, across subscriptions; and nothing overtakes a queued SUBACK.
+    held: std::collections::VecDeque<Delivery>,
+    window: usize,
 }
 
 fn v5(version: MqttVersion) -> bool {
@@ -358,6 +362,8 @@ pub async fn serve<S>(
         subacks_queued: 0,
         outbound_aliases: HashMap::new(),
         client_alias_max: connect.properties.topic_alias_maximum.unwrap_or(0),
+        held: std::collections::VecDeque::new(),
+        window: usize::from(client_receive_max),
     };
     for id in pending_pubrel {
         let _ = framed.feed(MqttPacket::PubRel(PubResponse::new(id))).await;
@@ -508,6 +514,9 @@ impl MqttSession {
                             if let Some(end) = self.handle(packet, framed).await {
                                 return end;
                             }
+                            if !self.release_held(framed).await {
+                                return End::Abnormal(None);
+                            }
                         }
                     }
                 }
@@ -524,6 +533,9 @@ impl MqttSession {
                                     return End::Abnormal(None);
                                 }
                             }
+                            if !self.release_held(framed).await {
+                                return End::Abnormal(None);
+                            }
                         }
                         Err(e) => {
                             tracing::warn!(client_id = %self.client_id, error = %e, "publish failed");
@@ -531,7 +543,7 @@ impl MqttSession {
                         }
                     }
                 }
-                event = events.recv(), if self.subacks_queued == 0 => {
+                event = events.recv() => {
                     let Some(event) = event else { return End::Abnormal(None) };
                     if let Some(end) = self.event(event, framed).await {
                         return end;
@@ -573,7 +585,8 @@ impl MqttSession {
     {
         match event {
             SessionEvent::Deliver(d) => {
-                if self.deliver(d, framed).await {
+                self.held.push_back(d);
+                if self.release_held(framed).await {
                     None
                 } else {
                     Some(End::Abnormal(None))
@@ -586,6 +599,30 @@ impl MqttSession {
                 None
             }
         }
+    }
+
+    /// QoS 1/2 deliveries the client has not finished acknowledging.
+    fn unfinished(&self) -> usize {
+        self.outbound.len()
+            + self
+                .sessions
+                .with(&self.client_id, |s| s.outbound_pubrel.len())
+    }
+
+    /// Sends held deliveries, in order, while the window has room and no SUBACK is queued.
+    async fn release_held<S>(&mut self, framed: &mut Framed<S, MqttCodec>) -> bool
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        while self.subacks_queued == 0 && self.unfinished() < self.window {
+            let Some(d) = self.held.pop_front() else {
+                break;
+            };
+            if !self.deliver(d, framed).await {
+                return false;
+            }
+        }
+        true
     }
 
     fn next_packet_id(&mut self) -> u16 {
