@@ -807,6 +807,19 @@ impl MqttSession {
                     }
                     self.session_expiry = expiry;
                 }
+                if self.session_expiry == 0 {
+                    // The session ends with this connection: say so now, before the socket
+                    // closes, so a client reconnecting at once finds no session.
+                    self.sessions
+                        .with(&self.client_id, |s| s.persistent = false);
+                    for (_, (consumer, _)) in self.subscriptions.drain() {
+                        self.engine.unsubscribe(consumer);
+                    }
+                    self.by_consumer.clear();
+                    self.engine
+                        .engine()
+                        .remove_durable_subscriptions(&self.client_id);
+                }
                 while let Some((reply, result)) = self.pending.next().await {
                     if let (Reply::Packet(p), Ok(())) = (reply, result) {
                         let _ = framed.feed(*p).await;
