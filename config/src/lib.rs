@@ -294,6 +294,10 @@ pub struct BrokerConfig {
     /// Deliver ready messages by priority (9 first) instead of in send order. Default `false`,
     /// as ActiveMQ's `prioritizedMessages`.
     pub prioritized_messages: bool,
+    /// Ready messages of one queue kept in memory; the rest is paged out to spill files under
+    /// `data_dir/paging` and read back as the queue drains. Paging also starts past 70 % of
+    /// `memory_limit_bytes`. 0 = never page. Default 10000.
+    pub queue_page_window: usize,
 }
 
 impl Default for BrokerConfig {
@@ -309,6 +313,7 @@ impl Default for BrokerConfig {
             expiry_check_interval_ms: 1000,
             destinations: Vec::new(),
             prioritized_messages: false,
+            queue_page_window: 10_000,
         }
     }
 }

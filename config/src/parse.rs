@@ -53,6 +53,7 @@ const BROKER_KEYS: &[&str] = &[
     "expiry_check_interval_ms",
     "destinations",
     "prioritized_messages",
+    "queue_page_window",
 ];
 const DESTINATION_KEYS: &[&str] = &[
     "pattern",
@@ -258,6 +259,12 @@ fn store(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StoreConfig) {
 
 fn broker(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut BrokerConfig) {
     cx.boolean(t, "prioritized_messages", &mut out.prioritized_messages);
+    cx.int(
+        t,
+        "queue_page_window",
+        0..=100_000_000,
+        &mut out.queue_page_window,
+    );
     if let Some(f) = cx.field(t, "dead_letter_queue") {
         if let Some(dlq) = cx.address(&f) {
             out.dead_letter_queue = dlq;

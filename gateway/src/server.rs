@@ -50,6 +50,9 @@ pub fn engine_config(config: &Config) -> EngineConfig {
             })
             .collect(),
         prioritized_messages: b.prioritized_messages,
+        page_window: b.queue_page_window,
+        // `paging` beside the journal, in the data directory.
+        paging_dir: None,
     }
 }
 

@@ -14,9 +14,10 @@
 
 use crate::address::{pattern_matches, validate_name, Destination, DestinationKind};
 use crate::message::{Message, PropertyValue};
+use crate::paging::{PageFile, PageRef};
 use crate::persist::{decode_message, decode_meta, encode_message, encode_meta, QueueMeta};
 use crate::selector::{Selector, SelectorError};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -37,6 +38,14 @@ const RECHECK_BLOCKED: Duration = Duration::from_millis(250);
 
 /// Prefix of generated temporary queue and topic names.
 pub const TEMP_PREFIX: &str = "ID:gw-";
+
+/// Past this share of [`EngineConfig::memory_limit_bytes`], queues page new messages out even
+/// before their window is full (ActiveMQ's cursor memory high-water mark is 70 % too).
+pub const PAGE_AT_PERCENT: u64 = 70;
+
+/// However full memory is, a queue keeps this many ready messages in memory (when it has them)
+/// so that its consumers always have something to take.
+const MIN_WINDOW: usize = 64;
 
 /// What a producer meets when a destination or the gateway is over a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +99,13 @@ pub struct EngineConfig {
     /// Deliver a queue's ready messages by priority (9 first) rather than in send order. Off by
     /// default, as ActiveMQ's `prioritizedMessages`: a queue is FIFO unless configured.
     pub prioritized_messages: bool,
+    /// Ready messages of one queue held in memory; those behind them are paged out to spill
+    /// files and read back as the queue drains (ActiveMQ's cursor window). Paging also starts
+    /// once memory use passes [`PAGE_AT_PERCENT`] of `memory_limit_bytes`. 0 = never page.
+    /// Selectors, priorities and expiry see the in-memory window only.
+    pub page_window: usize,
+    /// Directory of the spill files; `None` = `paging` beside the journal directory.
+    pub paging_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -104,6 +120,8 @@ impl Default for EngineConfig {
             send_timeout: None,
             destinations: Vec::new(),
             prioritized_messages: false,
+            page_window: 10_000,
+            paging_dir: None,
         }
     }
 }
@@ -340,8 +358,10 @@ impl Future for Durability {
 pub struct QueueInfo {
     /// Queue name.
     pub name: String,
-    /// Messages ready for delivery.
+    /// Messages ready for delivery (in memory or paged out).
     pub ready: usize,
+    /// Of the ready messages, those paged out to a spill file.
+    pub paged: usize,
     /// Messages delivered and not yet acknowledged.
     pub unacked: usize,
     /// Open consumers.
@@ -396,6 +416,16 @@ struct Entry {
     retained: bool,
 }
 
+/// A ready message whose body waits in a spill file, in arrival order behind the window.
+struct PagedEntry {
+    seq: u64,
+    page: PageRef,
+    delivery_count: u32,
+    journaled: bool,
+    size: u64,
+    retained: bool,
+}
+
 struct InFlight {
     entry: Entry,
     consumer: ConsumerId,
@@ -416,6 +446,9 @@ struct ConsumerSlot {
 #[derive(Default)]
 struct QueueState {
     ready: BTreeMap<(u8, u64), Entry>,
+    /// Ready messages paged out, oldest first; all of them arrived after those in `ready`
+    /// (redeliveries excepted, which go back to `ready`).
+    paged: VecDeque<PagedEntry>,
     in_flight: HashMap<u64, InFlight>,
     consumers: Vec<ConsumerSlot>,
     next_consumer: usize,
@@ -427,7 +460,7 @@ struct QueueState {
 
 impl QueueState {
     fn len(&self) -> usize {
-        self.ready.len() + self.in_flight.len()
+        self.ready.len() + self.paged.len() + self.in_flight.len()
     }
 }
 
@@ -516,6 +549,7 @@ pub struct Engine {
     space: Notify,
     summary: RecoverySummary,
     retained: Mutex<RetainedStore>,
+    pages: PageFile,
 }
 
 /// The last retained message of each address, journaled in a queue of its own.
@@ -535,6 +569,13 @@ struct DeadLetter {
 impl Engine {
     /// Opens the journal, recovers every durable queue and its messages, and returns the engine.
     pub fn open(config: EngineConfig, journal: JournalOptions) -> Result<Arc<Engine>, EngineError> {
+        let paging_dir = config
+            .paging_dir
+            .clone()
+            .unwrap_or_else(|| journal.dir.with_file_name("paging"));
+        let pages = PageFile::open(&paging_dir).map_err(|e| {
+            EngineError::Recovery(format!("spill directory {}: {e}", paging_dir.display()))
+        })?;
         let (journal, recovery) = Journal::open(journal)?;
         let boot_id = now_ms();
         let mut registry = Registry::default();
@@ -598,12 +639,31 @@ impl Engine {
                     ))
                 })?;
                 let size = message.body.len() as u64;
+                state.bytes += size;
+                messages += 1;
+                // Deep queues come back paged: only their window is decoded into memory.
+                if pages_out(&config, &state, memory, size) {
+                    match pages.write(&m.payload) {
+                        Ok(page) => {
+                            state.paged.push_back(PagedEntry {
+                                seq: m.seq,
+                                page,
+                                delivery_count: m.delivery_count,
+                                journaled: true,
+                                size,
+                                retained: false,
+                            });
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot page a recovered message out; keeping it in memory")
+                        }
+                    }
+                }
                 if message.expiration > 0 {
                     state.expiring += 1;
                 }
-                state.bytes += size;
                 memory += size;
-                messages += 1;
                 state.ready.insert(
                     ready_key(prioritized, &message, m.seq),
                     Entry {
@@ -670,6 +730,7 @@ impl Engine {
             space: Notify::new(),
             summary,
             retained: Mutex::new(retained),
+            pages,
         }))
     }
 
@@ -855,10 +916,33 @@ impl Engine {
         retained: bool,
     ) {
         let size = message.body.len() as u64;
+        st.bytes += size;
+        if pages_out(
+            &self.config,
+            st,
+            self.memory_used.load(Ordering::Relaxed),
+            size,
+        ) {
+            match self.pages.write(&encode_message(&message)) {
+                Ok(page) => {
+                    st.paged.push_back(PagedEntry {
+                        seq,
+                        page,
+                        delivery_count: 0,
+                        journaled,
+                        size,
+                        retained,
+                    });
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(queue = %queue.name, error = %e, "cannot page a message out; keeping it in memory")
+                }
+            }
+        }
         if message.expiration > 0 {
             st.expiring += 1;
         }
-        st.bytes += size;
         self.memory_used.fetch_add(size, Ordering::Relaxed);
         st.ready.insert(
             queue.key(&message, seq),
@@ -876,6 +960,61 @@ impl Engine {
     /// Bytes of message bodies held in memory.
     pub fn memory_used(&self) -> u64 {
         self.memory_used.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of paged-out messages in spill files (encoded: body plus headers).
+    pub fn paged_bytes(&self) -> u64 {
+        self.pages.live_bytes()
+    }
+
+    /// Refills a queue's in-memory window from its spill file, oldest first. Starts once the
+    /// window is half empty (so that a draining queue reads its pages in runs, not one by one)
+    /// and stops at the window, or at [`MIN_WINDOW`] while memory is past the paging mark.
+    fn page_in(&self, queue: &Queue, st: &mut QueueState) {
+        let window = self.config.page_window.max(MIN_WINDOW);
+        if st.paged.is_empty() || st.ready.len() > window / 2 {
+            return;
+        }
+        while let Some(front) = st.paged.front() {
+            let memory_high = st.ready.len() >= MIN_WINDOW
+                && self.memory_used.load(Ordering::Relaxed) + front.size
+                    > page_threshold(&self.config);
+            if st.ready.len() >= window || memory_high {
+                break;
+            }
+            let message = match self
+                .pages
+                .read(&front.page)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| decode_message(&bytes).map_err(|e| e.to_string()))
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    // Never drop it: the queue stalls behind it and the operator sees why.
+                    tracing::error!(queue = %queue.name, seq = front.seq, error = %e, "cannot read a paged message back");
+                    break;
+                }
+            };
+            let Some(paged) = st.paged.pop_front() else {
+                break;
+            };
+            self.pages.release(&paged.page);
+            if message.expiration > 0 {
+                st.expiring += 1;
+            }
+            self.memory_used.fetch_add(paged.size, Ordering::Relaxed);
+            st.ready.insert(
+                queue.key(&message, paged.seq),
+                Entry {
+                    seq: paged.seq,
+                    message: Arc::new(message),
+                    delivery_count: paged.delivery_count,
+                    journaled: paged.journaled,
+                    size: paged.size,
+                    retained: paged.retained,
+                },
+            );
+        }
     }
 
     /// Opens a session. With a client id already in use, the older session is taken over: it is
@@ -984,12 +1123,17 @@ impl Engine {
     /// Removes a queue's messages and cancels its consumers; the queue must already be out of the
     /// registry.
     fn drop_queue(&self, queue: &Queue) {
+        let mut freed_paged = 0u64;
         let (freed, consumers) = {
             let mut st = lock(&queue.state);
             st.deleted = true;
             let freed = st.bytes;
             st.bytes = 0;
             st.ready.clear();
+            for paged in st.paged.drain(..) {
+                self.pages.release(&paged.page);
+                freed_paged += paged.size;
+            }
             st.in_flight.clear();
             let consumers: Vec<_> = st.consumers.drain(..).map(|c| (c.id, c.events)).collect();
             (freed, consumers)
@@ -1000,7 +1144,8 @@ impl Engine {
                     .append(vec![JournalRecord::QueueDelete { queue: queue.id }]),
             );
         }
-        self.release_memory(freed);
+        // Paged bodies were never counted in memory.
+        self.release_memory(freed.saturating_sub(freed_paged));
         let mut reg = lock(&self.registry);
         for (id, events) in consumers {
             let Some(entry) = reg.consumers.get_mut(&id) else {
@@ -1156,8 +1301,9 @@ impl Engine {
                     Some(format!("{max_messages} messages"))
                 } else if max_bytes > 0 && st.bytes + size > max_bytes {
                     Some(format!("{max_bytes} bytes"))
-                } else if self.memory_used.load(Ordering::Relaxed) + size
-                    > self.config.memory_limit_bytes
+                } else if self.config.memory_limit_bytes > 0
+                    && self.memory_used.load(Ordering::Relaxed) + size
+                        > self.config.memory_limit_bytes
                 {
                     Some(format!(
                         "global memory limit of {} bytes",
@@ -1209,7 +1355,22 @@ impl Engine {
         let mut st = lock(&queue.state);
         let oldest = st.ready.keys().min_by_key(|(_, seq)| *seq).copied();
         let Some(key) = oldest else {
-            return false;
+            // Nothing in memory: the oldest is the first paged message.
+            let Some(paged) = st.paged.pop_front() else {
+                return false;
+            };
+            self.pages.release(&paged.page);
+            st.bytes = st.bytes.saturating_sub(paged.size);
+            if paged.journaled {
+                drop(self.journal.append(vec![JournalRecord::Ack {
+                    queue: queue.id,
+                    seq: paged.seq,
+                }]));
+            }
+            drop(st);
+            tracing::debug!(queue = %queue.name, "dropped the oldest message to make room");
+            self.space.notify_waiters();
+            return true;
         };
         let Some(entry) = st.ready.remove(&key) else {
             return false;
@@ -1377,7 +1538,11 @@ impl Engine {
     /// the caller to dead-letter once the lock is released.
     fn dispatch(&self, queue: &Queue, st: &mut QueueState) -> Vec<DeadLetter> {
         let mut dead = Vec::new();
-        if st.consumers.is_empty() || st.ready.is_empty() {
+        if st.consumers.is_empty() {
+            return dead;
+        }
+        self.page_in(queue, st);
+        if st.ready.is_empty() {
             return dead;
         }
         let now = now_ms();
@@ -1718,7 +1883,8 @@ impl Engine {
         let st = lock(&queue.state);
         Some(QueueInfo {
             name: queue.name.clone(),
-            ready: st.ready.len(),
+            ready: st.ready.len() + st.paged.len(),
+            paged: st.paged.len(),
             unacked: st.in_flight.len(),
             consumers: st.consumers.len(),
             durable: queue.durable,
@@ -1731,6 +1897,24 @@ impl Engine {
         names.sort();
         names
     }
+}
+
+/// Memory use past which queues page out (see [`PAGE_AT_PERCENT`]).
+fn page_threshold(config: &EngineConfig) -> u64 {
+    match config.memory_limit_bytes {
+        0 => u64::MAX,
+        limit => limit / 100 * PAGE_AT_PERCENT,
+    }
+}
+
+/// Whether a new ready message of `size` bytes goes to the spill file rather than memory:
+/// behind other paged messages (order), past the window, or past the memory mark (keeping a
+/// minimal window either way).
+fn pages_out(config: &EngineConfig, st: &QueueState, memory: u64, size: u64) -> bool {
+    config.page_window > 0
+        && (!st.paged.is_empty()
+            || st.ready.len() >= config.page_window
+            || (st.ready.len() >= MIN_WINDOW && memory + size > page_threshold(config)))
 }
 
 fn prioritized_for(config: &EngineConfig, name: &str) -> bool {

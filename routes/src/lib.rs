@@ -3,6 +3,7 @@
 //! `store` for durability. No sockets.
 pub mod address;
 pub mod message;
+pub mod paging;
 pub mod persist;
 pub mod selector;
 
@@ -13,7 +14,7 @@ pub mod engine;
 pub use engine::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability,
     DurableSubscriptionInfo, Engine, EngineConfig, EngineError, FlowControl, NackAction, QueueInfo,
-    RecoverySummary, Session, SessionEvent, SessionId, Transaction, TEMP_PREFIX,
+    RecoverySummary, Session, SessionEvent, SessionId, Transaction, PAGE_AT_PERCENT, TEMP_PREFIX,
 };
 /// The store crate, for the journal options the engine opens with.
 pub use store;

@@ -1,0 +1,228 @@
+//! Spill files for paged-out message bodies: how a deep queue stays within memory.
+//!
+//! A queue keeps at most a window of ready messages in memory; the messages behind it are
+//! encoded into an append-only spill segment and remembered by a small [`PageRef`]. They are read
+//! back, in order, as the window drains. This is a cache on disk, not a durability mechanism:
+//! persistent messages are in the journal already, and spill files are deleted when the engine
+//! opens (as ActiveMQ's temporary store is).
+//!
+//! ### Invariants
+//! - Every [`PageRef`] handed out is released exactly once (read back or dropped with its queue);
+//!   a sealed segment is deleted when its last reference is released.
+//! - Writes go to the one active segment; it is sealed once it reaches [`SEGMENT_BYTES`].
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A spill segment is sealed past this size, so that consumed space is given back in steps.
+pub const SEGMENT_BYTES: u64 = 64 << 20;
+
+/// Where one paged body lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRef {
+    segment: u64,
+    offset: u64,
+    len: u32,
+}
+
+struct Segment {
+    file: Arc<File>,
+    path: PathBuf,
+    /// References not yet released.
+    live: u64,
+    /// Bytes written.
+    len: u64,
+    sealed: bool,
+}
+
+#[derive(Default)]
+struct Segments {
+    by_id: HashMap<u64, Segment>,
+    active: Option<u64>,
+    next_id: u64,
+    /// Bytes currently referenced by live pages (what paging keeps off the heap).
+    live_bytes: u64,
+}
+
+/// The spill directory of one engine.
+pub struct PageFile {
+    dir: PathBuf,
+    segments: Mutex<Segments>,
+}
+
+fn lock(m: &Mutex<Segments>) -> MutexGuard<'_, Segments> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl PageFile {
+    /// Opens the spill directory `dir`, deleting what an earlier run left there.
+    pub fn open(dir: impl Into<PathBuf>) -> io::Result<PageFile> {
+        let dir = dir.into();
+        if dir.exists() {
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                if path.extension().is_some_and(|e| e == "page") {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+        }
+        Ok(PageFile {
+            dir,
+            segments: Mutex::new(Segments::default()),
+        })
+    }
+
+    /// The directory holding the spill segments.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends `body` to the active segment.
+    pub fn write(&self, body: &[u8]) -> io::Result<PageRef> {
+        let len = u32::try_from(body.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "page larger than 4 GiB"))?;
+        let mut segs = lock(&self.segments);
+        let active = match segs.active {
+            Some(id) if segs.by_id.get(&id).is_some_and(|s| s.len < SEGMENT_BYTES) => id,
+            previous => {
+                if let Some(id) = previous {
+                    seal(&mut segs, id);
+                }
+                std::fs::create_dir_all(&self.dir)?;
+                let id = segs.next_id;
+                segs.next_id += 1;
+                let path = self.dir.join(format!("spill-{id:020}.page"));
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&path)?;
+                segs.by_id.insert(
+                    id,
+                    Segment {
+                        file: Arc::new(file),
+                        path,
+                        live: 0,
+                        len: 0,
+                        sealed: false,
+                    },
+                );
+                segs.active = Some(id);
+                id
+            }
+        };
+        let Some(seg) = segs.by_id.get_mut(&active) else {
+            return Err(io::Error::other("spill segment vanished"));
+        };
+        let offset = seg.len;
+        seg.file.write_all_at(body, offset)?;
+        seg.len += u64::from(len);
+        seg.live += 1;
+        segs.live_bytes += u64::from(len);
+        Ok(PageRef {
+            segment: active,
+            offset,
+            len,
+        })
+    }
+
+    /// Reads a page back. The reference stays valid until [`PageFile::release`].
+    pub fn read(&self, page: &PageRef) -> io::Result<Vec<u8>> {
+        let file = lock(&self.segments)
+            .by_id
+            .get(&page.segment)
+            .map(|s| s.file.clone())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "spill segment is gone"))?;
+        // Read outside the lock: other queues page in and out meanwhile.
+        let mut buf = vec![0u8; page.len as usize];
+        file.read_exact_at(&mut buf, page.offset)?;
+        Ok(buf)
+    }
+
+    /// Gives a page back; a sealed segment goes when its last page does.
+    pub fn release(&self, page: &PageRef) {
+        let mut segs = lock(&self.segments);
+        segs.live_bytes = segs.live_bytes.saturating_sub(u64::from(page.len));
+        let remove = match segs.by_id.get_mut(&page.segment) {
+            Some(seg) => {
+                seg.live = seg.live.saturating_sub(1);
+                seg.live == 0 && seg.sealed
+            }
+            None => false,
+        };
+        if remove {
+            if let Some(seg) = segs.by_id.remove(&page.segment) {
+                let _ = std::fs::remove_file(&seg.path);
+            }
+        }
+    }
+
+    /// Bytes of bodies currently paged out.
+    pub fn live_bytes(&self) -> u64 {
+        lock(&self.segments).live_bytes
+    }
+
+    /// Spill segments currently on disk.
+    pub fn segment_count(&self) -> usize {
+        lock(&self.segments).by_id.len()
+    }
+}
+
+/// Seals segment `id`; an empty sealed segment is deleted at once.
+fn seal(segs: &mut Segments, id: u64) {
+    let empty = match segs.by_id.get_mut(&id) {
+        Some(seg) => {
+            seg.sealed = true;
+            seg.live == 0
+        }
+        None => false,
+    };
+    if empty {
+        if let Some(seg) = segs.by_id.remove(&id) {
+            let _ = std::fs::remove_file(&seg.path);
+        }
+    }
+    if segs.active == Some(id) {
+        segs.active = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_read_back_and_segments_go_when_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = PageFile::open(dir.path().join("paging")).unwrap();
+        let body = vec![7u8; 1 << 20];
+        let refs: Vec<PageRef> = (0..130).map(|_| pages.write(&body).unwrap()).collect();
+        assert!(pages.segment_count() >= 2, "64 MiB segments must roll over");
+        assert_eq!(pages.live_bytes(), 130 << 20);
+        for r in &refs {
+            assert_eq!(pages.read(r).unwrap(), body);
+            pages.release(r);
+        }
+        // Every sealed segment is gone; only the active one may remain.
+        assert!(pages.segment_count() <= 1);
+        assert_eq!(pages.live_bytes(), 0);
+    }
+
+    #[test]
+    fn open_clears_an_earlier_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("paging");
+        {
+            let pages = PageFile::open(&path).unwrap();
+            pages.write(b"left behind").unwrap();
+        }
+        assert_eq!(std::fs::read_dir(&path).unwrap().count(), 1);
+        let _pages = PageFile::open(&path).unwrap();
+        assert_eq!(std::fs::read_dir(&path).unwrap().count(), 0);
+    }
+}
