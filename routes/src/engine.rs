@@ -43,6 +43,9 @@ pub const TEMP_PREFIX: &str = "ID:gw-";
 /// before their window is full (ActiveMQ's cursor memory high-water mark is 70 % too).
 pub const PAGE_AT_PERCENT: u64 = 70;
 
+/// Recovered payloads held in memory at most while the journal is scanned (with paging on).
+const RECOVERY_PAYLOAD_BUDGET: u64 = 64 << 20;
+
 /// However full memory is, a queue keeps this many ready messages in memory (when it has them)
 /// so that its consumers always have something to take.
 const MIN_WINDOW: usize = 64;
@@ -576,7 +579,32 @@ impl Engine {
         let pages = PageFile::open(&paging_dir).map_err(|e| {
             EngineError::Recovery(format!("spill directory {}: {e}", paging_dir.display()))
         })?;
-        let (journal, recovery) = Journal::open(journal)?;
+        // Recovery holds at most the paging mark of payloads in memory; the rest streams
+        // straight from the journal into spill files.
+        let mut on_disk: HashMap<u64, HashMap<u64, (PageRef, u64)>> = HashMap::new();
+        let (journal, recovery) = if config.page_window > 0 && config.memory_limit_bytes > 0 {
+            let journal_dir = journal.dir.clone();
+            // Queues keep only their windows in memory anyway: past a modest budget, streaming
+            // payloads straight into spill files beats loading them and paging them out again.
+            let budget = page_threshold(&config).min(RECOVERY_PAYLOAD_BUDGET);
+            Journal::open_paged(journal, budget, &mut |queue, seq, payload| {
+                let fail = |e: String| StoreError::Io {
+                    path: journal_dir.clone(),
+                    source: std::io::Error::other(format!(
+                        "paging recovered message {seq} out: {e}"
+                    )),
+                };
+                let size = decode_message(payload)
+                    .map_err(|e| fail(e.to_string()))?
+                    .body
+                    .len() as u64;
+                let page = pages.write(payload).map_err(|e| fail(e.to_string()))?;
+                on_disk.entry(queue).or_default().insert(seq, (page, size));
+                Ok(())
+            })?
+        } else {
+            Journal::open(journal)?
+        };
         let boot_id = now_ms();
         let mut registry = Registry::default();
         let mut max_seq = 0u64;
@@ -593,9 +621,24 @@ impl Engine {
             let (kind, selector) = match meta {
                 QueueMeta::Retained => {
                     retained.queue = Some(recovered.queue);
+                    let mut paged = on_disk.remove(&recovered.queue).unwrap_or_default();
                     for m in recovered.messages {
                         max_seq = max_seq.max(m.seq);
-                        let message = decode_message(&m.payload).map_err(|e| {
+                        // Retained messages live in memory: read back what recovery paged out.
+                        let payload = match paged.remove(&m.seq) {
+                            Some((page, _)) if m.on_disk => {
+                                let bytes = pages.read(&page).map_err(|e| {
+                                    EngineError::Recovery(format!(
+                                        "retained message {}: {e}",
+                                        m.seq
+                                    ))
+                                })?;
+                                pages.release(&page);
+                                bytes::Bytes::from(bytes)
+                            }
+                            _ => m.payload,
+                        };
+                        let message = decode_message(&payload).map_err(|e| {
                             EngineError::Recovery(format!("retained message {}: {e}", m.seq))
                         })?;
                         retained
@@ -630,8 +673,28 @@ impl Engine {
             };
             let prioritized = prioritized_for(&config, &recovered.name);
             let mut state = QueueState::default();
+            let mut paged = on_disk.remove(&recovered.queue).unwrap_or_default();
             for m in recovered.messages {
                 max_seq = max_seq.max(m.seq);
+                if m.on_disk {
+                    let Some((page, size)) = paged.remove(&m.seq) else {
+                        return Err(EngineError::Recovery(format!(
+                            "queue {} message {}: its payload was not streamed",
+                            recovered.name, m.seq
+                        )));
+                    };
+                    state.bytes += size;
+                    messages += 1;
+                    state.paged.push_back(PagedEntry {
+                        seq: m.seq,
+                        page,
+                        delivery_count: m.delivery_count,
+                        journaled: true,
+                        size,
+                        retained: false,
+                    });
+                    continue;
+                }
                 let message = decode_message(&m.payload).map_err(|e| {
                     EngineError::Recovery(format!(
                         "queue {} message {}: {e}",

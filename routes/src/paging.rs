@@ -21,6 +21,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// A spill segment is sealed past this size, so that consumed space is given back in steps.
 pub const SEGMENT_BYTES: u64 = 64 << 20;
 
+/// Pages are gathered in memory and written to the active segment in runs of this size: one
+/// `pwrite` per run instead of one per message (a system call per 1 KB message would cost more
+/// than everything else paging does).
+const WRITE_BUFFER: usize = 1 << 20;
+
 /// Where one paged body lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRef {
@@ -34,9 +39,22 @@ struct Segment {
     path: PathBuf,
     /// References not yet released.
     live: u64,
-    /// Bytes written.
+    /// Bytes written (buffered ones included).
     len: u64,
+    /// Bytes of the file at `len - buffer.len()`, not yet written (active segment only).
+    buffer: Vec<u8>,
     sealed: bool,
+}
+
+impl Segment {
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.buffer.is_empty() {
+            let at = self.len - self.buffer.len() as u64;
+            self.file.write_all_at(&self.buffer, at)?;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -90,7 +108,7 @@ impl PageFile {
             Some(id) if segs.by_id.get(&id).is_some_and(|s| s.len < SEGMENT_BYTES) => id,
             previous => {
                 if let Some(id) = previous {
-                    seal(&mut segs, id);
+                    seal(&mut segs, id)?;
                 }
                 std::fs::create_dir_all(&self.dir)?;
                 let id = segs.next_id;
@@ -109,6 +127,7 @@ impl PageFile {
                         path,
                         live: 0,
                         len: 0,
+                        buffer: Vec::with_capacity(WRITE_BUFFER),
                         sealed: false,
                     },
                 );
@@ -120,8 +139,11 @@ impl PageFile {
             return Err(io::Error::other("spill segment vanished"));
         };
         let offset = seg.len;
-        seg.file.write_all_at(body, offset)?;
+        seg.buffer.extend_from_slice(body);
         seg.len += u64::from(len);
+        if seg.buffer.len() >= WRITE_BUFFER {
+            seg.flush()?;
+        }
         seg.live += 1;
         segs.live_bytes += u64::from(len);
         Ok(PageRef {
@@ -133,11 +155,26 @@ impl PageFile {
 
     /// Reads a page back. The reference stays valid until [`PageFile::release`].
     pub fn read(&self, page: &PageRef) -> io::Result<Vec<u8>> {
-        let file = lock(&self.segments)
-            .by_id
-            .get(&page.segment)
-            .map(|s| s.file.clone())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "spill segment is gone"))?;
+        let file = {
+            let segs = lock(&self.segments);
+            let seg = segs
+                .by_id
+                .get(&page.segment)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "spill segment is gone"))?;
+            // A page is written whole, in one buffered run: it is either all in the buffer or
+            // all in the file.
+            let buffered_from = seg.len - seg.buffer.len() as u64;
+            if page.offset >= buffered_from {
+                let start = usize::try_from(page.offset - buffered_from)
+                    .map_err(|_| io::Error::other("page offset out of range"))?;
+                return seg
+                    .buffer
+                    .get(start..start + page.len as usize)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| io::Error::other("page past the spill buffer"));
+            }
+            seg.file.clone()
+        };
         // Read outside the lock: other queues page in and out meanwhile.
         let mut buf = vec![0u8; page.len as usize];
         file.read_exact_at(&mut buf, page.offset)?;
@@ -173,10 +210,14 @@ impl PageFile {
     }
 }
 
-/// Seals segment `id`; an empty sealed segment is deleted at once.
-fn seal(segs: &mut Segments, id: u64) {
+/// Seals segment `id` (writing out its buffer); an empty sealed segment is deleted at once.
+fn seal(segs: &mut Segments, id: u64) -> io::Result<()> {
     let empty = match segs.by_id.get_mut(&id) {
         Some(seg) => {
+            if seg.live > 0 {
+                seg.flush()?;
+            }
+            seg.buffer = Vec::new();
             seg.sealed = true;
             seg.live == 0
         }
@@ -190,6 +231,7 @@ fn seal(segs: &mut Segments, id: u64) {
     if segs.active == Some(id) {
         segs.active = None;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -201,16 +243,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pages = PageFile::open(dir.path().join("paging")).unwrap();
         let body = vec![7u8; 1 << 20];
-        let refs: Vec<PageRef> = (0..130).map(|_| pages.write(&body).unwrap()).collect();
+        let refs: Vec<PageRef> = (0..130)
+            .map(|i| pages.write(&vec![i as u8; 1 << 20]).unwrap())
+            .collect();
         assert!(pages.segment_count() >= 2, "64 MiB segments must roll over");
         assert_eq!(pages.live_bytes(), 130 << 20);
-        for r in &refs {
-            assert_eq!(pages.read(r).unwrap(), body);
+        for (i, r) in refs.iter().enumerate() {
+            assert_eq!(pages.read(r).unwrap(), vec![i as u8; 1 << 20]);
             pages.release(r);
         }
+        assert_eq!(body.len(), 1 << 20);
         // Every sealed segment is gone; only the active one may remain.
         assert!(pages.segment_count() <= 1);
         assert_eq!(pages.live_bytes(), 0);
+    }
+
+    #[test]
+    fn small_pages_read_back_from_the_buffer_and_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = PageFile::open(dir.path().join("paging")).unwrap();
+        let bodies: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| i.to_le_bytes().repeat(1 + (i as usize % 700)))
+            .collect();
+        let refs: Vec<PageRef> = bodies.iter().map(|b| pages.write(b).unwrap()).collect();
+        // Some are on disk already, the last ones still in the write buffer.
+        for (b, r) in bodies.iter().zip(&refs).rev() {
+            assert_eq!(&pages.read(r).unwrap(), b);
+        }
     }
 
     #[test]

@@ -238,3 +238,50 @@ async fn window_zero_never_pages() {
     assert_eq!(engine.memory_used(), 300 * KB as u64);
     assert_eq!(spill_files(dir.path()), 0);
 }
+
+#[tokio::test]
+async fn recovery_past_the_memory_mark_streams_into_spill_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || EngineConfig {
+        memory_limit_bytes: 200 * KB as u64,
+        page_window: 10_000,
+        ..EngineConfig::default()
+    };
+    {
+        let engine = open(dir.path(), config());
+        let (producer, _) = engine.connect(None);
+        for i in 0..2000 {
+            producer
+                .send(&Destination::queue("cold"), numbered(i, true))
+                .await
+                .unwrap();
+        }
+        let (reader, mut rx) = engine.connect(None);
+        reader.subscribe(consumer("cold", 1)).unwrap();
+        assert_eq!(number(&next(&mut rx).await), 0);
+        drop(reader);
+        engine.close().unwrap();
+    }
+    // Ten times the memory limit on disk: recovery holds at most the 70 % mark in memory.
+    let engine = open(dir.path(), config());
+    assert!(
+        engine.memory_used() <= 140 * KB as u64,
+        "recovered {} bytes into memory",
+        engine.memory_used()
+    );
+    let info = engine.queue_info("cold").unwrap();
+    assert_eq!(info.ready, 2000);
+    assert!(info.paged >= 2000 - 140, "{} paged", info.paged);
+    let (reader, mut rx) = engine.connect(None);
+    reader.subscribe(consumer("cold", 20)).unwrap();
+    let first = next(&mut rx).await;
+    assert_eq!((number(&first), first.delivery_count), (0, 2));
+    reader
+        .ack(first.consumer, &[first.seq])
+        .unwrap()
+        .await
+        .unwrap();
+    let rest = drain(&reader, &mut rx, 1999).await;
+    assert_eq!(rest, (1..2000).collect::<Vec<_>>());
+    assert_eq!(engine.paged_bytes(), 0);
+}

@@ -823,3 +823,113 @@ fn sealed_segments_never_keep_a_preallocated_tail() {
     assert_eq!(summary(&rec.queues)[&1].len(), 60 * 50);
     assert_eq!(rec.report.truncated_bytes, 0);
 }
+
+#[test]
+fn budgeted_recovery_streams_payloads_past_the_budget_to_the_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (j, _) = open(opts(dir.path()));
+        append(&j, vec![create(1), create(2)]);
+        // 200 messages of 1 KB over several 64 KB segments, every third one acked.
+        for seq in 1..=200u64 {
+            append(&j, vec![add(1 + seq % 2, seq, 1024)]);
+        }
+        for seq in (3..=200u64).step_by(3) {
+            append(&j, vec![ack(1 + seq % 2, seq)]);
+        }
+        // A committed transaction's adds live in its prepare record.
+        append(
+            &j,
+            vec![JournalRecord::TxPrepare {
+                tx: 9,
+                records: vec![add(1, 201, 1024), add(2, 202, 1024)],
+            }],
+        );
+        append(&j, vec![JournalRecord::TxCommit { tx: 9 }]);
+        j.close().unwrap();
+    }
+    // The same recovery without a budget is the reference.
+    let reference = {
+        let (j, r) = open(opts(dir.path()));
+        j.close().unwrap();
+        r
+    };
+    let mut streamed: Vec<(u64, u64, Bytes)> = Vec::new();
+    let (j, r) = Journal::open_paged(opts(dir.path()), 20 * 1024, &mut |q, seq, p| {
+        streamed.push((q, seq, p.clone()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(summary(&r.queues), summary(&reference.queues));
+    let mut held = 0;
+    let mut on_disk = Vec::new();
+    for q in &r.queues {
+        for m in &q.messages {
+            if m.on_disk {
+                assert!(m.payload.is_empty());
+                on_disk.push((q.queue, m.seq));
+            } else {
+                assert_eq!(m.payload, payload(m.seq, 1024));
+                held += m.payload.len();
+            }
+        }
+    }
+    assert!(held <= 20 * 1024, "{held} bytes held past the budget");
+    assert!(held >= 10 * 1024, "the budget is used ({held} bytes held)");
+    // Every message left on disk reached the sink once, with its exact payload.
+    let mut got: Vec<(u64, u64)> = streamed.iter().map(|(q, s, _)| (*q, *s)).collect();
+    got.sort_unstable();
+    on_disk.sort_unstable();
+    assert_eq!(got, on_disk);
+    // The transaction's messages (applied at its commit, from the prepare record) are there.
+    let recovered: Vec<(u64, u64)> = r
+        .queues
+        .iter()
+        .flat_map(|q| q.messages.iter().map(move |m| (q.queue, m.seq)))
+        .collect();
+    assert!(recovered.contains(&(1, 201)) && recovered.contains(&(2, 202)));
+    for (_, seq, p) in &streamed {
+        assert_eq!(*p, payload(*seq, 1024));
+    }
+    // The journal works on after a budgeted open.
+    append(&j, vec![add(1, 300, 10)]);
+    j.close().unwrap();
+}
+
+#[test]
+fn budgeted_recovery_streams_committed_transaction_adds_from_their_prepare_record() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (j, _) = open(opts(dir.path()));
+        append(&j, vec![create(1)]);
+        for seq in 1..=10u64 {
+            append(&j, vec![add(1, seq, 1024)]);
+        }
+        append(
+            &j,
+            vec![JournalRecord::TxPrepare {
+                tx: 4,
+                records: vec![add(1, 11, 1024), add(1, 12, 1024)],
+            }],
+        );
+        append(&j, vec![JournalRecord::TxCommit { tx: 4 }]);
+        j.close().unwrap();
+    }
+    let mut streamed = Vec::new();
+    let (j, r) = Journal::open_paged(opts(dir.path()), 4 * 1024, &mut |q, seq, p| {
+        assert_eq!(*p, payload(seq, 1024));
+        streamed.push((q, seq));
+        Ok(())
+    })
+    .unwrap();
+    let messages = &r.queues[0].messages;
+    assert_eq!(messages.len(), 12);
+    let loaded: Vec<u64> = messages
+        .iter()
+        .filter(|m| !m.on_disk)
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(loaded, vec![1, 2, 3, 4]);
+    assert_eq!(streamed, (5..=12).map(|s| (1, s)).collect::<Vec<_>>());
+    j.close().unwrap();
+}

@@ -54,6 +54,8 @@ pub(crate) struct Msg {
     pub stale: Vec<SegId>,
     /// Only filled while recovering.
     pub payload: Bytes,
+    /// Recovering over the payload budget: the payload was left on disk.
+    pub unloaded: bool,
 }
 
 #[derive(Debug)]
@@ -136,6 +138,12 @@ pub(crate) struct Index {
     pub txs: HashMap<u64, TxIdx>,
     /// Keep payloads (recovery) or drop them (runtime).
     pub keep_payloads: bool,
+    /// While recovering: payload bytes of live messages held at most; those past it are left
+    /// on disk (`Msg::unloaded`). `None` = no bound (payloads are then slices of the segment
+    /// buffers, no copy).
+    pub payload_budget: Option<u64>,
+    /// Payload bytes currently held (with a budget).
+    held: u64,
     pub max_queue: QueueId,
     pub max_seq: u64,
     pub max_tx: u64,
@@ -246,6 +254,7 @@ impl Index {
                     }
                 }
                 for m in q.messages.values() {
+                    self.held = self.held.saturating_sub(m.payload.len() as u64);
                     self.dec(m.add_seg, 1);
                     deps.insert(m.add_seg);
                     deps.extend(m.stale.iter().filter(|s| self.segs.contains_key(s)));
@@ -276,10 +285,20 @@ impl Index {
                 if self.deleted.contains(queue) {
                     return;
                 }
-                let payload = if self.keep_payloads {
-                    payload.clone()
-                } else {
-                    Bytes::new()
+                let mut unloaded = false;
+                let payload = match (self.keep_payloads, self.payload_budget) {
+                    (false, _) => Bytes::new(),
+                    (true, None) => payload.clone(),
+                    (true, Some(budget)) => {
+                        if self.held + payload.len() as u64 <= budget {
+                            self.held += payload.len() as u64;
+                            // A copy: a slice would pin its whole segment buffer in memory.
+                            Bytes::copy_from_slice(payload)
+                        } else {
+                            unloaded = true;
+                            Bytes::new()
+                        }
+                    }
                 };
                 let q = self.queues.entry(*queue).or_default();
                 // A second Add of a live key (a copy left by an interrupted compaction, which
@@ -292,9 +311,11 @@ impl Index {
                         dc_seg: None,
                         stale: Vec::new(),
                         payload,
+                        unloaded,
                     },
                 );
                 if let Some(old) = old {
+                    self.held = self.held.saturating_sub(old.payload.len() as u64);
                     let mut stale = old.stale;
                     stale.push(old.add_seg);
                     stale.retain(|s| *s != seg && self.segs.contains_key(s));
@@ -322,6 +343,7 @@ impl Index {
                 else {
                     return;
                 };
+                self.held = self.held.saturating_sub(m.payload.len() as u64);
                 self.dec(m.add_seg, 1);
                 if let Some(d) = m.dc_seg {
                     self.dec(d, 1);
@@ -454,6 +476,7 @@ impl Index {
                     seq: *seq,
                     delivery_count: m.count,
                     payload: std::mem::take(&mut m.payload),
+                    on_disk: std::mem::take(&mut m.unloaded),
                 })
                 .collect();
             queues.push(super::RecoveredQueue {

@@ -202,17 +202,20 @@ pub struct RecoveredQueue {
 
 /// An unacknowledged message restored from the journal.
 ///
-/// TODO(paging): the whole payload is held in memory, as a slice of the segment it was read from
-/// (a segment stays in memory while any of its messages does). Paging cold bodies out (keeping
-/// only their segment and offset) is planned.
+/// With [`Journal::open`] the payload is held in memory, as a slice of the segment it was read
+/// from. With [`Journal::open_paged`], payloads past the memory budget stay on disk
+/// (`on_disk`, empty `payload`) and are streamed to the caller's sink instead.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecoveredMessage {
     /// The engine's sequence number.
     pub seq: u64,
     /// Latest recorded delivery count (0 if none was recorded).
     pub delivery_count: u32,
-    /// The message bytes as appended.
+    /// The message bytes as appended (empty when `on_disk`).
     pub payload: Bytes,
+    /// The payload was past the recovery memory budget: it went to the sink of
+    /// [`Journal::open_paged`] instead of `payload`.
+    pub on_disk: bool,
 }
 
 /// A prepared transaction awaiting `TxCommit` or `TxRollback`.
@@ -319,13 +322,47 @@ impl Journal {
     /// Fails with [`StoreError::Corrupt`] on interior damage unless `opts.repair`, with
     /// [`StoreError::Locked`] if the directory is already open.
     pub fn open(opts: JournalOptions) -> Result<(Journal, Recovery), StoreError> {
+        Self::open_with(opts, None, &mut |_, _, _| Ok(()))
+    }
+
+    /// Like [`Journal::open`], holding at most `budget` bytes of recovered payloads in memory:
+    /// the payloads of live messages past it are left out of the [`Recovery`] (marked
+    /// [`RecoveredMessage::on_disk`]) and handed to `sink` as `(queue, seq, payload)`, in
+    /// journal order, by a second sequential read of the segments, before any compaction can
+    /// move them. A sink error stops the open with that error.
+    pub fn open_paged(
+        opts: JournalOptions,
+        budget: u64,
+        sink: &mut dyn FnMut(QueueId, u64, &Bytes) -> Result<(), StoreError>,
+    ) -> Result<(Journal, Recovery), StoreError> {
+        Self::open_with(opts, Some(budget), sink)
+    }
+
+    fn open_with(
+        opts: JournalOptions,
+        budget: Option<u64>,
+        sink: &mut dyn FnMut(QueueId, u64, &Bytes) -> Result<(), StoreError>,
+    ) -> Result<(Journal, Recovery), StoreError> {
         let start = Instant::now();
         let dir = opts.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let lock_file = files::lock_dir(&dir)?;
         let ids = files::list_segments(&dir)?;
-        let mut scan = recovery::scan(&dir, &ids, opts.repair)?;
+        let mut scan = recovery::scan(&dir, &ids, opts.repair, budget)?;
         let (queues, prepared) = scan.index.finish_recovery();
+        let wanted: std::collections::HashSet<(QueueId, u64)> = queues
+            .iter()
+            .flat_map(|q| {
+                q.messages
+                    .iter()
+                    .filter(|m| m.on_disk)
+                    .map(move |m| (q.queue, m.seq))
+            })
+            .collect();
+        let paged = wanted.len();
+        if !wanted.is_empty() {
+            recovery::stream_payloads(&dir, &scan.segments, wanted, sink)?;
+        }
 
         let (active, file, len) = match scan.segments.last() {
             Some(&last) => {
@@ -388,6 +425,7 @@ impl Journal {
             bytes = report.bytes,
             truncated = report.truncated_bytes,
             repaired = report.repaired,
+            paged,
             ms = report.duration.as_millis() as u64,
             "journal recovered"
         );

@@ -117,7 +117,12 @@ fn load(dir: &Path, seg: SegId) -> Result<Loaded, StoreError> {
 }
 
 /// Scans the segments `ids` of `dir`, in order.
-pub(crate) fn scan(dir: &Path, ids: &[SegId], repair: bool) -> Result<Scan, StoreError> {
+pub(crate) fn scan(
+    dir: &Path,
+    ids: &[SegId],
+    repair: bool,
+    budget: Option<u64>,
+) -> Result<Scan, StoreError> {
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Loaded, StoreError>>(1);
         let reader = std::thread::Builder::new()
@@ -130,7 +135,7 @@ pub(crate) fn scan(dir: &Path, ids: &[SegId], repair: bool) -> Result<Scan, Stor
                 }
             });
         match reader {
-            Ok(_) => scan_loaded(dir, ids, repair, || {
+            Ok(_) => scan_loaded(dir, ids, repair, budget, || {
                 rx.recv().unwrap_or_else(|_| {
                     Err(StoreError::io(
                         dir,
@@ -141,7 +146,7 @@ pub(crate) fn scan(dir: &Path, ids: &[SegId], repair: bool) -> Result<Scan, Stor
             Err(_) => {
                 drop(rx);
                 let mut next = ids.iter();
-                scan_loaded(dir, ids, repair, || match next.next() {
+                scan_loaded(dir, ids, repair, budget, || match next.next() {
                     Some(&seg) => load(dir, seg),
                     None => Err(StoreError::io(dir, std::io::Error::other("no segment"))),
                 })
@@ -154,10 +159,13 @@ fn scan_loaded(
     dir: &Path,
     ids: &[SegId],
     repair: bool,
+    budget: Option<u64>,
     mut next: impl FnMut() -> Result<Loaded, StoreError>,
 ) -> Result<Scan, StoreError> {
+    let mut index = Index::recovering();
+    index.payload_budget = budget;
     let mut scan = Scan {
-        index: Index::recovering(),
+        index,
         segments: ids.to_vec(),
         last_len: 0,
         last_batch_seq: 0,
@@ -301,4 +309,54 @@ fn scan_loaded(
         }
     }
     Ok(scan)
+}
+
+/// Second pass of a budgeted recovery: reads the (already checked and repaired) segments again,
+/// in order, and hands the payload of every `wanted` message to `sink`, once each.
+pub(crate) fn stream_payloads(
+    dir: &Path,
+    segments: &[SegId],
+    mut wanted: std::collections::HashSet<(u64, u64)>,
+    sink: &mut dyn FnMut(u64, u64, &Bytes) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    use super::JournalRecord;
+    fn visit(
+        records: &[JournalRecord],
+        wanted: &mut std::collections::HashSet<(u64, u64)>,
+        sink: &mut dyn FnMut(u64, u64, &Bytes) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for r in records {
+            match r {
+                JournalRecord::Add {
+                    queue,
+                    seq,
+                    payload,
+                } if wanted.remove(&(*queue, *seq)) => sink(*queue, *seq, payload)?,
+                // The effects of a committed transaction live in its prepare record.
+                JournalRecord::TxPrepare { records, .. } => visit(records, wanted, sink)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    for &seg in segments {
+        if wanted.is_empty() {
+            break;
+        }
+        let loaded = load(dir, seg)?;
+        for (_, frame) in &loaded.frames {
+            visit(&frame.records, &mut wanted, sink)?;
+        }
+    }
+    if wanted.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::io(
+            dir,
+            std::io::Error::other(format!(
+                "{} recovered messages were not found again in the second pass",
+                wanted.len()
+            )),
+        ))
+    }
 }
