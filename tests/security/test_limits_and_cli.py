@@ -1,0 +1,125 @@
+"""Connection limits (`[security] max_connections`, `max_connections_per_address`) and the
+`gateway hash-password` / `gen-cert` subcommands."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+
+from gwtest import mqtt as m
+from gwtest.gateway import check_binary
+from gwtest.raw import RawStomp
+
+
+def limits_toml(total: int = 0, per_address: int = 0) -> str:
+    return (
+        "[security]\n"
+        f"max_connections = {total}\n"
+        f"max_connections_per_address = {per_address}\n"
+    )
+
+
+def admitted_stomp(gw) -> RawStomp:
+    """A connected STOMP peer, retrying while the places are still held by connections that
+    just closed (the readiness probes of the fixture, a peer the test closed)."""
+    deadline = time.monotonic() + 5
+    while True:
+        peer = RawStomp(gw.host, gw.stomp_port)
+        try:
+            peer.connect()
+            return peer
+        except AssertionError:
+            peer.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_per_address_limit_closes_the_extra_connection_and_serves_the_others(make_gateway):
+    gw = make_gateway(extra_toml=limits_toml(per_address=2))
+    first = admitted_stomp(gw)
+    second = admitted_stomp(gw)
+    third = RawStomp(gw.host, gw.stomp_port)
+    try:
+        # Past the limit the socket is closed at once, as ActiveMQ's maximumConnections does.
+        assert third.expect_closed(2.0) == []
+        # The admitted connections keep working.
+        first.send_frame("SEND", {"destination": "/queue/limits", "receipt": "r1"}, "x")
+        first.wait_receipt("r1")
+        # A place given back can be taken again.
+        second.close()
+        admitted_stomp(gw).close()
+    finally:
+        for p in (first, second, third):
+            p.close()
+
+
+def test_total_limit_counts_every_listener(make_mqtt_gateway, raw_mqtt):
+    gw = make_mqtt_gateway(extra_toml=limits_toml(total=2))
+    stomp_peer = admitted_stomp(gw)
+    try:
+        deadline = time.monotonic() + 5
+        while True:  # the MQTT readiness probe may still hold the second place for a moment
+            mqtt_peer = raw_mqtt(gw, version=4)
+            try:
+                assert mqtt_peer.connect().reason == 0
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        extra = raw_mqtt(gw, version=4)
+        try:
+            extra.send(m.connect_packet(m.new_id(), version=4))
+        except OSError:
+            pass  # already closed: that is the refusal too
+        assert extra.expect_closed(2.0) == []
+        mqtt_peer.publish("limits/t", b"x", qos=1, pid=1)
+        assert mqtt_peer.expect(m.PUBACK).pid == 1
+    finally:
+        stomp_peer.close()
+
+
+def test_hash_password_prints_an_argon2id_phc_string():
+    out = subprocess.run([str(check_binary()), "hash-password"], input="correct horse\n",
+                         capture_output=True, text=True, timeout=60, check=True)
+    phc = out.stdout.strip()
+    assert phc.startswith("$argon2id$v=19$"), phc
+    assert "correct horse" not in out.stdout + out.stderr
+    # Salted: the same password hashes differently each time.
+    again = subprocess.run([str(check_binary()), "hash-password"], input="correct horse\n",
+                           capture_output=True, text=True, timeout=60, check=True)
+    assert again.stdout.strip() != phc
+
+
+def test_hash_password_refuses_an_empty_password():
+    out = subprocess.run([str(check_binary()), "hash-password"], input="\n",
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and out.stdout == ""
+
+
+def test_gen_cert_writes_a_private_key_and_refuses_to_overwrite(tmp_path):
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    args = [str(check_binary()), "gen-cert", "--cert", str(cert), "--key", str(key), "--name", "broker.test"]
+    subprocess.run(args, capture_output=True, timeout=60, check=True)
+    assert cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert "PRIVATE KEY-----" in key.read_text()
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    text = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-subject", "-ext", "subjectAltName"],
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "CN = broker.test" in text and "DNS:broker.test" in text
+    refused = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "--force" in refused.stderr
+    assert subprocess.run(args + ["--force"], capture_output=True, timeout=60).returncode == 0
+
+
+def test_check_config_names_a_bad_password_hash_without_echoing_it(tmp_path):
+    path = tmp_path / "gateway.toml"
+    path.write_text('[[users]]\nname = "alice"\npassword_hash = "plaintext-oops"\n')
+    out = subprocess.run([str(check_binary()), "check-config", str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert f"{path}:3: users[0].password_hash:" in out.stderr
+    assert "plaintext-oops" not in out.stderr
