@@ -126,6 +126,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(t) => Some(TlsAcceptor::from_config(t).context("cannot set up TLS ([tls])")?),
         None => None,
     };
+    let tls_reload = tls.clone().map(|t| tokio::spawn(reload_tls_on_sighup(t)));
     // Each protocol gets a plain listener and, when [tls] is configured, a TLS twin.
     let with_tls = |enabled: bool, bind: SocketAddr, tls_enabled: bool, tls_bind: SocketAddr| {
         let mut binds = Vec::new();
@@ -243,6 +244,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listeners.abort_all();
     }
     expiry.abort();
+    if let Some(task) = tls_reload {
+        task.abort();
+    }
     let closing = engine.clone();
     tokio::task::spawn_blocking(move || closing.close())
         .await
@@ -335,4 +339,29 @@ async fn accept_secured<F, Fut>(
     }
     drop(listener);
     while sessions.join_next().await.is_some() {}
+}
+
+/// Reloads the `[tls]` certificate, key and client CA files on SIGHUP (as mosquitto does), for
+/// every TLS listener; a reload that fails is logged and the certificate in use is kept.
+async fn reload_tls_on_sighup(tls: TlsAcceptor) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: TLS certificates reload only on restart");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "SIGHUP: TLS reload failed; keeping the current certificate")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+    }
 }

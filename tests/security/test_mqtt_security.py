@@ -112,3 +112,20 @@ def test_non_loopback_mqtt_listener_refuses_anonymous(make_mqtt_gateway, raw_mqt
     r = raw_mqtt(gw, version=4)
     r.send(m.connect_packet(m.new_id(), version=4))
     assert [(p.type, p.reason) for p in r.expect_closed()] == [(m.CONNACK, 5)]
+
+
+def test_stored_session_of_another_user_resumes_only_what_the_new_user_may_read(gw, paho):
+    """ops subscribes control/# in a persistent session; dashboard (no read on control.>) takes
+    the same client id over: the stored subscription is dropped, not served to dashboard."""
+    cid = m.new_id("shared-id")
+    ops = paho(gw, version=4, client_id=cid, clean=False, username="ops", password="ops-pass")
+    ops.subscribe("control/#", qos=1)
+    ops.subscribe("sensors/#", qos=1)
+    ops.disconnect()
+    dash = paho(gw, version=4, client_id=cid, clean=False, username="dashboard", password="dash-pass")
+    publisher = paho(gw, version=4, username="ops", password="ops-pass")
+    publisher.publish("control/valve", b"secret", qos=1)
+    publisher.publish("sensors/room1/temp", b"19", qos=1)
+    got = dash.get()
+    assert (got.topic, got.payload) == ("sensors/room1/temp", b"19")
+    dash.expect_no_message(0.5)

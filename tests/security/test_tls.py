@@ -222,3 +222,50 @@ def test_certificate_of_unknown_user_is_not_a_login(make_mqtt_gateway, tls_files
     # Optional: no certificate, password login works.
     ok = stomp_tls(gw, tls_files.cert).connect("bob", "bob-pass")
     assert ok.connected is not None
+
+
+def _server_certificate(port) -> bytes:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        with ctx.wrap_socket(s, server_hostname="localhost") as t:
+            return t.getpeercert(binary_form=True)
+
+
+def test_sighup_reloads_the_certificate_and_keeps_it_when_the_new_files_are_bad(make_mqtt_gateway, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from gwtest.gateway import check_binary
+
+    files = TlsFiles(tmp_path / "own-tls")  # this test rewrites its files
+    gw = tls_gateway(make_mqtt_gateway, files)
+    der = lambda: ssl.PEM_cert_to_DER_cert(files.cert.read_text())  # noqa: E731
+    first = der()
+    assert _server_certificate(gw.stomp_tls_port) == first
+    # An open connection is not disturbed by a reload.
+    open_conn = StompTls(gw, files.cert).connect("bob", "bob-pass")
+    subprocess.run([str(check_binary()), "gen-cert", "--cert", str(files.cert), "--key", str(files.key),
+                    "--name", "reloaded.test", "--force"], check=True, capture_output=True, timeout=60)
+    second = der()
+    assert second != first
+    gw.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while _server_certificate(gw.stomp_tls_port) != second:
+        assert time.monotonic() < deadline, "certificate not reloaded after SIGHUP"
+        time.sleep(0.05)
+    assert _server_certificate(gw.mqtt_tls_port) == second  # every TLS listener
+    open_conn.conn.send("/queue/secure.reload", "x", receipt="r1")
+    open_conn.wait(lambda: "r1" in open_conn.receipts, "RECEIPT r1")
+    open_conn.close()
+    # A broken file: the reload fails, the gateway keeps serving the certificate it has.
+    files.cert.write_text("not a certificate\n")
+    gw.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "TLS reload failed" not in gw.log_text():
+        assert time.monotonic() < deadline, "no reload failure logged"
+        time.sleep(0.05)
+    assert gw.running
+    assert _server_certificate(gw.stomp_tls_port) == second

@@ -421,6 +421,17 @@ pub async fn serve<S>(
                 retain_as_published: false,
             });
         let filter = sub.subscription.clone();
+        // The session may have been made by another user: resume only what this one may read.
+        if let Err(e) = state
+            .principal
+            .check(Action::Read, &filter_destination(&filter))
+        {
+            tracing::debug!(%peer, %client_id, reason = %e, "stored subscription not resumed");
+            if !filter.starts_with("$share/") {
+                let _ = state.engine.remove_durable_subscription(&filter);
+            }
+            continue;
+        }
         let _ = state.attach(&filter, &sub.pattern, options, false, false);
     }
     let _ = SinkExt::<MqttPacket>::flush(&mut framed).await;
@@ -493,6 +504,16 @@ pub async fn serve<S>(
         });
     }
     tracing::debug!(%peer, "MQTT session closed");
+}
+
+/// The topic pattern a subscription filter reads from (the inner filter of
+/// `$share/group/filter`), for authorization.
+fn filter_destination(filter: &str) -> Destination {
+    let unshared = match filter.strip_prefix("$share/") {
+        Some(rest) => rest.split_once('/').map(|(_, f)| f).unwrap_or(rest),
+        None => filter,
+    };
+    Destination::topic(convert::topic_to_address(unshared))
 }
 
 /// The reason string sent with a server DISCONNECT.
@@ -1054,12 +1075,10 @@ impl MqttSession {
                 subscription_id,
                 retain_as_published: f.options.retain_as_published,
             };
-            let unshared = match f.filter.strip_prefix("$share/") {
-                Some(rest) => rest.split_once('/').map(|(_, f)| f).unwrap_or(rest),
-                None => f.filter.as_str(),
-            };
-            let wanted = Destination::topic(convert::topic_to_address(unshared));
-            if let Err(e) = self.principal.check(Action::Read, &wanted) {
+            if let Err(e) = self
+                .principal
+                .check(Action::Read, &filter_destination(&f.filter))
+            {
                 tracing::debug!(client_id = %self.client_id, reason = %e, "subscribe not authorized");
                 codes.push(if v5(self.version) {
                     reason::NOT_AUTHORIZED

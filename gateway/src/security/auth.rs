@@ -225,6 +225,9 @@ pub struct Authenticator {
     acl: Arc<AuthorizationMap>,
     failure_delay: Duration,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// Bounds the argon2 verifications running at once (each takes 19 MiB and a core for tens
+    /// of milliseconds): a login storm queues instead of exhausting memory.
+    verifications: tokio::sync::Semaphore,
 }
 
 impl Authenticator {
@@ -253,6 +256,9 @@ impl Authenticator {
             }),
             failure_delay,
             failures: Mutex::new(HashMap::new()),
+            verifications: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            ),
         }
     }
 
@@ -283,15 +289,20 @@ impl Authenticator {
         let user = user.map(str::to_owned);
         let password = password.map(<[u8]>::to_vec);
         let peer_owned = peer.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            this.verify(user.as_deref(), password.as_deref(), &peer_owned)
-        })
-        .await
-        .unwrap_or_else(|_| {
-            Err(AuthError::BadCredentials {
-                user: String::new(),
+        let outcome = {
+            // Never closed: the semaphore lives as long as the authenticator. Released before
+            // the back-off below, so failing clients do not hold up the others.
+            let _slot = self.verifications.acquire().await.ok();
+            tokio::task::spawn_blocking(move || {
+                this.verify(user.as_deref(), password.as_deref(), &peer_owned)
             })
-        });
+            .await
+            .unwrap_or_else(|_| {
+                Err(AuthError::BadCredentials {
+                    user: String::new(),
+                })
+            })
+        };
         match &outcome {
             Ok(_) => self.forget_failures(peer.addr.ip()),
             Err(e) => {

@@ -10,7 +10,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
@@ -41,10 +41,15 @@ pub enum TlsSetupError {
 }
 
 /// Wraps accepted TCP streams in TLS. Cheap to clone; one per gateway serves every TLS
-/// listener.
+/// listener, and [`TlsAcceptor::reload`] on any clone changes the certificate for all of them.
+///
+/// ### Invariants
+/// - `current` always holds a complete, valid server configuration: a reload that fails leaves
+///   the previous one in place.
 #[derive(Clone)]
 pub struct TlsAcceptor {
-    acceptor: tokio_rustls::TlsAcceptor,
+    config: Arc<TlsConfig>,
+    current: Arc<RwLock<tokio_rustls::TlsAcceptor>>,
 }
 
 impl std::fmt::Debug for TlsAcceptor {
@@ -79,38 +84,18 @@ impl TlsAcceptor {
     /// Builds the acceptor from `[tls]`: reads the certificate chain, the key and (when client
     /// certificates are asked for) the client CA file. TLS 1.2 and 1.3 only.
     pub fn from_config(config: &TlsConfig) -> Result<Self, TlsSetupError> {
-        // ring, not aws-lc-rs: no cmake / large C build for CI. rustls 0.23.48 deprecates it
-        // for lacking post-quantum key exchange (X25519MLKEM768); classic groups remain.
-        #[allow(deprecated)]
-        let provider = Arc::new(ring::default_provider());
-        let certs = load_certificates("certificate file", &config.cert_file)?;
-        let key = PrivateKeyDer::from_pem_file(&config.key_file)
-            .map_err(|e| pem_error("private key file", &config.key_file, e))?;
-        let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
-        let builder = match (config.client_certificates, &config.client_ca_file) {
-            (ClientCertificates::None, _) | (_, None) => builder.with_no_client_auth(),
-            (mode, Some(ca_file)) => {
-                let mut roots = RootCertStore::empty();
-                for ca in load_certificates("client CA file", ca_file)? {
-                    roots
-                        .add(ca)
-                        .map_err(|e| pem_error("client CA file", ca_file, e))?;
-                }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-                let verifier = if mode == ClientCertificates::Optional {
-                    verifier.allow_unauthenticated().build()?
-                } else {
-                    verifier.build()?
-                };
-                builder.with_client_cert_verifier(verifier)
-            }
-        };
-        let server = builder.with_single_cert(certs, key)?;
         Ok(TlsAcceptor {
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+            current: Arc::new(RwLock::new(build(config)?)),
+            config: Arc::new(config.clone()),
         })
+    }
+
+    /// Reads the files again and, when they make a valid configuration, serves new handshakes
+    /// with it (connections already open keep theirs). On error nothing changes.
+    pub fn reload(&self) -> Result<(), TlsSetupError> {
+        let fresh = build(&self.config)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(())
     }
 
     /// Runs the server handshake on `stream` (failing after `timeout`: a slow-loris guard).
@@ -121,7 +106,12 @@ impl TlsAcceptor {
         stream: TcpStream,
         timeout: Duration,
     ) -> io::Result<(TlsStream<TcpStream>, Option<String>)> {
-        let tls = tokio::time::timeout(timeout, self.acceptor.accept(stream))
+        let acceptor = self
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let tls = tokio::time::timeout(timeout, acceptor.accept(stream))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
         let user = tls
@@ -132,6 +122,39 @@ impl TlsAcceptor {
             .and_then(|leaf| common_name(leaf.as_ref()));
         Ok((tls, user))
     }
+}
+
+/// A rustls acceptor for `config`.
+fn build(config: &TlsConfig) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
+    // ring, not aws-lc-rs: no cmake / large C build for CI. rustls 0.23.48 deprecates it
+    // for lacking post-quantum key exchange (X25519MLKEM768); classic groups remain.
+    #[allow(deprecated)]
+    let provider = Arc::new(ring::default_provider());
+    let certs = load_certificates("certificate file", &config.cert_file)?;
+    let key = PrivateKeyDer::from_pem_file(&config.key_file)
+        .map_err(|e| pem_error("private key file", &config.key_file, e))?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let builder = match (config.client_certificates, &config.client_ca_file) {
+        (ClientCertificates::None, _) | (_, None) => builder.with_no_client_auth(),
+        (mode, Some(ca_file)) => {
+            let mut roots = RootCertStore::empty();
+            for ca in load_certificates("client CA file", ca_file)? {
+                roots
+                    .add(ca)
+                    .map_err(|e| pem_error("client CA file", ca_file, e))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if mode == ClientCertificates::Optional {
+                verifier.allow_unauthenticated().build()?
+            } else {
+                verifier.build()?
+            };
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let server = builder.with_single_cert(certs, key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
 }
 
 /// The first common name of a DER certificate's subject.
