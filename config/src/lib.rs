@@ -428,6 +428,9 @@ pub struct SecurityConfig {
     /// Most client connections open at once from one source IP address; 0 = no limit.
     /// Default 0.
     pub max_connections_per_address: u64,
+    /// Most connections open at once authenticated as one configured user (anonymous clients
+    /// are not counted); 0 = no limit. Default 0.
+    pub max_connections_per_user: u64,
     /// Delay, in milliseconds, before a failed authentication is answered; doubled for each
     /// further failure from the same source address within a minute, up to 30 s.
     /// 0 = answer at once. Default 1000.
@@ -439,6 +442,7 @@ impl Default for SecurityConfig {
         Self {
             max_connections: 0,
             max_connections_per_address: 0,
+            max_connections_per_user: 0,
             auth_failure_delay_ms: 1000,
         }
     }

@@ -34,6 +34,7 @@ const TLS_KEYS: &[&str] = &[
 const SECURITY_KEYS: &[&str] = &[
     "max_connections",
     "max_connections_per_address",
+    "max_connections_per_user",
     "auth_failure_delay_ms",
 ];
 const USER_KEYS: &[&str] = &["name", "password_hash", "groups"];
@@ -500,6 +501,12 @@ fn security(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut SecurityConfig) {
         "max_connections_per_address",
         NON_NEGATIVE,
         &mut out.max_connections_per_address,
+    );
+    cx.int(
+        t,
+        "max_connections_per_user",
+        NON_NEGATIVE,
+        &mut out.max_connections_per_user,
     );
     cx.int(
         t,

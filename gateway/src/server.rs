@@ -138,13 +138,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         binds
     };
-    let security_for =
-        |bind: SocketAddr, tls: Option<TlsAcceptor>, handshake_ms: u64| ListenerSecurity {
+    let no_users = config.users.is_empty();
+    let security_for = |bind: SocketAddr, tls: Option<TlsAcceptor>, handshake_ms: u64| {
+        if no_users && !bind.ip().is_loopback() {
+            tracing::warn!(
+                address = %bind,
+                "listener not bound to loopback and no [[users]] configured: it will refuse \
+                 every client (see docs/security.md)"
+            );
+        }
+        ListenerSecurity {
             limiter: limiter.clone(),
             tls,
             handshake_timeout: Duration::from_millis(handshake_ms),
             listener_is_loopback: bind.ip().is_loopback(),
-        };
+        }
+    };
     let stomp_cfg = &config.listeners.stomp;
     let stomp_settings = Arc::new(StompSettings {
         limits: StompLimits {

@@ -123,3 +123,37 @@ def test_check_config_names_a_bad_password_hash_without_echoing_it(tmp_path):
     assert out.returncode != 0
     assert f"{path}:3: users[0].password_hash:" in out.stderr
     assert "plaintext-oops" not in out.stderr
+
+
+def test_per_user_limit_refuses_in_each_protocol(make_mqtt_gateway, raw_mqtt):
+    from gwtest.security import security_toml
+
+    extra = security_toml(users={"alice": ("pw", [])}).replace(
+        "[security]\n", "[security]\nmax_connections_per_user = 1\n"
+    )
+    gw = make_mqtt_gateway(extra_toml=extra)
+    first = RawStomp(gw.host, gw.stomp_port)
+    try:
+        first.connect(headers={"login": "alice", "passcode": "pw"})
+        second = RawStomp(gw.host, gw.stomp_port)
+        second.send_frame("CONNECT", {"accept-version": "1.2", "host": "localhost",
+                                      "login": "alice", "passcode": "pw"})
+        frames = second.expect_closed()
+        assert [f.headers.get("message") for f in frames] == [
+            "User alice already has the maximum of 1 connections."
+        ]
+        for version, code in ((4, 3), (5, 0x97)):
+            r = raw_mqtt(gw, version=version)
+            r.send(m.connect_packet(m.new_id(), version=version, username="alice", password="pw"))
+            assert [(p.type, p.reason) for p in r.expect_closed()] == [(m.CONNACK, code)]
+    finally:
+        first.close()
+    # The place comes back when the connection ends.
+    deadline = time.monotonic() + 5
+    while True:
+        r = raw_mqtt(gw, version=5)
+        ack = r.connect(username="alice", password="pw")
+        if ack.reason == 0:
+            break
+        assert time.monotonic() < deadline, "the user's place was never given back"
+        time.sleep(0.05)

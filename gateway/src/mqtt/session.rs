@@ -314,7 +314,12 @@ pub async fn serve<S>(
             Ok(principal) => principal,
             Err(e) => {
                 tracing::debug!(%peer, reason = %e, "MQTT login refused");
-                let code = refuse(matches!(e, AuthError::BadCredentials { .. }));
+                let code = match e {
+                    // 3.x: "server unavailable"; 5.0: "quota exceeded".
+                    AuthError::TooManyConnections { .. } if v5(version) => reason::QUOTA_EXCEEDED,
+                    AuthError::TooManyConnections { .. } => reason::V3_SERVER_UNAVAILABLE,
+                    _ => refuse(matches!(e, AuthError::BadCredentials { .. })),
+                };
                 let _ = send(&mut framed, connack(code, false, Properties::default())).await;
                 return;
             }

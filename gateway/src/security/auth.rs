@@ -47,6 +47,14 @@ pub enum AuthError {
     /// `guest` from a peer that is not on loopback.
     #[error("User name [guest] is only allowed to connect from localhost.")]
     GuestNotFromLoopback,
+    /// The user already has `security.max_connections_per_user` connections open.
+    #[error("User {user} already has the maximum of {limit} connections.")]
+    TooManyConnections {
+        /// The user.
+        user: String,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// What a principal wants to do to a destination (ActiveMQ's read / write / admin).
@@ -106,6 +114,31 @@ pub struct Principal {
     anonymous: bool,
     groups: Arc<[String]>,
     acl: Arc<AuthorizationMap>,
+    /// The user's connection place (`security.max_connections_per_user`), given back when the
+    /// last clone of this principal is dropped.
+    _place: Option<Arc<UserPlace>>,
+}
+
+/// One connection counted against a user's limit.
+#[derive(Debug)]
+struct UserPlace {
+    counts: Arc<Mutex<HashMap<String, u64>>>,
+    user: String,
+}
+
+impl Drop for UserPlace {
+    fn drop(&mut self) {
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.user);
+            }
+        }
+    }
 }
 
 impl Principal {
@@ -225,6 +258,9 @@ pub struct Authenticator {
     acl: Arc<AuthorizationMap>,
     failure_delay: Duration,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    /// `security.max_connections_per_user` (0 = none) and the connections per user.
+    max_per_user: u64,
+    per_user: Arc<Mutex<HashMap<String, u64>>>,
     /// Bounds the argon2 verifications running at once (each takes 19 MiB and a core for tens
     /// of milliseconds): a login storm queues instead of exhausting memory.
     verifications: tokio::sync::Semaphore,
@@ -256,6 +292,8 @@ impl Authenticator {
             }),
             failure_delay,
             failures: Mutex::new(HashMap::new()),
+            max_per_user: 0,
+            per_user: Arc::new(Mutex::new(HashMap::new())),
             verifications: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             ),
@@ -270,6 +308,38 @@ impl Authenticator {
             &config.authorization,
             Duration::from_millis(config.security.auth_failure_delay_ms),
         )
+        .with_max_connections_per_user(config.security.max_connections_per_user)
+    }
+
+    /// Admits at most `limit` connections at once per authenticated user (0 = no limit); a
+    /// connection counts for as long as a clone of its [`Principal`] lives.
+    pub fn with_max_connections_per_user(mut self, limit: u64) -> Self {
+        self.max_per_user = limit;
+        self
+    }
+
+    /// Takes a connection place for `principal`'s user, or refuses past the per-user limit.
+    fn take_place(&self, mut principal: Principal) -> Result<Principal, AuthError> {
+        if self.max_per_user == 0 || principal.anonymous {
+            return Ok(principal);
+        }
+        let mut counts = self
+            .per_user
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open = counts.entry(principal.name.to_string()).or_insert(0);
+        if *open >= self.max_per_user {
+            return Err(AuthError::TooManyConnections {
+                user: principal.name.to_string(),
+                limit: self.max_per_user,
+            });
+        }
+        *open += 1;
+        principal._place = Some(Arc::new(UserPlace {
+            counts: self.per_user.clone(),
+            user: principal.name.to_string(),
+        }));
+        Ok(principal)
     }
 
     /// Admits a client, or says why not.
@@ -303,8 +373,13 @@ impl Authenticator {
                 })
             })
         };
+        let outcome = outcome.and_then(|p| self.take_place(p));
         match &outcome {
             Ok(_) => self.forget_failures(peer.addr.ip()),
+            // Not a failed login: no back-off.
+            Err(e @ AuthError::TooManyConnections { .. }) => {
+                tracing::info!(peer = %peer.addr, reason = %e, "connection refused");
+            }
             Err(e) => {
                 let delay = self.record_failure(peer.addr.ip());
                 tracing::info!(peer = %peer.addr, reason = %e, delay_ms = delay.as_millis() as u64,
@@ -392,6 +467,7 @@ impl Authenticator {
             anonymous,
             groups,
             acl: self.acl.clone(),
+            _place: None,
         }
     }
 
@@ -631,6 +707,29 @@ mod tests {
         };
         assert!(p.may(Action::Write, &Destination::queue("anything")));
         assert!(p.may(Action::Admin, &Destination::topic("x.>")));
+    }
+
+    #[test]
+    fn per_user_limit_counts_live_principals() {
+        let auth = Authenticator::new(&[user("alice", "pw", &[])], &[], Duration::ZERO)
+            .with_max_connections_per_user(1);
+        let admit = || {
+            auth.verify(Some("alice"), Some(b"pw"), &peer(LOCAL, true))
+                .and_then(|p| auth.take_place(p))
+        };
+        let first = admit().unwrap();
+        let clone = first.clone();
+        assert_eq!(
+            admit().err(),
+            Some(AuthError::TooManyConnections {
+                user: "alice".into(),
+                limit: 1
+            })
+        );
+        drop(first);
+        assert!(admit().is_err(), "a clone still holds the place");
+        drop(clone);
+        assert!(admit().is_ok());
     }
 
     #[test]
