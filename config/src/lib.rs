@@ -431,6 +431,9 @@ pub struct SecurityConfig {
     /// Most connections open at once authenticated as one configured user (anonymous clients
     /// are not counted); 0 = no limit. Default 0.
     pub max_connections_per_user: u64,
+    /// Most subscriptions one connection may hold at once (STOMP SUBSCRIBE, MQTT topic filters);
+    /// 0 = no limit. Default 0.
+    pub max_subscriptions_per_connection: u64,
     /// Delay, in milliseconds, before a failed authentication is answered; doubled for each
     /// further failure from the same source address within a minute, up to 30 s.
     /// 0 = answer at once. Default 1000.
@@ -443,6 +446,7 @@ impl Default for SecurityConfig {
             max_connections: 0,
             max_connections_per_address: 0,
             max_connections_per_user: 0,
+            max_subscriptions_per_connection: 0,
             auth_failure_delay_ms: 1000,
         }
     }

@@ -35,6 +35,7 @@ const SECURITY_KEYS: &[&str] = &[
     "max_connections",
     "max_connections_per_address",
     "max_connections_per_user",
+    "max_subscriptions_per_connection",
     "auth_failure_delay_ms",
 ];
 const USER_KEYS: &[&str] = &["name", "password_hash", "groups"];
@@ -507,6 +508,12 @@ fn security(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut SecurityConfig) {
         "max_connections_per_user",
         NON_NEGATIVE,
         &mut out.max_connections_per_user,
+    );
+    cx.int(
+        t,
+        "max_subscriptions_per_connection",
+        NON_NEGATIVE,
+        &mut out.max_subscriptions_per_connection,
     );
     cx.int(
         t,

@@ -164,6 +164,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         heartbeat_floor: Duration::from_millis(stomp_cfg.heartbeat_min_ms),
         connect_timeout: Duration::from_millis(stomp_cfg.connect_timeout_ms),
         authenticator: authenticator.clone(),
+        max_subscriptions: usize::try_from(config.security.max_subscriptions_per_connection)
+            .unwrap_or(usize::MAX),
     });
     for (bind, tls) in with_tls(
         stomp_cfg.enabled,
@@ -204,6 +206,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         max_keepalive: mqtt_cfg.max_keepalive,
         connect_timeout: Duration::from_millis(mqtt_cfg.connect_timeout_ms),
         authenticator: authenticator.clone(),
+        max_subscriptions: usize::try_from(config.security.max_subscriptions_per_connection)
+            .unwrap_or(usize::MAX),
     });
     // One session table for both MQTT listeners: a client id is one client on either.
     let mqtt_sessions = Arc::new(MqttSessions::default());

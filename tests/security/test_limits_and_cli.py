@@ -157,3 +157,53 @@ def test_per_user_limit_refuses_in_each_protocol(make_mqtt_gateway, raw_mqtt):
             break
         assert time.monotonic() < deadline, "the user's place was never given back"
         time.sleep(0.05)
+
+
+def test_subscription_limit_per_connection(make_mqtt_gateway, raw_mqtt):
+    gw = make_mqtt_gateway(extra_toml="[security]\nmax_subscriptions_per_connection = 2\n")
+    s = RawStomp(gw.host, gw.stomp_port)
+    try:
+        s.connect()
+        for i in (1, 2):
+            s.send_frame("SUBSCRIBE", {"destination": f"/queue/lim.{i}", "id": f"s{i}", "receipt": f"r{i}"})
+            s.wait_receipt(f"r{i}")
+        s.send_frame("SUBSCRIBE", {"destination": "/queue/lim.3", "id": "s3", "receipt": "r3"})
+        err = s.expect("ERROR")
+        assert err.headers["message"] == "Too many subscriptions: the gateway allows 2 per connection"
+        # Still connected; a place freed by UNSUBSCRIBE can be used again.
+        s.send_frame("UNSUBSCRIBE", {"id": "s1", "receipt": "u1"})
+        s.wait_receipt("u1")
+        s.send_frame("SUBSCRIBE", {"destination": "/queue/lim.3", "id": "s3", "receipt": "r4"})
+        s.wait_receipt("r4")
+    finally:
+        s.close()
+    for version, code in ((4, 0x80), (5, 0x97)):
+        r = raw_mqtt(gw, version=version)
+        assert r.connect().reason == 0
+        assert r.subscribe([("a/1", 1), ("a/2", 1), ("a/3", 1)]).codes == [1, 1, code]
+        # Re-subscribing to a held filter is not a new subscription.
+        assert r.subscribe([("a/1", 0)], pid=2).codes == [0]
+
+
+def test_silent_tls_client_is_closed_after_the_handshake_timeout(make_mqtt_gateway, tmp_path):
+    """Slow-loris guard: a TCP connection to a TLS port that never says hello is closed after
+    connect_timeout_ms, and the gateway keeps serving."""
+    from gwtest.gateway import free_port
+    from gwtest.security import TlsFiles
+
+    files = TlsFiles(tmp_path / "tls")
+    tls_port = free_port()
+    gw = make_mqtt_gateway(overrides={
+        "tls": files.config(),
+        "listeners": {"stomp": {"tls_bind": f"127.0.0.1:{tls_port}", "connect_timeout_ms": 500},
+                      "mqtt": {"tls_enabled": False}},
+    })
+    m.wait_for_port(gw.host, tls_port, gw.proc, 20, "STOMP TLS listener", gw.log_tail)
+    import socket
+
+    with socket.create_connection((gw.host, tls_port), timeout=5) as idle:
+        start = time.monotonic()
+        assert idle.recv(1) == b""  # closed by the gateway
+        waited = time.monotonic() - start
+    assert 0.3 < waited < 4.0, waited
+    assert gw.running

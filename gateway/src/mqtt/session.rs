@@ -46,6 +46,9 @@ pub struct MqttSettings {
     /// Checks the user name and password and hands out the principal whose rights PUBLISH
     /// and SUBSCRIBE are checked against.
     pub authenticator: Arc<Authenticator>,
+    /// Most topic filters one connection may hold (`security.max_subscriptions_per_connection`);
+    /// 0 = no limit.
+    pub max_subscriptions: usize,
 }
 
 /// What outlives one connection of a client id: QoS 2 exchanges in progress, and a generation
@@ -200,6 +203,8 @@ struct MqttSession {
     user: Option<String>,
     /// Whose rights PUBLISH and SUBSCRIBE are checked against.
     principal: Principal,
+    /// Most topic filters held at once; 0 = no limit.
+    max_subscriptions: usize,
     pending: FuturesOrdered<PendingOp>,
     session_expiry: u32,
     /// The client's Maximum Packet Size (MQTT 5): larger messages are not sent to it.
@@ -403,6 +408,7 @@ pub async fn serve<S>(
         inflight: settings.max_inflight.min(client_receive_max),
         user: connect.username.clone(),
         principal,
+        max_subscriptions: settings.max_subscriptions,
         pending: FuturesOrdered::new(),
         session_expiry,
         client_max_packet: connect.properties.maximum_packet_size,
@@ -1087,6 +1093,17 @@ impl MqttSession {
                 tracing::debug!(client_id = %self.client_id, reason = %e, "subscribe not authorized");
                 codes.push(if v5(self.version) {
                     reason::NOT_AUTHORIZED
+                } else {
+                    reason::V3_SUBACK_FAILURE
+                });
+                continue;
+            }
+            if self.max_subscriptions > 0
+                && self.subscriptions.len() >= self.max_subscriptions
+                && !self.subscriptions.contains_key(&f.filter)
+            {
+                codes.push(if v5(self.version) {
+                    reason::QUOTA_EXCEEDED
                 } else {
                     reason::V3_SUBACK_FAILURE
                 });

@@ -42,6 +42,9 @@ pub struct StompSettings {
     /// Checks `login`/`passcode` and hands out the principal whose rights SEND and SUBSCRIBE
     /// are checked against.
     pub authenticator: Arc<Authenticator>,
+    /// Most subscriptions one connection may hold (`security.max_subscriptions_per_connection`);
+    /// 0 = no limit.
+    pub max_subscriptions: usize,
 }
 
 /// A protocol failure that ends the connection with an ERROR frame.
@@ -127,6 +130,7 @@ struct StompSession {
     transactions: HashMap<String, Transaction>,
     temps: TempNames,
     principal: Principal,
+    max_subscriptions: usize,
     user: Option<String>,
     pending: FuturesOrdered<PendingOp>,
     disconnecting: bool,
@@ -280,6 +284,7 @@ pub async fn serve<S>(
             Some(principal.name().to_owned())
         },
         principal,
+        max_subscriptions: settings.max_subscriptions,
         pending: FuturesOrdered::new(),
         disconnecting: false,
     };
@@ -672,6 +677,16 @@ impl StompSession {
                 ))
             }
         };
+        if self.max_subscriptions > 0 && self.subscriptions.len() >= self.max_subscriptions {
+            return Err(Fatal::new(
+                format!(
+                    "Too many subscriptions: the gateway allows {} per connection",
+                    self.max_subscriptions
+                ),
+                Some(frame),
+            )
+            .recoverable());
+        }
         let destination = self.destination(frame)?;
         self.principal
             .check(Action::Read, &destination)
