@@ -43,6 +43,19 @@ pub struct Config {
     pub store: StoreConfig,
     /// Broker policies: limits, flow control, redelivery (`[broker]`).
     pub broker: BrokerConfig,
+    /// The certificate the TLS listeners present (`[tls]`); `None`: no TLS listener starts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Connection limits and authentication back-off (`[security]`).
+    pub security: SecurityConfig,
+    /// Configured users (`[[users]]`). Default: none (see `docs/security.md` for who may
+    /// connect then).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<UserConfig>,
+    /// Authorization entries (`[[authorization]]`), as ActiveMQ's `authorizationEntry`.
+    /// Default: none, which lets every authenticated client do everything.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authorization: Vec<AuthorizationEntry>,
 }
 
 impl Config {
@@ -133,6 +146,11 @@ pub struct MqttListenerConfig {
     pub max_keepalive: u16,
     /// A connection must send CONNECT within this many milliseconds; at least 1. Default 10000.
     pub connect_timeout_ms: u64,
+    /// Whether a TLS twin of this listener is started on `tls_bind` when `[tls]` is
+    /// configured. Default `true`.
+    pub tls_enabled: bool,
+    /// Address of the TLS listener. Default `127.0.0.1:8883`.
+    pub tls_bind: SocketAddr,
 }
 
 impl Default for MqttListenerConfig {
@@ -145,6 +163,8 @@ impl Default for MqttListenerConfig {
             topic_alias_max: 16,
             max_keepalive: 65_535,
             connect_timeout_ms: 10_000,
+            tls_enabled: true,
+            tls_bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8883)),
         }
     }
 }
@@ -169,6 +189,11 @@ pub struct StompListenerConfig {
     /// A connection must send CONNECT/STOMP within this many milliseconds; at least 1.
     /// Default 10000.
     pub connect_timeout_ms: u64,
+    /// Whether a TLS twin of this listener is started on `tls_bind` when `[tls]` is
+    /// configured. Default `true`.
+    pub tls_enabled: bool,
+    /// Address of the TLS listener. Default `127.0.0.1:61614`.
+    pub tls_bind: SocketAddr,
 }
 
 impl Default for StompListenerConfig {
@@ -181,6 +206,8 @@ impl Default for StompListenerConfig {
             max_header_bytes: 10240,
             heartbeat_min_ms: 100,
             connect_timeout_ms: 10_000,
+            tls_enabled: true,
+            tls_bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 61614)),
         }
     }
 }
@@ -354,5 +381,135 @@ impl DestinationPolicy {
             dead_letter_queue: None,
             prioritized_messages: None,
         }
+    }
+}
+
+/// Whether TLS listeners ask clients for a certificate (`tls.client_certificates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientCertificates {
+    /// `"none"`: no client certificate is requested. The default.
+    #[default]
+    None,
+    /// `"optional"`: a client may present a certificate signed by `client_ca_file`; one that
+    /// does not is still served (and authenticates with a user name and password).
+    Optional,
+    /// `"required"`: the handshake fails unless the client presents a certificate signed by
+    /// `client_ca_file` (mutual TLS).
+    Required,
+}
+
+impl ClientCertificates {
+    /// The spelling used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientCertificates::None => "none",
+            ClientCertificates::Optional => "optional",
+            ClientCertificates::Required => "required",
+        }
+    }
+}
+
+/// `[tls]`: the certificate every TLS listener presents, and client certificate checking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsConfig {
+    /// PEM file with the server certificate chain, leaf first. Required.
+    pub cert_file: PathBuf,
+    /// PEM file with the server's private key (PKCS#8, PKCS#1 or SEC1). Required.
+    pub key_file: PathBuf,
+    /// PEM file with the certificate authorities client certificates must chain to.
+    /// Required unless `client_certificates = "none"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
+    /// Whether clients are asked for a certificate. Default [`ClientCertificates::None`].
+    pub client_certificates: ClientCertificates,
+}
+
+/// `[security]`: limits against abuse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecurityConfig {
+    /// Most client connections open at once over all listeners; 0 = no limit. Default 0.
+    pub max_connections: u64,
+    /// Most client connections open at once from one source IP address; 0 = no limit.
+    /// Default 0.
+    pub max_connections_per_address: u64,
+    /// Most connections open at once authenticated as one configured user (anonymous clients
+    /// are not counted); 0 = no limit. Default 0.
+    pub max_connections_per_user: u64,
+    /// Most subscriptions one connection may hold at once (STOMP SUBSCRIBE, MQTT topic filters);
+    /// 0 = no limit. Default 0.
+    pub max_subscriptions_per_connection: u64,
+    /// Delay, in milliseconds, before a failed authentication is answered; doubled for each
+    /// further failure from the same source address within a minute, up to 30 s.
+    /// 0 = answer at once. Default 1000.
+    pub auth_failure_delay_ms: u64,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 0,
+            max_connections_per_address: 0,
+            max_connections_per_user: 0,
+            max_subscriptions_per_connection: 0,
+            auth_failure_delay_ms: 1000,
+        }
+    }
+}
+
+/// One `[[users]]` entry: a user who may authenticate, and its groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserConfig {
+    /// The user name clients log in with (STOMP `login`, MQTT user name, ...), and the common
+    /// name (CN) a client certificate must carry to authenticate as this user. Required,
+    /// unique, non-empty.
+    pub name: String,
+    /// The password as an argon2 PHC string (`$argon2id$v=19$...`), as printed by
+    /// `gateway hash-password`. Without it the user can authenticate only with a client
+    /// certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+    /// Groups the user belongs to, named by `[[authorization]]` entries. Default: none.
+    pub groups: Vec<String>,
+}
+
+/// Whether an authorization entry is about queues or topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthorizationKind {
+    /// The entry was written `queue = "pattern"`.
+    Queue,
+    /// The entry was written `topic = "pattern"`.
+    Topic,
+}
+
+/// One `[[authorization]]` entry, as ActiveMQ's `authorizationEntry`: the groups that may read
+/// (consume, browse, subscribe), write (send, publish) and admin (create) the destinations
+/// matching a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationEntry {
+    /// Queues or topics.
+    pub kind: AuthorizationKind,
+    /// Canonical destination pattern (`orders.>`, `prices.*.eur`); see [`validate_pattern`].
+    pub pattern: String,
+    /// Groups that may consume from (subscribe to) matching destinations.
+    pub read: Vec<String>,
+    /// Groups that may send (publish) to matching destinations.
+    pub write: Vec<String>,
+    /// Groups that may create matching destinations.
+    pub admin: Vec<String>,
+}
+
+impl Serialize for AuthorizationEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("AuthorizationEntry", 4)?;
+        match self.kind {
+            AuthorizationKind::Queue => s.serialize_field("queue", &self.pattern)?,
+            AuthorizationKind::Topic => s.serialize_field("topic", &self.pattern)?,
+        }
+        s.serialize_field("read", &self.read)?;
+        s.serialize_field("write", &self.write)?;
+        s.serialize_field("admin", &self.admin)?;
+        s.end()
     }
 }

@@ -10,11 +10,41 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
-    BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
-    MqttListenerConfig, ServerConfig, StompListenerConfig, StoreConfig, SyncMode,
+    AuthorizationEntry, AuthorizationKind, BrokerConfig, ClientCertificates, Config, ConfigError,
+    ConfigErrors, DestinationPolicy, FlowControlPolicy, MqttListenerConfig, SecurityConfig,
+    ServerConfig, StompListenerConfig, StoreConfig, SyncMode, TlsConfig, UserConfig,
 };
 
-const ROOT_KEYS: &[&str] = &["server", "listeners", "store", "broker"];
+const ROOT_KEYS: &[&str] = &[
+    "server",
+    "listeners",
+    "store",
+    "broker",
+    "tls",
+    "security",
+    "users",
+    "authorization",
+];
+const TLS_KEYS: &[&str] = &[
+    "cert_file",
+    "key_file",
+    "client_ca_file",
+    "client_certificates",
+];
+const SECURITY_KEYS: &[&str] = &[
+    "max_connections",
+    "max_connections_per_address",
+    "max_connections_per_user",
+    "max_subscriptions_per_connection",
+    "auth_failure_delay_ms",
+];
+const USER_KEYS: &[&str] = &["name", "password_hash", "groups"];
+const AUTHORIZATION_KEYS: &[&str] = &["queue", "topic", "read", "write", "admin"];
+const CLIENT_CERTIFICATES: &[(&str, ClientCertificates)] = &[
+    ("none", ClientCertificates::None),
+    ("optional", ClientCertificates::Optional),
+    ("required", ClientCertificates::Required),
+];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level"];
 const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt"];
 const MQTT_KEYS: &[&str] = &[
@@ -25,6 +55,8 @@ const MQTT_KEYS: &[&str] = &[
     "topic_alias_max",
     "max_keepalive",
     "connect_timeout_ms",
+    "tls_enabled",
+    "tls_bind",
 ];
 const STOMP_KEYS: &[&str] = &[
     "enabled",
@@ -34,6 +66,8 @@ const STOMP_KEYS: &[&str] = &[
     "max_header_bytes",
     "heartbeat_min_ms",
     "connect_timeout_ms",
+    "tls_enabled",
+    "tls_bind",
 ];
 const STORE_KEYS: &[&str] = &[
     "sync",
@@ -128,6 +162,18 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
     if let Some(t) = cx.subtable(&root, "broker", BROKER_KEYS) {
         broker(&mut cx, &t, &mut config.broker);
     }
+    if let Some(t) = cx.subtable(&root, "tls", TLS_KEYS) {
+        config.tls = tls(&mut cx, &t);
+    }
+    if let Some(t) = cx.subtable(&root, "security", SECURITY_KEYS) {
+        security(&mut cx, &t, &mut config.security);
+    }
+    if let Some(f) = cx.field(&root, "users") {
+        config.users = users(&mut cx, &f);
+    }
+    if let Some(f) = cx.field(&root, "authorization") {
+        config.authorization = authorization(&mut cx, &f);
+    }
 
     if cx.errors.is_empty() {
         Ok(config)
@@ -167,7 +213,11 @@ fn server(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut ServerConfig) {
 }
 
 fn bind(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut SocketAddr) {
-    if let Some(f) = cx.field(t, "bind") {
+    socket_address(cx, t, "bind", out);
+}
+
+fn socket_address(cx: &mut Cx<'_>, t: &Tbl<'_>, name: &str, out: &mut SocketAddr) {
+    if let Some(f) = cx.field(t, name) {
         if let Some(s) = cx.string(&f) {
             match s.parse::<SocketAddr>() {
                 Ok(addr) => *out = addr,
@@ -195,6 +245,8 @@ fn mqtt(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut MqttListenerConfig) {
         POSITIVE,
         &mut out.connect_timeout_ms,
     );
+    cx.boolean(t, "tls_enabled", &mut out.tls_enabled);
+    socket_address(cx, t, "tls_bind", &mut out.tls_bind);
 }
 
 fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {
@@ -225,6 +277,8 @@ fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {
         POSITIVE,
         &mut out.connect_timeout_ms,
     );
+    cx.boolean(t, "tls_enabled", &mut out.tls_enabled);
+    socket_address(cx, t, "tls_bind", &mut out.tls_bind);
 }
 
 fn store(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StoreConfig) {
@@ -412,6 +466,272 @@ fn destinations(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<DestinationPolicy> {
     policies
 }
 
+/// `[tls]`: both files are required; a client CA is required when client certificates are asked.
+fn tls(cx: &mut Cx<'_>, t: &Tbl<'_>) -> Option<TlsConfig> {
+    let cert_file = cx.required_path(t, "cert_file", "the PEM certificate chain");
+    let key_file = cx.required_path(t, "key_file", "the PEM private key");
+    let client_ca_file = cx.field(t, "client_ca_file").and_then(|f| cx.path(&f));
+    let mut client_certificates = ClientCertificates::None;
+    cx.choice(
+        t,
+        "client_certificates",
+        CLIENT_CERTIFICATES,
+        &mut client_certificates,
+    );
+    if client_certificates != ClientCertificates::None && client_ca_file.is_none() {
+        let line = cx.line(
+            cx.field(t, "client_certificates")
+                .and_then(|f| f.span())
+                .or(t.span.clone()),
+        );
+        cx.push(
+            line,
+            join(&t.path, "client_ca_file"),
+            format!(
+                "missing: client_certificates = {:?} needs the CA file client certificates \
+                 must chain to",
+                client_certificates.as_str()
+            ),
+        );
+    }
+    Some(TlsConfig {
+        cert_file: cert_file?,
+        key_file: key_file?,
+        client_ca_file,
+        client_certificates,
+    })
+}
+
+fn security(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut SecurityConfig) {
+    cx.int(t, "max_connections", NON_NEGATIVE, &mut out.max_connections);
+    cx.int(
+        t,
+        "max_connections_per_address",
+        NON_NEGATIVE,
+        &mut out.max_connections_per_address,
+    );
+    cx.int(
+        t,
+        "max_connections_per_user",
+        NON_NEGATIVE,
+        &mut out.max_connections_per_user,
+    );
+    cx.int(
+        t,
+        "max_subscriptions_per_connection",
+        NON_NEGATIVE,
+        &mut out.max_subscriptions_per_connection,
+    );
+    cx.int(
+        t,
+        "auth_failure_delay_ms",
+        0..=60_000,
+        &mut out.auth_failure_delay_ms,
+    );
+}
+
+/// The entries of an array of tables (`[[name]]`, or an inline array of inline tables); other
+/// values are reported.
+fn table_entries<'d>(
+    cx: &mut Cx<'_>,
+    f: &Field<'d>,
+    expected: &str,
+) -> Vec<(&'d dyn TableLike, Option<Range<usize>>)> {
+    match f.item {
+        Item::ArrayOfTables(aot) => aot
+            .iter()
+            .map(|t| (t as &dyn TableLike, t.span()))
+            .collect(),
+        Item::Value(Value::Array(arr)) => {
+            let mut entries = Vec::new();
+            for (i, v) in arr.iter().enumerate() {
+                match v {
+                    Value::InlineTable(t) => entries.push((t as &dyn TableLike, t.span())),
+                    other => {
+                        let line = cx.line(other.span()).or(cx.line(f.span()));
+                        cx.push(
+                            line,
+                            format!("{}[{i}]", f.path),
+                            format!("expected a table, found {}", value_kind(other)),
+                        );
+                    }
+                }
+            }
+            entries
+        }
+        _ => {
+            cx.type_error(f, expected);
+            Vec::new()
+        }
+    }
+}
+
+/// `[[users]]`.
+fn users(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<UserConfig> {
+    let entries = table_entries(cx, f, "an array of tables ([[users]])");
+    let mut users = Vec::new();
+    let mut seen: HashMap<String, Option<usize>> = HashMap::new();
+    for (i, (table, span)) in entries.into_iter().enumerate() {
+        let t = Tbl {
+            path: format!("{}[{i}]", f.path),
+            table,
+            span,
+        };
+        cx.check_keys(&t, USER_KEYS);
+        let mut ok = true;
+        let mut user = UserConfig {
+            name: String::new(),
+            password_hash: None,
+            groups: Vec::new(),
+        };
+        match cx.field(&t, "name") {
+            None => {
+                ok = false;
+                let line = cx.line(t.span.clone());
+                cx.push(
+                    line,
+                    join(&t.path, "name"),
+                    "missing required key (the user name)",
+                );
+            }
+            Some(nf) => match cx.string(&nf) {
+                None => ok = false,
+                Some("") => {
+                    ok = false;
+                    cx.error_at(&nf, "must not be empty");
+                }
+                Some(name) => {
+                    let line = cx.line(nf.span());
+                    if let Some(first) = seen.get(name) {
+                        ok = false;
+                        let at = first.map_or(String::new(), |l| format!(" at line {l}"));
+                        cx.error_at(&nf, format!("duplicate user {name:?} (first defined{at})"));
+                    } else {
+                        seen.insert(name.to_owned(), line);
+                    }
+                    user.name = name.to_owned();
+                }
+            },
+        }
+        if let Some(hf) = cx.field(&t, "password_hash") {
+            match cx.string(&hf) {
+                None => ok = false,
+                Some(hash) => match check_password_hash(hash) {
+                    Ok(()) => user.password_hash = Some(hash.to_owned()),
+                    Err(e) => {
+                        ok = false;
+                        // Never echo the value: a password pasted here by mistake stays out of
+                        // logs.
+                        cx.error_at(&hf, e);
+                    }
+                },
+            }
+        }
+        if let Some(gf) = cx.field(&t, "groups") {
+            match cx.string_list(&gf) {
+                Some(groups) => user.groups = groups,
+                None => ok = false,
+            }
+        }
+        if ok {
+            users.push(user);
+        }
+    }
+    users
+}
+
+/// Checks that `hash` is an argon2 PHC string such as `gateway hash-password` prints.
+fn check_password_hash(hash: &str) -> Result<(), String> {
+    const HINT: &str = "(generate one with `gateway hash-password`)";
+    let parsed = password_hash::PasswordHash::new(hash)
+        .map_err(|e| format!("not a PHC password hash string: {e} {HINT}"))?;
+    match parsed.algorithm.as_str() {
+        "argon2id" | "argon2i" | "argon2d" => {}
+        other => {
+            return Err(format!(
+                "unsupported hash algorithm {other:?}: expected argon2id, argon2i or argon2d \
+                 {HINT}"
+            ))
+        }
+    }
+    if parsed.hash.is_none() || parsed.salt.is_none() {
+        return Err(format!("the PHC string has no salt or no hash {HINT}"));
+    }
+    Ok(())
+}
+
+/// `[[authorization]]`.
+fn authorization(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<AuthorizationEntry> {
+    let entries = table_entries(cx, f, "an array of tables ([[authorization]])");
+    let mut out = Vec::new();
+    for (i, (table, span)) in entries.into_iter().enumerate() {
+        let t = Tbl {
+            path: format!("{}[{i}]", f.path),
+            table,
+            span,
+        };
+        cx.check_keys(&t, AUTHORIZATION_KEYS);
+        let queue = cx.field(&t, "queue");
+        let topic = cx.field(&t, "topic");
+        let target = match (queue, topic) {
+            (Some(q), None) => Some((AuthorizationKind::Queue, q)),
+            (None, Some(tp)) => Some((AuthorizationKind::Topic, tp)),
+            (Some(_), Some(tp)) => {
+                cx.error_at(
+                    &tp,
+                    "an entry names either a queue or a topic pattern, not both",
+                );
+                None
+            }
+            (None, None) => {
+                let line = cx.line(t.span.clone());
+                cx.push(
+                    line,
+                    join(&t.path, "queue"),
+                    "missing required key: queue = \"pattern\" or topic = \"pattern\"",
+                );
+                None
+            }
+        };
+        let mut entry = AuthorizationEntry {
+            kind: AuthorizationKind::Queue,
+            pattern: String::new(),
+            read: Vec::new(),
+            write: Vec::new(),
+            admin: Vec::new(),
+        };
+        let mut ok = false;
+        if let Some((kind, pf)) = target {
+            if let Some(p) = cx.string(&pf) {
+                match validate_pattern(p) {
+                    Ok(()) => {
+                        ok = true;
+                        entry.kind = kind;
+                        entry.pattern = p.to_owned();
+                    }
+                    Err(e) => cx.error_at(&pf, format!("invalid pattern {p:?}: {e}")),
+                }
+            }
+        }
+        for (name, list) in [
+            ("read", &mut entry.read),
+            ("write", &mut entry.write),
+            ("admin", &mut entry.admin),
+        ] {
+            if let Some(gf) = cx.field(&t, name) {
+                match cx.string_list(&gf) {
+                    Some(groups) => *list = groups,
+                    None => ok = false,
+                }
+            }
+        }
+        if ok {
+            out.push(entry);
+        }
+    }
+    out
+}
+
 /// A table being checked, with its dotted path.
 struct Tbl<'d> {
     path: String,
@@ -537,6 +857,62 @@ impl<'a> Cx<'a> {
                 None
             }
         }
+    }
+
+    /// A non-empty path.
+    fn path(&mut self, f: &Field<'_>) -> Option<PathBuf> {
+        let s = self.string(f)?;
+        if s.is_empty() {
+            self.error_at(f, "must not be empty");
+            return None;
+        }
+        Some(PathBuf::from(s))
+    }
+
+    /// A path that must be present.
+    fn required_path(&mut self, t: &Tbl<'_>, name: &str, what: &str) -> Option<PathBuf> {
+        match self.field(t, name) {
+            Some(f) => self.path(&f),
+            None => {
+                let line = self.line(t.span.clone());
+                self.push(
+                    line,
+                    join(&t.path, name),
+                    format!("missing required key ({what})"),
+                );
+                None
+            }
+        }
+    }
+
+    /// An array of non-empty strings (group names).
+    fn string_list(&mut self, f: &Field<'_>) -> Option<Vec<String>> {
+        let Some(Value::Array(arr)) = f.item.as_value() else {
+            self.type_error(f, "an array of strings");
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, v) in arr.iter().enumerate() {
+            match v {
+                Value::String(s) if !s.value().is_empty() => out.push(s.value().clone()),
+                Value::String(_) => {
+                    ok = false;
+                    let line = self.line(v.span()).or(self.line(f.span()));
+                    self.push(line, format!("{}[{i}]", f.path), "must not be empty");
+                }
+                other => {
+                    ok = false;
+                    let line = self.line(other.span()).or(self.line(f.span()));
+                    self.push(
+                        line,
+                        format!("{}[{i}]", f.path),
+                        format!("expected a string, found {}", value_kind(other)),
+                    );
+                }
+            }
+        }
+        ok.then_some(out)
     }
 
     /// A plain address (dead-letter queue names).

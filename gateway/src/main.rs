@@ -2,12 +2,13 @@
 //! Kafka to come) on one durable engine.
 
 mod mqtt;
+mod security;
 mod server;
 mod stomp;
 
 use clap::{Parser, Subcommand};
 use config::Config;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Command line.
@@ -28,6 +29,26 @@ enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// Hash a password for `[[users]] password_hash` (argon2id). Reads the password from
+    /// standard input (one line) or, on a terminal, prompts for it twice without echo; prints
+    /// the PHC string.
+    HashPassword,
+    /// Write a self-signed development certificate and its private key (PEM) for `[tls]`.
+    GenCert {
+        /// Where to write the certificate.
+        #[arg(long, value_name = "FILE", default_value = "gateway-cert.pem")]
+        cert: PathBuf,
+        /// Where to write the private key (created readable by its owner only).
+        #[arg(long, value_name = "FILE", default_value = "gateway-key.pem")]
+        key: PathBuf,
+        /// DNS names and IP addresses the certificate is valid for (repeatable); the first is
+        /// also its common name.
+        #[arg(long = "name", value_name = "NAME", default_values = ["localhost", "127.0.0.1", "::1"])]
+        names: Vec<String>,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,8 +66,105 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::HashPassword) => hash_password(),
+        Some(Command::GenCert {
+            cert,
+            key,
+            names,
+            force,
+        }) => gen_cert(&cert, &key, &names, force),
         None => run(cli.config),
     }
+}
+
+/// `gateway hash-password`.
+fn hash_password() -> ExitCode {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ");
+        let again = rpassword::prompt_password("Again: ");
+        match (first, again) {
+            (Ok(a), Ok(b)) if a == b => a,
+            (Ok(_), Ok(_)) => {
+                eprintln!("gateway: the passwords differ");
+                return ExitCode::FAILURE;
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("gateway: cannot read the password: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        let mut line = String::new();
+        if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+            eprintln!("gateway: cannot read the password: {e}");
+            return ExitCode::FAILURE;
+        }
+        let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+        trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned()
+    };
+    if password.is_empty() {
+        eprintln!("gateway: empty password");
+        return ExitCode::FAILURE;
+    }
+    match security::hash_password(password.as_bytes()) {
+        Ok(phc) => {
+            println!("{phc}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gateway: cannot hash the password: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `gateway gen-cert`.
+fn gen_cert(cert: &Path, key: &Path, names: &[String], force: bool) -> ExitCode {
+    for path in [cert, key] {
+        if path.exists() && !force {
+            eprintln!(
+                "gateway: {} exists (use --force to overwrite)",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    let (cert_pem, key_pem) = match security::generate_self_signed(names) {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = write_private(key, key_pem.as_bytes()) {
+        eprintln!("gateway: cannot write {}: {e}", key.display());
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = std::fs::write(cert, cert_pem) {
+        eprintln!("gateway: cannot write {}: {e}", cert.display());
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "wrote {} and {} (self-signed, for {}; for development only)",
+        cert.display(),
+        key.display(),
+        names.join(", ")
+    );
+    ExitCode::SUCCESS
+}
+
+/// Writes a file readable and writable by its owner only (on Unix).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
 }
 
 fn run(path: Option<PathBuf>) -> ExitCode {

@@ -1,6 +1,9 @@
 //! Start-up, listeners and graceful shutdown.
 
 use crate::mqtt::{MqttSessions, MqttSettings};
+use crate::security::{
+    Authenticator, ClientStream, ConnectionLimiter, ListenerSecurity, PeerInfo, TlsAcceptor,
+};
 use crate::stomp::{self, StompSettings};
 use anyhow::Context;
 use codecs::mqtt::MqttLimits;
@@ -120,26 +123,71 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = JoinSet::new();
+    let authenticator = Arc::new(Authenticator::from_config(&config));
+    let limiter = Arc::new(ConnectionLimiter::from_config(&config.security));
+    let tls = match &config.tls {
+        Some(t) => Some(TlsAcceptor::from_config(t).context("cannot set up TLS ([tls])")?),
+        None => None,
+    };
+    let tls_reload = tls.clone().map(|t| tokio::spawn(reload_tls_on_sighup(t)));
+    // Each protocol gets a plain listener and, when [tls] is configured, a TLS twin.
+    let with_tls = |enabled: bool, bind: SocketAddr, tls_enabled: bool, tls_bind: SocketAddr| {
+        let mut binds = Vec::new();
+        if enabled {
+            binds.push((bind, None));
+            if let (true, Some(tls)) = (tls_enabled, &tls) {
+                binds.push((tls_bind, Some(tls.clone())));
+            }
+        }
+        binds
+    };
+    let no_users = config.users.is_empty();
+    let security_for = |bind: SocketAddr, tls: Option<TlsAcceptor>, handshake_ms: u64| {
+        if no_users && !bind.ip().is_loopback() {
+            tracing::warn!(
+                address = %bind,
+                "listener not bound to loopback and no [[users]] configured: it will refuse \
+                 every client (see docs/security.md)"
+            );
+        }
+        ListenerSecurity {
+            limiter: limiter.clone(),
+            tls,
+            handshake_timeout: Duration::from_millis(handshake_ms),
+            listener_is_loopback: bind.ip().is_loopback(),
+        }
+    };
     let stomp_cfg = &config.listeners.stomp;
-    if stomp_cfg.enabled {
-        let listener = TcpListener::bind(stomp_cfg.bind)
+    let stomp_settings = Arc::new(StompSettings {
+        limits: StompLimits {
+            max_frame_bytes: stomp_cfg.max_frame_bytes,
+            max_headers: stomp_cfg.max_headers,
+            max_header_bytes: stomp_cfg.max_header_bytes,
+        },
+        heartbeat_floor: Duration::from_millis(stomp_cfg.heartbeat_min_ms),
+        connect_timeout: Duration::from_millis(stomp_cfg.connect_timeout_ms),
+        authenticator: authenticator.clone(),
+        max_subscriptions: usize::try_from(config.security.max_subscriptions_per_connection)
+            .unwrap_or(usize::MAX),
+    });
+    for (bind, tls) in with_tls(
+        stomp_cfg.enabled,
+        stomp_cfg.bind,
+        stomp_cfg.tls_enabled,
+        stomp_cfg.tls_bind,
+    ) {
+        let listener = TcpListener::bind(bind)
             .await
-            .with_context(|| format!("cannot listen for STOMP on {}", stomp_cfg.bind))?;
-        tracing::info!(address = %stomp_cfg.bind, "STOMP listener ready");
-        let settings = Arc::new(StompSettings {
-            limits: StompLimits {
-                max_frame_bytes: stomp_cfg.max_frame_bytes,
-                max_headers: stomp_cfg.max_headers,
-                max_header_bytes: stomp_cfg.max_header_bytes,
-            },
-            heartbeat_floor: Duration::from_millis(stomp_cfg.heartbeat_min_ms),
-            connect_timeout: Duration::from_millis(stomp_cfg.connect_timeout_ms),
-        });
+            .with_context(|| format!("cannot listen for STOMP on {bind}"))?;
+        tracing::info!(address = %bind, tls = tls.is_some(), "STOMP listener ready");
+        let security = security_for(bind, tls, stomp_cfg.connect_timeout_ms);
+        let settings = stomp_settings.clone();
         let engine = engine.clone();
         let shutdown = shutdown_rx.clone();
-        listeners.spawn(accept(
+        listeners.spawn(accept_secured(
             listener,
             shutdown_rx.clone(),
+            security,
             move |stream, peer| {
                 stomp::session::serve(
                     stream,
@@ -152,26 +200,39 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
     let mqtt_cfg = &config.listeners.mqtt;
-    if mqtt_cfg.enabled {
-        let listener = TcpListener::bind(mqtt_cfg.bind)
+    let mqtt_settings = Arc::new(MqttSettings {
+        limits: MqttLimits {
+            max_packet_size: mqtt_cfg.max_packet_bytes,
+        },
+        max_inflight: mqtt_cfg.max_inflight,
+        topic_alias_max: mqtt_cfg.topic_alias_max,
+        max_keepalive: mqtt_cfg.max_keepalive,
+        connect_timeout: Duration::from_millis(mqtt_cfg.connect_timeout_ms),
+        authenticator: authenticator.clone(),
+        max_subscriptions: usize::try_from(config.security.max_subscriptions_per_connection)
+            .unwrap_or(usize::MAX),
+    });
+    // One session table for both MQTT listeners: a client id is one client on either.
+    let mqtt_sessions = Arc::new(MqttSessions::default());
+    for (bind, tls) in with_tls(
+        mqtt_cfg.enabled,
+        mqtt_cfg.bind,
+        mqtt_cfg.tls_enabled,
+        mqtt_cfg.tls_bind,
+    ) {
+        let listener = TcpListener::bind(bind)
             .await
-            .with_context(|| format!("cannot listen for MQTT on {}", mqtt_cfg.bind))?;
-        tracing::info!(address = %mqtt_cfg.bind, "MQTT listener ready");
-        let settings = Arc::new(MqttSettings {
-            limits: MqttLimits {
-                max_packet_size: mqtt_cfg.max_packet_bytes,
-            },
-            max_inflight: mqtt_cfg.max_inflight,
-            topic_alias_max: mqtt_cfg.topic_alias_max,
-            max_keepalive: mqtt_cfg.max_keepalive,
-            connect_timeout: Duration::from_millis(mqtt_cfg.connect_timeout_ms),
-        });
-        let sessions = Arc::new(MqttSessions::default());
+            .with_context(|| format!("cannot listen for MQTT on {bind}"))?;
+        tracing::info!(address = %bind, tls = tls.is_some(), "MQTT listener ready");
+        let security = security_for(bind, tls, mqtt_cfg.connect_timeout_ms);
+        let settings = mqtt_settings.clone();
+        let sessions = mqtt_sessions.clone();
         let engine = engine.clone();
         let shutdown = shutdown_rx.clone();
-        listeners.spawn(accept(
+        listeners.spawn(accept_secured(
             listener,
             shutdown_rx.clone(),
+            security,
             move |stream, peer| {
                 crate::mqtt::session::serve(
                     stream,
@@ -199,6 +260,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listeners.abort_all();
     }
     expiry.abort();
+    if let Some(task) = tls_reload {
+        task.abort();
+    }
     let closing = engine.clone();
     tokio::task::spawn_blocking(move || closing.close())
         .await
@@ -210,6 +274,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Accepts connections until shutdown, serving each with `serve`; then waits for the sessions,
 /// which see the same shutdown signal and finish what they have in flight.
+///
+/// No limits, no TLS, no peer description: listeners should use [`accept_secured`].
+#[allow(dead_code)]
 async fn accept<F, Fut>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F)
 where
     F: Fn(TcpStream, SocketAddr) -> Fut,
@@ -235,4 +302,82 @@ where
     }
     drop(listener);
     while sessions.join_next().await.is_some() {}
+}
+
+/// Accepts connections until shutdown like [`accept`], with the security of the listener:
+/// connections past `[security]` limits are closed at once (as ActiveMQ's
+/// `maximumConnections`); on a TLS listener the handshake runs in the connection's own task
+/// (bounded by the handshake timeout) before `serve` gets the stream and the [`PeerInfo`] to
+/// authenticate with.
+async fn accept_secured<F, Fut>(
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    security: ListenerSecurity,
+    serve: F,
+) where
+    F: Fn(ClientStream, PeerInfo) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let serve = Arc::new(serve);
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let permit = match security.permit(peer) {
+                        Ok(permit) => permit,
+                        Err(refused) => {
+                            tracing::warn!(%peer, reason = %refused, "connection refused");
+                            drop(stream);
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let security = security.clone();
+                    let serve = serve.clone();
+                    sessions.spawn(async move {
+                        let _permit = permit;
+                        match security.admit(stream, peer).await {
+                            Ok((stream, info)) => serve(stream, info).await,
+                            Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    while sessions.join_next().await.is_some() {}
+}
+
+/// Reloads the `[tls]` certificate, key and client CA files on SIGHUP (as mosquitto does), for
+/// every TLS listener; a reload that fails is logged and the certificate in use is kept.
+async fn reload_tls_on_sighup(tls: TlsAcceptor) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: TLS certificates reload only on restart");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "SIGHUP: TLS reload failed; keeping the current certificate")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+    }
 }

@@ -12,7 +12,7 @@ Broker settings a test may ask for (`make_broker(**settings)`), and what each be
 | setting            | mosquitto                              | gateway (assumed key, see README)          |
 |--------------------|----------------------------------------|--------------------------------------------|
 | max_packet_size=N  | `max_packet_size N`                    | `[listeners.mqtt] max_packet_bytes = N`    |
-| users={"u": "p"}   | password_file + allow_anonymous false  | `[listeners.mqtt] users = [{username, password}]` |
+| users={"u": "p"}   | password_file + allow_anonymous false  | `[[users]] name, password_hash` (gwtest.security) |
 | max_keepalive=N    | `max_keepalive N`                      | `[listeners.mqtt] max_keepalive = N`       |
 """
 
@@ -100,9 +100,9 @@ class MqttGateway(Gateway):
         if settings:
             raise ValueError(f"unknown MQTT broker settings {settings}")
         if users:
-            extra_toml += "".join(
-                f'\n[[listeners.mqtt.users]]\nusername = "{u}"\npassword = "{p}"\n' for u, p in users.items()
-            )
+            from gwtest.security import security_toml
+
+            extra_toml += "\n" + security_toml(users=users)
         overrides = dict(overrides or {})
         overrides.setdefault("listeners", {})
         overrides["listeners"] = dict(overrides["listeners"], mqtt=dict(mqtt, **overrides["listeners"].get("mqtt", {})))

@@ -7,6 +7,7 @@
 //! [`MqttSessions`], in memory: they survive reconnects, not a restart.
 
 use super::convert::{self, message_qos};
+use crate::security::{AccessDenied, Action, AuthError, Authenticator, PeerInfo, Principal};
 use codecs::mqtt::{
     reason, ConnAck, Disconnect, MqttCodec, MqttCodecError, MqttLimits, MqttPacket, MqttVersion,
     Properties, PubResponse, Publish, QoS, RetainHandling, SubAck, Subscribe, UnsubAck,
@@ -20,7 +21,6 @@ use routes::{
 };
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,6 +43,12 @@ pub struct MqttSettings {
     pub max_keepalive: u16,
     /// Time a new connection has to send CONNECT.
     pub connect_timeout: Duration,
+    /// Checks the user name and password and hands out the principal whose rights PUBLISH
+    /// and SUBSCRIBE are checked against.
+    pub authenticator: Arc<Authenticator>,
+    /// Most topic filters one connection may hold (`security.max_subscriptions_per_connection`);
+    /// 0 = no limit.
+    pub max_subscriptions: usize,
 }
 
 /// What outlives one connection of a client id: QoS 2 exchanges in progress, and a generation
@@ -195,6 +201,10 @@ struct MqttSession {
     topic_alias_max: u16,
     inflight: u16,
     user: Option<String>,
+    /// Whose rights PUBLISH and SUBSCRIBE are checked against.
+    principal: Principal,
+    /// Most topic filters held at once; 0 = no limit.
+    max_subscriptions: usize,
     pending: FuturesOrdered<PendingOp>,
     session_expiry: u32,
     /// The client's Maximum Packet Size (MQTT 5): larger messages are not sent to it.
@@ -234,7 +244,7 @@ fn connack(code: u8, session_present: bool, properties: Properties) -> ConnAck {
 /// Serves one MQTT connection until it closes, fails, or the gateway shuts down.
 pub async fn serve<S>(
     stream: S,
-    peer: SocketAddr,
+    peer_info: PeerInfo,
     engine: Arc<Engine>,
     settings: Arc<MqttSettings>,
     sessions: Arc<MqttSessions>,
@@ -242,6 +252,7 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let peer = peer_info.addr;
     let mut framed = Framed::new(stream, MqttCodec::new(settings.limits));
     let first = tokio::select! {
         r = tokio::time::timeout(settings.connect_timeout, framed.next()) => r,
@@ -289,6 +300,46 @@ pub async fn serve<S>(
         } else if keep_alive_s > settings.max_keepalive {
             // 3.x cannot be told a lower keep-alive: refuse, as mosquitto does.
             let _ = send(&mut framed, connack(2, false, Properties::default())).await;
+            return;
+        }
+    }
+    // As mosquitto: a refused login is CONNACK "not authorized" (3.x: 5; 5.0: 0x86 for a bad
+    // password, 0x87 otherwise), and so is a will the user may not publish.
+    let refuse = |bad_password: bool| match (v5(version), bad_password) {
+        (false, _) => reason::V3_NOT_AUTHORIZED,
+        (true, true) => reason::BAD_USER_NAME_OR_PASSWORD,
+        (true, false) => reason::NOT_AUTHORIZED,
+    };
+    let principal = tokio::select! {
+        outcome = settings.authenticator.authenticate(
+            connect.username.as_deref(),
+            connect.password.as_deref(),
+            &peer_info,
+        ) => match outcome {
+            Ok(principal) => principal,
+            Err(e) => {
+                tracing::debug!(%peer, reason = %e, "MQTT login refused");
+                let code = match e {
+                    // 3.x: "server unavailable"; 5.0: "quota exceeded".
+                    AuthError::TooManyConnections { .. } if v5(version) => reason::QUOTA_EXCEEDED,
+                    AuthError::TooManyConnections { .. } => reason::V3_SERVER_UNAVAILABLE,
+                    _ => refuse(matches!(e, AuthError::BadCredentials { .. })),
+                };
+                let _ = send(&mut framed, connack(code, false, Properties::default())).await;
+                return;
+            }
+        },
+        _ = shutdown.changed() => return,
+    };
+    if let Some(will) = &connect.will {
+        let topic = Destination::topic(convert::topic_to_address(&will.topic));
+        if let Err(e) = principal.check(Action::Write, &topic) {
+            tracing::debug!(%peer, reason = %e, "MQTT will refused");
+            let _ = send(
+                &mut framed,
+                connack(refuse(false), false, Properties::default()),
+            )
+            .await;
             return;
         }
     }
@@ -356,6 +407,8 @@ pub async fn serve<S>(
         topic_alias_max: settings.topic_alias_max,
         inflight: settings.max_inflight.min(client_receive_max),
         user: connect.username.clone(),
+        principal,
+        max_subscriptions: settings.max_subscriptions,
         pending: FuturesOrdered::new(),
         session_expiry,
         client_max_packet: connect.properties.maximum_packet_size,
@@ -379,6 +432,17 @@ pub async fn serve<S>(
                 retain_as_published: false,
             });
         let filter = sub.subscription.clone();
+        // The session may have been made by another user: resume only what this one may read.
+        if let Err(e) = state
+            .principal
+            .check(Action::Read, &filter_destination(&filter))
+        {
+            tracing::debug!(%peer, %client_id, reason = %e, "stored subscription not resumed");
+            if !filter.starts_with("$share/") {
+                let _ = state.engine.remove_durable_subscription(&filter);
+            }
+            continue;
+        }
         let _ = state.attach(&filter, &sub.pattern, options, false, false);
     }
     let _ = SinkExt::<MqttPacket>::flush(&mut framed).await;
@@ -451,6 +515,16 @@ pub async fn serve<S>(
         });
     }
     tracing::debug!(%peer, "MQTT session closed");
+}
+
+/// The topic pattern a subscription filter reads from (the inner filter of
+/// `$share/group/filter`), for authorization.
+fn filter_destination(filter: &str) -> Destination {
+    let unshared = match filter.strip_prefix("$share/") {
+        Some(rest) => rest.split_once('/').map(|(_, f)| f).unwrap_or(rest),
+        None => filter,
+    };
+    Destination::topic(convert::topic_to_address(unshared))
 }
 
 /// The reason string sent with a server DISCONNECT.
@@ -878,6 +952,12 @@ impl MqttSession {
         }
         let message = convert::message_from_publish(&publish, &topic, self.user.as_deref());
         let address = message.address.clone();
+        if let Err(e) = self
+            .principal
+            .check(Action::Write, &Destination::topic(address.clone()))
+        {
+            return self.publish_denied(&publish, &e);
+        }
         let engine = self.engine.engine().clone();
         if publish.retain {
             let retained = (!publish.payload.is_empty()).then(|| message.clone());
@@ -929,6 +1009,34 @@ impl MqttSession {
             }
         };
         self.pending.push_back(pending(reply, durability));
+        None
+    }
+
+    /// A PUBLISH the principal may not send, answered as mosquitto does: MQTT 5 gets
+    /// PUBACK / PUBREC 0x87 (QoS 0: dropped); 3.x cannot be told, so the message is acknowledged
+    /// and dropped.
+    fn publish_denied(&mut self, publish: &Publish, e: &AccessDenied) -> Option<End> {
+        tracing::debug!(client_id = %self.client_id, reason = %e, "publish not authorized");
+        let id = publish.packet_id;
+        let code = if v5(self.version) {
+            reason::NOT_AUTHORIZED
+        } else {
+            reason::SUCCESS
+        };
+        let reply = match publish.qos {
+            QoS::AtMostOnce => return None,
+            QoS::AtLeastOnce => self.ack_packet(MqttPacket::PubAck, id, code),
+            QoS::ExactlyOnce => {
+                if code == reason::SUCCESS {
+                    // The PUBREL that follows must find the exchange.
+                    self.sessions
+                        .with(&self.client_id, |s| s.inbound_qos2.insert(id));
+                }
+                self.ack_packet(MqttPacket::PubRec, id, code)
+            }
+        };
+        self.pending
+            .push_back(pending(Reply::Packet(Box::new(reply)), Durability::done()));
         None
     }
 
@@ -991,6 +1099,29 @@ impl MqttSession {
                 subscription_id,
                 retain_as_published: f.options.retain_as_published,
             };
+            if let Err(e) = self
+                .principal
+                .check(Action::Read, &filter_destination(&f.filter))
+            {
+                tracing::debug!(client_id = %self.client_id, reason = %e, "subscribe not authorized");
+                codes.push(if v5(self.version) {
+                    reason::NOT_AUTHORIZED
+                } else {
+                    reason::V3_SUBACK_FAILURE
+                });
+                continue;
+            }
+            if self.max_subscriptions > 0
+                && self.subscriptions.len() >= self.max_subscriptions
+                && !self.subscriptions.contains_key(&f.filter)
+            {
+                codes.push(if v5(self.version) {
+                    reason::QUOTA_EXCEEDED
+                } else {
+                    reason::V3_SUBACK_FAILURE
+                });
+                continue;
+            }
             let existing = self.subscriptions.remove(&f.filter);
             if let Some((consumer, _)) = existing {
                 self.by_consumer.remove(&consumer);

@@ -5,6 +5,7 @@
 //! (and the ERROR of a failed operation) is still emitted in the order of the frames that asked.
 
 use super::convert::{self, StompDestination, TempNames};
+use crate::security::{Action, Authenticator, PeerInfo, Principal};
 use bytes::Bytes;
 use codecs::stomp::{
     StompCodec, StompCodecError, StompCommand, StompFrame, StompItem, StompLimits, StompVersion,
@@ -17,7 +18,6 @@ use routes::{
 };
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +39,12 @@ pub struct StompSettings {
     pub heartbeat_floor: Duration,
     /// Time a new connection has to send CONNECT.
     pub connect_timeout: Duration,
+    /// Checks `login`/`passcode` and hands out the principal whose rights SEND and SUBSCRIBE
+    /// are checked against.
+    pub authenticator: Arc<Authenticator>,
+    /// Most subscriptions one connection may hold (`security.max_subscriptions_per_connection`);
+    /// 0 = no limit.
+    pub max_subscriptions: usize,
 }
 
 /// A protocol failure that ends the connection with an ERROR frame.
@@ -65,6 +71,11 @@ impl Fatal {
     fn recoverable(mut self) -> Self {
         self.keep_open = true;
         self
+    }
+
+    /// An operation the principal may not do: ERROR in ActiveMQ's words, connection kept.
+    fn denied(err: crate::security::AccessDenied, frame: &StompFrame) -> Self {
+        Fatal::new(err.to_string(), Some(frame)).recoverable()
     }
 
     fn engine(err: EngineError, frame: &StompFrame) -> Self {
@@ -118,6 +129,8 @@ struct StompSession {
     by_message_id: HashMap<String, Vec<String>>,
     transactions: HashMap<String, Transaction>,
     temps: TempNames,
+    principal: Principal,
+    max_subscriptions: usize,
     user: Option<String>,
     pending: FuturesOrdered<PendingOp>,
     disconnecting: bool,
@@ -126,13 +139,14 @@ struct StompSession {
 /// Serves one STOMP connection until it closes, fails, or the gateway shuts down.
 pub async fn serve<S>(
     stream: S,
-    peer: SocketAddr,
+    peer_info: PeerInfo,
     engine: Arc<Engine>,
     settings: Arc<StompSettings>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let peer = peer_info.addr;
     let mut framed = Framed::new(stream, StompCodec::new(settings.limits));
     let deadline = Instant::now() + settings.connect_timeout;
     let connect = loop {
@@ -198,6 +212,23 @@ pub async fn serve<S>(
             return;
         }
     };
+    // As ActiveMQ: bad credentials get an ERROR naming the user, then the connection closes.
+    let principal = tokio::select! {
+        outcome = settings.authenticator.authenticate(
+            connect.header("login"),
+            connect.header("passcode").map(str::as_bytes),
+            &peer_info,
+        ) => match outcome {
+            Ok(principal) => principal,
+            Err(e) => {
+                let _ = framed
+                    .send(StompItem::Frame(Fatal::new(e.to_string(), Some(&connect)).into_frame()))
+                    .await;
+                return;
+            }
+        },
+        _ = shutdown.changed() => return,
+    };
     let client_id = connect
         .header("client-id")
         .filter(|c| !c.is_empty())
@@ -243,10 +274,17 @@ pub async fn serve<S>(
         by_message_id: HashMap::new(),
         transactions: HashMap::new(),
         temps: TempNames::default(),
-        user: connect
-            .header("login")
-            .filter(|l| !l.is_empty())
-            .map(str::to_string),
+        // The authenticated user name; for anonymous clients, the login they gave, if any.
+        user: if principal.is_anonymous() {
+            connect
+                .header("login")
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+        } else {
+            Some(principal.name().to_owned())
+        },
+        principal,
+        max_subscriptions: settings.max_subscriptions,
         pending: FuturesOrdered::new(),
         disconnecting: false,
     };
@@ -583,6 +621,9 @@ impl StompSession {
 
     async fn on_send(&mut self, frame: &StompFrame) -> Result<Durability, Fatal> {
         let destination = self.destination(frame)?;
+        self.principal
+            .check(Action::Write, &destination)
+            .map_err(|e| Fatal::denied(e, frame))?;
         let reply_to = match frame.header("reply-to") {
             None => None,
             Some(text) => match convert::parse_destination(text) {
@@ -636,7 +677,20 @@ impl StompSession {
                 ))
             }
         };
+        if self.max_subscriptions > 0 && self.subscriptions.len() >= self.max_subscriptions {
+            return Err(Fatal::new(
+                format!(
+                    "Too many subscriptions: the gateway allows {} per connection",
+                    self.max_subscriptions
+                ),
+                Some(frame),
+            )
+            .recoverable());
+        }
         let destination = self.destination(frame)?;
+        self.principal
+            .check(Action::Read, &destination)
+            .map_err(|e| Fatal::denied(e, frame))?;
         let durable_name = frame
             .header("activemq.subscriptionName")
             .or_else(|| frame.header("durable-subscription-name"))

@@ -1,0 +1,209 @@
+"""Connection limits (`[security] max_connections`, `max_connections_per_address`) and the
+`gateway hash-password` / `gen-cert` subcommands."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import time
+
+from gwtest import mqtt as m
+from gwtest.gateway import check_binary
+from gwtest.raw import RawStomp
+
+
+def limits_toml(total: int = 0, per_address: int = 0) -> str:
+    return (
+        "[security]\n"
+        f"max_connections = {total}\n"
+        f"max_connections_per_address = {per_address}\n"
+    )
+
+
+def admitted_stomp(gw) -> RawStomp:
+    """A connected STOMP peer, retrying while the places are still held by connections that
+    just closed (the readiness probes of the fixture, a peer the test closed)."""
+    deadline = time.monotonic() + 5
+    while True:
+        peer = RawStomp(gw.host, gw.stomp_port)
+        try:
+            peer.connect()
+            return peer
+        except AssertionError:
+            peer.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_per_address_limit_closes_the_extra_connection_and_serves_the_others(make_gateway):
+    gw = make_gateway(extra_toml=limits_toml(per_address=2))
+    first = admitted_stomp(gw)
+    second = admitted_stomp(gw)
+    third = RawStomp(gw.host, gw.stomp_port)
+    try:
+        # Past the limit the socket is closed at once, as ActiveMQ's maximumConnections does.
+        assert third.expect_closed(2.0) == []
+        # The admitted connections keep working.
+        first.send_frame("SEND", {"destination": "/queue/limits", "receipt": "r1"}, "x")
+        first.wait_receipt("r1")
+        # A place given back can be taken again.
+        second.close()
+        admitted_stomp(gw).close()
+    finally:
+        for p in (first, second, third):
+            p.close()
+
+
+def test_total_limit_counts_every_listener(make_mqtt_gateway, raw_mqtt):
+    gw = make_mqtt_gateway(extra_toml=limits_toml(total=2))
+    stomp_peer = admitted_stomp(gw)
+    try:
+        deadline = time.monotonic() + 5
+        while True:  # the MQTT readiness probe may still hold the second place for a moment
+            mqtt_peer = raw_mqtt(gw, version=4)
+            try:
+                assert mqtt_peer.connect().reason == 0
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        extra = raw_mqtt(gw, version=4)
+        try:
+            extra.send(m.connect_packet(m.new_id(), version=4))
+        except OSError:
+            pass  # already closed: that is the refusal too
+        assert extra.expect_closed(2.0) == []
+        mqtt_peer.publish("limits/t", b"x", qos=1, pid=1)
+        assert mqtt_peer.expect(m.PUBACK).pid == 1
+    finally:
+        stomp_peer.close()
+
+
+def test_hash_password_prints_an_argon2id_phc_string():
+    out = subprocess.run([str(check_binary()), "hash-password"], input="correct horse\n",
+                         capture_output=True, text=True, timeout=60, check=True)
+    phc = out.stdout.strip()
+    assert phc.startswith("$argon2id$v=19$"), phc
+    assert "correct horse" not in out.stdout + out.stderr
+    # Salted: the same password hashes differently each time.
+    again = subprocess.run([str(check_binary()), "hash-password"], input="correct horse\n",
+                           capture_output=True, text=True, timeout=60, check=True)
+    assert again.stdout.strip() != phc
+
+
+def test_hash_password_refuses_an_empty_password():
+    out = subprocess.run([str(check_binary()), "hash-password"], input="\n",
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and out.stdout == ""
+
+
+def test_gen_cert_writes_a_private_key_and_refuses_to_overwrite(tmp_path):
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    args = [str(check_binary()), "gen-cert", "--cert", str(cert), "--key", str(key), "--name", "broker.test"]
+    subprocess.run(args, capture_output=True, timeout=60, check=True)
+    assert cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert "PRIVATE KEY-----" in key.read_text()
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    text = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-subject", "-ext", "subjectAltName"],
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "CN = broker.test" in text and "DNS:broker.test" in text
+    refused = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "--force" in refused.stderr
+    assert subprocess.run(args + ["--force"], capture_output=True, timeout=60).returncode == 0
+
+
+def test_check_config_names_a_bad_password_hash_without_echoing_it(tmp_path):
+    path = tmp_path / "gateway.toml"
+    path.write_text('[[users]]\nname = "alice"\npassword_hash = "plaintext-oops"\n')
+    out = subprocess.run([str(check_binary()), "check-config", str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert f"{path}:3: users[0].password_hash:" in out.stderr
+    assert "plaintext-oops" not in out.stderr
+
+
+def test_per_user_limit_refuses_in_each_protocol(make_mqtt_gateway, raw_mqtt):
+    from gwtest.security import security_toml
+
+    extra = security_toml(users={"alice": ("pw", [])}).replace(
+        "[security]\n", "[security]\nmax_connections_per_user = 1\n"
+    )
+    gw = make_mqtt_gateway(extra_toml=extra)
+    first = RawStomp(gw.host, gw.stomp_port)
+    try:
+        first.connect(headers={"login": "alice", "passcode": "pw"})
+        second = RawStomp(gw.host, gw.stomp_port)
+        second.send_frame("CONNECT", {"accept-version": "1.2", "host": "localhost",
+                                      "login": "alice", "passcode": "pw"})
+        frames = second.expect_closed()
+        assert [f.headers.get("message") for f in frames] == [
+            "User alice already has the maximum of 1 connections."
+        ]
+        for version, code in ((4, 3), (5, 0x97)):
+            r = raw_mqtt(gw, version=version)
+            r.send(m.connect_packet(m.new_id(), version=version, username="alice", password="pw"))
+            assert [(p.type, p.reason) for p in r.expect_closed()] == [(m.CONNACK, code)]
+    finally:
+        first.close()
+    # The place comes back when the connection ends.
+    deadline = time.monotonic() + 5
+    while True:
+        r = raw_mqtt(gw, version=5)
+        ack = r.connect(username="alice", password="pw")
+        if ack.reason == 0:
+            break
+        assert time.monotonic() < deadline, "the user's place was never given back"
+        time.sleep(0.05)
+
+
+def test_subscription_limit_per_connection(make_mqtt_gateway, raw_mqtt):
+    gw = make_mqtt_gateway(extra_toml="[security]\nmax_subscriptions_per_connection = 2\n")
+    s = RawStomp(gw.host, gw.stomp_port)
+    try:
+        s.connect()
+        for i in (1, 2):
+            s.send_frame("SUBSCRIBE", {"destination": f"/queue/lim.{i}", "id": f"s{i}", "receipt": f"r{i}"})
+            s.wait_receipt(f"r{i}")
+        s.send_frame("SUBSCRIBE", {"destination": "/queue/lim.3", "id": "s3", "receipt": "r3"})
+        err = s.expect("ERROR")
+        assert err.headers["message"] == "Too many subscriptions: the gateway allows 2 per connection"
+        # Still connected; a place freed by UNSUBSCRIBE can be used again.
+        s.send_frame("UNSUBSCRIBE", {"id": "s1", "receipt": "u1"})
+        s.wait_receipt("u1")
+        s.send_frame("SUBSCRIBE", {"destination": "/queue/lim.3", "id": "s3", "receipt": "r4"})
+        s.wait_receipt("r4")
+    finally:
+        s.close()
+    for version, code in ((4, 0x80), (5, 0x97)):
+        r = raw_mqtt(gw, version=version)
+        assert r.connect().reason == 0
+        assert r.subscribe([("a/1", 1), ("a/2", 1), ("a/3", 1)]).codes == [1, 1, code]
+        # Re-subscribing to a held filter is not a new subscription.
+        assert r.subscribe([("a/1", 0)], pid=2).codes == [0]
+
+
+def test_silent_tls_client_is_closed_after_the_handshake_timeout(make_mqtt_gateway, tmp_path):
+    """Slow-loris guard: a TCP connection to a TLS port that never says hello is closed after
+    connect_timeout_ms, and the gateway keeps serving."""
+    from gwtest.gateway import free_port
+    from gwtest.security import TlsFiles
+
+    files = TlsFiles(tmp_path / "tls")
+    tls_port = free_port()
+    gw = make_mqtt_gateway(overrides={
+        "tls": files.config(),
+        "listeners": {"stomp": {"tls_bind": f"127.0.0.1:{tls_port}", "connect_timeout_ms": 500},
+                      "mqtt": {"tls_enabled": False}},
+    })
+    m.wait_for_port(gw.host, tls_port, gw.proc, 20, "STOMP TLS listener", gw.log_tail)
+    import socket
+
+    with socket.create_connection((gw.host, tls_port), timeout=5) as idle:
+        start = time.monotonic()
+        assert idle.recv(1) == b""  # closed by the gateway
+        waited = time.monotonic() - start
+    assert 0.3 < waited < 4.0, waited
+    assert gw.running
