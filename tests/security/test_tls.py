@@ -4,9 +4,13 @@ to configured users by their common name."""
 
 from __future__ import annotations
 
+import shutil
+import signal
 import socket
 import ssl
+import subprocess
 import threading
+import time
 import warnings
 
 import pytest
@@ -234,10 +238,6 @@ def _server_certificate(port) -> bytes:
 
 
 def test_sighup_reloads_the_certificate_and_keeps_it_when_the_new_files_are_bad(make_mqtt_gateway, tmp_path):
-    import signal
-    import subprocess
-    import time
-
     from gwtest.gateway import check_binary
 
     files = TlsFiles(tmp_path / "own-tls")  # this test rewrites its files
@@ -269,3 +269,38 @@ def test_sighup_reloads_the_certificate_and_keeps_it_when_the_new_files_are_bad(
         time.sleep(0.05)
     assert gw.running
     assert _server_certificate(gw.stomp_tls_port) == second
+
+
+@pytest.mark.skipif(not shutil.which("mosquitto_pub"), reason="mosquitto-clients not installed")
+def test_mosquitto_clients_over_tls_with_password_and_certificate(make_mqtt_gateway, tls_files):
+    """Debian's mosquitto_sub / mosquitto_pub (libmosquitto + OpenSSL) on the MQTT TLS port: a
+    password login subscribes, a client-certificate login (CN=alice) publishes."""
+    gw = tls_gateway(make_mqtt_gateway, tls_files, client_certificates="optional")
+    common = ["-h", "127.0.0.1", "-p", str(gw.mqtt_tls_port), "--cafile", str(tls_files.cert)]
+    sub = subprocess.Popen(
+        ["mosquitto_sub", *common, "-u", "bob", "-P", "bob-pass", "-t", "secure/cli", "-C", "1",
+         "-W", "20", "-q", "1", "-V", "mqttv5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        cert, key = tls_files.client("alice")
+        deadline = time.monotonic() + 15
+        while sub.poll() is None:
+            # Publish until the subscriber (whose SUBACK we cannot see) has one message.
+            subprocess.run(["mosquitto_pub", *common, "--cert", str(cert), "--key", str(key),
+                            "-t", "secure/cli", "-m", "hello over tls", "-q", "1"],
+                           check=True, capture_output=True, timeout=20)
+            try:
+                sub.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                assert time.monotonic() < deadline, "mosquitto_sub got nothing"
+        out, err = sub.communicate(timeout=5)
+        assert sub.returncode == 0, err
+        assert out.strip() == "hello over tls"
+        refused = subprocess.run(["mosquitto_pub", *common, "-u", "bob", "-P", "wrong", "-t", "secure/cli",
+                                  "-m", "x"], capture_output=True, text=True, timeout=20)
+        assert refused.returncode != 0
+    finally:
+        if sub.poll() is None:
+            sub.kill()
+            sub.wait()
