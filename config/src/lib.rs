@@ -43,6 +43,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Broker policies: limits, flow control, redelivery (`[broker]`).
     pub broker: BrokerConfig,
+    /// The admin HTTP API and Prometheus `/metrics` (`[admin]`).
+    pub admin: AdminConfig,
 }
 
 impl Config {
@@ -99,6 +101,26 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             shutdown_grace_ms: 5000,
             log_level: "info".to_owned(),
+        }
+    }
+}
+
+/// `[admin]`: the admin HTTP server: Prometheus `/metrics`, `/healthz`, `/readyz` and the JSON
+/// admin API under `/api/` that the `gateway` CLI subcommands call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdminConfig {
+    /// Whether the admin server is started. Default `true`.
+    pub enabled: bool,
+    /// Address to listen on. Default `127.0.0.1:8161` (the ActiveMQ console port, loopback
+    /// only: the API can purge and delete queues).
+    pub bind: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8161)),
         }
     }
 }

@@ -10,11 +10,13 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
-    BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
-    MqttListenerConfig, ServerConfig, StompListenerConfig, StoreConfig, SyncMode,
+    AdminConfig, BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy,
+    FlowControlPolicy, MqttListenerConfig, ServerConfig, StompListenerConfig, StoreConfig,
+    SyncMode,
 };
 
-const ROOT_KEYS: &[&str] = &["server", "listeners", "store", "broker"];
+const ROOT_KEYS: &[&str] = &["server", "listeners", "store", "broker", "admin"];
+const ADMIN_KEYS: &[&str] = &["enabled", "bind"];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level"];
 const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt"];
 const MQTT_KEYS: &[&str] = &[
@@ -127,6 +129,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
     if let Some(t) = cx.subtable(&root, "broker", BROKER_KEYS) {
         broker(&mut cx, &t, &mut config.broker);
     }
+    if let Some(t) = cx.subtable(&root, "admin", ADMIN_KEYS) {
+        admin(&mut cx, &t, &mut config.admin);
+    }
 
     if cx.errors.is_empty() {
         Ok(config)
@@ -174,6 +179,11 @@ fn bind(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut SocketAddr) {
             }
         }
     }
+}
+
+fn admin(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AdminConfig) {
+    cx.boolean(t, "enabled", &mut out.enabled);
+    bind(cx, t, &mut out.bind);
 }
 
 fn mqtt(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut MqttListenerConfig) {

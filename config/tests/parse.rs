@@ -622,3 +622,20 @@ fn to_toml_string_round_trips() {
         Config::default()
     );
 }
+
+#[test]
+fn admin_table_defaults_and_keys() {
+    let default = Config::default();
+    assert!(default.admin.enabled);
+    assert_eq!(
+        default.admin.bind,
+        "127.0.0.1:8161".parse::<SocketAddr>().unwrap()
+    );
+    let cfg = ok("[admin]\nenabled = false\nbind = \"127.0.0.1:9000\"\n");
+    assert!(!cfg.admin.enabled);
+    assert_eq!(cfg.admin.bind.port(), 9000);
+    let (line, key, _) = one_error("[admin]\nport = 1\n");
+    assert_eq!((line, key.as_str()), (Some(2), "admin.port"));
+    let (line, key, _) = one_error("[admin]\nbind = \"nowhere\"\n");
+    assert_eq!((line, key.as_str()), (Some(2), "admin.bind"));
+}

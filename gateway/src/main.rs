@@ -1,6 +1,10 @@
 //! The `gateway` binary: a multi-protocol message gateway (STOMP today; OpenWire, AMQP, MQTT and
 //! Kafka to come) on one durable engine.
 
+mod admin;
+mod cli;
+mod connections;
+mod metrics;
 mod mqtt;
 mod server;
 mod stomp;
@@ -17,6 +21,12 @@ struct Cli {
     /// Run with this TOML configuration instead of the embedded default.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Admin API of the running gateway that the admin subcommands call.
+    #[arg(long, value_name = "URL", global = true, default_value = cli::DEFAULT_ADMIN_URL)]
+    admin: String,
+    /// Admin subcommands: print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -28,6 +38,20 @@ enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// List queues and durable subscriptions with their depths and counters.
+    Queues,
+    /// Inspect, purge, delete or browse one queue.
+    #[command(subcommand)]
+    Queue(cli::QueueCommand),
+    /// List open connections (protocol, peer, user, client id, age, bytes).
+    Connections,
+    /// List open consumers.
+    Consumers,
+    /// Broker-wide figures.
+    Overview,
+    /// Dead-letter queue actions.
+    #[command(subcommand)]
+    Dlq(cli::DlqCommand),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +69,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Queues) => cli::run(cli::AdminCommand::Queues, &cli.admin, cli.json),
+        Some(Command::Queue(q)) => cli::run(cli::AdminCommand::Queue(q), &cli.admin, cli.json),
+        Some(Command::Connections) => {
+            cli::run(cli::AdminCommand::Connections, &cli.admin, cli.json)
+        }
+        Some(Command::Consumers) => cli::run(cli::AdminCommand::Consumers, &cli.admin, cli.json),
+        Some(Command::Overview) => cli::run(cli::AdminCommand::Overview, &cli.admin, cli.json),
+        Some(Command::Dlq(d)) => cli::run(cli::AdminCommand::Dlq(d), &cli.admin, cli.json),
         None => run(cli.config),
     }
 }

@@ -1,5 +1,7 @@
 //! Start-up, listeners and graceful shutdown.
 
+use crate::admin::{self, AdminState};
+use crate::connections::{ConnectionRegistry, ListenerTracker, MeteredStream};
 use crate::mqtt::{MqttSessions, MqttSettings};
 use crate::stomp::{self, StompSettings};
 use anyhow::Context;
@@ -96,6 +98,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let prometheus = crate::metrics::install().context("cannot install the metrics recorder")?;
+    let connections = ConnectionRegistry::new();
+    let admin_state = AdminState::new(prometheus, connections.clone(), data_dir.clone());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // The admin server starts first: /healthz answers and /readyz says 503 during recovery.
+    let admin_task = if config.admin.enabled {
+        let listener = TcpListener::bind(config.admin.bind)
+            .await
+            .with_context(|| format!("cannot listen for admin HTTP on {}", config.admin.bind))?;
+        tracing::info!(address = %config.admin.bind, "admin HTTP listener ready");
+        Some(tokio::spawn(admin::serve(
+            listener,
+            admin_state.clone(),
+            shutdown_rx.clone(),
+        )))
+    } else {
+        None
+    };
     let engine_cfg = engine_config(&config);
     let journal = journal_options(&config);
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_cfg, journal))
@@ -111,11 +131,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         duration_ms = summary.duration.as_millis() as u64,
         "store recovered"
     );
+    crate::metrics::record_recovery(summary);
+    admin_state.set_engine(engine.clone());
     let expiry = tokio::spawn(engine.clone().run_expiry(Duration::from_millis(
         config.broker.expiry_check_interval_ms.max(1),
     )));
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = JoinSet::new();
     let stomp_cfg = &config.listeners.stomp;
     if stomp_cfg.enabled {
@@ -136,6 +157,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let shutdown = shutdown_rx.clone();
         listeners.spawn(accept(
             listener,
+            connections.listener("stomp", "stomp"),
             shutdown_rx.clone(),
             move |stream, peer| {
                 stomp::session::serve(
@@ -168,6 +190,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let shutdown = shutdown_rx.clone();
         listeners.spawn(accept(
             listener,
+            connections.listener("mqtt", "mqtt"),
             shutdown_rx.clone(),
             move |stream, peer| {
                 crate::mqtt::session::serve(
@@ -182,6 +205,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
 
+    admin_state.set_listeners_bound();
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
@@ -196,6 +220,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listeners.abort_all();
     }
     expiry.abort();
+    if let Some(task) = admin_task {
+        // Graceful: in-flight admin requests finish (within the grace period).
+        if tokio::time::timeout(grace, task).await.is_err() {
+            tracing::warn!("admin requests still busy after the grace period");
+        }
+    }
     let closing = engine.clone();
     tokio::task::spawn_blocking(move || closing.close())
         .await
@@ -207,9 +237,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Accepts connections until shutdown, serving each with `serve`; then waits for the sessions,
 /// which see the same shutdown signal and finish what they have in flight.
-async fn accept<F, Fut>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F)
-where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
+///
+/// Each connection is registered with `tracker` (connection metrics, `/api/connections`), its
+/// bytes are counted by the [`MeteredStream`] it is served on, and its session runs inside the
+/// connection's tracing span (see [`crate::connections`]).
+async fn accept<F, Fut>(
+    listener: TcpListener,
+    tracker: ListenerTracker,
+    mut shutdown: watch::Receiver<bool>,
+    serve: F,
+) where
+    F: Fn(MeteredStream<TcpStream>, SocketAddr) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut sessions = JoinSet::new();
@@ -218,7 +256,9 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    sessions.spawn(serve(stream, peer));
+                    let connection = tracker.accepted(peer);
+                    let stream = MeteredStream::new(stream, connection.info().clone());
+                    sessions.spawn(connection.run(serve(stream, peer)));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off rather than spin.

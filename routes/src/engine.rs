@@ -27,6 +27,12 @@ use store::{Commit, Journal, JournalOptions, JournalRecord, StoreError};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
+mod admin;
+use admin::EngineStats;
+pub use admin::{
+    BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats, QueueStatsKind,
+};
+
 /// Identifies a client session (one connection, or one protocol session within it).
 pub type SessionId = u64;
 /// Identifies a consumer, unique for the engine's lifetime.
@@ -423,6 +429,8 @@ struct QueueState {
     bytes: u64,
     deleted: bool,
     expiring: usize,
+    /// Totals since start, for metrics and the admin API.
+    counters: QueueCounters,
 }
 
 impl QueueState {
@@ -516,6 +524,8 @@ pub struct Engine {
     space: Notify,
     summary: RecoverySummary,
     retained: Mutex<RetainedStore>,
+    /// Engine-wide gauges for metrics (see `engine/admin.rs`).
+    stats: EngineStats,
 }
 
 /// The last retained message of each address, journaled in a queue of its own.
@@ -670,6 +680,7 @@ impl Engine {
             space: Notify::new(),
             summary,
             retained: Mutex::new(retained),
+            stats: EngineStats::default(),
         }))
     }
 
@@ -859,6 +870,7 @@ impl Engine {
             st.expiring += 1;
         }
         st.bytes += size;
+        st.counters.enqueued += 1;
         self.memory_used.fetch_add(size, Ordering::Relaxed);
         st.ready.insert(
             queue.key(&message, seq),
@@ -944,6 +956,7 @@ impl Engine {
                 id,
                 client_id,
                 closed: false,
+                produced: std::sync::atomic::AtomicBool::new(false),
             },
             rx,
         )
@@ -1199,6 +1212,7 @@ impl Engine {
                     }
                     // Acks and drops notify; disk space freed by compaction does not, so look
                     // again now and then.
+                    let _blocked = self.stats.blocked();
                     let _ = tokio::time::timeout(RECHECK_BLOCKED, notified).await;
                 }
             }
@@ -1334,6 +1348,7 @@ impl Engine {
         if flight.entry.message.expiration > 0 {
             st.expiring = st.expiring.saturating_sub(1);
         }
+        st.counters.count_ack(&flight.entry.message);
         drop(st);
         Ok((queue, flight.entry))
     }
@@ -1421,6 +1436,7 @@ impl Engine {
                     if let Some(entry) = st.ready.remove(&key) {
                         st.bytes = st.bytes.saturating_sub(entry.size);
                         st.expiring = st.expiring.saturating_sub(1);
+                        st.counters.expired += 1;
                         dead.push(DeadLetter {
                             entry,
                             from: queue.name.clone(),
@@ -1462,6 +1478,10 @@ impl Engine {
             }
             slot.in_flight.fetch_add(1, Ordering::Relaxed);
             let consumer = slot.id;
+            st.counters.delivered += 1;
+            if entry.delivery_count > 1 {
+                st.counters.redelivered += 1;
+            }
             if entry.journaled {
                 drop(self.journal.append(vec![JournalRecord::DeliveryCount {
                     queue: queue.id,
@@ -1583,6 +1603,7 @@ impl Engine {
             let entry = flight.entry;
             let exhausted = max >= 0 && entry.delivery_count > max as u32;
             if action == NackAction::DeadLetter || exhausted {
+                st.counters.dead_lettered += 1;
                 st.bytes = st.bytes.saturating_sub(entry.size);
                 if entry.message.expiration > 0 {
                     st.expiring = st.expiring.saturating_sub(1);
@@ -1688,6 +1709,7 @@ impl Engine {
                 if let Some(entry) = st.ready.remove(&key) {
                     st.bytes = st.bytes.saturating_sub(entry.size);
                     st.expiring = st.expiring.saturating_sub(1);
+                    st.counters.expired += 1;
                     dead.push(DeadLetter {
                         entry,
                         from: queue.name.clone(),
@@ -1764,6 +1786,8 @@ pub struct Session {
     id: SessionId,
     client_id: Option<String>,
     closed: bool,
+    /// Set once the session has sent a message (it then counts as a producer).
+    produced: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -1799,6 +1823,7 @@ impl Session {
         destination: &Destination,
         message: Message,
     ) -> Result<Durability, EngineError> {
+        self.mark_producer();
         self.engine
             .apply(self.id, vec![(destination.clone(), message)], Vec::new())
             .await
@@ -2058,6 +2083,7 @@ impl Session {
                     continue;
                 };
                 acked += 1;
+                st.counters.count_ack(&flight.entry.message);
                 if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
                     release_credit(&slot.in_flight);
                 }
@@ -2169,6 +2195,9 @@ impl Session {
     /// Commits a transaction: its sends and acks become durable in one journal batch, then the
     /// sends become visible.
     pub async fn commit(&self, tx: Transaction) -> Result<Durability, EngineError> {
+        if !tx.sends.is_empty() {
+            self.mark_producer();
+        }
         self.engine.apply(self.id, tx.sends, tx.acks).await
     }
 
@@ -2248,6 +2277,7 @@ impl Session {
     pub fn close(&mut self) {
         if !self.closed {
             self.closed = true;
+            self.unmark_producer();
             self.engine.disconnect(self.id);
         }
     }

@@ -11,6 +11,9 @@ pub use message::{BodyKind, Message, PropertyValue};
 pub mod engine;
 
 pub use engine::{
+    BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats, QueueStatsKind,
+};
+pub use engine::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability,
     DurableSubscriptionInfo, Engine, EngineConfig, EngineError, FlowControl, NackAction, QueueInfo,
     RecoverySummary, Session, SessionEvent, SessionId, Transaction, TEMP_PREFIX,

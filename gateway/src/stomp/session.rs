@@ -187,6 +187,7 @@ pub async fn serve<S>(
             )
             .into_frame()
             .with_header("version", supported);
+            crate::connections::reject("unsupported STOMP version");
             let _ = framed.send(StompItem::Frame(frame)).await;
             return;
         }
@@ -205,6 +206,7 @@ pub async fn serve<S>(
     let (session, events) = match engine.connect_unique(client_id) {
         Ok(pair) => pair,
         Err(e) => {
+            crate::connections::reject("client id in use");
             // ActiveMQ: "Broker: ... - Client: x already connected from ...", then close.
             let _ = framed
                 .send(StompItem::Frame(
@@ -233,6 +235,11 @@ pub async fn serve<S>(
         return;
     }
     framed.codec_mut().set_version(version);
+    crate::connections::established(
+        connect.header("login").filter(|l| !l.is_empty()),
+        session.client_id(),
+        session.id(),
+    );
     tracing::debug!(%peer, version = version.as_str(), "STOMP session open");
     let mut state = StompSession {
         version,
@@ -281,7 +288,10 @@ where
 
 fn decode_fatal(e: StompCodecError) -> Fatal {
     match e {
-        StompCodecError::Decode(d) => Fatal::new(format!("malformed frame: {d}"), None),
+        StompCodecError::Decode(d) => {
+            crate::metrics::decode_error("stomp");
+            Fatal::new(format!("malformed frame: {d}"), None)
+        }
         StompCodecError::Io(io) => Fatal::new(format!("i/o error: {io}"), None),
     }
 }
