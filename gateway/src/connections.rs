@@ -61,6 +61,8 @@ impl ConnectionRegistry {
         m::connections_open(protocol, listener).set(0.0);
         m::connections_accepted(protocol, listener).absolute(0);
         m::connections_rejected(protocol, listener).absolute(0);
+        m::network_received(protocol, listener).absolute(0);
+        m::network_sent(protocol, listener).absolute(0);
         ListenerTracker {
             registry: self.clone(),
             protocol,
