@@ -91,8 +91,42 @@ pub struct ServerConfig {
     /// anyway. Default 5000.
     pub shutdown_grace_ms: u64,
     /// `tracing` filter: a level (`error`, `warn`, `info`, `debug`, `trace`) or an `EnvFilter`
-    /// directive. Never empty. Default `info`.
+    /// directive. Never empty. Default `info`. The `RUST_LOG` environment variable overrides it.
     pub log_level: String,
+    /// Log line format: `"text"` (human-readable) or `"json"` (one JSON object per line, with
+    /// the connection span's fields). Default `"text"`. The `GATEWAY_LOG_FORMAT` environment
+    /// variable overrides it.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`server.log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// `"text"`: human-readable lines. The default.
+    #[default]
+    Text,
+    /// `"json"`: one JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// The spelling used in the configuration file and `GATEWAY_LOG_FORMAT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+
+    /// Parses the configuration spelling.
+    pub fn parse(text: &str) -> Option<LogFormat> {
+        match text {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -101,6 +135,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             shutdown_grace_ms: 5000,
             log_level: "info".to_owned(),
+            log_format: LogFormat::Text,
         }
     }
 }

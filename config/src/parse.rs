@@ -11,13 +11,14 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
     AdminConfig, BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy,
-    FlowControlPolicy, MqttListenerConfig, ServerConfig, StompListenerConfig, StoreConfig,
-    SyncMode,
+    FlowControlPolicy, LogFormat, MqttListenerConfig, ServerConfig, StompListenerConfig,
+    StoreConfig, SyncMode,
 };
 
 const ROOT_KEYS: &[&str] = &["server", "listeners", "store", "broker", "admin"];
 const ADMIN_KEYS: &[&str] = &["enabled", "bind"];
-const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level"];
+const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level", "log_format"];
+const LOG_FORMATS: &[(&str, LogFormat)] = &[("text", LogFormat::Text), ("json", LogFormat::Json)];
 const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt"];
 const MQTT_KEYS: &[&str] = &[
     "enabled",
@@ -168,6 +169,7 @@ fn server(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut ServerConfig) {
             }
         }
     }
+    cx.choice(t, "log_format", LOG_FORMATS, &mut out.log_format);
 }
 
 fn bind(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut SocketAddr) {

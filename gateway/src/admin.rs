@@ -212,6 +212,7 @@ async fn overview(State(state): State<Arc<AdminState>>) -> ApiResult {
         "consumers": g.consumers,
         "producers": g.producers,
         "producers_blocked": g.blocked_producers,
+        "transactions_open": routes::open_transactions(),
         "queues": queues.len(),
         "messages": queues.iter().map(|q| q.ready + q.unacked).sum::<usize>(),
         "memory_used_bytes": g.memory_used,

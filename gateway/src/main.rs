@@ -98,13 +98,37 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.server.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a terminal: log files and journald get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+    let format = match std::env::var("GATEWAY_LOG_FORMAT") {
+        Ok(v) if !v.is_empty() => match config::LogFormat::parse(&v) {
+            Some(f) => f,
+            None => {
+                eprintln!("GATEWAY_LOG_FORMAT must be \"text\" or \"json\", not {v:?}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => config.server.log_format,
+    };
+    match format {
+        config::LogFormat::Text => {
+            // Colours only for a terminal: log files and journald get plain text.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .init();
+        }
+        config::LogFormat::Json => {
+            // One object per line; `spans` carries the connection span (id, protocol, peer, user).
+            tracing_subscriber::fmt()
+                .json()
+                .with_current_span(false)
+                .with_span_list(true)
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

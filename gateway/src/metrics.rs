@@ -78,6 +78,8 @@ pub const CONSUMERS: &str = "gateway_consumers";
 pub const PRODUCERS: &str = "gateway_producers";
 /// Gauge: sends waiting for room under flow control (`block`).
 pub const PRODUCERS_BLOCKED: &str = "gateway_producers_blocked";
+/// Gauge: local transactions begun and not yet committed or rolled back.
+pub const TRANSACTIONS_OPEN: &str = "gateway_transactions_open";
 /// Gauge: messages held in every queue (ready and unacknowledged).
 pub const MESSAGES: &str = "gateway_messages";
 /// Gauge: durable subscriptions.
@@ -240,6 +242,11 @@ fn describe() {
         "Sends waiting for room under flow control."
     );
     g!(MESSAGES, Unit::Count, "Messages held in all queues.");
+    g!(
+        TRANSACTIONS_OPEN,
+        Unit::Count,
+        "Local transactions not yet committed or rolled back."
+    );
     g!(DURABLE_SUBSCRIPTIONS, Unit::Count, "Durable subscriptions.");
     g!(
         DURABLE_SUBSCRIPTIONS_INACTIVE,
@@ -430,6 +437,7 @@ pub fn refresh(engine: &Engine, data_dir: &Path, labels: &QueueLabels) {
     metrics::gauge!(CONSUMERS).set(g.consumers as f64);
     metrics::gauge!(PRODUCERS).set(g.producers as f64);
     metrics::gauge!(PRODUCERS_BLOCKED).set(g.blocked_producers as f64);
+    metrics::gauge!(TRANSACTIONS_OPEN).set(routes::open_transactions() as f64);
     metrics::gauge!(DURABLE_SUBSCRIPTIONS).set(g.durable_subscriptions as f64);
     metrics::gauge!(DURABLE_SUBSCRIPTIONS_INACTIVE).set(g.inactive_durable_subscriptions as f64);
     metrics::gauge!(MEMORY_USED_BYTES).set(g.memory_used as f64);

@@ -30,7 +30,8 @@ use tokio::sync::Notify;
 mod admin;
 use admin::EngineStats;
 pub use admin::{
-    BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats, QueueStatsKind,
+    open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
+    QueueStatsKind,
 };
 
 /// Identifies a client session (one connection, or one protocol session within it).
@@ -290,6 +291,8 @@ pub enum NackAction {
 pub struct Transaction {
     sends: Vec<(Destination, Message)>,
     acks: Vec<(ConsumerId, u64)>,
+    /// Counts the transaction in [`open_transactions`] while it lives.
+    _open: admin::OpenTransaction,
 }
 
 impl Transaction {

@@ -11,7 +11,8 @@ pub use message::{BodyKind, Message, PropertyValue};
 pub mod engine;
 
 pub use engine::{
-    BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats, QueueStatsKind,
+    open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
+    QueueStatsKind,
 };
 pub use engine::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability,

@@ -88,7 +88,7 @@ def test_dead_lettered_and_expired_counters(make_gateway, client, admin):
     expires = int(time.time() * 1000) + 200
     c.send("/queue/obs.expiry", "short-lived", headers={"persistent": "true", "expires": str(expires)})
     c.send("/queue/obs.expiry", "non-persistent", headers={"expires": str(expires)})
-    assert depth(a, "obs.expiry") == (2, 0)
+    assert a.value("gateway_queue_enqueued_messages_total", queue="obs.expiry") == 2
     a.wait_value("gateway_queue_expired_messages_total", 2, queue="obs.expiry")
     assert depth(a, "obs.expiry") == (0, 0)
     # ActiveMQ: the persistent one goes to the DLQ, the other is dropped.
@@ -249,3 +249,24 @@ def test_durable_subscription_gauges(gateway, client, admin):
     c.disconnect()
     a.wait_value("gateway_durable_subscriptions_inactive", 1)
     assert a.value("gateway_durable_subscriptions") == 1
+
+
+def test_open_transactions(gateway, client, admin):
+    a = admin(gateway)
+    assert a.value("gateway_transactions_open") == 0
+    c = client()
+    t1 = c.begin()
+    t2 = c.begin()
+    c.send("/queue/obs.tx", "in tx", transaction=t1)
+    assert a.value("gateway_transactions_open") == 2
+    assert a.value("gateway_queue_ready_messages", queue="obs.tx") in (None, 0)
+    c.commit(t1)
+    assert a.value("gateway_transactions_open") == 1
+    assert a.value("gateway_queue_ready_messages", queue="obs.tx") == 1
+    c.abort(t2)
+    assert a.value("gateway_transactions_open") == 0
+    c.begin()
+    assert a.value("gateway_transactions_open") == 1
+    # A connection that goes away rolls its transactions back.
+    c.close_abruptly()
+    a.wait_value("gateway_transactions_open", 0)

@@ -143,6 +143,34 @@ pub struct EngineGauges {
     pub inactive_durable_subscriptions: usize,
 }
 
+/// Local transactions begun and neither committed nor rolled back yet, in this process.
+static OPEN_TRANSACTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Local transactions open in this process (every protocol's, every engine's): a [`Transaction`]
+/// counts from its creation until it is committed, rolled back or dropped.
+///
+/// [`Transaction`]: super::Transaction
+pub fn open_transactions() -> u64 {
+    OPEN_TRANSACTIONS.load(Ordering::Relaxed)
+}
+
+/// Counts one open transaction while it lives (a field of [`super::Transaction`]).
+#[derive(Debug)]
+pub(super) struct OpenTransaction(());
+
+impl Default for OpenTransaction {
+    fn default() -> Self {
+        OPEN_TRANSACTIONS.fetch_add(1, Ordering::Relaxed);
+        OpenTransaction(())
+    }
+}
+
+impl Drop for OpenTransaction {
+    fn drop(&mut self) {
+        saturating_decrement(&OPEN_TRANSACTIONS);
+    }
+}
+
 /// Engine-wide counters kept outside the registry lock.
 #[derive(Default)]
 pub(super) struct EngineStats {
