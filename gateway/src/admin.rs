@@ -422,3 +422,70 @@ async fn consumers(State(state): State<Arc<AdminState>>) -> ApiResult {
         .collect();
     Ok(Json(json!({ "consumers": list })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::AdminClient;
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    use routes::store::JournalOptions;
+    use routes::EngineConfig;
+
+    async fn call(url: &str, method: &'static str, path: &'static str) -> (u16, Value) {
+        let client = AdminClient::new(url).unwrap();
+        let (status, body) = tokio::task::spawn_blocking(move || client.request(method, path))
+            .await
+            .unwrap()
+            .unwrap();
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// Readiness follows recovery and listener binding; the API waits for the store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readyz_follows_recovery_and_listeners() {
+        let dir = tempfile::tempdir().unwrap();
+        // A recorder of our own (not installed globally): rendering works without one.
+        let handle = PrometheusBuilder::new().build_recorder().handle();
+        let state = AdminState::new(handle, ConnectionRegistry::new(), dir.path().into());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = watch::channel(false);
+        let server = tokio::spawn(serve(listener, state.clone(), stopped));
+
+        assert_eq!(
+            call(&url, "GET", "/healthz").await,
+            (200, json!({"status": "ok"}))
+        );
+        let (status, body) = call(&url, "GET", "/readyz").await;
+        assert_eq!(status, 503);
+        assert_eq!(body["store_recovered"], json!(false));
+        assert_eq!(call(&url, "GET", "/api/queues").await.0, 503);
+        assert_eq!(call(&url, "GET", "/metrics").await.0, 200);
+
+        let options = JournalOptions::new(dir.path().join("journal"));
+        let engine = Engine::open(EngineConfig::default(), options).unwrap();
+        state.set_engine(engine.clone());
+        let (status, body) = call(&url, "GET", "/readyz").await;
+        assert_eq!(
+            (status, &body["store_recovered"], &body["listeners_bound"]),
+            (503, &json!(true), &json!(false))
+        );
+        assert_eq!(
+            call(&url, "GET", "/api/queues").await,
+            (200, json!({"queues": []}))
+        );
+
+        state.set_listeners_bound();
+        assert_eq!(call(&url, "GET", "/readyz").await.0, 200);
+        let (status, body) = call(&url, "POST", "/api/queues/none/purge").await;
+        assert_eq!(status, 404);
+        assert!(body["error"].as_str().unwrap().contains("none"), "{body}");
+
+        stop.send(true).unwrap();
+        server.await.unwrap().unwrap();
+        engine.close().unwrap();
+    }
+}

@@ -373,14 +373,15 @@ fn encode(text: &str) -> String {
 }
 
 /// A minimal HTTP/1.1 client for the admin API.
-struct AdminClient {
+pub(crate) struct AdminClient {
     host: String,
     authority: String,
     prefix: String,
 }
 
 impl AdminClient {
-    fn new(url: &str) -> Result<Self, String> {
+    /// A client for the API at `url` (`http://host:port[/prefix]`).
+    pub(crate) fn new(url: &str) -> Result<Self, String> {
         let rest = url
             .strip_prefix("http://")
             .ok_or_else(|| format!("the admin URL must start with http:// (got {url:?})"))?;
@@ -404,7 +405,7 @@ impl AdminClient {
     }
 
     /// Sends one request; returns the status and the body.
-    fn request(&self, method: &str, path: &str) -> Result<(u16, String), String> {
+    pub(crate) fn request(&self, method: &str, path: &str) -> Result<(u16, String), String> {
         let addr = self
             .host
             .to_socket_addrs()
