@@ -270,3 +270,30 @@ def test_open_transactions(gateway, client, admin):
     # A connection that goes away rolls its transactions back.
     c.close_abruptly()
     a.wait_value("gateway_transactions_open", 0)
+
+
+def test_failed_handshakes_count_as_rejected(make_gateway, admin):
+    gw = make_gateway({"listeners": {"stomp": {"connect_timeout_ms": 200}, "mqtt": {"connect_timeout_ms": 200}}})
+    a = admin(gw)
+    stomp_labels = {"protocol": "stomp", "listener": "stomp"}
+    mqtt_labels = {"protocol": "mqtt", "listener": "mqtt"}
+    # A connection that closes without sending anything is not a refusal (port probes).
+    socket.create_connection((gw.host, gw.mqtt_port), timeout=5).close()
+    a.wait_value("gateway_connections_open", 0, **mqtt_labels)
+    assert a.value("gateway_connections_rejected_total", **mqtt_labels) == 0
+    # Silent until the CONNECT timeout: refused.
+    with socket.create_connection((gw.host, gw.stomp_port), timeout=5) as s:
+        while s.recv(65536):
+            pass
+    assert a.value("gateway_connections_rejected_total", **stomp_labels) == 1
+    # MQTT: a PINGREQ before CONNECT is a protocol error (the codec rejects it: a decode error too).
+    with socket.create_connection((gw.host, gw.mqtt_port), timeout=5) as s:
+        s.sendall(b"\xc0\x00")
+        while s.recv(65536):
+            pass
+    assert a.value("gateway_connections_rejected_total", **mqtt_labels) == 1
+    with socket.create_connection((gw.host, gw.mqtt_port), timeout=5) as s:
+        while s.recv(65536):
+            pass
+    assert a.value("gateway_connections_rejected_total", **mqtt_labels) == 2
+    assert a.value("gateway_decode_errors_total", protocol="mqtt") == 1

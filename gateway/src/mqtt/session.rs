@@ -260,6 +260,15 @@ pub async fn serve<S>(
             }
             return;
         }
+        Err(_) => {
+            crate::connections::reject("no CONNECT in time");
+            return;
+        }
+        Ok(Some(Ok(_))) => {
+            // MQTT: the first packet must be CONNECT; anything else is a protocol error.
+            crate::connections::reject("first packet is not CONNECT");
+            return;
+        }
         _ => return,
     };
     let version = connect.protocol;

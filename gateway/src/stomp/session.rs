@@ -156,6 +156,7 @@ pub async fn serve<S>(
     let connect = match connect {
         Err(_) => {
             tracing::debug!(%peer, "no CONNECT in time");
+            crate::connections::reject("no CONNECT in time");
             let _ = framed
                 .send(StompItem::Frame(
                     Fatal::new("timed out waiting for CONNECT", None).into_frame(),
@@ -164,6 +165,7 @@ pub async fn serve<S>(
             return;
         }
         Ok(Err(fatal)) => {
+            crate::connections::reject("malformed CONNECT");
             let _ = framed.send(StompItem::Frame(fatal.into_frame())).await;
             return;
         }
@@ -195,6 +197,7 @@ pub async fn serve<S>(
     let (send_every, expect_every) = match negotiate_heartbeat(&connect, version, &settings) {
         Ok(hb) => hb,
         Err(fatal) => {
+            crate::connections::reject("bad heart-beat header");
             let _ = framed.send(StompItem::Frame(fatal.into_frame())).await;
             return;
         }
