@@ -524,11 +524,11 @@ pub struct Engine {
     next_delivery: AtomicU64,
     boot_id: u64,
     memory_used: AtomicU64,
+    /// Engine-wide gauges for metrics (see `engine/admin.rs`).
+    stats: EngineStats,
     space: Notify,
     summary: RecoverySummary,
     retained: Mutex<RetainedStore>,
-    /// Engine-wide gauges for metrics (see `engine/admin.rs`).
-    stats: EngineStats,
 }
 
 /// The last retained message of each address, journaled in a queue of its own.
@@ -680,10 +680,10 @@ impl Engine {
             next_delivery: AtomicU64::new(1),
             boot_id,
             memory_used: AtomicU64::new(memory),
+            stats: EngineStats::default(),
             space: Notify::new(),
             summary,
             retained: Mutex::new(retained),
-            stats: EngineStats::default(),
         }))
     }
 
@@ -868,12 +868,12 @@ impl Engine {
         journaled: bool,
         retained: bool,
     ) {
+        st.counters.enqueued += 1;
         let size = message.body.len() as u64;
         if message.expiration > 0 {
             st.expiring += 1;
         }
         st.bytes += size;
-        st.counters.enqueued += 1;
         self.memory_used.fetch_add(size, Ordering::Relaxed);
         st.ready.insert(
             queue.key(&message, seq),

@@ -230,7 +230,8 @@ fn stats_of(queue: &Queue, st: &QueueState) -> QueueStats {
     QueueStats {
         name: queue.name.clone(),
         kind,
-        ready: st.ready.len(),
+        // `len()` counts every message the queue holds (in memory or not): ready is the rest.
+        ready: st.len().saturating_sub(st.in_flight.len()),
         unacked: st.in_flight.len(),
         consumers: st.consumers.len(),
         bytes: st.bytes,
