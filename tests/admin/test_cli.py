@@ -90,3 +90,20 @@ def test_errors_and_exit_codes(gateway, cli):
     assert r.returncode == 1 and "cannot reach the admin API" in r.stderr
     r = cli(gateway, "queues", admin_url="ftp://nowhere")
     assert r.returncode == 2 and "http://" in r.stderr
+
+
+def test_consumers_and_overview(gateway, client, cli):
+    c = client(connect_headers={"client-id": "cli-consumer"})
+    c.subscribe("/queue/cli.consumed", ack="client-individual", headers={"activemq.prefetchSize": "5"})
+    c.send("/queue/cli.consumed", "one")
+    c.get()
+    r = cli(gateway, "consumers")
+    assert r.returncode == 0, r.stderr
+    rows = table(r.stdout)
+    assert rows[0] == ["ID", "CONNECTION", "CLIENT-ID", "QUEUES", "PREFETCH", "UNACKED", "SELECTOR"]
+    mine = [row for row in rows[1:] if row[3] == "cli.consumed"]
+    assert len(mine) == 1 and mine[0][2] == "cli-consumer" and mine[0][4:6] == ["5", "1"], rows
+    r = cli(gateway, "overview")
+    assert r.returncode == 0, r.stderr
+    fields = dict(row for row in table(r.stdout)[1:] if len(row) == 2)
+    assert fields["consumers"] == "1" and fields["producers"] == "1" and fields["messages"] == "1"

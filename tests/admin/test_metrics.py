@@ -297,3 +297,36 @@ def test_failed_handshakes_count_as_rejected(make_gateway, admin):
             pass
     assert a.value("gateway_connections_rejected_total", **mqtt_labels) == 2
     assert a.value("gateway_decode_errors_total", protocol="mqtt") == 1
+
+
+def test_mqtt_persistent_session_queue_depth_survives_restart(gateway, admin):
+    a = admin(gateway)
+    sub = MqttClient(gateway, client_id="obs-mqtt-sub", version=4, clean=False)
+    sub.subscribe("obs/mqtt/+", qos=1)
+    sub.disconnect()
+    pub = MqttClient(gateway, client_id="obs-mqtt-pub", version=4)
+    for i in range(3):
+        pub.publish(f"obs/mqtt/{i}", f"q{i}".encode(), qos=1)
+    pub.disconnect()
+
+    def subscription_queue():
+        queues = a.get("/api/queues")[1]["queues"]
+        mine = [q for q in queues if (q.get("subscription") or "").startswith("obs-mqtt-sub.")]
+        assert len(mine) == 1, queues
+        return mine[0]
+
+    q = subscription_queue()
+    assert (q["kind"], q["ready"], q["consumers"], q["enqueued"]) == ("subscription", 3, 0, 3)
+    assert a.value("gateway_queue_ready_messages", queue=q["name"]) == 3
+    assert a.value("gateway_durable_subscriptions_inactive") == 1
+    gateway.restart()
+    assert a.value("gateway_queue_ready_messages", queue=q["name"]) == 3
+    back = MqttClient(gateway, client_id="obs-mqtt-sub", version=4, clean=False)
+    try:
+        got = back.get_n(3)
+        assert sorted(m.payload for m in got) == [b"q0", b"q1", b"q2"]
+        a.wait_value("gateway_queue_acknowledged_messages_total", 3, queue=q["name"])
+        assert a.value("gateway_queue_ready_messages", queue=q["name"]) == 0
+        assert a.value("gateway_durable_subscriptions_inactive") == 0
+    finally:
+        back.disconnect()
