@@ -28,6 +28,13 @@ pub use routes::store::metric_names::{
     JOURNAL_APPEND_DURABLE_SECONDS, JOURNAL_FSYNC_SECONDS, JOURNAL_GROUP_COMMIT_APPENDS,
 };
 
+// --- process ---------------------------------------------------------------------------------
+
+/// Gauge (label `version`): always 1; the running gateway's version.
+pub const BUILD_INFO: &str = "gateway_build_info";
+/// Gauge: Unix time the gateway started, in seconds.
+pub const START_TIME_SECONDS: &str = "gateway_start_time_seconds";
+
 // --- per queue (label `queue`) ---------------------------------------------------------------
 
 /// Gauge: messages ready for delivery.
@@ -147,11 +154,26 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         )?
         .install_recorder()?;
     describe();
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    metrics::gauge!(START_TIME_SECONDS).set(started);
     Ok(handle)
 }
 
 fn describe() {
     use metrics::{describe_counter as c, describe_gauge as g, describe_histogram as h};
+    g!(
+        BUILD_INFO,
+        "Always 1; the label gives the gateway's version."
+    );
+    g!(
+        START_TIME_SECONDS,
+        Unit::Seconds,
+        "Unix time the gateway started."
+    );
     g!(
         QUEUE_READY_MESSAGES,
         Unit::Count,

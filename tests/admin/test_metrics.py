@@ -3,6 +3,7 @@ paho-mqtt, raw sockets) send and consume: the figures must move exactly as the t
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 
@@ -17,6 +18,11 @@ def depth(admin, queue):
 
 def test_health_and_readiness(gateway, admin):
     a = admin(gateway)
+    m = a.metrics()
+    versions = [dict(labels)["version"] for (name, labels) in m if name == "gateway_build_info"]
+    assert len(versions) == 1 and re.fullmatch(r"\d+\.\d+\.\d+", versions[0]), versions
+    started = m[("gateway_start_time_seconds", frozenset())]
+    assert time.time() - 60 < started <= time.time()
     assert a.get("/healthz") == (200, {"status": "ok"})
     status, body = a.get("/readyz")
     assert status == 200
