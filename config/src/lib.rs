@@ -56,6 +56,8 @@ pub struct Config {
     /// Default: none, which lets every authenticated client do everything.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub authorization: Vec<AuthorizationEntry>,
+    /// The admin HTTP API and Prometheus `/metrics` (`[admin]`).
+    pub admin: AdminConfig,
 }
 
 impl Config {
@@ -102,8 +104,42 @@ pub struct ServerConfig {
     /// anyway. Default 5000.
     pub shutdown_grace_ms: u64,
     /// `tracing` filter: a level (`error`, `warn`, `info`, `debug`, `trace`) or an `EnvFilter`
-    /// directive. Never empty. Default `info`.
+    /// directive. Never empty. Default `info`. The `RUST_LOG` environment variable overrides it.
     pub log_level: String,
+    /// Log line format: `"text"` (human-readable) or `"json"` (one JSON object per line, with
+    /// the connection span's fields). Default `"text"`. The `GATEWAY_LOG_FORMAT` environment
+    /// variable overrides it.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`server.log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// `"text"`: human-readable lines. The default.
+    #[default]
+    Text,
+    /// `"json"`: one JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// The spelling used in the configuration file and `GATEWAY_LOG_FORMAT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+
+    /// Parses the configuration spelling.
+    pub fn parse(text: &str) -> Option<LogFormat> {
+        match text {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -112,6 +148,27 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             shutdown_grace_ms: 5000,
             log_level: "info".to_owned(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// `[admin]`: the admin HTTP server: Prometheus `/metrics`, `/healthz`, `/readyz` and the JSON
+/// admin API under `/api/` that the `gateway` CLI subcommands call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdminConfig {
+    /// Whether the admin server is started. Default `true`.
+    pub enabled: bool,
+    /// Address to listen on. Default `127.0.0.1:8161` (the ActiveMQ console port, loopback
+    /// only: the API can purge and delete queues).
+    pub bind: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8161)),
         }
     }
 }

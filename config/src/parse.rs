@@ -10,9 +10,10 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
-    AuthorizationEntry, AuthorizationKind, BrokerConfig, ClientCertificates, Config, ConfigError,
-    ConfigErrors, DestinationPolicy, FlowControlPolicy, MqttListenerConfig, SecurityConfig,
-    ServerConfig, StompListenerConfig, StoreConfig, SyncMode, TlsConfig, UserConfig,
+    AdminConfig, AuthorizationEntry, AuthorizationKind, BrokerConfig, ClientCertificates, Config,
+    ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy, LogFormat, MqttListenerConfig,
+    SecurityConfig, ServerConfig, StompListenerConfig, StoreConfig, SyncMode, TlsConfig,
+    UserConfig,
 };
 
 const ROOT_KEYS: &[&str] = &[
@@ -24,6 +25,7 @@ const ROOT_KEYS: &[&str] = &[
     "security",
     "users",
     "authorization",
+    "admin",
 ];
 const TLS_KEYS: &[&str] = &[
     "cert_file",
@@ -45,7 +47,9 @@ const CLIENT_CERTIFICATES: &[(&str, ClientCertificates)] = &[
     ("optional", ClientCertificates::Optional),
     ("required", ClientCertificates::Required),
 ];
-const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level"];
+const ADMIN_KEYS: &[&str] = &["enabled", "bind"];
+const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level", "log_format"];
+const LOG_FORMATS: &[(&str, LogFormat)] = &[("text", LogFormat::Text), ("json", LogFormat::Json)];
 const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt"];
 const MQTT_KEYS: &[&str] = &[
     "enabled",
@@ -174,6 +178,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
     if let Some(f) = cx.field(&root, "authorization") {
         config.authorization = authorization(&mut cx, &f);
     }
+    if let Some(t) = cx.subtable(&root, "admin", ADMIN_KEYS) {
+        admin(&mut cx, &t, &mut config.admin);
+    }
 
     if cx.errors.is_empty() {
         Ok(config)
@@ -210,6 +217,7 @@ fn server(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut ServerConfig) {
             }
         }
     }
+    cx.choice(t, "log_format", LOG_FORMATS, &mut out.log_format);
 }
 
 fn bind(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut SocketAddr) {
@@ -225,6 +233,11 @@ fn socket_address(cx: &mut Cx<'_>, t: &Tbl<'_>, name: &str, out: &mut SocketAddr
             }
         }
     }
+}
+
+fn admin(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AdminConfig) {
+    cx.boolean(t, "enabled", &mut out.enabled);
+    bind(cx, t, &mut out.bind);
 }
 
 fn mqtt(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut MqttListenerConfig) {

@@ -218,7 +218,7 @@ fn unknown_keys_are_errors_at_every_level() {
         (
             Some(2),
             "server.port".into(),
-            "unknown key \"port\" (expected one of: data_dir, shutdown_grace_ms, log_level)".into()
+            "unknown key \"port\" (expected one of: data_dir, shutdown_grace_ms, log_level, log_format)".into()
         )
     );
     let (line, key, msg) = one_error("\n[serverr]\n");
@@ -539,7 +539,7 @@ fn three_kinds_of_error_in_one_file() {
     let err = Config::from_toml_str(text, ORIGIN).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "gateway.toml:2: server.foo: unknown key \"foo\" (expected one of: data_dir, shutdown_grace_ms, log_level)\n\
+        "gateway.toml:2: server.foo: unknown key \"foo\" (expected one of: data_dir, shutdown_grace_ms, log_level, log_format)\n\
          gateway.toml:5: listeners.stomp.max_frame_bytes: expected an integer, found a string\n\
          gateway.toml:6: listeners.stomp.max_headers: must be at least 1, found 0"
     );
@@ -621,4 +621,31 @@ fn to_toml_string_round_trips() {
         ok(&Config::default().to_toml_string().unwrap()),
         Config::default()
     );
+}
+
+#[test]
+fn admin_table_defaults_and_keys() {
+    let default = Config::default();
+    assert!(default.admin.enabled);
+    assert_eq!(
+        default.admin.bind,
+        "127.0.0.1:8161".parse::<SocketAddr>().unwrap()
+    );
+    let cfg = ok("[admin]\nenabled = false\nbind = \"127.0.0.1:9000\"\n");
+    assert!(!cfg.admin.enabled);
+    assert_eq!(cfg.admin.bind.port(), 9000);
+    let (line, key, _) = one_error("[admin]\nport = 1\n");
+    assert_eq!((line, key.as_str()), (Some(2), "admin.port"));
+    let (line, key, _) = one_error("[admin]\nbind = \"nowhere\"\n");
+    assert_eq!((line, key.as_str()), (Some(2), "admin.bind"));
+}
+
+#[test]
+fn log_format_is_text_or_json() {
+    assert_eq!(Config::default().server.log_format, config::LogFormat::Text);
+    let cfg = ok("[server]\nlog_format = \"json\"\n");
+    assert_eq!(cfg.server.log_format, config::LogFormat::Json);
+    let (line, key, message) = one_error("[server]\nlog_format = \"xml\"\n");
+    assert_eq!((line, key.as_str()), (Some(2), "server.log_format"));
+    assert!(message.contains("\"json\""), "{message}");
 }

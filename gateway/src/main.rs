@@ -1,6 +1,10 @@
 //! The `gateway` binary: a multi-protocol message gateway (STOMP today; OpenWire, AMQP, MQTT and
 //! Kafka to come) on one durable engine.
 
+mod admin;
+mod cli;
+mod connections;
+mod metrics;
 mod mqtt;
 mod security;
 mod server;
@@ -18,6 +22,12 @@ struct Cli {
     /// Run with this TOML configuration instead of the embedded default.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Admin API of the running gateway that the admin subcommands call.
+    #[arg(long, value_name = "URL", global = true, default_value = cli::DEFAULT_ADMIN_URL)]
+    admin: String,
+    /// Admin subcommands: print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -49,6 +59,20 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// List queues and durable subscriptions with their depths and counters.
+    Queues,
+    /// Inspect, purge, delete or browse one queue.
+    #[command(subcommand)]
+    Queue(cli::QueueCommand),
+    /// List open connections (protocol, peer, user, client id, age, bytes).
+    Connections,
+    /// List open consumers.
+    Consumers,
+    /// Broker-wide figures.
+    Overview,
+    /// Dead-letter queue actions.
+    #[command(subcommand)]
+    Dlq(cli::DlqCommand),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +97,14 @@ fn main() -> ExitCode {
             names,
             force,
         }) => gen_cert(&cert, &key, &names, force),
+        Some(Command::Queues) => cli::run(cli::AdminCommand::Queues, &cli.admin, cli.json),
+        Some(Command::Queue(q)) => cli::run(cli::AdminCommand::Queue(q), &cli.admin, cli.json),
+        Some(Command::Connections) => {
+            cli::run(cli::AdminCommand::Connections, &cli.admin, cli.json)
+        }
+        Some(Command::Consumers) => cli::run(cli::AdminCommand::Consumers, &cli.admin, cli.json),
+        Some(Command::Overview) => cli::run(cli::AdminCommand::Overview, &cli.admin, cli.json),
+        Some(Command::Dlq(d)) => cli::run(cli::AdminCommand::Dlq(d), &cli.admin, cli.json),
         None => run(cli.config),
     }
 }
@@ -184,13 +216,37 @@ fn run(path: Option<PathBuf>) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.server.log_level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a terminal: log files and journald get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+    let format = match std::env::var("GATEWAY_LOG_FORMAT") {
+        Ok(v) if !v.is_empty() => match config::LogFormat::parse(&v) {
+            Some(f) => f,
+            None => {
+                eprintln!("GATEWAY_LOG_FORMAT must be \"text\" or \"json\", not {v:?}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => config.server.log_format,
+    };
+    match format {
+        config::LogFormat::Text => {
+            // Colours only for a terminal: log files and journald get plain text.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_ansi(ansi)
+                .init();
+        }
+        config::LogFormat::Json => {
+            // One object per line; `spans` carries the connection span (id, protocol, peer, user).
+            tracing_subscriber::fmt()
+                .json()
+                .with_current_span(false)
+                .with_span_list(true)
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,5 +1,7 @@
 //! Start-up, listeners and graceful shutdown.
 
+use crate::admin::{self, AdminState};
+use crate::connections::{ConnectionRegistry, ListenerTracker, MeteredStream};
 use crate::mqtt::{MqttSessions, MqttSettings};
 use crate::security::{
     Authenticator, ClientStream, ConnectionLimiter, ListenerSecurity, PeerInfo, TlsAcceptor,
@@ -16,7 +18,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -102,6 +103,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let prometheus = crate::metrics::install().context("cannot install the metrics recorder")?;
+    let connections = ConnectionRegistry::new();
+    let admin_state = AdminState::new(prometheus, connections.clone(), data_dir.clone());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // The admin server starts first: /healthz answers and /readyz says 503 during recovery.
+    let admin_task = if config.admin.enabled {
+        let listener = TcpListener::bind(config.admin.bind)
+            .await
+            .with_context(|| format!("cannot listen for admin HTTP on {}", config.admin.bind))?;
+        tracing::info!(address = %config.admin.bind, "admin HTTP listener ready");
+        Some(tokio::spawn(admin::serve(
+            listener,
+            admin_state.clone(),
+            shutdown_rx.clone(),
+        )))
+    } else {
+        None
+    };
     let engine_cfg = engine_config(&config);
     let journal = journal_options(&config);
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_cfg, journal))
@@ -117,11 +136,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         duration_ms = summary.duration.as_millis() as u64,
         "store recovered"
     );
+    crate::metrics::record_recovery(summary);
+    admin_state.set_engine(engine.clone());
     let expiry = tokio::spawn(engine.clone().run_expiry(Duration::from_millis(
         config.broker.expiry_check_interval_ms.max(1),
     )));
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut listeners = JoinSet::new();
     let authenticator = Arc::new(Authenticator::from_config(&config));
     let limiter = Arc::new(ConnectionLimiter::from_config(&config.security));
@@ -184,8 +204,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let settings = stomp_settings.clone();
         let engine = engine.clone();
         let shutdown = shutdown_rx.clone();
-        listeners.spawn(accept_secured(
+        listeners.spawn(accept(
             listener,
+            connections.listener("stomp", "stomp"),
             shutdown_rx.clone(),
             security,
             move |stream, peer| {
@@ -229,8 +250,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let sessions = mqtt_sessions.clone();
         let engine = engine.clone();
         let shutdown = shutdown_rx.clone();
-        listeners.spawn(accept_secured(
+        listeners.spawn(accept(
             listener,
+            connections.listener("mqtt", "mqtt"),
             shutdown_rx.clone(),
             security,
             move |stream, peer| {
@@ -246,6 +268,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
 
+    admin_state.set_listeners_bound();
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
@@ -263,6 +286,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(task) = tls_reload {
         task.abort();
     }
+    if let Some(task) = admin_task {
+        // Graceful: in-flight admin requests finish (within the grace period).
+        if tokio::time::timeout(grace, task).await.is_err() {
+            tracing::warn!("admin requests still busy after the grace period");
+        }
+    }
     let closing = engine.clone();
     tokio::task::spawn_blocking(move || closing.close())
         .await
@@ -275,47 +304,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// Accepts connections until shutdown, serving each with `serve`; then waits for the sessions,
 /// which see the same shutdown signal and finish what they have in flight.
 ///
-/// No limits, no TLS, no peer description: listeners should use [`accept_secured`].
-#[allow(dead_code)]
-async fn accept<F, Fut>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, serve: F)
-where
-    F: Fn(TcpStream, SocketAddr) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let mut sessions = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    sessions.spawn(serve(stream, peer));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-            _ = shutdown.changed() => break,
-        }
-    }
-    drop(listener);
-    while sessions.join_next().await.is_some() {}
-}
-
-/// Accepts connections until shutdown like [`accept`], with the security of the listener:
-/// connections past `[security]` limits are closed at once (as ActiveMQ's
-/// `maximumConnections`); on a TLS listener the handshake runs in the connection's own task
-/// (bounded by the handshake timeout) before `serve` gets the stream and the [`PeerInfo`] to
-/// authenticate with.
-async fn accept_secured<F, Fut>(
+/// - Security: connections past the `[security]` limits are closed at once (as ActiveMQ's
+///   `maximumConnections`) and counted as rejected; on a TLS listener the handshake runs in the
+///   connection's own task (bounded by the handshake timeout) before `serve` gets the stream and
+///   the [`PeerInfo`] to authenticate with.
+/// - Observability: each connection is registered with `tracker` (connection metrics,
+///   `/api/connections`), its bytes (after TLS) are counted by the [`MeteredStream`] it is
+///   served on, and its session runs inside the connection's tracing span (see
+///   [`crate::connections`]).
+pub(crate) async fn accept<F, Fut>(
     listener: TcpListener,
+    tracker: ListenerTracker,
     mut shutdown: watch::Receiver<bool>,
     security: ListenerSecurity,
     serve: F,
 ) where
-    F: Fn(ClientStream, PeerInfo) -> Fut + Send + Sync + 'static,
+    F: Fn(MeteredStream<ClientStream>, PeerInfo) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let serve = Arc::new(serve);
@@ -328,6 +332,7 @@ async fn accept_secured<F, Fut>(
                         Ok(permit) => permit,
                         Err(refused) => {
                             tracing::warn!(%peer, reason = %refused, "connection refused");
+                            tracker.refused();
                             drop(stream);
                             continue;
                         }
@@ -335,13 +340,20 @@ async fn accept_secured<F, Fut>(
                     let _ = stream.set_nodelay(true);
                     let security = security.clone();
                     let serve = serve.clone();
-                    sessions.spawn(async move {
+                    let connection = tracker.accepted(peer);
+                    let info = connection.info().clone();
+                    sessions.spawn(connection.run(async move {
                         let _permit = permit;
                         match security.admit(stream, peer).await {
-                            Ok((stream, info)) => serve(stream, info).await,
-                            Err(e) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                            Ok((stream, peer_info)) => {
+                                serve(MeteredStream::new(stream, info), peer_info).await
+                            }
+                            Err(e) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                crate::connections::reject("TLS handshake failed");
+                            }
                         }
-                    });
+                    }));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off rather than spin.

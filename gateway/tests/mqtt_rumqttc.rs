@@ -34,9 +34,11 @@ impl TestGateway {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let mqtt_port = free_port();
         let stomp_port = free_port();
+        let admin_port = free_port();
         let config = format!(
             "[server]\ndata_dir = {data:?}\n\n[listeners.stomp]\nbind = \"127.0.0.1:{stomp_port}\"\n\n\
-             [listeners.mqtt]\nbind = \"127.0.0.1:{mqtt_port}\"\n",
+             [listeners.mqtt]\nbind = \"127.0.0.1:{mqtt_port}\"\n\n\
+             [admin]\nbind = \"127.0.0.1:{admin_port}\"\n",
             data = dir.path().join("data").display().to_string(),
         );
         std::fs::write(dir.path().join("gateway.toml"), config)

@@ -28,6 +28,13 @@ use store::{Commit, Journal, JournalOptions, JournalRecord, StoreError};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
+mod admin;
+use admin::EngineStats;
+pub use admin::{
+    open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
+    QueueStatsKind,
+};
+
 /// Identifies a client session (one connection, or one protocol session within it).
 pub type SessionId = u64;
 /// Identifies a consumer, unique for the engine's lifetime.
@@ -305,6 +312,8 @@ pub enum NackAction {
 pub struct Transaction {
     sends: Vec<(Destination, Message)>,
     acks: Vec<(ConsumerId, u64)>,
+    /// Counts the transaction in [`open_transactions`] while it lives.
+    _open: admin::OpenTransaction,
 }
 
 impl Transaction {
@@ -459,6 +468,8 @@ struct QueueState {
     bytes: u64,
     deleted: bool,
     expiring: usize,
+    /// Totals since start, for metrics and the admin API.
+    counters: QueueCounters,
 }
 
 impl QueueState {
@@ -549,6 +560,8 @@ pub struct Engine {
     next_delivery: AtomicU64,
     boot_id: u64,
     memory_used: AtomicU64,
+    /// Engine-wide gauges for metrics (see `engine/admin.rs`).
+    stats: EngineStats,
     space: Notify,
     summary: RecoverySummary,
     retained: Mutex<RetainedStore>,
@@ -790,6 +803,7 @@ impl Engine {
             next_delivery: AtomicU64::new(1),
             boot_id,
             memory_used: AtomicU64::new(memory),
+            stats: EngineStats::default(),
             space: Notify::new(),
             summary,
             retained: Mutex::new(retained),
@@ -978,6 +992,7 @@ impl Engine {
         journaled: bool,
         retained: bool,
     ) {
+        st.counters.enqueued += 1;
         let size = message.body.len() as u64;
         st.bytes += size;
         if pages_out(
@@ -1146,6 +1161,7 @@ impl Engine {
                 id,
                 client_id,
                 closed: false,
+                produced: std::sync::atomic::AtomicBool::new(false),
             },
             rx,
         )
@@ -1408,6 +1424,7 @@ impl Engine {
                     }
                     // Acks and drops notify; disk space freed by compaction does not, so look
                     // again now and then.
+                    let _blocked = self.stats.blocked();
                     let _ = tokio::time::timeout(RECHECK_BLOCKED, notified).await;
                 }
             }
@@ -1558,6 +1575,7 @@ impl Engine {
         if flight.entry.message.expiration > 0 {
             st.expiring = st.expiring.saturating_sub(1);
         }
+        st.counters.count_ack(&flight.entry.message);
         drop(st);
         Ok((queue, flight.entry))
     }
@@ -1649,6 +1667,7 @@ impl Engine {
                     if let Some(entry) = st.ready.remove(&key) {
                         st.bytes = st.bytes.saturating_sub(entry.size);
                         st.expiring = st.expiring.saturating_sub(1);
+                        st.counters.expired += 1;
                         dead.push(DeadLetter {
                             entry,
                             from: queue.name.clone(),
@@ -1690,6 +1709,10 @@ impl Engine {
             }
             slot.in_flight.fetch_add(1, Ordering::Relaxed);
             let consumer = slot.id;
+            st.counters.delivered += 1;
+            if entry.delivery_count > 1 {
+                st.counters.redelivered += 1;
+            }
             if entry.journaled {
                 drop(self.journal.append(vec![JournalRecord::DeliveryCount {
                     queue: queue.id,
@@ -1811,6 +1834,7 @@ impl Engine {
             let entry = flight.entry;
             let exhausted = max >= 0 && entry.delivery_count > max as u32;
             if action == NackAction::DeadLetter || exhausted {
+                st.counters.dead_lettered += 1;
                 st.bytes = st.bytes.saturating_sub(entry.size);
                 if entry.message.expiration > 0 {
                     st.expiring = st.expiring.saturating_sub(1);
@@ -1916,6 +1940,7 @@ impl Engine {
                 if let Some(entry) = st.ready.remove(&key) {
                     st.bytes = st.bytes.saturating_sub(entry.size);
                     st.expiring = st.expiring.saturating_sub(1);
+                    st.counters.expired += 1;
                     dead.push(DeadLetter {
                         entry,
                         from: queue.name.clone(),
@@ -2011,6 +2036,8 @@ pub struct Session {
     id: SessionId,
     client_id: Option<String>,
     closed: bool,
+    /// Set once the session has sent a message (it then counts as a producer).
+    produced: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -2046,6 +2073,7 @@ impl Session {
         destination: &Destination,
         message: Message,
     ) -> Result<Durability, EngineError> {
+        self.mark_producer();
         self.engine
             .apply(self.id, vec![(destination.clone(), message)], Vec::new())
             .await
@@ -2305,6 +2333,7 @@ impl Session {
                     continue;
                 };
                 acked += 1;
+                st.counters.count_ack(&flight.entry.message);
                 if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
                     release_credit(&slot.in_flight);
                 }
@@ -2416,6 +2445,9 @@ impl Session {
     /// Commits a transaction: its sends and acks become durable in one journal batch, then the
     /// sends become visible.
     pub async fn commit(&self, tx: Transaction) -> Result<Durability, EngineError> {
+        if !tx.sends.is_empty() {
+            self.mark_producer();
+        }
         self.engine.apply(self.id, tx.sends, tx.acks).await
     }
 
@@ -2495,6 +2527,7 @@ impl Session {
     pub fn close(&mut self) {
         if !self.closed {
             self.closed = true;
+            self.unmark_producer();
             self.engine.disconnect(self.id);
         }
     }

@@ -12,6 +12,10 @@ pub use message::{BodyKind, Message, PropertyValue};
 pub mod engine;
 
 pub use engine::{
+    open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
+    QueueStatsKind,
+};
+pub use engine::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability,
     DurableSubscriptionInfo, Engine, EngineConfig, EngineError, FlowControl, NackAction, QueueInfo,
     RecoverySummary, Session, SessionEvent, SessionId, Transaction, PAGE_AT_PERCENT, TEMP_PREFIX,

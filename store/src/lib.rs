@@ -3,6 +3,7 @@
 pub mod error;
 pub mod journal;
 pub mod log;
+pub mod metric_names;
 
 pub use error::StoreError;
 pub use journal::{

@@ -120,6 +120,7 @@ class Gateway:
         self.stomp_port = free_port(self.host)
         # Every listener gets a free port: defaults are fixed ports (1883, ...) that would clash.
         self.mqtt_port = getattr(self, "mqtt_port", None) or free_port(self.host)
+        self.admin_port = getattr(self, "admin_port", None) or free_port(self.host)
         self.data_dir = self.workdir / "data"
         self.config_path = self.workdir / "gateway.toml"
         self.log_path = self.workdir / "gateway.log"
@@ -132,6 +133,7 @@ class Gateway:
             # ActiveMQ 5.17 has no broker-side redelivery limit for STOMP consumers (the "6" is
             # the OpenWire JMS client's RedeliveryPolicy): unlimited is the equivalent.
             "broker": {"max_redeliveries": -1, "dead_letter_queue": "ActiveMQ.DLQ"},
+            "admin": {"bind": f"{self.host}:{self.admin_port}"},
         }
         self.config = deep_merge(base, overrides or {})
         text = to_toml(self.config)

@@ -262,11 +262,22 @@ pub async fn serve<S>(
         Ok(Some(Ok(MqttPacket::Connect(c)))) => *c,
         Ok(Some(Err(MqttCodecError::Decode(e)))) => {
             tracing::debug!(%peer, error = %e, "bad CONNECT");
+            crate::metrics::decode_error("mqtt");
+            crate::connections::reject("bad CONNECT");
             if e.reason_code() == reason::UNSUPPORTED_PROTOCOL_VERSION {
                 // 3.1.1 return code 1: unacceptable protocol version.
                 framed.codec_mut().set_version(MqttVersion::V3_1_1);
                 let _ = send(&mut framed, connack(1, false, Properties::default())).await;
             }
+            return;
+        }
+        Err(_) => {
+            crate::connections::reject("no CONNECT in time");
+            return;
+        }
+        Ok(Some(Ok(_))) => {
+            // MQTT: the first packet must be CONNECT; anything else is a protocol error.
+            crate::connections::reject("first packet is not CONNECT");
             return;
         }
         _ => return,
@@ -283,6 +294,7 @@ pub async fn serve<S>(
             } else {
                 2
             };
+            crate::connections::reject("empty client id");
             let _ = send(&mut framed, connack(code, false, Properties::default())).await;
             return;
         }
@@ -299,6 +311,7 @@ pub async fn serve<S>(
             props.server_keep_alive = Some(keep_alive_s);
         } else if keep_alive_s > settings.max_keepalive {
             // 3.x cannot be told a lower keep-alive: refuse, as mosquitto does.
+            crate::connections::reject("keep-alive above max_keepalive");
             let _ = send(&mut framed, connack(2, false, Properties::default())).await;
             return;
         }
@@ -392,6 +405,7 @@ pub async fn serve<S>(
     {
         return;
     }
+    crate::connections::established(connect.username.as_deref(), Some(&client_id), session.id());
     tracing::debug!(%peer, %client_id, version = %version, session_present, "MQTT session open");
     let mut state = MqttSession {
         version,
@@ -580,6 +594,7 @@ impl MqttSession {
                     match packet {
                         None => return End::Abnormal(None),
                         Some(Err(MqttCodecError::Decode(e))) => {
+                            crate::metrics::decode_error("mqtt");
                             tracing::debug!(client_id = %self.client_id, error = %e, "malformed packet");
                             return End::Abnormal(Some(e.reason_code()));
                         }

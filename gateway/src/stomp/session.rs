@@ -170,6 +170,7 @@ pub async fn serve<S>(
     let connect = match connect {
         Err(_) => {
             tracing::debug!(%peer, "no CONNECT in time");
+            crate::connections::reject("no CONNECT in time");
             let _ = framed
                 .send(StompItem::Frame(
                     Fatal::new("timed out waiting for CONNECT", None).into_frame(),
@@ -178,6 +179,7 @@ pub async fn serve<S>(
             return;
         }
         Ok(Err(fatal)) => {
+            crate::connections::reject("malformed CONNECT");
             let _ = framed.send(StompItem::Frame(fatal.into_frame())).await;
             return;
         }
@@ -201,6 +203,7 @@ pub async fn serve<S>(
             )
             .into_frame()
             .with_header("version", supported);
+            crate::connections::reject("unsupported STOMP version");
             let _ = framed.send(StompItem::Frame(frame)).await;
             return;
         }
@@ -208,6 +211,7 @@ pub async fn serve<S>(
     let (send_every, expect_every) = match negotiate_heartbeat(&connect, version, &settings) {
         Ok(hb) => hb,
         Err(fatal) => {
+            crate::connections::reject("bad heart-beat header");
             let _ = framed.send(StompItem::Frame(fatal.into_frame())).await;
             return;
         }
@@ -236,6 +240,7 @@ pub async fn serve<S>(
     let (session, events) = match engine.connect_unique(client_id) {
         Ok(pair) => pair,
         Err(e) => {
+            crate::connections::reject("client id in use");
             // ActiveMQ: "Broker: ... - Client: x already connected from ...", then close.
             let _ = framed
                 .send(StompItem::Frame(
@@ -264,6 +269,11 @@ pub async fn serve<S>(
         return;
     }
     framed.codec_mut().set_version(version);
+    crate::connections::established(
+        connect.header("login").filter(|l| !l.is_empty()),
+        session.client_id(),
+        session.id(),
+    );
     tracing::debug!(%peer, version = version.as_str(), "STOMP session open");
     let mut state = StompSession {
         version,
@@ -319,7 +329,10 @@ where
 
 fn decode_fatal(e: StompCodecError) -> Fatal {
     match e {
-        StompCodecError::Decode(d) => Fatal::new(format!("malformed frame: {d}"), None),
+        StompCodecError::Decode(d) => {
+            crate::metrics::decode_error("stomp");
+            Fatal::new(format!("malformed frame: {d}"), None)
+        }
         StompCodecError::Io(io) => Fatal::new(format!("i/o error: {io}"), None),
     }
 }

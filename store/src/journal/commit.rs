@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -18,10 +19,21 @@ struct SlotState {
 }
 
 /// One pending completion, shared by the writer thread and the [`Commit`].
-#[derive(Default)]
 pub(crate) struct Slot {
     state: Mutex<SlotState>,
     cv: Condvar,
+    /// When the append was made: the writer measures append-to-durable time from it.
+    pub(crate) created: Instant,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            state: Mutex::default(),
+            cv: Condvar::new(),
+            created: Instant::now(),
+        }
+    }
 }
 
 impl Slot {

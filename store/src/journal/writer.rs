@@ -412,7 +412,10 @@ impl Writer {
 
     fn sync(&mut self) -> Result<(), StoreError> {
         let path = self.path(self.active);
+        let started = Instant::now();
         self.file.sync_data().map_err(io_err(&path))?;
+        metrics::histogram!(crate::metric_names::JOURNAL_FSYNC_SECONDS)
+            .record(started.elapsed().as_secs_f64());
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.unsynced = false;
         self.last_sync = Instant::now();
@@ -539,6 +542,13 @@ impl Writer {
                     slots.push(slot);
                 }
                 self.shared.records.fetch_add(records, Ordering::Relaxed);
+                metrics::histogram!(crate::metric_names::JOURNAL_GROUP_COMMIT_APPENDS)
+                    .record(slots.len() as f64);
+                let durable =
+                    metrics::histogram!(crate::metric_names::JOURNAL_APPEND_DURABLE_SECONDS);
+                for slot in &slots {
+                    durable.record(slot.created.elapsed().as_secs_f64());
+                }
                 self.publish();
                 self.notify(slots.into_iter().map(|s| (s, Ok(()))).collect());
             }

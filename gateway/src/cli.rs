@@ -1,0 +1,514 @@
+//! Operator subcommands (`gateway queues`, `gateway connections`, `gateway queue purge NAME`,
+//! `gateway dlq replay QUEUE`, ...): each calls the admin HTTP API of a running gateway and
+//! prints a table, or the API's JSON with `--json`.
+//!
+//! The HTTP client is a few lines over `std::net` (plain HTTP/1.1, one request per connection):
+//! the admin API is loopback-only by default and needs nothing more.
+
+use clap::Subcommand;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Default admin API address (`[admin] bind`'s default).
+pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:8161";
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `gateway queue ...`.
+#[derive(Subcommand, Debug)]
+pub enum QueueCommand {
+    /// Show one queue's depths and counters.
+    Show {
+        /// Queue name.
+        name: String,
+    },
+    /// Remove every ready message of a queue (unacknowledged ones stay with their consumers).
+    Purge {
+        /// Queue name.
+        name: String,
+    },
+    /// Delete a queue (or durable subscription) with its messages; its consumers are cancelled.
+    Delete {
+        /// Queue name.
+        name: String,
+    },
+    /// Show messages of a queue without consuming them.
+    Browse {
+        /// Queue name.
+        name: String,
+        /// Most messages shown.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+}
+
+/// `gateway dlq ...`.
+#[derive(Subcommand, Debug)]
+pub enum DlqCommand {
+    /// Move dead-lettered messages of QUEUE (those whose `originalDestination` is QUEUE) from
+    /// its dead-letter queue back to QUEUE.
+    Replay {
+        /// The original queue.
+        queue: String,
+        /// The dead-letter queue to take them from (default: the one configured for QUEUE).
+        #[arg(long)]
+        dlq: Option<String>,
+        /// Most messages moved.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+/// The admin subcommands, with where the API is and how to print.
+#[derive(Debug)]
+pub enum AdminCommand {
+    /// List queues.
+    Queues,
+    /// One queue action.
+    Queue(QueueCommand),
+    /// List connections.
+    Connections,
+    /// List consumers.
+    Consumers,
+    /// Broker-wide figures.
+    Overview,
+    /// A dead-letter action.
+    Dlq(DlqCommand),
+}
+
+/// Runs an admin subcommand against the API at `admin`; prints JSON with `json`.
+pub fn run(command: AdminCommand, admin: &str, json: bool) -> ExitCode {
+    let client = match AdminClient::new(admin) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gateway: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (method, path) = match &command {
+        AdminCommand::Queues => ("GET", "/api/queues".to_string()),
+        AdminCommand::Connections => ("GET", "/api/connections".to_string()),
+        AdminCommand::Consumers => ("GET", "/api/consumers".to_string()),
+        AdminCommand::Overview => ("GET", "/api/overview".to_string()),
+        AdminCommand::Queue(QueueCommand::Show { name }) => {
+            ("GET", format!("/api/queues/{}", encode(name)))
+        }
+        AdminCommand::Queue(QueueCommand::Purge { name }) => {
+            ("POST", format!("/api/queues/{}/purge", encode(name)))
+        }
+        AdminCommand::Queue(QueueCommand::Delete { name }) => {
+            ("DELETE", format!("/api/queues/{}", encode(name)))
+        }
+        AdminCommand::Queue(QueueCommand::Browse { name, limit }) => (
+            "GET",
+            format!("/api/queues/{}/messages?limit={limit}", encode(name)),
+        ),
+        AdminCommand::Dlq(DlqCommand::Replay { queue, dlq, limit }) => {
+            let mut path = format!("/api/dlq/replay?queue={}", encode(queue));
+            if let Some(dlq) = dlq {
+                path.push_str(&format!("&dlq={}", encode(dlq)));
+            }
+            if let Some(limit) = limit {
+                path.push_str(&format!("&limit={limit}"));
+            }
+            ("POST", path)
+        }
+    };
+    let (status, body) = match client.request(method, &path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gateway: cannot reach the admin API at {admin}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let value: Value = match serde_json::from_str(&body) {
+        Ok(v) => v,
+        Err(_) => {
+            eprintln!("gateway: admin API answered {status} with: {}", body.trim());
+            return ExitCode::FAILURE;
+        }
+    };
+    if !(200..300).contains(&status) {
+        let message = value
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("request failed");
+        eprintln!("gateway: {message} (HTTP {status})");
+        return ExitCode::FAILURE;
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_else(|_| body.clone())
+        );
+        return ExitCode::SUCCESS;
+    }
+    print!("{}", render(&command, &value));
+    ExitCode::SUCCESS
+}
+
+/// The human-readable output of a successful command.
+fn render(command: &AdminCommand, v: &Value) -> String {
+    match command {
+        AdminCommand::Queues => {
+            let rows = rows(v, "queues", |q| {
+                vec![
+                    s(q, "name"),
+                    s(q, "kind"),
+                    s(q, "ready"),
+                    s(q, "unacked"),
+                    s(q, "consumers"),
+                    s(q, "enqueued"),
+                    s(q, "delivered"),
+                    s(q, "acknowledged"),
+                    s(q, "redelivered"),
+                    s(q, "dead_lettered"),
+                    s(q, "expired"),
+                ]
+            });
+            table(
+                &[
+                    "NAME",
+                    "KIND",
+                    "READY",
+                    "UNACKED",
+                    "CONSUMERS",
+                    "ENQUEUED",
+                    "DELIVERED",
+                    "ACKED",
+                    "REDELIVERED",
+                    "DEAD-LETTERED",
+                    "EXPIRED",
+                ],
+                &rows,
+            )
+        }
+        AdminCommand::Connections => {
+            let now = now_ms();
+            let rows = rows(v, "connections", |c| {
+                let since = c.get("since_ms").and_then(Value::as_u64).unwrap_or(now);
+                vec![
+                    s(c, "id"),
+                    s(c, "protocol"),
+                    s(c, "listener"),
+                    s(c, "peer"),
+                    s(c, "user"),
+                    s(c, "client_id"),
+                    age(now.saturating_sub(since)),
+                    s(c, "bytes_in"),
+                    s(c, "bytes_out"),
+                ]
+            });
+            table(
+                &[
+                    "ID",
+                    "PROTOCOL",
+                    "LISTENER",
+                    "PEER",
+                    "USER",
+                    "CLIENT-ID",
+                    "AGE",
+                    "BYTES-IN",
+                    "BYTES-OUT",
+                ],
+                &rows,
+            )
+        }
+        AdminCommand::Consumers => {
+            let rows = rows(v, "consumers", |c| {
+                vec![
+                    s(c, "id"),
+                    s(c, "connection"),
+                    s(c, "client_id"),
+                    s(c, "queues"),
+                    s(c, "prefetch"),
+                    s(c, "unacked"),
+                    s(c, "selector"),
+                ]
+            });
+            table(
+                &[
+                    "ID",
+                    "CONNECTION",
+                    "CLIENT-ID",
+                    "QUEUES",
+                    "PREFETCH",
+                    "UNACKED",
+                    "SELECTOR",
+                ],
+                &rows,
+            )
+        }
+        AdminCommand::Queue(QueueCommand::Browse { .. }) => {
+            let rows = rows(v, "messages", |m| {
+                let mut body = s(m, "body");
+                if body == "-" {
+                    body = format!("<{} bytes>", s(m, "body_size"));
+                }
+                if body.chars().count() > 60 {
+                    body = body.chars().take(57).collect::<String>() + "...";
+                }
+                vec![
+                    s(m, "message_id"),
+                    s(m, "state"),
+                    s(m, "delivery_count"),
+                    s(m, "priority"),
+                    s(m, "persistent"),
+                    body.replace(['\n', '\r', '\t'], " "),
+                ]
+            });
+            table(
+                &[
+                    "MESSAGE-ID",
+                    "STATE",
+                    "DELIVERIES",
+                    "PRIORITY",
+                    "PERSISTENT",
+                    "BODY",
+                ],
+                &rows,
+            )
+        }
+        AdminCommand::Queue(QueueCommand::Purge { name }) => {
+            format!("purged {} message(s) from {name}\n", s(v, "purged"))
+        }
+        AdminCommand::Queue(QueueCommand::Delete { name }) => {
+            format!("deleted {name} ({} message(s))\n", s(v, "messages"))
+        }
+        AdminCommand::Dlq(DlqCommand::Replay { queue, .. }) => format!(
+            "moved {} message(s) from {} back to {queue}\n",
+            s(v, "moved"),
+            s(v, "dlq")
+        ),
+        AdminCommand::Queue(QueueCommand::Show { .. }) | AdminCommand::Overview => {
+            let mut rows = Vec::new();
+            if let Value::Object(map) = v {
+                for (k, val) in map {
+                    rows.push(vec![k.clone(), plain(val)]);
+                }
+            }
+            table(&["FIELD", "VALUE"], &rows)
+        }
+    }
+}
+
+fn rows(v: &Value, key: &str, row: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(|items| items.iter().map(row).collect())
+        .unwrap_or_default()
+}
+
+/// A field as table text: strings bare, lists comma-separated, absent or null as `-`.
+fn s(v: &Value, key: &str) -> String {
+    v.get(key).map(plain).unwrap_or_else(|| "-".into())
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join(","),
+        other => other.to_string(),
+    }
+}
+
+/// Left-aligned columns separated by two spaces, header first.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn age(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{}s", s / 60, s % 60),
+        _ => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Percent-encodes a path segment or query value.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A minimal HTTP/1.1 client for the admin API.
+pub(crate) struct AdminClient {
+    host: String,
+    authority: String,
+    prefix: String,
+}
+
+impl AdminClient {
+    /// A client for the API at `url` (`http://host:port[/prefix]`).
+    pub(crate) fn new(url: &str) -> Result<Self, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("the admin URL must start with http:// (got {url:?})"))?;
+        let (authority, prefix) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            return Err(format!("no host in the admin URL {url:?}"));
+        }
+        let host = if authority.contains(':') && !authority.ends_with(']') {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Self {
+            host,
+            authority: authority.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// Sends one request; returns the status and the body.
+    pub(crate) fn request(&self, method: &str, path: &str) -> Result<(u16, String), String> {
+        let addr = self
+            .host
+            .to_socket_addrs()
+            .map_err(|e| e.to_string())?
+            .next()
+            .ok_or_else(|| format!("{} resolves to no address", self.host))?;
+        let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .map_err(|e| e.to_string())?;
+        let request = format!(
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.prefix, self.authority
+        );
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+        parse_response(&raw)
+    }
+}
+
+fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("truncated HTTP response")?;
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let body = &raw[end + 4..];
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or("bad HTTP status line")?;
+    let chunked = lines.any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(body)?
+    } else {
+        body.to_vec()
+    };
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("bad chunked body")?;
+        let size_text = String::from_utf8_lossy(&data[..line_end]);
+        let size_text = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| "bad chunk size")?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = data.get(..size).ok_or("truncated chunk")?;
+        out.extend_from_slice(chunk);
+        data = data.get(size + 2..).ok_or("truncated chunk")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_and_chunked_responses() {
+        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+        assert_eq!(parse_response(plain).unwrap(), (200, "{}".to_string()));
+        let chunked =
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked).unwrap(), (404, "abcde".to_string()));
+        assert!(parse_response(b"HTTP/1.1 200").is_err());
+    }
+
+    #[test]
+    fn encodes_names_and_parses_urls() {
+        assert_eq!(encode("orders.eu"), "orders.eu");
+        assert_eq!(encode("a b/c"), "a%20b%2Fc");
+        let c = AdminClient::new("http://127.0.0.1:9000/admin/").unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.prefix.as_str()),
+            ("127.0.0.1:9000", "/admin")
+        );
+        assert!(AdminClient::new("https://x").is_err());
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let t = table(
+            &["A", "BB"],
+            &[
+                vec!["xyz".into(), "1".into()],
+                vec!["q".into(), "22".into()],
+            ],
+        );
+        assert_eq!(t, "A    BB\nxyz  1\nq    22\n");
+    }
+}

@@ -1,0 +1,66 @@
+"""Structured logs: one span per connection (id, protocol, listener, peer, user), as text or JSON
+(`server.log_format`, overridden by GATEWAY_LOG_FORMAT)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from gwtest.mqtt import MqttClient
+
+
+def wait_for_log(gw, predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = gw.log_text().splitlines()
+        found = [line for line in lines if predicate(line)]
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no matching log line in:\n{gw.log_tail()}")
+        time.sleep(0.05)
+
+
+def test_text_log_lines_carry_the_connection_span(make_gateway, client, admin):
+    gw = make_gateway({"server": {"log_level": "info,gateway=debug"}})
+    c = client(gw, login="dave", passcode="pw")
+    local = c.conn.transport.socket.getsockname()
+    conn = [x for x in admin(gw).get("/api/connections")[1]["connections"] if x["protocol"] == "stomp"][0]
+    c.disconnect()
+    span = (f'connection{{id={conn["id"]} protocol="stomp" listener=stomp '
+            f'peer={local[0]}:{local[1]} user="dave"}}')
+    lines = wait_for_log(gw, lambda line: "STOMP session closed" in line)
+    assert span in lines[0], lines
+
+
+def test_json_log_format_from_config_and_environment(make_gateway, admin, monkeypatch):
+    gw = make_gateway({"server": {"log_level": "info,gateway=debug", "log_format": "json"}})
+    m = MqttClient(gw, client_id="log-json", username="erin", password="pw")
+    local = m.c.socket().getsockname()
+    m.disconnect()
+
+    def closed(line):
+        return line.startswith("{") and "MQTT session closed" in line
+
+    record = json.loads(wait_for_log(gw, closed)[0])
+    assert record["level"] == "DEBUG"
+    spans = [s for s in record["spans"] if s["name"] == "connection"]
+    assert len(spans) == 1, record
+    span = spans[0]
+    assert (span["protocol"], span["listener"], span["peer"], span["user"]) == (
+        "mqtt", "mqtt", f"{local[0]}:{local[1]}", "erin")
+    assert isinstance(span["id"], int)
+
+    # The environment wins over the file.
+    monkeypatch.setenv("GATEWAY_LOG_FORMAT", "text")
+    gw.restart()
+    last_run = gw.log_text().rsplit("===== run", 1)[1]
+    assert "store recovered" in last_run and '"level"' not in last_run
+    monkeypatch.setenv("GATEWAY_LOG_FORMAT", "yaml")
+    gw.terminate()
+    gw.runs += 1
+    import subprocess
+
+    r = subprocess.run([str(gw.binary), "--config", str(gw.config_path)], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 2 and "GATEWAY_LOG_FORMAT" in r.stderr
