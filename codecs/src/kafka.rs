@@ -79,6 +79,8 @@ pub mod api_key {
     pub const DELETE_TOPICS: i16 = 20;
     /// DescribeConfigs.
     pub const DESCRIBE_CONFIGS: i16 = 32;
+    /// InitProducerId.
+    pub const INIT_PRODUCER_ID: i16 = 22;
 }
 
 /// Kafka error codes used by a single-node broker.
@@ -135,6 +137,8 @@ pub mod error_code {
     pub const MEMBER_ID_REQUIRED: i16 = 79;
     /// Group is not empty (DeleteGroups).
     pub const NON_EMPTY_GROUP: i16 = 68;
+    /// Transactional id not authorized (used to refuse transactions, which are not supported).
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
     /// Unknown server error.
     pub const UNKNOWN_SERVER_ERROR: i16 = -1;
 }
@@ -156,6 +160,7 @@ pub const SUPPORTED_APIS: &[ApiVersionRange] = &[
     range(api_key::CREATE_TOPICS, 0, 4),
     range(api_key::DELETE_TOPICS, 0, 4),
     range(api_key::DESCRIBE_CONFIGS, 0, 4),
+    range(api_key::INIT_PRODUCER_ID, 0, 4),
 ];
 
 const fn range(api_key: i16, min_version: i16, max_version: i16) -> ApiVersionRange {
@@ -189,6 +194,7 @@ pub fn first_flexible_version(key: i16) -> Option<i16> {
         api_key::CREATE_TOPICS => 5,
         api_key::DELETE_TOPICS => 4,
         api_key::DESCRIBE_CONFIGS => 4,
+        api_key::INIT_PRODUCER_ID => 2,
         _ => return None,
     })
 }
@@ -279,6 +285,7 @@ pub enum KafkaRequestBody {
     CreateTopics(CreateTopicsRequest),
     DeleteTopics(DeleteTopicsRequest),
     DescribeConfigs(DescribeConfigsRequest),
+    InitProducerId(InitProducerIdRequest),
 }
 
 /// A decoded request.
@@ -327,7 +334,8 @@ impl KafkaRequestBody {
             ApiVersions,
             CreateTopics,
             DeleteTopics,
-            DescribeConfigs
+            DescribeConfigs,
+            InitProducerId
         )
     }
 
@@ -348,6 +356,7 @@ impl KafkaRequestBody {
             api_key::CREATE_TOPICS => KafkaRequestBody::CreateTopics(Default::default()),
             api_key::DELETE_TOPICS => KafkaRequestBody::DeleteTopics(Default::default()),
             api_key::DESCRIBE_CONFIGS => KafkaRequestBody::DescribeConfigs(Default::default()),
+            api_key::INIT_PRODUCER_ID => KafkaRequestBody::InitProducerId(Default::default()),
             _ => return None,
         })
     }
@@ -458,6 +467,7 @@ pub enum KafkaResponseBody {
     CreateTopics(CreateTopicsResponse),
     DeleteTopics(DeleteTopicsResponse),
     DescribeConfigs(DescribeConfigsResponse),
+    InitProducerId(InitProducerIdResponse),
 }
 
 macro_rules! response_io {
@@ -487,7 +497,8 @@ impl KafkaResponseBody {
             ApiVersions,
             CreateTopics,
             DeleteTopics,
-            DescribeConfigs
+            DescribeConfigs,
+            InitProducerId
         )
     }
 
@@ -509,6 +520,7 @@ impl KafkaResponseBody {
             KafkaResponseBody::CreateTopics(_) => api_key::CREATE_TOPICS,
             KafkaResponseBody::DeleteTopics(_) => api_key::DELETE_TOPICS,
             KafkaResponseBody::DescribeConfigs(_) => api_key::DESCRIBE_CONFIGS,
+            KafkaResponseBody::InitProducerId(_) => api_key::INIT_PRODUCER_ID,
         }
     }
 }
@@ -576,6 +588,7 @@ pub fn decode_response(
         api_key::CREATE_TOPICS => KafkaResponseBody::CreateTopics(Default::default()),
         api_key::DELETE_TOPICS => KafkaResponseBody::DeleteTopics(Default::default()),
         api_key::DESCRIBE_CONFIGS => KafkaResponseBody::DescribeConfigs(Default::default()),
+        api_key::INIT_PRODUCER_ID => KafkaResponseBody::InitProducerId(Default::default()),
         _ => {
             return Err(KafkaDecodeError::UnknownApiKey {
                 api_key,

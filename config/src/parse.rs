@@ -11,12 +11,28 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
     BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
-    MqttListenerConfig, ServerConfig, StompListenerConfig, StoreConfig, SyncMode,
+    KafkaListenerConfig, LogConfig, MqttListenerConfig, ServerConfig, StompListenerConfig,
+    StoreConfig, StreamDefinition, SyncMode,
 };
 
-const ROOT_KEYS: &[&str] = &["server", "listeners", "store", "broker"];
+const ROOT_KEYS: &[&str] = &["server", "listeners", "store", "broker", "log", "streams"];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level"];
-const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt"];
+const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "kafka"];
+const KAFKA_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "advertised_host",
+    "advertised_port",
+    "max_frame_bytes",
+    "node_id",
+];
+const LOG_KEYS: &[&str] = &[
+    "auto_create_streams",
+    "default_partitions",
+    "segment_bytes",
+    "retention_check_interval_ms",
+];
+const STREAM_KEYS: &[&str] = &["name", "partitions", "retention_ms", "retention_bytes"];
 const MQTT_KEYS: &[&str] = &[
     "enabled",
     "bind",
@@ -120,12 +136,22 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         if let Some(t) = cx.subtable(&listeners, "mqtt", MQTT_KEYS) {
             mqtt(&mut cx, &t, &mut config.listeners.mqtt);
         }
+        if let Some(t) = cx.subtable(&listeners, "kafka", KAFKA_KEYS) {
+            kafka(&mut cx, &t, &mut config.listeners.kafka);
+        }
     }
     if let Some(t) = cx.subtable(&root, "store", STORE_KEYS) {
         store(&mut cx, &t, &mut config.store);
     }
     if let Some(t) = cx.subtable(&root, "broker", BROKER_KEYS) {
         broker(&mut cx, &t, &mut config.broker);
+    }
+
+    if let Some(t) = cx.subtable(&root, "log", LOG_KEYS) {
+        log(&mut cx, &t, &mut config.log);
+    }
+    if let Some(f) = cx.field(&root, "streams") {
+        config.streams = streams(&mut cx, &f, config.log.default_partitions);
     }
 
     if cx.errors.is_empty() {
@@ -194,6 +220,136 @@ fn mqtt(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut MqttListenerConfig) {
         POSITIVE,
         &mut out.connect_timeout_ms,
     );
+}
+
+fn kafka(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut KafkaListenerConfig) {
+    cx.boolean(t, "enabled", &mut out.enabled);
+    bind(cx, t, &mut out.bind);
+    if let Some(f) = cx.field(t, "advertised_host") {
+        if let Some(s) = cx.string(&f) {
+            if s.is_empty() || s.chars().any(char::is_whitespace) {
+                cx.error_at(&f, "must be a host name or IP address");
+            } else {
+                out.advertised_host = Some(s.to_owned());
+            }
+        }
+    }
+    if cx.field(t, "advertised_port").is_some() {
+        let mut port = 0u16;
+        if cx.int(t, "advertised_port", 1..=65_535, &mut port) {
+            out.advertised_port = Some(port);
+        }
+    }
+    cx.int(
+        t,
+        "max_frame_bytes",
+        1024..=i64::from(i32::MAX),
+        &mut out.max_frame_bytes,
+    );
+    cx.int(t, "node_id", 0..=i64::from(i32::MAX), &mut out.node_id);
+}
+
+fn log(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut LogConfig) {
+    cx.boolean(t, "auto_create_streams", &mut out.auto_create_streams);
+    cx.int(
+        t,
+        "default_partitions",
+        1..=10_000,
+        &mut out.default_partitions,
+    );
+    cx.int(
+        t,
+        "segment_bytes",
+        1024..=i64::from(u32::MAX),
+        &mut out.segment_bytes,
+    );
+    cx.int(
+        t,
+        "retention_check_interval_ms",
+        POSITIVE,
+        &mut out.retention_check_interval_ms,
+    );
+}
+
+/// A stream name as Kafka accepts topic names.
+fn valid_stream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+/// `[[streams]]`.
+fn streams(cx: &mut Cx<'_>, f: &Field<'_>, default_partitions: u32) -> Vec<StreamDefinition> {
+    let Item::ArrayOfTables(aot) = f.item else {
+        cx.type_error(f, "an array of tables ([[streams]])");
+        return Vec::new();
+    };
+    let mut out: Vec<StreamDefinition> = Vec::new();
+    for (i, table) in aot.iter().enumerate() {
+        let t = Tbl {
+            path: format!("{}[{i}]", f.path),
+            table,
+            span: table.span(),
+        };
+        cx.check_keys(&t, STREAM_KEYS);
+        let mut def = StreamDefinition {
+            name: String::new(),
+            partitions: default_partitions,
+            retention_ms: None,
+            retention_bytes: None,
+        };
+        let mut ok = true;
+        match cx.field(&t, "name") {
+            None => {
+                ok = false;
+                let line = cx.line(t.span.clone());
+                cx.push(
+                    line,
+                    join(&t.path, "name"),
+                    "missing required key (the stream name)",
+                );
+            }
+            Some(nf) => match cx.string(&nf) {
+                Some(n) if !valid_stream_name(n) => {
+                    ok = false;
+                    cx.error_at(
+                        &nf,
+                        format!(
+                            "invalid stream name {n:?}: 1-249 characters of A-Z a-z 0-9 . _ -, \
+                             not \".\" or \"..\""
+                        ),
+                    );
+                }
+                Some(n) if out.iter().any(|d| d.name == n) => {
+                    ok = false;
+                    cx.error_at(&nf, format!("duplicate stream {n:?}"));
+                }
+                Some(n) => def.name = n.to_owned(),
+                None => ok = false,
+            },
+        }
+        cx.int(&t, "partitions", 1..=10_000, &mut def.partitions);
+        if cx.field(&t, "retention_ms").is_some() {
+            let mut v = 0u64;
+            if cx.int(&t, "retention_ms", NON_NEGATIVE, &mut v) {
+                def.retention_ms = Some(v);
+            }
+        }
+        if cx.field(&t, "retention_bytes").is_some() {
+            let mut v = 0u64;
+            if cx.int(&t, "retention_bytes", NON_NEGATIVE, &mut v) {
+                def.retention_bytes = Some(v);
+            }
+        }
+        if ok {
+            out.push(def);
+        }
+    }
+    out
 }
 
 fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {

@@ -622,3 +622,62 @@ fn to_toml_string_round_trips() {
         Config::default()
     );
 }
+
+#[test]
+fn kafka_listener_log_and_streams_parse() {
+    let cfg = ok(r#"
+[listeners.kafka]
+bind = "0.0.0.0:19092"
+advertised_host = "gw.example"
+advertised_port = 29092
+
+[log]
+auto_create_streams = false
+default_partitions = 3
+
+[[streams]]
+name = "orders"
+partitions = 6
+retention_ms = 604800000
+
+[[streams]]
+name = "payments"
+retention_bytes = 1073741824
+"#);
+    let k = &cfg.listeners.kafka;
+    assert_eq!(k.bind.port(), 19092);
+    assert_eq!(k.advertised_host.as_deref(), Some("gw.example"));
+    assert_eq!(k.advertised_port, Some(29092));
+    assert!(!cfg.log.auto_create_streams);
+    assert_eq!(cfg.streams.len(), 2);
+    assert_eq!(cfg.streams[0].partitions, 6);
+    assert_eq!(cfg.streams[0].retention_ms, Some(604_800_000));
+    assert_eq!(
+        cfg.streams[1].partitions, 3,
+        "log.default_partitions applies"
+    );
+    assert_eq!(cfg.streams[1].retention_bytes, Some(1 << 30));
+    assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
+    let d = Config::default();
+    assert_eq!(d.listeners.kafka.bind.port(), 9092);
+    assert!(d.log.auto_create_streams);
+    assert_eq!(d.log.default_partitions, 1);
+}
+
+#[test]
+fn bad_streams_are_reported_with_key_and_line() {
+    let errs = errors(
+        "[[streams]]\nname = \"a b\"\n[[streams]]\npartitions = 0\n[[streams]]\nname = \"x\"\n[[streams]]\nname = \"x\"\n",
+    );
+    let keys: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
+    assert!(keys.contains(&(Some(2), "streams[0].name")), "{keys:?}");
+    assert!(
+        keys.contains(&(Some(4), "streams[1].partitions")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|(_, k)| *k == "streams[1].name"),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&(Some(8), "streams[3].name")), "{keys:?}");
+}

@@ -1,11 +1,13 @@
 //! Start-up, listeners and graceful shutdown.
 
+use crate::kafka::{KafkaBroker, KafkaSettings};
 use crate::mqtt::{MqttSessions, MqttSettings};
 use crate::stomp::{self, StompSettings};
 use anyhow::Context;
 use codecs::mqtt::MqttLimits;
 use codecs::stomp::StompLimits;
 use config::{Config, FlowControlPolicy, SyncMode};
+use routes::store::log::{Log, LogOptions, LogSync, StreamConfig};
 use routes::store::{JournalOptions, SyncPolicy};
 use routes::{DestinationPolicy, Engine, EngineConfig, FlowControl};
 use std::future::Future;
@@ -182,6 +184,45 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
 
+    let log = open_log(&config).await?;
+    let kafka_cfg = &config.listeners.kafka;
+    let mut kafka_tasks = Vec::new();
+    if kafka_cfg.enabled {
+        let listener = TcpListener::bind(kafka_cfg.bind)
+            .await
+            .with_context(|| format!("cannot listen for Kafka on {}", kafka_cfg.bind))?;
+        tracing::info!(address = %kafka_cfg.bind, "Kafka listener ready");
+        let settings = KafkaSettings {
+            limits: codecs::kafka::KafkaLimits {
+                max_frame_bytes: kafka_cfg.max_frame_bytes,
+            },
+            node_id: kafka_cfg.node_id,
+            advertised_host: kafka_cfg
+                .advertised_host
+                .clone()
+                .unwrap_or_else(|| kafka_cfg.bind.ip().to_string()),
+            advertised_port: kafka_cfg.advertised_port.unwrap_or(kafka_cfg.bind.port()),
+            auto_create_streams: config.log.auto_create_streams,
+            default_partitions: config.log.default_partitions,
+        };
+        let broker = Arc::new(KafkaBroker::new(log.clone(), settings));
+        kafka_tasks.push(tokio::spawn(
+            broker.clone().run_group_expiry(Duration::from_millis(250)),
+        ));
+        let shutdown = shutdown_rx.clone();
+        listeners.spawn(accept(
+            listener,
+            shutdown_rx.clone(),
+            move |stream, peer| {
+                crate::kafka::session::serve(stream, peer, broker.clone(), shutdown.clone())
+            },
+        ));
+    }
+    kafka_tasks.push(tokio::spawn(enforce_retention(
+        log.clone(),
+        Duration::from_millis(config.log.retention_check_interval_ms.max(1)),
+    )));
+
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
@@ -196,6 +237,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         listeners.abort_all();
     }
     expiry.abort();
+    for task in kafka_tasks {
+        task.abort();
+    }
+    let closing_log = log.clone();
+    tokio::task::spawn_blocking(move || closing_log.close())
+        .await
+        .context("log close task failed")?
+        .context("cannot close the log cleanly")?;
     let closing = engine.clone();
     tokio::task::spawn_blocking(move || closing.close())
         .await
@@ -203,6 +252,62 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot close the store cleanly")?;
     tracing::info!("store closed; bye");
     Ok(())
+}
+
+/// Opens the partitioned log under `<data_dir>/log` and creates (or re-configures) the
+/// streams of `[[streams]]`.
+async fn open_log(config: &Config) -> anyhow::Result<Arc<Log>> {
+    let mut options = LogOptions::new(config.server.data_dir.join("log"));
+    options.segment_bytes = config.log.segment_bytes;
+    options.repair = config.store.repair;
+    options.sync = match config.store.sync {
+        SyncMode::Always => LogSync::Always,
+        SyncMode::Interval | SyncMode::Never => LogSync::Never,
+    };
+    let streams = config.streams.clone();
+    let log = tokio::task::spawn_blocking(move || -> anyhow::Result<Log> {
+        let log = Log::open(options).context("cannot open the log")?;
+        for s in &streams {
+            let cfg = StreamConfig {
+                partitions: s.partitions,
+                retention_ms: s.retention_ms,
+                retention_bytes: s.retention_bytes,
+            };
+            log.create_stream(&s.name, cfg)
+                .with_context(|| format!("cannot create stream {:?}", s.name))?;
+        }
+        Ok(log)
+    })
+    .await
+    .context("log recovery task failed")??;
+    for t in &log.recovery_report().truncations {
+        tracing::warn!(path = %t.path.display(), position = t.position, reason = %t.reason, "log recovery truncated a file");
+    }
+    tracing::info!(streams = log.streams().len(), "log opened");
+    Ok(Arc::new(log))
+}
+
+/// Applies every stream's retention each `period`.
+async fn enforce_retention(log: Arc<Log>, period: Duration) {
+    let mut tick = tokio::time::interval(period);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let l = log.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        match tokio::task::spawn_blocking(move || l.enforce_retention(now)).await {
+            Ok(Ok(report)) if !report.deleted.is_empty() => tracing::info!(
+                segments = report.deleted.len(),
+                bytes = report.bytes_deleted(),
+                "log retention deleted segments"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "log retention failed"),
+            Err(e) => tracing::warn!(error = %e, "log retention task failed"),
+        }
+    }
 }
 
 /// Accepts connections until shutdown, serving each with `serve`; then waits for the sessions,

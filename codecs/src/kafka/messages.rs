@@ -1501,3 +1501,62 @@ impl DescribeConfigsResponse {
         c.tags()
     }
 }
+
+// -------------------------------------------------------------------------------- InitProducerId
+
+/// InitProducerId request (key 22): an idempotent (or transactional) producer asks for its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitProducerIdRequest {
+    /// Transactional id; `None` for an idempotent producer.
+    pub transactional_id: Option<String>,
+    /// Transaction timeout.
+    pub transaction_timeout_ms: i32,
+    /// Current producer id, -1 if none (v3+).
+    pub producer_id: i64,
+    /// Current epoch, -1 if none (v3+).
+    pub producer_epoch: i16,
+}
+
+impl Default for InitProducerIdRequest {
+    fn default() -> Self {
+        InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+        }
+    }
+}
+
+impl InitProducerIdRequest {
+    pub(crate) fn io<C: Io>(&mut self, c: &mut C) -> R {
+        c.nstring(&mut self.transactional_id)?;
+        c.i32(&mut self.transaction_timeout_ms)?;
+        since!(c, 3, self.producer_id, i64);
+        since!(c, 3, self.producer_epoch, i16);
+        c.tags()
+    }
+}
+
+/// InitProducerId response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitProducerIdResponse {
+    /// Throttle time.
+    pub throttle_time_ms: i32,
+    /// Error code.
+    pub error_code: i16,
+    /// Assigned producer id.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub producer_epoch: i16,
+}
+
+impl InitProducerIdResponse {
+    pub(crate) fn io<C: Io>(&mut self, c: &mut C) -> R {
+        c.i32(&mut self.throttle_time_ms)?;
+        c.i16(&mut self.error_code)?;
+        c.i64(&mut self.producer_id)?;
+        c.i16(&mut self.producer_epoch)?;
+        c.tags()
+    }
+}
