@@ -18,6 +18,13 @@ from __future__ import annotations
 
 import pytest
 
+try:
+    # kafka-python must own the name `kafka` before pytest (importlib mode) collects the
+    # tests/kafka folder and makes a package of that name for it.
+    import kafka  # noqa: F401
+except ImportError:
+    pass
+
 from gwtest.client import Client
 from gwtest.gateway import Gateway, GatewayError, check_binary
 from gwtest.raw import RawStomp
