@@ -90,3 +90,26 @@ def test_group_of_two_splits_partitions_commits_and_resumes_after_restart(
     c.stop()
     resumed = sorted(r["payload"] for r in c.records())
     assert resumed == sorted(line.split(":", 1)[1] for line in second), "gap or duplicate"
+
+
+@pytest.mark.parametrize("acks", ["0", "1", "all"])
+def test_acks_levels(kafka_gateway, kcat, acks):
+    gw = kafka_gateway()
+    produce(kcat, gw, "acked", [f"a{i}" for i in range(25)], "-X", f"acks={acks}")
+    # With acks=0 no response may be sent; librdkafka would report one for an unknown request.
+    records = consume_all(kcat, gw, "acked")
+    assert [r["payload"] for r in records] == [f"a{i}" for i in range(25)]
+
+
+def test_list_offsets_earliest_latest_and_by_time(kafka_gateway, kcat):
+    gw = kafka_gateway()
+    produce(kcat, gw, "timed", [f"t{i}" for i in range(10)])
+    records = consume_all(kcat, gw, "timed")
+    ts = records[4]["ts"]
+    # -o s@<ms>: start at the first record at or after the timestamp (ListOffsets by time).
+    later = consume_all(kcat, gw, "timed", "-o", f"s@{ts}")
+    assert later[0]["offset"] <= 4 and later[-1]["offset"] == 9
+    assert all(r["ts"] >= ts for r in later)
+    assert [r["offset"] for r in consume_all(kcat, gw, "timed", "-o", "beginning")] == list(range(10))
+    assert consume_all(kcat, gw, "timed", "-o", "end") == []
+    assert [r["payload"] for r in consume_all(kcat, gw, "timed", "-o", "-3")] == ["t7", "t8", "t9"]
