@@ -41,8 +41,8 @@ use tokio_util::codec::{Decoder, Encoder};
 pub use error::KafkaDecodeError;
 pub use messages::*;
 pub use records::{
-    compress, decode_record_batches, encode_record_batch, Compression, Record, RecordBatch,
-    RecordHeader, RecordLimits, BATCH_HEADER_LEN,
+    compress, decode_record_batches, encode_legacy_message_set, encode_record_batch, Compression,
+    Record, RecordBatch, RecordHeader, RecordLimits, BATCH_HEADER_LEN,
 };
 
 use wire::{Io, Reader, Writer};
@@ -145,8 +145,8 @@ pub mod error_code {
 
 /// Implemented APIs and version ranges, as advertised in ApiVersions responses.
 pub const SUPPORTED_APIS: &[ApiVersionRange] = &[
-    range(api_key::PRODUCE, 3, 8),
-    range(api_key::FETCH, 4, 11),
+    range(api_key::PRODUCE, 0, 8),
+    range(api_key::FETCH, 0, 11),
     range(api_key::LIST_OFFSETS, 0, 5),
     range(api_key::METADATA, 0, 9),
     range(api_key::OFFSET_COMMIT, 0, 8),

@@ -119,6 +119,9 @@ pub struct Record {
 /// A decoded record batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordBatch {
+    /// Message format: 2 for record batches; 0 or 1 for a legacy message (whose compressed
+    /// inner messages, if any, are flattened into `records`).
+    pub magic: i8,
     /// Base offset (producers send 0).
     pub base_offset: i64,
     /// Partition leader epoch.
@@ -174,14 +177,22 @@ pub fn decode_record_batches(
         let start = r.position();
         let head = r.take(12, "batch offset and length")?;
         let length = be_i32(head.get(8..12)).unwrap_or(-1);
-        if length < (BATCH_HEADER_LEN - 12) as i32 {
+        if length < LEGACY_MIN_LEN as i32 {
             return Err(invalid("batch length", start + 8));
         }
         let body = r.take(length as usize, "record batch")?;
         let mut whole = BytesMut::with_capacity(12 + body.len());
         whole.put_slice(&head);
         whole.put_slice(&body);
-        batches.push(decode_one_batch(whole.freeze(), start, limits)?);
+        let whole = whole.freeze();
+        match whole.get(16).map_or(-1, |m| *m as i8) {
+            2 if length >= (BATCH_HEADER_LEN - 12) as i32 => {
+                batches.push(decode_one_batch(whole, start, limits)?)
+            }
+            2 => return Err(invalid("batch length", start + 8)),
+            0 | 1 => batches.push(decode_legacy_batch(whole, limits)?),
+            magic => return Err(KafkaDecodeError::UnsupportedMagic { magic }),
+        }
     }
     Ok(batches)
 }
@@ -191,12 +202,11 @@ fn decode_one_batch(
     at: usize,
     limits: &RecordLimits,
 ) -> Result<RecordBatch, KafkaDecodeError> {
-    let magic = b.get(16).map_or(-1, |m| *m as i8);
-    if magic != 2 {
-        return Err(KafkaDecodeError::UnsupportedMagic { magic });
-    }
     let mut r = Reader::new(b.clone(), 0, false);
-    let mut batch = RecordBatch::default();
+    let mut batch = RecordBatch {
+        magic: 2,
+        ..Default::default()
+    };
     use super::wire::Io;
     r.i64(&mut batch.base_offset)?;
     let mut _length = 0i32;
@@ -242,6 +252,140 @@ fn decode_one_batch(
     rr.finish()?;
     batch.records = out;
     Ok(batch)
+}
+
+/// Smallest legacy message after offset and size: crc, magic, attributes, key and value
+/// lengths.
+const LEGACY_MIN_LEN: usize = 4 + 1 + 1 + 4 + 4;
+
+/// A legacy (magic 0 or 1) message with its offset and size, as a batch of its records.
+fn decode_legacy_batch(b: Bytes, limits: &RecordLimits) -> Result<RecordBatch, KafkaDecodeError> {
+    let mut records = Vec::new();
+    let (magic, attributes, timestamp, offset) = decode_legacy(b, limits, 0, &mut records)?;
+    Ok(RecordBatch {
+        magic,
+        base_offset: offset,
+        attributes: i16::from(attributes),
+        last_offset_delta: records.len().saturating_sub(1) as i32,
+        base_timestamp: timestamp,
+        max_timestamp: timestamp,
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+        records,
+        ..Default::default()
+    })
+}
+
+/// Decodes one legacy message (offset, size, crc, magic, attributes, [timestamp], key, value)
+/// into `out`, unpacking a compressed wrapper's inner messages (one level deep).
+fn decode_legacy(
+    b: Bytes,
+    limits: &RecordLimits,
+    depth: u8,
+    out: &mut Vec<Record>,
+) -> Result<(i8, i8, i64, i64), KafkaDecodeError> {
+    use super::wire::Io;
+    let mut r = Reader::new(b.clone(), 0, false);
+    let (mut offset, mut size, mut crc, mut magic, mut attributes) = (0i64, 0i32, 0i32, 0i8, 0i8);
+    r.i64(&mut offset)?;
+    r.i32(&mut size)?;
+    r.i32(&mut crc)?;
+    let computed = crc32fast::hash(b.get(16..).unwrap_or_default());
+    if crc as u32 != computed {
+        return Err(KafkaDecodeError::CrcMismatch {
+            stored: crc as u32,
+            computed,
+        });
+    }
+    r.i8(&mut magic)?;
+    r.i8(&mut attributes)?;
+    let mut timestamp = -1i64;
+    if magic == 1 {
+        r.i64(&mut timestamp)?;
+    }
+    let (mut key, mut value) = (None, None);
+    r.nbytes(&mut key)?;
+    r.nbytes(&mut value)?;
+    r.finish()?;
+    let compression = match attributes & 7 {
+        0 => Compression::None,
+        1 => Compression::Gzip,
+        2 => Compression::Snappy,
+        3 => Compression::Lz4,
+        n => return Err(KafkaDecodeError::UnknownCompression(n as u8)),
+    };
+    if compression == Compression::None {
+        out.push(Record {
+            offset,
+            timestamp,
+            key,
+            value,
+            headers: Vec::new(),
+        });
+        return Ok((magic, attributes, timestamp, offset));
+    }
+    if depth > 0 {
+        return Err(invalid("nested compressed message", 16));
+    }
+    let inner = decompress(
+        compression,
+        value.as_deref().unwrap_or_default(),
+        limits.max_uncompressed_bytes,
+    )?;
+    let log_append_time = attributes & 0x08 != 0;
+    let mut ir = Reader::new(inner, 0, false);
+    while ir.remaining() > 0 {
+        let head = ir.take(12, "inner message offset and size")?;
+        let len = be_i32(head.get(8..12)).unwrap_or(-1);
+        if len < LEGACY_MIN_LEN as i32 {
+            return Err(invalid("inner message size", 8));
+        }
+        let body = ir.take(len as usize, "inner message")?;
+        let mut whole = BytesMut::with_capacity(12 + body.len());
+        whole.put_slice(&head);
+        whole.put_slice(&body);
+        let before = out.len();
+        decode_legacy(whole.freeze(), limits, depth + 1, out)?;
+        if log_append_time {
+            for rec in out.iter_mut().skip(before) {
+                rec.timestamp = timestamp;
+            }
+        }
+    }
+    Ok((magic, attributes, timestamp, offset))
+}
+
+/// Encodes `records` as a legacy message set (magic 1, uncompressed, no headers: the format
+/// has none), for Fetch versions below 4. Appends to `out`.
+pub fn encode_legacy_message_set(records: &[Record], out: &mut BytesMut) {
+    for r in records {
+        let start = out.len();
+        out.put_i64(r.offset);
+        out.put_i32(0);
+        let crc_at = out.len();
+        out.put_u32(0);
+        out.put_i8(1);
+        out.put_i8(0);
+        out.put_i64(r.timestamp);
+        for field in [&r.key, &r.value] {
+            match field {
+                Some(b) => {
+                    out.put_i32(b.len() as i32);
+                    out.put_slice(b);
+                }
+                None => out.put_i32(-1),
+            }
+        }
+        let size = (out.len() - start - 12) as i32;
+        if let Some(slot) = out.get_mut(start + 8..start + 12) {
+            slot.copy_from_slice(&size.to_be_bytes());
+        }
+        let crc = crc32fast::hash(out.get(crc_at + 4..).unwrap_or_default());
+        if let Some(slot) = out.get_mut(crc_at..crc_at + 4) {
+            slot.copy_from_slice(&crc.to_be_bytes());
+        }
+    }
 }
 
 fn varint_bytes(r: &mut Reader, what: &'static str) -> Result<Option<Bytes>, KafkaDecodeError> {

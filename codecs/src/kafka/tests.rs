@@ -335,10 +335,10 @@ fn damaged_batches_are_rejected() {
         Err(KafkaDecodeError::CrcMismatch { .. })
     ));
     let mut old = good.to_vec();
-    old[16] = 1;
+    old[16] = 3;
     assert_eq!(
         decode_record_batches(&Bytes::from(old), &RecordLimits::default()),
-        Err(KafkaDecodeError::UnsupportedMagic { magic: 1 })
+        Err(KafkaDecodeError::UnsupportedMagic { magic: 3 })
     );
     for cut in 1..good.len() {
         assert!(decode_record_batches(&good.slice(..cut), &RecordLimits::default()).is_err());
@@ -399,4 +399,54 @@ fn xerial_framed_snappy_is_accepted() {
     batch[17..21].copy_from_slice(&crc.to_be_bytes());
     let decoded = decode_record_batches(&batch.freeze(), &RecordLimits::default()).unwrap();
     assert_eq!(decoded[0].records, records);
+}
+
+#[test]
+fn legacy_message_sets_decode_plain_and_compressed() {
+    let records: Vec<Record> = sample_records()
+        .into_iter()
+        .map(|mut r| {
+            r.headers.clear();
+            r
+        })
+        .collect();
+    let mut plain = BytesMut::new();
+    encode_legacy_message_set(&records, &mut plain);
+    let batches = decode_record_batches(&plain.clone().freeze(), &RecordLimits::default()).unwrap();
+    assert_eq!(batches.len(), records.len());
+    assert!(batches.iter().all(|b| b.magic == 1));
+    let flat: Vec<Record> = batches.into_iter().flat_map(|b| b.records).collect();
+    assert_eq!(flat, records);
+
+    // A gzip wrapper message (magic 1) whose value is the inner message set.
+    let inner = compress(Compression::Gzip, &plain).unwrap();
+    let mut wrapper = BytesMut::new();
+    wrapper.put_i64(104);
+    wrapper.put_i32(0);
+    wrapper.put_u32(0);
+    wrapper.put_i8(1);
+    wrapper.put_i8(1);
+    wrapper.put_i64(1_700_000_000_000);
+    wrapper.put_i32(-1);
+    wrapper.put_i32(inner.len() as i32);
+    wrapper.put_slice(&inner);
+    let size = (wrapper.len() - 12) as i32;
+    wrapper[8..12].copy_from_slice(&size.to_be_bytes());
+    let crc = crc32fast::hash(&wrapper[16..]);
+    wrapper[12..16].copy_from_slice(&crc.to_be_bytes());
+    let batches =
+        decode_record_batches(&wrapper.clone().freeze(), &RecordLimits::default()).unwrap();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].records, records);
+    assert_eq!(
+        Compression::from_attributes(batches[0].attributes).unwrap(),
+        Compression::Gzip
+    );
+    // A damaged CRC is refused.
+    let last = wrapper.len() - 1;
+    wrapper[last] ^= 1;
+    assert!(matches!(
+        decode_record_batches(&wrapper.freeze(), &RecordLimits::default()),
+        Err(KafkaDecodeError::CrcMismatch { .. }) | Err(KafkaDecodeError::Decompression { .. })
+    ));
 }

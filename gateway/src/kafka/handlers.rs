@@ -103,7 +103,7 @@ impl KafkaBroker {
                 }
                 KafkaResponseBody::Produce(resp)
             }
-            KafkaRequestBody::Fetch(r) => KafkaResponseBody::Fetch(self.fetch(r).await),
+            KafkaRequestBody::Fetch(r) => KafkaResponseBody::Fetch(self.fetch(r, version).await),
             KafkaRequestBody::ListOffsets(r) => {
                 KafkaResponseBody::ListOffsets(self.list_offsets(r, version).await)
             }
@@ -368,7 +368,7 @@ impl KafkaBroker {
         .map_err(|e| (log_error_code(&e), e.to_string()))
     }
 
-    async fn fetch(&self, r: FetchRequest) -> FetchResponse {
+    async fn fetch(&self, r: FetchRequest, version: i16) -> FetchResponse {
         if r.session_id != 0 || r.session_epoch > 0 {
             // No fetch sessions are ever created (every response has session id 0), so an
             // incremental fetch names a session this node does not know.
@@ -396,9 +396,10 @@ impl KafkaBroker {
                 w.borrow_and_update();
             }
             let req = Arc::clone(&request);
-            let (response, bytes) = blocking(&self.log, move |log| Ok(read_fetch(log, &req)))
-                .await
-                .unwrap_or_default();
+            let (response, bytes) =
+                blocking(&self.log, move |log| Ok(read_fetch(log, &req, version)))
+                    .await
+                    .unwrap_or_default();
             let enough = bytes >= request.min_bytes.max(1) as usize;
             if enough || tokio::time::Instant::now() >= deadline || watchers.is_empty() {
                 return response;
@@ -409,7 +410,7 @@ impl KafkaBroker {
                 // Deadline: answer with what there is (read again: data may have arrived
                 // between the read and the wait).
                 let req = Arc::clone(&request);
-                return blocking(&self.log, move |log| Ok(read_fetch(log, &req)))
+                return blocking(&self.log, move |log| Ok(read_fetch(log, &req, version)))
                     .await
                     .map_or_else(|_| FetchResponse::default(), |(r, _)| r);
             }
@@ -748,7 +749,7 @@ impl KafkaBroker {
 }
 
 /// Reads what a Fetch asks for; returns the response and the record bytes in it.
-fn read_fetch(log: &Log, r: &FetchRequest) -> (FetchResponse, usize) {
+fn read_fetch(log: &Log, r: &FetchRequest, version: i16) -> (FetchResponse, usize) {
     let mut total = 0usize;
     let budget = r.max_bytes.max(0) as usize;
     let mut responses = Vec::with_capacity(r.topics.len());
@@ -794,7 +795,15 @@ fn read_fetch(log: &Log, r: &FetchRequest) -> (FetchResponse, usize) {
                     Ok(records) if !records.is_empty() => {
                         let mut buf = BytesMut::new();
                         let kafka: Vec<Record> = records.into_iter().map(to_kafka_record).collect();
-                        if encode_record_batch(&kafka, Compression::None, &mut buf).is_ok() {
+                        // Fetch below v4 predates record batches: down-convert to message
+                        // format v1, as Kafka brokers do (headers cannot be expressed there).
+                        let encoded = if version < 4 {
+                            encode_legacy_message_set(&kafka, &mut buf);
+                            true
+                        } else {
+                            encode_record_batch(&kafka, Compression::None, &mut buf).is_ok()
+                        };
+                        if encoded {
                             total += buf.len();
                             out.records = Some(buf.freeze());
                         }
