@@ -144,3 +144,21 @@ def test_topic_administration(kafka_gateway):
     c.close()
     assert "nowhere" not in admin.list_topics()
     admin.close()
+
+
+@pytest.mark.parametrize("api_version", [(0, 10, 1), (0, 9)], ids=["magic1", "magic0"])
+def test_legacy_message_formats_are_accepted_and_down_converted(kafka_gateway, api_version):
+    """A client pinned to an old broker version produces message sets v1/v0 (Produce v2/v1,
+    gzip-wrapped) and fetches with Fetch < 4, which gets message format v1 back."""
+    gw = kafka_gateway()
+    p = producer(gw, api_version=api_version, compression_type="gzip")
+    for i in range(5):
+        p.send("legacy", key=b"k", value=b"old %d" % i, partition=0)
+    p.flush(10)
+    p.close()
+    for reader_version in (api_version, None):
+        c = consumer(gw, api_version=reader_version) if reader_version else consumer(gw)
+        c.assign([TopicPartition("legacy", 0)])
+        got = list(c)
+        c.close()
+        assert [(m.offset, m.key, m.value) for m in got] == [(i, b"k", b"old %d" % i) for i in range(5)]
