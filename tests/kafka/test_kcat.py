@@ -113,3 +113,18 @@ def test_list_offsets_earliest_latest_and_by_time(kafka_gateway, kcat):
     assert [r["offset"] for r in consume_all(kcat, gw, "timed", "-o", "beginning")] == list(range(10))
     assert consume_all(kcat, gw, "timed", "-o", "end") == []
     assert [r["payload"] for r in consume_all(kcat, gw, "timed", "-o", "-3")] == ["t7", "t8", "t9"]
+
+
+def test_a_member_that_dies_is_expired_and_the_other_takes_over(kafka_gateway, kcat, kcat_member):
+    gw = kafka_gateway(extra_toml='[[streams]]\nname = "work"\npartitions = 2\n')
+    fast = ("-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=500")
+    a = kcat_member(gw, "crew", "work", fast)
+    b = kcat_member(gw, "crew", "work", fast)
+    wait_until(lambda: a.assignment == {0} and b.assignment == {1}
+               or a.assignment == {1} and b.assignment == {0}, 40, "a 1+1 split")
+    b.proc.kill()  # no LeaveGroup: only the session timeout can tell
+    b.proc.wait()
+    wait_until(lambda: a.assignment == {0, 1}, 30, "the survivor to own both partitions")
+    produce(kcat, gw, "work", [f"p{p}:item" for p in range(6)], "-K:")
+    wait_until(lambda: len(a.records()) >= 6, 20, "the survivor to consume everything")
+    assert {r["partition"] for r in a.records()} == {0, 1}
