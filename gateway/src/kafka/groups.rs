@@ -577,3 +577,170 @@ impl GroupCoordinator {
         groups.retain(|_, g| g.state != GroupState::Empty || !g.pending.is_empty());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use super::*;
+    use codecs::kafka::{JoinGroupProtocol, SyncGroupAssignment};
+    use std::sync::Arc;
+
+    fn join_req(member_id: &str) -> JoinGroupRequest {
+        JoinGroupRequest {
+            group_id: "g".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 5_000,
+            member_id: member_id.into(),
+            group_instance_id: None,
+            protocol_type: "consumer".into(),
+            protocols: vec![JoinGroupProtocol {
+                name: "range".into(),
+                metadata: Bytes::from_static(b"md"),
+            }],
+        }
+    }
+
+    /// Joins with an empty id (MEMBER_ID_REQUIRED), then with the id handed out.
+    async fn join(c: &Arc<GroupCoordinator>, client: &str) -> JoinGroupResponse {
+        let first = c.join(join_req(""), 5, client).await;
+        assert_eq!(first.error_code, error_code::MEMBER_ID_REQUIRED);
+        assert!(first.member_id.starts_with(client));
+        c.join(join_req(&first.member_id), 5, client).await
+    }
+
+    fn sync_req(
+        member: &str,
+        generation: i32,
+        assignments: &[(&str, &'static [u8])],
+    ) -> SyncGroupRequest {
+        SyncGroupRequest {
+            group_id: "g".into(),
+            generation_id: generation,
+            member_id: member.into(),
+            assignments: assignments
+                .iter()
+                .map(|(m, a)| SyncGroupAssignment {
+                    member_id: (*m).into(),
+                    assignment: Bytes::from_static(a),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_member_triggers_a_rebalance_and_gets_its_assignment() {
+        let c = Arc::new(GroupCoordinator::default());
+        let a = join(&c, "a").await;
+        assert_eq!((a.error_code, a.generation_id), (error_code::NONE, 1));
+        assert_eq!(a.leader, a.member_id);
+        assert_eq!(a.members.len(), 1);
+        let s = c
+            .sync(sync_req(&a.member_id, 1, &[(&a.member_id, b"all")]))
+            .await;
+        assert_eq!(&s.assignment[..], b"all");
+        assert_eq!(c.heartbeat("g", &a.member_id, 1), error_code::NONE);
+
+        let c2 = Arc::clone(&c);
+        let b = tokio::spawn(async move { join(&c2, "b").await });
+        // a learns about the rebalance from its heartbeat, then rejoins.
+        let mut hb = error_code::NONE;
+        for _ in 0..100 {
+            hb = c.heartbeat("g", &a.member_id, 1);
+            if hb == error_code::REBALANCE_IN_PROGRESS {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(hb, error_code::REBALANCE_IN_PROGRESS);
+        assert_eq!(
+            c.check_commit("g", &a.member_id, 1),
+            error_code::NONE,
+            "members commit before rejoining"
+        );
+        let a2 = c.join(join_req(&a.member_id), 5, "a").await;
+        let b = b.await.unwrap();
+        assert_eq!((a2.generation_id, b.generation_id), (2, 2));
+        assert_eq!(a2.leader, a.member_id, "the leader stays");
+        assert_eq!((a2.members.len(), b.members.len()), (2, 0));
+        assert_eq!(
+            c.check_commit("g", &a.member_id, 1),
+            error_code::REBALANCE_IN_PROGRESS
+        );
+
+        let c3 = Arc::clone(&c);
+        let b_id = b.member_id.clone();
+        let b_sync = tokio::spawn(async move { c3.sync(sync_req(&b_id, 2, &[])).await });
+        tokio::task::yield_now().await;
+        let a_sync = c
+            .sync(sync_req(
+                &a.member_id,
+                2,
+                &[(&a.member_id, b"p0"), (&b.member_id, b"p1")],
+            ))
+            .await;
+        assert_eq!(&a_sync.assignment[..], b"p0");
+        assert_eq!(&b_sync.await.unwrap().assignment[..], b"p1");
+        assert_eq!(c.heartbeat("g", &b.member_id, 2), error_code::NONE);
+        assert_eq!(
+            c.heartbeat("g", &b.member_id, 1),
+            error_code::ILLEGAL_GENERATION
+        );
+        assert_eq!(
+            c.heartbeat("g", "stranger", 2),
+            error_code::UNKNOWN_MEMBER_ID
+        );
+    }
+
+    #[tokio::test]
+    async fn silent_members_expire_and_leaving_empties_the_group() {
+        let c = Arc::new(GroupCoordinator::default());
+        let a = join(&c, "a").await;
+        c.sync(sync_req(&a.member_id, 1, &[])).await;
+        c.expire(Instant::now() + Duration::from_secs(5));
+        assert_eq!(
+            c.heartbeat("g", &a.member_id, 1),
+            error_code::NONE,
+            "within its session"
+        );
+        c.expire(Instant::now() + Duration::from_secs(11));
+        assert_eq!(
+            c.heartbeat("g", &a.member_id, 1),
+            error_code::UNKNOWN_MEMBER_ID
+        );
+
+        let b = join(&c, "b").await;
+        assert_eq!(c.leave("g", &b.member_id), error_code::NONE);
+        assert_eq!(c.leave("g", &b.member_id), error_code::UNKNOWN_MEMBER_ID);
+        assert_eq!(
+            c.check_commit("g", "", -1),
+            error_code::NONE,
+            "an empty group takes simple commits"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_joins_are_refused() {
+        let c = GroupCoordinator::default();
+        let mut r = join_req("");
+        r.session_timeout_ms = 10;
+        assert_eq!(
+            c.join(r, 5, "x").await.error_code,
+            error_code::INVALID_SESSION_TIMEOUT
+        );
+        let mut r = join_req("");
+        r.group_id.clear();
+        assert_eq!(
+            c.join(r, 5, "x").await.error_code,
+            error_code::INVALID_GROUP_ID
+        );
+        assert_eq!(
+            c.join(join_req("never-issued"), 5, "x").await.error_code,
+            error_code::UNKNOWN_MEMBER_ID
+        );
+        // Before v4 an empty member id joins at once.
+        let old = c.join(join_req(""), 3, "old").await;
+        assert_eq!((old.error_code, old.generation_id), (error_code::NONE, 1));
+    }
+}
