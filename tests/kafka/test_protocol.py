@@ -129,3 +129,23 @@ def test_malformed_requests_close_only_their_connection(kafka_gateway, kcat):
     assert struct.unpack(">i", bystander.read_frame()[:4])[0] == corr
     kcat(gw, "-P", "-t", "after", input="still works\n")
     assert kcat(gw, "-C", "-t", "after", "-e", "-q").text == "still works\n"
+
+
+def test_a_waiting_fetch_is_answered_when_a_record_arrives(kafka_gateway, kcat):
+    gw = kafka_gateway()
+    kcat(gw, "-P", "-t", "waits", "-p", "0", input="first\n")
+    r = raw(gw)
+    # Fetch v4 from offset 1 (the end): max_wait 20 s, min_bytes 1, so only an append answers.
+    body = (struct.pack(">iiiib", -1, 20_000, 1, 1 << 20, 0) + struct.pack(">i", 1) + kstr("waits")
+            + struct.pack(">i", 1) + struct.pack(">iqi", 0, 1, 1 << 20))
+    corr = r.request(1, 4, body)
+    kcat(gw, "-P", "-t", "waits", "-p", "0", input="woken\n")
+    frame = r.read_frame()
+    assert struct.unpack(">i", frame[:4])[0] == corr
+    pos = 4 + 4 + 4  # correlation, throttle, topic count
+    (name_len,) = struct.unpack(">h", frame[pos:pos + 2])
+    pos += 2 + name_len + 4  # topic name, partition count
+    partition, error, high_watermark = struct.unpack(">ihq", frame[pos:pos + 14])
+    assert (partition, error, high_watermark) == (0, 0, 2)
+    assert b"woken" in frame and b"first" not in frame
+    r.close()
