@@ -68,8 +68,3 @@ def kcat_member(tmp_path):
     for m in members:
         m.stop()
 
-
-def pytest_configure(config):
-    # kafka-python 3.0 loads its schemas with a deprecated importlib API: not our concern.
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:kafka.*")
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:importlib.*")
