@@ -95,6 +95,8 @@ pub mod error_code {
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     /// Batch larger than allowed.
     pub const MESSAGE_TOO_LARGE: i16 = 10;
+    /// Produce `acks` other than -1, 0 and 1.
+    pub const INVALID_REQUIRED_ACKS: i16 = 21;
     /// The coordinator is still loading.
     pub const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
     /// Not the coordinator for this group.

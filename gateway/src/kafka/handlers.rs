@@ -41,6 +41,8 @@ fn log_error_code(e: &LogError) -> i16 {
         LogError::MetadataTooLarge { .. } => error_code::OFFSET_METADATA_TOO_LARGE,
         LogError::OffsetOutOfRange { .. } => error_code::OFFSET_OUT_OF_RANGE,
         LogError::InvalidConfig(_) => error_code::INVALID_CONFIG,
+        LogError::BatchTooLarge { .. } => error_code::MESSAGE_TOO_LARGE,
+        LogError::EmptyBatch => error_code::CORRUPT_MESSAGE,
         _ => error_code::KAFKA_STORAGE_ERROR,
     }
 }
@@ -266,11 +268,18 @@ impl KafkaBroker {
         for topic in r.topic_data {
             let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
             for p in topic.partition_data {
-                let (error_code, base_offset, message) =
-                    match self.append(&topic.name, p.index, p.records, &limits).await {
-                        Ok(offset) => (error_code::NONE, offset as i64, None),
-                        Err((code, message)) => (code, -1, Some(message)),
-                    };
+                let appended = if matches!(r.acks, -1..=1) {
+                    self.append(&topic.name, p.index, p.records, &limits).await
+                } else {
+                    Err((
+                        error_code::INVALID_REQUIRED_ACKS,
+                        format!("acks must be -1, 0 or 1, not {}", r.acks),
+                    ))
+                };
+                let (error_code, base_offset, message) = match appended {
+                    Ok(offset) => (error_code::NONE, offset as i64, None),
+                    Err((code, message)) => (code, -1, Some(message)),
+                };
                 let log_start_offset = u32::try_from(p.index)
                     .ok()
                     .and_then(|i| self.log.earliest_offset(&topic.name, i).ok())
