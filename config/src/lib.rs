@@ -48,6 +48,53 @@ pub struct Config {
     /// Streams created (or re-configured) at start-up (`[[streams]]`). Default: none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub streams: Vec<StreamDefinition>,
+    /// Routes between streams and queues or topics (`[[routes]]`). Default: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteDefinition>,
+}
+
+/// One end of a route: `stream:NAME`, `queue:ADDRESS` or `topic:ADDRESS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteEndpoint {
+    /// A stream of the log.
+    Stream(String),
+    /// A queue (anycast address).
+    Queue(String),
+    /// A topic (multicast address).
+    Topic(String),
+}
+
+impl RouteEndpoint {
+    /// The spelling used in the configuration file.
+    pub fn to_config_string(&self) -> String {
+        match self {
+            RouteEndpoint::Stream(s) => format!("stream:{s}"),
+            RouteEndpoint::Queue(s) => format!("queue:{s}"),
+            RouteEndpoint::Topic(s) => format!("topic:{s}"),
+        }
+    }
+}
+
+impl Serialize for RouteEndpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_config_string())
+    }
+}
+
+/// One `[[routes]]` entry. Implemented today: a stream bridged into a queue or topic (the
+/// stream is read as consumer group `group`; each record is sent as a persistent message and
+/// the group's offset is committed only after the send is durable: at least once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteDefinition {
+    /// Unique route name (used in logs). Required.
+    pub name: String,
+    /// Where messages come from: `stream:NAME`. Required.
+    pub from: RouteEndpoint,
+    /// Where they go: `queue:ADDRESS` or `topic:ADDRESS` (a plain address, no wildcards).
+    /// Required.
+    pub to: RouteEndpoint,
+    /// Consumer group the bridge reads the stream as. Default `route.<name>`.
+    pub group: String,
 }
 
 impl Config {

@@ -11,11 +11,20 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
     BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
-    KafkaListenerConfig, LogConfig, MqttListenerConfig, ServerConfig, StompListenerConfig,
-    StoreConfig, StreamDefinition, SyncMode,
+    KafkaListenerConfig, LogConfig, MqttListenerConfig, RouteDefinition, RouteEndpoint,
+    ServerConfig, StompListenerConfig, StoreConfig, StreamDefinition, SyncMode,
 };
 
-const ROOT_KEYS: &[&str] = &["server", "listeners", "store", "broker", "log", "streams"];
+const ROOT_KEYS: &[&str] = &[
+    "server",
+    "listeners",
+    "store",
+    "broker",
+    "log",
+    "streams",
+    "routes",
+];
+const ROUTE_KEYS: &[&str] = &["name", "from", "to", "group"];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level"];
 const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "kafka"];
 const KAFKA_KEYS: &[&str] = &[
@@ -152,6 +161,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
     }
     if let Some(f) = cx.field(&root, "streams") {
         config.streams = streams(&mut cx, &f, config.log.default_partitions);
+    }
+    if let Some(f) = cx.field(&root, "routes") {
+        config.routes = routes(&mut cx, &f);
     }
 
     if cx.errors.is_empty() {
@@ -347,6 +359,126 @@ fn streams(cx: &mut Cx<'_>, f: &Field<'_>, default_partitions: u32) -> Vec<Strea
         }
         if ok {
             out.push(def);
+        }
+    }
+    out
+}
+
+/// A route endpoint: `stream:NAME`, `queue:ADDRESS` or `topic:ADDRESS`.
+fn endpoint(cx: &mut Cx<'_>, f: &Field<'_>) -> Option<RouteEndpoint> {
+    let s = cx.string(f)?;
+    let parsed = if let Some(name) = s.strip_prefix("stream:") {
+        if valid_stream_name(name) {
+            Ok(RouteEndpoint::Stream(name.to_owned()))
+        } else {
+            Err(format!("invalid stream name {name:?}"))
+        }
+    } else if let Some((kind, address)) = s
+        .strip_prefix("queue:")
+        .map(|a| ("queue", a))
+        .or_else(|| s.strip_prefix("topic:").map(|a| ("topic", a)))
+    {
+        match validate_address(address) {
+            Ok(()) if kind == "queue" => Ok(RouteEndpoint::Queue(address.to_owned())),
+            Ok(()) => Ok(RouteEndpoint::Topic(address.to_owned())),
+            Err(e) => Err(format!("invalid address {address:?}: {e}")),
+        }
+    } else {
+        Err(format!(
+            "expected \"stream:NAME\", \"queue:ADDRESS\" or \"topic:ADDRESS\", found {s:?}"
+        ))
+    };
+    match parsed {
+        Ok(e) => Some(e),
+        Err(message) => {
+            cx.error_at(f, message);
+            None
+        }
+    }
+}
+
+/// `[[routes]]`.
+fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
+    let Item::ArrayOfTables(aot) = f.item else {
+        cx.type_error(f, "an array of tables ([[routes]])");
+        return Vec::new();
+    };
+    let mut out: Vec<RouteDefinition> = Vec::new();
+    for (i, table) in aot.iter().enumerate() {
+        let t = Tbl {
+            path: format!("{}[{i}]", f.path),
+            table,
+            span: table.span(),
+        };
+        cx.check_keys(&t, ROUTE_KEYS);
+        let required = |cx: &mut Cx<'_>, key: &str, what: &str| {
+            let field = cx.field(&t, key);
+            if field.is_none() {
+                let line = cx.line(t.span.clone());
+                cx.push(
+                    line,
+                    join(&t.path, key),
+                    format!("missing required key ({what})"),
+                );
+            }
+            field
+        };
+        let name_field = required(cx, "name", "the route name");
+        let from_field = required(cx, "from", "\"stream:NAME\"");
+        let to_field = required(cx, "to", "\"queue:ADDRESS\" or \"topic:ADDRESS\"");
+        let name = name_field.as_ref().and_then(|nf| {
+            let n = cx.string(nf)?;
+            if n.is_empty() {
+                cx.error_at(nf, "must not be empty");
+                None
+            } else if out.iter().any(|r| r.name == n) {
+                cx.error_at(nf, format!("duplicate route {n:?}"));
+                None
+            } else {
+                Some(n.to_owned())
+            }
+        });
+        let from = from_field.as_ref().and_then(|ff| {
+            let e = endpoint(cx, ff)?;
+            if matches!(e, RouteEndpoint::Stream(_)) {
+                Some(e)
+            } else {
+                cx.error_at(
+                    ff,
+                    "only routes from a stream (\"stream:NAME\") are implemented so far",
+                );
+                None
+            }
+        });
+        let to = to_field.as_ref().and_then(|tf| {
+            let e = endpoint(cx, tf)?;
+            if matches!(e, RouteEndpoint::Stream(_)) {
+                cx.error_at(
+                    tf,
+                    "a route from a stream goes to \"queue:ADDRESS\" or \"topic:ADDRESS\"",
+                );
+                None
+            } else {
+                Some(e)
+            }
+        });
+        let mut group = None;
+        if let Some(gf) = cx.field(&t, "group") {
+            if let Some(g) = cx.string(&gf) {
+                if g.is_empty() || g.len() > 120 {
+                    cx.error_at(&gf, "must be 1 to 120 bytes");
+                } else {
+                    group = Some(g.to_owned());
+                }
+            }
+        }
+        if let (Some(name), Some(from), Some(to)) = (name, from, to) {
+            out.push(RouteDefinition {
+                group: group.unwrap_or_else(|| format!("route.{name}")),
+                name,
+                from,
+                to,
+            });
         }
     }
     out

@@ -681,3 +681,44 @@ fn bad_streams_are_reported_with_key_and_line() {
     );
     assert!(keys.contains(&(Some(8), "streams[3].name")), "{keys:?}");
 }
+
+#[test]
+fn routes_from_streams_parse_and_others_are_refused_for_now() {
+    let cfg = ok(r#"
+[[routes]]
+name = "payments"
+from = "stream:payments"
+to = "queue:legacy.payments"
+
+[[routes]]
+name = "audit"
+from = "stream:audit"
+to = "topic:audit.events"
+group = "auditors"
+"#);
+    assert_eq!(cfg.routes.len(), 2);
+    assert_eq!(
+        cfg.routes[0].from,
+        config::RouteEndpoint::Stream("payments".into())
+    );
+    assert_eq!(
+        cfg.routes[0].to,
+        config::RouteEndpoint::Queue("legacy.payments".into())
+    );
+    assert_eq!(cfg.routes[0].group, "route.payments");
+    assert_eq!(
+        cfg.routes[1].to,
+        config::RouteEndpoint::Topic("audit.events".into())
+    );
+    assert_eq!(cfg.routes[1].group, "auditors");
+    assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
+
+    let errs = errors(
+        "[[routes]]\nname = \"a\"\nfrom = \"queue:orders\"\nto = \"stream:orders\"\n[[routes]]\nfrom = \"stream:x\"\nto = \"queue:a.*\"\n",
+    );
+    let keys: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
+    assert!(keys.contains(&(Some(3), "routes[0].from")), "{keys:?}");
+    assert!(keys.contains(&(Some(4), "routes[0].to")), "{keys:?}");
+    assert!(keys.iter().any(|(_, k)| *k == "routes[1].name"), "{keys:?}");
+    assert!(keys.contains(&(Some(7), "routes[1].to")), "{keys:?}");
+}

@@ -218,6 +218,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
         ));
     }
+    kafka_tasks.extend(crate::bridge::start(&engine, &log, &config.routes));
     kafka_tasks.push(tokio::spawn(enforce_retention(
         log.clone(),
         Duration::from_millis(config.log.retention_check_interval_ms.max(1)),
