@@ -52,3 +52,27 @@ def test_records_reach_a_stomp_queue_consumer_with_their_headers_and_resume_afte
     again = c.get_n(5)
     assert sorted(m.body for m in again) == sorted(line.split(":", 1)[1] for line in second)
     c.expect_no_message(1.0)
+
+
+def test_records_reach_an_mqtt5_subscriber_through_a_topic_route(kafka_gateway, kcat):
+    from gwtest.mqtt import MqttClient
+
+    gw = kafka_gateway(extra_toml="""
+[[routes]]
+name = "events-to-mqtt"
+from = "stream:events"
+to = "topic:legacy.events"
+""")
+    sub = MqttClient(gw, version=5)
+    sub.subscribe("legacy/events", qos=1)
+    # The route waits for its stream: producing creates it (auto-creation).
+    kcat(gw, "-P", "-t", "events", "-K:", "-H", "source=billing",
+         input="".join(f"k{i}:event {i}\n" for i in range(10)))
+    got = sub.get_n(10, timeout=20)
+    assert sorted(m.payload for m in got) == sorted(f"event {i}".encode() for i in range(10))
+    for m in got:
+        assert m.topic == "legacy/events"
+        props = dict(m.properties.UserProperty)
+        assert props["source"] == "billing"
+        assert props["kafka.key"] == "k" + m.payload.decode().split()[1]
+    sub.disconnect()
