@@ -81,20 +81,48 @@ impl Serialize for RouteEndpoint {
     }
 }
 
-/// One `[[routes]]` entry. Implemented today: a stream bridged into a queue or topic (the
-/// stream is read as consumer group `group`; each record is sent as a persistent message and
-/// the group's offset is committed only after the send is durable: at least once).
+/// How a route from a queue or topic treats the original message (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteMode {
+    /// `"copy"`: the legacy consumers still get every message (topics).
+    Copy,
+    /// `"move"`: the route consumes the message (queues).
+    Move,
+}
+
+/// One `[[routes]]` entry, in one of two directions:
+///
+/// - from a stream into a queue or topic: the stream is read as consumer group `group`; each
+///   record is sent as a persistent message and the group's offset is committed only after the
+///   send is durable (at least once);
+/// - from a topic pattern (`mode = "copy"`, through a durable subscription, so legacy
+///   subscribers still get every message) or a queue (`mode = "move"`) into a stream: each
+///   message is appended, keyed by property `key` (else round robin), and acknowledged only
+///   after the append is durable (at least once).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteDefinition {
     /// Unique route name (used in logs). Required.
     pub name: String,
-    /// Where messages come from: `stream:NAME`. Required.
+    /// Where messages come from: `stream:NAME`, `topic:PATTERN` or `queue:ADDRESS`. Required.
     pub from: RouteEndpoint,
-    /// Where they go: `queue:ADDRESS` or `topic:ADDRESS` (a plain address, no wildcards).
-    /// Required.
+    /// Where they go: `queue:ADDRESS` or `topic:ADDRESS` from a stream, `stream:NAME` from a
+    /// queue or topic. Required.
     pub to: RouteEndpoint,
-    /// Consumer group the bridge reads the stream as. Default `route.<name>`.
+    /// Consumer group the route reads a stream as, or the durable subscription name it reads a
+    /// topic through. Default `route.<name>`.
     pub group: String,
+    /// Into a stream: `copy` from a topic, `move` from a queue (the only combinations
+    /// implemented). Default: what the source allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RouteMode>,
+    /// Into a stream: the message property whose value is the record key (so one key keeps one
+    /// partition); without it, or when a message lacks it, round robin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Into a stream: only messages matching this JMS selector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
 }
 
 impl Config {

@@ -11,7 +11,7 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
     BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
-    KafkaListenerConfig, LogConfig, MqttListenerConfig, RouteDefinition, RouteEndpoint,
+    KafkaListenerConfig, LogConfig, MqttListenerConfig, RouteDefinition, RouteEndpoint, RouteMode,
     ServerConfig, StompListenerConfig, StoreConfig, StreamDefinition, SyncMode,
 };
 
@@ -24,7 +24,8 @@ const ROOT_KEYS: &[&str] = &[
     "streams",
     "routes",
 ];
-const ROUTE_KEYS: &[&str] = &["name", "from", "to", "group"];
+const ROUTE_KEYS: &[&str] = &["name", "from", "to", "group", "mode", "key", "selector"];
+const ROUTE_MODES: &[(&str, RouteMode)] = &[("copy", RouteMode::Copy), ("move", RouteMode::Move)];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level"];
 const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "kafka"];
 const KAFKA_KEYS: &[&str] = &[
@@ -365,7 +366,7 @@ fn streams(cx: &mut Cx<'_>, f: &Field<'_>, default_partitions: u32) -> Vec<Strea
 }
 
 /// A route endpoint: `stream:NAME`, `queue:ADDRESS` or `topic:ADDRESS`.
-fn endpoint(cx: &mut Cx<'_>, f: &Field<'_>) -> Option<RouteEndpoint> {
+fn endpoint(cx: &mut Cx<'_>, f: &Field<'_>, topic_pattern: bool) -> Option<RouteEndpoint> {
     let s = cx.string(f)?;
     let parsed = if let Some(name) = s.strip_prefix("stream:") {
         if valid_stream_name(name) {
@@ -378,7 +379,12 @@ fn endpoint(cx: &mut Cx<'_>, f: &Field<'_>) -> Option<RouteEndpoint> {
         .map(|a| ("queue", a))
         .or_else(|| s.strip_prefix("topic:").map(|a| ("topic", a)))
     {
-        match validate_address(address) {
+        let checked = if kind == "topic" && topic_pattern {
+            validate_pattern(address).map_err(|e| e.to_string())
+        } else {
+            validate_address(address).map_err(|e| e.to_string())
+        };
+        match checked {
             Ok(()) if kind == "queue" => Ok(RouteEndpoint::Queue(address.to_owned())),
             Ok(()) => Ok(RouteEndpoint::Topic(address.to_owned())),
             Err(e) => Err(format!("invalid address {address:?}: {e}")),
@@ -424,8 +430,16 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
             field
         };
         let name_field = required(cx, "name", "the route name");
-        let from_field = required(cx, "from", "\"stream:NAME\"");
-        let to_field = required(cx, "to", "\"queue:ADDRESS\" or \"topic:ADDRESS\"");
+        let from_field = required(
+            cx,
+            "from",
+            "\"stream:NAME\", \"topic:PATTERN\" or \"queue:ADDRESS\"",
+        );
+        let to_field = required(
+            cx,
+            "to",
+            "\"stream:NAME\", \"queue:ADDRESS\" or \"topic:ADDRESS\"",
+        );
         let name = name_field.as_ref().and_then(|nf| {
             let n = cx.string(nf)?;
             if n.is_empty() {
@@ -438,30 +452,65 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
                 Some(n.to_owned())
             }
         });
-        let from = from_field.as_ref().and_then(|ff| {
-            let e = endpoint(cx, ff)?;
-            if matches!(e, RouteEndpoint::Stream(_)) {
-                Some(e)
-            } else {
-                cx.error_at(
-                    ff,
-                    "only routes from a stream (\"stream:NAME\") are implemented so far",
-                );
-                None
-            }
-        });
+        let from = from_field.as_ref().and_then(|ff| endpoint(cx, ff, true));
+        let into_stream = !matches!(from, Some(RouteEndpoint::Stream(_)));
         let to = to_field.as_ref().and_then(|tf| {
-            let e = endpoint(cx, tf)?;
-            if matches!(e, RouteEndpoint::Stream(_)) {
-                cx.error_at(
-                    tf,
-                    "a route from a stream goes to \"queue:ADDRESS\" or \"topic:ADDRESS\"",
-                );
-                None
-            } else {
-                Some(e)
+            let e = endpoint(cx, tf, false)?;
+            match (&from, &e) {
+                (Some(RouteEndpoint::Stream(_)), RouteEndpoint::Stream(_)) => {
+                    cx.error_at(
+                        tf,
+                        "a route from a stream goes to \"queue:ADDRESS\" or \"topic:ADDRESS\"",
+                    );
+                    None
+                }
+                (Some(RouteEndpoint::Queue(_) | RouteEndpoint::Topic(_)), e)
+                    if !matches!(e, RouteEndpoint::Stream(_)) =>
+                {
+                    cx.error_at(tf, "a route from a queue or topic goes to \"stream:NAME\"");
+                    None
+                }
+                _ => Some(e),
             }
         });
+        let mut mode = None;
+        if cx.field(&t, "mode").is_some() {
+            let mut m = RouteMode::Copy;
+            if cx.choice(&t, "mode", ROUTE_MODES, &mut m) {
+                mode = Some(m);
+            }
+        }
+        if let (Some(m), Some(mf)) = (mode, cx.field(&t, "mode")) {
+            match (&from, m) {
+                (Some(RouteEndpoint::Stream(_)), _) => {
+                    cx.error_at(&mf, "only routes into a stream have a mode");
+                }
+                (Some(RouteEndpoint::Queue(_)), RouteMode::Copy) => cx.error_at(
+                    &mf,
+                    "copying from a queue is not implemented yet: use \"move\", or route a topic",
+                ),
+                (Some(RouteEndpoint::Topic(_)), RouteMode::Move) => cx.error_at(
+                    &mf,
+                    "moving from a topic is not implemented yet: use \"copy\"",
+                ),
+                _ => {}
+            }
+        }
+        let mut key = None;
+        let mut selector = None;
+        for (name, out) in [("key", &mut key), ("selector", &mut selector)] {
+            if let Some(kf) = cx.field(&t, name) {
+                if let Some(v) = cx.string(&kf) {
+                    if !into_stream {
+                        cx.error_at(&kf, "only routes into a stream take this key");
+                    } else if v.trim().is_empty() {
+                        cx.error_at(&kf, "must not be empty");
+                    } else {
+                        *out = Some(v.to_owned());
+                    }
+                }
+            }
+        }
         let mut group = None;
         if let Some(gf) = cx.field(&t, "group") {
             if let Some(g) = cx.string(&gf) {
@@ -473,11 +522,19 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
             }
         }
         if let (Some(name), Some(from), Some(to)) = (name, from, to) {
+            let mode = match &from {
+                RouteEndpoint::Stream(_) => None,
+                RouteEndpoint::Queue(_) => Some(RouteMode::Move),
+                RouteEndpoint::Topic(_) => Some(RouteMode::Copy),
+            };
             out.push(RouteDefinition {
                 group: group.unwrap_or_else(|| format!("route.{name}")),
                 name,
                 from,
                 to,
+                mode,
+                key,
+                selector,
             });
         }
     }

@@ -683,7 +683,7 @@ fn bad_streams_are_reported_with_key_and_line() {
 }
 
 #[test]
-fn routes_from_streams_parse_and_others_are_refused_for_now() {
+fn routes_parse_in_both_directions_and_unimplemented_modes_are_refused() {
     let cfg = ok(r#"
 [[routes]]
 name = "payments"
@@ -711,14 +711,33 @@ group = "auditors"
         config::RouteEndpoint::Topic("audit.events".into())
     );
     assert_eq!(cfg.routes[1].group, "auditors");
+    assert_eq!(cfg.routes[0].mode, None);
+    assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
+
+    let cfg = ok(r#"
+[[routes]]
+name = "orders-in"
+from = "topic:orders.*"
+to = "stream:orders"
+key = "customerId"
+selector = "region = 'eu'"
+
+[[routes]]
+name = "jobs-in"
+from = "queue:jobs"
+to = "stream:jobs"
+"#);
+    assert_eq!(cfg.routes[0].mode, Some(config::RouteMode::Copy));
+    assert_eq!(cfg.routes[0].key.as_deref(), Some("customerId"));
+    assert_eq!(cfg.routes[1].mode, Some(config::RouteMode::Move));
     assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
 
     let errs = errors(
-        "[[routes]]\nname = \"a\"\nfrom = \"queue:orders\"\nto = \"stream:orders\"\n[[routes]]\nfrom = \"stream:x\"\nto = \"queue:a.*\"\n",
+        "[[routes]]\nname = \"a\"\nfrom = \"queue:orders\"\nto = \"queue:orders2\"\nmode = \"copy\"\n[[routes]]\nfrom = \"stream:x\"\nto = \"queue:a.*\"\n",
     );
     let keys: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
-    assert!(keys.contains(&(Some(3), "routes[0].from")), "{keys:?}");
     assert!(keys.contains(&(Some(4), "routes[0].to")), "{keys:?}");
+    assert!(keys.contains(&(Some(5), "routes[0].mode")), "{keys:?}");
     assert!(keys.iter().any(|(_, k)| *k == "routes[1].name"), "{keys:?}");
-    assert!(keys.contains(&(Some(7), "routes[1].to")), "{keys:?}");
+    assert!(keys.contains(&(Some(8), "routes[1].to")), "{keys:?}");
 }

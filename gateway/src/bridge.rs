@@ -1,8 +1,15 @@
-//! Routes from a stream into a queue or topic (`[[routes]]` with `from = "stream:NAME"`): each
-//! partition is read as the route's consumer group, every record becomes a persistent message,
-//! and the group's offset is committed only after the message is durable in the queue store,
-//! so delivery is at least once (a crash between the two repeats the records after the last
-//! commit). Events produced by Kafka clients thereby reach STOMP, MQTT and JMS consumers.
+//! Routes between streams and the queue world (`[[routes]]`), both at least once.
+//!
+//! **Stream -> queue or topic**: each partition is read as the route's consumer group, every
+//! record becomes a persistent message, and the group's offset is committed only after the
+//! message is durable in the queue store (a crash between the two repeats the records after
+//! the last commit). Events produced by Kafka clients thereby reach STOMP, MQTT and JMS
+//! consumers.
+//!
+//! **Topic (copy) or queue (move) -> stream**: a durable subscription on the topic pattern
+//! (so the legacy subscribers keep getting every message) or a consumer on the queue receives
+//! the messages; each is appended to the stream, keyed by the configured property, and
+//! acknowledged only after the append is durable (a crash in between appends it again).
 //!
 //! Record -> message (see docs/mapping.md): the value becomes the body byte for byte; each
 //! header becomes a string property (bytes that are not UTF-8 stay bytes; a repeated name keeps
@@ -13,8 +20,11 @@
 
 use bytes::Bytes;
 use config::{RouteDefinition, RouteEndpoint};
-use routes::store::log::{Log, LogError, StoredRecord};
-use routes::{BodyKind, Destination, Engine, Message, PropertyValue};
+use routes::store::log::{Log, LogError, LogRecord, StoredRecord};
+use routes::{
+    BodyKind, ConsumerSource, ConsumerSpec, Delivery, Destination, Engine, Message, NackAction,
+    PropertyValue, SessionEvent,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +42,24 @@ pub fn start(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     for route in routes {
+        if let RouteEndpoint::Stream(stream) = &route.to {
+            let source = match &route.from {
+                RouteEndpoint::Topic(pattern) => ConsumerSource::DurableTopic {
+                    pattern: pattern.clone(),
+                    subscription: route.group.clone(),
+                },
+                RouteEndpoint::Queue(queue) => ConsumerSource::Queue(queue.clone()),
+                RouteEndpoint::Stream(_) => continue,
+            };
+            tasks.push(tokio::spawn(run_into_stream(
+                Arc::clone(engine),
+                Arc::clone(log),
+                route.clone(),
+                source,
+                stream.clone(),
+            )));
+            continue;
+        }
         let RouteEndpoint::Stream(stream) = &route.from else {
             continue;
         };
@@ -162,6 +190,149 @@ async fn run_partition(
     }
 }
 
+/// Most deliveries appended as one batch.
+const INTO_STREAM_BATCH: usize = 500;
+
+async fn run_into_stream(
+    engine: Arc<Engine>,
+    log: Arc<Log>,
+    route: RouteDefinition,
+    source: ConsumerSource,
+    stream: String,
+) {
+    while log.stream_config(&stream).is_none() {
+        tokio::time::sleep(RETRY).await;
+    }
+    let (session, mut events) = engine.connect(Some(format!("gateway-route:{}", route.name)));
+    let mut spec = ConsumerSpec::new(source);
+    spec.selector = route.selector.clone();
+    spec.prefetch = Some(INTO_STREAM_BATCH as u32);
+    let consumer = match session.subscribe(spec) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(route = %route.name, error = %e, "route cannot subscribe; it is not running");
+            return;
+        }
+    };
+    tracing::info!(route = %route.name, %stream, "route into stream running");
+    loop {
+        let Some(first) = events.recv().await else {
+            return;
+        };
+        let mut batch: Vec<Delivery> = Vec::new();
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            if let SessionEvent::Deliver(d) = event {
+                batch.push(d);
+            }
+            if batch.len() < INTO_STREAM_BATCH {
+                next = events.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        // One append per partition, in delivery order within each.
+        let mut by_partition: std::collections::BTreeMap<u32, (Vec<LogRecord>, Vec<u64>)> =
+            std::collections::BTreeMap::new();
+        let mut failed: Vec<u64> = Vec::new();
+        for d in &batch {
+            let record = to_record(&d.message, route.key.as_deref());
+            match log.partition_for(&stream, record.key.as_deref()) {
+                Ok(p) => {
+                    let entry = by_partition.entry(p).or_default();
+                    entry.0.push(record);
+                    entry.1.push(d.seq);
+                }
+                Err(_) => failed.push(d.seq),
+            }
+        }
+        let mut appended: Vec<u64> = Vec::new();
+        for (partition, (records, seqs)) in by_partition {
+            let s = stream.clone();
+            let log2 = Arc::clone(&log);
+            let result =
+                tokio::task::spawn_blocking(move || log2.append(&s, partition, &records)).await;
+            match result {
+                Ok(Ok(_)) => appended.extend(seqs),
+                Ok(Err(e)) => {
+                    tracing::warn!(route = %route.name, %stream, partition, error = %e, "route cannot append");
+                    failed.extend(seqs);
+                }
+                Err(e) => {
+                    tracing::warn!(route = %route.name, error = %e, "route append task failed");
+                    failed.extend(seqs);
+                }
+            }
+        }
+        if !appended.is_empty() {
+            match session.ack(consumer, &appended) {
+                Ok(durable) => {
+                    if let Err(e) = durable.await {
+                        tracing::warn!(route = %route.name, error = %e, "route acknowledgement not durable");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(route = %route.name, error = %e, "route cannot acknowledge")
+                }
+            }
+        }
+        if !failed.is_empty() {
+            tokio::time::sleep(RETRY).await;
+            if let Err(e) = session.nack(consumer, &failed, NackAction::Requeue) {
+                tracing::warn!(route = %route.name, error = %e, "route cannot requeue");
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn property_bytes(value: &PropertyValue) -> Bytes {
+    match value {
+        PropertyValue::Bytes(b) => b.clone(),
+        other => Bytes::from(other.to_text()),
+    }
+}
+
+/// The record a message becomes on its way into a stream: the body is the value, the
+/// property named `key_property` (if given and present) the key, the standard fields that are
+/// set and every property become headers.
+pub fn to_record(message: &Message, key_property: Option<&str>) -> LogRecord {
+    let timestamp_ms = i64::try_from(message.timestamp)
+        .ok()
+        .filter(|t| *t > 0)
+        .unwrap_or_else(now_ms);
+    let mut headers: Vec<(String, Bytes)> = Vec::new();
+    let standard = [
+        ("content-type", message.content_type.as_deref()),
+        ("correlation-id", message.correlation_id.as_deref()),
+        ("reply-to", message.reply_to.as_deref()),
+        ("type", message.message_type.as_deref()),
+        ("message-id", Some(message.message_id.as_str())),
+    ];
+    for (name, value) in standard {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            headers.push((name.to_string(), Bytes::from(v.to_string())));
+        }
+    }
+    for (name, value) in &message.properties {
+        headers.push((name.clone(), property_bytes(value)));
+    }
+    LogRecord {
+        timestamp_ms,
+        key: key_property
+            .and_then(|k| message.properties.get(k))
+            .map(property_bytes),
+        value: message.body.clone(),
+        headers,
+    }
+}
+
 fn property(value: &Bytes) -> PropertyValue {
     match std::str::from_utf8(value) {
         Ok(s) => PropertyValue::String(s.to_string()),
@@ -222,6 +393,42 @@ pub fn to_message(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn messages_become_records_keyed_by_a_property() {
+        let mut m = Message {
+            message_id: "ID:gw-1".into(),
+            body: Bytes::from_static(b"order body"),
+            content_type: Some("application/json".into()),
+            correlation_id: Some("corr-9".into()),
+            timestamp: 1_700_000_000_123,
+            ..Default::default()
+        };
+        m.properties
+            .insert("customerId".into(), PropertyValue::Long(42));
+        m.properties
+            .insert("region".into(), PropertyValue::String("eu".into()));
+        let r = to_record(&m, Some("customerId"));
+        assert_eq!(&r.value[..], b"order body");
+        assert_eq!(r.key.as_deref(), Some(&b"42"[..]));
+        assert_eq!(r.timestamp_ms, 1_700_000_000_123);
+        let h: Vec<(&str, &[u8])> = r
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), &v[..]))
+            .collect();
+        assert!(h.contains(&("content-type", &b"application/json"[..])));
+        assert!(h.contains(&("correlation-id", &b"corr-9"[..])));
+        assert!(h.contains(&("message-id", &b"ID:gw-1"[..])));
+        assert!(h.contains(&("region", &b"eu"[..])));
+        assert!(h.contains(&("customerId", &b"42"[..])));
+        assert_eq!(
+            to_record(&m, Some("missing")).key,
+            None,
+            "round robin without the key"
+        );
+        assert_eq!(to_record(&m, None).key, None);
+    }
 
     use super::*;
     use routes::store::log::LogRecord;

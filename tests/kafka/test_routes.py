@@ -4,6 +4,8 @@ committed offset (no repeats of what was already enqueued)."""
 
 from __future__ import annotations
 
+import time
+
 from gwtest.kafka import restart
 
 ROUTE = """
@@ -76,3 +78,71 @@ to = "topic:legacy.events"
         assert props["source"] == "billing"
         assert props["kafka.key"] == "k" + m.payload.decode().split()[1]
     sub.disconnect()
+
+
+INTO_STREAMS = """
+[[streams]]
+name = "orders"
+partitions = 3
+
+[[streams]]
+name = "jobs"
+partitions = 1
+
+[[routes]]
+name = "orders-to-stream"
+from = "topic:orders.*"
+to = "stream:orders"
+key = "customerId"
+
+[[routes]]
+name = "jobs-to-stream"
+from = "queue:jobs"
+to = "stream:jobs"
+"""
+
+
+def test_topic_messages_are_copied_into_a_stream_keyed_by_a_property(kafka_gateway, kcat, client):
+    gw = kafka_gateway(extra_toml=INTO_STREAMS)
+    legacy = client(gw)
+    legacy.subscribe("/topic/orders.*")
+    producer = client(gw)
+    time.sleep(0.5)  # the route's durable subscription is made at start-up
+    for i in range(30):
+        producer.send(f"/topic/orders.{['eu', 'us'][i % 2]}", f"order {i}",
+                      headers={"customerId": f"c{i % 5}", "persistent": "true"})
+    # Legacy subscribers still get every message (copy).
+    assert sorted(m.body for m in legacy.get_n(30)) == sorted(f"order {i}" for i in range(30))
+    from gwtest.kafka import json_records, wait_until
+
+    def records():
+        return json_records(kcat(gw, "-C", "-t", "orders", "-e", "-J").text)
+
+    wait_until(lambda: len(records()) >= 30, 20, "30 records in the stream")
+    got = records()
+    assert sorted(r["payload"] for r in got) == sorted(f"order {i}" for i in range(30))
+    by_key: dict[str, set[int]] = {}
+    for r in got:
+        assert r["key"] == f"c{int(r['payload'].split()[1]) % 5}"
+        by_key.setdefault(r["key"], set()).add(r["partition"])
+        headers = dict(zip(r["headers"][::2], r["headers"][1::2]))
+        assert headers["customerId"] == r["key"]
+    assert all(len(p) == 1 for p in by_key.values()), "one key, one partition"
+
+
+def test_queue_messages_are_moved_into_a_stream(kafka_gateway, kcat, client):
+    gw = kafka_gateway(extra_toml=INTO_STREAMS)
+    producer = client(gw)
+    for i in range(10):
+        producer.send("/queue/jobs", f"job {i}", headers={"persistent": "true"})
+    from gwtest.kafka import json_records, wait_until
+
+    def records():
+        return json_records(kcat(gw, "-C", "-t", "jobs", "-e", "-J").text)
+
+    wait_until(lambda: len(records()) >= 10, 20, "10 records in the stream")
+    assert [r["payload"] for r in records()] == [f"job {i}" for i in range(10)], "queue order kept"
+    # Moved: nothing is left for a queue consumer.
+    c = client(gw)
+    c.subscribe("/queue/jobs")
+    c.expect_no_message(1.0)
