@@ -741,3 +741,11 @@ to = "stream:jobs"
     assert!(keys.iter().any(|(_, k)| *k == "routes[1].name"), "{keys:?}");
     assert!(keys.contains(&(Some(8), "routes[1].to")), "{keys:?}");
 }
+
+#[test]
+fn example_migration_toml_passes_validation() {
+    let cfg = ok(include_str!("../../examples/migration.toml"));
+    assert_eq!(cfg.streams.len(), 2);
+    assert_eq!(cfg.routes.len(), 2);
+    assert_eq!(cfg.routes[0].key.as_deref(), Some("customerId"));
+}
