@@ -85,9 +85,9 @@ impl Serialize for RouteEndpoint {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RouteMode {
-    /// `"copy"`: the legacy consumers still get every message (topics).
+    /// `"copy"`: the legacy consumers still get every message (topics and queues).
     Copy,
-    /// `"move"`: the route consumes the message (queues).
+    /// `"move"`: the route consumes the messages (one queue).
     Move,
 }
 
@@ -96,10 +96,12 @@ pub enum RouteMode {
 /// - from a stream into a queue or topic: the stream is read as consumer group `group`; each
 ///   record is sent as a persistent message and the group's offset is committed only after the
 ///   send is durable (at least once);
-/// - from a topic pattern (`mode = "copy"`, through a durable subscription, so legacy
-///   subscribers still get every message) or a queue (`mode = "move"`) into a stream: each
-///   message is appended, keyed by property `key` (else round robin), and acknowledged only
-///   after the append is durable (at least once).
+/// - from a topic pattern (`mode = "copy"`, through a durable subscription), a queue pattern
+///   (`mode = "copy"`, through a mirror queue named `group` that gets a copy of every send) or
+///   one queue (`mode = "move"`, the default for queues) into a stream: each message is
+///   appended, keyed by property `key` (else round robin), and acknowledged only after the
+///   append is durable (at least once). With copy, the legacy consumers still get every
+///   message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteDefinition {
     /// Unique route name (used in logs). Required.
@@ -109,11 +111,11 @@ pub struct RouteDefinition {
     /// Where they go: `queue:ADDRESS` or `topic:ADDRESS` from a stream, `stream:NAME` from a
     /// queue or topic. Required.
     pub to: RouteEndpoint,
-    /// Consumer group the route reads a stream as, or the durable subscription name it reads a
-    /// topic through. Default `route.<name>`.
+    /// Consumer group the route reads a stream as, the durable subscription name it reads a
+    /// topic through, or the mirror queue it copies queues through. Default `route.<name>`.
     pub group: String,
-    /// Into a stream: `copy` from a topic, `move` from a queue (the only combinations
-    /// implemented). Default: what the source allows.
+    /// Into a stream: `copy` (topics, queue patterns) or `move` (one queue). Default `copy`
+    /// from a topic, `move` from a queue.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<RouteMode>,
     /// Into a stream: the message property whose value is the record key (so one key keeps one

@@ -366,7 +366,7 @@ fn streams(cx: &mut Cx<'_>, f: &Field<'_>, default_partitions: u32) -> Vec<Strea
 }
 
 /// A route endpoint: `stream:NAME`, `queue:ADDRESS` or `topic:ADDRESS`.
-fn endpoint(cx: &mut Cx<'_>, f: &Field<'_>, topic_pattern: bool) -> Option<RouteEndpoint> {
+fn endpoint(cx: &mut Cx<'_>, f: &Field<'_>, allow_patterns: bool) -> Option<RouteEndpoint> {
     let s = cx.string(f)?;
     let parsed = if let Some(name) = s.strip_prefix("stream:") {
         if valid_stream_name(name) {
@@ -379,7 +379,7 @@ fn endpoint(cx: &mut Cx<'_>, f: &Field<'_>, topic_pattern: bool) -> Option<Route
         .map(|a| ("queue", a))
         .or_else(|| s.strip_prefix("topic:").map(|a| ("topic", a)))
     {
-        let checked = if kind == "topic" && topic_pattern {
+        let checked = if allow_patterns {
             validate_pattern(address).map_err(|e| e.to_string())
         } else {
             validate_address(address).map_err(|e| e.to_string())
@@ -401,6 +401,11 @@ fn endpoint(cx: &mut Cx<'_>, f: &Field<'_>, topic_pattern: bool) -> Option<Route
             None
         }
     }
+}
+
+/// Whether an address has wildcard levels.
+fn config_is_pattern(address: &str) -> bool {
+    address.split('.').any(|level| level == "*" || level == ">")
 }
 
 /// `[[routes]]`.
@@ -485,15 +490,28 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
                 (Some(RouteEndpoint::Stream(_)), _) => {
                     cx.error_at(&mf, "only routes into a stream have a mode");
                 }
-                (Some(RouteEndpoint::Queue(_)), RouteMode::Copy) => cx.error_at(
-                    &mf,
-                    "copying from a queue is not implemented yet: use \"move\", or route a topic",
-                ),
+                (Some(RouteEndpoint::Queue(q)), RouteMode::Move) if config_is_pattern(q) => cx
+                    .error_at(
+                        &mf,
+                        "moving needs one queue, not a pattern: use \"copy\" or name the queue",
+                    ),
                 (Some(RouteEndpoint::Topic(_)), RouteMode::Move) => cx.error_at(
                     &mf,
                     "moving from a topic is not implemented yet: use \"copy\"",
                 ),
                 _ => {}
+            }
+        }
+        if mode.is_none() {
+            if let Some(RouteEndpoint::Queue(q)) = &from {
+                if config_is_pattern(q) {
+                    if let Some(ff) = &from_field {
+                        cx.error_at(
+                            ff,
+                            "a queue pattern can only be copied from: add mode = \"copy\"",
+                        );
+                    }
+                }
             }
         }
         let mut key = None;
@@ -524,9 +542,14 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
         if let (Some(name), Some(from), Some(to)) = (name, from, to) {
             let mode = match &from {
                 RouteEndpoint::Stream(_) => None,
-                RouteEndpoint::Queue(_) => Some(RouteMode::Move),
+                RouteEndpoint::Queue(_) => Some(mode.unwrap_or(RouteMode::Move)),
                 RouteEndpoint::Topic(_) => Some(RouteMode::Copy),
             };
+            if mode == Some(RouteMode::Copy) && selector.is_some() {
+                if let (RouteEndpoint::Queue(_), Some(sf)) = (&from, cx.field(&t, "selector")) {
+                    cx.error_at(&sf, "a selector is not supported when copying from queues");
+                }
+            }
             out.push(RouteDefinition {
                 group: group.unwrap_or_else(|| format!("route.{name}")),
                 name,

@@ -683,7 +683,7 @@ fn bad_streams_are_reported_with_key_and_line() {
 }
 
 #[test]
-fn routes_parse_in_both_directions_and_unimplemented_modes_are_refused() {
+fn routes_parse_in_both_directions_and_unsupported_modes_are_refused() {
     let cfg = ok(r#"
 [[routes]]
 name = "payments"
@@ -726,14 +726,22 @@ selector = "region = 'eu'"
 name = "jobs-in"
 from = "queue:jobs"
 to = "stream:jobs"
+
+[[routes]]
+name = "orders-queues-in"
+from = "queue:orders.*"
+to = "stream:orders"
+mode = "copy"
+key = "customerId"
 "#);
+    assert_eq!(cfg.routes[2].mode, Some(config::RouteMode::Copy));
     assert_eq!(cfg.routes[0].mode, Some(config::RouteMode::Copy));
     assert_eq!(cfg.routes[0].key.as_deref(), Some("customerId"));
     assert_eq!(cfg.routes[1].mode, Some(config::RouteMode::Move));
     assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
 
     let errs = errors(
-        "[[routes]]\nname = \"a\"\nfrom = \"queue:orders\"\nto = \"queue:orders2\"\nmode = \"copy\"\n[[routes]]\nfrom = \"stream:x\"\nto = \"queue:a.*\"\n",
+        "[[routes]]\nname = \"a\"\nfrom = \"queue:orders.*\"\nto = \"queue:orders2\"\nmode = \"move\"\n[[routes]]\nfrom = \"stream:x\"\nto = \"queue:a.*\"\n",
     );
     let keys: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
     assert!(keys.contains(&(Some(4), "routes[0].to")), "{keys:?}");

@@ -6,9 +6,11 @@
 //! the last commit). Events produced by Kafka clients thereby reach STOMP, MQTT and JMS
 //! consumers.
 //!
-//! **Topic (copy) or queue (move) -> stream**: a durable subscription on the topic pattern
-//! (so the legacy subscribers keep getting every message) or a consumer on the queue receives
-//! the messages; each is appended to the stream, keyed by the configured property, and
+//! **Topic or queue -> stream**: a durable subscription on the topic pattern (copy: the legacy
+//! subscribers keep getting every message), a mirror queue that the engine fills with a copy of
+//! every send to the matching queues (copy: the queues' own consumers keep getting every
+//! message; see `Engine::mirror_queue_sends`), or a consumer on the queue (move) receives the
+//! messages; each is appended to the stream, keyed by the configured property, and
 //! acknowledged only after the append is durable (a crash in between appends it again).
 //!
 //! Record -> message (see docs/mapping.md): the value becomes the body byte for byte; each
@@ -19,7 +21,7 @@
 //! `kafka.offset` say where it came from.
 
 use bytes::Bytes;
-use config::{RouteDefinition, RouteEndpoint};
+use config::{RouteDefinition, RouteEndpoint, RouteMode};
 use routes::store::log::{Log, LogError, LogRecord, StoredRecord};
 use routes::{
     BodyKind, ConsumerSource, ConsumerSpec, Delivery, Destination, Engine, Message, NackAction,
@@ -32,6 +34,17 @@ use std::time::Duration;
 const READ_BYTES: usize = 1 << 20;
 /// How often a route waits for its stream to appear, or retries after an error.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// Registers the queue mirrors of the routes that copy from queues, so that no send is missed
+/// between start-up and the routes' start. Call before the listeners accept connections.
+pub fn prepare(engine: &Engine, routes: &[RouteDefinition]) -> Result<(), routes::EngineError> {
+    for route in routes {
+        if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy)) = (&route.from, route.mode) {
+            engine.mirror_queue_sends(pattern, &route.group)?;
+        }
+    }
+    Ok(())
+}
 
 /// Starts every stream route; returns their tasks (abort them at shutdown: an interrupted
 /// batch is repeated from the last commit).
@@ -48,6 +61,10 @@ pub fn start(
                     pattern: pattern.clone(),
                     subscription: route.group.clone(),
                 },
+                // Copy: the mirror queue `prepare` registered (named after the group).
+                RouteEndpoint::Queue(_) if route.mode == Some(RouteMode::Copy) => {
+                    ConsumerSource::Queue(route.group.clone())
+                }
                 RouteEndpoint::Queue(queue) => ConsumerSource::Queue(queue.clone()),
                 RouteEndpoint::Stream(_) => continue,
             };

@@ -113,6 +113,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         duration_ms = summary.duration.as_millis() as u64,
         "store recovered"
     );
+    crate::bridge::prepare(&engine, &config.routes).context("cannot set up the routes")?;
     let expiry = tokio::spawn(engine.clone().run_expiry(Duration::from_millis(
         config.broker.expiry_check_interval_ms.max(1),
     )));
