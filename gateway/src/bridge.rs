@@ -46,54 +46,115 @@ pub fn prepare(engine: &Engine, routes: &[RouteDefinition]) -> Result<(), routes
     Ok(())
 }
 
-/// Starts every stream route; returns their tasks (abort them at shutdown: an interrupted
-/// batch is repeated from the last commit).
-pub fn start(
+/// The running routes, by name; replaced route by route on reload.
+#[derive(Default)]
+pub struct RouteSet {
+    running: std::collections::HashMap<String, (RouteDefinition, tokio::task::JoinHandle<()>)>,
+}
+
+impl RouteSet {
+    /// Starts `routes` (after [`prepare`] registered their queue mirrors).
+    pub fn start(engine: &Arc<Engine>, log: &Arc<Log>, routes: &[RouteDefinition]) -> RouteSet {
+        let mut set = RouteSet::default();
+        for route in routes {
+            set.spawn(engine, log, route);
+        }
+        set
+    }
+
+    fn spawn(&mut self, engine: &Arc<Engine>, log: &Arc<Log>, route: &RouteDefinition) {
+        if let Some(task) = spawn_route(engine, log, route) {
+            self.running
+                .insert(route.name.clone(), (route.clone(), task));
+        }
+    }
+
+    /// Replaces the running routes by `routes`: routes that disappeared or changed are stopped
+    /// (an interrupted batch is repeated by their successor: at least once), new and changed
+    /// ones started; unchanged ones keep running untouched. Returns (stopped, started).
+    pub fn reload(
+        &mut self,
+        engine: &Arc<Engine>,
+        log: &Arc<Log>,
+        routes: &[RouteDefinition],
+    ) -> Result<(usize, usize), routes::EngineError> {
+        let stale: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(name, (def, _))| !routes.iter().any(|r| &r.name == *name && r == def))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &stale {
+            if let Some((def, task)) = self.running.remove(name) {
+                task.abort();
+                if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy)) =
+                    (&def.from, def.mode)
+                {
+                    engine.stop_mirroring_queue_sends(pattern, &def.group);
+                }
+            }
+        }
+        let fresh: Vec<RouteDefinition> = routes
+            .iter()
+            .filter(|r| !self.running.contains_key(&r.name))
+            .cloned()
+            .collect();
+        prepare(engine, &fresh)?;
+        for route in &fresh {
+            self.spawn(engine, log, route);
+        }
+        Ok((stale.len(), fresh.len()))
+    }
+
+    /// Stops every route.
+    pub fn stop_all(&mut self) {
+        for (_, (_, task)) in self.running.drain() {
+            task.abort();
+        }
+    }
+}
+
+fn spawn_route(
     engine: &Arc<Engine>,
     log: &Arc<Log>,
-    routes: &[RouteDefinition],
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    for route in routes {
-        if let RouteEndpoint::Stream(stream) = &route.to {
-            let source = match &route.from {
-                RouteEndpoint::Topic(pattern) => ConsumerSource::DurableTopic {
-                    pattern: pattern.clone(),
-                    subscription: route.group.clone(),
-                },
-                // Copy: the mirror queue `prepare` registered (named after the group).
-                RouteEndpoint::Queue(_) if route.mode == Some(RouteMode::Copy) => {
-                    ConsumerSource::Queue(route.group.clone())
-                }
-                RouteEndpoint::Queue(queue) => ConsumerSource::Queue(queue.clone()),
-                RouteEndpoint::Stream(_) => continue,
-            };
-            tasks.push(tokio::spawn(run_into_stream(
-                Arc::clone(engine),
-                Arc::clone(log),
-                route.clone(),
-                source,
-                stream.clone(),
-            )));
-            continue;
-        }
-        let RouteEndpoint::Stream(stream) = &route.from else {
-            continue;
+    route: &RouteDefinition,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if let RouteEndpoint::Stream(stream) = &route.to {
+        let source = match &route.from {
+            RouteEndpoint::Topic(pattern) => ConsumerSource::DurableTopic {
+                pattern: pattern.clone(),
+                subscription: route.group.clone(),
+            },
+            // Copy: the mirror queue `prepare` registered (named after the group).
+            RouteEndpoint::Queue(_) if route.mode == Some(RouteMode::Copy) => {
+                ConsumerSource::Queue(route.group.clone())
+            }
+            RouteEndpoint::Queue(queue) => ConsumerSource::Queue(queue.clone()),
+            RouteEndpoint::Stream(_) => return None,
         };
-        let destination = match &route.to {
-            RouteEndpoint::Queue(a) => Destination::queue(a.clone()),
-            RouteEndpoint::Topic(a) => Destination::topic(a.clone()),
-            RouteEndpoint::Stream(_) => continue,
-        };
-        tasks.push(tokio::spawn(run_route(
+        return Some(tokio::spawn(run_into_stream(
             Arc::clone(engine),
             Arc::clone(log),
             route.clone(),
+            source,
             stream.clone(),
-            destination,
         )));
     }
-    tasks
+    let RouteEndpoint::Stream(stream) = &route.from else {
+        return None;
+    };
+    let destination = match &route.to {
+        RouteEndpoint::Queue(a) => Destination::queue(a.clone()),
+        RouteEndpoint::Topic(a) => Destination::topic(a.clone()),
+        RouteEndpoint::Stream(_) => return None,
+    };
+    Some(tokio::spawn(run_route(
+        Arc::clone(engine),
+        Arc::clone(log),
+        route.clone(),
+        stream.clone(),
+        destination,
+    )))
 }
 
 async fn run_route(

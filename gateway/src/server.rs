@@ -219,7 +219,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
         ));
     }
-    kafka_tasks.extend(crate::bridge::start(&engine, &log, &config.routes));
+    let route_set = Arc::new(std::sync::Mutex::new(crate::bridge::RouteSet::start(
+        &engine,
+        &log,
+        &config.routes,
+    )));
+    kafka_tasks.push(tokio::spawn(reload_on_sighup(
+        engine.clone(),
+        log.clone(),
+        route_set.clone(),
+    )));
     kafka_tasks.push(tokio::spawn(enforce_retention(
         log.clone(),
         Duration::from_millis(config.log.retention_check_interval_ms.max(1)),
@@ -242,6 +251,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     for task in kafka_tasks {
         task.abort();
     }
+    route_set
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .stop_all();
     let closing_log = log.clone();
     tokio::task::spawn_blocking(move || closing_log.close())
         .await
@@ -287,6 +300,91 @@ async fn open_log(config: &Config) -> anyhow::Result<Arc<Log>> {
     }
     tracing::info!(streams = log.streams().len(), "log opened");
     Ok(Arc::new(log))
+}
+
+/// The configuration file the gateway was started with, for reloads (unset: the embedded
+/// default, nothing to reload).
+static CONFIG_PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Records the configuration file for reloads on SIGHUP. Call before [`run`].
+pub fn set_config_path(path: std::path::PathBuf) {
+    let _ = CONFIG_PATH.set(path);
+}
+
+/// On SIGHUP: re-reads the configuration file; if it validates, creates (or re-configures) its
+/// `[[streams]]` and replaces the routes that changed, without touching any connection; if it
+/// does not, logs every error and keeps the routes in force. Other sections need a restart.
+async fn reload_on_sighup(
+    engine: Arc<routes::Engine>,
+    log: Arc<Log>,
+    route_set: Arc<std::sync::Mutex<crate::bridge::RouteSet>>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: routes will not reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let Some(path) = CONFIG_PATH.get() else {
+                tracing::warn!(
+                    "SIGHUP: running on the embedded default configuration, nothing to reload"
+                );
+                continue;
+            };
+            let config = match Config::from_file(path) {
+                Ok(c) => c,
+                Err(errors) => {
+                    for e in &errors.errors {
+                        tracing::error!("{e}");
+                    }
+                    tracing::error!(
+                        errors = errors.errors.len(),
+                        "configuration refused on reload; the routes in force stay"
+                    );
+                    continue;
+                }
+            };
+            let l = log.clone();
+            let streams = config.streams.clone();
+            let created = tokio::task::spawn_blocking(move || {
+                for s in &streams {
+                    let cfg = StreamConfig {
+                        partitions: s.partitions,
+                        retention_ms: s.retention_ms,
+                        retention_bytes: s.retention_bytes,
+                    };
+                    l.create_stream(&s.name, cfg)
+                        .map_err(|e| format!("stream {:?}: {e}", s.name))?;
+                }
+                Ok::<(), String>(())
+            })
+            .await;
+            if let Ok(Err(e)) | Err(e) = created.map_err(|e| e.to_string()) {
+                tracing::error!(error = %e, "streams refused on reload; the routes in force stay");
+                continue;
+            }
+            let result = route_set.lock().unwrap_or_else(|e| e.into_inner()).reload(
+                &engine,
+                &log,
+                &config.routes,
+            );
+            match result {
+                Ok((stopped, started)) => tracing::info!(
+                    stopped,
+                    started,
+                    routes = config.routes.len(),
+                    "routes reloaded"
+                ),
+                Err(e) => tracing::error!(error = %e, "routes could not all be started on reload"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (engine, log, route_set);
+    }
 }
 
 /// Applies every stream's retention each `period`.

@@ -890,6 +890,16 @@ impl Engine {
         Ok(())
     }
 
+    /// Undoes [`Engine::mirror_queue_sends`] for this pair (the mirror queue and what it holds
+    /// stay). Returns whether the pair was registered.
+    pub fn stop_mirroring_queue_sends(&self, pattern: &str, mirror: &str) -> bool {
+        let mut reg = lock(&self.registry);
+        let before = reg.queue_mirrors.len();
+        reg.queue_mirrors
+            .retain(|(p, m)| !(p == pattern && m == mirror));
+        reg.queue_mirrors.len() != before
+    }
+
     /// Bytes of message bodies held in memory.
     pub fn memory_used(&self) -> u64 {
         self.memory_used.load(Ordering::Relaxed)

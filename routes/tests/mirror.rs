@@ -91,3 +91,19 @@ async fn matching_queue_sends_are_mirrored_durably_and_the_queue_keeps_its_messa
     );
     assert_eq!(engine.queue_info("orders.us").unwrap().ready, 1);
 }
+
+#[tokio::test]
+async fn a_mirror_can_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.mirror_queue_sends("jobs", "route.jobs").unwrap();
+    assert!(engine.stop_mirroring_queue_sends("jobs", "route.jobs"));
+    assert!(!engine.stop_mirroring_queue_sends("jobs", "route.jobs"));
+    let (producer, _p) = engine.connect(None);
+    producer
+        .send(&Destination::queue("jobs"), persistent("x"))
+        .await
+        .unwrap();
+    assert_eq!(engine.queue_info("route.jobs").unwrap().ready, 0);
+    assert_eq!(engine.queue_info("jobs").unwrap().ready, 1);
+}

@@ -146,3 +146,55 @@ def test_queue_messages_are_moved_into_a_stream(kafka_gateway, kcat, client):
     c = client(gw)
     c.subscribe("/queue/jobs")
     c.expect_no_message(1.0)
+
+
+def test_routes_reload_on_sighup_without_dropping_connections_and_refuse_a_bad_config(
+    kafka_gateway, kcat, client
+):
+    import signal
+
+    from gwtest.kafka import wait_until
+
+    gw = kafka_gateway(extra_toml=ROUTE)
+    original = gw.config_path.read_text()
+    legacy = client(gw)
+    legacy.subscribe("/queue/legacy.payments")
+    legacy.subscribe("/queue/legacy.refunds")
+    kcat(gw, "-P", "-t", "payments", input="p1\n")
+    assert legacy.get().body == "p1"
+
+    def reload(text: str, expect: str):
+        before = gw.log_text().count(expect)
+        gw.config_path.write_text(text)
+        gw.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: gw.log_text().count(expect) > before, 10, f"log line {expect!r}")
+
+    # Add a route: it starts; the STOMP connection is untouched.
+    with_refunds = original + """
+[[streams]]
+name = "refunds"
+partitions = 1
+
+[[routes]]
+name = "refunds-to-legacy"
+from = "stream:refunds"
+to = "queue:legacy.refunds"
+"""
+    reload(with_refunds, "routes reloaded")
+    kcat(gw, "-P", "-t", "refunds", input="r1\n")
+    kcat(gw, "-P", "-t", "payments", input="p2\n")
+    assert sorted(m.body for m in legacy.get_n(2)) == ["p2", "r1"]
+
+    # A configuration that does not validate is refused, and the routes in force stay.
+    reload(with_refunds + '\n[[routes]]\nname = "bad"\nfrom = "stream:x"\nto = "queue:a.*"\n',
+           "configuration refused on reload")
+    assert "routes[2].to" in gw.log_text()
+    kcat(gw, "-P", "-t", "refunds", input="r2\n")
+    assert legacy.get().body == "r2"
+
+    # Remove the route: records stay in the stream, nothing more reaches the queue.
+    reload(original, "routes reloaded")
+    kcat(gw, "-P", "-t", "refunds", input="r3\n")
+    kcat(gw, "-P", "-t", "payments", input="p3\n")
+    assert legacy.get().body == "p3"
+    legacy.expect_no_message(1.0)
