@@ -494,6 +494,13 @@ impl KafkaBroker {
                 partitions,
             });
         }
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let lag: u64 = super::group_lag(&self.log, &r.group_id)
+                .iter()
+                .map(|l| l.lag)
+                .sum();
+            tracing::debug!(group = %r.group_id, lag, "Kafka offsets committed");
+        }
         OffsetCommitResponse {
             throttle_time_ms: 0,
             topics,

@@ -74,3 +74,69 @@ impl KafkaBroker {
         }
     }
 }
+
+/// How far a consumer group is behind on one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// Stream (topic).
+    pub stream: String,
+    /// Partition.
+    pub partition: u32,
+    /// The group's committed offset.
+    pub committed: u64,
+    /// The partition's high watermark (next offset to be written).
+    pub high_watermark: u64,
+    /// Records the group has yet to consume: `high watermark - max(committed, log start)`
+    /// (records deleted by retention are not counted as lag).
+    pub lag: u64,
+}
+
+/// The lag of every partition `group` has committed offsets for, sorted by stream and
+/// partition (for metrics and the admin API).
+pub fn group_lag(log: &Log, group: &str) -> Vec<PartitionLag> {
+    log.group_offsets(group)
+        .into_iter()
+        .filter_map(|c| {
+            let start = log.earliest_offset(&c.stream, c.partition).ok()?;
+            let high_watermark = log.latest_offset(&c.stream, c.partition).ok()?;
+            let lag = high_watermark.saturating_sub(c.offset.max(start));
+            Some(PartitionLag {
+                stream: c.stream,
+                partition: c.partition,
+                committed: c.offset,
+                high_watermark,
+                lag,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use routes::store::log::{LogOptions, LogRecord, LogSync, StreamConfig};
+
+    #[test]
+    fn lag_is_high_watermark_minus_committed_or_log_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = LogOptions::new(dir.path());
+        options.sync = LogSync::Never;
+        let log = Log::open(options).unwrap();
+        log.create_stream("orders", StreamConfig::new(2)).unwrap();
+        let records: Vec<LogRecord> = (0..10).map(|i| LogRecord::new(i, "x")).collect();
+        log.append("orders", 0, &records).unwrap();
+        log.append("orders", 1, &records[..4]).unwrap();
+        log.commit_offset("g", "orders", 0, 7, "").unwrap();
+        log.commit_offset("g", "orders", 1, 4, "").unwrap();
+        let lag = group_lag(&log, "g");
+        assert_eq!(
+            lag.iter()
+                .map(|l| (l.partition, l.committed, l.high_watermark, l.lag))
+                .collect::<Vec<_>>(),
+            vec![(0, 7, 10, 3), (1, 4, 4, 0)]
+        );
+        assert!(group_lag(&log, "nobody").is_empty());
+    }
+}
