@@ -18,6 +18,18 @@ from __future__ import annotations
 
 import pytest
 
+import warnings
+
+try:
+    # kafka-python must own the name `kafka` before pytest (importlib mode) collects the
+    # tests/kafka folder and makes a package of that name for it. Its schema loading uses a
+    # deprecated importlib API (about 100 warnings, not ours to fix).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import kafka  # noqa: F401
+except ImportError:
+    pass
+
 from gwtest.client import Client
 from gwtest.gateway import Gateway, GatewayError, check_binary
 from gwtest.raw import RawStomp

@@ -19,9 +19,11 @@
 //! - [`mqtt`]: MQTT 3.1 / 3.1.1 / 5.0 control packets.
 //! - [`amqp091`]: AMQP 0-9-1 frames, methods, content headers and field tables, as RabbitMQ
 //!   speaks them.
+//! - [`kafka`]: the Kafka wire protocol (requests, responses, record batches v2).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
 pub mod amqp091;
+pub mod kafka;
 pub mod mqtt;
 pub mod stomp;

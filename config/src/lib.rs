@@ -58,6 +58,88 @@ pub struct Config {
     pub authorization: Vec<AuthorizationEntry>,
     /// The admin HTTP API and Prometheus `/metrics` (`[admin]`).
     pub admin: AdminConfig,
+    /// The partitioned log behind streams (`[log]`).
+    pub log: LogConfig,
+    /// Streams created (or re-configured) at start-up (`[[streams]]`). Default: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamDefinition>,
+    /// Routes between streams and queues or topics (`[[routes]]`). Default: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteDefinition>,
+}
+
+/// One end of a route: `stream:NAME`, `queue:ADDRESS` or `topic:ADDRESS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteEndpoint {
+    /// A stream of the log.
+    Stream(String),
+    /// A queue (anycast address).
+    Queue(String),
+    /// A topic (multicast address).
+    Topic(String),
+}
+
+impl RouteEndpoint {
+    /// The spelling used in the configuration file.
+    pub fn to_config_string(&self) -> String {
+        match self {
+            RouteEndpoint::Stream(s) => format!("stream:{s}"),
+            RouteEndpoint::Queue(s) => format!("queue:{s}"),
+            RouteEndpoint::Topic(s) => format!("topic:{s}"),
+        }
+    }
+}
+
+impl Serialize for RouteEndpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_config_string())
+    }
+}
+
+/// How a route from a queue or topic treats the original message (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteMode {
+    /// `"copy"`: the legacy consumers still get every message (topics and queues).
+    Copy,
+    /// `"move"`: the route consumes the messages (one queue).
+    Move,
+}
+
+/// One `[[routes]]` entry, in one of two directions:
+///
+/// - from a stream into a queue or topic: the stream is read as consumer group `group`; each
+///   record is sent as a persistent message and the group's offset is committed only after the
+///   send is durable (at least once);
+/// - from a topic pattern (`mode = "copy"`, through a durable subscription), a queue pattern
+///   (`mode = "copy"`, through a mirror queue named `group` that gets a copy of every send) or
+///   one queue (`mode = "move"`, the default for queues) into a stream: each message is
+///   appended, keyed by property `key` (else round robin), and acknowledged only after the
+///   append is durable (at least once). With copy, the legacy consumers still get every
+///   message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteDefinition {
+    /// Unique route name (used in logs). Required.
+    pub name: String,
+    /// Where messages come from: `stream:NAME`, `topic:PATTERN` or `queue:ADDRESS`. Required.
+    pub from: RouteEndpoint,
+    /// Where they go: `queue:ADDRESS` or `topic:ADDRESS` from a stream, `stream:NAME` from a
+    /// queue or topic. Required.
+    pub to: RouteEndpoint,
+    /// Consumer group the route reads a stream as, the durable subscription name it reads a
+    /// topic through, or the mirror queue it copies queues through. Default `route.<name>`.
+    pub group: String,
+    /// Into a stream: `copy` (topics, queue patterns) or `move` (one queue). Default `copy`
+    /// from a topic, `move` from a queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RouteMode>,
+    /// Into a stream: the message property whose value is the record key (so one key keeps one
+    /// partition); without it, or when a message lacks it, round robin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Into a stream: only messages matching this JMS selector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
 }
 
 impl Config {
@@ -180,6 +262,88 @@ pub struct ListenersConfig {
     pub stomp: StompListenerConfig,
     /// The MQTT listener (`[listeners.mqtt]`).
     pub mqtt: MqttListenerConfig,
+    /// The Kafka listener (`[listeners.kafka]`).
+    pub kafka: KafkaListenerConfig,
+}
+
+/// `[listeners.kafka]`: the Kafka wire protocol listener, serving the streams of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KafkaListenerConfig {
+    /// Whether the listener is started. Default `true`.
+    pub enabled: bool,
+    /// Address to listen on. Default `127.0.0.1:9092` (loopback only).
+    pub bind: SocketAddr,
+    /// Host name clients are told to connect to (Metadata, FindCoordinator). Default: the
+    /// bind address's IP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertised_host: Option<String>,
+    /// Port clients are told to connect to. Default: the bind port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertised_port: Option<u16>,
+    /// Largest accepted request, in bytes (Kafka's `socket.request.max.bytes`); at least 1024.
+    /// Default 100 MiB.
+    pub max_frame_bytes: usize,
+    /// Node id announced for this gateway; 0 to 2147483647. Default 0.
+    pub node_id: i32,
+}
+
+impl Default for KafkaListenerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9092)),
+            advertised_host: None,
+            advertised_port: None,
+            max_frame_bytes: 100 * 1024 * 1024,
+            node_id: 0,
+        }
+    }
+}
+
+/// `[log]`: the partitioned log (stored under `<data_dir>/log`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogConfig {
+    /// Create a stream when a Kafka client asks for a topic that does not exist (Metadata with
+    /// auto-creation allowed), as Kafka's `auto.create.topics.enable`. Default `true`.
+    pub auto_create_streams: bool,
+    /// Partitions of an auto-created stream, and of a CreateTopics without a count;
+    /// 1 to 10000. Default 1 (Kafka's `num.partitions`).
+    pub default_partitions: u32,
+    /// Size at which a partition's active segment is sealed, in bytes; at least 1024.
+    /// Default 1 GiB.
+    pub segment_bytes: u64,
+    /// How often retention is enforced, in milliseconds; at least 1. Default 300000
+    /// (Kafka's `log.retention.check.interval.ms`).
+    pub retention_check_interval_ms: u64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            auto_create_streams: true,
+            default_partitions: 1,
+            segment_bytes: 1024 * 1024 * 1024,
+            retention_check_interval_ms: 300_000,
+        }
+    }
+}
+
+/// One `[[streams]]` entry: a stream of the log, created at start-up if missing, its retention
+/// applied if it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StreamDefinition {
+    /// Stream (Kafka topic) name: 1-249 characters of `[A-Za-z0-9._-]`, not `.` or `..`.
+    /// Required.
+    pub name: String,
+    /// Partitions, 1 to 10000; fixed once created. Default `log.default_partitions`.
+    pub partitions: u32,
+    /// Delete sealed segments whose newest record is older than this. Default: keep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_ms: Option<u64>,
+    /// Per partition, delete the oldest sealed segments while at least this many bytes remain.
+    /// Default: keep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_bytes: Option<u64>,
 }
 
 /// `[listeners.mqtt]`: the MQTT 3.1 / 3.1.1 / 5.0 listener.

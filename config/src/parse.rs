@@ -11,9 +11,10 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
     AdminConfig, AuthorizationEntry, AuthorizationKind, BrokerConfig, ClientCertificates, Config,
-    ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy, LogFormat, MqttListenerConfig,
-    SecurityConfig, ServerConfig, StompListenerConfig, StoreConfig, SyncMode, TlsConfig,
-    UserConfig,
+    ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy, KafkaListenerConfig,
+    LogConfig, LogFormat, MqttListenerConfig, RouteDefinition, RouteEndpoint, RouteMode,
+    SecurityConfig, ServerConfig, StompListenerConfig, StoreConfig, StreamDefinition, SyncMode,
+    TlsConfig, UserConfig,
 };
 
 const ROOT_KEYS: &[&str] = &[
@@ -26,6 +27,9 @@ const ROOT_KEYS: &[&str] = &[
     "users",
     "authorization",
     "admin",
+    "log",
+    "streams",
+    "routes",
 ];
 const TLS_KEYS: &[&str] = &[
     "cert_file",
@@ -50,7 +54,24 @@ const CLIENT_CERTIFICATES: &[(&str, ClientCertificates)] = &[
 const ADMIN_KEYS: &[&str] = &["enabled", "bind"];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level", "log_format"];
 const LOG_FORMATS: &[(&str, LogFormat)] = &[("text", LogFormat::Text), ("json", LogFormat::Json)];
-const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt"];
+const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "kafka"];
+const ROUTE_KEYS: &[&str] = &["name", "from", "to", "group", "mode", "key", "selector"];
+const ROUTE_MODES: &[(&str, RouteMode)] = &[("copy", RouteMode::Copy), ("move", RouteMode::Move)];
+const KAFKA_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "advertised_host",
+    "advertised_port",
+    "max_frame_bytes",
+    "node_id",
+];
+const LOG_KEYS: &[&str] = &[
+    "auto_create_streams",
+    "default_partitions",
+    "segment_bytes",
+    "retention_check_interval_ms",
+];
+const STREAM_KEYS: &[&str] = &["name", "partitions", "retention_ms", "retention_bytes"];
 const MQTT_KEYS: &[&str] = &[
     "enabled",
     "bind",
@@ -159,6 +180,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         if let Some(t) = cx.subtable(&listeners, "mqtt", MQTT_KEYS) {
             mqtt(&mut cx, &t, &mut config.listeners.mqtt);
         }
+        if let Some(t) = cx.subtable(&listeners, "kafka", KAFKA_KEYS) {
+            kafka(&mut cx, &t, &mut config.listeners.kafka);
+        }
     }
     if let Some(t) = cx.subtable(&root, "store", STORE_KEYS) {
         store(&mut cx, &t, &mut config.store);
@@ -180,6 +204,16 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
     }
     if let Some(t) = cx.subtable(&root, "admin", ADMIN_KEYS) {
         admin(&mut cx, &t, &mut config.admin);
+    }
+
+    if let Some(t) = cx.subtable(&root, "log", LOG_KEYS) {
+        log(&mut cx, &t, &mut config.log);
+    }
+    if let Some(f) = cx.field(&root, "streams") {
+        config.streams = streams(&mut cx, &f, config.log.default_partitions);
+    }
+    if let Some(f) = cx.field(&root, "routes") {
+        config.routes = routes(&mut cx, &f);
     }
 
     if cx.errors.is_empty() {
@@ -260,6 +294,335 @@ fn mqtt(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut MqttListenerConfig) {
     );
     cx.boolean(t, "tls_enabled", &mut out.tls_enabled);
     socket_address(cx, t, "tls_bind", &mut out.tls_bind);
+}
+
+fn kafka(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut KafkaListenerConfig) {
+    cx.boolean(t, "enabled", &mut out.enabled);
+    bind(cx, t, &mut out.bind);
+    if let Some(f) = cx.field(t, "advertised_host") {
+        if let Some(s) = cx.string(&f) {
+            if s.is_empty() || s.chars().any(char::is_whitespace) {
+                cx.error_at(&f, "must be a host name or IP address");
+            } else {
+                out.advertised_host = Some(s.to_owned());
+            }
+        }
+    }
+    if cx.field(t, "advertised_port").is_some() {
+        let mut port = 0u16;
+        if cx.int(t, "advertised_port", 1..=65_535, &mut port) {
+            out.advertised_port = Some(port);
+        }
+    }
+    cx.int(
+        t,
+        "max_frame_bytes",
+        1024..=i64::from(i32::MAX),
+        &mut out.max_frame_bytes,
+    );
+    cx.int(t, "node_id", 0..=i64::from(i32::MAX), &mut out.node_id);
+}
+
+fn log(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut LogConfig) {
+    cx.boolean(t, "auto_create_streams", &mut out.auto_create_streams);
+    cx.int(
+        t,
+        "default_partitions",
+        1..=10_000,
+        &mut out.default_partitions,
+    );
+    cx.int(
+        t,
+        "segment_bytes",
+        1024..=i64::from(u32::MAX),
+        &mut out.segment_bytes,
+    );
+    cx.int(
+        t,
+        "retention_check_interval_ms",
+        POSITIVE,
+        &mut out.retention_check_interval_ms,
+    );
+}
+
+/// A stream name as Kafka accepts topic names.
+fn valid_stream_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+/// `[[streams]]`.
+fn streams(cx: &mut Cx<'_>, f: &Field<'_>, default_partitions: u32) -> Vec<StreamDefinition> {
+    let Item::ArrayOfTables(aot) = f.item else {
+        cx.type_error(f, "an array of tables ([[streams]])");
+        return Vec::new();
+    };
+    let mut out: Vec<StreamDefinition> = Vec::new();
+    for (i, table) in aot.iter().enumerate() {
+        let t = Tbl {
+            path: format!("{}[{i}]", f.path),
+            table,
+            span: table.span(),
+        };
+        cx.check_keys(&t, STREAM_KEYS);
+        let mut def = StreamDefinition {
+            name: String::new(),
+            partitions: default_partitions,
+            retention_ms: None,
+            retention_bytes: None,
+        };
+        let mut ok = true;
+        match cx.field(&t, "name") {
+            None => {
+                ok = false;
+                let line = cx.line(t.span.clone());
+                cx.push(
+                    line,
+                    join(&t.path, "name"),
+                    "missing required key (the stream name)",
+                );
+            }
+            Some(nf) => match cx.string(&nf) {
+                Some(n) if !valid_stream_name(n) => {
+                    ok = false;
+                    cx.error_at(
+                        &nf,
+                        format!(
+                            "invalid stream name {n:?}: 1-249 characters of A-Z a-z 0-9 . _ -, \
+                             not \".\" or \"..\""
+                        ),
+                    );
+                }
+                Some(n) if out.iter().any(|d| d.name == n) => {
+                    ok = false;
+                    cx.error_at(&nf, format!("duplicate stream {n:?}"));
+                }
+                Some(n) => def.name = n.to_owned(),
+                None => ok = false,
+            },
+        }
+        cx.int(&t, "partitions", 1..=10_000, &mut def.partitions);
+        if cx.field(&t, "retention_ms").is_some() {
+            let mut v = 0u64;
+            if cx.int(&t, "retention_ms", NON_NEGATIVE, &mut v) {
+                def.retention_ms = Some(v);
+            }
+        }
+        if cx.field(&t, "retention_bytes").is_some() {
+            let mut v = 0u64;
+            if cx.int(&t, "retention_bytes", NON_NEGATIVE, &mut v) {
+                def.retention_bytes = Some(v);
+            }
+        }
+        if ok {
+            out.push(def);
+        }
+    }
+    out
+}
+
+/// A route endpoint: `stream:NAME`, `queue:ADDRESS` or `topic:ADDRESS`.
+fn endpoint(cx: &mut Cx<'_>, f: &Field<'_>, allow_patterns: bool) -> Option<RouteEndpoint> {
+    let s = cx.string(f)?;
+    let parsed = if let Some(name) = s.strip_prefix("stream:") {
+        if valid_stream_name(name) {
+            Ok(RouteEndpoint::Stream(name.to_owned()))
+        } else {
+            Err(format!("invalid stream name {name:?}"))
+        }
+    } else if let Some((kind, address)) = s
+        .strip_prefix("queue:")
+        .map(|a| ("queue", a))
+        .or_else(|| s.strip_prefix("topic:").map(|a| ("topic", a)))
+    {
+        let checked = if allow_patterns {
+            validate_pattern(address).map_err(|e| e.to_string())
+        } else {
+            validate_address(address).map_err(|e| e.to_string())
+        };
+        match checked {
+            Ok(()) if kind == "queue" => Ok(RouteEndpoint::Queue(address.to_owned())),
+            Ok(()) => Ok(RouteEndpoint::Topic(address.to_owned())),
+            Err(e) => Err(format!("invalid address {address:?}: {e}")),
+        }
+    } else {
+        Err(format!(
+            "expected \"stream:NAME\", \"queue:ADDRESS\" or \"topic:ADDRESS\", found {s:?}"
+        ))
+    };
+    match parsed {
+        Ok(e) => Some(e),
+        Err(message) => {
+            cx.error_at(f, message);
+            None
+        }
+    }
+}
+
+/// Whether an address has wildcard levels.
+fn config_is_pattern(address: &str) -> bool {
+    address.split('.').any(|level| level == "*" || level == ">")
+}
+
+/// `[[routes]]`.
+fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
+    let Item::ArrayOfTables(aot) = f.item else {
+        cx.type_error(f, "an array of tables ([[routes]])");
+        return Vec::new();
+    };
+    let mut out: Vec<RouteDefinition> = Vec::new();
+    for (i, table) in aot.iter().enumerate() {
+        let t = Tbl {
+            path: format!("{}[{i}]", f.path),
+            table,
+            span: table.span(),
+        };
+        cx.check_keys(&t, ROUTE_KEYS);
+        let required = |cx: &mut Cx<'_>, key: &str, what: &str| {
+            let field = cx.field(&t, key);
+            if field.is_none() {
+                let line = cx.line(t.span.clone());
+                cx.push(
+                    line,
+                    join(&t.path, key),
+                    format!("missing required key ({what})"),
+                );
+            }
+            field
+        };
+        let name_field = required(cx, "name", "the route name");
+        let from_field = required(
+            cx,
+            "from",
+            "\"stream:NAME\", \"topic:PATTERN\" or \"queue:ADDRESS\"",
+        );
+        let to_field = required(
+            cx,
+            "to",
+            "\"stream:NAME\", \"queue:ADDRESS\" or \"topic:ADDRESS\"",
+        );
+        let name = name_field.as_ref().and_then(|nf| {
+            let n = cx.string(nf)?;
+            if n.is_empty() {
+                cx.error_at(nf, "must not be empty");
+                None
+            } else if out.iter().any(|r| r.name == n) {
+                cx.error_at(nf, format!("duplicate route {n:?}"));
+                None
+            } else {
+                Some(n.to_owned())
+            }
+        });
+        let from = from_field.as_ref().and_then(|ff| endpoint(cx, ff, true));
+        let into_stream = !matches!(from, Some(RouteEndpoint::Stream(_)));
+        let to = to_field.as_ref().and_then(|tf| {
+            let e = endpoint(cx, tf, false)?;
+            match (&from, &e) {
+                (Some(RouteEndpoint::Stream(_)), RouteEndpoint::Stream(_)) => {
+                    cx.error_at(
+                        tf,
+                        "a route from a stream goes to \"queue:ADDRESS\" or \"topic:ADDRESS\"",
+                    );
+                    None
+                }
+                (Some(RouteEndpoint::Queue(_) | RouteEndpoint::Topic(_)), e)
+                    if !matches!(e, RouteEndpoint::Stream(_)) =>
+                {
+                    cx.error_at(tf, "a route from a queue or topic goes to \"stream:NAME\"");
+                    None
+                }
+                _ => Some(e),
+            }
+        });
+        let mut mode = None;
+        if cx.field(&t, "mode").is_some() {
+            let mut m = RouteMode::Copy;
+            if cx.choice(&t, "mode", ROUTE_MODES, &mut m) {
+                mode = Some(m);
+            }
+        }
+        if let (Some(m), Some(mf)) = (mode, cx.field(&t, "mode")) {
+            match (&from, m) {
+                (Some(RouteEndpoint::Stream(_)), _) => {
+                    cx.error_at(&mf, "only routes into a stream have a mode");
+                }
+                (Some(RouteEndpoint::Queue(q)), RouteMode::Move) if config_is_pattern(q) => cx
+                    .error_at(
+                        &mf,
+                        "moving needs one queue, not a pattern: use \"copy\" or name the queue",
+                    ),
+                (Some(RouteEndpoint::Topic(_)), RouteMode::Move) => cx.error_at(
+                    &mf,
+                    "moving from a topic is not implemented yet: use \"copy\"",
+                ),
+                _ => {}
+            }
+        }
+        if mode.is_none() {
+            if let Some(RouteEndpoint::Queue(q)) = &from {
+                if config_is_pattern(q) {
+                    if let Some(ff) = &from_field {
+                        cx.error_at(
+                            ff,
+                            "a queue pattern can only be copied from: add mode = \"copy\"",
+                        );
+                    }
+                }
+            }
+        }
+        let mut key = None;
+        let mut selector = None;
+        for (name, out) in [("key", &mut key), ("selector", &mut selector)] {
+            if let Some(kf) = cx.field(&t, name) {
+                if let Some(v) = cx.string(&kf) {
+                    if !into_stream {
+                        cx.error_at(&kf, "only routes into a stream take this key");
+                    } else if v.trim().is_empty() {
+                        cx.error_at(&kf, "must not be empty");
+                    } else {
+                        *out = Some(v.to_owned());
+                    }
+                }
+            }
+        }
+        let mut group = None;
+        if let Some(gf) = cx.field(&t, "group") {
+            if let Some(g) = cx.string(&gf) {
+                if g.is_empty() || g.len() > 120 {
+                    cx.error_at(&gf, "must be 1 to 120 bytes");
+                } else {
+                    group = Some(g.to_owned());
+                }
+            }
+        }
+        if let (Some(name), Some(from), Some(to)) = (name, from, to) {
+            let mode = match &from {
+                RouteEndpoint::Stream(_) => None,
+                RouteEndpoint::Queue(_) => Some(mode.unwrap_or(RouteMode::Move)),
+                RouteEndpoint::Topic(_) => Some(RouteMode::Copy),
+            };
+            if mode == Some(RouteMode::Copy) && selector.is_some() {
+                if let (RouteEndpoint::Queue(_), Some(sf)) = (&from, cx.field(&t, "selector")) {
+                    cx.error_at(&sf, "a selector is not supported when copying from queues");
+                }
+            }
+            out.push(RouteDefinition {
+                group: group.unwrap_or_else(|| format!("route.{name}")),
+                name,
+                from,
+                to,
+                mode,
+                key,
+                selector,
+            });
+        }
+    }
+    out
 }
 
 fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {

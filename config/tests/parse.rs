@@ -649,3 +649,138 @@ fn log_format_is_text_or_json() {
     assert_eq!((line, key.as_str()), (Some(2), "server.log_format"));
     assert!(message.contains("\"json\""), "{message}");
 }
+
+#[test]
+fn kafka_listener_log_and_streams_parse() {
+    let cfg = ok(r#"
+[listeners.kafka]
+bind = "0.0.0.0:19092"
+advertised_host = "gw.example"
+advertised_port = 29092
+
+[log]
+auto_create_streams = false
+default_partitions = 3
+
+[[streams]]
+name = "orders"
+partitions = 6
+retention_ms = 604800000
+
+[[streams]]
+name = "payments"
+retention_bytes = 1073741824
+"#);
+    let k = &cfg.listeners.kafka;
+    assert_eq!(k.bind.port(), 19092);
+    assert_eq!(k.advertised_host.as_deref(), Some("gw.example"));
+    assert_eq!(k.advertised_port, Some(29092));
+    assert!(!cfg.log.auto_create_streams);
+    assert_eq!(cfg.streams.len(), 2);
+    assert_eq!(cfg.streams[0].partitions, 6);
+    assert_eq!(cfg.streams[0].retention_ms, Some(604_800_000));
+    assert_eq!(
+        cfg.streams[1].partitions, 3,
+        "log.default_partitions applies"
+    );
+    assert_eq!(cfg.streams[1].retention_bytes, Some(1 << 30));
+    assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
+    let d = Config::default();
+    assert_eq!(d.listeners.kafka.bind.port(), 9092);
+    assert!(d.log.auto_create_streams);
+    assert_eq!(d.log.default_partitions, 1);
+}
+
+#[test]
+fn bad_streams_are_reported_with_key_and_line() {
+    let errs = errors(
+        "[[streams]]\nname = \"a b\"\n[[streams]]\npartitions = 0\n[[streams]]\nname = \"x\"\n[[streams]]\nname = \"x\"\n",
+    );
+    let keys: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
+    assert!(keys.contains(&(Some(2), "streams[0].name")), "{keys:?}");
+    assert!(
+        keys.contains(&(Some(4), "streams[1].partitions")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|(_, k)| *k == "streams[1].name"),
+        "{keys:?}"
+    );
+    assert!(keys.contains(&(Some(8), "streams[3].name")), "{keys:?}");
+}
+
+#[test]
+fn routes_parse_in_both_directions_and_unsupported_modes_are_refused() {
+    let cfg = ok(r#"
+[[routes]]
+name = "payments"
+from = "stream:payments"
+to = "queue:legacy.payments"
+
+[[routes]]
+name = "audit"
+from = "stream:audit"
+to = "topic:audit.events"
+group = "auditors"
+"#);
+    assert_eq!(cfg.routes.len(), 2);
+    assert_eq!(
+        cfg.routes[0].from,
+        config::RouteEndpoint::Stream("payments".into())
+    );
+    assert_eq!(
+        cfg.routes[0].to,
+        config::RouteEndpoint::Queue("legacy.payments".into())
+    );
+    assert_eq!(cfg.routes[0].group, "route.payments");
+    assert_eq!(
+        cfg.routes[1].to,
+        config::RouteEndpoint::Topic("audit.events".into())
+    );
+    assert_eq!(cfg.routes[1].group, "auditors");
+    assert_eq!(cfg.routes[0].mode, None);
+    assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
+
+    let cfg = ok(r#"
+[[routes]]
+name = "orders-in"
+from = "topic:orders.*"
+to = "stream:orders"
+key = "customerId"
+selector = "region = 'eu'"
+
+[[routes]]
+name = "jobs-in"
+from = "queue:jobs"
+to = "stream:jobs"
+
+[[routes]]
+name = "orders-queues-in"
+from = "queue:orders.*"
+to = "stream:orders"
+mode = "copy"
+key = "customerId"
+"#);
+    assert_eq!(cfg.routes[2].mode, Some(config::RouteMode::Copy));
+    assert_eq!(cfg.routes[0].mode, Some(config::RouteMode::Copy));
+    assert_eq!(cfg.routes[0].key.as_deref(), Some("customerId"));
+    assert_eq!(cfg.routes[1].mode, Some(config::RouteMode::Move));
+    assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
+
+    let errs = errors(
+        "[[routes]]\nname = \"a\"\nfrom = \"queue:orders.*\"\nto = \"queue:orders2\"\nmode = \"move\"\n[[routes]]\nfrom = \"stream:x\"\nto = \"queue:a.*\"\n",
+    );
+    let keys: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
+    assert!(keys.contains(&(Some(4), "routes[0].to")), "{keys:?}");
+    assert!(keys.contains(&(Some(5), "routes[0].mode")), "{keys:?}");
+    assert!(keys.iter().any(|(_, k)| *k == "routes[1].name"), "{keys:?}");
+    assert!(keys.contains(&(Some(8), "routes[1].to")), "{keys:?}");
+}
+
+#[test]
+fn example_migration_toml_passes_validation() {
+    let cfg = ok(include_str!("../../examples/migration.toml"));
+    assert_eq!(cfg.streams.len(), 2);
+    assert_eq!(cfg.routes.len(), 2);
+    assert_eq!(cfg.routes[0].key.as_deref(), Some("customerId"));
+}

@@ -2,8 +2,10 @@
 //! Kafka to come) on one durable engine.
 
 mod admin;
+mod bridge;
 mod cli;
 mod connections;
+mod kafka;
 mod metrics;
 mod mqtt;
 mod security;
@@ -257,6 +259,9 @@ fn run(path: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(p) = path {
+        server::set_config_path(p);
+    }
     match runtime.block_on(server::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -2,6 +2,7 @@
 
 use crate::admin::{self, AdminState};
 use crate::connections::{ConnectionRegistry, ListenerTracker, MeteredStream};
+use crate::kafka::{KafkaBroker, KafkaSettings};
 use crate::mqtt::{MqttSessions, MqttSettings};
 use crate::security::{
     Authenticator, ClientStream, ConnectionLimiter, ListenerSecurity, PeerInfo, TlsAcceptor,
@@ -11,6 +12,7 @@ use anyhow::Context;
 use codecs::mqtt::MqttLimits;
 use codecs::stomp::StompLimits;
 use config::{Config, FlowControlPolicy, SyncMode};
+use routes::store::log::{Log, LogOptions, LogSync, StreamConfig};
 use routes::store::{JournalOptions, SyncPolicy};
 use routes::{DestinationPolicy, Engine, EngineConfig, FlowControl};
 use std::future::Future;
@@ -28,6 +30,9 @@ fn flow_control(policy: FlowControlPolicy) -> FlowControl {
         FlowControlPolicy::DropOldest => FlowControl::DropOldest,
     }
 }
+
+/// How long a Kafka client has for a TLS handshake (Kafka has no CONNECT frame to time out).
+const KAFKA_HANDSHAKE_MS: u64 = 10_000;
 
 /// The engine settings a configuration asks for.
 pub fn engine_config(config: &Config) -> EngineConfig {
@@ -138,6 +143,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     crate::metrics::record_recovery(summary);
     admin_state.set_engine(engine.clone());
+    crate::bridge::prepare(&engine, &config.routes).context("cannot set up the routes")?;
     let expiry = tokio::spawn(engine.clone().run_expiry(Duration::from_millis(
         config.broker.expiry_check_interval_ms.max(1),
     )));
@@ -268,6 +274,59 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
 
+    let log = open_log(&config).await?;
+    let kafka_cfg = &config.listeners.kafka;
+    let mut kafka_tasks = Vec::new();
+    if kafka_cfg.enabled {
+        let listener = TcpListener::bind(kafka_cfg.bind)
+            .await
+            .with_context(|| format!("cannot listen for Kafka on {}", kafka_cfg.bind))?;
+        tracing::info!(address = %kafka_cfg.bind, "Kafka listener ready");
+        let settings = KafkaSettings {
+            limits: codecs::kafka::KafkaLimits {
+                max_frame_bytes: kafka_cfg.max_frame_bytes,
+            },
+            node_id: kafka_cfg.node_id,
+            advertised_host: kafka_cfg
+                .advertised_host
+                .clone()
+                .unwrap_or_else(|| kafka_cfg.bind.ip().to_string()),
+            advertised_port: kafka_cfg.advertised_port.unwrap_or(kafka_cfg.bind.port()),
+            auto_create_streams: config.log.auto_create_streams,
+            default_partitions: config.log.default_partitions,
+        };
+        let broker = Arc::new(KafkaBroker::new(log.clone(), settings));
+        kafka_tasks.push(tokio::spawn(
+            broker.clone().run_group_expiry(Duration::from_millis(250)),
+        ));
+        let shutdown = shutdown_rx.clone();
+        // No TLS twin yet for Kafka; the connection limits apply as on every listener.
+        let security = security_for(kafka_cfg.bind, None, KAFKA_HANDSHAKE_MS);
+        listeners.spawn(accept(
+            listener,
+            connections.listener("kafka", "kafka"),
+            shutdown_rx.clone(),
+            security,
+            move |stream, peer| {
+                crate::kafka::session::serve(stream, peer.addr, broker.clone(), shutdown.clone())
+            },
+        ));
+    }
+    let route_set = Arc::new(std::sync::Mutex::new(crate::bridge::RouteSet::start(
+        &engine,
+        &log,
+        &config.routes,
+    )));
+    kafka_tasks.push(tokio::spawn(reload_on_sighup(
+        engine.clone(),
+        log.clone(),
+        route_set.clone(),
+    )));
+    kafka_tasks.push(tokio::spawn(enforce_retention(
+        log.clone(),
+        Duration::from_millis(config.log.retention_check_interval_ms.max(1)),
+    )));
+
     admin_state.set_listeners_bound();
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -292,6 +351,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::warn!("admin requests still busy after the grace period");
         }
     }
+    for task in kafka_tasks {
+        task.abort();
+    }
+    route_set
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .stop_all();
+    let closing_log = log.clone();
+    tokio::task::spawn_blocking(move || closing_log.close())
+        .await
+        .context("log close task failed")?
+        .context("cannot close the log cleanly")?;
     let closing = engine.clone();
     tokio::task::spawn_blocking(move || closing.close())
         .await
@@ -299,6 +370,147 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot close the store cleanly")?;
     tracing::info!("store closed; bye");
     Ok(())
+}
+
+/// Opens the partitioned log under `<data_dir>/log` and creates (or re-configures) the
+/// streams of `[[streams]]`.
+async fn open_log(config: &Config) -> anyhow::Result<Arc<Log>> {
+    let mut options = LogOptions::new(config.server.data_dir.join("log"));
+    options.segment_bytes = config.log.segment_bytes;
+    options.repair = config.store.repair;
+    options.sync = match config.store.sync {
+        SyncMode::Always => LogSync::Always,
+        SyncMode::Interval | SyncMode::Never => LogSync::Never,
+    };
+    let streams = config.streams.clone();
+    let log = tokio::task::spawn_blocking(move || -> anyhow::Result<Log> {
+        let log = Log::open(options).context("cannot open the log")?;
+        for s in &streams {
+            let cfg = StreamConfig {
+                partitions: s.partitions,
+                retention_ms: s.retention_ms,
+                retention_bytes: s.retention_bytes,
+            };
+            log.create_stream(&s.name, cfg)
+                .with_context(|| format!("cannot create stream {:?}", s.name))?;
+        }
+        Ok(log)
+    })
+    .await
+    .context("log recovery task failed")??;
+    for t in &log.recovery_report().truncations {
+        tracing::warn!(path = %t.path.display(), position = t.position, reason = %t.reason, "log recovery truncated a file");
+    }
+    tracing::info!(streams = log.streams().len(), "log opened");
+    Ok(Arc::new(log))
+}
+
+/// The configuration file the gateway was started with, for reloads (unset: the embedded
+/// default, nothing to reload).
+static CONFIG_PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Records the configuration file for reloads on SIGHUP. Call before [`run`].
+pub fn set_config_path(path: std::path::PathBuf) {
+    let _ = CONFIG_PATH.set(path);
+}
+
+/// On SIGHUP: re-reads the configuration file; if it validates, creates (or re-configures) its
+/// `[[streams]]` and replaces the routes that changed, without touching any connection; if it
+/// does not, logs every error and keeps the routes in force. Other sections need a restart.
+async fn reload_on_sighup(
+    engine: Arc<routes::Engine>,
+    log: Arc<Log>,
+    route_set: Arc<std::sync::Mutex<crate::bridge::RouteSet>>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: routes will not reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let Some(path) = CONFIG_PATH.get() else {
+                tracing::warn!(
+                    "SIGHUP: running on the embedded default configuration, nothing to reload"
+                );
+                continue;
+            };
+            let config = match Config::from_file(path) {
+                Ok(c) => c,
+                Err(errors) => {
+                    for e in &errors.errors {
+                        tracing::error!("{e}");
+                    }
+                    tracing::error!(
+                        errors = errors.errors.len(),
+                        "configuration refused on reload; the routes in force stay"
+                    );
+                    continue;
+                }
+            };
+            let l = log.clone();
+            let streams = config.streams.clone();
+            let created = tokio::task::spawn_blocking(move || {
+                for s in &streams {
+                    let cfg = StreamConfig {
+                        partitions: s.partitions,
+                        retention_ms: s.retention_ms,
+                        retention_bytes: s.retention_bytes,
+                    };
+                    l.create_stream(&s.name, cfg)
+                        .map_err(|e| format!("stream {:?}: {e}", s.name))?;
+                }
+                Ok::<(), String>(())
+            })
+            .await;
+            if let Ok(Err(e)) | Err(e) = created.map_err(|e| e.to_string()) {
+                tracing::error!(error = %e, "streams refused on reload; the routes in force stay");
+                continue;
+            }
+            let result = route_set.lock().unwrap_or_else(|e| e.into_inner()).reload(
+                &engine,
+                &log,
+                &config.routes,
+            );
+            match result {
+                Ok((stopped, started)) => tracing::info!(
+                    stopped,
+                    started,
+                    routes = config.routes.len(),
+                    "routes reloaded"
+                ),
+                Err(e) => tracing::error!(error = %e, "routes could not all be started on reload"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (engine, log, route_set);
+    }
+}
+
+/// Applies every stream's retention each `period`.
+async fn enforce_retention(log: Arc<Log>, period: Duration) {
+    let mut tick = tokio::time::interval(period);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let l = log.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        match tokio::task::spawn_blocking(move || l.enforce_retention(now)).await {
+            Ok(Ok(report)) if !report.deleted.is_empty() => tracing::info!(
+                segments = report.deleted.len(),
+                bytes = report.bytes_deleted(),
+                "log retention deleted segments"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "log retention failed"),
+            Err(e) => tracing::warn!(error = %e, "log retention task failed"),
+        }
+    }
 }
 
 /// Accepts connections until shutdown, serving each with `serve`; then waits for the sessions,

@@ -35,9 +35,11 @@ impl TestGateway {
         let mqtt_port = free_port();
         let stomp_port = free_port();
         let admin_port = free_port();
+        let kafka_port = free_port();
         let config = format!(
             "[server]\ndata_dir = {data:?}\n\n[listeners.stomp]\nbind = \"127.0.0.1:{stomp_port}\"\n\n\
              [listeners.mqtt]\nbind = \"127.0.0.1:{mqtt_port}\"\n\n\
+             [listeners.kafka]\nbind = \"127.0.0.1:{kafka_port}\"\n\n\
              [admin]\nbind = \"127.0.0.1:{admin_port}\"\n",
             data = dir.path().join("data").display().to_string(),
         );

@@ -545,6 +545,8 @@ struct Registry {
     temp_names: HashSet<String>,
     /// Non-durable shared subscriptions by name.
     shared: HashMap<String, Arc<Queue>>,
+    /// Queue mirrors ([`Engine::mirror_queue_sends`]): (address pattern, mirror queue).
+    queue_mirrors: Vec<(String, String)>,
 }
 
 /// The broker engine. Cheap to share: hold it in an `Arc`.
@@ -1035,6 +1037,31 @@ impl Engine {
         );
     }
 
+    /// From now on, every message sent to a queue whose name matches `pattern` is also put on
+    /// queue `mirror` (created if needed), in the same journal write: a durable copy that a
+    /// route consumes while the queue's own consumers still get every message (a
+    /// non-exclusive divert, in Artemis terms). Sends to `mirror` itself are not mirrored.
+    /// Registering the same pair twice has no further effect.
+    pub fn mirror_queue_sends(&self, pattern: &str, mirror: &str) -> Result<(), EngineError> {
+        let mut reg = lock(&self.registry);
+        self.anycast_queue(&mut reg, mirror)?;
+        let pair = (pattern.to_string(), mirror.to_string());
+        if !reg.queue_mirrors.contains(&pair) {
+            reg.queue_mirrors.push(pair);
+        }
+        Ok(())
+    }
+
+    /// Undoes [`Engine::mirror_queue_sends`] for this pair (the mirror queue and what it holds
+    /// stay). Returns whether the pair was registered.
+    pub fn stop_mirroring_queue_sends(&self, pattern: &str, mirror: &str) -> bool {
+        let mut reg = lock(&self.registry);
+        let before = reg.queue_mirrors.len();
+        reg.queue_mirrors
+            .retain(|(p, m)| !(p == pattern && m == mirror));
+        reg.queue_mirrors.len() != before
+    }
+
     /// Bytes of message bodies held in memory.
     pub fn memory_used(&self) -> u64 {
         self.memory_used.load(Ordering::Relaxed)
@@ -1326,7 +1353,21 @@ impl Engine {
     ) -> Result<Vec<Arc<Queue>>, EngineError> {
         let mut reg = lock(&self.registry);
         match destination.kind {
-            DestinationKind::Queue => Ok(vec![self.anycast_queue(&mut reg, &destination.name)?]),
+            DestinationKind::Queue => {
+                let mut targets = vec![self.anycast_queue(&mut reg, &destination.name)?];
+                let mirrors: Vec<String> = reg
+                    .queue_mirrors
+                    .iter()
+                    .filter(|(pattern, mirror)| {
+                        *mirror != destination.name && pattern_matches(pattern, &destination.name)
+                    })
+                    .map(|(_, mirror)| mirror.clone())
+                    .collect();
+                for mirror in mirrors {
+                    targets.push(self.anycast_queue(&mut reg, &mirror)?);
+                }
+                Ok(targets)
+            }
             DestinationKind::Topic => {
                 validate_name(&destination.name).map_err(EngineError::InvalidDestination)?;
                 if crate::address::is_pattern(&destination.name) {

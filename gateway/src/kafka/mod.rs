@@ -1,0 +1,142 @@
+//! The Kafka listener: the Kafka wire protocol over the partitioned log, so that standard
+//! Kafka clients (librdkafka/kcat, kafka-python, the Java client) produce to and consume from
+//! the gateway's streams, with consumer groups and committed offsets.
+//!
+//! The gateway is a single-node cluster: node [`KafkaSettings::node_id`] leads every partition
+//! of every stream (a stream is a topic) and coordinates every group.
+
+pub mod groups;
+mod handlers;
+pub mod session;
+
+use codecs::kafka::KafkaLimits;
+use groups::GroupCoordinator;
+use routes::store::log::Log;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+/// Settings the Kafka sessions run with, taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// Frame size limit.
+    pub limits: KafkaLimits,
+    /// Node id announced.
+    pub node_id: i32,
+    /// Host clients are told to connect to.
+    pub advertised_host: String,
+    /// Port clients are told to connect to.
+    pub advertised_port: u16,
+    /// Create unknown topics asked for in Metadata requests.
+    pub auto_create_streams: bool,
+    /// Partitions of streams created without a count.
+    pub default_partitions: u32,
+}
+
+/// What every Kafka connection shares: the log, the group coordinator and the settings.
+pub struct KafkaBroker {
+    /// The partitioned log.
+    pub log: Arc<Log>,
+    /// Consumer groups.
+    pub groups: GroupCoordinator,
+    /// Settings.
+    pub settings: KafkaSettings,
+    /// Last producer id handed out (seeded from the clock, so ids differ across restarts).
+    producer_ids: AtomicI64,
+}
+
+impl KafkaBroker {
+    /// A broker over `log`.
+    pub fn new(log: Arc<Log>, settings: KafkaSettings) -> Self {
+        KafkaBroker {
+            log,
+            groups: GroupCoordinator::default(),
+            settings,
+            producer_ids: AtomicI64::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64),
+            ),
+        }
+    }
+
+    /// A producer id not handed out before by this process.
+    pub fn next_producer_id(&self) -> i64 {
+        self.producer_ids.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Expires group members whose sessions timed out, every `period`, until the runtime
+    /// stops.
+    pub async fn run_group_expiry(self: Arc<Self>, period: std::time::Duration) {
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            self.groups.expire(std::time::Instant::now());
+        }
+    }
+}
+
+/// How far a consumer group is behind on one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// Stream (topic).
+    pub stream: String,
+    /// Partition.
+    pub partition: u32,
+    /// The group's committed offset.
+    pub committed: u64,
+    /// The partition's high watermark (next offset to be written).
+    pub high_watermark: u64,
+    /// Records the group has yet to consume: `high watermark - max(committed, log start)`
+    /// (records deleted by retention are not counted as lag).
+    pub lag: u64,
+}
+
+/// The lag of every partition `group` has committed offsets for, sorted by stream and
+/// partition (for metrics and the admin API).
+pub fn group_lag(log: &Log, group: &str) -> Vec<PartitionLag> {
+    log.group_offsets(group)
+        .into_iter()
+        .filter_map(|c| {
+            let start = log.earliest_offset(&c.stream, c.partition).ok()?;
+            let high_watermark = log.latest_offset(&c.stream, c.partition).ok()?;
+            let lag = high_watermark.saturating_sub(c.offset.max(start));
+            Some(PartitionLag {
+                stream: c.stream,
+                partition: c.partition,
+                committed: c.offset,
+                high_watermark,
+                lag,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use routes::store::log::{LogOptions, LogRecord, LogSync, StreamConfig};
+
+    #[test]
+    fn lag_is_high_watermark_minus_committed_or_log_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = LogOptions::new(dir.path());
+        options.sync = LogSync::Never;
+        let log = Log::open(options).unwrap();
+        log.create_stream("orders", StreamConfig::new(2)).unwrap();
+        let records: Vec<LogRecord> = (0..10).map(|i| LogRecord::new(i, "x")).collect();
+        log.append("orders", 0, &records).unwrap();
+        log.append("orders", 1, &records[..4]).unwrap();
+        log.commit_offset("g", "orders", 0, 7, "").unwrap();
+        log.commit_offset("g", "orders", 1, 4, "").unwrap();
+        let lag = group_lag(&log, "g");
+        assert_eq!(
+            lag.iter()
+                .map(|l| (l.partition, l.committed, l.high_watermark, l.lag))
+                .collect::<Vec<_>>(),
+            vec![(0, 7, 10, 3), (1, 4, 4, 0)]
+        );
+        assert!(group_lag(&log, "nobody").is_empty());
+    }
+}

@@ -1,0 +1,109 @@
+//! Queue mirrors (`Engine::mirror_queue_sends`): a durable copy of every send to matching
+//! queues, for routes that copy queue traffic into streams while the queues' own consumers
+//! still get every message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bytes::Bytes;
+use routes::store::{JournalOptions, SyncPolicy};
+use routes::{
+    ConsumerSource, ConsumerSpec, Delivery, Destination, Engine, EngineConfig, Message,
+    SessionEvent,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+fn open(dir: &std::path::Path) -> Arc<Engine> {
+    let mut options = JournalOptions::new(dir.join("journal"));
+    options.sync = SyncPolicy::Never;
+    Engine::open(EngineConfig::default(), options).expect("engine opens")
+}
+
+fn persistent(body: &str) -> Message {
+    Message {
+        body: Bytes::copy_from_slice(body.as_bytes()),
+        priority: 4,
+        persistent: true,
+        ..Message::default()
+    }
+}
+
+async fn next(rx: &mut UnboundedReceiver<SessionEvent>) -> Delivery {
+    match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+        Ok(Some(SessionEvent::Deliver(d))) => d,
+        other => panic!("expected a delivery, got {other:?}"),
+    }
+}
+
+fn body(d: &Delivery) -> String {
+    String::from_utf8_lossy(&d.message.body).into_owned()
+}
+
+#[tokio::test]
+async fn matching_queue_sends_are_mirrored_durably_and_the_queue_keeps_its_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = open(dir.path());
+        engine
+            .mirror_queue_sends("orders.*", "route.orders")
+            .unwrap();
+        engine
+            .mirror_queue_sends("orders.*", "route.orders")
+            .unwrap();
+        let (producer, _p) = engine.connect(None);
+        for (queue, text) in [("orders.eu", "a"), ("orders.us", "b"), ("other", "c")] {
+            producer
+                .send(&Destination::queue(queue), persistent(text))
+                .await
+                .unwrap();
+        }
+        // The queue's own consumer gets its message...
+        let (legacy, mut legacy_rx) = engine.connect(None);
+        legacy
+            .subscribe(ConsumerSpec::new(ConsumerSource::Queue("orders.eu".into())))
+            .unwrap();
+        let d = next(&mut legacy_rx).await;
+        assert_eq!(body(&d), "a");
+        legacy.ack(d.consumer, &[d.seq]).unwrap().await.unwrap();
+        engine.close().unwrap();
+    }
+    // ...and the mirror kept a copy of each matching send (registered once), across a restart.
+    let engine = open(dir.path());
+    let (route, mut route_rx) = engine.connect(None);
+    route
+        .subscribe(ConsumerSpec::new(ConsumerSource::Queue(
+            "route.orders".into(),
+        )))
+        .unwrap();
+    let first = next(&mut route_rx).await;
+    let second = next(&mut route_rx).await;
+    assert_eq!((body(&first), body(&second)), ("a".into(), "b".into()));
+    assert_eq!(
+        first.message.address, "orders.eu",
+        "the original address is kept"
+    );
+    assert_eq!(engine.queue_info("route.orders").unwrap().ready, 0);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), route_rx.recv())
+            .await
+            .is_err(),
+        "one copy per send"
+    );
+    assert_eq!(engine.queue_info("orders.us").unwrap().ready, 1);
+}
+
+#[tokio::test]
+async fn a_mirror_can_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.mirror_queue_sends("jobs", "route.jobs").unwrap();
+    assert!(engine.stop_mirroring_queue_sends("jobs", "route.jobs"));
+    assert!(!engine.stop_mirroring_queue_sends("jobs", "route.jobs"));
+    let (producer, _p) = engine.connect(None);
+    producer
+        .send(&Destination::queue("jobs"), persistent("x"))
+        .await
+        .unwrap();
+    assert_eq!(engine.queue_info("route.jobs").unwrap().ready, 0);
+    assert_eq!(engine.queue_info("jobs").unwrap().ready, 1);
+}

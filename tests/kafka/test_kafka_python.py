@@ -1,0 +1,164 @@
+"""The Kafka endpoint driven by kafka-python: produce with keys, headers and compression,
+replay from the beginning and from a timestamp, committed offsets with their metadata,
+consumer groups, and topic administration."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
+
+from gwtest.kafka import restart, wait_until
+
+
+def producer(gw, **kw):
+    return KafkaProducer(bootstrap_servers=gw.bootstrap, **kw)
+
+
+def consumer(gw, **kw):
+    kw.setdefault("consumer_timeout_ms", 3000)
+    kw.setdefault("auto_offset_reset", "earliest")
+    return KafkaConsumer(bootstrap_servers=gw.bootstrap, **kw)
+
+
+@pytest.mark.parametrize("codec", [None, "gzip", "snappy", "lz4", "zstd"])
+def test_produce_consume_with_headers_and_compression(kafka_gateway, codec):
+    gw = kafka_gateway()
+    p = producer(gw, compression_type=codec)
+    for i in range(50):
+        p.send("events", key=f"k{i % 3}".encode(), value=f"v{i} 🚀".encode(),
+               headers=[("n", str(i).encode()), ("empty", b"")])
+    p.flush(10)
+    p.close()
+    c = consumer(gw)
+    c.assign([TopicPartition("events", 0)])
+    got = list(c)
+    c.close()
+    assert [m.value.decode() for m in got] == [f"v{i} 🚀" for i in range(50)]
+    assert [m.key for m in got] == [f"k{i % 3}".encode() for i in range(50)]
+    assert [m.headers for m in got] == [[("n", str(i).encode()), ("empty", b"")] for i in range(50)]
+    assert [m.offset for m in got] == list(range(50))
+
+
+def test_replay_from_beginning_and_from_timestamp(kafka_gateway):
+    gw = kafka_gateway()
+    p = producer(gw)
+    base = int(time.time() * 1000) - 100_000
+    for i in range(20):
+        p.send("replay", value=b"r%d" % i, timestamp_ms=base + i * 1000, partition=0)
+    p.flush(10)
+    p.close()
+    tp = TopicPartition("replay", 0)
+    c = consumer(gw)
+    c.assign([tp])
+    assert c.beginning_offsets([tp]) == {tp: 0}
+    assert c.end_offsets([tp]) == {tp: 20}
+    found = c.offsets_for_times({tp: base + 12_500})[tp]
+    assert (found.offset, found.timestamp) == (13, base + 13_000)
+    assert c.offsets_for_times({tp: base + 1_000_000})[tp] is None
+    c.seek(tp, found.offset)
+    assert [m.value for m in c] == [b"r%d" % i for i in range(13, 20)]
+    c.seek_to_beginning(tp)
+    replayed = list(c)
+    assert [m.value for m in replayed] == [b"r%d" % i for i in range(20)]
+    assert [m.timestamp for m in replayed] == [base + i * 1000 for i in range(20)]
+    c.close()
+
+
+def test_committed_offsets_keep_their_metadata_across_restart(kafka_gateway):
+    gw = kafka_gateway()
+    p = producer(gw)
+    for i in range(10):
+        p.send("ledger", value=b"x", partition=0)
+    p.flush(10)
+    p.close()
+    tp = TopicPartition("ledger", 0)
+    c = consumer(gw, group_id="auditors", enable_auto_commit=False)
+    c.assign([tp])
+    c.commit({tp: OffsetAndMetadata(7, "checkpoint-7", -1)})
+    assert c.committed(tp) == 7
+    assert c.committed(tp, metadata=True).metadata == "checkpoint-7"
+    c.close()
+    restart(gw)
+    c = consumer(gw, group_id="auditors", enable_auto_commit=False)
+    c.assign([tp])
+    meta = c.committed(tp, metadata=True)
+    assert (meta.offset, meta.metadata) == (7, "checkpoint-7")
+    assert [m.offset for m in c] == [7, 8, 9]
+    c.close()
+
+
+def test_two_group_members_split_partitions(kafka_gateway):
+    gw = kafka_gateway(extra_toml='[[streams]]\nname = "jobs"\npartitions = 4\n')
+    members = [consumer(gw, group_id="workers", consumer_timeout_ms=500) for _ in range(2)]
+    for m in members:
+        m.subscribe(["jobs"])
+
+    def balanced():
+        for m in members:
+            m.poll(timeout_ms=100)
+        parts = [{tp.partition for tp in m.assignment()} for m in members]
+        return all(len(p) == 2 for p in parts) and parts[0].isdisjoint(parts[1])
+
+    wait_until(balanced, 60, "two members with two partitions each")
+    p = producer(gw)
+    for i in range(40):
+        p.send("jobs", value=b"job%d" % i, partition=i % 4)
+    p.flush(10)
+    p.close()
+    got: list[list] = [[], []]
+
+    def all_consumed():
+        for i, m in enumerate(members):
+            for batch in m.poll(timeout_ms=100).values():
+                got[i].extend(batch)
+        return len(got[0]) + len(got[1]) >= 40
+
+    wait_until(all_consumed, 30, "40 jobs consumed")
+    for i, m in enumerate(members):
+        assert {r.partition for r in got[i]} <= {tp.partition for tp in m.assignment()}
+        m.commit()
+    assert sorted(r.value for r in got[0] + got[1]) == sorted(b"job%d" % i for i in range(40))
+    for m in members:
+        m.close()
+
+
+def test_topic_administration(kafka_gateway):
+    gw = kafka_gateway({"log": {"auto_create_streams": False}})
+    admin = KafkaAdminClient(bootstrap_servers=gw.bootstrap)
+    admin.create_topics([NewTopic("audit", 3, 1, topic_configs={"retention.ms": "3600000"})])
+    assert "audit" in admin.list_topics()
+    configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "audit")])
+    assert "3600000" in str(configs)
+    with pytest.raises(Exception, match="TopicAlreadyExists"):
+        admin.create_topics([NewTopic("audit", 3, 1)])
+    with pytest.raises(Exception, match="InvalidReplicationFactor"):
+        admin.create_topics([NewTopic("replicated", 3, 3)])
+    admin.delete_topics(["audit"])
+    assert "audit" not in admin.list_topics()
+    # Auto-creation is off: asking for a topic does not create it.
+    c = consumer(gw)
+    assert not c.partitions_for_topic("nowhere")
+    c.close()
+    assert "nowhere" not in admin.list_topics()
+    admin.close()
+
+
+@pytest.mark.parametrize("api_version", [(0, 10, 1), (0, 9)], ids=["magic1", "magic0"])
+def test_legacy_message_formats_are_accepted_and_down_converted(kafka_gateway, api_version):
+    """A client pinned to an old broker version produces message sets v1/v0 (Produce v2/v1,
+    gzip-wrapped) and fetches with Fetch < 4, which gets message format v1 back."""
+    gw = kafka_gateway()
+    p = producer(gw, api_version=api_version, compression_type="gzip")
+    for i in range(5):
+        p.send("legacy", key=b"k", value=b"old %d" % i, partition=0)
+    p.flush(10)
+    p.close()
+    for reader_version in (api_version, None):
+        c = consumer(gw, api_version=reader_version) if reader_version else consumer(gw)
+        c.assign([TopicPartition("legacy", 0)])
+        got = list(c)
+        c.close()
+        assert [(m.offset, m.key, m.value) for m in got] == [(i, b"k", b"old %d" % i) for i in range(5)]

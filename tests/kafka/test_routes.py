@@ -1,0 +1,200 @@
+"""Routes from a stream into the queue world: records produced by Kafka clients reach STOMP
+consumers with their headers, at least once, and the route resumes after a restart from its
+committed offset (no repeats of what was already enqueued)."""
+
+from __future__ import annotations
+
+import time
+
+from gwtest.kafka import restart
+
+ROUTE = """
+[[streams]]
+name = "payments"
+partitions = 2
+
+[[routes]]
+name = "payments-to-legacy"
+from = "stream:payments"
+to = "queue:legacy.payments"
+"""
+
+
+def test_records_reach_a_stomp_queue_consumer_with_their_headers_and_resume_after_restart(
+    kafka_gateway, kcat, client
+):
+    gw = kafka_gateway(extra_toml=ROUTE)
+    first = [f"cust-{i % 4}:payment {i} €" for i in range(20)]
+    kcat(gw, "-P", "-t", "payments", "-K:", "-H", "tenant=acme", "-H", "content-type=text/plain",
+         input="".join(line + "\n" for line in first))
+    c = client(gw)
+    c.subscribe("/queue/legacy.payments", ack="client-individual")
+    got = c.get_n(20)
+    for m in got:
+        c.ack(m)
+    assert sorted(m.body for m in got) == sorted(line.split(":", 1)[1] for line in first)
+    for m in got:
+        h = m.headers
+        assert h["tenant"] == "acme"
+        assert h["content-type"].startswith("text/plain")
+        assert h["kafka.topic"] == "payments"
+        assert h["kafka.key"] == f"cust-{int(m.body.split()[1]) % 4}"
+        assert h["persistent"] == "true"
+    # Per partition the queue order is the stream order.
+    for p in ("0", "1"):
+        offsets = [int(m.headers["kafka.offset"]) for m in got if m.headers["kafka.partition"] == p]
+        assert offsets == sorted(offsets)
+    c.disconnect()
+
+    restart(gw)
+    second = [f"cust-{i % 4}:later {i}" for i in range(5)]
+    kcat(gw, "-P", "-t", "payments", "-K:", input="".join(line + "\n" for line in second))
+    c = client(gw)
+    c.subscribe("/queue/legacy.payments")
+    again = c.get_n(5)
+    assert sorted(m.body for m in again) == sorted(line.split(":", 1)[1] for line in second)
+    c.expect_no_message(1.0)
+
+
+def test_records_reach_an_mqtt5_subscriber_through_a_topic_route(kafka_gateway, kcat):
+    from gwtest.mqtt import MqttClient
+
+    gw = kafka_gateway(extra_toml="""
+[[routes]]
+name = "events-to-mqtt"
+from = "stream:events"
+to = "topic:legacy.events"
+""")
+    sub = MqttClient(gw, version=5)
+    sub.subscribe("legacy/events", qos=1)
+    # The route waits for its stream: producing creates it (auto-creation).
+    kcat(gw, "-P", "-t", "events", "-K:", "-H", "source=billing",
+         input="".join(f"k{i}:event {i}\n" for i in range(10)))
+    got = sub.get_n(10, timeout=20)
+    assert sorted(m.payload for m in got) == sorted(f"event {i}".encode() for i in range(10))
+    for m in got:
+        assert m.topic == "legacy/events"
+        props = dict(m.properties.UserProperty)
+        assert props["source"] == "billing"
+        assert props["kafka.key"] == "k" + m.payload.decode().split()[1]
+    sub.disconnect()
+
+
+INTO_STREAMS = """
+[[streams]]
+name = "orders"
+partitions = 3
+
+[[streams]]
+name = "jobs"
+partitions = 1
+
+[[routes]]
+name = "orders-to-stream"
+from = "topic:orders.*"
+to = "stream:orders"
+key = "customerId"
+
+[[routes]]
+name = "jobs-to-stream"
+from = "queue:jobs"
+to = "stream:jobs"
+"""
+
+
+def test_topic_messages_are_copied_into_a_stream_keyed_by_a_property(kafka_gateway, kcat, client):
+    gw = kafka_gateway(extra_toml=INTO_STREAMS)
+    legacy = client(gw)
+    legacy.subscribe("/topic/orders.*")
+    producer = client(gw)
+    time.sleep(0.5)  # the route's durable subscription is made at start-up
+    for i in range(30):
+        producer.send(f"/topic/orders.{['eu', 'us'][i % 2]}", f"order {i}",
+                      headers={"customerId": f"c{i % 5}", "persistent": "true"})
+    # Legacy subscribers still get every message (copy).
+    assert sorted(m.body for m in legacy.get_n(30)) == sorted(f"order {i}" for i in range(30))
+    from gwtest.kafka import json_records, wait_until
+
+    def records():
+        return json_records(kcat(gw, "-C", "-t", "orders", "-e", "-J").text)
+
+    wait_until(lambda: len(records()) >= 30, 20, "30 records in the stream")
+    got = records()
+    assert sorted(r["payload"] for r in got) == sorted(f"order {i}" for i in range(30))
+    by_key: dict[str, set[int]] = {}
+    for r in got:
+        assert r["key"] == f"c{int(r['payload'].split()[1]) % 5}"
+        by_key.setdefault(r["key"], set()).add(r["partition"])
+        headers = dict(zip(r["headers"][::2], r["headers"][1::2]))
+        assert headers["customerId"] == r["key"]
+    assert all(len(p) == 1 for p in by_key.values()), "one key, one partition"
+
+
+def test_queue_messages_are_moved_into_a_stream(kafka_gateway, kcat, client):
+    gw = kafka_gateway(extra_toml=INTO_STREAMS)
+    producer = client(gw)
+    for i in range(10):
+        producer.send("/queue/jobs", f"job {i}", headers={"persistent": "true"})
+    from gwtest.kafka import json_records, wait_until
+
+    def records():
+        return json_records(kcat(gw, "-C", "-t", "jobs", "-e", "-J").text)
+
+    wait_until(lambda: len(records()) >= 10, 20, "10 records in the stream")
+    assert [r["payload"] for r in records()] == [f"job {i}" for i in range(10)], "queue order kept"
+    # Moved: nothing is left for a queue consumer.
+    c = client(gw)
+    c.subscribe("/queue/jobs")
+    c.expect_no_message(1.0)
+
+
+def test_routes_reload_on_sighup_without_dropping_connections_and_refuse_a_bad_config(
+    kafka_gateway, kcat, client
+):
+    import signal
+
+    from gwtest.kafka import wait_until
+
+    gw = kafka_gateway(extra_toml=ROUTE)
+    original = gw.config_path.read_text()
+    legacy = client(gw)
+    legacy.subscribe("/queue/legacy.payments")
+    legacy.subscribe("/queue/legacy.refunds")
+    kcat(gw, "-P", "-t", "payments", input="p1\n")
+    assert legacy.get().body == "p1"
+
+    def reload(text: str, expect: str):
+        before = gw.log_text().count(expect)
+        gw.config_path.write_text(text)
+        gw.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: gw.log_text().count(expect) > before, 10, f"log line {expect!r}")
+
+    # Add a route: it starts; the STOMP connection is untouched.
+    with_refunds = original + """
+[[streams]]
+name = "refunds"
+partitions = 1
+
+[[routes]]
+name = "refunds-to-legacy"
+from = "stream:refunds"
+to = "queue:legacy.refunds"
+"""
+    reload(with_refunds, "routes reloaded")
+    kcat(gw, "-P", "-t", "refunds", input="r1\n")
+    kcat(gw, "-P", "-t", "payments", input="p2\n")
+    assert sorted(m.body for m in legacy.get_n(2)) == ["p2", "r1"]
+
+    # A configuration that does not validate is refused, and the routes in force stay.
+    reload(with_refunds + '\n[[routes]]\nname = "bad"\nfrom = "stream:x"\nto = "queue:a.*"\n',
+           "configuration refused on reload")
+    assert "routes[2].to" in gw.log_text()
+    kcat(gw, "-P", "-t", "refunds", input="r2\n")
+    assert legacy.get().body == "r2"
+
+    # Remove the route: records stay in the stream, nothing more reaches the queue.
+    reload(original, "routes reloaded")
+    kcat(gw, "-P", "-t", "refunds", input="r3\n")
+    kcat(gw, "-P", "-t", "payments", input="p3\n")
+    assert legacy.get().body == "p3"
+    legacy.expect_no_message(1.0)
