@@ -10,13 +10,22 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
-    BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
-    MqttListenerConfig, ServerConfig, StompListenerConfig, StoreConfig, SyncMode,
+    AmqpListenerConfig, BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy,
+    FlowControlPolicy, MqttListenerConfig, ServerConfig, StompListenerConfig, StoreConfig,
+    SyncMode,
 };
 
 const ROOT_KEYS: &[&str] = &["server", "listeners", "store", "broker"];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level"];
-const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt"];
+const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "amqp"];
+const AMQP_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "frame_max",
+    "channel_max",
+    "heartbeat_s",
+    "connect_timeout_ms",
+];
 const MQTT_KEYS: &[&str] = &[
     "enabled",
     "bind",
@@ -120,6 +129,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         if let Some(t) = cx.subtable(&listeners, "mqtt", MQTT_KEYS) {
             mqtt(&mut cx, &t, &mut config.listeners.mqtt);
         }
+        if let Some(t) = cx.subtable(&listeners, "amqp", AMQP_KEYS) {
+            amqp(&mut cx, &t, &mut config.listeners.amqp);
+        }
     }
     if let Some(t) = cx.subtable(&root, "store", STORE_KEYS) {
         store(&mut cx, &t, &mut config.store);
@@ -188,6 +200,20 @@ fn mqtt(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut MqttListenerConfig) {
     cx.int(t, "max_inflight", 1..=65_535, &mut out.max_inflight);
     cx.int(t, "topic_alias_max", 0..=65_535, &mut out.topic_alias_max);
     cx.int(t, "max_keepalive", 1..=65_535, &mut out.max_keepalive);
+    cx.int(
+        t,
+        "connect_timeout_ms",
+        POSITIVE,
+        &mut out.connect_timeout_ms,
+    );
+}
+
+fn amqp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AmqpListenerConfig) {
+    cx.boolean(t, "enabled", &mut out.enabled);
+    bind(cx, t, &mut out.bind);
+    cx.int(t, "frame_max", 4096..=2_147_483_647, &mut out.frame_max);
+    cx.int(t, "channel_max", 1..=65_535, &mut out.channel_max);
+    cx.int(t, "heartbeat_s", 0..=65_535, &mut out.heartbeat_s);
     cx.int(
         t,
         "connect_timeout_ms",

@@ -1,6 +1,8 @@
 //! The `gateway` binary: a multi-protocol message gateway (STOMP today; OpenWire, AMQP, MQTT and
 //! Kafka to come) on one durable engine.
 
+mod amqp091;
+mod amqp_port;
 mod mqtt;
 mod server;
 mod stomp;

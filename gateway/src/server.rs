@@ -182,6 +182,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         ));
     }
 
+    let amqp_cfg = &config.listeners.amqp;
+    if amqp_cfg.enabled {
+        let listener = TcpListener::bind(amqp_cfg.bind)
+            .await
+            .with_context(|| format!("cannot listen for AMQP on {}", amqp_cfg.bind))?;
+        tracing::info!(address = %amqp_cfg.bind, "AMQP listener ready");
+        let port = Arc::new(crate::amqp_port::AmqpPort {
+            engine: engine.clone(),
+            amqp091: Arc::new(crate::amqp091::Amqp091Settings {
+                frame_max: amqp_cfg.frame_max,
+                channel_max: amqp_cfg.channel_max,
+                heartbeat_s: amqp_cfg.heartbeat_s,
+                connect_timeout: Duration::from_millis(amqp_cfg.connect_timeout_ms),
+                max_message_bytes: 128 * 1024 * 1024,
+            }),
+            amqp091_broker: Arc::new(crate::amqp091::Amqp091Broker::default()),
+        });
+        let shutdown = shutdown_rx.clone();
+        listeners.spawn(accept(
+            listener,
+            shutdown_rx.clone(),
+            move |stream, peer| {
+                crate::amqp_port::serve(stream, peer, port.clone(), shutdown.clone())
+            },
+        ));
+    }
+
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);

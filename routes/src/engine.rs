@@ -13,6 +13,7 @@
 //! dropped) no further record names it.
 
 use crate::address::{pattern_matches, validate_name, Destination, DestinationKind};
+use crate::exchange::{Binding, BindingTarget, ExchangeError, ExchangeSpec, Exchanges, Routed};
 use crate::message::{Message, PropertyValue};
 use crate::persist::{decode_message, decode_meta, encode_message, encode_meta, QueueMeta};
 use crate::selector::{Selector, SelectorError};
@@ -161,6 +162,13 @@ pub enum EngineError {
     /// Stored data could not be decoded during recovery.
     #[error("recovery: {0}")]
     Recovery(String),
+    /// An exchange or binding operation failed.
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    /// A queue operation's condition does not hold (e.g. deleting a queue in use with
+    /// `if-unused`).
+    #[error("{0}")]
+    PreconditionFailed(String),
 }
 
 /// One message handed to a consumer.
@@ -282,8 +290,15 @@ pub enum NackAction {
 /// A local transaction's work, applied all together by [`Session::commit`].
 #[derive(Debug, Default)]
 pub struct Transaction {
-    sends: Vec<(Destination, Message)>,
+    sends: Vec<(Target, Message)>,
     acks: Vec<(ConsumerId, u64)>,
+}
+
+/// Where a send goes: a destination, or an exchange with a routing key.
+#[derive(Debug, Clone)]
+enum Target {
+    Destination(Destination),
+    Exchange { exchange: String, key: String },
 }
 
 impl Transaction {
@@ -294,7 +309,18 @@ impl Transaction {
 
     /// Stages a send.
     pub fn send(&mut self, destination: Destination, message: Message) {
-        self.sends.push((destination, message));
+        self.sends.push((Target::Destination(destination), message));
+    }
+
+    /// Stages a publish to an exchange with a routing key (see [`Session::publish_to_exchange`]).
+    pub fn publish_to_exchange(&mut self, exchange: &str, key: &str, message: Message) {
+        self.sends.push((
+            Target::Exchange {
+                exchange: exchange.to_string(),
+                key: key.to_string(),
+            },
+            message,
+        ));
     }
 
     /// Stages an acknowledgement.
@@ -516,6 +542,8 @@ pub struct Engine {
     space: Notify,
     summary: RecoverySummary,
     retained: Mutex<RetainedStore>,
+    /// Exchanges and their bindings; locked after the registry, never before it.
+    exchanges: Mutex<Exchanges>,
 }
 
 /// The last retained message of each address, journaled in a queue of its own.
@@ -670,6 +698,7 @@ impl Engine {
             space: Notify::new(),
             summary,
             retained: Mutex::new(retained),
+            exchanges: Mutex::new(Exchanges::default()),
         }))
     }
 
@@ -1098,6 +1127,7 @@ impl Engine {
     fn resolve_targets(
         &self,
         destination: &Destination,
+        properties: &BTreeMap<String, PropertyValue>,
         sender: SessionId,
     ) -> Result<Vec<Arc<Queue>>, EngineError> {
         let mut reg = lock(&self.registry);
@@ -1116,24 +1146,30 @@ impl Engine {
                 {
                     return Err(EngineError::UnknownDestination(destination.to_string()));
                 }
-                Ok(reg
-                    .subscriptions
-                    .values()
-                    .filter(|q| match &q.kind {
-                        QueueKind::Subscription {
-                            pattern,
-                            no_local_session,
-                            ..
-                        } => {
-                            pattern_matches(pattern, &destination.name)
-                                && *no_local_session != Some(sender)
-                        }
-                        QueueKind::Anycast => false,
-                    })
-                    .cloned()
-                    .collect())
+                // A topic send is a publish to `amq.topic`: its subscriptions and the queues
+                // bound to it (and through it) all get a copy.
+                let routed = lock(&self.exchanges).route(
+                    crate::exchange::TOPIC_EXCHANGE,
+                    &destination.name,
+                    properties,
+                )?;
+                Ok(routed_queues(&reg, &routed, sender))
             }
         }
+    }
+
+    /// The queues a publish to `exchange` with `key` reaches: existing anycast queues only, and
+    /// the topic subscriptions of every address that reached `amq.topic`.
+    fn resolve_exchange(
+        &self,
+        exchange: &str,
+        key: &str,
+        properties: &BTreeMap<String, PropertyValue>,
+        sender: SessionId,
+    ) -> Result<Vec<Arc<Queue>>, EngineError> {
+        let reg = lock(&self.registry);
+        let routed = lock(&self.exchanges).route(exchange, key, properties)?;
+        Ok(routed_queues(&reg, &routed, sender))
     }
 
     /// Waits (or fails, or makes room) until `queue` can take `size` more bytes.
@@ -1231,22 +1267,33 @@ impl Engine {
     }
 
     /// Applies staged sends and acks as one journal batch, then makes the sends visible.
+    /// Returns the durability and, per send, how many queues it reached.
     async fn apply(
         &self,
         session: SessionId,
-        sends: Vec<(Destination, Message)>,
+        sends: Vec<(Target, Message)>,
         acks: Vec<(ConsumerId, u64)>,
-    ) -> Result<Durability, EngineError> {
+    ) -> Result<(Durability, Vec<usize>), EngineError> {
         let mut planned: Vec<(Arc<Queue>, Arc<Message>, u64)> = Vec::new();
-        for (destination, mut message) in sends {
+        let mut reached = Vec::with_capacity(sends.len());
+        for (target, mut message) in sends {
             if message.message_id.is_empty() {
                 message.message_id = self.new_message_id();
             }
             if message.timestamp == 0 {
                 message.timestamp = now_ms();
             }
-            message.address = destination.name.clone();
-            let targets = self.resolve_targets(&destination, session)?;
+            let targets = match &target {
+                Target::Destination(destination) => {
+                    message.address = destination.name.clone();
+                    self.resolve_targets(destination, &message.properties, session)?
+                }
+                Target::Exchange { exchange, key } => {
+                    message.address = key.clone();
+                    self.resolve_exchange(exchange, key, &message.properties, session)?
+                }
+            };
+            reached.push(targets.len());
             let size = message.body.len() as u64;
             for queue in &targets {
                 self.admit(queue, size, message.persistent && queue.durable)
@@ -1307,7 +1354,7 @@ impl Engine {
         for queue in touched {
             self.redispatch(&queue);
         }
-        Ok(Durability(commit))
+        Ok((Durability(commit), reached))
     }
 
     fn take_in_flight(
@@ -1731,6 +1778,156 @@ impl Engine {
         names.sort();
         names
     }
+
+    /// Declares an exchange, or checks that the existing one is equivalent (see
+    /// [`Exchanges::declare`]).
+    pub fn declare_exchange(&self, name: &str, spec: ExchangeSpec) -> Result<(), EngineError> {
+        Ok(lock(&self.exchanges).declare(name, spec)?)
+    }
+
+    /// The spec of exchange `name`, if it exists.
+    pub fn exchange(&self, name: &str) -> Option<ExchangeSpec> {
+        lock(&self.exchanges).get(name)
+    }
+
+    /// Deletes an exchange and the bindings that lead to it.
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> Result<(), EngineError> {
+        Ok(lock(&self.exchanges).delete(name, if_unused)?)
+    }
+
+    /// Binds a queue or exchange to the exchange `source`. A queue target must exist.
+    pub fn bind(&self, source: &str, binding: Binding) -> Result<(), EngineError> {
+        let reg = lock(&self.registry);
+        if let BindingTarget::Queue(q) = &binding.target {
+            if !reg.queues.contains_key(q) {
+                return Err(EngineError::UnknownDestination(format!("queue://{q}")));
+            }
+        }
+        Ok(lock(&self.exchanges).bind(source, binding)?)
+    }
+
+    /// Removes a binding from the exchange `source`.
+    pub fn unbind(&self, source: &str, binding: &Binding) -> Result<(), EngineError> {
+        Ok(lock(&self.exchanges).unbind(source, binding)?)
+    }
+
+    /// Creates the anycast queue `name` if it does not exist; returns a snapshot of it.
+    pub fn declare_queue(&self, name: &str) -> Result<QueueInfo, EngineError> {
+        {
+            let mut reg = lock(&self.registry);
+            self.anycast_queue(&mut reg, name)?;
+        }
+        self.queue_info(name)
+            .ok_or_else(|| EngineError::UnknownDestination(format!("queue://{name}")))
+    }
+
+    /// Deletes the anycast queue `name` with its messages and bindings; its consumers are told
+    /// [`SessionEvent::ConsumerCancelled`]. With `if_unused` a queue with consumers, with
+    /// `if_empty` a queue with messages, is kept and [`EngineError::PreconditionFailed`]
+    /// returned. Returns how many messages went with it.
+    pub fn delete_queue(
+        &self,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> Result<usize, EngineError> {
+        let queue = {
+            let mut reg = lock(&self.registry);
+            let Some(queue) = reg.queues.get(name).cloned() else {
+                return Err(EngineError::UnknownDestination(format!("queue://{name}")));
+            };
+            {
+                let st = lock(&queue.state);
+                if if_unused && !st.consumers.is_empty() {
+                    return Err(EngineError::PreconditionFailed(format!(
+                        "queue '{name}' in use"
+                    )));
+                }
+                if if_empty && st.len() > 0 {
+                    return Err(EngineError::PreconditionFailed(format!(
+                        "queue '{name}' not empty"
+                    )));
+                }
+            }
+            reg.queues.remove(name);
+            reg.temp_names.remove(name);
+            queue
+        };
+        lock(&self.exchanges).remove_target(&BindingTarget::Queue(name.to_string()));
+        let count = lock(&queue.state).len();
+        self.drop_queue(&queue);
+        Ok(count)
+    }
+
+    /// Removes the ready messages of the anycast queue `name` (deliveries not yet acknowledged
+    /// stay); returns how many went.
+    pub fn purge_queue(&self, name: &str) -> Result<usize, EngineError> {
+        let Some(queue) = lock(&self.registry).queues.get(name).cloned() else {
+            return Err(EngineError::UnknownDestination(format!("queue://{name}")));
+        };
+        let mut st = lock(&queue.state);
+        let entries: Vec<Entry> = std::mem::take(&mut st.ready).into_values().collect();
+        let mut freed = 0;
+        let mut records = Vec::new();
+        for entry in &entries {
+            freed += entry.size;
+            if entry.message.expiration > 0 {
+                st.expiring = st.expiring.saturating_sub(1);
+            }
+            if entry.journaled {
+                records.push(JournalRecord::Ack {
+                    queue: queue.id,
+                    seq: entry.seq,
+                });
+            }
+        }
+        st.bytes = st.bytes.saturating_sub(freed);
+        if !records.is_empty() {
+            drop(self.journal.append(records));
+        }
+        drop(st);
+        self.release_memory(freed);
+        Ok(entries.len())
+    }
+}
+
+/// The queues of a routing result: existing anycast queues by name, then the topic
+/// subscriptions whose pattern matches an address that reached `amq.topic` (no-local ones skip
+/// their own session's sends); each queue once.
+fn routed_queues(reg: &Registry, routed: &Routed, sender: SessionId) -> Vec<Arc<Queue>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for name in &routed.queues {
+        if let Some(q) = reg.queues.get(name) {
+            if seen.insert(q.id) {
+                out.push(q.clone());
+            }
+        }
+    }
+    if !routed.topic_addresses.is_empty() {
+        for q in reg.subscriptions.values() {
+            let QueueKind::Subscription {
+                pattern,
+                no_local_session,
+                ..
+            } = &q.kind
+            else {
+                continue;
+            };
+            if *no_local_session == Some(sender) {
+                continue;
+            }
+            if routed
+                .topic_addresses
+                .iter()
+                .any(|a| pattern_matches(pattern, a))
+                && seen.insert(q.id)
+            {
+                out.push(q.clone());
+            }
+        }
+    }
+    out
 }
 
 fn prioritized_for(config: &EngineConfig, name: &str) -> bool {
@@ -1799,9 +1996,37 @@ impl Session {
         destination: &Destination,
         message: Message,
     ) -> Result<Durability, EngineError> {
-        self.engine
-            .apply(self.id, vec![(destination.clone(), message)], Vec::new())
-            .await
+        let (durability, _) = self
+            .engine
+            .apply(
+                self.id,
+                vec![(Target::Destination(destination.clone()), message)],
+                Vec::new(),
+            )
+            .await?;
+        Ok(durability)
+    }
+
+    /// Publishes one message to an exchange with a routing key (AMQP 0-9-1's `basic.publish`):
+    /// it goes to every queue the exchange's bindings reach, the default exchange `""` reaching
+    /// the existing queue named by the key and `amq.topic` the topic subscriptions of every
+    /// protocol. Returns, as [`Session::publish`] does, once the message is visible, with its
+    /// durability still to await and the number of queues it reached (0: unroutable).
+    pub async fn publish_to_exchange(
+        &self,
+        exchange: &str,
+        key: &str,
+        message: Message,
+    ) -> Result<(Durability, usize), EngineError> {
+        let target = Target::Exchange {
+            exchange: exchange.to_string(),
+            key: key.to_string(),
+        };
+        let (durability, reached) = self
+            .engine
+            .apply(self.id, vec![(target, message)], Vec::new())
+            .await?;
+        Ok((durability, reached.first().copied().unwrap_or(0)))
     }
 
     /// Opens a consumer.
@@ -2169,7 +2394,7 @@ impl Session {
     /// Commits a transaction: its sends and acks become durable in one journal batch, then the
     /// sends become visible.
     pub async fn commit(&self, tx: Transaction) -> Result<Durability, EngineError> {
-        self.engine.apply(self.id, tx.sends, tx.acks).await
+        Ok(self.engine.apply(self.id, tx.sends, tx.acks).await?.0)
     }
 
     /// Rolls a transaction back: its sends are discarded and the messages it acknowledged are
@@ -2214,6 +2439,107 @@ impl Session {
             reg.queues.insert(name.clone(), queue);
         }
         Ok(name)
+    }
+
+    /// Opens a consumer that is never dispatched to: it only holds the messages taken with
+    /// [`Session::get`] until they are acknowledged or refused like any delivery (AMQP
+    /// `basic.get`). Close it with [`Session::unsubscribe`].
+    pub fn open_getter(&self) -> Result<ConsumerId, EngineError> {
+        let engine = &self.engine;
+        let id = engine.next_consumer.fetch_add(1, Ordering::Relaxed);
+        let mut reg = lock(&engine.registry);
+        let session = reg
+            .sessions
+            .get_mut(&self.id)
+            .ok_or(EngineError::SessionClosed)?;
+        session.consumers.insert(id);
+        reg.consumers.insert(
+            id,
+            ConsumerEntry {
+                queues: Vec::new(),
+                session: self.id,
+                wildcard: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Takes the first ready message of the existing anycast queue `queue` for the getter
+    /// consumer `getter` (see [`Session::open_getter`]); `None` when the queue has none ready.
+    /// Also returns how many messages stay ready.
+    pub fn get(
+        &self,
+        getter: ConsumerId,
+        queue: &str,
+    ) -> Result<Option<(Delivery, usize)>, EngineError> {
+        let engine = &self.engine;
+        let q = {
+            let mut reg = lock(&engine.registry);
+            let Some(q) = reg.queues.get(queue).cloned() else {
+                return Err(EngineError::UnknownDestination(format!("queue://{queue}")));
+            };
+            let entry = reg
+                .consumers
+                .get_mut(&getter)
+                .ok_or(EngineError::UnknownConsumer(getter))?;
+            if !entry.queues.iter().any(|known| known.id == q.id) {
+                entry.queues.push(q.clone());
+            }
+            q
+        };
+        let now = now_ms();
+        let mut st = lock(&q.state);
+        let mut dead = Vec::new();
+        let mut taken = None;
+        while let Some((key, entry)) = st.ready.pop_first() {
+            if entry.message.expiration > 0 && entry.message.expiration <= now {
+                st.bytes = st.bytes.saturating_sub(entry.size);
+                st.expiring = st.expiring.saturating_sub(1);
+                dead.push(DeadLetter {
+                    entry,
+                    from: q.name.clone(),
+                    cause: "expired",
+                });
+                continue;
+            }
+            taken = Some((key, entry));
+            break;
+        }
+        let result = taken.map(|(_, mut entry)| {
+            entry.delivery_count += 1;
+            if entry.journaled {
+                drop(engine.journal.append(vec![JournalRecord::DeliveryCount {
+                    queue: q.id,
+                    seq: entry.seq,
+                    count: entry.delivery_count,
+                }]));
+            }
+            let delivery = Delivery {
+                consumer: getter,
+                seq: entry.seq,
+                destination: q.destination_for(&entry.message),
+                message: entry.message.clone(),
+                delivery_count: entry.delivery_count,
+                redelivered: entry.delivery_count > 1,
+                retained: entry.retained,
+            };
+            let order = engine.next_delivery.fetch_add(1, Ordering::Relaxed);
+            st.in_flight.insert(
+                entry.seq,
+                InFlight {
+                    entry,
+                    consumer: getter,
+                    order,
+                },
+            );
+            delivery
+        });
+        let remaining = st.ready.len();
+        drop(st);
+        let freed: u64 = dead.iter().map(|d| d.entry.size).sum();
+        engine.release_memory(freed);
+        engine.dead_letter(dead);
+        Ok(result.map(|d| (d, remaining)))
     }
 
     /// Deletes a durable subscription of this session's client id.

@@ -2,11 +2,15 @@
 //! engine that enqueues, dispatches, acknowledges, redelivers, expires and dead-letters, calling
 //! `store` for durability. No sockets.
 pub mod address;
+pub mod exchange;
 pub mod message;
 pub mod persist;
 pub mod selector;
 
 pub use address::{Destination, DestinationKind};
+pub use exchange::{
+    Binding, BindingTarget, ExchangeError, ExchangeKind, ExchangeSpec, HeadersArgs, HeadersMatch,
+};
 pub use message::{BodyKind, Message, PropertyValue};
 pub mod engine;
 
