@@ -2261,6 +2261,29 @@ impl Session {
         Ok(id)
     }
 
+    /// Stops dispatching to a consumer but keeps its unacknowledged deliveries pending on it, so
+    /// they can still be acknowledged or refused (AMQP 0-9-1's `basic.cancel`). The consumer no
+    /// longer counts in [`QueueInfo::consumers`]; [`Session::unsubscribe`] returns what is left.
+    pub fn stop_consumer(&self, consumer: ConsumerId) {
+        let engine = &self.engine;
+        let queues = {
+            let mut reg = lock(&engine.registry);
+            let Some(entry) = reg.consumers.get_mut(&consumer) else {
+                return;
+            };
+            entry.wildcard = None;
+            entry.queues.clone()
+        };
+        for queue in queues {
+            let mut st = lock(&queue.state);
+            st.consumers.retain(|c| c.id != consumer);
+            st.groups.retain(|_, owner| *owner != consumer);
+            let dead = engine.dispatch(&queue, &mut st);
+            drop(st);
+            engine.dead_letter(dead);
+        }
+    }
+
     /// Closes a consumer; its unacknowledged messages go back to the queue, counted as delivered.
     pub fn unsubscribe(&self, consumer: ConsumerId) {
         self.engine.close_consumer(consumer);

@@ -7,24 +7,14 @@
 
 from __future__ import annotations
 
-import pika
 import pytest
 
-from gwtest.amqp import RawAmqp
+from gwtest.amqp import RawAmqp, pika_connection as connect
 
 
 @pytest.fixture
 def gateway(make_gateway):
     return make_gateway()
-
-
-def connect(gw, **params):
-    params.setdefault("blocked_connection_timeout", 30)
-    params.setdefault("connection_attempts", 3)
-    params.setdefault("retry_delay", 0.2)
-    return pika.BlockingConnection(
-        pika.ConnectionParameters(host=gw.host, port=gw.amqp_port, **params)
-    )
 
 
 @pytest.fixture

@@ -158,3 +158,15 @@ class RawAmqp:
         self.send(method_frame(channel, 20, 10, shortstr("")))
         ch, c, m, _ = self.read_method()
         assert (ch, c, m) == (channel, 20, 11), (ch, c, m)
+
+
+def pika_connection(gw, **params):
+    """A pika BlockingConnection to the gateway's AMQP port."""
+    import pika
+
+    params.setdefault("blocked_connection_timeout", 30)
+    params.setdefault("connection_attempts", 3)
+    params.setdefault("retry_delay", 0.2)
+    return pika.BlockingConnection(
+        pika.ConnectionParameters(host=gw.host, port=gw.amqp_port, **params)
+    )

@@ -5,10 +5,9 @@
 //! closes only its channel with `channel.close`; a *hard* error (501-506, 530, 540, 541)
 //! closes the connection with `connection.close`, which waits for the client's `close-ok`.
 //!
-//! Deviations from RabbitMQ, kept small and documented in `docs/mapping.md`: the deliveries a
-//! cancelled consumer left unacknowledged go back to the queue at cancel (a later ack of their
-//! tags is ignored); `basic.qos` with `global` applies per consumer; in a transaction,
-//! `basic.reject`/`nack` act at once and `mandatory` returns are not reported.
+//! Deviations from RabbitMQ, kept small and documented in `docs/mapping.md`: `basic.qos` with
+//! `global` applies per consumer; in a transaction, `basic.reject`/`nack` act at once and
+//! `mandatory` returns are not reported.
 
 use super::broker::{Amqp091Broker, QueueDeclaration};
 use super::convert;
@@ -215,6 +214,8 @@ struct Channel {
     tx_acks: Vec<Tagged>,
     getter: Option<ConsumerId>,
     last_queue: Option<String>,
+    /// Cancelled consumers whose deliveries are not all acknowledged yet; closed once they are.
+    cancelled: Vec<ConsumerId>,
 }
 
 /// A delivery tag and the delivery it names (consumer, queue sequence).
@@ -833,6 +834,9 @@ impl Connection {
         c.unacked.clear();
         let consumers: Vec<ConsumerState> = c.consumers.drain().map(|(_, s)| s).collect();
         let getter = c.getter.take();
+        for id in std::mem::take(&mut c.cancelled) {
+            self.session.unsubscribe(id);
+        }
         for consumer in &consumers {
             self.consumers.remove(&consumer.id);
             self.session.unsubscribe(consumer.id);
@@ -1087,18 +1091,15 @@ impl Connection {
                     return Ok(());
                 };
                 if let Some(consumer) = c.consumers.remove(&m.consumer_tag) {
-                    let returned: Vec<u64> = c
-                        .unacked
-                        .iter()
-                        .filter(|(_, (id, _))| *id == consumer.id)
-                        .map(|(tag, _)| *tag)
-                        .collect();
-                    for tag in returned {
-                        c.unacked.remove(&tag);
-                        c.returned_tags.insert(tag);
-                    }
+                    // As RabbitMQ: what the consumer has unacknowledged stays so, and can
+                    // still be acknowledged on this channel.
                     self.consumers.remove(&consumer.id);
-                    self.session.unsubscribe(consumer.id);
+                    if c.unacked.values().any(|(id, _)| *id == consumer.id) {
+                        self.session.stop_consumer(consumer.id);
+                        c.cancelled.push(consumer.id);
+                    } else {
+                        self.session.unsubscribe(consumer.id);
+                    }
                     if consumer.exclusive {
                         self.broker.release_exclusive_consumer(&consumer.queue);
                     }
@@ -1225,7 +1226,27 @@ impl Connection {
                 ))
             }
         }
+        self.close_drained(channel);
         Ok(())
+    }
+
+    /// Closes the cancelled consumers of `channel` that have nothing unacknowledged left.
+    fn close_drained(&mut self, channel: u16) {
+        let Some(c) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        if c.cancelled.is_empty() {
+            return;
+        }
+        let unacked = &c.unacked;
+        let (drained, waiting): (Vec<ConsumerId>, Vec<ConsumerId>) = c
+            .cancelled
+            .iter()
+            .partition(|id| !unacked.values().any(|(cid, _)| cid == *id));
+        c.cancelled = waiting;
+        for id in drained {
+            self.session.unsubscribe(id);
+        }
     }
 
     /// The queue a method names; `""` means the channel's last declared queue.
@@ -1862,7 +1883,10 @@ impl Connection {
 
     fn deliver(&mut self, delivery: Delivery) {
         let Some((channel, tag)) = self.consumers.get(&delivery.consumer).cloned() else {
-            // The consumer is being cancelled; the engine returns what it had in flight.
+            // Dispatched just before its consumer was cancelled: back to the queue.
+            let _ = self
+                .session
+                .nack(delivery.consumer, &[delivery.seq], NackAction::Requeue);
             return;
         };
         let Some(c) = self.channels.get_mut(&channel) else {
