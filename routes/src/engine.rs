@@ -278,6 +278,39 @@ impl ConsumerSpec {
     }
 }
 
+/// What a queue with a length limit does when it is full (AMQP's `x-overflow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// The oldest ready message is dropped (dead-lettered) to make room (`drop-head`).
+    #[default]
+    DropHead,
+    /// The new message is refused (`reject-publish`).
+    RejectPublish,
+}
+
+/// Per-queue options given when a queue is declared (AMQP 0-9-1 queue arguments). They live in
+/// memory: a client declaring the queue again after a restart sets them again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// Messages expire this long after they enter the queue (`x-message-ttl`).
+    pub message_ttl: Option<Duration>,
+    /// Most messages held (`x-max-length`).
+    pub max_length: Option<u64>,
+    /// Most body bytes held (`x-max-length-bytes`).
+    pub max_length_bytes: Option<u64>,
+    /// What a full queue does (`x-overflow`).
+    pub overflow: Overflow,
+    /// Dead letters (rejected without requeue, expired, dropped from the head) are published to
+    /// this exchange, with this routing key or their own (`x-dead-letter-exchange`,
+    /// `x-dead-letter-routing-key`).
+    pub dead_letter: Option<(String, Option<String>)>,
+    /// Without a dead-letter exchange, dead letters are discarded (RabbitMQ's rule) instead of
+    /// going to the dead-letter queue (ActiveMQ's).
+    pub discard_dead_letters: bool,
+    /// The queue delivers by priority, highest first (`x-max-priority`).
+    pub max_priority: Option<u8>,
+}
+
 /// What to do with a delivery that is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NackAction {
@@ -544,6 +577,8 @@ pub struct Engine {
     retained: Mutex<RetainedStore>,
     /// Exchanges and their bindings; locked after the registry, never before it.
     exchanges: Mutex<Exchanges>,
+    /// Options of the queues declared with some; a leaf lock (nothing is locked under it).
+    queue_options: Mutex<HashMap<String, Arc<QueueOptions>>>,
 }
 
 /// The last retained message of each address, journaled in a queue of its own.
@@ -699,6 +734,7 @@ impl Engine {
             summary,
             retained: Mutex::new(retained),
             exchanges: Mutex::new(Exchanges::default()),
+            queue_options: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -1099,7 +1135,10 @@ impl Engine {
             kind: QueueKind::Anycast,
             durable: true,
             selector: None,
-            prioritized: prioritized_for(&self.config, name),
+            prioritized: prioritized_for(&self.config, name)
+                || self
+                    .options_of(name)
+                    .is_some_and(|o| o.max_priority.is_some()),
             tag: Mutex::new((None, false)),
             state: Mutex::new(QueueState::default()),
         });
@@ -1175,12 +1214,26 @@ impl Engine {
     /// Waits (or fails, or makes room) until `queue` can take `size` more bytes.
     async fn admit(&self, queue: &Queue, size: u64, journaled: bool) -> Result<(), EngineError> {
         let policy = self.policy_for(&queue.name);
-        let mode = policy
+        let mut mode = policy
             .and_then(|p| p.flow_control)
             .unwrap_or(self.config.flow_control);
-        let (max_messages, max_bytes) = policy
+        let (mut max_messages, mut max_bytes) = policy
             .map(|p| (p.max_messages, p.max_bytes))
             .unwrap_or((0, 0));
+        if let Some(o) = self.options_of(&queue.name) {
+            if o.max_length.is_some() || o.max_length_bytes.is_some() {
+                max_messages = o.max_length.unwrap_or(0);
+                max_bytes = o.max_length_bytes.unwrap_or(0);
+                mode = match o.overflow {
+                    Overflow::DropHead => FlowControl::DropOldest,
+                    Overflow::RejectPublish => FlowControl::Fail,
+                };
+                if max_messages == 0 && o.max_length.is_some() {
+                    // x-max-length 0: nothing is kept (drop-head drops the newcomer at once).
+                    max_messages = 1;
+                }
+            }
+        }
         let deadline = self.config.send_timeout.map(|t| Instant::now() + t);
         loop {
             let notified = self.space.notified();
@@ -1254,15 +1307,24 @@ impl Engine {
         if entry.message.expiration > 0 {
             st.expiring = st.expiring.saturating_sub(1);
         }
-        if entry.journaled {
+        drop(st);
+        tracing::debug!(queue = %queue.name, "dropped the oldest message to make room");
+        self.release_memory(entry.size);
+        if self
+            .options_of(&queue.name)
+            .is_some_and(|o| o.dead_letter.is_some())
+        {
+            self.dead_letter(vec![DeadLetter {
+                entry,
+                from: queue.name.clone(),
+                cause: "maxlen",
+            }]);
+        } else if entry.journaled {
             drop(self.journal.append(vec![JournalRecord::Ack {
                 queue: queue.id,
                 seq: entry.seq,
             }]));
         }
-        drop(st);
-        tracing::debug!(queue = %queue.name, "dropped the oldest message to make room");
-        self.release_memory(entry.size);
         true
     }
 
@@ -1302,7 +1364,20 @@ impl Engine {
             let message = Arc::new(message);
             for queue in targets {
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-                planned.push((queue, message.clone(), seq));
+                let ttl = self.options_of(&queue.name).and_then(|o| o.message_ttl);
+                let message = match ttl {
+                    // The queue's TTL caps the message's own expiration, for this queue only.
+                    Some(ttl) => {
+                        let deadline = now_ms().saturating_add(ttl.as_millis() as u64).max(1);
+                        let mut copy = (*message).clone();
+                        if copy.expiration == 0 || copy.expiration > deadline {
+                            copy.expiration = deadline;
+                        }
+                        Arc::new(copy)
+                    }
+                    None => message.clone(),
+                };
+                planned.push((queue, message, seq));
             }
         }
         let mut records = Vec::new();
@@ -1540,6 +1615,13 @@ impl Engine {
     /// from the source); expired non-persistent messages are dropped, as ActiveMQ does.
     fn dead_letter(&self, dead: Vec<DeadLetter>) {
         for letter in dead {
+            let letter = match self.options_of(&letter.from) {
+                Some(options) => match self.dead_letter_by_options(letter, &options) {
+                    Some(letter) => letter,
+                    None => continue,
+                },
+                None => letter,
+            };
             let dlq_name = self.dead_letter_queue_for(&letter.from);
             let source_id = {
                 let reg = lock(&self.registry);
@@ -1811,6 +1893,118 @@ impl Engine {
         Ok(lock(&self.exchanges).unbind(source, binding)?)
     }
 
+    fn options_of(&self, name: &str) -> Option<Arc<QueueOptions>> {
+        let options = lock(&self.queue_options);
+        if options.is_empty() {
+            return None;
+        }
+        options.get(name).cloned()
+    }
+
+    /// Dead-letters by a queue's own options: to its dead-letter exchange, or nowhere when it
+    /// discards dead letters. Returns the letter when the options leave it to the default rule.
+    fn dead_letter_by_options(
+        &self,
+        letter: DeadLetter,
+        options: &QueueOptions,
+    ) -> Option<DeadLetter> {
+        if options.dead_letter.is_none() && !options.discard_dead_letters {
+            return Some(letter);
+        }
+        let source = lock(&self.registry).queues.get(&letter.from).map(|q| q.id);
+        let mut records = Vec::new();
+        if let (true, Some(queue)) = (letter.entry.journaled, source) {
+            records.push(JournalRecord::Ack {
+                queue,
+                seq: letter.entry.seq,
+            });
+        }
+        let mut pushes = Vec::new();
+        if let Some((exchange, key)) = &options.dead_letter {
+            let mut message = (*letter.entry.message).clone();
+            let reason = match letter.cause {
+                "expired" => "expired",
+                "rejected" => "rejected",
+                "maxlen" => "maxlen",
+                _ => "delivery_limit",
+            };
+            message.expiration = 0;
+            for (name, value) in [
+                ("x-first-death-reason", reason.to_string()),
+                ("x-first-death-queue", letter.from.clone()),
+                ("x-last-death-reason", reason.to_string()),
+                ("x-last-death-queue", letter.from.clone()),
+            ] {
+                if name.starts_with("x-first") && message.properties.contains_key(name) {
+                    continue;
+                }
+                message
+                    .properties
+                    .insert(name.to_string(), PropertyValue::String(value));
+            }
+            let key = key.clone().unwrap_or_else(|| message.address.clone());
+            message.address = key.clone();
+            let targets = self
+                .resolve_exchange(exchange, &key, &message.properties, 0)
+                .unwrap_or_default();
+            let message = Arc::new(message);
+            for queue in targets {
+                if queue.name == letter.from {
+                    continue; // no cycle back into the queue it left
+                }
+                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+                let journaled = queue.durable && message.persistent;
+                if journaled {
+                    records.push(JournalRecord::Add {
+                        queue: queue.id,
+                        seq,
+                        payload: encode_message(&message),
+                    });
+                }
+                pushes.push((queue, seq, journaled));
+            }
+            if pushes.is_empty() {
+                tracing::debug!(from = %letter.from, exchange = %exchange, "dead letter unroutable; dropped");
+            }
+            if !records.is_empty() {
+                drop(self.journal.append(records));
+            }
+            for (queue, seq, journaled) in pushes {
+                let mut st = lock(&queue.state);
+                if st.deleted {
+                    continue;
+                }
+                self.push_ready(&queue, &mut st, seq, message.clone(), journaled, false);
+                let more = self.dispatch(&queue, &mut st);
+                drop(st);
+                if !more.is_empty() {
+                    self.dead_letter(more);
+                }
+            }
+        } else if !records.is_empty() {
+            drop(self.journal.append(records));
+        }
+        None
+    }
+
+    /// Creates the anycast queue `name` with `options` if it does not exist (the options are
+    /// replaced if it does; a queue's priority ordering is fixed when it is created).
+    pub fn declare_queue_with(
+        &self,
+        name: &str,
+        options: QueueOptions,
+    ) -> Result<QueueInfo, EngineError> {
+        {
+            let mut all = lock(&self.queue_options);
+            if options == QueueOptions::default() {
+                all.remove(name);
+            } else {
+                all.insert(name.to_string(), Arc::new(options));
+            }
+        }
+        self.declare_queue(name)
+    }
+
     /// Creates the anycast queue `name` if it does not exist; returns a snapshot of it.
     pub fn declare_queue(&self, name: &str) -> Result<QueueInfo, EngineError> {
         {
@@ -1854,6 +2048,7 @@ impl Engine {
             queue
         };
         lock(&self.exchanges).remove_target(&BindingTarget::Queue(name.to_string()));
+        lock(&self.queue_options).remove(name);
         let count = lock(&queue.state).len();
         self.drop_queue(&queue);
         Ok(count)

@@ -16,8 +16,9 @@ pub mod engine;
 
 pub use engine::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability,
-    DurableSubscriptionInfo, Engine, EngineConfig, EngineError, FlowControl, NackAction, QueueInfo,
-    RecoverySummary, Session, SessionEvent, SessionId, Transaction, TEMP_PREFIX,
+    DurableSubscriptionInfo, Engine, EngineConfig, EngineError, FlowControl, NackAction, Overflow,
+    QueueInfo, QueueOptions, RecoverySummary, Session, SessionEvent, SessionId, Transaction,
+    TEMP_PREFIX,
 };
 /// The store crate, for the journal options the engine opens with.
 pub use store;

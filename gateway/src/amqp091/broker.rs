@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// How a queue was declared over AMQP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,7 @@ pub struct QueueDeclaration {
 pub struct Amqp091Broker {
     declarations: Mutex<HashMap<String, QueueDeclaration>>,
     exclusive_consumers: Mutex<HashSet<String>>,
+    last_used: Mutex<HashMap<String, Instant>>,
     next_connection: AtomicU64,
     next_name: AtomicU64,
 }
@@ -57,8 +59,22 @@ impl Amqp091Broker {
         lock(&self.declarations).insert(queue.to_string(), declaration);
     }
 
+    /// Notes that `queue` was used now (declared, consumed from, read with `basic.get`).
+    pub fn touch(&self, queue: &str) {
+        lock(&self.last_used).insert(queue.to_string(), Instant::now());
+    }
+
+    /// How long `queue` has gone unused.
+    pub fn idle_for(&self, queue: &str) -> Duration {
+        lock(&self.last_used)
+            .get(queue)
+            .map(|t| t.elapsed())
+            .unwrap_or(Duration::MAX)
+    }
+
     /// Forgets a deleted queue.
     pub fn forget(&self, queue: &str) {
+        lock(&self.last_used).remove(queue);
         lock(&self.declarations).remove(queue);
         lock(&self.exclusive_consumers).remove(queue);
     }

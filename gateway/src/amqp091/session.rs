@@ -28,7 +28,7 @@ use futures::{SinkExt, StreamExt};
 use routes::{
     Binding, BindingTarget, ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Durability, Engine,
     EngineError, ExchangeError, ExchangeKind, ExchangeSpec, HeadersArgs, HeadersMatch, NackAction,
-    Session, SessionEvent, Transaction,
+    Overflow, QueueOptions, Session, SessionEvent, Transaction,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -629,6 +629,97 @@ fn queue_arguments(table: &FieldTable) -> Vec<(String, String)> {
         .collect();
     args.sort();
     args
+}
+
+/// The engine options a queue's arguments ask for, and its `x-expires`; `Err` names the first
+/// invalid argument.
+fn queue_options(table: &FieldTable) -> Result<(QueueOptions, Option<Duration>), String> {
+    let mut options = QueueOptions {
+        discard_dead_letters: true,
+        ..QueueOptions::default()
+    };
+    let mut expires = None;
+    let non_negative = |name: &str, v: &FieldValue| -> Result<u64, String> {
+        v.as_i64()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| name.to_string())
+    };
+    let mut dlx = None;
+    let mut dl_key = None;
+    for (key, value) in table.iter() {
+        let key = text(key);
+        match key.as_str() {
+            "x-message-ttl" => {
+                options.message_ttl = Some(Duration::from_millis(non_negative(&key, value)?));
+            }
+            "x-expires" => {
+                let ms = non_negative(&key, value)?;
+                if ms == 0 {
+                    return Err(key);
+                }
+                expires = Some(Duration::from_millis(ms));
+            }
+            "x-max-length" => options.max_length = Some(non_negative(&key, value)?),
+            "x-max-length-bytes" => options.max_length_bytes = Some(non_negative(&key, value)?),
+            "x-overflow" => {
+                options.overflow = match value.as_str() {
+                    Some("drop-head") => Overflow::DropHead,
+                    Some("reject-publish") | Some("reject-publish-dlx") => Overflow::RejectPublish,
+                    _ => return Err(key),
+                }
+            }
+            "x-dead-letter-exchange" => match value.as_str() {
+                Some(v) => dlx = Some(v.to_string()),
+                None => return Err(key),
+            },
+            "x-dead-letter-routing-key" => match value.as_str() {
+                Some(v) => dl_key = Some(v.to_string()),
+                None => return Err(key),
+            },
+            "x-max-priority" => {
+                let p = non_negative(&key, value)?;
+                if p > 255 {
+                    return Err(key);
+                }
+                options.max_priority = Some(p.min(9) as u8);
+            }
+            "x-queue-type" if !matches!(value.as_str(), Some("classic" | "quorum" | "stream")) => {
+                return Err(key);
+            }
+            _ => {}
+        }
+    }
+    if let Some(exchange) = dlx {
+        options.dead_letter = Some((exchange, dl_key));
+    }
+    Ok((options, expires))
+}
+
+/// Deletes a queue declared with `x-expires` once it has had no consumer and no use for that
+/// long (RabbitMQ's queue TTL).
+async fn expire_when_unused(
+    engine: Arc<Engine>,
+    broker: Arc<Amqp091Broker>,
+    queue: String,
+    expires: Duration,
+) {
+    let step = (expires / 4).clamp(Duration::from_millis(20), Duration::from_secs(5));
+    loop {
+        tokio::time::sleep(step).await;
+        let Some(info) = engine.queue_info(&queue) else {
+            return;
+        };
+        if info.consumers > 0 {
+            broker.touch(&queue);
+            continue;
+        }
+        if broker.idle_for(&queue) >= expires {
+            let _ = engine.delete_queue(&queue, false, false);
+            broker.forget(&queue);
+            tracing::debug!(%queue, "queue expired (x-expires)");
+            return;
+        }
+    }
 }
 
 fn headers_args(table: &FieldTable) -> Option<HeadersArgs> {
@@ -1348,15 +1439,13 @@ impl Connection {
             ));
         }
         let arguments = queue_arguments(&m.arguments);
-        if let Some((_, kind)) = arguments.iter().find(|(k, _)| k == "x-queue-type") {
-            if !matches!(kind.as_str(), "classic" | "quorum" | "stream") {
-                return Err(Fault::channel(
-                    reply_code::PRECONDITION_FAILED,
-                    format!("invalid arg 'x-queue-type' for queue '{name}' in vhost '{VHOST}': unsupported queue type '{kind}'"),
-                    method,
-                ));
-            }
-        }
+        let (options, expires) = queue_options(&m.arguments).map_err(|arg| {
+            Fault::channel(
+                reply_code::PRECONDITION_FAILED,
+                format!("invalid arg '{arg}' for queue '{name}' in vhost '{VHOST}'"),
+                method,
+            )
+        })?;
         let existing = self.engine.queue_info(&name);
         if existing.is_some() {
             self.check_lock(&name, method)?;
@@ -1381,6 +1470,19 @@ impl Connection {
                         method,
                     ));
                 }
+                if let Some((key, _)) = d
+                    .arguments
+                    .iter()
+                    .filter(|a| !arguments.contains(a))
+                    .chain(arguments.iter().filter(|a| !d.arguments.contains(a)))
+                    .next()
+                {
+                    return Err(Fault::channel(
+                        reply_code::PRECONDITION_FAILED,
+                        format!("inequivalent arg '{key}' for queue '{name}' in vhost '{VHOST}'"),
+                        method,
+                    ));
+                }
             }
             if existing.is_none() || self.broker.declaration(&name).is_none() {
                 self.broker.declare(
@@ -1393,9 +1495,22 @@ impl Connection {
                     },
                 );
             }
-            self.engine
-                .declare_queue(&name)
-                .map_err(|e| Fault::from_engine(e, method))?
+            let info = self
+                .engine
+                .declare_queue_with(&name, options)
+                .map_err(|e| Fault::from_engine(e, method))?;
+            self.broker.touch(&name);
+            if let Some(expires) = expires {
+                if existing.is_none() {
+                    tokio::spawn(expire_when_unused(
+                        self.engine.clone(),
+                        self.broker.clone(),
+                        name.clone(),
+                        expires,
+                    ));
+                }
+            }
+            info
         };
         if let Some(c) = self.channels.get_mut(&channel) {
             c.last_queue = Some(name.clone());
@@ -1435,6 +1550,7 @@ impl Connection {
                 method,
             ));
         }
+        self.broker.touch(&queue);
         let tag = if m.consumer_tag.is_empty() {
             short(&self.broker.generate_name("amq.ctag-"))
         } else {
@@ -1516,6 +1632,7 @@ impl Connection {
                 g
             }
         };
+        self.broker.touch(&queue);
         let got = self
             .session
             .get(getter, &queue)
@@ -1594,8 +1711,9 @@ impl Connection {
             if requeue {
                 let _ = self.session.nack(consumer, &seqs, NackAction::Requeue);
             } else {
-                // RabbitMQ drops a rejected message (there is no dead-letter exchange here).
-                let _ = self.session.ack(consumer, &seqs);
+                // Dead-lettered: to the queue's dead-letter exchange, dropped when it has none
+                // (queues declared over AMQP), or to the dead-letter queue (other queues).
+                let _ = self.session.nack(consumer, &seqs, NackAction::DeadLetter);
             }
         }
     }
