@@ -246,3 +246,94 @@ async fn get_purge_delete_and_stopped_consumers() {
     }
     assert!(engine.queue_info("q").is_none());
 }
+
+#[tokio::test]
+async fn queue_options_ttl_max_length_priority_and_dead_letter_exchange() {
+    use routes::{Overflow, QueueOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let (s, _rx) = engine.connect(None);
+    engine
+        .declare_queue_with(
+            "dlq",
+            QueueOptions {
+                discard_dead_letters: true,
+                ..QueueOptions::default()
+            },
+        )
+        .unwrap();
+    engine
+        .declare_queue_with(
+            "capped",
+            QueueOptions {
+                max_length: Some(2),
+                dead_letter: Some((String::new(), Some("dlq".into()))),
+                discard_dead_letters: true,
+                ..QueueOptions::default()
+            },
+        )
+        .unwrap();
+    for i in 0..3 {
+        s.publish_to_exchange("", "capped", msg(&format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(engine.queue_info("capped").unwrap().ready, 2);
+    let getter = s.open_getter().unwrap();
+    let (d, _) = s.get(getter, "dlq").unwrap().unwrap();
+    assert_eq!(body(&d), "m0");
+    assert_eq!(
+        d.message.properties.get("x-first-death-reason"),
+        Some(&PropertyValue::String("maxlen".into()))
+    );
+    engine
+        .declare_queue_with(
+            "strict",
+            QueueOptions {
+                max_length: Some(1),
+                overflow: Overflow::RejectPublish,
+                ..QueueOptions::default()
+            },
+        )
+        .unwrap();
+    s.publish_to_exchange("", "strict", msg("a")).await.unwrap();
+    assert!(matches!(
+        s.publish_to_exchange("", "strict", msg("b")).await,
+        Err(EngineError::ResourceLimit { .. })
+    ));
+    engine
+        .declare_queue_with(
+            "ttl",
+            QueueOptions {
+                message_ttl: Some(Duration::from_millis(50)),
+                discard_dead_letters: true,
+                ..QueueOptions::default()
+            },
+        )
+        .unwrap();
+    s.publish_to_exchange("", "ttl", msg("gone")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(s.get(getter, "ttl").unwrap().is_none());
+    assert!(
+        s.get(getter, "dlq").unwrap().is_none(),
+        "discarded, not dead-lettered"
+    );
+    engine
+        .declare_queue_with(
+            "prio",
+            QueueOptions {
+                max_priority: Some(9),
+                ..QueueOptions::default()
+            },
+        )
+        .unwrap();
+    for p in [1u8, 9, 5] {
+        let mut m = msg(&p.to_string());
+        m.priority = p;
+        s.publish_to_exchange("", "prio", m).await.unwrap();
+    }
+    let order: Vec<String> = (0..3)
+        .map(|_| body(&s.get(getter, "prio").unwrap().unwrap().0))
+        .collect();
+    assert_eq!(order, ["9", "5", "1"]);
+}
