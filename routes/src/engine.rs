@@ -943,6 +943,13 @@ impl Engine {
         self.memory_used.load(Ordering::Relaxed)
     }
 
+    /// True when `extra` more bytes would take the gateway past its memory limit: a send would
+    /// meet flow control (AMQP 0-9-1 announces it with `connection.blocked`).
+    pub fn memory_pressure(&self, extra: u64) -> bool {
+        let limit = self.config.memory_limit_bytes;
+        limit > 0 && self.memory_used().saturating_add(extra) > limit
+    }
+
     /// Opens a session. With a client id already in use, the older session is taken over: it is
     /// told [`SessionEvent::TakenOver`] and closed before this one is registered, so its consumers
     /// and durable subscriptions are free for the new one.

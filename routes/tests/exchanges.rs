@@ -276,6 +276,9 @@ async fn queue_options_ttl_max_length_priority_and_dead_letter_exchange() {
     for i in 0..3 {
         s.publish_to_exchange("", "capped", msg(&format!("m{i}")))
             .await
+            .unwrap()
+            .0
+            .await
             .unwrap();
     }
     assert_eq!(engine.queue_info("capped").unwrap().ready, 2);
@@ -296,7 +299,12 @@ async fn queue_options_ttl_max_length_priority_and_dead_letter_exchange() {
             },
         )
         .unwrap();
-    s.publish_to_exchange("", "strict", msg("a")).await.unwrap();
+    s.publish_to_exchange("", "strict", msg("a"))
+        .await
+        .unwrap()
+        .0
+        .await
+        .unwrap();
     assert!(matches!(
         s.publish_to_exchange("", "strict", msg("b")).await,
         Err(EngineError::ResourceLimit { .. })
@@ -311,7 +319,12 @@ async fn queue_options_ttl_max_length_priority_and_dead_letter_exchange() {
             },
         )
         .unwrap();
-    s.publish_to_exchange("", "ttl", msg("gone")).await.unwrap();
+    s.publish_to_exchange("", "ttl", msg("gone"))
+        .await
+        .unwrap()
+        .0
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert!(s.get(getter, "ttl").unwrap().is_none());
     assert!(
@@ -330,7 +343,12 @@ async fn queue_options_ttl_max_length_priority_and_dead_letter_exchange() {
     for p in [1u8, 9, 5] {
         let mut m = msg(&p.to_string());
         m.priority = p;
-        s.publish_to_exchange("", "prio", m).await.unwrap();
+        s.publish_to_exchange("", "prio", m)
+            .await
+            .unwrap()
+            .0
+            .await
+            .unwrap();
     }
     let order: Vec<String> = (0..3)
         .map(|_| body(&s.get(getter, "prio").unwrap().unwrap().0))

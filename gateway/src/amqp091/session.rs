@@ -17,11 +17,11 @@ use codecs::amqp091::{
     Amqp091Limits, BasicAck, BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk,
     BasicDeliver, BasicGet, BasicGetEmpty, BasicGetOk, BasicNack, BasicPublish, BasicQosOk,
     BasicRecoverOk, BasicReturn, ChannelClose, ChannelCloseOk, ChannelFlowOk, ChannelOpenOk,
-    ConfirmSelectOk, ConnectionClose, ConnectionCloseOk, ConnectionOpenOk, ConnectionStart,
-    ConnectionTune, ContentHeader, ExchangeBindOk, ExchangeDeclareOk, ExchangeDeleteOk,
-    ExchangeUnbindOk, FieldTable, FieldValue, Frame, FramePayload, Method, QueueBindOk,
-    QueueDeclareOk, QueueDeleteOk, QueuePurgeOk, QueueUnbindOk, ShortStr, TxCommitOk, TxRollbackOk,
-    TxSelectOk, FRAME_MIN_SIZE,
+    ConfirmSelectOk, ConnectionBlocked, ConnectionClose, ConnectionCloseOk, ConnectionOpenOk,
+    ConnectionStart, ConnectionTune, ContentHeader, ExchangeBindOk, ExchangeDeclareOk,
+    ExchangeDeleteOk, ExchangeUnbindOk, FieldTable, FieldValue, Frame, FramePayload, Method,
+    QueueBindOk, QueueDeclareOk, QueueDeleteOk, QueuePurgeOk, QueueUnbindOk, ShortStr, TxCommitOk,
+    TxRollbackOk, TxSelectOk, FRAME_MIN_SIZE,
 };
 use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
@@ -181,6 +181,18 @@ impl Fault {
     }
 }
 
+/// A complete publish waiting to be routed.
+struct Deferred {
+    channel: u16,
+    exchange: String,
+    key: String,
+    message: routes::Message,
+    /// For `mandatory`: the method and properties to return it with if unroutable.
+    returned: Option<(BasicPublish, codecs::amqp091::BasicProperties)>,
+    confirm_tag: Option<u64>,
+    method: Method,
+}
+
 /// A message being received: `basic.publish`, then its content header, then body frames.
 struct Incoming {
     publish: BasicPublish,
@@ -237,11 +249,18 @@ struct Connection {
     consumers: HashMap<ConsumerId, (u16, ShortStr)>,
     out: Vec<Frame>,
     confirms: FuturesOrdered<Confirm>,
+    /// A publish that waits for memory, done by the run loop after `connection.blocked` is out.
+    deferred: Option<Deferred>,
+    /// The client announced the `connection.blocked` capability.
+    blocked_capable: bool,
+    /// `connection.blocked` was sent and `connection.unblocked` not yet.
+    blocked_sent: bool,
 }
 
 /// What the handshake agreed.
 struct Tuned {
     user: String,
+    blocked_capable: bool,
     frame_max: u32,
     channel_max: u16,
     heartbeat: u16,
@@ -337,6 +356,9 @@ pub async fn serve<S>(
         consumers: HashMap::new(),
         out: Vec::new(),
         confirms: FuturesOrdered::new(),
+        deferred: None,
+        blocked_capable: tuned.blocked_capable,
+        blocked_sent: false,
     };
     tracing::debug!(%peer, user = %conn.user, heartbeat = tuned.heartbeat, frame_max = tuned.frame_max, "AMQP 0-9-1 connection open");
     conn.run(&mut framed, &mut events, tuned.heartbeat, &mut shutdown)
@@ -592,8 +614,16 @@ where
     if !write(framed, vec![Frame::method(0, ConnectionOpenOk::default())]).await {
         return Err(());
     }
+    let blocked_capable = start_ok
+        .client_properties
+        .get("capabilities")
+        .and_then(FieldValue::as_table)
+        .and_then(|c| c.get("connection.blocked"))
+        .and_then(FieldValue::as_bool)
+        .unwrap_or(false);
     Ok(Tuned {
         user,
+        blocked_capable,
         frame_max,
         channel_max,
         heartbeat: tune_ok.heartbeat,
@@ -768,7 +798,17 @@ impl Connection {
                         Some(Ok(Amqp091Item::ProtocolHeader(_))) => return,
                         Some(Ok(Amqp091Item::Frame(frame))) => {
                             match self.handle(frame).await {
-                                Ok(true) => {}
+                                Ok(true) => {
+                                    if let Some(publish) = self.deferred.take() {
+                                        if !write(framed, std::mem::take(&mut self.out)).await {
+                                            return;
+                                        }
+                                        if let Err(f) = self.publish(publish).await {
+                                            fault = Some(f);
+                                        }
+                                        self.check_unblocked();
+                                    }
+                                }
                                 Ok(false) => {
                                     // connection.close from the client: answer and end.
                                     let _ = write(framed, std::mem::take(&mut self.out)).await;
@@ -787,6 +827,7 @@ impl Connection {
                     self.confirm(channel, tag, ok);
                 }
                 _ = ticker.tick() => {
+                    self.check_unblocked();
                     if let Some(h) = heartbeat {
                         if last_received.elapsed() > h * 2 {
                             tracing::debug!(peer = %self.peer, "missed heartbeats from client; closing");
@@ -1883,7 +1924,59 @@ impl Connection {
             c.next_publish += 1;
             tag
         });
-        let returned = publish.mandatory.then(|| message.body.clone());
+        let publish = Deferred {
+            channel,
+            exchange,
+            key,
+            message,
+            returned: publish.mandatory.then_some((publish, header.properties)),
+            confirm_tag,
+            method,
+        };
+        if self
+            .engine
+            .memory_pressure(publish.message.body.len() as u64)
+        {
+            // The publish will wait for memory: tell the client first (connection.blocked),
+            // then the run loop publishes once what is queued is written.
+            if self.blocked_capable && !self.blocked_sent {
+                self.blocked_sent = true;
+                self.out.push(Frame::method(
+                    0,
+                    ConnectionBlocked {
+                        reason: ShortStr::from_static("low on memory"),
+                    },
+                ));
+            }
+            self.deferred = Some(publish);
+            return Ok(());
+        }
+        self.publish(publish).await
+    }
+
+    /// Sends `connection.unblocked` once memory is available again.
+    fn check_unblocked(&mut self) {
+        if self.blocked_sent && !self.engine.memory_pressure(0) {
+            self.blocked_sent = false;
+            self.out.push(Frame::method(
+                0,
+                codecs::amqp091::ConnectionUnblocked::default(),
+            ));
+        }
+    }
+
+    /// Routes a complete publish; reports it unroutable if mandatory and confirms it once durable.
+    async fn publish(&mut self, publish: Deferred) -> Result<(), Fault> {
+        let Deferred {
+            channel,
+            exchange,
+            key,
+            message,
+            returned,
+            confirm_tag,
+            method,
+        } = publish;
+        let body = message.body.clone();
         match self
             .session
             .publish_to_exchange(&exchange, &key, message)
@@ -1891,17 +1984,17 @@ impl Connection {
         {
             Ok((durability, reached)) => {
                 if reached == 0 {
-                    if let Some(body) = returned {
+                    if let Some((publish, properties)) = returned {
                         let ret = BasicReturn {
                             reply_code: reply_code::NO_ROUTE,
                             reply_text: ShortStr::from_static("NO_ROUTE"),
-                            exchange: publish.exchange.clone(),
-                            routing_key: publish.routing_key.clone(),
+                            exchange: publish.exchange,
+                            routing_key: publish.routing_key,
                         };
                         self.out.push(Frame::method(channel, ret));
                         self.out.push(Frame::header(
                             channel,
-                            ContentHeader::new(body.len() as u64, header.properties),
+                            ContentHeader::new(body.len() as u64, properties),
                         ));
                         self.out.extend(body_frames(channel, body, self.frame_max));
                     }
