@@ -187,6 +187,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let listener = TcpListener::bind(amqp_cfg.bind)
             .await
             .with_context(|| format!("cannot listen for AMQP on {}", amqp_cfg.bind))?;
+        let topology = crate::amqp091::topology::topology_path(&config.server.data_dir);
+        let (exchanges, bindings) = crate::amqp091::topology::load(&engine, &topology)
+            .with_context(|| format!("cannot read the AMQP topology {}", topology.display()))?;
+        tracing::info!(exchanges, bindings, "AMQP topology restored");
         tracing::info!(address = %amqp_cfg.bind, "AMQP listener ready");
         let port = Arc::new(crate::amqp_port::AmqpPort {
             engine: engine.clone(),
@@ -197,7 +201,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 connect_timeout: Duration::from_millis(amqp_cfg.connect_timeout_ms),
                 max_message_bytes: 128 * 1024 * 1024,
             }),
-            amqp091_broker: Arc::new(crate::amqp091::Amqp091Broker::default()),
+            amqp091_broker: Arc::new(crate::amqp091::Amqp091Broker::with_topology(
+                topology.clone(),
+            )),
         });
         let shutdown = shutdown_rx.clone();
         listeners.spawn(accept(

@@ -1874,6 +1874,11 @@ impl Engine {
         Ok(lock(&self.exchanges).declare(name, spec)?)
     }
 
+    /// Every exchange with its spec and bindings (to persist a topology, or show it).
+    pub fn exchanges(&self) -> Vec<(String, ExchangeSpec, Vec<Binding>)> {
+        lock(&self.exchanges).list()
+    }
+
     /// The spec of exchange `name`, if it exists.
     pub fn exchange(&self, name: &str) -> Option<ExchangeSpec> {
         lock(&self.exchanges).get(name)

@@ -316,6 +316,17 @@ impl Exchanges {
         }
     }
 
+    /// Every exchange with its spec and bindings, by name.
+    pub fn list(&self) -> Vec<(String, ExchangeSpec, Vec<Binding>)> {
+        let mut out: Vec<_> = self
+            .exchanges
+            .iter()
+            .map(|(name, e)| (name.clone(), e.spec, e.bindings.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// Routes a message published to `exchange` with `key` and `headers`.
     pub fn route(
         &self,

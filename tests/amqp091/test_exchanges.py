@@ -196,3 +196,37 @@ def test_internal_exchange_refuses_direct_publish(amqp):
     with pytest.raises(ChannelClosedByBroker) as err:
         ch.queue_declare("x")
     assert err.value.reply_code == 403
+
+
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_durable_exchanges_and_bindings_survive_a_restart(make_gateway, stop):
+    from gwtest.amqp import pika_connection
+
+    gw = make_gateway()
+    conn = pika_connection(gw)
+    ch = conn.channel()
+    ch.exchange_declare("orders", "topic", durable=True)
+    ch.exchange_declare("audit", "fanout", durable=True)
+    ch.exchange_declare("scratch", "fanout", durable=False)
+    ch.queue_declare("eu-orders", durable=True)
+    ch.queue_declare("audit-log", durable=True)
+    ch.queue_bind("eu-orders", "orders", "eu.#")
+    ch.exchange_bind("audit", "orders", "#")
+    ch.queue_bind("audit-log", "audit")
+    ch.queue_bind("eu-orders", "amq.headers", arguments={"x-match": "any", "region": "eu"})
+    if stop == "kill":
+        gw.kill()
+    else:
+        conn.close()
+        gw.terminate()
+    gw.start()
+    conn = pika_connection(gw)
+    ch = conn.channel()
+    ch.basic_publish("orders", "eu.new", b"order-1")
+    ch.basic_publish("amq.headers", "", b"by-header", pika.BasicProperties(headers={"region": "eu"}))
+    assert bodies(ch, "eu-orders") == [b"order-1", b"by-header"]
+    assert bodies(ch, "audit-log") == [b"order-1"]
+    with pytest.raises(ChannelClosedByBroker) as err:
+        ch.exchange_declare("scratch", passive=True)
+    assert err.value.reply_code == 404
+    conn.close()

@@ -3,9 +3,12 @@
 //! queues and messages themselves live in the engine.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use routes::Engine;
 
 /// How a queue was declared over AMQP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +32,10 @@ pub struct Amqp091Broker {
     declarations: Mutex<HashMap<String, QueueDeclaration>>,
     exclusive_consumers: Mutex<HashSet<String>>,
     last_used: Mutex<HashMap<String, Instant>>,
+    /// Where durable exchanges and bindings are kept (none: not kept).
+    topology: Option<PathBuf>,
+    /// Serializes topology writes.
+    topology_lock: Mutex<()>,
     next_connection: AtomicU64,
     next_name: AtomicU64,
 }
@@ -38,6 +45,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Amqp091Broker {
+    /// Shared state that keeps durable exchanges and bindings in `path`.
+    pub fn with_topology(path: PathBuf) -> Self {
+        Amqp091Broker {
+            topology: Some(path),
+            ..Amqp091Broker::default()
+        }
+    }
+
+    /// Writes the durable topology after a change (errors are logged: the change itself stands).
+    pub fn save_topology(&self, engine: &Engine) {
+        let Some(path) = &self.topology else {
+            return;
+        };
+        let _guard = lock(&self.topology_lock);
+        if let Err(e) = super::topology::save(engine, self, path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the AMQP topology");
+        }
+    }
+
     /// A new connection id.
     pub fn connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed) + 1

@@ -3,6 +3,7 @@
 pub mod broker;
 pub mod convert;
 pub mod session;
+pub mod topology;
 
 pub use broker::Amqp091Broker;
 pub use session::Amqp091Settings;

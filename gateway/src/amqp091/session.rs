@@ -746,6 +746,7 @@ async fn expire_when_unused(
         if broker.idle_for(&queue) >= expires {
             let _ = engine.delete_queue(&queue, false, false);
             broker.forget(&queue);
+            broker.save_topology(&engine);
             tracing::debug!(%queue, "queue expired (x-expires)");
             return;
         }
@@ -998,6 +999,7 @@ impl Connection {
         {
             let _ = self.engine.delete_queue(queue, false, false);
             self.broker.forget(queue);
+            self.broker.save_topology(&self.engine);
         }
     }
 
@@ -1008,9 +1010,13 @@ impl Connection {
             self.release_channel(channel);
         }
         self.channels.clear();
-        for queue in self.broker.exclusive_queues_of(self.id) {
-            let _ = self.engine.delete_queue(&queue, false, false);
-            self.broker.forget(&queue);
+        let exclusive = self.broker.exclusive_queues_of(self.id);
+        for queue in &exclusive {
+            let _ = self.engine.delete_queue(queue, false, false);
+            self.broker.forget(queue);
+        }
+        if !exclusive.is_empty() {
+            self.broker.save_topology(&self.engine);
         }
     }
 
@@ -1077,6 +1083,16 @@ impl Connection {
             }
             return Ok(());
         }
+        let changes_topology = matches!(
+            method,
+            Method::ExchangeDeclare(_)
+                | Method::ExchangeDelete(_)
+                | Method::ExchangeBind(_)
+                | Method::ExchangeUnbind(_)
+                | Method::QueueBind(_)
+                | Method::QueueUnbind(_)
+                | Method::QueueDelete(_)
+        );
         if c.incoming.is_some() {
             return Err(Fault::connection(
                 reply_code::UNEXPECTED_FRAME,
@@ -1359,6 +1375,9 @@ impl Connection {
             }
         }
         self.close_drained(channel);
+        if changes_topology {
+            self.broker.save_topology(&self.engine);
+        }
         Ok(())
     }
 
