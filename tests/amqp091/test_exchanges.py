@@ -171,7 +171,9 @@ def test_mandatory_unroutable_is_returned(amqp):
     ch.add_on_return_callback(lambda c, method, props, body: returned.append((method, props, body)))
     ch.basic_publish("amq.direct", "nobody", b"lost", pika.BasicProperties(message_id="m1"), mandatory=True)
     ch.basic_publish("amq.direct", "nobody", b"silent")  # not mandatory: dropped quietly
-    conn.process_data_events(time_limit=0.5)
+    from gwtest.amqp import pump
+
+    pump(conn, lambda: returned, settle=0.3)
     assert len(returned) == 1
     method, props, body = returned[0]
     assert (method.reply_code, method.reply_text) == (312, "NO_ROUTE")

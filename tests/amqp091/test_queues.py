@@ -10,7 +10,7 @@ import pika
 import pytest
 from pika.exceptions import ChannelClosedByBroker
 
-from gwtest.amqp import pika_connection as connect
+from gwtest.amqp import pika_connection as connect, pump
 
 
 def drain(ch, queue, n, timeout=5.0, auto_ack=False):
@@ -148,13 +148,13 @@ def test_qos_prefetch_limits_unacked_deliveries(amqp):
     ch.basic_qos(prefetch_count=2)
     received = []
     ch.basic_consume("pf", lambda c, m, p, b: received.append(m))
-    conn.process_data_events(time_limit=1.0)
+    pump(conn, lambda: len(received) >= 2, settle=0.5)
     assert len(received) == 2
     ch.basic_ack(received[1].delivery_tag, multiple=True)
-    conn.process_data_events(time_limit=1.0)
+    pump(conn, lambda: len(received) >= 4, settle=0.5)
     assert len(received) == 4
     ch.basic_ack(received[3].delivery_tag, multiple=True)
-    conn.process_data_events(time_limit=1.0)
+    pump(conn, lambda: len(received) >= 6)
     assert len(received) == 6
 
 
@@ -165,10 +165,10 @@ def test_cancel_stops_deliveries(amqp):
     received = []
     tag = ch.basic_consume("c", lambda c, m, p, b: received.append(b), auto_ack=True)
     ch.basic_publish("", "c", b"1")
-    conn.process_data_events(time_limit=0.5)
+    pump(conn, lambda: received == [b"1"])
     ch.basic_cancel(tag)
     ch.basic_publish("", "c", b"2")
-    conn.process_data_events(time_limit=0.5)
+    pump(conn, lambda: True, settle=0.5)
     assert received == [b"1"]
     assert ch.queue_declare("c", passive=True).method.message_count == 1
 
@@ -197,10 +197,10 @@ def test_recover_redelivers_unacked(amqp):
     ch.basic_publish("", "r", b"x")
     received = []
     ch.basic_consume("r", lambda c, m, p, b: received.append(m))
-    conn.process_data_events(time_limit=0.5)
+    pump(conn, lambda: len(received) >= 1)
     assert len(received) == 1 and not received[0].redelivered
     ch.basic_recover(requeue=True)
-    conn.process_data_events(time_limit=1.0)
+    pump(conn, lambda: len(received) >= 2)
     assert len(received) == 2 and received[1].redelivered
     ch.basic_ack(received[1].delivery_tag)
 
@@ -244,7 +244,7 @@ def test_consumer_cancel_notification_when_queue_deleted(amqp):
     ch.add_on_cancel_callback(lambda frame: cancelled.append(frame.method.consumer_tag))
     tag = ch.basic_consume("doomed", lambda *a: None)
     conn.channel().queue_delete("doomed")
-    conn.process_data_events(time_limit=1.0)
+    pump(conn, lambda: cancelled)
     assert cancelled == [tag]
 
 

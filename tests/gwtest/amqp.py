@@ -170,3 +170,15 @@ def pika_connection(gw, **params):
     return pika.BlockingConnection(
         pika.ConnectionParameters(host=gw.host, port=gw.amqp_port, **params)
     )
+
+
+def pump(conn, until, timeout: float = 5.0, settle: float = 0.0):
+    """Runs pika's I/O loop until `until()` is true (fails after `timeout`), then `settle` seconds
+    more so that anything that should NOT arrive has had its chance."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        conn.process_data_events(time_limit=0.05)
+    end = time.monotonic() + settle
+    while time.monotonic() < end:
+        conn.process_data_events(time_limit=0.05)

@@ -32,6 +32,8 @@ pub struct Amqp091Broker {
     declarations: Mutex<HashMap<String, QueueDeclaration>>,
     exclusive_consumers: Mutex<HashSet<String>>,
     last_used: Mutex<HashMap<String, Instant>>,
+    /// Queues with an `x-expires` watcher running.
+    expiring: Mutex<HashSet<String>>,
     /// Where durable exchanges and bindings are kept (none: not kept).
     topology: Option<PathBuf>,
     /// Serializes topology writes.
@@ -98,8 +100,14 @@ impl Amqp091Broker {
             .unwrap_or(Duration::MAX)
     }
 
+    /// Registers an `x-expires` watcher for `queue`; false if one already runs.
+    pub fn watch_expiry(&self, queue: &str) -> bool {
+        lock(&self.expiring).insert(queue.to_string())
+    }
+
     /// Forgets a deleted queue.
     pub fn forget(&self, queue: &str) {
+        lock(&self.expiring).remove(queue);
         lock(&self.last_used).remove(queue);
         lock(&self.declarations).remove(queue);
         lock(&self.exclusive_consumers).remove(queue);

@@ -737,6 +737,7 @@ async fn expire_when_unused(
     loop {
         tokio::time::sleep(step).await;
         let Some(info) = engine.queue_info(&queue) else {
+            broker.forget(&queue);
             return;
         };
         if info.consumers > 0 {
@@ -1561,7 +1562,8 @@ impl Connection {
                 .map_err(|e| Fault::from_engine(e, method))?;
             self.broker.touch(&name);
             if let Some(expires) = expires {
-                if existing.is_none() {
+                // Also for a queue recovered after a restart and declared again.
+                if self.broker.watch_expiry(&name) {
                     tokio::spawn(expire_when_unused(
                         self.engine.clone(),
                         self.broker.clone(),
