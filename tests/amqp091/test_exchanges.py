@@ -232,3 +232,49 @@ def test_durable_exchanges_and_bindings_survive_a_restart(make_gateway, stop):
         ch.exchange_declare("scratch", passive=True)
     assert err.value.reply_code == 404
     conn.close()
+
+
+def test_direct_reply_to_rpc(amqp):
+    from gwtest.amqp import pump
+
+    client = amqp()
+    cch = client.channel()
+    cch.queue_declare("rpc")
+    replies = []
+    cch.basic_consume("amq.rabbitmq.reply-to", lambda c, m, p, b: replies.append((p, b)), auto_ack=True)
+    cch.basic_publish("", "rpc", b"ping",
+                      pika.BasicProperties(reply_to="amq.rabbitmq.reply-to", correlation_id="c1"))
+    server = amqp().channel()
+    method, props, body = None, None, None
+    for _ in range(100):
+        method, props, body = server.basic_get("rpc", auto_ack=True)
+        if method:
+            break
+        client.process_data_events(time_limit=0.05)
+    assert body == b"ping"
+    assert props.reply_to.startswith("amq.rabbitmq.reply-to.")
+    server.basic_publish("", props.reply_to, b"pong", pika.BasicProperties(correlation_id=props.correlation_id))
+    pump(client, lambda: replies)
+    assert replies[0][1] == b"pong" and replies[0][0].correlation_id == "c1"
+
+
+def test_direct_reply_to_needs_its_consumer(amqp):
+    ch = amqp().channel()
+    ch.basic_publish("", "anything", b"x", pika.BasicProperties(reply_to="amq.rabbitmq.reply-to"))
+    with pytest.raises(ChannelClosedByBroker) as err:
+        ch.queue_declare("after")
+    assert err.value.reply_code == 406
+
+
+def test_immediate_flag_is_not_implemented(raw_amqp):
+    import struct
+
+    from gwtest.amqp import method_frame, shortstr
+
+    peer = raw_amqp()
+    peer.handshake()
+    peer.expect_open_ok()
+    peer.open_channel(1)
+    peer.send(method_frame(1, 60, 40, struct.pack(">H", 0) + shortstr("") + shortstr("q") + b"\x02"))
+    code, text, _, _ = peer.expect_connection_close()
+    assert code == 540 and "immediate" in text

@@ -57,6 +57,9 @@ pub struct Amqp091Settings {
     pub max_message_bytes: u64,
 }
 
+/// The pseudo-queue of RabbitMQ's direct reply-to.
+static DIRECT_REPLY_TO: ShortStr = ShortStr::from_static("amq.rabbitmq.reply-to");
+
 /// The virtual host every connection opens (the only one there is).
 pub const VHOST: &str = "/";
 
@@ -228,6 +231,8 @@ struct Channel {
     last_queue: Option<String>,
     /// Cancelled consumers whose deliveries are not all acknowledged yet; closed once they are.
     cancelled: Vec<ConsumerId>,
+    /// The queue behind this channel's direct reply-to consumer (`amq.rabbitmq.reply-to`).
+    reply_queue: Option<String>,
 }
 
 /// A delivery tag and the delivery it names (consumer, queue sequence).
@@ -401,7 +406,7 @@ fn server_properties() -> FieldTable {
         .with("consumer_priorities", false)
         .with("authentication_failure_close", true)
         .with("per_consumer_qos", true)
-        .with("direct_reply_to", false);
+        .with("direct_reply_to", true);
     FieldTable::new()
         .with("product", "gateway")
         .with("version", env!("CARGO_PKG_VERSION"))
@@ -1264,6 +1269,13 @@ impl Connection {
                 }
             }
             Method::BasicPublish(m) => {
+                if m.immediate {
+                    return Err(Fault::connection(
+                        reply_code::NOT_IMPLEMENTED,
+                        "immediate=true",
+                        ids,
+                    ));
+                }
                 c.incoming = Some(Incoming {
                     publish: m,
                     header: None,
@@ -1596,7 +1608,11 @@ impl Connection {
         m: &BasicConsume,
         method: &Method,
     ) -> Result<(), Fault> {
-        let queue = self.queue_name(channel, &m.queue, method)?;
+        let queue = if m.queue == DIRECT_REPLY_TO {
+            self.direct_reply_queue(channel, m, method)?
+        } else {
+            self.queue_name(channel, &m.queue, method)?
+        };
         self.check_lock(&queue, method)?;
         let Some(info) = self.engine.queue_info(&queue) else {
             return Err(Fault::channel(
@@ -1675,6 +1691,60 @@ impl Connection {
         );
         self.consumers.insert(id, (channel, tag));
         Ok(())
+    }
+
+    /// RabbitMQ's direct reply-to: consuming from the pseudo-queue `amq.rabbitmq.reply-to`
+    /// (with `no-ack`) creates a queue of this connection, `amq.rabbitmq.reply-to.<id>`, which the
+    /// channel's publishes name in `reply-to`; responders publish to it on the default exchange.
+    fn direct_reply_queue(
+        &mut self,
+        channel: u16,
+        m: &BasicConsume,
+        method: &Method,
+    ) -> Result<String, Fault> {
+        if !m.no_ack {
+            return Err(Fault::channel(
+                reply_code::PRECONDITION_FAILED,
+                "reply consumer cannot acknowledge",
+                method,
+            ));
+        }
+        if self
+            .channels
+            .get(&channel)
+            .is_some_and(|c| c.reply_queue.is_some())
+        {
+            return Err(Fault::channel(
+                reply_code::PRECONDITION_FAILED,
+                "reply consumer already set",
+                method,
+            ));
+        }
+        let name = self
+            .broker
+            .generate_name(&format!("{}.", text(&DIRECT_REPLY_TO)));
+        self.broker.declare(
+            &name,
+            QueueDeclaration {
+                durable: false,
+                exclusive_owner: Some(self.id),
+                auto_delete: true,
+                arguments: Vec::new(),
+            },
+        );
+        self.engine
+            .declare_queue_with(
+                &name,
+                QueueOptions {
+                    discard_dead_letters: true,
+                    ..QueueOptions::default()
+                },
+            )
+            .map_err(|e| Fault::from_engine(e, method))?;
+        if let Some(c) = self.channels.get_mut(&channel) {
+            c.reply_queue = Some(name.clone());
+        }
+        Ok(name)
     }
 
     fn basic_get(&mut self, channel: u16, m: &BasicGet, method: &Method) -> Result<(), Fault> {
@@ -1874,9 +1944,10 @@ impl Connection {
         let Some(incoming) = c.incoming.take() else {
             return Ok(());
         };
-        let Some(header) = incoming.header else {
+        let Some(mut header) = incoming.header else {
             return Ok(());
         };
+        let reply_queue = c.reply_queue.clone();
         let publish = incoming.publish;
         let method = Method::BasicPublish(publish.clone());
         let exchange = text(&publish.exchange);
@@ -1894,6 +1965,15 @@ impl Connection {
                     reply_code::ACCESS_REFUSED,
                     format!("cannot publish to internal exchange '{exchange}' in vhost '{VHOST}'"),
                 ));
+            }
+            if header.properties.reply_to.as_ref() == Some(&DIRECT_REPLY_TO) {
+                let Some(queue) = &reply_queue else {
+                    return Err(soft(
+                        reply_code::PRECONDITION_FAILED,
+                        "fast reply consumer does not exist".to_string(),
+                    ));
+                };
+                header.properties.reply_to = Some(short(queue));
             }
             if let Some(uid) = &header.properties.user_id {
                 if text(uid) != self.user {
