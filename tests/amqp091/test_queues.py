@@ -290,3 +290,29 @@ def test_persistent_messages_survive_a_restart(make_gateway, stop):
     assert got[0][0].redelivered
     assert got[0][1].delivery_mode == 2 and got[0][1].headers == {"i": 5}
     conn.close()
+
+
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_non_durable_and_exclusive_queues_do_not_survive_a_restart(make_gateway, stop):
+    gw = make_gateway()
+    conn = connect(gw)
+    ch = conn.channel()
+    ch.queue_declare("transient", durable=False)
+    ch.queue_declare("mine-only", durable=True, exclusive=True)
+    ch.queue_declare("kept", durable=True)
+    ch.confirm_delivery()  # on disk before the kill
+    for q in ("transient", "mine-only", "kept"):
+        ch.basic_publish("", q, b"p", pika.BasicProperties(delivery_mode=2))
+    if stop == "kill":
+        gw.kill()
+    else:
+        conn.close()
+        gw.terminate()
+    gw.start()
+    conn = connect(gw)
+    assert conn.channel().queue_declare("kept", passive=True).method.message_count == 1
+    for q in ("transient", "mine-only"):
+        with pytest.raises(ChannelClosedByBroker) as err:
+            conn.channel().queue_declare(q, passive=True)
+        assert err.value.reply_code == 404, q
+    conn.close()

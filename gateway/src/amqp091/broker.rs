@@ -113,6 +113,17 @@ impl Amqp091Broker {
         lock(&self.exclusive_consumers).remove(queue);
     }
 
+    /// The queues declared non-durable or exclusive, by name.
+    pub fn transient_queues(&self) -> Vec<String> {
+        let mut names: Vec<String> = lock(&self.declarations)
+            .iter()
+            .filter(|(_, d)| !d.durable || d.exclusive_owner.is_some())
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The exclusive queues owned by `connection`.
     pub fn exclusive_queues_of(&self, connection: u64) -> Vec<String> {
         lock(&self.declarations)

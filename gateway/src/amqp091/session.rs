@@ -1098,7 +1098,7 @@ impl Connection {
                 | Method::QueueBind(_)
                 | Method::QueueUnbind(_)
                 | Method::QueueDelete(_)
-        );
+        ) || matches!(&method, Method::QueueDeclare(d) if !d.passive && (!d.durable || d.exclusive));
         if c.incoming.is_some() {
             return Err(Fault::connection(
                 reply_code::UNEXPECTED_FRAME,
@@ -1744,6 +1744,7 @@ impl Connection {
         if let Some(c) = self.channels.get_mut(&channel) {
             c.reply_queue = Some(name.clone());
         }
+        self.broker.save_topology(&self.engine);
         Ok(name)
     }
 

@@ -22,6 +22,11 @@ struct TopologyFile {
     exchange: Vec<ExchangeRecord>,
     #[serde(default)]
     binding: Vec<BindingRecord>,
+    /// Queues declared non-durable or exclusive: the engine journals every queue, so these are
+    /// deleted at start, as RabbitMQ loses them on a restart (exclusive ones also after a crash,
+    /// when their connection had no chance to delete them).
+    #[serde(default)]
+    transient_queues: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -122,6 +127,7 @@ pub fn save(engine: &Engine, broker: &Amqp091Broker, path: &Path) -> std::io::Re
             file.binding.push(record);
         }
     }
+    file.transient_queues = broker.transient_queues();
     let text = toml::to_string(&file).map_err(std::io::Error::other)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -135,8 +141,9 @@ pub fn save(engine: &Engine, broker: &Amqp091Broker, path: &Path) -> std::io::Re
     std::fs::rename(&tmp, path)
 }
 
-/// Declares the exchanges and bindings kept in `path` (a missing file is an empty topology).
-/// Returns how many exchanges and bindings were restored.
+/// Deletes the transient queues named in `path`, then declares the exchanges and bindings kept
+/// there (a missing file is an empty topology). Returns how many exchanges and bindings were
+/// restored.
 pub fn load(engine: &Engine, path: &Path) -> std::io::Result<(usize, usize)> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -150,6 +157,11 @@ pub fn load(engine: &Engine, path: &Path) -> std::io::Result<(usize, usize)> {
             path.display(),
             file.version
         )));
+    }
+    for queue in &file.transient_queues {
+        if let Ok(dropped) = engine.delete_queue(queue, false, false) {
+            tracing::debug!(%queue, messages = dropped, "transient AMQP queue removed at start");
+        }
     }
     let mut exchanges = 0;
     for x in &file.exchange {
