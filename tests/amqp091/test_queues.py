@@ -316,3 +316,26 @@ def test_non_durable_and_exclusive_queues_do_not_survive_a_restart(make_gateway,
             conn.channel().queue_declare(q, passive=True)
         assert err.value.reply_code == 404, q
     conn.close()
+
+
+def test_global_qos_limits_the_channel_as_a_whole(amqp):
+    conn = amqp()
+    ch = conn.channel()
+    for q in ("g1", "g2"):
+        ch.queue_declare(q)
+        for i in range(4):
+            ch.basic_publish("", q, f"{q}-{i}".encode())
+    ch.basic_qos(prefetch_count=3, global_qos=True)
+    received = []
+    ch.basic_consume("g1", lambda c, m, p, b: received.append(m))
+    ch.basic_consume("g2", lambda c, m, p, b: received.append(m))
+    pump(conn, lambda: len(received) >= 3, settle=0.5)
+    assert len(received) == 3  # across both consumers
+    ch.basic_ack(received[0].delivery_tag)
+    pump(conn, lambda: len(received) >= 4, settle=0.5)
+    assert len(received) == 4
+    ch.basic_ack(0, multiple=True)
+    pump(conn, lambda: len(received) >= 7, settle=0.3)
+    ch.basic_ack(0, multiple=True)
+    pump(conn, lambda: len(received) >= 8)
+    assert [m.delivery_tag for m in received] == list(range(1, 9))

@@ -5,9 +5,8 @@
 //! closes only its channel with `channel.close`; a *hard* error (501-506, 530, 540, 541)
 //! closes the connection with `connection.close`, which waits for the client's `close-ok`.
 //!
-//! Deviations from RabbitMQ, kept small and documented in `docs/mapping.md`: `basic.qos` with
-//! `global` applies per consumer; in a transaction, `basic.reject`/`nack` act at once and
-//! `mandatory` returns are not reported.
+//! Deviations from RabbitMQ, kept small and documented in `docs/mapping.md`: in a transaction,
+//! `basic.reject`/`nack` act at once and `mandatory` returns are not reported.
 
 use super::broker::{Amqp091Broker, QueueDeclaration};
 use super::convert;
@@ -233,6 +232,10 @@ struct Channel {
     cancelled: Vec<ConsumerId>,
     /// The queue behind this channel's direct reply-to consumer (`amq.rabbitmq.reply-to`).
     reply_queue: Option<String>,
+    /// `basic.qos` with `global`: most unacknowledged deliveries on the channel (0: no limit).
+    global_prefetch: u16,
+    /// Deliveries beyond `global_prefetch`, sent as acknowledgements make room.
+    held: std::collections::VecDeque<Delivery>,
 }
 
 /// A delivery tag and the delivery it names (consumer, queue sequence).
@@ -971,6 +974,8 @@ impl Connection {
         c.tx = None;
         c.tx_acks.clear();
         c.unacked.clear();
+        // Held deliveries are in flight on their consumers: unsubscribing returns them.
+        c.held.clear();
         let consumers: Vec<ConsumerState> = c.consumers.drain().map(|(_, s)| s).collect();
         let getter = c.getter.take();
         for id in std::mem::take(&mut c.cancelled) {
@@ -1236,7 +1241,13 @@ impl Connection {
                 }
             }
             Method::BasicQos(m) => {
-                c.prefetch = m.prefetch_count;
+                // As RabbitMQ 3: `global` limits the channel as a whole, otherwise each
+                // consumer started after this.
+                if m.global {
+                    c.global_prefetch = m.prefetch_count;
+                } else {
+                    c.prefetch = m.prefetch_count;
+                }
                 self.out.push(Frame::method(channel, BasicQosOk::default()));
             }
             Method::BasicConsume(ref m) => self.basic_consume(channel, m, &method)?,
@@ -1388,10 +1399,30 @@ impl Connection {
             }
         }
         self.close_drained(channel);
+        self.release_held(channel);
         if changes_topology {
             self.broker.save_topology(&self.engine);
         }
         Ok(())
+    }
+
+    /// Sends held deliveries while the channel-wide prefetch has room; those of consumers
+    /// cancelled meanwhile go back to their queue.
+    fn release_held(&mut self, channel: u16) {
+        loop {
+            let Some(c) = self.channels.get_mut(&channel) else {
+                return;
+            };
+            if c.held.is_empty()
+                || (c.global_prefetch > 0 && c.unacked.len() >= usize::from(c.global_prefetch))
+            {
+                return;
+            }
+            let Some(delivery) = c.held.pop_front() else {
+                return;
+            };
+            self.deliver_checked(delivery, false);
+        }
     }
 
     /// Closes the cancelled consumers of `channel` that have nothing unacknowledged left.
@@ -1644,10 +1675,17 @@ impl Connection {
                 (method.class_id(), method.method_id()),
             ));
         }
-        let prefetch = if m.no_ack || c.prefetch == 0 {
+        // A channel-wide limit also bounds each consumer, so that deliveries held back for it
+        // stay few.
+        let per_consumer = match (c.prefetch, c.global_prefetch) {
+            (0, g) => g,
+            (p, 0) => p,
+            (p, g) => p.min(g),
+        };
+        let prefetch = if m.no_ack || per_consumer == 0 {
             u32::MAX
         } else {
-            u32::from(c.prefetch)
+            u32::from(per_consumer)
         };
         if m.exclusive && !self.broker.claim_exclusive_consumer(&queue) {
             return Err(Fault::channel(
@@ -2195,6 +2233,12 @@ impl Connection {
     }
 
     fn deliver(&mut self, delivery: Delivery) {
+        self.deliver_checked(delivery, true);
+    }
+
+    /// Sends a delivery to its consumer, or holds it back when the channel-wide prefetch is
+    /// full (`hold`: deliveries already held skip the queue of held ones).
+    fn deliver_checked(&mut self, delivery: Delivery, hold: bool) {
         let Some((channel, tag)) = self.consumers.get(&delivery.consumer).cloned() else {
             // Dispatched just before its consumer was cancelled: back to the queue.
             let _ = self
@@ -2209,6 +2253,14 @@ impl Connection {
             return;
         };
         let no_ack = consumer.no_ack;
+        if hold
+            && !no_ack
+            && c.global_prefetch > 0
+            && (c.unacked.len() >= usize::from(c.global_prefetch) || !c.held.is_empty())
+        {
+            c.held.push_back(delivery);
+            return;
+        }
         let delivery_tag = c.next_tag;
         c.next_tag += 1;
         if no_ack {
