@@ -2627,6 +2627,15 @@ impl Session {
         Ok(self.engine.apply(self.id, tx.sends, tx.acks).await?.0)
     }
 
+    /// Commits like [`Session::commit`] and also returns, per staged send in staging order, how
+    /// many queues it reached (0: unroutable; AMQP 0-9-1 returns `mandatory` ones).
+    pub async fn commit_counted(
+        &self,
+        tx: Transaction,
+    ) -> Result<(Durability, Vec<usize>), EngineError> {
+        self.engine.apply(self.id, tx.sends, tx.acks).await
+    }
+
     /// Rolls a transaction back: its sends are discarded and the messages it acknowledged are
     /// redelivered.
     pub fn rollback(&self, tx: Transaction) {

@@ -104,3 +104,21 @@ def test_confirm_and_tx_do_not_mix(amqp):
     with pytest.raises(ChannelClosedByBroker) as err:
         ch.tx_select()
     assert err.value.reply_code == 406
+
+
+def test_tx_returns_unroutable_mandatory_publishes_at_commit(amqp):
+    conn = amqp()
+    ch = conn.channel()
+    returned = []
+    ch.add_on_return_callback(lambda c, method, props, body: returned.append((method.routing_key, body)))
+    ch.queue_declare("txm")
+    ch.tx_select()
+    ch.basic_publish("", "txm", b"routable", mandatory=True)
+    ch.basic_publish("", "no-such-queue", b"lost", mandatory=True)
+    assert returned == []
+    ch.tx_commit()
+    from gwtest.amqp import pump
+
+    pump(conn, lambda: returned)
+    assert returned == [("no-such-queue", b"lost")]
+    assert count(ch, "txm") == 1

@@ -5,8 +5,8 @@
 //! closes only its channel with `channel.close`; a *hard* error (501-506, 530, 540, 541)
 //! closes the connection with `connection.close`, which waits for the client's `close-ok`.
 //!
-//! Deviations from RabbitMQ, kept small and documented in `docs/mapping.md`: in a transaction,
-//! `basic.reject`/`nack` act at once and `mandatory` returns are not reported.
+//! Deviation from RabbitMQ, documented in `docs/mapping.md`: in a transaction,
+//! `basic.reject`/`nack` act at once.
 
 use super::broker::{Amqp091Broker, QueueDeclaration};
 use super::convert;
@@ -183,6 +183,9 @@ impl Fault {
     }
 }
 
+/// What an unroutable `mandatory` publish is returned with: its method, properties and body.
+type Returned = (BasicPublish, codecs::amqp091::BasicProperties, Bytes);
+
 /// A complete publish waiting to be routed.
 struct Deferred {
     channel: u16,
@@ -226,6 +229,9 @@ struct Channel {
     tx: Option<Transaction>,
     /// Acks staged in the transaction, restored to `unacked` on rollback.
     tx_acks: Vec<Tagged>,
+    /// Per publish staged in the transaction, in order: what to return it with if it is
+    /// `mandatory` and turns out unroutable at commit.
+    tx_returns: Vec<Option<Returned>>,
     getter: Option<ConsumerId>,
     last_queue: Option<String>,
     /// Cancelled consumers whose deliveries are not all acknowledged yet; closed once they are.
@@ -973,6 +979,7 @@ impl Connection {
         c.incoming = None;
         c.tx = None;
         c.tx_acks.clear();
+        c.tx_returns.clear();
         c.unacked.clear();
         // Held deliveries are in flight on their consumers: unsubscribing returns them.
         c.held.clear();
@@ -1363,14 +1370,21 @@ impl Connection {
                     ));
                 };
                 c.tx_acks.clear();
-                let durability = self
+                let returns = std::mem::take(&mut c.tx_returns);
+                let (durability, reached) = self
                     .session
-                    .commit(tx)
+                    .commit_counted(tx)
                     .await
                     .map_err(|e| Fault::from_engine(e, &method))?;
                 durability
                     .await
                     .map_err(|e| Fault::from_engine(e, &method))?;
+                // Unroutable mandatory publishes come back before commit-ok, as in RabbitMQ.
+                for (returned, reached) in returns.into_iter().zip(reached) {
+                    if let (Some((publish, properties, body)), 0) = (returned, reached) {
+                        self.push_return(channel, publish, properties, body);
+                    }
+                }
                 self.out.push(Frame::method(channel, TxCommitOk::default()));
             }
             Method::TxRollback(_) => {
@@ -1384,6 +1398,7 @@ impl Connection {
                 // Staged publishes are dropped; staged acks are undone: those deliveries are
                 // unacknowledged again, as in RabbitMQ.
                 c.tx = Some(Transaction::new());
+                c.tx_returns.clear();
                 for (tag, delivery) in c.tx_acks.drain(..) {
                     c.unacked.insert(tag, delivery);
                 }
@@ -2056,6 +2071,13 @@ impl Connection {
             return Ok(());
         };
         if let Some(tx) = c.tx.as_mut() {
+            c.tx_returns.push(publish.mandatory.then(|| {
+                (
+                    publish.clone(),
+                    header.properties.clone(),
+                    message.body.clone(),
+                )
+            }));
             tx.publish_to_exchange(&exchange, &key, message);
             return Ok(());
         }
@@ -2094,6 +2116,28 @@ impl Connection {
         self.publish(publish).await
     }
 
+    /// Appends a `basic.return` 312 NO_ROUTE with the message's properties and body.
+    fn push_return(
+        &mut self,
+        channel: u16,
+        publish: BasicPublish,
+        properties: codecs::amqp091::BasicProperties,
+        body: Bytes,
+    ) {
+        let ret = BasicReturn {
+            reply_code: reply_code::NO_ROUTE,
+            reply_text: ShortStr::from_static("NO_ROUTE"),
+            exchange: publish.exchange,
+            routing_key: publish.routing_key,
+        };
+        self.out.push(Frame::method(channel, ret));
+        self.out.push(Frame::header(
+            channel,
+            ContentHeader::new(body.len() as u64, properties),
+        ));
+        self.out.extend(body_frames(channel, body, self.frame_max));
+    }
+
     /// Sends `connection.unblocked` once memory is available again.
     fn check_unblocked(&mut self) {
         if self.blocked_sent && !self.engine.memory_pressure(0) {
@@ -2125,18 +2169,7 @@ impl Connection {
             Ok((durability, reached)) => {
                 if reached == 0 {
                     if let Some((publish, properties)) = returned {
-                        let ret = BasicReturn {
-                            reply_code: reply_code::NO_ROUTE,
-                            reply_text: ShortStr::from_static("NO_ROUTE"),
-                            exchange: publish.exchange,
-                            routing_key: publish.routing_key,
-                        };
-                        self.out.push(Frame::method(channel, ret));
-                        self.out.push(Frame::header(
-                            channel,
-                            ContentHeader::new(body.len() as u64, properties),
-                        ));
-                        self.out.extend(body_frames(channel, body, self.frame_max));
+                        self.push_return(channel, publish, properties, body);
                     }
                 }
                 if let Some(tag) = confirm_tag {
