@@ -310,3 +310,15 @@ def test_handshake_timeout_drops_a_silent_client(make_gateway):
             peer.read_bytes(1, timeout=5)
     finally:
         peer.close()
+
+
+def test_channel_flow(raw_amqp):
+    peer = raw_amqp()
+    peer.handshake()
+    peer.expect_open_ok()
+    peer.open_channel(1)
+    peer.send(method_frame(1, 20, 20, b"\x01"))  # active=true: flow-ok
+    assert peer.read_method()[1:] == (20, 21, b"\x01")
+    peer.send(method_frame(1, 20, 20, b"\x00"))  # active=false: not implemented, as RabbitMQ 3
+    code, text, cls, meth = peer.expect_connection_close()
+    assert (code, cls, meth) == (540, 20, 20)

@@ -1130,8 +1130,16 @@ impl Connection {
             }
             Method::ChannelCloseOk(_) => {}
             Method::ChannelFlow(m) => {
+                // As RabbitMQ 3: a client cannot pause deliveries this way (basic.qos can).
+                if !m.active {
+                    return Err(Fault::connection(
+                        reply_code::NOT_IMPLEMENTED,
+                        "active=false",
+                        ids,
+                    ));
+                }
                 self.out
-                    .push(Frame::method(channel, ChannelFlowOk { active: m.active }));
+                    .push(Frame::method(channel, ChannelFlowOk { active: true }));
             }
             Method::AccessRequest(_) => {
                 self.out.push(Frame::method(
