@@ -1,7 +1,9 @@
 //! The AMQP 0-9-1 listener: RabbitMQ's dialect of AMQP 0-9-1 on the shared engine.
 
+mod arguments;
 pub mod broker;
 pub mod convert;
+mod handshake;
 pub mod session;
 pub mod topology;
 

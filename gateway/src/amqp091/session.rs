@@ -8,26 +8,26 @@
 //! Deviation from RabbitMQ, documented in `docs/mapping.md`: in a transaction,
 //! `basic.reject`/`nack` act at once.
 
+use super::arguments::{expire_when_unused, headers_args, queue_arguments, queue_options};
 use super::broker::{Amqp091Broker, QueueDeclaration};
 use super::convert;
+use super::handshake::handshake;
 use bytes::{Bytes, BytesMut};
 use codecs::amqp091::{
-    body_frames, decode_frame, reply_code, Amqp091Codec, Amqp091CodecError, Amqp091Item,
-    Amqp091Limits, BasicAck, BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk,
-    BasicDeliver, BasicGet, BasicGetEmpty, BasicGetOk, BasicNack, BasicPublish, BasicQosOk,
-    BasicRecoverOk, BasicReturn, ChannelClose, ChannelCloseOk, ChannelFlowOk, ChannelOpenOk,
-    ConfirmSelectOk, ConnectionBlocked, ConnectionClose, ConnectionCloseOk, ConnectionOpenOk,
-    ConnectionStart, ConnectionTune, ContentHeader, ExchangeBindOk, ExchangeDeclareOk,
-    ExchangeDeleteOk, ExchangeUnbindOk, FieldTable, FieldValue, Frame, FramePayload, Method,
-    QueueBindOk, QueueDeclareOk, QueueDeleteOk, QueuePurgeOk, QueueUnbindOk, ShortStr, TxCommitOk,
-    TxRollbackOk, TxSelectOk, FRAME_MIN_SIZE,
+    body_frames, reply_code, Amqp091Codec, Amqp091CodecError, Amqp091Item, Amqp091Limits, BasicAck,
+    BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicDeliver, BasicGet,
+    BasicGetEmpty, BasicGetOk, BasicNack, BasicPublish, BasicQosOk, BasicRecoverOk, BasicReturn,
+    ChannelClose, ChannelCloseOk, ChannelFlowOk, ChannelOpenOk, ConfirmSelectOk, ConnectionBlocked,
+    ConnectionClose, ConnectionCloseOk, ContentHeader, ExchangeBindOk, ExchangeDeclareOk,
+    ExchangeDeleteOk, ExchangeUnbindOk, Frame, FramePayload, Method, QueueBindOk, QueueDeclareOk,
+    QueueDeleteOk, QueuePurgeOk, QueueUnbindOk, ShortStr, TxCommitOk, TxRollbackOk, TxSelectOk,
 };
 use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
 use routes::{
     Binding, BindingTarget, ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Durability, Engine,
-    EngineError, ExchangeError, ExchangeKind, ExchangeSpec, HeadersArgs, HeadersMatch, NackAction,
-    Overflow, QueueOptions, Session, SessionEvent, Transaction,
+    EngineError, ExchangeError, ExchangeKind, ExchangeSpec, NackAction, QueueOptions, Session,
+    SessionEvent, Transaction,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -62,19 +62,8 @@ static DIRECT_REPLY_TO: ShortStr = ShortStr::from_static("amq.rabbitmq.reply-to"
 /// The virtual host every connection opens (the only one there is).
 pub const VHOST: &str = "/";
 
-/// Checks a client's credentials and returns the user it is known as.
-///
-/// Every client is admitted for now, under the name it gave (`guest` when empty); users and
-/// authorization plug in here and nowhere else.
-pub fn authenticate_amqp_client(username: &str, _password: &str) -> Result<String, String> {
-    if username.is_empty() {
-        Ok("guest".to_string())
-    } else {
-        Ok(username.to_string())
-    }
-}
-
-type Framer<S> = Framed<S, Amqp091Codec>;
+/// The framed socket of a connection.
+pub(super) type Framer<S> = Framed<S, Amqp091Codec>;
 
 /// What ends a method's handling early: the channel or the whole connection is closed.
 #[derive(Debug)]
@@ -271,16 +260,8 @@ struct Connection {
     blocked_sent: bool,
 }
 
-/// What the handshake agreed.
-struct Tuned {
-    user: String,
-    blocked_capable: bool,
-    frame_max: u32,
-    channel_max: u16,
-    heartbeat: u16,
-}
-
-async fn write<S>(framed: &mut Framer<S>, frames: Vec<Frame>) -> bool
+/// Writes frames and flushes; false when the socket failed.
+pub(super) async fn write<S>(framed: &mut Framer<S>, frames: Vec<Frame>) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
@@ -294,8 +275,12 @@ where
 }
 
 /// Sends `connection.close` and waits (briefly) for `close-ok`, then the socket is dropped.
-async fn close_connection<S>(framed: &mut Framer<S>, code: u16, text: &str, ids: (u16, u16))
-where
+pub(super) async fn close_connection<S>(
+    framed: &mut Framer<S>,
+    code: u16,
+    text: &str,
+    ids: (u16, u16),
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let close = ConnectionClose {
@@ -382,268 +367,6 @@ pub async fn serve<S>(
     tracing::debug!(%peer, "AMQP 0-9-1 connection closed");
 }
 
-/// Reads the next frame of the handshake, skipping heartbeats. `None`: the peer went away or
-/// sent something undecodable (already answered).
-async fn next_handshake_frame<S>(framed: &mut Framer<S>) -> Option<Frame>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    loop {
-        match framed.next().await? {
-            Ok(Amqp091Item::Frame(Frame {
-                payload: FramePayload::Heartbeat,
-                ..
-            })) => continue,
-            Ok(Amqp091Item::Frame(f)) => return Some(f),
-            Ok(Amqp091Item::ProtocolHeader(_)) => return None,
-            Err(Amqp091CodecError::Decode(e)) => {
-                close_connection(framed, e.reply_code(), &e.to_string(), e.method_ids()).await;
-                return None;
-            }
-            Err(_) => return None,
-        }
-    }
-}
-
-fn server_properties() -> FieldTable {
-    let capabilities = FieldTable::new()
-        .with("publisher_confirms", true)
-        .with("exchange_exchange_bindings", true)
-        .with("basic.nack", true)
-        .with("consumer_cancel_notify", true)
-        .with("connection.blocked", true)
-        .with("consumer_priorities", false)
-        .with("authentication_failure_close", true)
-        .with("per_consumer_qos", true)
-        .with("direct_reply_to", true);
-    FieldTable::new()
-        .with("product", "gateway")
-        .with("version", env!("CARGO_PKG_VERSION"))
-        .with("platform", "Rust")
-        .with("information", "multi-protocol message gateway")
-        .with("capabilities", FieldValue::Table(capabilities))
-}
-
-/// Decodes an AMQPLAIN response: field-table entries without the table's length prefix. It is
-/// wrapped into a `connection.start-ok` frame so that the codec's own decoder reads it.
-fn amqplain_credentials(response: &Bytes) -> Option<(String, String)> {
-    let table_len = u32::try_from(response.len()).ok()?;
-    let mut payload = BytesMut::new();
-    payload.extend_from_slice(&10u16.to_be_bytes());
-    payload.extend_from_slice(&11u16.to_be_bytes());
-    payload.extend_from_slice(&table_len.to_be_bytes());
-    payload.extend_from_slice(response);
-    payload.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // mechanism "", response "", locale ""
-    let size = u32::try_from(payload.len()).ok()?;
-    let mut frame = BytesMut::new();
-    frame.extend_from_slice(&[1, 0, 0]);
-    frame.extend_from_slice(&size.to_be_bytes());
-    frame.extend_from_slice(&payload);
-    frame.extend_from_slice(&[codecs::amqp091::FRAME_END]);
-    let limits = Amqp091Limits {
-        frame_max: 0,
-        ..Amqp091Limits::default()
-    };
-    match decode_frame(&mut frame, &limits) {
-        Ok(Some(Frame {
-            payload: FramePayload::Method(Method::ConnectionStartOk(m)),
-            ..
-        })) => {
-            let get = |k: &str| match m.client_properties.get(k) {
-                Some(FieldValue::LongString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-                _ => None,
-            };
-            Some((get("LOGIN")?, get("PASSWORD").unwrap_or_default()))
-        }
-        _ => None,
-    }
-}
-
-fn plain_credentials(response: &Bytes) -> Option<(String, String)> {
-    let mut parts = response.split(|b| *b == 0);
-    let _authzid = parts.next()?;
-    let user = parts.next()?;
-    let pass = parts.next()?;
-    Some((
-        String::from_utf8_lossy(user).into_owned(),
-        String::from_utf8_lossy(pass).into_owned(),
-    ))
-}
-
-async fn handshake<S>(framed: &mut Framer<S>, settings: &Amqp091Settings) -> Result<Tuned, ()>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    match framed.next().await {
-        Some(Ok(Amqp091Item::ProtocolHeader(h))) if h.is_amqp091() => {}
-        _ => return Err(()),
-    }
-    let start = ConnectionStart {
-        version_major: 0,
-        version_minor: 9,
-        server_properties: server_properties(),
-        mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
-        locales: Bytes::from_static(b"en_US"),
-    };
-    if !write(framed, vec![Frame::method(0, start)]).await {
-        return Err(());
-    }
-    let start_ok = match next_handshake_frame(framed).await {
-        Some(Frame {
-            channel: 0,
-            payload: FramePayload::Method(Method::ConnectionStartOk(m)),
-        }) => m,
-        Some(_) => {
-            close_connection(
-                framed,
-                reply_code::COMMAND_INVALID,
-                "expected connection.start-ok",
-                (10, 11),
-            )
-            .await;
-            return Err(());
-        }
-        None => return Err(()),
-    };
-    let mechanism = start_ok.mechanism.to_string_lossy().into_owned();
-    let credentials = match mechanism.as_str() {
-        "PLAIN" => plain_credentials(&start_ok.response),
-        "AMQPLAIN" => amqplain_credentials(&start_ok.response),
-        other => {
-            close_connection(
-                framed,
-                reply_code::COMMAND_INVALID,
-                &format!("unknown authentication mechanism '{other}'"),
-                (10, 11),
-            )
-            .await;
-            return Err(());
-        }
-    };
-    let user = match credentials
-        .ok_or_else(|| "malformed credentials".to_string())
-        .and_then(|(u, p)| authenticate_amqp_client(&u, &p))
-    {
-        Ok(user) => user,
-        Err(why) => {
-            close_connection(
-                framed,
-                reply_code::ACCESS_REFUSED,
-                &format!("Login was refused using authentication mechanism {mechanism}: {why}"),
-                (10, 11),
-            )
-            .await;
-            return Err(());
-        }
-    };
-    let tune = ConnectionTune {
-        channel_max: settings.channel_max,
-        frame_max: settings.frame_max,
-        heartbeat: settings.heartbeat_s,
-    };
-    if !write(framed, vec![Frame::method(0, tune)]).await {
-        return Err(());
-    }
-    let tune_ok = match next_handshake_frame(framed).await {
-        Some(Frame {
-            channel: 0,
-            payload: FramePayload::Method(Method::ConnectionTuneOk(m)),
-        }) => m,
-        Some(_) => {
-            close_connection(
-                framed,
-                reply_code::COMMAND_INVALID,
-                "expected connection.tune-ok",
-                (10, 31),
-            )
-            .await;
-            return Err(());
-        }
-        None => return Err(()),
-    };
-    let frame_max = if tune_ok.frame_max == 0 {
-        settings.frame_max
-    } else {
-        tune_ok.frame_max
-    };
-    if frame_max < FRAME_MIN_SIZE || frame_max > settings.frame_max {
-        close_connection(
-            framed,
-            reply_code::NOT_ALLOWED,
-            &format!(
-                "frame_max={frame_max} is outside {FRAME_MIN_SIZE}..={}",
-                settings.frame_max
-            ),
-            (10, 31),
-        )
-        .await;
-        return Err(());
-    }
-    let channel_max = match tune_ok.channel_max {
-        0 => settings.channel_max,
-        n if n > settings.channel_max => {
-            close_connection(
-                framed,
-                reply_code::NOT_ALLOWED,
-                &format!(
-                    "channel_max={n} is greater than the server's {}",
-                    settings.channel_max
-                ),
-                (10, 31),
-            )
-            .await;
-            return Err(());
-        }
-        n => n,
-    };
-    framed.codec_mut().set_frame_max(frame_max);
-    let open = match next_handshake_frame(framed).await {
-        Some(Frame {
-            channel: 0,
-            payload: FramePayload::Method(Method::ConnectionOpen(m)),
-        }) => m,
-        Some(_) => {
-            close_connection(
-                framed,
-                reply_code::COMMAND_INVALID,
-                "expected connection.open",
-                (10, 40),
-            )
-            .await;
-            return Err(());
-        }
-        None => return Err(()),
-    };
-    let vhost = open.virtual_host.to_string_lossy().into_owned();
-    if vhost != VHOST {
-        close_connection(
-            framed,
-            reply_code::NOT_ALLOWED,
-            &format!("vhost {vhost} not found"),
-            (10, 40),
-        )
-        .await;
-        return Err(());
-    }
-    if !write(framed, vec![Frame::method(0, ConnectionOpenOk::default())]).await {
-        return Err(());
-    }
-    let blocked_capable = start_ok
-        .client_properties
-        .get("capabilities")
-        .and_then(FieldValue::as_table)
-        .and_then(|c| c.get("connection.blocked"))
-        .and_then(FieldValue::as_bool)
-        .unwrap_or(false);
-    Ok(Tuned {
-        user,
-        blocked_capable,
-        frame_max,
-        channel_max,
-        heartbeat: tune_ok.heartbeat,
-    })
-}
-
 fn short(s: &str) -> ShortStr {
     let mut end = s.len().min(ShortStr::MAX_LEN);
     while !s.is_char_boundary(end) {
@@ -654,131 +377,6 @@ fn short(s: &str) -> ShortStr {
 
 fn text(s: &ShortStr) -> String {
     s.to_string_lossy().into_owned()
-}
-
-/// The arguments that matter for queue equivalence, as text.
-fn queue_arguments(table: &FieldTable) -> Vec<(String, String)> {
-    let mut args: Vec<(String, String)> = table
-        .iter()
-        .map(|(k, v)| {
-            let value = match v {
-                FieldValue::LongString(b) => String::from_utf8_lossy(b).into_owned(),
-                other => other
-                    .as_i64()
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| format!("{other:?}")),
-            };
-            (text(k), value)
-        })
-        .collect();
-    args.sort();
-    args
-}
-
-/// The engine options a queue's arguments ask for, and its `x-expires`; `Err` names the first
-/// invalid argument.
-fn queue_options(table: &FieldTable) -> Result<(QueueOptions, Option<Duration>), String> {
-    let mut options = QueueOptions {
-        discard_dead_letters: true,
-        ..QueueOptions::default()
-    };
-    let mut expires = None;
-    let non_negative = |name: &str, v: &FieldValue| -> Result<u64, String> {
-        v.as_i64()
-            .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(|| name.to_string())
-    };
-    let mut dlx = None;
-    let mut dl_key = None;
-    for (key, value) in table.iter() {
-        let key = text(key);
-        match key.as_str() {
-            "x-message-ttl" => {
-                options.message_ttl = Some(Duration::from_millis(non_negative(&key, value)?));
-            }
-            "x-expires" => {
-                let ms = non_negative(&key, value)?;
-                if ms == 0 {
-                    return Err(key);
-                }
-                expires = Some(Duration::from_millis(ms));
-            }
-            "x-max-length" => options.max_length = Some(non_negative(&key, value)?),
-            "x-max-length-bytes" => options.max_length_bytes = Some(non_negative(&key, value)?),
-            "x-overflow" => {
-                options.overflow = match value.as_str() {
-                    Some("drop-head") => Overflow::DropHead,
-                    Some("reject-publish") | Some("reject-publish-dlx") => Overflow::RejectPublish,
-                    _ => return Err(key),
-                }
-            }
-            "x-dead-letter-exchange" => match value.as_str() {
-                Some(v) => dlx = Some(v.to_string()),
-                None => return Err(key),
-            },
-            "x-dead-letter-routing-key" => match value.as_str() {
-                Some(v) => dl_key = Some(v.to_string()),
-                None => return Err(key),
-            },
-            "x-max-priority" => {
-                let p = non_negative(&key, value)?;
-                if p > 255 {
-                    return Err(key);
-                }
-                options.max_priority = Some(p.min(9) as u8);
-            }
-            "x-queue-type" if !matches!(value.as_str(), Some("classic" | "quorum" | "stream")) => {
-                return Err(key);
-            }
-            _ => {}
-        }
-    }
-    if let Some(exchange) = dlx {
-        options.dead_letter = Some((exchange, dl_key));
-    }
-    Ok((options, expires))
-}
-
-/// Deletes a queue declared with `x-expires` once it has had no consumer and no use for that
-/// long (RabbitMQ's queue TTL).
-async fn expire_when_unused(
-    engine: Arc<Engine>,
-    broker: Arc<Amqp091Broker>,
-    queue: String,
-    expires: Duration,
-) {
-    let step = (expires / 4).clamp(Duration::from_millis(20), Duration::from_secs(5));
-    loop {
-        tokio::time::sleep(step).await;
-        let Some(info) = engine.queue_info(&queue) else {
-            broker.forget(&queue);
-            return;
-        };
-        if info.consumers > 0 {
-            broker.touch(&queue);
-            continue;
-        }
-        if broker.idle_for(&queue) >= expires {
-            let _ = engine.delete_queue(&queue, false, false);
-            broker.forget(&queue);
-            broker.save_topology(&engine);
-            tracing::debug!(%queue, "queue expired (x-expires)");
-            return;
-        }
-    }
-}
-
-fn headers_args(table: &FieldTable) -> Option<HeadersArgs> {
-    let mode = match table.get("x-match").and_then(FieldValue::as_str) {
-        Some("any") | Some("any-with-x") => HeadersMatch::Any,
-        _ => HeadersMatch::All,
-    };
-    let values: Vec<_> = table
-        .iter()
-        .filter(|(k, _)| !k.as_bytes().starts_with(b"x-"))
-        .map(|(k, v)| (text(k), convert::property_from_field(v)))
-        .collect();
-    (!table.is_empty()).then_some(HeadersArgs { mode, values })
 }
 
 impl Connection {
