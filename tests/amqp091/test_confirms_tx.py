@@ -122,3 +122,24 @@ def test_tx_returns_unroutable_mandatory_publishes_at_commit(amqp):
     pump(conn, lambda: returned)
     assert returned == [("no-such-queue", b"lost")]
     assert count(ch, "txm") == 1
+
+
+def test_tx_reject_applies_at_commit_and_rollback_undoes_it(amqp):
+    conn = amqp()
+    ch = conn.channel()
+    ch.queue_declare("txr")
+    ch.basic_publish("", "txr", b"r")
+    ch.tx_select()
+    m = ch.basic_get("txr")[0]
+    ch.basic_reject(m.delivery_tag, requeue=True)
+    ch.tx_rollback()
+    # Still ours, unacknowledged: nothing is back in the queue.
+    assert count(ch, "txr") == 0
+    ch.basic_reject(m.delivery_tag, requeue=True)
+    assert count(ch, "txr") == 0  # staged until commit
+    ch.tx_commit()
+    m2, _, body = ch.basic_get("txr")
+    assert body == b"r" and m2.redelivered
+    ch.basic_ack(m2.delivery_tag)
+    ch.tx_commit()
+    assert count(ch, "txr") == 0

@@ -4,9 +4,6 @@
 //! Errors follow the specification's two blast radii: a *soft* error (404, 403, 405, 406)
 //! closes only its channel with `channel.close`; a *hard* error (501-506, 530, 540, 541)
 //! closes the connection with `connection.close`, which waits for the client's `close-ok`.
-//!
-//! Deviation from RabbitMQ, documented in `docs/mapping.md`: in a transaction,
-//! `basic.reject`/`nack` act at once.
 
 use super::arguments::{expire_when_unused, headers_args, queue_arguments, queue_options};
 use super::broker::{Amqp091Broker, QueueDeclaration};
@@ -218,6 +215,9 @@ struct Channel {
     tx: Option<Transaction>,
     /// Acks staged in the transaction, restored to `unacked` on rollback.
     tx_acks: Vec<Tagged>,
+    /// `basic.reject` / `nack` staged in the transaction (deliveries, requeue), applied at commit
+    /// and undone (unacknowledged again) by rollback.
+    tx_refusals: Vec<(Vec<Tagged>, bool)>,
     /// Per publish staged in the transaction, in order: what to return it with if it is
     /// `mandatory` and turns out unroutable at commit.
     tx_returns: Vec<Option<Returned>>,
@@ -578,6 +578,7 @@ impl Connection {
         c.tx = None;
         c.tx_acks.clear();
         c.tx_returns.clear();
+        c.tx_refusals.clear();
         c.unacked.clear();
         // Held deliveries are in flight on their consumers: unsubscribing returns them.
         c.held.clear();
@@ -926,11 +927,11 @@ impl Connection {
             }
             Method::BasicReject(ref m) => {
                 let taken = self.take_tags(channel, m.delivery_tag, false, &method)?;
-                self.refuse(taken, m.requeue);
+                self.refuse_or_stage(channel, taken, m.requeue);
             }
             Method::BasicNack(ref m) => {
                 let taken = self.take_tags(channel, m.delivery_tag, m.multiple, &method)?;
-                self.refuse(taken, m.requeue);
+                self.refuse_or_stage(channel, taken, m.requeue);
             }
             Method::BasicRecover(_) | Method::BasicRecoverAsync(_) => {
                 let all: Vec<Tagged> = std::mem::take(&mut c.unacked).into_iter().collect();
@@ -977,6 +978,7 @@ impl Connection {
                 };
                 c.tx_acks.clear();
                 let returns = std::mem::take(&mut c.tx_returns);
+                let refusals = std::mem::take(&mut c.tx_refusals);
                 let (durability, reached) = self
                     .session
                     .commit_counted(tx)
@@ -985,6 +987,9 @@ impl Connection {
                 durability
                     .await
                     .map_err(|e| Fault::from_engine(e, &method))?;
+                for (taken, requeue) in refusals {
+                    self.refuse(taken, requeue);
+                }
                 // Unroutable mandatory publishes come back before commit-ok, as in RabbitMQ.
                 for (returned, reached) in returns.into_iter().zip(reached) {
                     if let (Some((publish, properties, body)), 0) = (returned, reached) {
@@ -1005,6 +1010,9 @@ impl Connection {
                 // unacknowledged again, as in RabbitMQ.
                 c.tx = Some(Transaction::new());
                 c.tx_returns.clear();
+                for (taken, _) in c.tx_refusals.drain(..) {
+                    c.unacked.extend(taken);
+                }
                 for (tag, delivery) in c.tx_acks.drain(..) {
                     c.unacked.insert(tag, delivery);
                 }
@@ -1498,6 +1506,17 @@ impl Connection {
     }
 
     /// `basic.reject` / `basic.nack`: requeue (redelivered later) or discard.
+    /// Refuses deliveries now, or at commit on a transactional channel (as RabbitMQ does).
+    fn refuse_or_stage(&mut self, channel: u16, taken: Vec<Tagged>, requeue: bool) {
+        if let Some(c) = self.channels.get_mut(&channel) {
+            if c.tx.is_some() {
+                c.tx_refusals.push((taken, requeue));
+                return;
+            }
+        }
+        self.refuse(taken, requeue);
+    }
+
     fn refuse(&mut self, taken: Vec<Tagged>, requeue: bool) {
         for (consumer, seqs) in group(&taken) {
             if requeue {
