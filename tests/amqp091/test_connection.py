@@ -322,3 +322,37 @@ def test_channel_flow(raw_amqp):
     peer.send(method_frame(1, 20, 20, b"\x00"))  # active=false: not implemented, as RabbitMQ 3
     code, text, cls, meth = peer.expect_connection_close()
     assert (code, cls, meth) == (540, 20, 20)
+
+
+def test_random_frames_never_take_the_gateway_down(gateway, raw_amqp, amqp):
+    import random
+
+    rng = random.Random(5672)
+    survivor = amqp().channel()
+    survivor.queue_declare("survivor")
+    for _ in range(40):
+        peer = raw_amqp()
+        peer.handshake()
+        peer.expect_open_ok()
+        peer.open_channel(1)
+        junk = b""
+        for _ in range(rng.randint(1, 6)):
+            ftype = rng.choice([1, 1, 1, 2, 3, 8, rng.randint(0, 255)])
+            channel = rng.choice([0, 1, 1, 2, rng.randint(0, 65535)])
+            if ftype == 1 and rng.random() < 0.7:
+                cls, meth = rng.choice([(10, 50), (20, 10), (40, 10), (50, 10), (60, 40), (60, 80),
+                                        (85, 10), (90, 20), (rng.randint(0, 200), rng.randint(0, 200))])
+                payload = struct.pack(">HH", cls, meth) + rng.randbytes(rng.randint(0, 40))
+            else:
+                payload = rng.randbytes(rng.randint(0, 60))
+            end = 0xCE if rng.random() < 0.9 else rng.randint(0, 255)
+            junk += frame(ftype, channel, payload, end=end)
+        try:
+            peer.send(junk)
+            peer.expect_closed(timeout=5)
+        except (TimeoutError, OSError):
+            pass  # the junk happened to be valid enough to keep the connection: fine
+        peer.close()
+    survivor.basic_publish("", "survivor", b"alive")
+    assert survivor.basic_get("survivor", auto_ack=True)[2] == b"alive"
+    assert gateway.running
