@@ -1236,7 +1236,7 @@ impl Engine {
                     Overflow::RejectPublish => FlowControl::Fail,
                 };
                 if max_messages == 0 && o.max_length.is_some() {
-                    // x-max-length 0: nothing is kept (drop-head drops the newcomer at once).
+                    // The engine's 0 means "no limit": x-max-length 0 keeps at most one here.
                     max_messages = 1;
                 }
             }
@@ -1877,6 +1877,17 @@ impl Engine {
     /// Every exchange with its spec and bindings (to persist a topology, or show it).
     pub fn exchanges(&self) -> Vec<(String, ExchangeSpec, Vec<Binding>)> {
         lock(&self.exchanges).list()
+    }
+
+    /// Sets (or with `None` clears) the alternate exchange of `name`: messages that match none
+    /// of its bindings go there (RabbitMQ's `alternate-exchange`).
+    pub fn set_alternate_exchange(&self, name: &str, alternate: Option<String>) {
+        lock(&self.exchanges).set_alternate(name, alternate);
+    }
+
+    /// The alternate exchange of `name`, if it has one.
+    pub fn alternate_exchange(&self, name: &str) -> Option<String> {
+        lock(&self.exchanges).alternate(name).map(str::to_string)
     }
 
     /// The spec of exchange `name`, if it exists.

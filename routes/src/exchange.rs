@@ -162,6 +162,9 @@ struct Exchange {
 #[derive(Debug, Clone)]
 pub struct Exchanges {
     exchanges: HashMap<String, Exchange>,
+    /// Alternate exchanges (RabbitMQ's `alternate-exchange` argument): where a message that
+    /// matches no binding of the exchange goes instead.
+    alternates: HashMap<String, String>,
 }
 
 impl Default for Exchanges {
@@ -183,7 +186,10 @@ impl Default for Exchanges {
                 },
             );
         }
-        Exchanges { exchanges }
+        Exchanges {
+            exchanges,
+            alternates: HashMap::new(),
+        }
     }
 }
 
@@ -249,6 +255,7 @@ impl Exchanges {
             )));
         }
         self.exchanges.remove(name);
+        self.alternates.remove(name);
         let target = BindingTarget::Exchange(name.to_string());
         self.remove_target(&target);
         Ok(())
@@ -316,6 +323,23 @@ impl Exchanges {
         }
     }
 
+    /// Sets (or with `None` clears) the alternate exchange of `name`.
+    pub fn set_alternate(&mut self, name: &str, alternate: Option<String>) {
+        match alternate {
+            Some(a) => {
+                self.alternates.insert(name.to_string(), a);
+            }
+            None => {
+                self.alternates.remove(name);
+            }
+        }
+    }
+
+    /// The alternate exchange of `name`, if it has one.
+    pub fn alternate(&self, name: &str) -> Option<&str> {
+        self.alternates.get(name).map(String::as_str)
+    }
+
     /// Every exchange with its spec and bindings, by name.
     pub fn list(&self) -> Vec<(String, ExchangeSpec, Vec<Binding>)> {
         let mut out: Vec<_> = self
@@ -364,6 +388,7 @@ impl Exchanges {
         let Some(exchange) = self.exchanges.get(name) else {
             return;
         };
+        let mut matched_any = false;
         for binding in &exchange.bindings {
             let matched = match exchange.spec.kind {
                 ExchangeKind::Direct => binding.key == key,
@@ -377,11 +402,17 @@ impl Exchanges {
             if !matched {
                 continue;
             }
+            matched_any = true;
             match &binding.target {
                 BindingTarget::Queue(q) => {
                     routed.queues.insert(q.clone());
                 }
                 BindingTarget::Exchange(e) => self.route_into(e, key, headers, visited, routed),
+            }
+        }
+        if !matched_any {
+            if let Some(alternate) = self.alternates.get(name) {
+                self.route_into(alternate, key, headers, visited, routed);
             }
         }
     }
@@ -539,6 +570,24 @@ mod tests {
             ],
         };
         assert!(headers_match(&any, &h));
+    }
+
+    #[test]
+    fn unmatched_messages_go_to_the_alternate_exchange() {
+        let mut x = Exchanges::default();
+        x.declare("main", ExchangeSpec::new(ExchangeKind::Direct))
+            .unwrap();
+        x.declare("ae", ExchangeSpec::new(ExchangeKind::Fanout))
+            .unwrap();
+        x.set_alternate("main", Some("ae".into()));
+        x.bind("main", queue("routed", "k")).unwrap();
+        x.bind("ae", queue("unrouted", "")).unwrap();
+        let none = BTreeMap::new();
+        let r = x.route("main", "k", &none).unwrap();
+        assert_eq!(r.queues.into_iter().collect::<Vec<_>>(), vec!["routed"]);
+        let r = x.route("main", "other", &none).unwrap();
+        assert_eq!(r.queues.into_iter().collect::<Vec<_>>(), vec!["unrouted"]);
+        assert_eq!(x.alternate("main"), Some("ae"));
     }
 
     #[test]

@@ -278,3 +278,30 @@ def test_immediate_flag_is_not_implemented(raw_amqp):
     peer.send(method_frame(1, 60, 40, struct.pack(">H", 0) + shortstr("") + shortstr("q") + b"\x02"))
     code, text, _, _ = peer.expect_connection_close()
     assert code == 540 and "immediate" in text
+
+
+def test_alternate_exchange_takes_unroutable_messages(make_gateway):
+    from gwtest.amqp import pika_connection
+
+    gw = make_gateway()
+    conn = pika_connection(gw)
+    ch = conn.channel()
+    ch.exchange_declare("unrouted", "fanout", durable=True)
+    ch.exchange_declare("main", "direct", durable=True, arguments={"alternate-exchange": "unrouted"})
+    ch.queue_declare("routed-q", durable=True)
+    ch.queue_declare("unrouted-q", durable=True)
+    ch.queue_bind("routed-q", "main", "known")
+    ch.queue_bind("unrouted-q", "unrouted")
+    ch.basic_publish("main", "known", b"a")
+    ch.basic_publish("main", "unknown", b"b")
+    assert bodies(ch, "routed-q") == [b"a"]
+    assert bodies(ch, "unrouted-q") == [b"b"]
+    # The alternate survives a restart with the durable exchange.
+    conn.close()
+    gw.terminate()
+    gw.start()
+    conn = pika_connection(gw)
+    ch = conn.channel()
+    ch.basic_publish("main", "unknown", b"c")
+    assert bodies(ch, "unrouted-q") == [b"c"]
+    conn.close()

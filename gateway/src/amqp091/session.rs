@@ -1141,9 +1141,18 @@ impl Connection {
                 },
                 _ => spec,
             };
+            let existed = self.engine.exchange(&name).is_some();
             self.engine
                 .declare_exchange(&name, spec)
                 .map_err(|e| Fault::from_engine(e, method))?;
+            if !existed {
+                let alternate = m
+                    .arguments
+                    .get("alternate-exchange")
+                    .and_then(codecs::amqp091::FieldValue::as_str)
+                    .map(str::to_string);
+                self.engine.set_alternate_exchange(&name, alternate);
+            }
         }
         if !m.no_wait {
             self.out

@@ -35,6 +35,9 @@ struct ExchangeRecord {
     kind: String,
     auto_delete: bool,
     internal: bool,
+    /// `alternate-exchange`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alternate: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -90,6 +93,7 @@ pub fn save(engine: &Engine, broker: &Amqp091Broker, path: &Path) -> std::io::Re
                 kind: spec.kind.as_str().to_string(),
                 auto_delete: spec.auto_delete,
                 internal: spec.internal,
+                alternate: engine.alternate_exchange(name),
             });
         }
         for b in bindings {
@@ -176,7 +180,10 @@ pub fn load(engine: &Engine, path: &Path) -> std::io::Result<(usize, usize)> {
             internal: x.internal,
         };
         match engine.declare_exchange(&x.name, spec) {
-            Ok(()) => exchanges += 1,
+            Ok(()) => {
+                engine.set_alternate_exchange(&x.name, x.alternate.clone());
+                exchanges += 1
+            }
             Err(e) => {
                 tracing::warn!(exchange = %x.name, error = %e, "stored exchange not restored")
             }
