@@ -414,10 +414,13 @@ impl Connection {
                             match self.handle(frame).await {
                                 Ok(true) => {
                                     if let Some(publish) = self.deferred.take() {
-                                        if !write(framed, std::mem::take(&mut self.out)).await {
-                                            return;
+                                        if !self.out.is_empty() {
+                                            if !write(framed, std::mem::take(&mut self.out)).await {
+                                                return;
+                                            }
+                                            last_sent = Instant::now();
                                         }
-                                        if let Err(f) = self.publish(publish).await {
+                                        if let Err(f) = self.publish(publish, framed, heartbeat).await {
                                             fault = Some(f);
                                         }
                                         self.check_unblocked();
@@ -1729,25 +1732,25 @@ impl Connection {
             confirm_tag,
             method,
         };
-        if self
-            .engine
-            .memory_pressure(publish.message.body.len() as u64)
+        if self.blocked_capable
+            && !self.blocked_sent
+            && self
+                .engine
+                .memory_pressure(publish.message.body.len() as u64)
         {
-            // The publish will wait for memory: tell the client first (connection.blocked),
-            // then the run loop publishes once what is queued is written.
-            if self.blocked_capable && !self.blocked_sent {
-                self.blocked_sent = true;
-                self.out.push(Frame::method(
-                    0,
-                    ConnectionBlocked {
-                        reason: ShortStr::from_static("low on memory"),
-                    },
-                ));
-            }
-            self.deferred = Some(publish);
-            return Ok(());
+            // The publish will wait for memory: tell the client first.
+            self.blocked_sent = true;
+            self.out.push(Frame::method(
+                0,
+                ConnectionBlocked {
+                    reason: ShortStr::from_static("low on memory"),
+                },
+            ));
         }
-        self.publish(publish).await
+        // The run loop routes it once what is queued is written, heartbeats going on while
+        // flow control makes it wait.
+        self.deferred = Some(publish);
+        Ok(())
     }
 
     /// Appends a `basic.return` 312 NO_ROUTE with the message's properties and body.
@@ -1784,7 +1787,17 @@ impl Connection {
     }
 
     /// Routes a complete publish; reports it unroutable if mandatory and confirms it once durable.
-    async fn publish(&mut self, publish: Deferred) -> Result<(), Fault> {
+    /// While the engine makes the publish wait (flow control), heartbeats keep being sent; no
+    /// further frame is read from this connection until it is through, as RabbitMQ does.
+    async fn publish<S>(
+        &mut self,
+        publish: Deferred,
+        framed: &mut Framer<S>,
+        heartbeat: Option<Duration>,
+    ) -> Result<(), Fault>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
         let Deferred {
             channel,
             exchange,
@@ -1795,11 +1808,22 @@ impl Connection {
             method,
         } = publish;
         let body = message.body.clone();
-        match self
-            .session
-            .publish_to_exchange(&exchange, &key, message)
-            .await
-        {
+        let result = {
+            let routed = self.session.publish_to_exchange(&exchange, &key, message);
+            tokio::pin!(routed);
+            match heartbeat {
+                None => routed.await,
+                Some(h) => loop {
+                    tokio::select! {
+                        r = &mut routed => break r,
+                        _ = tokio::time::sleep(h / 2) => {
+                            let _ = write(framed, vec![Frame::heartbeat()]).await;
+                        }
+                    }
+                },
+            }
+        };
+        match result {
             Ok((durability, reached)) => {
                 if reached == 0 {
                     if let Some((publish, properties)) = returned {
