@@ -264,6 +264,8 @@ pub struct ListenersConfig {
     pub mqtt: MqttListenerConfig,
     /// The Kafka listener (`[listeners.kafka]`).
     pub kafka: KafkaListenerConfig,
+    /// The AMQP listener (`[listeners.amqp]`): AMQP 0-9-1 today, 1.0 on the same port later.
+    pub amqp: AmqpListenerConfig,
 }
 
 /// `[listeners.kafka]`: the Kafka wire protocol listener, serving the streams of the log.
@@ -344,6 +346,41 @@ pub struct StreamDefinition {
     /// Default: keep.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention_bytes: Option<u64>,
+}
+
+/// `[listeners.amqp]`: the AMQP port. It sniffs the protocol header: AMQP 0-9-1 is served,
+/// AMQP 1.0 will be, anything else is answered with the 0-9-1 header and closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AmqpListenerConfig {
+    /// Whether the listener is started. Default `true`.
+    pub enabled: bool,
+    /// Address to listen on. Default `127.0.0.1:5672` (loopback only).
+    pub bind: SocketAddr,
+    /// Largest frame the server accepts and offers in `connection.tune`, in bytes, frame header
+    /// and end octet included; 4096 to 2^31-1. Default 131072 (RabbitMQ's default).
+    pub frame_max: u32,
+    /// Highest channel number a client may open, offered in `connection.tune`; 1 to 65535.
+    /// Default 2047 (RabbitMQ's default).
+    pub channel_max: u16,
+    /// Heartbeat interval, in seconds, the server proposes in `connection.tune`; 0 (none) to
+    /// 65535. The client's `tune-ok` value wins. Default 60 (RabbitMQ's default).
+    pub heartbeat_s: u16,
+    /// A connection must send its protocol header and finish the handshake (`connection.open`)
+    /// within this many milliseconds; at least 1. Default 10000 (RabbitMQ's handshake timeout).
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for AmqpListenerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5672)),
+            frame_max: 131_072,
+            channel_max: 2047,
+            heartbeat_s: 60,
+            connect_timeout_ms: 10_000,
+        }
+    }
 }
 
 /// `[listeners.mqtt]`: the MQTT 3.1 / 3.1.1 / 5.0 listener.

@@ -10,11 +10,11 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
-    AdminConfig, AuthorizationEntry, AuthorizationKind, BrokerConfig, ClientCertificates, Config,
-    ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy, KafkaListenerConfig,
-    LogConfig, LogFormat, MqttListenerConfig, RouteDefinition, RouteEndpoint, RouteMode,
-    SecurityConfig, ServerConfig, StompListenerConfig, StoreConfig, StreamDefinition, SyncMode,
-    TlsConfig, UserConfig,
+    AdminConfig, AmqpListenerConfig, AuthorizationEntry, AuthorizationKind, BrokerConfig,
+    ClientCertificates, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
+    KafkaListenerConfig, LogConfig, LogFormat, MqttListenerConfig, RouteDefinition, RouteEndpoint,
+    RouteMode, SecurityConfig, ServerConfig, StompListenerConfig, StoreConfig, StreamDefinition,
+    SyncMode, TlsConfig, UserConfig,
 };
 
 const ROOT_KEYS: &[&str] = &[
@@ -54,7 +54,7 @@ const CLIENT_CERTIFICATES: &[(&str, ClientCertificates)] = &[
 const ADMIN_KEYS: &[&str] = &["enabled", "bind"];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level", "log_format"];
 const LOG_FORMATS: &[(&str, LogFormat)] = &[("text", LogFormat::Text), ("json", LogFormat::Json)];
-const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "kafka"];
+const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "kafka", "amqp"];
 const ROUTE_KEYS: &[&str] = &["name", "from", "to", "group", "mode", "key", "selector"];
 const ROUTE_MODES: &[(&str, RouteMode)] = &[("copy", RouteMode::Copy), ("move", RouteMode::Move)];
 const KAFKA_KEYS: &[&str] = &[
@@ -72,6 +72,14 @@ const LOG_KEYS: &[&str] = &[
     "retention_check_interval_ms",
 ];
 const STREAM_KEYS: &[&str] = &["name", "partitions", "retention_ms", "retention_bytes"];
+const AMQP_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "frame_max",
+    "channel_max",
+    "heartbeat_s",
+    "connect_timeout_ms",
+];
 const MQTT_KEYS: &[&str] = &[
     "enabled",
     "bind",
@@ -182,6 +190,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         }
         if let Some(t) = cx.subtable(&listeners, "kafka", KAFKA_KEYS) {
             kafka(&mut cx, &t, &mut config.listeners.kafka);
+        }
+        if let Some(t) = cx.subtable(&listeners, "amqp", AMQP_KEYS) {
+            amqp(&mut cx, &t, &mut config.listeners.amqp);
         }
     }
     if let Some(t) = cx.subtable(&root, "store", STORE_KEYS) {
@@ -623,6 +634,20 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
         }
     }
     out
+}
+
+fn amqp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AmqpListenerConfig) {
+    cx.boolean(t, "enabled", &mut out.enabled);
+    bind(cx, t, &mut out.bind);
+    cx.int(t, "frame_max", 4096..=2_147_483_647, &mut out.frame_max);
+    cx.int(t, "channel_max", 1..=65_535, &mut out.channel_max);
+    cx.int(t, "heartbeat_s", 0..=65_535, &mut out.heartbeat_s);
+    cx.int(
+        t,
+        "connect_timeout_ms",
+        POSITIVE,
+        &mut out.connect_timeout_ms,
+    );
 }
 
 fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {

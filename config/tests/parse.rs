@@ -224,8 +224,8 @@ fn unknown_keys_are_errors_at_every_level() {
     let (line, key, msg) = one_error("\n[serverr]\n");
     assert_eq!((line, key.as_str()), (Some(2), "serverr"));
     assert!(msg.starts_with("unknown key \"serverr\""), "{msg}");
-    let (line, key, _) = one_error("[listeners.amqp]\nenabled = true\n");
-    assert_eq!((line, key.as_str()), (Some(1), "listeners.amqp"));
+    let (line, key, _) = one_error("[listeners.amqpp]\nenabled = true\n");
+    assert_eq!((line, key.as_str()), (Some(1), "listeners.amqpp"));
     let (line, key, _) = one_error("[[broker.destinations]]\npattern = \"a\"\nmax_msgs = 1\n");
     assert_eq!(
         (line, key.as_str()),
@@ -783,4 +783,28 @@ fn example_migration_toml_passes_validation() {
     assert_eq!(cfg.streams.len(), 2);
     assert_eq!(cfg.routes.len(), 2);
     assert_eq!(cfg.routes[0].key.as_deref(), Some("customerId"));
+}
+
+#[test]
+fn amqp_listener_keys_parse_and_check_ranges() {
+    let config = Config::from_toml_str(
+        "[listeners.amqp]\nbind = \"127.0.0.1:5673\"\nframe_max = 8192\nchannel_max = 16\nheartbeat_s = 0\nconnect_timeout_ms = 500\n",
+        ORIGIN,
+    )
+    .expect("valid");
+    let amqp = &config.listeners.amqp;
+    assert_eq!(amqp.bind.port(), 5673);
+    assert_eq!(
+        (
+            amqp.frame_max,
+            amqp.channel_max,
+            amqp.heartbeat_s,
+            amqp.connect_timeout_ms
+        ),
+        (8192, 16, 0, 500)
+    );
+    let (line, key, _) = one_error("[listeners.amqp]\nframe_max = 100\n");
+    assert_eq!((line, key.as_str()), (Some(2), "listeners.amqp.frame_max"));
+    let (_, key, _) = one_error("[listeners.amqp]\nchannel_max = 0\n");
+    assert_eq!(key, "listeners.amqp.channel_max");
 }

@@ -250,7 +250,7 @@ async fn delete_queue(
     UrlPath(name): UrlPath<String>,
 ) -> ApiResult {
     let engine = state.engine()?;
-    let (messages, durable) = engine.delete_queue(&name)?;
+    let (messages, durable) = engine.delete_queue(&name, false, false)?;
     durable.await?;
     Ok(Json(
         json!({ "queue": name, "deleted": true, "messages": messages }),

@@ -2,6 +2,8 @@
 //! Kafka to come) on one durable engine.
 
 mod admin;
+mod amqp091;
+mod amqp_port;
 mod bridge;
 mod cli;
 mod connections;

@@ -327,6 +327,43 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Duration::from_millis(config.log.retention_check_interval_ms.max(1)),
     )));
 
+    let amqp_cfg = &config.listeners.amqp;
+    if amqp_cfg.enabled {
+        let listener = TcpListener::bind(amqp_cfg.bind)
+            .await
+            .with_context(|| format!("cannot listen for AMQP on {}", amqp_cfg.bind))?;
+        let topology = crate::amqp091::topology::topology_path(&config.server.data_dir);
+        let (exchanges, bindings) = crate::amqp091::topology::load(&engine, &topology)
+            .with_context(|| format!("cannot read the AMQP topology {}", topology.display()))?;
+        tracing::info!(exchanges, bindings, "AMQP topology restored");
+        tracing::info!(address = %amqp_cfg.bind, "AMQP listener ready");
+        let port = Arc::new(crate::amqp_port::AmqpPort {
+            engine: engine.clone(),
+            amqp091: Arc::new(crate::amqp091::Amqp091Settings {
+                frame_max: amqp_cfg.frame_max,
+                channel_max: amqp_cfg.channel_max,
+                heartbeat_s: amqp_cfg.heartbeat_s,
+                connect_timeout: Duration::from_millis(amqp_cfg.connect_timeout_ms),
+                max_message_bytes: 128 * 1024 * 1024,
+            }),
+            amqp091_broker: Arc::new(crate::amqp091::Amqp091Broker::with_topology(
+                topology.clone(),
+            )),
+        });
+        let shutdown = shutdown_rx.clone();
+        // No TLS twin yet for AMQP (5671); the connection limits apply as on every listener.
+        let security = security_for(amqp_cfg.bind, None, amqp_cfg.connect_timeout_ms);
+        listeners.spawn(accept(
+            listener,
+            connections.listener("amqp", "amqp"),
+            shutdown_rx.clone(),
+            security,
+            move |stream, peer| {
+                crate::amqp_port::serve(stream, peer.addr, port.clone(), shutdown.clone())
+            },
+        ));
+    }
+
     admin_state.set_listeners_bound();
     shutdown_signal().await;
     tracing::info!("shutting down");

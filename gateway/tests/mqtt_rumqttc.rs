@@ -5,118 +5,12 @@
 // rumqttc's ConnectionError is large; these tests only unwrap it.
 #![allow(clippy::result_large_err)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
-
-/// Upper bound on any single wait in these tests (a hang fails instead of blocking CI).
-const WAIT: Duration = Duration::from_secs(10);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free port: {e}"))
-}
-
-/// One gateway process on free ports and its own data directory; killed on drop.
-struct TestGateway {
-    dir: tempfile::TempDir,
-    mqtt_port: u16,
-    child: Option<Child>,
-}
-
-impl TestGateway {
-    fn start() -> TestGateway {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let mqtt_port = free_port();
-        let stomp_port = free_port();
-        let admin_port = free_port();
-        let kafka_port = free_port();
-        let config = format!(
-            "[server]\ndata_dir = {data:?}\n\n[listeners.stomp]\nbind = \"127.0.0.1:{stomp_port}\"\n\n\
-             [listeners.mqtt]\nbind = \"127.0.0.1:{mqtt_port}\"\n\n\
-             [listeners.kafka]\nbind = \"127.0.0.1:{kafka_port}\"\n\n\
-             [admin]\nbind = \"127.0.0.1:{admin_port}\"\n",
-            data = dir.path().join("data").display().to_string(),
-        );
-        std::fs::write(dir.path().join("gateway.toml"), config)
-            .unwrap_or_else(|e| panic!("write config: {e}"));
-        let mut gw = TestGateway {
-            dir,
-            mqtt_port,
-            child: None,
-        };
-        gw.spawn();
-        gw
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("gateway.toml")
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("gateway.log")
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .unwrap_or_else(|e| panic!("open log: {e}"));
-        let err = log.try_clone().unwrap_or_else(|e| panic!("clone log: {e}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .arg("--config")
-            .arg(self.config_path())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn gateway: {e}"));
-        self.child = Some(child);
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.mqtt_port));
-        let deadline = Instant::now() + WAIT * 2;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "gateway did not listen on {addr}; log:\n{}",
-                read_log(&self.log_path())
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILL: nothing is flushed or closed cleanly, as in a power cut of the process.
-    fn crash_and_restart(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.spawn();
-    }
-}
-
-impl Drop for TestGateway {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let log = read_log(&self.log_path());
-        if !std::thread::panicking() {
-            assert!(!log.contains("panicked"), "gateway panicked:\n{log}");
-        }
-    }
-}
-
-fn read_log(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
+use support::{TestGateway, WAIT};
 
 /// Polls a 3.1.1 event loop until `want` returns Some, or fails after [`WAIT`].
 async fn poll_until<T>(
@@ -151,7 +45,7 @@ async fn receive_publishes(eventloop: &mut EventLoop, n: usize) -> Vec<rumqttc::
 }
 
 fn options(gw: &TestGateway, client_id: &str, clean: bool) -> MqttOptions {
-    let mut o = MqttOptions::new(client_id, "127.0.0.1", gw.mqtt_port);
+    let mut o = MqttOptions::new(client_id, "127.0.0.1", gw.ports.mqtt);
     o.set_keep_alive(Duration::from_secs(30));
     o.set_clean_session(clean);
     o
@@ -333,7 +227,7 @@ async fn mqtt5_properties_round_trip() {
         }
     }
 
-    let mut sub_opts = Options5::new("rumqttc5-sub", "127.0.0.1", gw.mqtt_port);
+    let mut sub_opts = Options5::new("rumqttc5-sub", "127.0.0.1", gw.ports.mqtt);
     sub_opts.set_keep_alive(Duration::from_secs(30));
     let (sub, mut sub_loop) = Client5::new(sub_opts, 16);
     next5(&mut sub_loop, "CONNACK", |e| match e {
@@ -350,7 +244,7 @@ async fn mqtt5_properties_round_trip() {
     })
     .await;
 
-    let mut pub_opts = Options5::new("rumqttc5-pub", "127.0.0.1", gw.mqtt_port);
+    let mut pub_opts = Options5::new("rumqttc5-pub", "127.0.0.1", gw.ports.mqtt);
     pub_opts.set_keep_alive(Duration::from_secs(30));
     let (publisher, mut pub_loop) = Client5::new(pub_opts, 16);
     next5(&mut pub_loop, "CONNACK", |e| match e {

@@ -13,6 +13,7 @@
 //! dropped) no further record names it.
 
 use crate::address::{pattern_matches, validate_name, Destination, DestinationKind};
+use crate::exchange::{Binding, BindingTarget, ExchangeError, ExchangeSpec, Exchanges, Routed};
 use crate::message::{Message, PropertyValue};
 use crate::paging::{PageFile, PageRef};
 use crate::persist::{decode_message, decode_meta, encode_message, encode_meta, QueueMeta};
@@ -189,6 +190,13 @@ pub enum EngineError {
     /// Stored data could not be decoded during recovery.
     #[error("recovery: {0}")]
     Recovery(String),
+    /// An exchange or binding operation failed.
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    /// A queue operation's condition does not hold (e.g. deleting a queue in use with
+    /// `if-unused`).
+    #[error("{0}")]
+    PreconditionFailed(String),
 }
 
 /// One message handed to a consumer.
@@ -298,6 +306,39 @@ impl ConsumerSpec {
     }
 }
 
+/// What a queue with a length limit does when it is full (AMQP's `x-overflow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// The oldest ready message is dropped (dead-lettered) to make room (`drop-head`).
+    #[default]
+    DropHead,
+    /// The new message is refused (`reject-publish`).
+    RejectPublish,
+}
+
+/// Per-queue options given when a queue is declared (AMQP 0-9-1 queue arguments). They live in
+/// memory: a client declaring the queue again after a restart sets them again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// Messages expire this long after they enter the queue (`x-message-ttl`).
+    pub message_ttl: Option<Duration>,
+    /// Most messages held (`x-max-length`).
+    pub max_length: Option<u64>,
+    /// Most body bytes held (`x-max-length-bytes`).
+    pub max_length_bytes: Option<u64>,
+    /// What a full queue does (`x-overflow`).
+    pub overflow: Overflow,
+    /// Dead letters (rejected without requeue, expired, dropped from the head) are published to
+    /// this exchange, with this routing key or their own (`x-dead-letter-exchange`,
+    /// `x-dead-letter-routing-key`).
+    pub dead_letter: Option<(String, Option<String>)>,
+    /// Without a dead-letter exchange, dead letters are discarded (RabbitMQ's rule) instead of
+    /// going to the dead-letter queue (ActiveMQ's).
+    pub discard_dead_letters: bool,
+    /// The queue delivers by priority, highest first (`x-max-priority`).
+    pub max_priority: Option<u8>,
+}
+
 /// What to do with a delivery that is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NackAction {
@@ -310,10 +351,17 @@ pub enum NackAction {
 /// A local transaction's work, applied all together by [`Session::commit`].
 #[derive(Debug, Default)]
 pub struct Transaction {
-    sends: Vec<(Destination, Message)>,
+    sends: Vec<(Target, Message)>,
     acks: Vec<(ConsumerId, u64)>,
     /// Counts the transaction in [`open_transactions`] while it lives.
     _open: admin::OpenTransaction,
+}
+
+/// Where a send goes: a destination, or an exchange with a routing key.
+#[derive(Debug, Clone)]
+enum Target {
+    Destination(Destination),
+    Exchange { exchange: String, key: String },
 }
 
 impl Transaction {
@@ -324,7 +372,18 @@ impl Transaction {
 
     /// Stages a send.
     pub fn send(&mut self, destination: Destination, message: Message) {
-        self.sends.push((destination, message));
+        self.sends.push((Target::Destination(destination), message));
+    }
+
+    /// Stages a publish to an exchange with a routing key (see [`Session::publish_to_exchange`]).
+    pub fn publish_to_exchange(&mut self, exchange: &str, key: &str, message: Message) {
+        self.sends.push((
+            Target::Exchange {
+                exchange: exchange.to_string(),
+                key: key.to_string(),
+            },
+            message,
+        ));
     }
 
     /// Stages an acknowledgement.
@@ -568,6 +627,10 @@ pub struct Engine {
     summary: RecoverySummary,
     retained: Mutex<RetainedStore>,
     pages: PageFile,
+    /// Exchanges and their bindings; locked after the registry, never before it.
+    exchanges: Mutex<Exchanges>,
+    /// Options of the queues declared with some; a leaf lock (nothing is locked under it).
+    queue_options: Mutex<HashMap<String, Arc<QueueOptions>>>,
 }
 
 /// The last retained message of each address, journaled in a queue of its own.
@@ -810,6 +873,8 @@ impl Engine {
             summary,
             retained: Mutex::new(retained),
             pages,
+            exchanges: Mutex::new(Exchanges::default()),
+            queue_options: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -1122,6 +1187,13 @@ impl Engine {
         }
     }
 
+    /// True when `extra` more bytes would take the gateway past its memory limit: a send would
+    /// meet flow control (AMQP 0-9-1 announces it with `connection.blocked`).
+    pub fn memory_pressure(&self, extra: u64) -> bool {
+        let limit = self.config.memory_limit_bytes;
+        limit > 0 && self.memory_used().saturating_add(extra) > limit
+    }
+
     /// Opens a session. With a client id already in use, the older session is taken over: it is
     /// told [`SessionEvent::TakenOver`] and closed before this one is registered, so its consumers
     /// and durable subscriptions are free for the new one.
@@ -1321,7 +1393,10 @@ impl Engine {
             kind: QueueKind::Anycast,
             durable: true,
             selector: None,
-            prioritized: prioritized_for(&self.config, name),
+            prioritized: prioritized_for(&self.config, name)
+                || self
+                    .options_of(name)
+                    .is_some_and(|o| o.max_priority.is_some()),
             tag: Mutex::new((None, false)),
             state: Mutex::new(QueueState::default()),
         });
@@ -1349,6 +1424,7 @@ impl Engine {
     fn resolve_targets(
         &self,
         destination: &Destination,
+        properties: &BTreeMap<String, PropertyValue>,
         sender: SessionId,
     ) -> Result<Vec<Arc<Queue>>, EngineError> {
         let mut reg = lock(&self.registry);
@@ -1381,35 +1457,55 @@ impl Engine {
                 {
                     return Err(EngineError::UnknownDestination(destination.to_string()));
                 }
-                Ok(reg
-                    .subscriptions
-                    .values()
-                    .filter(|q| match &q.kind {
-                        QueueKind::Subscription {
-                            pattern,
-                            no_local_session,
-                            ..
-                        } => {
-                            pattern_matches(pattern, &destination.name)
-                                && *no_local_session != Some(sender)
-                        }
-                        QueueKind::Anycast => false,
-                    })
-                    .cloned()
-                    .collect())
+                // A topic send is a publish to `amq.topic`: its subscriptions and the queues
+                // bound to it (and through it) all get a copy.
+                let routed = lock(&self.exchanges).route(
+                    crate::exchange::TOPIC_EXCHANGE,
+                    &destination.name,
+                    properties,
+                )?;
+                Ok(routed_queues(&reg, &routed, sender))
             }
         }
+    }
+
+    /// The queues a publish to `exchange` with `key` reaches: existing anycast queues only, and
+    /// the topic subscriptions of every address that reached `amq.topic`.
+    fn resolve_exchange(
+        &self,
+        exchange: &str,
+        key: &str,
+        properties: &BTreeMap<String, PropertyValue>,
+        sender: SessionId,
+    ) -> Result<Vec<Arc<Queue>>, EngineError> {
+        let reg = lock(&self.registry);
+        let routed = lock(&self.exchanges).route(exchange, key, properties)?;
+        Ok(routed_queues(&reg, &routed, sender))
     }
 
     /// Waits (or fails, or makes room) until `queue` can take `size` more bytes.
     async fn admit(&self, queue: &Queue, size: u64, journaled: bool) -> Result<(), EngineError> {
         let policy = self.policy_for(&queue.name);
-        let mode = policy
+        let mut mode = policy
             .and_then(|p| p.flow_control)
             .unwrap_or(self.config.flow_control);
-        let (max_messages, max_bytes) = policy
+        let (mut max_messages, mut max_bytes) = policy
             .map(|p| (p.max_messages, p.max_bytes))
             .unwrap_or((0, 0));
+        if let Some(o) = self.options_of(&queue.name) {
+            if o.max_length.is_some() || o.max_length_bytes.is_some() {
+                max_messages = o.max_length.unwrap_or(0);
+                max_bytes = o.max_length_bytes.unwrap_or(0);
+                mode = match o.overflow {
+                    Overflow::DropHead => FlowControl::DropOldest,
+                    Overflow::RejectPublish => FlowControl::Fail,
+                };
+                if max_messages == 0 && o.max_length.is_some() {
+                    // The engine's 0 means "no limit": x-max-length 0 keeps at most one here.
+                    max_messages = 1;
+                }
+            }
+        }
         let deadline = self.config.send_timeout.map(|t| Instant::now() + t);
         loop {
             let notified = self.space.notified();
@@ -1500,35 +1596,55 @@ impl Engine {
         if entry.message.expiration > 0 {
             st.expiring = st.expiring.saturating_sub(1);
         }
-        if entry.journaled {
+        drop(st);
+        tracing::debug!(queue = %queue.name, "dropped the oldest message to make room");
+        self.release_memory(entry.size);
+        if self
+            .options_of(&queue.name)
+            .is_some_and(|o| o.dead_letter.is_some())
+        {
+            self.dead_letter(vec![DeadLetter {
+                entry,
+                from: queue.name.clone(),
+                cause: "maxlen",
+            }]);
+        } else if entry.journaled {
             drop(self.journal.append(vec![JournalRecord::Ack {
                 queue: queue.id,
                 seq: entry.seq,
             }]));
         }
-        drop(st);
-        tracing::debug!(queue = %queue.name, "dropped the oldest message to make room");
-        self.release_memory(entry.size);
         true
     }
 
     /// Applies staged sends and acks as one journal batch, then makes the sends visible.
+    /// Returns the durability and, per send, how many queues it reached.
     async fn apply(
         &self,
         session: SessionId,
-        sends: Vec<(Destination, Message)>,
+        sends: Vec<(Target, Message)>,
         acks: Vec<(ConsumerId, u64)>,
-    ) -> Result<Durability, EngineError> {
+    ) -> Result<(Durability, Vec<usize>), EngineError> {
         let mut planned: Vec<(Arc<Queue>, Arc<Message>, u64)> = Vec::new();
-        for (destination, mut message) in sends {
+        let mut reached = Vec::with_capacity(sends.len());
+        for (target, mut message) in sends {
             if message.message_id.is_empty() {
                 message.message_id = self.new_message_id();
             }
             if message.timestamp == 0 {
                 message.timestamp = now_ms();
             }
-            message.address = destination.name.clone();
-            let targets = self.resolve_targets(&destination, session)?;
+            let targets = match &target {
+                Target::Destination(destination) => {
+                    message.address = destination.name.clone();
+                    self.resolve_targets(destination, &message.properties, session)?
+                }
+                Target::Exchange { exchange, key } => {
+                    message.address = key.clone();
+                    self.resolve_exchange(exchange, key, &message.properties, session)?
+                }
+            };
+            reached.push(targets.len());
             let size = message.body.len() as u64;
             for queue in &targets {
                 self.admit(queue, size, message.persistent && queue.durable)
@@ -1537,7 +1653,20 @@ impl Engine {
             let message = Arc::new(message);
             for queue in targets {
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-                planned.push((queue, message.clone(), seq));
+                let ttl = self.options_of(&queue.name).and_then(|o| o.message_ttl);
+                let message = match ttl {
+                    // The queue's TTL caps the message's own expiration, for this queue only.
+                    Some(ttl) => {
+                        let deadline = now_ms().saturating_add(ttl.as_millis() as u64).max(1);
+                        let mut copy = (*message).clone();
+                        if copy.expiration == 0 || copy.expiration > deadline {
+                            copy.expiration = deadline;
+                        }
+                        Arc::new(copy)
+                    }
+                    None => message.clone(),
+                };
+                planned.push((queue, message, seq));
             }
         }
         let mut records = Vec::new();
@@ -1589,7 +1718,7 @@ impl Engine {
         for queue in touched {
             self.redispatch(&queue);
         }
-        Ok(Durability(commit))
+        Ok((Durability(commit), reached))
     }
 
     fn take_in_flight(
@@ -1785,6 +1914,13 @@ impl Engine {
     /// from the source); expired non-persistent messages are dropped, as ActiveMQ does.
     fn dead_letter(&self, dead: Vec<DeadLetter>) {
         for letter in dead {
+            let letter = match self.options_of(&letter.from) {
+                Some(options) => match self.dead_letter_by_options(letter, &options) {
+                    Some(letter) => letter,
+                    None => continue,
+                },
+                None => letter,
+            };
             let dlq_name = self.dead_letter_queue_for(&letter.from);
             let source_id = {
                 let reg = lock(&self.registry);
@@ -2026,6 +2162,215 @@ impl Engine {
         names.sort();
         names
     }
+
+    /// Declares an exchange, or checks that the existing one is equivalent (see
+    /// [`Exchanges::declare`]).
+    pub fn declare_exchange(&self, name: &str, spec: ExchangeSpec) -> Result<(), EngineError> {
+        Ok(lock(&self.exchanges).declare(name, spec)?)
+    }
+
+    /// Every exchange with its spec and bindings (to persist a topology, or show it).
+    pub fn exchanges(&self) -> Vec<(String, ExchangeSpec, Vec<Binding>)> {
+        lock(&self.exchanges).list()
+    }
+
+    /// Sets (or with `None` clears) the alternate exchange of `name`: messages that match none
+    /// of its bindings go there (RabbitMQ's `alternate-exchange`).
+    pub fn set_alternate_exchange(&self, name: &str, alternate: Option<String>) {
+        lock(&self.exchanges).set_alternate(name, alternate);
+    }
+
+    /// The alternate exchange of `name`, if it has one.
+    pub fn alternate_exchange(&self, name: &str) -> Option<String> {
+        lock(&self.exchanges).alternate(name).map(str::to_string)
+    }
+
+    /// The spec of exchange `name`, if it exists.
+    pub fn exchange(&self, name: &str) -> Option<ExchangeSpec> {
+        lock(&self.exchanges).get(name)
+    }
+
+    /// Deletes an exchange and the bindings that lead to it.
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> Result<(), EngineError> {
+        Ok(lock(&self.exchanges).delete(name, if_unused)?)
+    }
+
+    /// Binds a queue or exchange to the exchange `source`. A queue target must exist.
+    pub fn bind(&self, source: &str, binding: Binding) -> Result<(), EngineError> {
+        let reg = lock(&self.registry);
+        if let BindingTarget::Queue(q) = &binding.target {
+            if !reg.queues.contains_key(q) {
+                return Err(EngineError::UnknownDestination(format!("queue://{q}")));
+            }
+        }
+        Ok(lock(&self.exchanges).bind(source, binding)?)
+    }
+
+    /// Removes a binding from the exchange `source`.
+    pub fn unbind(&self, source: &str, binding: &Binding) -> Result<(), EngineError> {
+        Ok(lock(&self.exchanges).unbind(source, binding)?)
+    }
+
+    fn options_of(&self, name: &str) -> Option<Arc<QueueOptions>> {
+        let options = lock(&self.queue_options);
+        if options.is_empty() {
+            return None;
+        }
+        options.get(name).cloned()
+    }
+
+    /// Dead-letters by a queue's own options: to its dead-letter exchange, or nowhere when it
+    /// discards dead letters. Returns the letter when the options leave it to the default rule.
+    fn dead_letter_by_options(
+        &self,
+        letter: DeadLetter,
+        options: &QueueOptions,
+    ) -> Option<DeadLetter> {
+        if options.dead_letter.is_none() && !options.discard_dead_letters {
+            return Some(letter);
+        }
+        let source = lock(&self.registry).queues.get(&letter.from).map(|q| q.id);
+        let mut records = Vec::new();
+        if let (true, Some(queue)) = (letter.entry.journaled, source) {
+            records.push(JournalRecord::Ack {
+                queue,
+                seq: letter.entry.seq,
+            });
+        }
+        let mut pushes = Vec::new();
+        if let Some((exchange, key)) = &options.dead_letter {
+            let mut message = (*letter.entry.message).clone();
+            let reason = match letter.cause {
+                "expired" => "expired",
+                "rejected" => "rejected",
+                "maxlen" => "maxlen",
+                _ => "delivery_limit",
+            };
+            message.expiration = 0;
+            for (name, value) in [
+                ("x-first-death-reason", reason.to_string()),
+                ("x-first-death-queue", letter.from.clone()),
+                ("x-last-death-reason", reason.to_string()),
+                ("x-last-death-queue", letter.from.clone()),
+            ] {
+                if name.starts_with("x-first") && message.properties.contains_key(name) {
+                    continue;
+                }
+                message
+                    .properties
+                    .insert(name.to_string(), PropertyValue::String(value));
+            }
+            let key = key.clone().unwrap_or_else(|| message.address.clone());
+            message.address = key.clone();
+            let targets = self
+                .resolve_exchange(exchange, &key, &message.properties, 0)
+                .unwrap_or_default();
+            let message = Arc::new(message);
+            for queue in targets {
+                if queue.name == letter.from {
+                    continue; // no cycle back into the queue it left
+                }
+                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+                let journaled = queue.durable && message.persistent;
+                if journaled {
+                    records.push(JournalRecord::Add {
+                        queue: queue.id,
+                        seq,
+                        payload: encode_message(&message),
+                    });
+                }
+                pushes.push((queue, seq, journaled));
+            }
+            if pushes.is_empty() {
+                tracing::debug!(from = %letter.from, exchange = %exchange, "dead letter unroutable; dropped");
+            }
+            if !records.is_empty() {
+                drop(self.journal.append(records));
+            }
+            for (queue, seq, journaled) in pushes {
+                let mut st = lock(&queue.state);
+                if st.deleted {
+                    continue;
+                }
+                self.push_ready(&queue, &mut st, seq, message.clone(), journaled, false);
+                let more = self.dispatch(&queue, &mut st);
+                drop(st);
+                if !more.is_empty() {
+                    self.dead_letter(more);
+                }
+            }
+        } else if !records.is_empty() {
+            drop(self.journal.append(records));
+        }
+        None
+    }
+
+    /// Creates the anycast queue `name` with `options` if it does not exist (the options are
+    /// replaced if it does; a queue's priority ordering is fixed when it is created).
+    pub fn declare_queue_with(
+        &self,
+        name: &str,
+        options: QueueOptions,
+    ) -> Result<QueueInfo, EngineError> {
+        {
+            let mut all = lock(&self.queue_options);
+            if options == QueueOptions::default() {
+                all.remove(name);
+            } else {
+                all.insert(name.to_string(), Arc::new(options));
+            }
+        }
+        self.declare_queue(name)
+    }
+
+    /// Creates the anycast queue `name` if it does not exist; returns a snapshot of it.
+    pub fn declare_queue(&self, name: &str) -> Result<QueueInfo, EngineError> {
+        {
+            let mut reg = lock(&self.registry);
+            self.anycast_queue(&mut reg, name)?;
+        }
+        self.queue_info(name)
+            .ok_or_else(|| EngineError::UnknownDestination(format!("queue://{name}")))
+    }
+}
+
+/// The queues of a routing result: existing anycast queues by name, then the topic
+/// subscriptions whose pattern matches an address that reached `amq.topic` (no-local ones skip
+/// their own session's sends); each queue once.
+fn routed_queues(reg: &Registry, routed: &Routed, sender: SessionId) -> Vec<Arc<Queue>> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for name in &routed.queues {
+        if let Some(q) = reg.queues.get(name) {
+            if seen.insert(q.id) {
+                out.push(q.clone());
+            }
+        }
+    }
+    if !routed.topic_addresses.is_empty() {
+        for q in reg.subscriptions.values() {
+            let QueueKind::Subscription {
+                pattern,
+                no_local_session,
+                ..
+            } = &q.kind
+            else {
+                continue;
+            };
+            if *no_local_session == Some(sender) {
+                continue;
+            }
+            if routed
+                .topic_addresses
+                .iter()
+                .any(|a| pattern_matches(pattern, a))
+                && seen.insert(q.id)
+            {
+                out.push(q.clone());
+            }
+        }
+    }
+    out
 }
 
 /// Memory use past which queues page out (see [`PAGE_AT_PERCENT`]).
@@ -2115,9 +2460,38 @@ impl Session {
         message: Message,
     ) -> Result<Durability, EngineError> {
         self.mark_producer();
-        self.engine
-            .apply(self.id, vec![(destination.clone(), message)], Vec::new())
-            .await
+        let (durability, _) = self
+            .engine
+            .apply(
+                self.id,
+                vec![(Target::Destination(destination.clone()), message)],
+                Vec::new(),
+            )
+            .await?;
+        Ok(durability)
+    }
+
+    /// Publishes one message to an exchange with a routing key (AMQP 0-9-1's `basic.publish`):
+    /// it goes to every queue the exchange's bindings reach, the default exchange `""` reaching
+    /// the existing queue named by the key and `amq.topic` the topic subscriptions of every
+    /// protocol. Returns, as [`Session::publish`] does, once the message is visible, with its
+    /// durability still to await and the number of queues it reached (0: unroutable).
+    pub async fn publish_to_exchange(
+        &self,
+        exchange: &str,
+        key: &str,
+        message: Message,
+    ) -> Result<(Durability, usize), EngineError> {
+        self.mark_producer();
+        let target = Target::Exchange {
+            exchange: exchange.to_string(),
+            key: key.to_string(),
+        };
+        let (durability, reached) = self
+            .engine
+            .apply(self.id, vec![(target, message)], Vec::new())
+            .await?;
+        Ok((durability, reached.first().copied().unwrap_or(0)))
     }
 
     /// Opens a consumer.
@@ -2352,6 +2726,29 @@ impl Session {
         Ok(id)
     }
 
+    /// Stops dispatching to a consumer but keeps its unacknowledged deliveries pending on it, so
+    /// they can still be acknowledged or refused (AMQP 0-9-1's `basic.cancel`). The consumer no
+    /// longer counts in [`QueueInfo::consumers`]; [`Session::unsubscribe`] returns what is left.
+    pub fn stop_consumer(&self, consumer: ConsumerId) {
+        let engine = &self.engine;
+        let queues = {
+            let mut reg = lock(&engine.registry);
+            let Some(entry) = reg.consumers.get_mut(&consumer) else {
+                return;
+            };
+            entry.wildcard = None;
+            entry.queues.clone()
+        };
+        for queue in queues {
+            let mut st = lock(&queue.state);
+            st.consumers.retain(|c| c.id != consumer);
+            st.groups.retain(|_, owner| *owner != consumer);
+            let dead = engine.dispatch(&queue, &mut st);
+            drop(st);
+            engine.dead_letter(dead);
+        }
+    }
+
     /// Closes a consumer; its unacknowledged messages go back to the queue, counted as delivered.
     pub fn unsubscribe(&self, consumer: ConsumerId) {
         self.engine.close_consumer(consumer);
@@ -2489,6 +2886,18 @@ impl Session {
         if !tx.sends.is_empty() {
             self.mark_producer();
         }
+        Ok(self.engine.apply(self.id, tx.sends, tx.acks).await?.0)
+    }
+
+    /// Commits like [`Session::commit`] and also returns, per staged send in staging order, how
+    /// many queues it reached (0: unroutable; AMQP 0-9-1 returns `mandatory` ones).
+    pub async fn commit_counted(
+        &self,
+        tx: Transaction,
+    ) -> Result<(Durability, Vec<usize>), EngineError> {
+        if !tx.sends.is_empty() {
+            self.mark_producer();
+        }
         self.engine.apply(self.id, tx.sends, tx.acks).await
     }
 
@@ -2534,6 +2943,109 @@ impl Session {
             reg.queues.insert(name.clone(), queue);
         }
         Ok(name)
+    }
+
+    /// Opens a consumer that is never dispatched to: it only holds the messages taken with
+    /// [`Session::get`] until they are acknowledged or refused like any delivery (AMQP
+    /// `basic.get`). Close it with [`Session::unsubscribe`].
+    pub fn open_getter(&self) -> Result<ConsumerId, EngineError> {
+        let engine = &self.engine;
+        let id = engine.next_consumer.fetch_add(1, Ordering::Relaxed);
+        let mut reg = lock(&engine.registry);
+        let session = reg
+            .sessions
+            .get_mut(&self.id)
+            .ok_or(EngineError::SessionClosed)?;
+        session.consumers.insert(id);
+        reg.consumers.insert(
+            id,
+            ConsumerEntry {
+                queues: Vec::new(),
+                session: self.id,
+                wildcard: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Takes the first ready message of the existing anycast queue `queue` for the getter
+    /// consumer `getter` (see [`Session::open_getter`]); `None` when the queue has none ready.
+    /// Also returns how many messages stay ready.
+    pub fn get(
+        &self,
+        getter: ConsumerId,
+        queue: &str,
+    ) -> Result<Option<(Delivery, usize)>, EngineError> {
+        let engine = &self.engine;
+        let q = {
+            let mut reg = lock(&engine.registry);
+            let Some(q) = reg.queues.get(queue).cloned() else {
+                return Err(EngineError::UnknownDestination(format!("queue://{queue}")));
+            };
+            let entry = reg
+                .consumers
+                .get_mut(&getter)
+                .ok_or(EngineError::UnknownConsumer(getter))?;
+            if !entry.queues.iter().any(|known| known.id == q.id) {
+                entry.queues.push(q.clone());
+            }
+            q
+        };
+        let now = now_ms();
+        let mut st = lock(&q.state);
+        let mut dead = Vec::new();
+        let mut taken = None;
+        // A deep queue's window refills from its spill file first.
+        engine.page_in(&q, &mut st);
+        while let Some((key, entry)) = st.ready.pop_first() {
+            if entry.message.expiration > 0 && entry.message.expiration <= now {
+                st.bytes = st.bytes.saturating_sub(entry.size);
+                st.expiring = st.expiring.saturating_sub(1);
+                dead.push(DeadLetter {
+                    entry,
+                    from: q.name.clone(),
+                    cause: "expired",
+                });
+                continue;
+            }
+            taken = Some((key, entry));
+            break;
+        }
+        let result = taken.map(|(_, mut entry)| {
+            entry.delivery_count += 1;
+            if entry.journaled {
+                drop(engine.journal.append(vec![JournalRecord::DeliveryCount {
+                    queue: q.id,
+                    seq: entry.seq,
+                    count: entry.delivery_count,
+                }]));
+            }
+            let delivery = Delivery {
+                consumer: getter,
+                seq: entry.seq,
+                destination: q.destination_for(&entry.message),
+                message: entry.message.clone(),
+                delivery_count: entry.delivery_count,
+                redelivered: entry.delivery_count > 1,
+                retained: entry.retained,
+            };
+            let order = engine.next_delivery.fetch_add(1, Ordering::Relaxed);
+            st.in_flight.insert(
+                entry.seq,
+                InFlight {
+                    entry,
+                    consumer: getter,
+                    order,
+                },
+            );
+            delivery
+        });
+        let remaining = st.ready.len() + st.paged.len();
+        drop(st);
+        let freed: u64 = dead.iter().map(|d| d.entry.size).sum();
+        engine.release_memory(freed);
+        engine.dead_letter(dead);
+        Ok(result.map(|d| (d, remaining)))
     }
 
     /// Deletes a durable subscription of this session's client id.

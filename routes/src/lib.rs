@@ -2,12 +2,16 @@
 //! engine that enqueues, dispatches, acknowledges, redelivers, expires and dead-letters, calling
 //! `store` for durability. No sockets.
 pub mod address;
+pub mod exchange;
 pub mod message;
 pub mod paging;
 pub mod persist;
 pub mod selector;
 
 pub use address::{Destination, DestinationKind};
+pub use exchange::{
+    Binding, BindingTarget, ExchangeError, ExchangeKind, ExchangeSpec, HeadersArgs, HeadersMatch,
+};
 pub use message::{BodyKind, Message, PropertyValue};
 pub mod engine;
 
@@ -17,8 +21,9 @@ pub use engine::{
 };
 pub use engine::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability,
-    DurableSubscriptionInfo, Engine, EngineConfig, EngineError, FlowControl, NackAction, QueueInfo,
-    RecoverySummary, Session, SessionEvent, SessionId, Transaction, PAGE_AT_PERCENT, TEMP_PREFIX,
+    DurableSubscriptionInfo, Engine, EngineConfig, EngineError, FlowControl, NackAction, Overflow,
+    QueueInfo, QueueOptions, RecoverySummary, Session, SessionEvent, SessionId, Transaction,
+    PAGE_AT_PERCENT, TEMP_PREFIX,
 };
 /// The store crate, for the journal options the engine opens with.
 pub use store;

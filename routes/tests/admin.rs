@@ -118,7 +118,7 @@ async fn purge_browse_delete_and_replay_last_across_a_reopen() {
     let (purged, durable) = engine.purge_queue("p").unwrap();
     durable.await.unwrap();
     assert_eq!(purged, 4);
-    let (deleted, durable) = engine.delete_queue("d").unwrap();
+    let (deleted, durable) = engine.delete_queue("d", false, false).unwrap();
     durable.await.unwrap();
     assert_eq!(deleted, 4);
     assert!(engine.queue_stats_of("d").is_none());

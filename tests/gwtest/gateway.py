@@ -9,10 +9,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,11 +47,28 @@ def check_binary() -> Path:
     return path
 
 
+# Ports handed out to listeners come from below the kernel's ephemeral range (32768-60999 on
+# Linux): a port the kernel picked for us would also be a candidate for the source port of any
+# client connection made before the gateway binds it ("Address already in use"). Ports handed
+# out by this process are not handed out again.
+_LISTENER_PORTS = range(20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port that was free a moment ago, outside the ephemeral range, never given twice."""
+    for _ in range(1000):
+        port = random.choice(_LISTENER_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise GatewayError("no free listener port in 20000-31999")
 
 
 # --- a tiny TOML writer (tomllib only reads) -------------------------------------------------
@@ -122,6 +142,7 @@ class Gateway:
         self.mqtt_port = getattr(self, "mqtt_port", None) or free_port(self.host)
         self.admin_port = getattr(self, "admin_port", None) or free_port(self.host)
         self.kafka_port = getattr(self, "kafka_port", None) or free_port(self.host)
+        self.amqp_port = getattr(self, "amqp_port", None) or free_port(self.host)
         self.data_dir = self.workdir / "data"
         self.config_path = self.workdir / "gateway.toml"
         self.log_path = self.workdir / "gateway.log"
@@ -131,6 +152,7 @@ class Gateway:
                 "stomp": {"bind": f"{self.host}:{self.stomp_port}", "heartbeat_min_ms": 100},
                 "mqtt": {"bind": f"{self.host}:{self.mqtt_port}"},
                 "kafka": {"bind": f"{self.host}:{self.kafka_port}"},
+                "amqp": {"bind": f"{self.host}:{self.amqp_port}"},
             },
             # ActiveMQ 5.17 has no broker-side redelivery limit for STOMP consumers (the "6" is
             # the OpenWire JMS client's RedeliveryPolicy): unlimited is the equivalent.
@@ -172,6 +194,7 @@ class Gateway:
 
     def _wait_ready(self, timeout: float):
         deadline = time.monotonic() + timeout
+        stomp_up = False
         while True:
             code = self.proc.poll()
             if code is not None:
@@ -180,11 +203,15 @@ class Gateway:
                     f"{self.host}:{self.stomp_port}\n--- config {self.config_path} ---\n"
                     f"{self.config_path.read_text()}--- log {self.log_path} ---\n{self.log_tail()}"
                 )
-            try:
-                with socket.create_connection((self.host, self.stomp_port), timeout=0.5):
-                    return
-            except OSError:
-                pass
+            if not stomp_up:
+                try:
+                    with socket.create_connection((self.host, self.stomp_port), timeout=0.5):
+                        stomp_up = True
+                except OSError:
+                    pass
+            # STOMP binds first (probed once); /readyz answers 200 once every listener is bound.
+            if stomp_up and self._admin_ready():
+                return
             if time.monotonic() > deadline:
                 self.proc.kill()
                 self.proc.wait()
@@ -193,6 +220,17 @@ class Gateway:
                     f"within {timeout:.0f}s\n--- log {self.log_path} ---\n{self.log_tail()}"
                 )
             time.sleep(0.05)
+
+    def _admin_ready(self) -> bool:
+        """True once /readyz says so (or when the admin listener is disabled)."""
+        admin = self.config.get("admin", {})
+        if not admin.get("enabled", True):
+            return True
+        try:
+            with urllib.request.urlopen(f"http://{admin['bind']}/readyz", timeout=0.5) as r:
+                return r.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
 
     @property
     def running(self) -> bool:

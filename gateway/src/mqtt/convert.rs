@@ -191,7 +191,11 @@ pub fn publish_from_message(message: &Message, v5: bool) -> Publish {
             USER_PROPERTIES,
             RETAIN_PROPERTY,
         ];
-        if internal.contains(&name.as_str()) || as_sent.iter().any(|(n, _)| n == name) {
+        // `amqp.*` properties keep AMQP 0-9-1's exact form of a message (amqp091::convert).
+        if internal.contains(&name.as_str())
+            || name.starts_with("amqp.")
+            || as_sent.iter().any(|(n, _)| n == name)
+        {
             continue;
         }
         p.user_properties.push((name.clone(), value.to_text()));

@@ -8,8 +8,8 @@
 //! recovered queue state and so survive restarts.
 
 use super::{
-    lock, now_ms, Durability, Engine, EngineError, Entry, PagedEntry, Queue, QueueKind, QueueState,
-    Session, SessionId, TEMP_PREFIX,
+    lock, now_ms, BindingTarget, Durability, Engine, EngineError, Entry, PagedEntry, Queue,
+    QueueKind, QueueState, Session, SessionId, TEMP_PREFIX,
 };
 use crate::message::{Message, PropertyValue};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -365,11 +365,20 @@ impl Engine {
         Ok((purged, Durability(commit)))
     }
 
-    /// Deletes an anycast queue or a durable subscription with all its messages; its consumers
-    /// are cancelled. Returns how many messages went and the durability of the deletion.
-    /// Temporary queues and non-durable subscriptions belong to their connection and cannot be
-    /// deleted here.
-    pub fn delete_queue(&self, name: &str) -> Result<(usize, Durability), EngineError> {
+    /// Deletes an anycast queue or a durable subscription with all its messages and its exchange
+    /// bindings; its consumers are cancelled ([`SessionEvent::ConsumerCancelled`]). With
+    /// `if_unused` a queue with consumers, with `if_empty` a queue with messages, is kept and
+    /// [`EngineError::PreconditionFailed`] returned (AMQP 0-9-1's `queue.delete`). Returns how
+    /// many messages went and the durability of the deletion. Temporary queues and non-durable
+    /// subscriptions belong to their connection and cannot be deleted here.
+    ///
+    /// [`SessionEvent::ConsumerCancelled`]: super::SessionEvent::ConsumerCancelled
+    pub fn delete_queue(
+        &self,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> Result<(usize, Durability), EngineError> {
         if name.starts_with(TEMP_PREFIX) {
             return Err(EngineError::InvalidDestination(format!(
                 "{name} is temporary: it goes when its connection closes"
@@ -377,24 +386,51 @@ impl Engine {
         }
         let queue = {
             let mut reg = lock(&self.registry);
-            if let Some(queue) = reg.queues.remove(name) {
-                queue
+            let durable_key = if reg.queues.contains_key(name) {
+                None
             } else {
                 let key = reg
                     .durable
                     .iter()
                     .find(|(_, q)| q.name == name)
                     .map(|(k, _)| k.clone());
-                let Some(key) = key else {
-                    return Err(EngineError::UnknownDestination(format!("queue://{name}")));
-                };
-                let Some(queue) = reg.durable.remove(&key) else {
-                    return Err(EngineError::UnknownDestination(format!("queue://{name}")));
-                };
-                reg.subscriptions.remove(&queue.id);
-                queue
+                match key {
+                    Some(key) => Some(key),
+                    None => return Err(EngineError::UnknownDestination(format!("queue://{name}"))),
+                }
+            };
+            let queue = match &durable_key {
+                None => reg.queues.get(name).cloned(),
+                Some(key) => reg.durable.get(key).cloned(),
             }
+            .ok_or_else(|| EngineError::UnknownDestination(format!("queue://{name}")))?;
+            {
+                let st = lock(&queue.state);
+                if if_unused && !st.consumers.is_empty() {
+                    return Err(EngineError::PreconditionFailed(format!(
+                        "queue '{name}' in use"
+                    )));
+                }
+                if if_empty && st.len() > 0 {
+                    return Err(EngineError::PreconditionFailed(format!(
+                        "queue '{name}' not empty"
+                    )));
+                }
+            }
+            match durable_key {
+                None => {
+                    reg.queues.remove(name);
+                    reg.temp_names.remove(name);
+                }
+                Some(key) => {
+                    reg.durable.remove(&key);
+                    reg.subscriptions.remove(&queue.id);
+                }
+            }
+            queue
         };
+        lock(&self.exchanges).remove_target(&BindingTarget::Queue(name.to_string()));
+        lock(&self.queue_options).remove(name);
         let messages = lock(&queue.state).len();
         self.drop_queue(&queue);
         tracing::info!(queue = %name, messages, "queue deleted");

@@ -1,0 +1,339 @@
+//! The AMQP 0-9-1 connection handshake: `connection.start` / `start-ok` (PLAIN, AMQPLAIN),
+//! `tune` / `tune-ok`, `open` / `open-ok`, and the one function that authenticates clients.
+
+use super::session::{close_connection, write, Amqp091Settings, Framer, VHOST};
+use bytes::{Bytes, BytesMut};
+use codecs::amqp091::{
+    decode_frame, reply_code, Amqp091CodecError, Amqp091Item, Amqp091Limits, ConnectionOpenOk,
+    ConnectionStart, ConnectionTune, FieldTable, FieldValue, Frame, FramePayload, Method,
+    FRAME_MIN_SIZE,
+};
+use futures::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// Checks a client's credentials and returns the user it is known as.
+///
+/// Every client is admitted for now, under the name it gave (`guest` when empty); users and
+/// authorization plug in here and nowhere else.
+pub fn authenticate_amqp_client(username: &str, _password: &str) -> Result<String, String> {
+    if username.is_empty() {
+        Ok("guest".to_string())
+    } else {
+        Ok(username.to_string())
+    }
+}
+
+/// What the handshake agreed.
+pub(super) struct Tuned {
+    /// The authenticated user.
+    pub(super) user: String,
+    /// The client announced the `connection.blocked` capability.
+    pub(super) blocked_capable: bool,
+    /// Negotiated frame_max.
+    pub(super) frame_max: u32,
+    /// Negotiated channel_max.
+    pub(super) channel_max: u16,
+    /// Negotiated heartbeat, seconds.
+    pub(super) heartbeat: u16,
+}
+
+/// Reads the next frame of the handshake, skipping heartbeats. `None`: the peer went away or
+/// sent something undecodable (already answered).
+async fn next_handshake_frame<S>(framed: &mut Framer<S>) -> Option<Frame>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    loop {
+        match framed.next().await? {
+            Ok(Amqp091Item::Frame(Frame {
+                payload: FramePayload::Heartbeat,
+                ..
+            })) => continue,
+            Ok(Amqp091Item::Frame(f)) => return Some(f),
+            Ok(Amqp091Item::ProtocolHeader(_)) => return None,
+            Err(Amqp091CodecError::Decode(e)) => {
+                close_connection(framed, e.reply_code(), &e.to_string(), e.method_ids()).await;
+                return None;
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// What `connection.start` tells a client about the server, capabilities included.
+fn server_properties() -> FieldTable {
+    let capabilities = FieldTable::new()
+        .with("publisher_confirms", true)
+        .with("exchange_exchange_bindings", true)
+        .with("basic.nack", true)
+        .with("consumer_cancel_notify", true)
+        .with("connection.blocked", true)
+        .with("consumer_priorities", false)
+        .with("authentication_failure_close", true)
+        .with("per_consumer_qos", true)
+        .with("direct_reply_to", true);
+    FieldTable::new()
+        .with("product", "gateway")
+        .with("version", env!("CARGO_PKG_VERSION"))
+        .with("platform", "Rust")
+        .with("information", "multi-protocol message gateway")
+        .with("capabilities", FieldValue::Table(capabilities))
+}
+
+/// Decodes an AMQPLAIN response: field-table entries without the table's length prefix. It is
+/// wrapped into a `connection.start-ok` frame so that the codec's own decoder reads it.
+fn amqplain_credentials(response: &Bytes) -> Option<(String, String)> {
+    let table_len = u32::try_from(response.len()).ok()?;
+    let mut payload = BytesMut::new();
+    payload.extend_from_slice(&10u16.to_be_bytes());
+    payload.extend_from_slice(&11u16.to_be_bytes());
+    payload.extend_from_slice(&table_len.to_be_bytes());
+    payload.extend_from_slice(response);
+    payload.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // mechanism "", response "", locale ""
+    let size = u32::try_from(payload.len()).ok()?;
+    let mut frame = BytesMut::new();
+    frame.extend_from_slice(&[1, 0, 0]);
+    frame.extend_from_slice(&size.to_be_bytes());
+    frame.extend_from_slice(&payload);
+    frame.extend_from_slice(&[codecs::amqp091::FRAME_END]);
+    let limits = Amqp091Limits {
+        frame_max: 0,
+        ..Amqp091Limits::default()
+    };
+    match decode_frame(&mut frame, &limits) {
+        Ok(Some(Frame {
+            payload: FramePayload::Method(Method::ConnectionStartOk(m)),
+            ..
+        })) => {
+            let get = |k: &str| match m.client_properties.get(k) {
+                Some(FieldValue::LongString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                _ => None,
+            };
+            Some((get("LOGIN")?, get("PASSWORD").unwrap_or_default()))
+        }
+        _ => None,
+    }
+}
+
+/// Decodes a PLAIN response: `authzid NUL user NUL password`.
+fn plain_credentials(response: &Bytes) -> Option<(String, String)> {
+    let mut parts = response.split(|b| *b == 0);
+    let _authzid = parts.next()?;
+    let user = parts.next()?;
+    let pass = parts.next()?;
+    Some((
+        String::from_utf8_lossy(user).into_owned(),
+        String::from_utf8_lossy(pass).into_owned(),
+    ))
+}
+
+/// Runs the handshake up to `connection.open-ok`: start / start-ok (PLAIN, AMQPLAIN), tune /
+/// tune-ok, open (vhost `/`). Errors are answered with `connection.close`.
+pub(super) async fn handshake<S>(
+    framed: &mut Framer<S>,
+    settings: &Amqp091Settings,
+) -> Result<Tuned, ()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    match framed.next().await {
+        Some(Ok(Amqp091Item::ProtocolHeader(h))) if h.is_amqp091() => {}
+        _ => return Err(()),
+    }
+    let start = ConnectionStart {
+        version_major: 0,
+        version_minor: 9,
+        server_properties: server_properties(),
+        mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+        locales: Bytes::from_static(b"en_US"),
+    };
+    if !write(framed, vec![Frame::method(0, start)]).await {
+        return Err(());
+    }
+    let start_ok = match next_handshake_frame(framed).await {
+        Some(Frame {
+            channel: 0,
+            payload: FramePayload::Method(Method::ConnectionStartOk(m)),
+        }) => m,
+        Some(_) => {
+            close_connection(
+                framed,
+                reply_code::COMMAND_INVALID,
+                "expected connection.start-ok",
+                (10, 11),
+            )
+            .await;
+            return Err(());
+        }
+        None => return Err(()),
+    };
+    let mechanism = start_ok.mechanism.to_string_lossy().into_owned();
+    let credentials = match mechanism.as_str() {
+        "PLAIN" => plain_credentials(&start_ok.response),
+        "AMQPLAIN" => amqplain_credentials(&start_ok.response),
+        other => {
+            close_connection(
+                framed,
+                reply_code::COMMAND_INVALID,
+                &format!("unknown authentication mechanism '{other}'"),
+                (10, 11),
+            )
+            .await;
+            return Err(());
+        }
+    };
+    let user = match credentials
+        .ok_or_else(|| "malformed credentials".to_string())
+        .and_then(|(u, p)| authenticate_amqp_client(&u, &p))
+    {
+        Ok(user) => user,
+        Err(why) => {
+            close_connection(
+                framed,
+                reply_code::ACCESS_REFUSED,
+                &format!("Login was refused using authentication mechanism {mechanism}: {why}"),
+                (10, 11),
+            )
+            .await;
+            return Err(());
+        }
+    };
+    let tune = ConnectionTune {
+        channel_max: settings.channel_max,
+        frame_max: settings.frame_max,
+        heartbeat: settings.heartbeat_s,
+    };
+    if !write(framed, vec![Frame::method(0, tune)]).await {
+        return Err(());
+    }
+    let tune_ok = match next_handshake_frame(framed).await {
+        Some(Frame {
+            channel: 0,
+            payload: FramePayload::Method(Method::ConnectionTuneOk(m)),
+        }) => m,
+        Some(_) => {
+            close_connection(
+                framed,
+                reply_code::COMMAND_INVALID,
+                "expected connection.tune-ok",
+                (10, 31),
+            )
+            .await;
+            return Err(());
+        }
+        None => return Err(()),
+    };
+    let frame_max = if tune_ok.frame_max == 0 {
+        settings.frame_max
+    } else {
+        tune_ok.frame_max
+    };
+    if frame_max < FRAME_MIN_SIZE || frame_max > settings.frame_max {
+        close_connection(
+            framed,
+            reply_code::NOT_ALLOWED,
+            &format!(
+                "frame_max={frame_max} is outside {FRAME_MIN_SIZE}..={}",
+                settings.frame_max
+            ),
+            (10, 31),
+        )
+        .await;
+        return Err(());
+    }
+    let channel_max = match tune_ok.channel_max {
+        0 => settings.channel_max,
+        n if n > settings.channel_max => {
+            close_connection(
+                framed,
+                reply_code::NOT_ALLOWED,
+                &format!(
+                    "channel_max={n} is greater than the server's {}",
+                    settings.channel_max
+                ),
+                (10, 31),
+            )
+            .await;
+            return Err(());
+        }
+        n => n,
+    };
+    framed.codec_mut().set_frame_max(frame_max);
+    let open = match next_handshake_frame(framed).await {
+        Some(Frame {
+            channel: 0,
+            payload: FramePayload::Method(Method::ConnectionOpen(m)),
+        }) => m,
+        Some(_) => {
+            close_connection(
+                framed,
+                reply_code::COMMAND_INVALID,
+                "expected connection.open",
+                (10, 40),
+            )
+            .await;
+            return Err(());
+        }
+        None => return Err(()),
+    };
+    let vhost = open.virtual_host.to_string_lossy().into_owned();
+    if vhost != VHOST {
+        close_connection(
+            framed,
+            reply_code::NOT_ALLOWED,
+            &format!("vhost {vhost} not found"),
+            (10, 40),
+        )
+        .await;
+        return Err(());
+    }
+    if !write(framed, vec![Frame::method(0, ConnectionOpenOk::default())]).await {
+        return Err(());
+    }
+    let blocked_capable = start_ok
+        .client_properties
+        .get("capabilities")
+        .and_then(FieldValue::as_table)
+        .and_then(|c| c.get("connection.blocked"))
+        .and_then(FieldValue::as_bool)
+        .unwrap_or(false);
+    Ok(Tuned {
+        user,
+        blocked_capable,
+        frame_max,
+        channel_max,
+        heartbeat: tune_ok.heartbeat,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_response_is_authzid_user_password() {
+        let r = Bytes::from_static(b"\0guest\0secret");
+        assert_eq!(
+            plain_credentials(&r),
+            Some(("guest".to_string(), "secret".to_string()))
+        );
+        assert_eq!(plain_credentials(&Bytes::from_static(b"guest")), None);
+    }
+
+    #[test]
+    fn amqplain_response_is_table_entries_without_length() {
+        let mut r = Vec::new();
+        for (k, v) in [("LOGIN", "alice"), ("PASSWORD", "pw")] {
+            r.push(k.len() as u8);
+            r.extend_from_slice(k.as_bytes());
+            r.push(b'S');
+            r.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            r.extend_from_slice(v.as_bytes());
+        }
+        assert_eq!(
+            amqplain_credentials(&Bytes::from(r)),
+            Some(("alice".to_string(), "pw".to_string()))
+        );
+        assert_eq!(amqplain_credentials(&Bytes::from_static(b"\x05LOG")), None);
+    }
+}

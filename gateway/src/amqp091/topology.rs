@@ -1,0 +1,224 @@
+//! Durable AMQP topology: durable exchanges and the bindings between durable things survive a
+//! restart, as in RabbitMQ. Queues and their messages are the engine's (journaled); exchanges and
+//! bindings are kept in `<data_dir>/amqp091/topology.toml`, rewritten (write, fsync, rename)
+//! after each change and applied to the engine at start.
+
+use super::broker::Amqp091Broker;
+use routes::{
+    Binding, BindingTarget, Engine, ExchangeKind, ExchangeSpec, HeadersArgs, HeadersMatch,
+    PropertyValue,
+};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Version of the topology file format.
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TopologyFile {
+    version: u32,
+    #[serde(default)]
+    exchange: Vec<ExchangeRecord>,
+    #[serde(default)]
+    binding: Vec<BindingRecord>,
+    /// Queues declared non-durable or exclusive: the engine journals every queue, so these are
+    /// deleted at start, as RabbitMQ loses them on a restart (exclusive ones also after a crash,
+    /// when their connection had no chance to delete them).
+    #[serde(default)]
+    transient_queues: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ExchangeRecord {
+    name: String,
+    kind: String,
+    auto_delete: bool,
+    internal: bool,
+    /// `alternate-exchange`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alternate: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct BindingRecord {
+    source: String,
+    /// `queue` or `exchange`.
+    target_kind: String,
+    target: String,
+    key: String,
+    /// `all` or `any` for a headers binding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    headers_match: Option<String>,
+    /// Header name and expected value (text) pairs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    headers: Vec<(String, String)>,
+    /// Headers that only have to be present.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    present: Vec<String>,
+}
+
+/// Where the topology of `data_dir` is kept.
+pub fn topology_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("amqp091").join("topology.toml")
+}
+
+fn durable_queue(broker: &Amqp091Broker, queue: &str) -> bool {
+    match broker.declaration(queue) {
+        Some(d) => d.durable && d.exclusive_owner.is_none() && !d.auto_delete,
+        // Queues of other protocols (and AMQP queues recovered from the journal) are durable.
+        None => true,
+    }
+}
+
+/// Writes the durable part of the engine's topology to `path`.
+pub fn save(engine: &Engine, broker: &Amqp091Broker, path: &Path) -> std::io::Result<()> {
+    let exchanges = engine.exchanges();
+    let durable_exchange = |name: &str| {
+        exchanges
+            .iter()
+            .any(|(n, spec, _)| n == name && spec.durable)
+    };
+    let mut file = TopologyFile {
+        version: FORMAT_VERSION,
+        ..TopologyFile::default()
+    };
+    for (name, spec, bindings) in &exchanges {
+        if !spec.durable {
+            continue;
+        }
+        if !routes::exchange::is_reserved(name) {
+            file.exchange.push(ExchangeRecord {
+                name: name.clone(),
+                kind: spec.kind.as_str().to_string(),
+                auto_delete: spec.auto_delete,
+                internal: spec.internal,
+                alternate: engine.alternate_exchange(name),
+            });
+        }
+        for b in bindings {
+            let (target_kind, target, keep) = match &b.target {
+                BindingTarget::Queue(q) => ("queue", q.clone(), durable_queue(broker, q)),
+                BindingTarget::Exchange(x) => ("exchange", x.clone(), durable_exchange(x)),
+            };
+            if !keep {
+                continue;
+            }
+            let mut record = BindingRecord {
+                source: name.clone(),
+                target_kind: target_kind.to_string(),
+                target,
+                key: b.key.clone(),
+                headers_match: None,
+                headers: Vec::new(),
+                present: Vec::new(),
+            };
+            if let Some(h) = &b.headers {
+                record.headers_match = Some(
+                    match h.mode {
+                        HeadersMatch::All => "all",
+                        HeadersMatch::Any => "any",
+                    }
+                    .to_string(),
+                );
+                for (k, v) in &h.values {
+                    match v {
+                        Some(v) => record.headers.push((k.clone(), v.to_text())),
+                        None => record.present.push(k.clone()),
+                    }
+                }
+            }
+            file.binding.push(record);
+        }
+    }
+    file.transient_queues = broker.transient_queues();
+    let text = toml::to_string(&file).map_err(std::io::Error::other)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// Deletes the transient queues named in `path`, then declares the exchanges and bindings kept
+/// there (a missing file is an empty topology). Returns how many exchanges and bindings were
+/// restored.
+pub fn load(engine: &Engine, path: &Path) -> std::io::Result<(usize, usize)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, 0)),
+        Err(e) => return Err(e),
+    };
+    let file: TopologyFile = toml::from_str(&text).map_err(std::io::Error::other)?;
+    if file.version != FORMAT_VERSION {
+        return Err(std::io::Error::other(format!(
+            "{}: unknown topology format version {}",
+            path.display(),
+            file.version
+        )));
+    }
+    for queue in &file.transient_queues {
+        if let Ok((dropped, _)) = engine.delete_queue(queue, false, false) {
+            tracing::debug!(%queue, messages = dropped, "transient AMQP queue removed at start");
+        }
+    }
+    let mut exchanges = 0;
+    for x in &file.exchange {
+        let Some(kind) = ExchangeKind::parse(&x.kind) else {
+            tracing::warn!(exchange = %x.name, kind = %x.kind, "stored exchange of unknown type skipped");
+            continue;
+        };
+        let spec = ExchangeSpec {
+            kind,
+            durable: true,
+            auto_delete: x.auto_delete,
+            internal: x.internal,
+        };
+        match engine.declare_exchange(&x.name, spec) {
+            Ok(()) => {
+                engine.set_alternate_exchange(&x.name, x.alternate.clone());
+                exchanges += 1
+            }
+            Err(e) => {
+                tracing::warn!(exchange = %x.name, error = %e, "stored exchange not restored")
+            }
+        }
+    }
+    let mut bindings = 0;
+    for b in &file.binding {
+        let target = match b.target_kind.as_str() {
+            "exchange" => BindingTarget::Exchange(b.target.clone()),
+            _ => BindingTarget::Queue(b.target.clone()),
+        };
+        let headers = b.headers_match.as_deref().map(|mode| HeadersArgs {
+            mode: if mode == "any" {
+                HeadersMatch::Any
+            } else {
+                HeadersMatch::All
+            },
+            values: b
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(PropertyValue::String(v.clone()))))
+                .chain(b.present.iter().map(|k| (k.clone(), None)))
+                .collect(),
+        });
+        let binding = Binding {
+            target,
+            key: b.key.clone(),
+            headers,
+        };
+        match engine.bind(&b.source, binding) {
+            Ok(()) => bindings += 1,
+            Err(e) => {
+                tracing::warn!(source = %b.source, target = %b.target, error = %e, "stored binding not restored")
+            }
+        }
+    }
+    Ok((exchanges, bindings))
+}
