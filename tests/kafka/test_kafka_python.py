@@ -162,3 +162,32 @@ def test_legacy_message_formats_are_accepted_and_down_converted(kafka_gateway, a
         got = list(c)
         c.close()
         assert [(m.offset, m.key, m.value) for m in got] == [(i, b"k", b"old %d" % i) for i in range(5)]
+
+
+def test_admin_lists_and_describes_groups(kafka_gateway):
+    gw = kafka_gateway(extra_toml='[[streams]]\nname = "views"\npartitions = 2\n')
+    c = consumer(gw, group_id="viewers", consumer_timeout_ms=500, client_id="viewer-1")
+    c.subscribe(["views"])
+
+    def assigned():
+        c.poll(timeout_ms=200)
+        return len(c.assignment()) == 2
+
+    wait_until(assigned, 30, "the member to own both partitions")
+    admin = KafkaAdminClient(bootstrap_servers=gw.bootstrap)
+    listed = {g["group_id"]: g for g in admin.list_groups()}
+    assert listed["viewers"]["protocol_type"] == "consumer"
+    described = admin.describe_groups(["viewers"])["viewers"]
+    assert described["error"] is None
+    assert described["group_state"] == "Stable"
+    assert described["protocol_type"] == "consumer"
+    assert [m["client_id"] for m in described["members"]] == ["viewer-1"]
+    assert described["members"][0]["client_host"] == "/127.0.0.1"
+    c.commit({TopicPartition("views", 0): OffsetAndMetadata(0, "", -1)})
+    c.close()
+    # Without members, a group that has offsets is Empty; an unknown one is Dead.
+    wait_until(lambda: admin.describe_groups(["viewers"])["viewers"]["group_state"] == "Empty",
+               15, "the group to become empty")
+    assert "viewers" in {g["group_id"] for g in admin.list_groups()}
+    assert admin.describe_groups(["nobody"])["nobody"]["group_state"] == "Dead"
+    admin.close()

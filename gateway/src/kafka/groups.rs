@@ -25,8 +25,8 @@
 
 use bytes::Bytes;
 use codecs::kafka::{
-    error_code, JoinGroupMember, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest,
-    SyncGroupResponse,
+    error_code, DescribedGroup, DescribedGroupMember, JoinGroupMember, JoinGroupRequest,
+    JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,8 +47,22 @@ enum GroupState {
     Stable,
 }
 
+impl GroupState {
+    /// The name Kafka uses (ListGroups, DescribeGroups).
+    fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+        }
+    }
+}
+
 struct Member {
     group_instance_id: Option<String>,
+    client_id: String,
+    client_host: String,
     session_timeout: Duration,
     rebalance_timeout: Duration,
     protocols: Vec<(String, Bytes)>,
@@ -300,6 +314,7 @@ impl GroupCoordinator {
         req: JoinGroupRequest,
         version: i16,
         client_id: &str,
+        client_host: &str,
     ) -> JoinGroupResponse {
         let rx = {
             let now = Instant::now();
@@ -388,6 +403,8 @@ impl GroupCoordinator {
                             member_id.clone(),
                             Member {
                                 group_instance_id: req.group_instance_id.clone(),
+                                client_id: client_id.to_string(),
+                                client_host: client_host.to_string(),
                                 session_timeout: session,
                                 rebalance_timeout: rebalance,
                                 protocols,
@@ -547,6 +564,56 @@ impl GroupCoordinator {
         }
     }
 
+    /// The groups with members: (group id, protocol type, state name).
+    pub fn list(&self) -> Vec<(String, String, &'static str)> {
+        let groups = self.lock();
+        let mut out: Vec<(String, String, &'static str)> = groups
+            .iter()
+            .filter(|(_, g)| !g.members.is_empty())
+            .map(|(id, g)| {
+                (
+                    id.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state.name(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A group with members as DescribeGroups shows it; `None` if it has none.
+    pub fn describe(&self, group_id: &str) -> Option<DescribedGroup> {
+        let groups = self.lock();
+        let g = groups.get(group_id).filter(|g| !g.members.is_empty())?;
+        let protocol = g.protocol.clone().unwrap_or_default();
+        Some(DescribedGroup {
+            error_code: error_code::NONE,
+            group_id: group_id.to_string(),
+            group_state: g.state.name().to_string(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol_data: protocol.clone(),
+            members: g
+                .members
+                .values()
+                .map(|(id, m)| DescribedGroupMember {
+                    member_id: id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    member_metadata: m
+                        .protocols
+                        .iter()
+                        .find(|(n, _)| *n == protocol)
+                        .map(|(_, md)| md.clone())
+                        .unwrap_or_default(),
+                    member_assignment: m.assignment.clone(),
+                })
+                .collect(),
+            authorized_operations: i32::MIN,
+        })
+    }
+
     /// Removes members whose session timed out and completes rebalances whose timeout passed.
     /// Called periodically.
     pub fn expire(&self, now: Instant) {
@@ -603,10 +670,11 @@ mod tests {
 
     /// Joins with an empty id (MEMBER_ID_REQUIRED), then with the id handed out.
     async fn join(c: &Arc<GroupCoordinator>, client: &str) -> JoinGroupResponse {
-        let first = c.join(join_req(""), 5, client).await;
+        let first = c.join(join_req(""), 5, client, "127.0.0.1").await;
         assert_eq!(first.error_code, error_code::MEMBER_ID_REQUIRED);
         assert!(first.member_id.starts_with(client));
-        c.join(join_req(&first.member_id), 5, client).await
+        c.join(join_req(&first.member_id), 5, client, "127.0.0.1")
+            .await
     }
 
     fn sync_req(
@@ -659,7 +727,7 @@ mod tests {
             error_code::NONE,
             "members commit before rejoining"
         );
-        let a2 = c.join(join_req(&a.member_id), 5, "a").await;
+        let a2 = c.join(join_req(&a.member_id), 5, "a", "h").await;
         let b = b.await.unwrap();
         assert_eq!((a2.generation_id, b.generation_id), (2, 2));
         assert_eq!(a2.leader, a.member_id, "the leader stays");
@@ -726,21 +794,23 @@ mod tests {
         let mut r = join_req("");
         r.session_timeout_ms = 10;
         assert_eq!(
-            c.join(r, 5, "x").await.error_code,
+            c.join(r, 5, "x", "h").await.error_code,
             error_code::INVALID_SESSION_TIMEOUT
         );
         let mut r = join_req("");
         r.group_id.clear();
         assert_eq!(
-            c.join(r, 5, "x").await.error_code,
+            c.join(r, 5, "x", "h").await.error_code,
             error_code::INVALID_GROUP_ID
         );
         assert_eq!(
-            c.join(join_req("never-issued"), 5, "x").await.error_code,
+            c.join(join_req("never-issued"), 5, "x", "h")
+                .await
+                .error_code,
             error_code::UNKNOWN_MEMBER_ID
         );
         // Before v4 an empty member id joins at once.
-        let old = c.join(join_req(""), 3, "old").await;
+        let old = c.join(join_req(""), 3, "old", "h").await;
         assert_eq!((old.error_code, old.generation_id), (error_code::NONE, 1));
     }
 }

@@ -48,7 +48,7 @@ pub async fn serve(
         };
         tracing::trace!(%peer, ?request.header, "Kafka request");
         let response = tokio::select! {
-            r = broker.handle(request) => r,
+            r = broker.handle(request, peer) => r,
             _ = shutdown.changed() => break,
         };
         if let Some(response) = response {
