@@ -83,6 +83,9 @@ struct Group {
     /// Member ids handed out with MEMBER_ID_REQUIRED, not joined yet.
     pending: HashSet<String>,
     rebalance_deadline: Option<Instant>,
+    /// While set, a join round that started from an empty group waits for more members
+    /// (Kafka's `group.initial.rebalance.delay.ms`).
+    initial_delay_until: Option<Instant>,
 }
 
 impl Group {
@@ -96,6 +99,7 @@ impl Group {
             members: BTreeMap::new(),
             pending: HashSet::new(),
             rebalance_deadline: None,
+            initial_delay_until: None,
         }
     }
 
@@ -158,6 +162,14 @@ impl Group {
         if self.state != GroupState::PreparingRebalance {
             return;
         }
+        if !force
+            && self
+                .initial_delay_until
+                .is_some_and(|until| Instant::now() < until)
+        {
+            return;
+        }
+        self.initial_delay_until = None;
         let all_joined = self.members.values().all(|(_, m)| m.join_waiter.is_some());
         if !all_joined && !force {
             return;
@@ -269,14 +281,13 @@ impl Group {
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
     join_seq: AtomicU64,
+    initial_rebalance_delay: Duration,
 }
 
 impl Default for GroupCoordinator {
+    /// A coordinator without an initial rebalance delay.
     fn default() -> Self {
-        GroupCoordinator {
-            groups: Mutex::new(HashMap::new()),
-            join_seq: AtomicU64::new(0),
-        }
+        GroupCoordinator::new(Duration::ZERO)
     }
 }
 
@@ -291,6 +302,18 @@ fn error_join(code: i16, member_id: String) -> JoinGroupResponse {
 }
 
 impl GroupCoordinator {
+    /// A coordinator whose empty groups wait `initial_rebalance_delay` after a first join for
+    /// more members (each join in that window extends it, up to the rebalance timeout), so
+    /// that consumers started together form one generation instead of a rebalance per member,
+    /// as Kafka's `group.initial.rebalance.delay.ms` does.
+    pub fn new(initial_rebalance_delay: Duration) -> Self {
+        GroupCoordinator {
+            groups: Mutex::new(HashMap::new()),
+            join_seq: AtomicU64::new(0),
+            initial_rebalance_delay,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -417,7 +440,13 @@ impl GroupCoordinator {
                     );
                 }
             }
+            let from_empty = group.state == GroupState::Empty;
+            let delaying = group.initial_delay_until.is_some();
             group.prepare_rebalance(now);
+            if !self.initial_rebalance_delay.is_zero() && (from_empty || delaying) {
+                let cap = group.rebalance_deadline.unwrap_or(now);
+                group.initial_delay_until = Some((now + self.initial_rebalance_delay).min(cap));
+            }
             group.maybe_complete_join(false);
             rx
         };
@@ -639,6 +668,8 @@ impl GroupCoordinator {
                 && group.rebalance_deadline.is_some_and(|d| now >= d)
             {
                 group.maybe_complete_join(true);
+            } else if group.initial_delay_until.is_some_and(|until| now >= until) {
+                group.maybe_complete_join(false);
             }
         }
         groups.retain(|_, g| g.state != GroupState::Empty || !g.pending.is_empty());
@@ -786,6 +817,34 @@ mod tests {
             error_code::NONE,
             "an empty group takes simple commits"
         );
+    }
+
+    #[tokio::test]
+    async fn an_initial_delay_lets_members_starting_together_share_one_generation() {
+        let c = Arc::new(GroupCoordinator::new(Duration::from_millis(300)));
+        let c1 = Arc::clone(&c);
+        let a = tokio::spawn(async move { join(&c1, "a").await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let c2 = Arc::clone(&c);
+        let b = tokio::spawn(async move { join(&c2, "b").await });
+        // The coordinator's ticker completes the round once the delay has passed.
+        let ticker = {
+            let c = Arc::clone(&c);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    c.expire(Instant::now());
+                }
+            })
+        };
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        ticker.abort();
+        assert_eq!(
+            (a.generation_id, b.generation_id),
+            (1, 1),
+            "one generation for both"
+        );
+        assert_eq!(a.members.len() + b.members.len(), 2, "the leader sees both");
     }
 
     #[tokio::test]

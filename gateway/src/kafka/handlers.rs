@@ -77,6 +77,14 @@ impl KafkaBroker {
         let correlation_id = request.header.correlation_id;
         let unsupported = request.version_unsupported();
         let client_id = request.header.client_id.clone().unwrap_or_default();
+        tracing::debug!(
+            %peer,
+            api_key = request.header.api_key,
+            api_version = version,
+            correlation_id,
+            body = ?request.body,
+            "Kafka request"
+        );
         let body = match request.body {
             KafkaRequestBody::ApiVersions(_) => {
                 if unsupported {
@@ -159,6 +167,9 @@ impl KafkaBroker {
                 KafkaResponseBody::DescribeGroups(self.describe_groups(r))
             }
         };
+        if !matches!(body, KafkaResponseBody::Fetch(_)) {
+            tracing::debug!(%peer, correlation_id, body = ?body, "Kafka response");
+        }
         Some(KafkaResponse {
             correlation_id,
             api_version: version,
