@@ -81,6 +81,10 @@ pub mod api_key {
     pub const DESCRIBE_CONFIGS: i16 = 32;
     /// InitProducerId.
     pub const INIT_PRODUCER_ID: i16 = 22;
+    /// DescribeGroups.
+    pub const DESCRIBE_GROUPS: i16 = 15;
+    /// ListGroups.
+    pub const LIST_GROUPS: i16 = 16;
 }
 
 /// Kafka error codes used by a single-node broker.
@@ -163,6 +167,8 @@ pub const SUPPORTED_APIS: &[ApiVersionRange] = &[
     range(api_key::DELETE_TOPICS, 0, 4),
     range(api_key::DESCRIBE_CONFIGS, 0, 4),
     range(api_key::INIT_PRODUCER_ID, 0, 4),
+    range(api_key::DESCRIBE_GROUPS, 0, 5),
+    range(api_key::LIST_GROUPS, 0, 4),
 ];
 
 const fn range(api_key: i16, min_version: i16, max_version: i16) -> ApiVersionRange {
@@ -197,6 +203,8 @@ pub fn first_flexible_version(key: i16) -> Option<i16> {
         api_key::DELETE_TOPICS => 4,
         api_key::DESCRIBE_CONFIGS => 4,
         api_key::INIT_PRODUCER_ID => 2,
+        api_key::DESCRIBE_GROUPS => 5,
+        api_key::LIST_GROUPS => 3,
         _ => return None,
     })
 }
@@ -288,6 +296,8 @@ pub enum KafkaRequestBody {
     DeleteTopics(DeleteTopicsRequest),
     DescribeConfigs(DescribeConfigsRequest),
     InitProducerId(InitProducerIdRequest),
+    DescribeGroups(DescribeGroupsRequest),
+    ListGroups(ListGroupsRequest),
 }
 
 /// A decoded request.
@@ -337,7 +347,9 @@ impl KafkaRequestBody {
             CreateTopics,
             DeleteTopics,
             DescribeConfigs,
-            InitProducerId
+            InitProducerId,
+            DescribeGroups,
+            ListGroups
         )
     }
 
@@ -359,6 +371,8 @@ impl KafkaRequestBody {
             api_key::DELETE_TOPICS => KafkaRequestBody::DeleteTopics(Default::default()),
             api_key::DESCRIBE_CONFIGS => KafkaRequestBody::DescribeConfigs(Default::default()),
             api_key::INIT_PRODUCER_ID => KafkaRequestBody::InitProducerId(Default::default()),
+            api_key::DESCRIBE_GROUPS => KafkaRequestBody::DescribeGroups(Default::default()),
+            api_key::LIST_GROUPS => KafkaRequestBody::ListGroups(Default::default()),
             _ => return None,
         })
     }
@@ -470,6 +484,8 @@ pub enum KafkaResponseBody {
     DeleteTopics(DeleteTopicsResponse),
     DescribeConfigs(DescribeConfigsResponse),
     InitProducerId(InitProducerIdResponse),
+    DescribeGroups(DescribeGroupsResponse),
+    ListGroups(ListGroupsResponse),
 }
 
 macro_rules! response_io {
@@ -500,7 +516,9 @@ impl KafkaResponseBody {
             CreateTopics,
             DeleteTopics,
             DescribeConfigs,
-            InitProducerId
+            InitProducerId,
+            DescribeGroups,
+            ListGroups
         )
     }
 
@@ -523,6 +541,8 @@ impl KafkaResponseBody {
             KafkaResponseBody::DeleteTopics(_) => api_key::DELETE_TOPICS,
             KafkaResponseBody::DescribeConfigs(_) => api_key::DESCRIBE_CONFIGS,
             KafkaResponseBody::InitProducerId(_) => api_key::INIT_PRODUCER_ID,
+            KafkaResponseBody::DescribeGroups(_) => api_key::DESCRIBE_GROUPS,
+            KafkaResponseBody::ListGroups(_) => api_key::LIST_GROUPS,
         }
     }
 }
@@ -591,6 +611,8 @@ pub fn decode_response(
         api_key::DELETE_TOPICS => KafkaResponseBody::DeleteTopics(Default::default()),
         api_key::DESCRIBE_CONFIGS => KafkaResponseBody::DescribeConfigs(Default::default()),
         api_key::INIT_PRODUCER_ID => KafkaResponseBody::InitProducerId(Default::default()),
+        api_key::DESCRIBE_GROUPS => KafkaResponseBody::DescribeGroups(Default::default()),
+        api_key::LIST_GROUPS => KafkaResponseBody::ListGroups(Default::default()),
         _ => {
             return Err(KafkaDecodeError::UnknownApiKey {
                 api_key,

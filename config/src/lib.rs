@@ -287,6 +287,10 @@ pub struct KafkaListenerConfig {
     pub max_frame_bytes: usize,
     /// Node id announced for this gateway; 0 to 2147483647. Default 0.
     pub node_id: i32,
+    /// After a first member joins an empty consumer group, wait this long (extended by each
+    /// further join, up to the rebalance timeout) for more members before forming a
+    /// generation, as Kafka's `group.initial.rebalance.delay.ms`. Default 3000.
+    pub group_initial_rebalance_delay_ms: u64,
 }
 
 impl Default for KafkaListenerConfig {
@@ -298,6 +302,7 @@ impl Default for KafkaListenerConfig {
             advertised_port: None,
             max_frame_bytes: 100 * 1024 * 1024,
             node_id: 0,
+            group_initial_rebalance_delay_ms: 3000,
         }
     }
 }

@@ -64,6 +64,7 @@ const KAFKA_KEYS: &[&str] = &[
     "advertised_port",
     "max_frame_bytes",
     "node_id",
+    "group_initial_rebalance_delay_ms",
 ];
 const LOG_KEYS: &[&str] = &[
     "auto_create_streams",
@@ -332,6 +333,12 @@ fn kafka(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut KafkaListenerConfig) {
         &mut out.max_frame_bytes,
     );
     cx.int(t, "node_id", 0..=i64::from(i32::MAX), &mut out.node_id);
+    cx.int(
+        t,
+        "group_initial_rebalance_delay_ms",
+        0..=300_000,
+        &mut out.group_initial_rebalance_delay_ms,
+    );
 }
 
 fn log(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut LogConfig) {

@@ -294,6 +294,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             advertised_port: kafka_cfg.advertised_port.unwrap_or(kafka_cfg.bind.port()),
             auto_create_streams: config.log.auto_create_streams,
             default_partitions: config.log.default_partitions,
+            group_initial_rebalance_delay: Duration::from_millis(
+                kafka_cfg.group_initial_rebalance_delay_ms,
+            ),
         };
         let broker = Arc::new(KafkaBroker::new(log.clone(), settings));
         kafka_tasks.push(tokio::spawn(

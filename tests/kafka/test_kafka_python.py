@@ -91,38 +91,50 @@ def test_committed_offsets_keep_their_metadata_across_restart(kafka_gateway):
 
 
 def test_two_group_members_split_partitions(kafka_gateway):
+    """Two members, each polled by its own thread as two processes would be (a consumer's
+    poll blocks while its group rebalances, so one thread cannot drive both)."""
+    import threading
+
     gw = kafka_gateway(extra_toml='[[streams]]\nname = "jobs"\npartitions = 4\n')
-    members = [consumer(gw, group_id="workers", consumer_timeout_ms=500) for _ in range(2)]
-    for m in members:
-        m.subscribe(["jobs"])
-
-    def balanced():
-        for m in members:
-            m.poll(timeout_ms=100)
-        parts = [{tp.partition for tp in m.assignment()} for m in members]
-        return all(len(p) == 2 for p in parts) and parts[0].isdisjoint(parts[1])
-
-    wait_until(balanced, 60, "two members with two partitions each")
-    p = producer(gw)
-    for i in range(40):
-        p.send("jobs", value=b"job%d" % i, partition=i % 4)
-    p.flush(10)
-    p.close()
+    stop = threading.Event()
     got: list[list] = [[], []]
+    assignments: list[set] = [set(), set()]
+    errors: list[BaseException] = []
 
-    def all_consumed():
-        for i, m in enumerate(members):
-            for batch in m.poll(timeout_ms=100).values():
-                got[i].extend(batch)
-        return len(got[0]) + len(got[1]) >= 40
+    def member(i: int):
+        try:
+            c = consumer(gw, group_id="workers", consumer_timeout_ms=500)
+            c.subscribe(["jobs"])
+            while not stop.is_set():
+                for batch in c.poll(timeout_ms=200).values():
+                    got[i].extend(batch)
+                assignments[i] = {tp.partition for tp in c.assignment()}
+            c.commit()
+            c.close()
+        except BaseException as e:  # reported by the test thread
+            errors.append(e)
 
-    wait_until(all_consumed, 30, "40 jobs consumed")
-    for i, m in enumerate(members):
-        assert {r.partition for r in got[i]} <= {tp.partition for tp in m.assignment()}
-        m.commit()
+    threads = [threading.Thread(target=member, args=(i,), daemon=True) for i in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: all(len(a) == 2 for a in assignments)
+                   and assignments[0].isdisjoint(assignments[1]), 40,
+                   "two members with two partitions each")
+        p = producer(gw)
+        for i in range(40):
+            p.send("jobs", value=b"job%d" % i, partition=i % 4)
+        p.flush(10)
+        p.close()
+        wait_until(lambda: len(got[0]) + len(got[1]) >= 40, 30, "40 jobs consumed")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+    assert not errors, errors
+    for i in range(2):
+        assert {r.partition for r in got[i]} <= assignments[i]
     assert sorted(r.value for r in got[0] + got[1]) == sorted(b"job%d" % i for i in range(40))
-    for m in members:
-        m.close()
 
 
 def test_topic_administration(kafka_gateway):
@@ -162,3 +174,32 @@ def test_legacy_message_formats_are_accepted_and_down_converted(kafka_gateway, a
         got = list(c)
         c.close()
         assert [(m.offset, m.key, m.value) for m in got] == [(i, b"k", b"old %d" % i) for i in range(5)]
+
+
+def test_admin_lists_and_describes_groups(kafka_gateway):
+    gw = kafka_gateway(extra_toml='[[streams]]\nname = "views"\npartitions = 2\n')
+    c = consumer(gw, group_id="viewers", consumer_timeout_ms=500, client_id="viewer-1")
+    c.subscribe(["views"])
+
+    def assigned():
+        c.poll(timeout_ms=200)
+        return len(c.assignment()) == 2
+
+    wait_until(assigned, 30, "the member to own both partitions")
+    admin = KafkaAdminClient(bootstrap_servers=gw.bootstrap)
+    listed = {g["group_id"]: g for g in admin.list_groups()}
+    assert listed["viewers"]["protocol_type"] == "consumer"
+    described = admin.describe_groups(["viewers"])["viewers"]
+    assert described["error"] is None
+    assert described["group_state"] == "Stable"
+    assert described["protocol_type"] == "consumer"
+    assert [m["client_id"] for m in described["members"]] == ["viewer-1"]
+    assert described["members"][0]["client_host"] == "/127.0.0.1"
+    c.commit({TopicPartition("views", 0): OffsetAndMetadata(0, "", -1)})
+    c.close()
+    # Without members, a group that has offsets is Empty; an unknown one is Dead.
+    wait_until(lambda: admin.describe_groups(["viewers"])["viewers"]["group_state"] == "Empty",
+               15, "the group to become empty")
+    assert "viewers" in {g["group_id"] for g in admin.list_groups()}
+    assert admin.describe_groups(["nobody"])["nobody"]["group_state"] == "Dead"
+    admin.close()

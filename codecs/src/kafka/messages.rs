@@ -1560,3 +1560,146 @@ impl InitProducerIdResponse {
         c.tags()
     }
 }
+
+// ------------------------------------------------------------------------------------ ListGroups
+
+/// ListGroups request (key 16).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListGroupsRequest {
+    /// Only groups in these states (v4+); empty = all.
+    pub states_filter: Vec<String>,
+}
+
+impl ListGroupsRequest {
+    pub(crate) fn io<C: Io>(&mut self, c: &mut C) -> R {
+        if c.version() >= 4 {
+            c.array(&mut self.states_filter, string_item)?;
+        }
+        c.tags()
+    }
+}
+
+/// A group in a ListGroups response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedGroup {
+    /// Group id.
+    pub group_id: String,
+    /// Protocol type (`consumer`), empty for a group that only has offsets.
+    pub protocol_type: String,
+    /// State (v4+): `Empty`, `PreparingRebalance`, `CompletingRebalance`, `Stable`.
+    pub group_state: String,
+}
+
+/// ListGroups response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListGroupsResponse {
+    /// Throttle time (v1+).
+    pub throttle_time_ms: i32,
+    /// Error code.
+    pub error_code: i16,
+    /// Groups.
+    pub groups: Vec<ListedGroup>,
+}
+
+impl ListGroupsResponse {
+    pub(crate) fn io<C: Io>(&mut self, c: &mut C) -> R {
+        since!(c, 1, self.throttle_time_ms, i32);
+        c.i16(&mut self.error_code)?;
+        c.array(&mut self.groups, |c, g| {
+            c.string(&mut g.group_id)?;
+            c.string(&mut g.protocol_type)?;
+            since!(c, 4, g.group_state, string);
+            c.tags()
+        })?;
+        c.tags()
+    }
+}
+
+// -------------------------------------------------------------------------------- DescribeGroups
+
+/// DescribeGroups request (key 15).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescribeGroupsRequest {
+    /// Group ids.
+    pub groups: Vec<String>,
+    /// Include authorized operations (v3+).
+    pub include_authorized_operations: bool,
+}
+
+impl DescribeGroupsRequest {
+    pub(crate) fn io<C: Io>(&mut self, c: &mut C) -> R {
+        c.array(&mut self.groups, string_item)?;
+        since!(c, 3, self.include_authorized_operations, bool);
+        c.tags()
+    }
+}
+
+/// A member in a DescribeGroups response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescribedGroupMember {
+    /// Member id.
+    pub member_id: String,
+    /// Static member id (v4+).
+    pub group_instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Metadata for the group's protocol.
+    pub member_metadata: Bytes,
+    /// Current assignment.
+    pub member_assignment: Bytes,
+}
+
+/// A group in a DescribeGroups response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescribedGroup {
+    /// Error code.
+    pub error_code: i16,
+    /// Group id.
+    pub group_id: String,
+    /// State: `Dead` (unknown), `Empty`, `PreparingRebalance`, `CompletingRebalance`, `Stable`.
+    pub group_state: String,
+    /// Protocol type.
+    pub protocol_type: String,
+    /// Chosen protocol.
+    pub protocol_data: String,
+    /// Members.
+    pub members: Vec<DescribedGroupMember>,
+    /// Authorized operations (v3+).
+    pub authorized_operations: i32,
+}
+
+/// DescribeGroups response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescribeGroupsResponse {
+    /// Throttle time (v1+).
+    pub throttle_time_ms: i32,
+    /// Groups.
+    pub groups: Vec<DescribedGroup>,
+}
+
+impl DescribeGroupsResponse {
+    pub(crate) fn io<C: Io>(&mut self, c: &mut C) -> R {
+        since!(c, 1, self.throttle_time_ms, i32);
+        c.array(&mut self.groups, |c, g| {
+            c.i16(&mut g.error_code)?;
+            c.string(&mut g.group_id)?;
+            c.string(&mut g.group_state)?;
+            c.string(&mut g.protocol_type)?;
+            c.string(&mut g.protocol_data)?;
+            c.array(&mut g.members, |c, m| {
+                c.string(&mut m.member_id)?;
+                since!(c, 4, m.group_instance_id, nstring);
+                c.string(&mut m.client_id)?;
+                c.string(&mut m.client_host)?;
+                c.bytes(&mut m.member_metadata)?;
+                c.bytes(&mut m.member_assignment)?;
+                c.tags()
+            })?;
+            since!(c, 3, g.authorized_operations, i32);
+            c.tags()
+        })?;
+        c.tags()
+    }
+}

@@ -82,6 +82,13 @@ fn sample_requests() -> Vec<KafkaRequestBody> {
             topic_names: vec!["x".into()],
             timeout_ms: 1000,
         }),
+        KafkaRequestBody::DescribeGroups(DescribeGroupsRequest {
+            groups: vec!["g".into(), "h".into()],
+            include_authorized_operations: false,
+        }),
+        KafkaRequestBody::ListGroups(ListGroupsRequest {
+            states_filter: Vec::new(),
+        }),
     ]
 }
 
@@ -94,6 +101,8 @@ fn key_of(body: &KafkaRequestBody) -> i16 {
         KafkaRequestBody::OffsetCommit(_) => api_key::OFFSET_COMMIT,
         KafkaRequestBody::DescribeConfigs(_) => api_key::DESCRIBE_CONFIGS,
         KafkaRequestBody::DeleteTopics(_) => api_key::DELETE_TOPICS,
+        KafkaRequestBody::DescribeGroups(_) => api_key::DESCRIBE_GROUPS,
+        KafkaRequestBody::ListGroups(_) => api_key::LIST_GROUPS,
         _ => unreachable!(),
     }
 }

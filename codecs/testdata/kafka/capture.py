@@ -33,7 +33,8 @@ API_NAMES = {
     0: "produce", 1: "fetch", 2: "list-offsets", 3: "metadata", 8: "offset-commit",
     9: "offset-fetch", 10: "find-coordinator", 11: "join-group", 12: "heartbeat",
     13: "leave-group", 14: "sync-group", 18: "api-versions", 19: "create-topics",
-    20: "delete-topics", 22: "init-producer-id", 32: "describe-configs",
+    15: "describe-groups", 16: "list-groups", 20: "delete-topics", 22: "init-producer-id",
+    32: "describe-configs",
 }
 label = "unknown"
 seen: set[tuple[str, int, int]] = set()
@@ -159,6 +160,8 @@ def main():
         c.commit({tp: OffsetAndMetadata(1, "meta", -1)})
         c.committed(tp)
         c.offsets_for_times({tp: 1_700_000_000_000})
+        admin.list_groups()
+        admin.describe_groups(["golden-py-group"])
         c.close()
         admin.delete_topics(["golden-py"])
         admin.close()

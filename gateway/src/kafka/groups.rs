@@ -25,8 +25,8 @@
 
 use bytes::Bytes;
 use codecs::kafka::{
-    error_code, JoinGroupMember, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest,
-    SyncGroupResponse,
+    error_code, DescribedGroup, DescribedGroupMember, JoinGroupMember, JoinGroupRequest,
+    JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,8 +47,22 @@ enum GroupState {
     Stable,
 }
 
+impl GroupState {
+    /// The name Kafka uses (ListGroups, DescribeGroups).
+    fn name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+        }
+    }
+}
+
 struct Member {
     group_instance_id: Option<String>,
+    client_id: String,
+    client_host: String,
     session_timeout: Duration,
     rebalance_timeout: Duration,
     protocols: Vec<(String, Bytes)>,
@@ -69,6 +83,9 @@ struct Group {
     /// Member ids handed out with MEMBER_ID_REQUIRED, not joined yet.
     pending: HashSet<String>,
     rebalance_deadline: Option<Instant>,
+    /// While set, a join round that started from an empty group waits for more members
+    /// (Kafka's `group.initial.rebalance.delay.ms`).
+    initial_delay_until: Option<Instant>,
 }
 
 impl Group {
@@ -82,6 +99,7 @@ impl Group {
             members: BTreeMap::new(),
             pending: HashSet::new(),
             rebalance_deadline: None,
+            initial_delay_until: None,
         }
     }
 
@@ -144,6 +162,14 @@ impl Group {
         if self.state != GroupState::PreparingRebalance {
             return;
         }
+        if !force
+            && self
+                .initial_delay_until
+                .is_some_and(|until| Instant::now() < until)
+        {
+            return;
+        }
+        self.initial_delay_until = None;
         let all_joined = self.members.values().all(|(_, m)| m.join_waiter.is_some());
         if !all_joined && !force {
             return;
@@ -255,14 +281,13 @@ impl Group {
 pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Group>>,
     join_seq: AtomicU64,
+    initial_rebalance_delay: Duration,
 }
 
 impl Default for GroupCoordinator {
+    /// A coordinator without an initial rebalance delay.
     fn default() -> Self {
-        GroupCoordinator {
-            groups: Mutex::new(HashMap::new()),
-            join_seq: AtomicU64::new(0),
-        }
+        GroupCoordinator::new(Duration::ZERO)
     }
 }
 
@@ -277,6 +302,18 @@ fn error_join(code: i16, member_id: String) -> JoinGroupResponse {
 }
 
 impl GroupCoordinator {
+    /// A coordinator whose empty groups wait `initial_rebalance_delay` after a first join for
+    /// more members (each join in that window extends it, up to the rebalance timeout), so
+    /// that consumers started together form one generation instead of a rebalance per member,
+    /// as Kafka's `group.initial.rebalance.delay.ms` does.
+    pub fn new(initial_rebalance_delay: Duration) -> Self {
+        GroupCoordinator {
+            groups: Mutex::new(HashMap::new()),
+            join_seq: AtomicU64::new(0),
+            initial_rebalance_delay,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Group>> {
         self.groups.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -300,6 +337,7 @@ impl GroupCoordinator {
         req: JoinGroupRequest,
         version: i16,
         client_id: &str,
+        client_host: &str,
     ) -> JoinGroupResponse {
         let rx = {
             let now = Instant::now();
@@ -388,6 +426,8 @@ impl GroupCoordinator {
                             member_id.clone(),
                             Member {
                                 group_instance_id: req.group_instance_id.clone(),
+                                client_id: client_id.to_string(),
+                                client_host: client_host.to_string(),
                                 session_timeout: session,
                                 rebalance_timeout: rebalance,
                                 protocols,
@@ -400,7 +440,13 @@ impl GroupCoordinator {
                     );
                 }
             }
+            let from_empty = group.state == GroupState::Empty;
+            let delaying = group.initial_delay_until.is_some();
             group.prepare_rebalance(now);
+            if !self.initial_rebalance_delay.is_zero() && (from_empty || delaying) {
+                let cap = group.rebalance_deadline.unwrap_or(now);
+                group.initial_delay_until = Some((now + self.initial_rebalance_delay).min(cap));
+            }
             group.maybe_complete_join(false);
             rx
         };
@@ -547,6 +593,56 @@ impl GroupCoordinator {
         }
     }
 
+    /// The groups with members: (group id, protocol type, state name).
+    pub fn list(&self) -> Vec<(String, String, &'static str)> {
+        let groups = self.lock();
+        let mut out: Vec<(String, String, &'static str)> = groups
+            .iter()
+            .filter(|(_, g)| !g.members.is_empty())
+            .map(|(id, g)| {
+                (
+                    id.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state.name(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A group with members as DescribeGroups shows it; `None` if it has none.
+    pub fn describe(&self, group_id: &str) -> Option<DescribedGroup> {
+        let groups = self.lock();
+        let g = groups.get(group_id).filter(|g| !g.members.is_empty())?;
+        let protocol = g.protocol.clone().unwrap_or_default();
+        Some(DescribedGroup {
+            error_code: error_code::NONE,
+            group_id: group_id.to_string(),
+            group_state: g.state.name().to_string(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol_data: protocol.clone(),
+            members: g
+                .members
+                .values()
+                .map(|(id, m)| DescribedGroupMember {
+                    member_id: id.clone(),
+                    group_instance_id: m.group_instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    member_metadata: m
+                        .protocols
+                        .iter()
+                        .find(|(n, _)| *n == protocol)
+                        .map(|(_, md)| md.clone())
+                        .unwrap_or_default(),
+                    member_assignment: m.assignment.clone(),
+                })
+                .collect(),
+            authorized_operations: i32::MIN,
+        })
+    }
+
     /// Removes members whose session timed out and completes rebalances whose timeout passed.
     /// Called periodically.
     pub fn expire(&self, now: Instant) {
@@ -572,6 +668,8 @@ impl GroupCoordinator {
                 && group.rebalance_deadline.is_some_and(|d| now >= d)
             {
                 group.maybe_complete_join(true);
+            } else if group.initial_delay_until.is_some_and(|until| now >= until) {
+                group.maybe_complete_join(false);
             }
         }
         groups.retain(|_, g| g.state != GroupState::Empty || !g.pending.is_empty());
@@ -603,10 +701,11 @@ mod tests {
 
     /// Joins with an empty id (MEMBER_ID_REQUIRED), then with the id handed out.
     async fn join(c: &Arc<GroupCoordinator>, client: &str) -> JoinGroupResponse {
-        let first = c.join(join_req(""), 5, client).await;
+        let first = c.join(join_req(""), 5, client, "127.0.0.1").await;
         assert_eq!(first.error_code, error_code::MEMBER_ID_REQUIRED);
         assert!(first.member_id.starts_with(client));
-        c.join(join_req(&first.member_id), 5, client).await
+        c.join(join_req(&first.member_id), 5, client, "127.0.0.1")
+            .await
     }
 
     fn sync_req(
@@ -659,7 +758,7 @@ mod tests {
             error_code::NONE,
             "members commit before rejoining"
         );
-        let a2 = c.join(join_req(&a.member_id), 5, "a").await;
+        let a2 = c.join(join_req(&a.member_id), 5, "a", "h").await;
         let b = b.await.unwrap();
         assert_eq!((a2.generation_id, b.generation_id), (2, 2));
         assert_eq!(a2.leader, a.member_id, "the leader stays");
@@ -721,26 +820,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_initial_delay_lets_members_starting_together_share_one_generation() {
+        let c = Arc::new(GroupCoordinator::new(Duration::from_millis(300)));
+        let c1 = Arc::clone(&c);
+        let a = tokio::spawn(async move { join(&c1, "a").await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let c2 = Arc::clone(&c);
+        let b = tokio::spawn(async move { join(&c2, "b").await });
+        // The coordinator's ticker completes the round once the delay has passed.
+        let ticker = {
+            let c = Arc::clone(&c);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    c.expire(Instant::now());
+                }
+            })
+        };
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        ticker.abort();
+        assert_eq!(
+            (a.generation_id, b.generation_id),
+            (1, 1),
+            "one generation for both"
+        );
+        assert_eq!(a.members.len() + b.members.len(), 2, "the leader sees both");
+    }
+
+    #[tokio::test]
     async fn bad_joins_are_refused() {
         let c = GroupCoordinator::default();
         let mut r = join_req("");
         r.session_timeout_ms = 10;
         assert_eq!(
-            c.join(r, 5, "x").await.error_code,
+            c.join(r, 5, "x", "h").await.error_code,
             error_code::INVALID_SESSION_TIMEOUT
         );
         let mut r = join_req("");
         r.group_id.clear();
         assert_eq!(
-            c.join(r, 5, "x").await.error_code,
+            c.join(r, 5, "x", "h").await.error_code,
             error_code::INVALID_GROUP_ID
         );
         assert_eq!(
-            c.join(join_req("never-issued"), 5, "x").await.error_code,
+            c.join(join_req("never-issued"), 5, "x", "h")
+                .await
+                .error_code,
             error_code::UNKNOWN_MEMBER_ID
         );
         // Before v4 an empty member id joins at once.
-        let old = c.join(join_req(""), 3, "old").await;
+        let old = c.join(join_req(""), 3, "old", "h").await;
         assert_eq!((old.error_code, old.generation_id), (error_code::NONE, 1));
     }
 }

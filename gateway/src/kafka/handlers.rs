@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 use codecs::kafka::*;
 use routes::store::log::{Log, LogError, LogRecord, StoredRecord, StreamConfig, MAX_PARTITIONS};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,11 +72,19 @@ fn valid_topic_name(name: &str) -> bool {
 
 impl KafkaBroker {
     /// Answers one request; `None` when no response is due (Produce with acks 0).
-    pub async fn handle(&self, request: KafkaRequest) -> Option<KafkaResponse> {
+    pub async fn handle(&self, request: KafkaRequest, peer: SocketAddr) -> Option<KafkaResponse> {
         let version = request.header.api_version;
         let correlation_id = request.header.correlation_id;
         let unsupported = request.version_unsupported();
         let client_id = request.header.client_id.clone().unwrap_or_default();
+        tracing::debug!(
+            %peer,
+            api_key = request.header.api_key,
+            api_version = version,
+            correlation_id,
+            body = ?request.body,
+            "Kafka request"
+        );
         let body = match request.body {
             KafkaRequestBody::ApiVersions(_) => {
                 if unsupported {
@@ -120,7 +129,8 @@ impl KafkaBroker {
                 })
             }
             KafkaRequestBody::JoinGroup(r) => {
-                KafkaResponseBody::JoinGroup(self.groups.join(r, version, &client_id).await)
+                let host = format!("/{}", peer.ip());
+                KafkaResponseBody::JoinGroup(self.groups.join(r, version, &client_id, &host).await)
             }
             KafkaRequestBody::SyncGroup(r) => {
                 KafkaResponseBody::SyncGroup(self.groups.sync(r).await)
@@ -152,7 +162,14 @@ impl KafkaBroker {
             KafkaRequestBody::InitProducerId(r) => {
                 KafkaResponseBody::InitProducerId(self.init_producer_id(r))
             }
+            KafkaRequestBody::ListGroups(r) => KafkaResponseBody::ListGroups(self.list_groups(r)),
+            KafkaRequestBody::DescribeGroups(r) => {
+                KafkaResponseBody::DescribeGroups(self.describe_groups(r))
+            }
         };
+        if !matches!(body, KafkaResponseBody::Fetch(_)) {
+            tracing::debug!(%peer, correlation_id, body = ?body, "Kafka response");
+        }
         Some(KafkaResponse {
             correlation_id,
             api_version: version,
@@ -176,6 +193,70 @@ impl KafkaBroker {
             error_code: error_code::NONE,
             producer_id: self.next_producer_id(),
             producer_epoch: 0,
+        }
+    }
+
+    /// Groups with members (their state), then groups that only have committed offsets
+    /// (`Empty`), as Kafka lists groups whose offsets it keeps.
+    fn list_groups(&self, r: ListGroupsRequest) -> ListGroupsResponse {
+        let mut groups: Vec<ListedGroup> = self
+            .groups
+            .list()
+            .into_iter()
+            .map(|(group_id, protocol_type, state)| ListedGroup {
+                group_id,
+                protocol_type,
+                group_state: state.to_string(),
+            })
+            .collect();
+        for g in self.log.groups() {
+            if !groups.iter().any(|l| l.group_id == g) {
+                groups.push(ListedGroup {
+                    group_id: g,
+                    protocol_type: "consumer".to_string(),
+                    group_state: "Empty".to_string(),
+                });
+            }
+        }
+        if !r.states_filter.is_empty() {
+            groups.retain(|g| r.states_filter.contains(&g.group_state));
+        }
+        ListGroupsResponse {
+            throttle_time_ms: 0,
+            error_code: error_code::NONE,
+            groups,
+        }
+    }
+
+    /// Groups with members as the coordinator sees them; groups with only offsets are
+    /// `Empty`, unknown ones `Dead` (Kafka's answer before DescribeGroups v6).
+    fn describe_groups(&self, r: DescribeGroupsRequest) -> DescribeGroupsResponse {
+        let known_offsets = self.log.groups();
+        let groups = r
+            .groups
+            .into_iter()
+            .map(|id| {
+                self.groups.describe(&id).unwrap_or_else(|| {
+                    let (state, protocol_type) = if known_offsets.contains(&id) {
+                        ("Empty", "consumer")
+                    } else {
+                        ("Dead", "")
+                    };
+                    DescribedGroup {
+                        error_code: error_code::NONE,
+                        group_id: id,
+                        group_state: state.to_string(),
+                        protocol_type: protocol_type.to_string(),
+                        protocol_data: String::new(),
+                        members: Vec::new(),
+                        authorized_operations: i32::MIN,
+                    }
+                })
+            })
+            .collect();
+        DescribeGroupsResponse {
+            throttle_time_ms: 0,
+            groups,
         }
     }
 

@@ -30,6 +30,8 @@ pub struct KafkaSettings {
     pub auto_create_streams: bool,
     /// Partitions of streams created without a count.
     pub default_partitions: u32,
+    /// How long an empty group waits after a first join for more members.
+    pub group_initial_rebalance_delay: std::time::Duration,
 }
 
 /// What every Kafka connection shares: the log, the group coordinator and the settings.
@@ -49,7 +51,7 @@ impl KafkaBroker {
     pub fn new(log: Arc<Log>, settings: KafkaSettings) -> Self {
         KafkaBroker {
             log,
-            groups: GroupCoordinator::default(),
+            groups: GroupCoordinator::new(settings.group_initial_rebalance_delay),
             settings,
             producer_ids: AtomicI64::new(
                 std::time::SystemTime::now()

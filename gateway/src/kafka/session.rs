@@ -50,7 +50,7 @@ pub async fn serve<S>(
         };
         tracing::trace!(%peer, ?request.header, "Kafka request");
         let response = tokio::select! {
-            r = broker.handle(request) => r,
+            r = broker.handle(request, peer) => r,
             _ = shutdown.changed() => break,
         };
         if let Some(response) = response {
