@@ -19,9 +19,12 @@
 //! - [`mqtt`]: MQTT 3.1 / 3.1.1 / 5.0 control packets.
 //! - [`amqp091`]: AMQP 0-9-1 frames, methods, content headers and field tables, as RabbitMQ
 //!   speaks them.
+//! - [`openwire`]: OpenWire (the ActiveMQ 5.x JMS client's protocol), loose encoding, versions 1
+//!   to 12: every command, message types, primitive maps, Java throwables.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
 pub mod amqp091;
 pub mod mqtt;
+pub mod openwire;
 pub mod stomp;

@@ -1,0 +1,374 @@
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Enumeration;
+
+import javax.jms.BytesMessage;
+import javax.jms.Connection;
+import javax.jms.DeliveryMode;
+import javax.jms.Destination;
+import javax.jms.JMSException;
+import javax.jms.MapMessage;
+import javax.jms.Message;
+import javax.jms.MessageConsumer;
+import javax.jms.MessageProducer;
+import javax.jms.ObjectMessage;
+import javax.jms.Queue;
+import javax.jms.Session;
+import javax.jms.StreamMessage;
+import javax.jms.TemporaryQueue;
+import javax.jms.TextMessage;
+import javax.jms.Topic;
+import javax.jms.TopicSubscriber;
+
+import org.apache.activemq.ActiveMQConnection;
+import org.apache.activemq.ActiveMQConnectionFactory;
+
+/**
+ * A small JMS program driven by the OpenWire tests and the golden-byte capture.
+ *
+ * <pre>
+ * java JmsProbe URL capture [nopull]            every message type, property type, ack, tx, temp queue
+ *                                               (nopull: OpenWire 1 has no MessagePull)
+ * java JmsProbe URL send DEST TEXT [N]          send N (default 1) persistent TextMessages "TEXT-i"
+ * java JmsProbe URL receive DEST TIMEOUT_MS [N] receive up to N messages (default 1), auto-ack
+ * java JmsProbe URL pubsub TOPIC TEXT           subscribe, publish TEXT to the topic, receive it
+ * </pre>
+ *
+ * DEST is "queue:NAME" or "topic:NAME". Every received message is printed as one line:
+ * "RECEIVED type=<JMS class> text=<body or -> redelivered=<bool> props=<name=value;...>", sorted
+ * property names; a step that works prints "OK <step>". Exit code 0 only when every step worked.
+ */
+public final class JmsProbe {
+
+    private JmsProbe() {}
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 2) {
+            System.err.println("usage: JmsProbe URL capture|send|receive|pubsub ...");
+            System.exit(2);
+        }
+        String url = args[0];
+        String scenario = args[1];
+        ActiveMQConnectionFactory factory = new ActiveMQConnectionFactory(url);
+        int rc;
+        switch (scenario) {
+            case "capture":
+                rc = capture(factory, args.length > 2 && args[2].equals("nopull"));
+                break;
+            case "send":
+                rc = send(factory, args[2], args[3], args.length > 4 ? Integer.parseInt(args[4]) : 1);
+                break;
+            case "receive":
+                rc = receive(factory, args[2], Long.parseLong(args[3]),
+                        args.length > 4 ? Integer.parseInt(args[4]) : 1);
+                break;
+            case "pubsub":
+                rc = pubsub(factory, args[2], args[3]);
+                break;
+            default:
+                System.err.println("unknown scenario " + scenario);
+                rc = 2;
+        }
+        System.out.flush();
+        System.exit(rc);
+    }
+
+    private static Destination destination(Session session, String spec) throws JMSException {
+        if (spec.startsWith("queue:")) {
+            return session.createQueue(spec.substring(6));
+        }
+        if (spec.startsWith("topic:")) {
+            return session.createTopic(spec.substring(6));
+        }
+        throw new IllegalArgumentException("destination must be queue:NAME or topic:NAME: " + spec);
+    }
+
+    private static int send(ActiveMQConnectionFactory factory, String dest, String text, int count)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = session.createProducer(destination(session, dest));
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            for (int i = 0; i < count; i++) {
+                TextMessage message = session.createTextMessage(count == 1 ? text : text + "-" + i);
+                message.setStringProperty("probe", "jms");
+                message.setIntProperty("seq", i);
+                producer.send(message);
+            }
+            System.out.println("OK send " + count);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int receive(ActiveMQConnectionFactory factory, String dest, long timeoutMs, int count)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            int received = 0;
+            while (received < count) {
+                Message message = consumer.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK receive " + received);
+            return received == count ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int pubsub(ActiveMQConnectionFactory factory, String topicName, String text)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Topic topic = session.createTopic(topicName);
+            MessageConsumer consumer = session.createConsumer(topic);
+            MessageProducer producer = session.createProducer(topic);
+            producer.send(session.createTextMessage(text));
+            Message message = consumer.receive(10000);
+            if (message == null) {
+                System.out.println("FAIL pubsub: nothing received");
+                return 1;
+            }
+            print(message);
+            System.out.println("OK pubsub");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** Every message type, every property type, acks, a transaction, a temporary queue, a durable
+     *  subscription, a pulling consumer, compression and a refused duplicate client id. */
+    private static int capture(ActiveMQConnectionFactory factory, boolean noPull) throws Exception {
+        ActiveMQConnection connection = (ActiveMQConnection) factory.createConnection();
+        connection.setClientID("capture-client");
+        connection.start();
+
+        Session session = connection.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+        Queue queue = session.createQueue("capture.queue");
+        MessageProducer producer = session.createProducer(queue);
+        MessageConsumer consumer = session.createConsumer(queue);
+
+        TextMessage text = session.createTextMessage("hello \u00e9\u4e2d\ud83d\ude00 \u0000end");
+        text.setBooleanProperty("p_bool", true);
+        text.setByteProperty("p_byte", (byte) -7);
+        text.setShortProperty("p_short", (short) -300);
+        text.setIntProperty("p_int", 123456789);
+        text.setLongProperty("p_long", -1234567890123L);
+        text.setFloatProperty("p_float", 1.5f);
+        text.setDoubleProperty("p_double", -2.25);
+        text.setStringProperty("p_string", "str \ud83d\ude00");
+        text.setJMSCorrelationID("corr-1");
+        text.setJMSType("probe-type");
+        text.setJMSReplyTo(session.createTopic("capture.replies"));
+        text.setStringProperty("JMSXGroupID", "group-a");
+        text.setIntProperty("JMSXGroupSeq", 1);
+        producer.setPriority(7);
+        producer.setTimeToLive(600000);
+        producer.send(text);
+        producer.setPriority(4);
+        producer.setTimeToLive(0);
+
+        BytesMessage bytes = session.createBytesMessage();
+        bytes.writeBytes(new byte[] {0, 1, 2, (byte) 0xff});
+        bytes.writeInt(42);
+        producer.setDeliveryMode(DeliveryMode.NON_PERSISTENT);
+        producer.send(bytes);
+        producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+
+        MapMessage map = session.createMapMessage();
+        map.setBoolean("m_bool", false);
+        map.setByte("m_byte", (byte) 1);
+        map.setChar("m_char", 'x');
+        map.setShort("m_short", (short) 2);
+        map.setInt("m_int", 3);
+        map.setLong("m_long", 4L);
+        map.setFloat("m_float", 5.5f);
+        map.setDouble("m_double", 6.5);
+        map.setString("m_string", "seven");
+        map.setBytes("m_bytes", new byte[] {8, 9});
+        producer.send(map);
+
+        StreamMessage stream = session.createStreamMessage();
+        stream.writeBoolean(true);
+        stream.writeByte((byte) 1);
+        stream.writeChar('y');
+        stream.writeShort((short) 2);
+        stream.writeInt(3);
+        stream.writeLong(4L);
+        stream.writeFloat(5.5f);
+        stream.writeDouble(6.5);
+        stream.writeString("seven");
+        stream.writeBytes(new byte[] {8, 9});
+        stream.writeObject(null);
+        producer.send(stream);
+
+        ArrayList<String> list = new ArrayList<>();
+        list.add("object");
+        ObjectMessage object = session.createObjectMessage((Serializable) list);
+        producer.send(object);
+
+        Message plain = session.createMessage();
+        plain.setStringProperty("only", "headers");
+        producer.send(plain);
+
+        connection.setUseCompression(true);
+        TextMessage compressed = session.createTextMessage("compressed compressed compressed compressed");
+        producer.send(compressed);
+        connection.setUseCompression(false);
+
+        for (int i = 0; i < 7; i++) {
+            Message message = consumer.receive(10000);
+            if (message == null) {
+                System.out.println("FAIL capture: message " + i + " not received");
+                return 1;
+            }
+            print(message);
+            message.acknowledge();
+        }
+        consumer.close();
+        producer.close();
+
+        // A transacted session: commit, then rollback and redelivery, then commit.
+        Session tx = connection.createSession(true, Session.SESSION_TRANSACTED);
+        Queue txQueue = tx.createQueue("capture.tx");
+        MessageProducer txProducer = tx.createProducer(txQueue);
+        txProducer.send(tx.createTextMessage("tx-1"));
+        tx.commit();
+        MessageConsumer txConsumer = tx.createConsumer(txQueue);
+        Message first = txConsumer.receive(10000);
+        tx.rollback();
+        Message again = txConsumer.receive(10000);
+        tx.commit();
+        if (first == null || again == null || !again.getJMSRedelivered()) {
+            System.out.println("FAIL capture: transaction rollback did not redeliver");
+            return 1;
+        }
+        print(again);
+        txConsumer.close();
+        tx.close();
+
+        // A temporary queue as reply-to.
+        Session auto = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+        TemporaryQueue temp = auto.createTemporaryQueue();
+        MessageConsumer replies = auto.createConsumer(temp);
+        TextMessage request = auto.createTextMessage("request");
+        request.setJMSReplyTo(temp);
+        auto.createProducer(temp).send(request);
+        Message reply = replies.receive(10000);
+        if (reply == null) {
+            System.out.println("FAIL capture: temporary queue message not received");
+            return 1;
+        }
+        print(reply);
+        replies.close();
+        temp.delete();
+
+        // A durable subscription, unsubscribed at the end.
+        Topic topic = auto.createTopic("capture.topic");
+        TopicSubscriber durable = auto.createDurableSubscriber(topic, "capture-sub", "p_int > 1", false);
+        TextMessage published = auto.createTextMessage("published");
+        published.setIntProperty("p_int", 2);
+        auto.createProducer(topic).send(published);
+        Message got = durable.receive(10000);
+        if (got == null) {
+            System.out.println("FAIL capture: durable subscriber got nothing");
+            return 1;
+        }
+        print(got);
+        durable.close();
+        auto.unsubscribe("capture-sub");
+
+        // A consumer with prefetch 0 pulls (MessagePull, OpenWire 2 and later).
+        if (!noPull) {
+            Queue pullQueue = auto.createQueue("capture.pull?consumer.prefetchSize=0");
+            auto.createProducer(pullQueue).send(auto.createTextMessage("pulled"));
+            MessageConsumer puller = auto.createConsumer(pullQueue);
+            Message pulled = puller.receive(10000);
+            if (pulled == null) {
+                System.out.println("FAIL capture: pull consumer got nothing");
+                return 1;
+            }
+            print(pulled);
+            puller.close();
+        }
+
+        // A second connection with the same client id is refused (ExceptionResponse).
+        Connection duplicate = factory.createConnection();
+        try {
+            duplicate.setClientID("capture-client");
+            duplicate.start();
+            System.out.println("FAIL capture: duplicate client id accepted");
+            return 1;
+        } catch (JMSException expected) {
+            System.out.println("OK refused " + expected.getClass().getName() + ": " + expected.getMessage());
+        } finally {
+            try {
+                duplicate.close();
+            } catch (JMSException ignored) {
+                // already closed by the refusal
+            }
+        }
+
+        connection.close();
+        System.out.println("OK capture");
+        return 0;
+    }
+
+    private static void print(Message message) throws JMSException {
+        StringBuilder line = new StringBuilder("RECEIVED type=");
+        String type = message.getClass().getSimpleName();
+        line.append(type);
+        line.append(" text=");
+        if (message instanceof TextMessage) {
+            line.append(escape(((TextMessage) message).getText()));
+        } else {
+            line.append('-');
+        }
+        line.append(" redelivered=").append(message.getJMSRedelivered());
+        line.append(" persistent=").append(message.getJMSDeliveryMode() == DeliveryMode.PERSISTENT);
+        line.append(" priority=").append(message.getJMSPriority());
+        line.append(" correlation=").append(message.getJMSCorrelationID());
+        line.append(" props=");
+        ArrayList<String> names = new ArrayList<>();
+        for (Enumeration<?> e = message.getPropertyNames(); e.hasMoreElements();) {
+            names.add((String) e.nextElement());
+        }
+        java.util.Collections.sort(names);
+        for (String name : names) {
+            Object value = message.getObjectProperty(name);
+            line.append(name).append('=').append(value == null ? "null" : value.getClass().getSimpleName() + ":" + value)
+                    .append(';');
+        }
+        System.out.println(line);
+    }
+
+    private static String escape(String text) {
+        if (text == null) {
+            return "null";
+        }
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c < 0x20 || c > 0x7e) {
+                out.append(String.format("\\u%04x", (int) c));
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
+    }
+}
