@@ -11,12 +11,20 @@ use toml_edit::{ImDocument, Item, TableLike, Value};
 use crate::pattern::{validate_address, validate_pattern};
 use crate::{
     BrokerConfig, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
-    MqttListenerConfig, ServerConfig, StompListenerConfig, StoreConfig, SyncMode,
+    MqttListenerConfig, OpenWireListenerConfig, ServerConfig, StompListenerConfig, StoreConfig,
+    SyncMode,
 };
 
 const ROOT_KEYS: &[&str] = &["server", "listeners", "store", "broker"];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level"];
-const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt"];
+const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "openwire"];
+const OPENWIRE_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "max_frame_bytes",
+    "max_inactivity_ms",
+    "connect_timeout_ms",
+];
 const MQTT_KEYS: &[&str] = &[
     "enabled",
     "bind",
@@ -120,6 +128,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         if let Some(t) = cx.subtable(&listeners, "mqtt", MQTT_KEYS) {
             mqtt(&mut cx, &t, &mut config.listeners.mqtt);
         }
+        if let Some(t) = cx.subtable(&listeners, "openwire", OPENWIRE_KEYS) {
+            openwire(&mut cx, &t, &mut config.listeners.openwire);
+        }
     }
     if let Some(t) = cx.subtable(&root, "store", STORE_KEYS) {
         store(&mut cx, &t, &mut config.store);
@@ -188,6 +199,29 @@ fn mqtt(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut MqttListenerConfig) {
     cx.int(t, "max_inflight", 1..=65_535, &mut out.max_inflight);
     cx.int(t, "topic_alias_max", 0..=65_535, &mut out.topic_alias_max);
     cx.int(t, "max_keepalive", 1..=65_535, &mut out.max_keepalive);
+    cx.int(
+        t,
+        "connect_timeout_ms",
+        POSITIVE,
+        &mut out.connect_timeout_ms,
+    );
+}
+
+fn openwire(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut OpenWireListenerConfig) {
+    cx.boolean(t, "enabled", &mut out.enabled);
+    bind(cx, t, &mut out.bind);
+    cx.int(
+        t,
+        "max_frame_bytes",
+        1024..=2_147_483_647,
+        &mut out.max_frame_bytes,
+    );
+    cx.int(
+        t,
+        "max_inactivity_ms",
+        0..=i64::MAX,
+        &mut out.max_inactivity_ms,
+    );
     cx.int(
         t,
         "connect_timeout_ms",

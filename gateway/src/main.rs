@@ -2,6 +2,7 @@
 //! Kafka to come) on one durable engine.
 
 mod mqtt;
+mod openwire;
 mod server;
 mod stomp;
 

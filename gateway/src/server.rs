@@ -1,9 +1,11 @@
 //! Start-up, listeners and graceful shutdown.
 
 use crate::mqtt::{MqttSessions, MqttSettings};
+use crate::openwire::OpenWireSettings;
 use crate::stomp::{self, StompSettings};
 use anyhow::Context;
 use codecs::mqtt::MqttLimits;
+use codecs::openwire::OpenWireLimits;
 use codecs::stomp::StompLimits;
 use config::{Config, FlowControlPolicy, SyncMode};
 use routes::store::{JournalOptions, SyncPolicy};
@@ -176,6 +178,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     engine.clone(),
                     settings.clone(),
                     sessions.clone(),
+                    shutdown.clone(),
+                )
+            },
+        ));
+    }
+
+    let openwire_cfg = &config.listeners.openwire;
+    if openwire_cfg.enabled {
+        let listener = TcpListener::bind(openwire_cfg.bind)
+            .await
+            .with_context(|| format!("cannot listen for OpenWire on {}", openwire_cfg.bind))?;
+        tracing::info!(address = %openwire_cfg.bind, "OpenWire listener ready");
+        let settings = Arc::new(OpenWireSettings {
+            limits: OpenWireLimits {
+                max_frame_size: openwire_cfg.max_frame_bytes,
+                ..OpenWireLimits::default()
+            },
+            max_inactivity: Duration::from_millis(openwire_cfg.max_inactivity_ms),
+            connect_timeout: Duration::from_millis(openwire_cfg.connect_timeout_ms),
+        });
+        let engine = engine.clone();
+        let shutdown = shutdown_rx.clone();
+        listeners.spawn(accept(
+            listener,
+            shutdown_rx.clone(),
+            move |stream, peer| {
+                crate::openwire::session::serve(
+                    stream,
+                    peer,
+                    engine.clone(),
+                    settings.clone(),
                     shutdown.clone(),
                 )
             },

@@ -120,6 +120,7 @@ class Gateway:
         self.stomp_port = free_port(self.host)
         # Every listener gets a free port: defaults are fixed ports (1883, ...) that would clash.
         self.mqtt_port = getattr(self, "mqtt_port", None) or free_port(self.host)
+        self.openwire_port = getattr(self, "openwire_port", None) or free_port(self.host)
         self.data_dir = self.workdir / "data"
         self.config_path = self.workdir / "gateway.toml"
         self.log_path = self.workdir / "gateway.log"
@@ -128,6 +129,7 @@ class Gateway:
             "listeners": {
                 "stomp": {"bind": f"{self.host}:{self.stomp_port}", "heartbeat_min_ms": 100},
                 "mqtt": {"bind": f"{self.host}:{self.mqtt_port}"},
+                "openwire": {"bind": f"{self.host}:{self.openwire_port}"},
             },
             # ActiveMQ 5.17 has no broker-side redelivery limit for STOMP consumers (the "6" is
             # the OpenWire JMS client's RedeliveryPolicy): unlimited is the equivalent.

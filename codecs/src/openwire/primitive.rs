@@ -116,15 +116,25 @@ impl PrimitiveMap {
         Ok(map)
     }
 
-    /// Encodes the map as ActiveMQ marshals it.
+    /// Encodes the map as the Java client marshals it: strings in modified UTF-8 (`writeUTF`),
+    /// so a map decoded from a client re-encodes to its bytes.
     pub fn encode(&self, dst: &mut BytesMut) -> Result<(), OpenWireEncodeError> {
-        write_map(self, dst)
+        write_map(self, dst, StringForm::Modified)
     }
 
-    /// The encoded map as bytes.
+    /// The map encoded as [`PrimitiveMap::encode`] does.
     pub fn to_bytes(&self) -> Result<Bytes, OpenWireEncodeError> {
         let mut dst = BytesMut::new();
         self.encode(&mut dst)?;
+        Ok(dst.freeze())
+    }
+
+    /// The map with its strings in standard UTF-8: what ActiveMQ's reader decodes correctly
+    /// (it decodes map strings as UTF-8, so Java's own modified UTF-8 loses characters outside
+    /// the BMP and U+0000). Use this for maps sent to clients.
+    pub fn to_bytes_utf8(&self) -> Result<Bytes, OpenWireEncodeError> {
+        let mut dst = BytesMut::new();
+        write_map(self, &mut dst, StringForm::Utf8)?;
         Ok(dst.freeze())
     }
 }
@@ -155,12 +165,23 @@ fn read_map(r: &mut Reader) -> Result<Option<PrimitiveMap>, OpenWireDecodeError>
     r.enter()?;
     let mut entries = Vec::with_capacity(count);
     for _ in 0..count {
-        let name = r.utf()?;
+        let len = usize::from(r.u16()?);
+        let name = lenient_string(r, len)?;
         let value = read_value(r)?;
         entries.push((name, value));
     }
     r.leave();
     Ok(Some(PrimitiveMap { entries }))
+}
+
+/// A string of a primitive map or stream: Java writes modified UTF-8, but ActiveMQ's reader
+/// (`UTF8Buffer`) decodes standard UTF-8, so both are accepted: modified UTF-8 first, else UTF-8.
+fn lenient_string(r: &mut Reader, len: usize) -> Result<String, OpenWireDecodeError> {
+    let offset = r.offset();
+    let bytes = r.take(len)?;
+    decode_modified_utf8(&bytes)
+        .or_else(|| std::str::from_utf8(&bytes).ok().map(str::to_string))
+        .ok_or(OpenWireDecodeError::BadString { offset })
 }
 
 fn read_list(r: &mut Reader) -> Result<Vec<PrimitiveValue>, OpenWireDecodeError> {
@@ -190,10 +211,13 @@ fn read_value(r: &mut Reader) -> Result<PrimitiveValue, OpenWireDecodeError> {
         PRIMITIVE_LONG => PrimitiveValue::Long(r.i64()?),
         PRIMITIVE_DOUBLE => PrimitiveValue::Double(r.f64()?),
         PRIMITIVE_FLOAT => PrimitiveValue::Float(r.f32()?),
-        PRIMITIVE_STRING => PrimitiveValue::String(r.utf()?),
+        PRIMITIVE_STRING => {
+            let len = usize::from(r.u16()?);
+            PrimitiveValue::String(lenient_string(r, len)?)
+        }
         PRIMITIVE_BIG_STRING => {
             let len = r.length()?;
-            PrimitiveValue::String(r.utf_bytes(len)?)
+            PrimitiveValue::String(lenient_string(r, len)?)
         }
         PRIMITIVE_BYTE_ARRAY => {
             let len = r.length()?;
@@ -211,25 +235,60 @@ fn put_len(dst: &mut BytesMut, len: usize) -> Result<(), OpenWireEncodeError> {
     Ok(())
 }
 
-fn put_utf(dst: &mut BytesMut, s: &str) -> Result<(), OpenWireEncodeError> {
-    let len = modified_utf8_len(s);
+/// How strings of maps, lists and streams are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StringForm {
+    /// Java's modified UTF-8 (what the Java client writes).
+    Modified,
+    /// Standard UTF-8 (what ActiveMQ's reader decodes correctly).
+    Utf8,
+}
+
+fn string_len(s: &str, form: StringForm) -> usize {
+    match form {
+        StringForm::Modified => modified_utf8_len(s),
+        StringForm::Utf8 => s.len(),
+    }
+}
+
+fn put_string_bytes(dst: &mut BytesMut, s: &str, form: StringForm) {
+    match form {
+        StringForm::Modified => encode_modified_utf8(s, dst),
+        StringForm::Utf8 => dst.put_slice(s.as_bytes()),
+    }
+}
+
+fn put_utf(dst: &mut BytesMut, s: &str, form: StringForm) -> Result<(), OpenWireEncodeError> {
+    let len = string_len(s, form);
     let len16 = u16::try_from(len).map_err(|_| OpenWireEncodeError::StringTooLong { len })?;
     dst.put_u16(len16);
-    encode_modified_utf8(s, dst);
+    put_string_bytes(dst, s, form);
     Ok(())
 }
 
-fn write_map(map: &PrimitiveMap, dst: &mut BytesMut) -> Result<(), OpenWireEncodeError> {
+fn write_map(
+    map: &PrimitiveMap,
+    dst: &mut BytesMut,
+    form: StringForm,
+) -> Result<(), OpenWireEncodeError> {
     put_len(dst, map.entries.len())?;
     for (name, value) in &map.entries {
-        put_utf(dst, name)?;
-        write_value(value, dst)?;
+        put_utf(dst, name, form)?;
+        write_value_as(value, dst, form)?;
     }
     Ok(())
 }
 
 /// Appends one typed value as `MarshallingSupport.marshalPrimitive` writes it.
 pub fn write_value(value: &PrimitiveValue, dst: &mut BytesMut) -> Result<(), OpenWireEncodeError> {
+    write_value_as(value, dst, StringForm::Modified)
+}
+
+fn write_value_as(
+    value: &PrimitiveValue,
+    dst: &mut BytesMut,
+    form: StringForm,
+) -> Result<(), OpenWireEncodeError> {
     match value {
         PrimitiveValue::Null => dst.put_u8(PRIMITIVE_NULL),
         PrimitiveValue::Bool(v) => {
@@ -267,11 +326,11 @@ pub fn write_value(value: &PrimitiveValue, dst: &mut BytesMut) -> Result<(), Ope
         PrimitiveValue::String(s) => {
             if s.encode_utf16().count() < BIG_STRING_UNITS {
                 dst.put_u8(PRIMITIVE_STRING);
-                put_utf(dst, s)?;
+                put_utf(dst, s, form)?;
             } else {
                 dst.put_u8(PRIMITIVE_BIG_STRING);
-                put_len(dst, modified_utf8_len(s))?;
-                encode_modified_utf8(s, dst);
+                put_len(dst, string_len(s, form))?;
+                put_string_bytes(dst, s, form);
             }
         }
         PrimitiveValue::Bytes(b) => {
@@ -281,13 +340,13 @@ pub fn write_value(value: &PrimitiveValue, dst: &mut BytesMut) -> Result<(), Ope
         }
         PrimitiveValue::Map(m) => {
             dst.put_u8(PRIMITIVE_MAP);
-            write_map(m, dst)?;
+            write_map(m, dst, form)?;
         }
         PrimitiveValue::List(items) => {
             dst.put_u8(PRIMITIVE_LIST);
             put_len(dst, items.len())?;
             for item in items {
-                write_value(item, dst)?;
+                write_value_as(item, dst, form)?;
             }
         }
     }

@@ -315,3 +315,19 @@ fn strings_longer_than_writeutf_allows_are_refused_on_encode() {
     let bytes = map.to_bytes().unwrap();
     assert_eq!(PrimitiveMap::decode(&bytes, 4).unwrap(), Some(map));
 }
+
+#[test]
+fn map_strings_accept_standard_utf8_and_can_be_written_as_utf8() {
+    let mut map = PrimitiveMap::new();
+    map.insert(
+        "k\u{1f600}",
+        PrimitiveValue::String("v\u{0}\u{1f600}".into()),
+    );
+    let utf8 = map.to_bytes_utf8().unwrap();
+    let java = map.to_bytes().unwrap();
+    assert_ne!(utf8, java);
+    // Standard UTF-8: 4-byte sequences and a bare NUL.
+    assert!(utf8.windows(4).any(|w| w == "\u{1f600}".as_bytes()));
+    assert_eq!(PrimitiveMap::decode(&utf8, 4).unwrap(), Some(map.clone()));
+    assert_eq!(PrimitiveMap::decode(&java, 4).unwrap(), Some(map));
+}

@@ -32,6 +32,10 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * java JmsProbe URL send DEST TEXT [N]          send N (default 1) persistent TextMessages "TEXT-i"
  * java JmsProbe URL receive DEST TIMEOUT_MS [N] receive up to N messages (default 1), auto-ack
  * java JmsProbe URL pubsub TOPIC TEXT           subscribe, publish TEXT to the topic, receive it
+ * java JmsProbe URL receive-noack DEST TIMEOUT_MS N   CLIENT_ACKNOWLEDGE, receive N, never ack
+ * java JmsProbe URL receive-selector DEST SELECTOR TIMEOUT_MS N   receive up to N matching SELECTOR
+ * java JmsProbe URL rollback-forever DEST TIMEOUT_MS  transacted: receive and roll back until the
+ *                                               client's redelivery policy gives up (poison ack)
  * </pre>
  *
  * DEST is "queue:NAME" or "topic:NAME". Every received message is printed as one line:
@@ -64,6 +68,16 @@ public final class JmsProbe {
                 break;
             case "pubsub":
                 rc = pubsub(factory, args[2], args[3]);
+                break;
+            case "receive-noack":
+                rc = receiveNoAck(factory, args[2], Long.parseLong(args[3]), Integer.parseInt(args[4]));
+                break;
+            case "receive-selector":
+                rc = receiveSelector(factory, args[2], args[3], Long.parseLong(args[4]),
+                        Integer.parseInt(args[5]));
+                break;
+            case "rollback-forever":
+                rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
                 break;
             default:
                 System.err.println("unknown scenario " + scenario);
@@ -122,6 +136,76 @@ public final class JmsProbe {
             }
             System.out.println("OK receive " + received);
             return received == count ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int receiveNoAck(ActiveMQConnectionFactory factory, String dest, long timeoutMs, int count)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            int received = 0;
+            while (received < count) {
+                Message message = consumer.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK receive-noack " + received);
+            return received == count ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int receiveSelector(ActiveMQConnectionFactory factory, String dest, String selector,
+            long timeoutMs, int count) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest), selector);
+            int received = 0;
+            while (received < count) {
+                Message message = consumer.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK receive-selector " + received);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int rollbackForever(ActiveMQConnectionFactory factory, String dest, long timeoutMs)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(true, Session.SESSION_TRANSACTED);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            int deliveries = 0;
+            while (true) {
+                Message message = consumer.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                deliveries++;
+                print(message);
+                session.rollback();
+            }
+            System.out.println("OK rollback-forever " + deliveries);
+            return 0;
         } finally {
             connection.close();
         }
@@ -350,7 +434,8 @@ public final class JmsProbe {
         java.util.Collections.sort(names);
         for (String name : names) {
             Object value = message.getObjectProperty(name);
-            line.append(name).append('=').append(value == null ? "null" : value.getClass().getSimpleName() + ":" + value)
+            line.append(name).append('=')
+                    .append(value == null ? "null" : value.getClass().getSimpleName() + ":" + escape(value.toString()))
                     .append(';');
         }
         System.out.println(line);

@@ -1,0 +1,237 @@
+"""The ActiveMQ 5.17 JMS client (tests/openwire/java/JmsProbe.java) against the gateway's OpenWire
+listener: negotiation, every message and property type, acknowledgements, transactions, temporary
+queues, durable subscriptions, pulls, persistence across restarts, STOMP interop, bad peers."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+import pytest
+
+
+def test_every_message_type_property_type_ack_tx_and_temp_queue(jms):
+    result = jms().run("capture")
+    assert result.returncode == 0, result
+    assert result.ok("capture"), result
+    got = result.received
+    types = [r.type for r in got[:7]]
+    assert types == [
+        "ActiveMQTextMessage",
+        "ActiveMQBytesMessage",
+        "ActiveMQMapMessage",
+        "ActiveMQStreamMessage",
+        "ActiveMQObjectMessage",
+        "ActiveMQMessage",
+        "ActiveMQTextMessage",
+    ], result
+    text = got[0]
+    # 4-byte UTF-8 and NUL survive, and so does every property type (ActiveMQ itself mangles the
+    # emoji in a String property: the gateway must not).
+    assert text.text == "hello \u00e9\u4e2d\U0001F600 \u0000end"
+    assert text.priority == 7 and text.persistent and text.correlation == "corr-1"
+    assert text.props == {
+        "JMSXGroupID": "String:group-a",
+        "JMSXGroupSeq": "Integer:1",
+        "p_bool": "Boolean:true",
+        "p_byte": "Byte:-7",
+        "p_double": "Double:-2.25",
+        "p_float": "Float:1.5",
+        "p_int": "Integer:123456789",
+        "p_long": "Long:-1234567890123",
+        "p_short": "Short:-300",
+        "p_string": "String:str \\ud83d\\ude00",
+    }
+    assert not got[1].persistent, "the bytes message was sent NON_PERSISTENT"
+    assert got[5].props == {"only": "String:headers"}
+    assert got[6].text == "compressed compressed compressed compressed"
+    # The rolled-back transacted receive comes back redelivered, delivery count 2.
+    tx = got[7]
+    assert (tx.text, tx.redelivered, tx.props.get("JMSXDeliveryCount")) == ("tx-1", True, "Integer:2")
+    assert [r.text for r in got[8:11]] == ["request", "published", "pulled"]
+    refused = [line for line in result.lines if line.startswith("OK refused")]
+    assert refused and "javax.jms.InvalidClientIDException" in refused[0], result
+
+
+def test_persistent_queue_message_survives_a_restart(make_gateway, jms):
+    gw = make_gateway()
+    sent = jms(gw).run("send", "queue:orders.restart", "kept")
+    assert sent.returncode == 0, sent
+    gw.restart()
+    got = jms(gw).run("receive", "queue:orders.restart", "5000", "1")
+    assert got.returncode == 0, got
+    [msg] = got.received
+    assert (msg.type, msg.text, msg.persistent, msg.redelivered) == (
+        "ActiveMQTextMessage", "kept", True, False)
+    assert msg.props == {"probe": "String:jms", "seq": "Integer:0"}
+
+
+def test_acknowledged_persistent_send_survives_sigkill(make_gateway, jms):
+    gw = make_gateway()
+    assert jms(gw).run("send", "queue:orders.kill", "m", "3").returncode == 0
+    gw.kill()
+    gw.start()
+    got = jms(gw).run("receive", "queue:orders.kill", "5000", "3")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == ["m-0", "m-1", "m-2"]
+
+
+def test_unacknowledged_messages_are_redelivered_with_jms_redelivered(jms):
+    j = jms()
+    assert j.run("send", "queue:orders.noack", "x", "2").returncode == 0
+    first = j.run("receive-noack", "queue:orders.noack", "5000", "2")
+    assert first.returncode == 0, first
+    assert [r.redelivered for r in first.received] == [False, False]
+    again = j.run("receive", "queue:orders.noack", "5000", "2")
+    assert again.returncode == 0, again
+    assert [(r.text, r.redelivered) for r in again.received] == [("x-0", True), ("x-1", True)]
+    assert again.received[0].props.get("JMSXDeliveryCount") == "Integer:2"
+
+
+def test_topic_publish_reaches_subscriber(jms):
+    result = jms().run("pubsub", "prices.eur", "1.08")
+    assert result.returncode == 0, result
+    [msg] = result.received
+    assert msg.text == "1.08"
+
+
+def test_selector_filters_on_properties(jms):
+    j = jms()
+    # seq is 0, 1, 2: only seq >= 1 matches.
+    assert j.run("send", "queue:orders.sel", "s", "3").returncode == 0
+    got = j.run("receive-selector", "queue:orders.sel", "seq >= 1", "3000", "3")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == ["s-1", "s-2"]
+
+
+def test_client_redelivery_policy_poison_ack_lands_in_dlq(jms):
+    fast = "jms.redeliveryPolicy.initialRedeliveryDelay=0&jms.redeliveryPolicy.redeliveryDelay=0"
+    j = jms(url_options=fast)
+    assert j.run("send", "queue:orders.poison", "bad").returncode == 0
+    rolled = j.run("rollback-forever", "queue:orders.poison", "2000")
+    assert rolled.returncode == 0, rolled
+    # The default policy: the first delivery and 6 redeliveries, then a poison ack.
+    assert len(rolled.received) == 7, rolled
+    dlq = j.run("receive", "queue:ActiveMQ.DLQ", "5000", "1")
+    assert dlq.returncode == 0, dlq
+    assert [r.text for r in dlq.received] == ["bad"]
+    assert j.run("receive", "queue:orders.poison", "500", "1").received == []
+
+
+@pytest.mark.parametrize("version", [1, 6, 9, 11])
+def test_older_openwire_versions_negotiate_and_work(jms, version):
+    j = jms(url_options=f"wireFormat.version={version}")
+    assert j.run("send", f"queue:orders.v{version}", "old").returncode == 0
+    got = j.run("receive", f"queue:orders.v{version}", "5000", "1")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == ["old"]
+
+
+def test_stomp_message_with_content_length_reaches_jms_as_bytes(gateway, jms, client):
+    client(gateway).send("/queue/orders.bytes", "raw", headers={"persistent": "true"})
+    got = jms(gateway).run("receive", "queue:orders.bytes", "5000", "1")
+    assert got.returncode == 0, got
+    assert [r.type for r in got.received] == ["ActiveMQBytesMessage"]
+
+
+def test_jms_text_message_reaches_stomp_subscriber_with_properties(gateway, jms, client):
+    s = client(gateway)
+    s.subscribe("/queue/orders")
+    assert jms(gateway).run("send", "queue:orders", "from-jms").returncode == 0
+    frame = s.get()
+    assert frame.body == "from-jms"
+    assert frame.headers["destination"] == "/queue/orders"
+    assert frame.headers["probe"] == "jms"
+    assert frame.headers["seq"] == "0"
+    assert frame.headers["persistent"] == "true"
+    assert frame.headers["message-id"].startswith("ID:")
+
+
+def test_stomp_message_reaches_jms_consumer_as_text_with_properties(gateway, jms, client):
+    s = client(gateway)
+    # stomp.py always sends content-length, which makes ActiveMQ deliver a BytesMessage;
+    # `amq-msg-type: text` asks for a TextMessage, as on ActiveMQ.
+    s.send("/queue/orders.in", "from-stomp \u00e9\U0001F600",
+           headers={"color": "red", "persistent": "true", "correlation-id": "c-9", "priority": "6",
+                    "amq-msg-type": "text"})
+    got = jms(gateway).run("receive", "queue:orders.in", "5000", "1")
+    assert got.returncode == 0, got
+    [msg] = got.received
+    assert msg.type == "ActiveMQTextMessage"
+    assert msg.text == "from-stomp \u00e9\U0001F600"
+    assert (msg.persistent, msg.priority, msg.correlation) == (True, 6, "c-9")
+    assert msg.props.get("color") == "String:red"
+
+
+def _wire_format_info_frame() -> bytes:
+    props = b"\x00\x00\x00\x00"  # an empty options map
+    body = b"\x01" + b"ActiveMQ" + struct.pack(">i", 12) + b"\x01" + struct.pack(">i", len(props)) + props
+    return struct.pack(">i", len(body)) + body
+
+
+def _read_frame(sock: socket.socket) -> bytes:
+    head = b""
+    while len(head) < 4:
+        chunk = sock.recv(4 - len(head))
+        if not chunk:
+            raise ConnectionError("closed")
+        head += chunk
+    (size,) = struct.unpack(">i", head)
+    body = b""
+    while len(body) < size:
+        chunk = sock.recv(size - len(body))
+        if not chunk:
+            raise ConnectionError("closed")
+        body += chunk
+    return body
+
+
+def _closed(sock: socket.socket, within: float = 5.0) -> bool:
+    sock.settimeout(within)
+    try:
+        while True:
+            if not sock.recv(65536):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_broker_speaks_first_and_answers_with_loose_encoding(gateway):
+    with socket.create_connection((gateway.host, gateway.openwire_port), timeout=5) as sock:
+        wfi = _read_frame(sock)
+        assert wfi[0] == 1 and wfi[1:9] == b"ActiveMQ"
+        assert struct.unpack(">i", wfi[9:13])[0] == 12
+        assert b"TightEncodingEnabled" in wfi and b"MaxInactivityDuration" in wfi
+        sock.sendall(_wire_format_info_frame())
+        broker_info = _read_frame(sock)
+        assert broker_info[0] == 2
+
+
+@pytest.mark.parametrize("garbage", [
+    b"\x00\x00\x00\x05\x63\x00\x00\x00\x00",        # unknown data type 99
+    b"\x00\x00\x00\x02\x03\x00",                    # truncated ConnectionInfo
+    b"\x7f\xff\xff\xff",                            # frame larger than the limit
+    b"\xff\xff\xff\xff",                            # negative size
+])
+def test_malformed_commands_close_only_that_connection(gateway, jms, garbage):
+    with socket.create_connection((gateway.host, gateway.openwire_port), timeout=5) as sock:
+        _read_frame(sock)
+        sock.sendall(_wire_format_info_frame())
+        _read_frame(sock)
+        sock.sendall(garbage)
+        assert _closed(sock), "the gateway kept a connection that sent garbage"
+    # Everyone else is unaffected.
+    result = jms(gateway).run("pubsub", "still.alive", "yes")
+    assert result.returncode == 0, result
+
+
+def test_a_client_that_never_sends_wire_format_info_is_dropped(make_gateway):
+    gw = make_gateway({"listeners": {"openwire": {"connect_timeout_ms": 300}}})
+    with socket.create_connection((gw.host, gw.openwire_port), timeout=5) as sock:
+        _read_frame(sock)
+        start = time.monotonic()
+        assert _closed(sock, within=5)
+        assert time.monotonic() - start < 4
