@@ -138,6 +138,7 @@ class Jms:
     def __init__(self, host: str, port: int, url_options: str = ""):
         self.url = f"tcp://{host}:{port}" + (f"?{url_options}" if url_options else "")
         self.classes = compiled_probe()
+        self.classpath = classpath() + ":" + str(self.classes)
 
     def run(self, scenario: str, *args: str, timeout: float = 50) -> ProbeResult:
         try:

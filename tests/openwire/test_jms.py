@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
 import time
 
 import pytest
@@ -235,3 +236,71 @@ def test_a_client_that_never_sends_wire_format_info_is_dropped(make_gateway):
         start = time.monotonic()
         assert _closed(sock, within=5)
         assert time.monotonic() - start < 4
+
+
+def test_async_sends_through_a_producer_window_get_producer_acks(jms):
+    # A 3000-byte window holds about two messages: without ProducerAcks the producer would block.
+    j = jms(url_options="jms.useAsyncSend=true&jms.producerWindowSize=3000")
+    sent = j.run("send", "queue:orders.window", "w", "30")
+    assert sent.returncode == 0, sent
+    got = jms().run("receive", "queue:orders.window", "5000", "30")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == [f"w-{i}" for i in range(30)]
+
+
+def test_durable_subscription_collects_while_disconnected(jms):
+    j = jms()
+    first = j.run("durable", "dur-client", "news", "daily", "200", "1")
+    assert first.returncode == 0 and first.received == [], first
+    assert j.run("send", "topic:news", "while-away", "2").returncode == 0
+    back = j.run("durable", "dur-client", "news", "daily", "5000", "2")
+    assert back.returncode == 0, back
+    assert [r.text for r in back.received] == ["while-away-0", "while-away-1"]
+
+
+def test_failover_transport_reconnects_after_sigkill_and_restart(make_gateway, jms):
+    gw = make_gateway()
+    j = jms(gw)
+    url = f"failover:(tcp://{gw.host}:{gw.openwire_port})?initialReconnectDelay=100&maxReconnectDelay=500"
+    proc = subprocess.Popen(
+        ["java", "-XX:TieredStopAtLevel=1", "-cp", j.classpath, "JmsProbe", url,
+         "failover-roundtrip", "queue:orders.failover"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("OK phase1"), line + proc.stderr.read()
+        gw.kill()
+        gw.start()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=45)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out + err
+    texts = [l.split(" text=")[1].split(" ")[0] for l in out.splitlines() if l.startswith("RECEIVED")]
+    # "before" was acknowledged (persistent) before the crash, so it survived it.
+    assert texts == ["before", "after"], out
+
+
+def _wire_format_info_with(inactivity_ms: int) -> bytes:
+    # Options map: {"MaxInactivityDuration": long}.
+    name = b"MaxInactivityDuration"
+    props = struct.pack(">i", 1) + struct.pack(">H", len(name)) + name + b"\x06" + struct.pack(">q", inactivity_ms)
+    body = b"\x01" + b"ActiveMQ" + struct.pack(">i", 12) + b"\x01" + struct.pack(">i", len(props)) + props
+    return struct.pack(">i", len(body)) + body
+
+
+def test_keep_alives_are_sent_and_a_silent_peer_is_dropped(make_gateway):
+    gw = make_gateway({"listeners": {"openwire": {"max_inactivity_ms": 600}}})
+    with socket.create_connection((gw.host, gw.openwire_port), timeout=5) as sock:
+        _read_frame(sock)
+        sock.sendall(_wire_format_info_with(600))
+        assert _read_frame(sock)[0] == 2  # BrokerInfo
+        # A third of the inactivity duration without output: a KeepAliveInfo (type 10).
+        assert _read_frame(sock)[0] == 10
+        start = time.monotonic()
+        assert _closed(sock, within=5), "a silent peer must be disconnected"
+        assert time.monotonic() - start < 3

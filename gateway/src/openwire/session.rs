@@ -117,6 +117,9 @@ struct OpenWireSession {
     events: Option<UnboundedReceiver<SessionEvent>>,
     connection_id: Option<ow::ConnectionId>,
     consumers: HashMap<ow::ConsumerId, Consumer>,
+    /// Producers with a window (`jms.producerWindowSize`): their asynchronous sends are answered
+    /// with `ProducerAck`s releasing the window.
+    windowed_producers: HashMap<ow::ProducerId, i32>,
     by_engine: HashMap<routes::ConsumerId, ow::ConsumerId>,
     transactions: HashMap<TxKey, LocalTransaction>,
     temps: TempNames,
@@ -217,6 +220,7 @@ pub async fn serve<S>(
         events: None,
         connection_id: None,
         consumers: HashMap::new(),
+        windowed_producers: HashMap::new(),
         by_engine: HashMap::new(),
         transactions: HashMap::new(),
         temps: TempNames::default(),
@@ -384,12 +388,26 @@ impl OpenWireSession {
     {
         match command {
             Command::ConnectionInfo(info) => self.on_connection_info(info),
-            Command::SessionInfo(_) | Command::ProducerInfo(_) => {
+            Command::SessionInfo(_) => {
                 self.require_connection()?;
                 Ok(())
             }
+            Command::ProducerInfo(info) => {
+                self.require_connection()?;
+                if let (Some(id), true) = (info.producer_id, info.window_size > 0) {
+                    self.windowed_producers.insert(id, info.window_size);
+                }
+                Ok(())
+            }
             Command::ConsumerInfo(info) => self.on_consumer_info(info),
-            Command::Message(message) => self.on_message(*message).await,
+            Command::Message(message) => {
+                let ack = self.producer_ack_for(&message);
+                self.on_message(*message).await?;
+                if let Some(ack) = ack {
+                    framed.feed(ack).await.map_err(io_error)?;
+                }
+                Ok(())
+            }
             Command::MessageAck(ack) => self.on_ack(ack),
             Command::MessagePull(pull) => {
                 if let Some(id) = &pull.consumer_id {
@@ -447,6 +465,27 @@ impl OpenWireSession {
                 format!("{} is not supported by this broker", other.name()),
             )),
         }
+    }
+
+    /// The `ProducerAck` an asynchronous send of a windowed producer gets: it releases what the
+    /// client counted for the message (`Message.getSize()`: 1024 bytes plus properties and body).
+    fn producer_ack_for(&self, message: &ow::Message) -> Option<Command> {
+        if message.header.response_required {
+            return None;
+        }
+        let producer_id = message.producer_id.as_ref()?;
+        self.windowed_producers.get(producer_id)?;
+        let size = 1024
+            + message
+                .marshalled_properties
+                .as_ref()
+                .map_or(0, |p| p.len())
+            + message.content.as_ref().map_or(0, |c| c.len());
+        Some(Command::ProducerAck(ow::ProducerAck {
+            header: CommandHeader::default(),
+            producer_id: Some(producer_id.clone()),
+            size: i32::try_from(size).unwrap_or(i32::MAX),
+        }))
     }
 
     fn require_connection(&self) -> Result<&Session, Failure> {
@@ -771,6 +810,9 @@ impl OpenWireSession {
     fn on_remove(&mut self, info: ow::RemoveInfo) {
         match info.object_id.as_deref() {
             Some(Command::ConsumerId(id)) => self.close_consumer(id),
+            Some(Command::ProducerId(id)) => {
+                self.windowed_producers.remove(id);
+            }
             Some(Command::SessionId(sid)) => {
                 let ids: Vec<ow::ConsumerId> = self
                     .consumers

@@ -36,6 +36,10 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * java JmsProbe URL receive-selector DEST SELECTOR TIMEOUT_MS N   receive up to N matching SELECTOR
  * java JmsProbe URL rollback-forever DEST TIMEOUT_MS  transacted: receive and roll back until the
  *                                               client's redelivery policy gives up (poison ack)
+ * java JmsProbe URL durable CLIENT_ID TOPIC SUB TIMEOUT_MS N   durable subscriber: receive up to N,
+ *                                               close without unsubscribing
+ * java JmsProbe URL failover-roundtrip DEST     (a failover: URL) send "before", print "OK phase1",
+ *                                               wait for a line on stdin, send "after", receive both
  * </pre>
  *
  * DEST is "queue:NAME" or "topic:NAME". Every received message is printed as one line:
@@ -75,6 +79,13 @@ public final class JmsProbe {
             case "receive-selector":
                 rc = receiveSelector(factory, args[2], args[3], Long.parseLong(args[4]),
                         Integer.parseInt(args[5]));
+                break;
+            case "durable":
+                rc = durable(factory, args[2], args[3], args[4], Long.parseLong(args[5]),
+                        Integer.parseInt(args[6]));
+                break;
+            case "failover-roundtrip":
+                rc = failoverRoundtrip(factory, args[2]);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -206,6 +217,61 @@ public final class JmsProbe {
             }
             System.out.println("OK rollback-forever " + deliveries);
             return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int durable(ActiveMQConnectionFactory factory, String clientId, String topicName, String sub,
+            long timeoutMs, int count) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.setClientID(clientId);
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            TopicSubscriber subscriber = session.createDurableSubscriber(session.createTopic(topicName), sub);
+            int received = 0;
+            while (received < count) {
+                Message message = subscriber.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            subscriber.close();
+            System.out.println("OK durable " + received);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int failoverRoundtrip(ActiveMQConnectionFactory factory, String dest) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Destination destination = destination(session, dest);
+            MessageProducer producer = session.createProducer(destination);
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            producer.send(session.createTextMessage("before"));
+            System.out.println("OK phase1");
+            System.out.flush();
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
+            producer.send(session.createTextMessage("after"));
+            MessageConsumer consumer = session.createConsumer(destination);
+            int received = 0;
+            for (int i = 0; i < 2; i++) {
+                Message message = consumer.receive(20000);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK failover-roundtrip " + received);
+            return received == 2 ? 0 : 1;
         } finally {
             connection.close();
         }
