@@ -304,3 +304,35 @@ def test_keep_alives_are_sent_and_a_silent_peer_is_dropped(make_gateway):
         start = time.monotonic()
         assert _closed(sock, within=5), "a silent peer must be disconnected"
         assert time.monotonic() - start < 3
+
+
+def test_virtual_topic_fans_out_to_consumer_queues(jms):
+    j = jms()
+    # The consumer queues exist once their first consumer has subscribed (as on ActiveMQ).
+    for name in ("A", "B"):
+        r = j.run("receive", f"queue:Consumer.{name}.VirtualTopic.Orders", "100", "1")
+        assert r.received == [], r
+    assert j.run("send", "topic:VirtualTopic.Orders", "o", "2").returncode == 0
+    for name in ("A", "B"):
+        got = j.run("receive", f"queue:Consumer.{name}.VirtualTopic.Orders", "5000", "2")
+        assert got.returncode == 0, got
+        assert [r.text for r in got.received] == ["o-0", "o-1"], name
+    # Consumers of one consumer queue share its messages.
+    assert j.run("send", "topic:VirtualTopic.Orders", "p", "1").returncode == 0
+    got = j.run("receive", "queue:Consumer.A.VirtualTopic.Orders", "5000", "1")
+    assert [r.text for r in got.received] == ["p"]
+    again = j.run("receive", "queue:Consumer.A.VirtualTopic.Orders", "300", "1")
+    assert again.received == []
+
+
+def test_fast_reconnects_leave_no_stuck_consumers_or_prefetched_messages(jms):
+    j = jms()
+    assert j.run("send", "queue:orders.storm", "s", "5").returncode == 0
+    for _ in range(6):
+        # Each run opens a consumer with prefetch 1000, takes one message without acking and
+        # exits: everything it held must go back.
+        r = j.run("receive-noack", "queue:orders.storm", "3000", "1")
+        assert r.returncode == 0, r
+    got = j.run("receive", "queue:orders.storm", "5000", "5")
+    assert got.returncode == 0, got
+    assert sorted(r.text for r in got.received) == [f"s-{i}" for i in range(5)]

@@ -564,6 +564,17 @@ impl OpenWireSession {
         };
         let subscription = info.subscription_name.clone().filter(|s| !s.is_empty());
         let source = match (target.kind, subscription) {
+            // A virtual topic's consumer queue: a durable subscription shared by its consumers,
+            // bound to the virtual topic (created by the first consumer, as on ActiveMQ).
+            (DestinationKind::Queue, _) if convert::virtual_topic_of(&target.name).is_some() => {
+                ConsumerSource::SharedTopic {
+                    pattern: convert::virtual_topic_of(&target.name)
+                        .unwrap_or_default()
+                        .to_string(),
+                    subscription: target.name.clone(),
+                    durable: true,
+                }
+            }
             (DestinationKind::Queue, _) => ConsumerSource::Queue(target.name.clone()),
             (DestinationKind::Topic, None) => ConsumerSource::Topic(target.name.clone()),
             (DestinationKind::Topic, Some(name)) => {
