@@ -336,3 +336,36 @@ def test_fast_reconnects_leave_no_stuck_consumers_or_prefetched_messages(jms):
     got = j.run("receive", "queue:orders.storm", "5000", "5")
     assert got.returncode == 0, got
     assert sorted(r.text for r in got.received) == [f"s-{i}" for i in range(5)]
+
+
+def test_temporary_queue_request_reply_across_connections(jms):
+    j = jms()
+    responder = subprocess.Popen(
+        ["java", "-XX:TieredStopAtLevel=1", "-cp", j.classpath, "JmsProbe", j.url,
+         "respond", "queue:service.echo", "20000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert responder.stdout.readline().startswith("OK listening")
+        req = j.run("request", "queue:service.echo", "ping", "15000")
+        out, err = responder.communicate(timeout=30)
+    finally:
+        if responder.poll() is None:
+            responder.kill()
+            responder.wait()
+    assert responder.returncode == 0, out + err
+    assert req.returncode == 0, req
+    [reply] = req.received
+    assert (reply.text, reply.correlation) == ("reply:ping", "req-1")
+    # The responder saw the requester's temporary queue as a queue named by its gateway name
+    # (no temp-destination advisories yet: see docs/mapping.md).
+    assert "OK respond queue://ID:gw-" in out, out
+
+
+def test_client_acknowledge_recover_redelivers_then_ack_removes(jms):
+    j = jms()
+    assert j.run("send", "queue:orders.recover", "r").returncode == 0
+    got = j.run("client-ack-recover", "queue:orders.recover")
+    assert got.returncode == 0, got
+    assert [(r.text, r.redelivered) for r in got.received] == [("r", False), ("r", True)]
+    assert j.run("receive", "queue:orders.recover", "500", "1").received == []

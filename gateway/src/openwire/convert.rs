@@ -108,22 +108,23 @@ pub fn engine_destinations(
     Ok(out)
 }
 
-/// The OpenWire destination a client of this connection sees for an engine destination.
+/// The OpenWire destination a client of this connection sees for an engine destination. Its own
+/// temporary destinations keep the names it gave them. Another connection's temporary destination
+/// is shown as a plain queue or topic named by its engine name (as STOMP's `/remote-temp-queue/`):
+/// a JMS client refuses to send to a temporary destination it has not seen announced by an
+/// advisory, and the gateway sends no advisories yet, so replying to it would fail.
 pub fn client_destination(destination: &routes::Destination, temps: &TempNames) -> ow::Destination {
     let temp = destination.name.starts_with(TEMP_PREFIX);
-    let kind = match (destination.kind, temp) {
+    let own = temps.client_name(&destination.name).filter(|_| temp);
+    let kind = match (destination.kind, own.is_some()) {
         (DestinationKind::Queue, false) => ow::DestinationKind::Queue,
         (DestinationKind::Topic, false) => ow::DestinationKind::Topic,
         (DestinationKind::Queue, true) => ow::DestinationKind::TempQueue,
         (DestinationKind::Topic, true) => ow::DestinationKind::TempTopic,
     };
-    let name = temps
-        .client_name(&destination.name)
-        .cloned()
-        .unwrap_or_else(|| destination.name.clone());
     ow::Destination {
         kind,
-        physical_name: Some(name),
+        physical_name: Some(own.cloned().unwrap_or_else(|| destination.name.clone())),
     }
 }
 

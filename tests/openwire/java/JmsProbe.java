@@ -40,6 +40,9 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               close without unsubscribing
  * java JmsProbe URL failover-roundtrip DEST     (a failover: URL) send "before", print "OK phase1",
  *                                               wait for a line on stdin, send "after", receive both
+ * java JmsProbe URL request DEST TEXT TIMEOUT_MS   send TEXT with a temporary reply queue, await the reply
+ * java JmsProbe URL respond DEST TIMEOUT_MS     answer one request with "reply:" + its text, to its JMSReplyTo
+ * java JmsProbe URL client-ack-recover DEST     CLIENT_ACKNOWLEDGE: receive, recover, receive again, ack
  * </pre>
  *
  * DEST is "queue:NAME" or "topic:NAME". Every received message is printed as one line:
@@ -86,6 +89,15 @@ public final class JmsProbe {
                 break;
             case "failover-roundtrip":
                 rc = failoverRoundtrip(factory, args[2]);
+                break;
+            case "request":
+                rc = request(factory, args[2], args[3], Long.parseLong(args[4]));
+                break;
+            case "respond":
+                rc = respond(factory, args[2], Long.parseLong(args[3]));
+                break;
+            case "client-ack-recover":
+                rc = clientAckRecover(factory, args[2]);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -272,6 +284,82 @@ public final class JmsProbe {
             }
             System.out.println("OK failover-roundtrip " + received);
             return received == 2 ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int request(ActiveMQConnectionFactory factory, String dest, String text, long timeoutMs)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            TemporaryQueue replies = session.createTemporaryQueue();
+            MessageConsumer consumer = session.createConsumer(replies);
+            TextMessage message = session.createTextMessage(text);
+            message.setJMSReplyTo(replies);
+            message.setJMSCorrelationID("req-1");
+            session.createProducer(destination(session, dest)).send(message);
+            Message reply = consumer.receive(timeoutMs);
+            if (reply == null) {
+                System.out.println("FAIL request: no reply");
+                return 1;
+            }
+            print(reply);
+            System.out.println("OK request");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int respond(ActiveMQConnectionFactory factory, String dest, long timeoutMs) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            System.out.println("OK listening");
+            System.out.flush();
+            Message request = consumer.receive(timeoutMs);
+            if (request == null || request.getJMSReplyTo() == null) {
+                System.out.println("FAIL respond: no request with a reply-to");
+                return 1;
+            }
+            print(request);
+            TextMessage reply = session.createTextMessage("reply:" + ((TextMessage) request).getText());
+            reply.setJMSCorrelationID(request.getJMSCorrelationID());
+            session.createProducer(request.getJMSReplyTo()).send(reply);
+            System.out.println("OK respond " + request.getJMSReplyTo());
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int clientAckRecover(ActiveMQConnectionFactory factory, String dest) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            Message first = consumer.receive(5000);
+            if (first == null) {
+                System.out.println("FAIL client-ack-recover: nothing received");
+                return 1;
+            }
+            print(first);
+            session.recover();
+            Message again = consumer.receive(5000);
+            if (again == null) {
+                System.out.println("FAIL client-ack-recover: nothing after recover");
+                return 1;
+            }
+            print(again);
+            again.acknowledge();
+            System.out.println("OK client-ack-recover");
+            return 0;
         } finally {
             connection.close();
         }
