@@ -369,3 +369,16 @@ def test_client_acknowledge_recover_redelivers_then_ack_removes(jms):
     assert got.returncode == 0, got
     assert [(r.text, r.redelivered) for r in got.received] == [("r", False), ("r", True)]
     assert j.run("receive", "queue:orders.recover", "500", "1").received == []
+
+
+def test_composite_destinations_for_producers_and_consumers(jms):
+    j = jms()
+    # One send to a composite destination reaches every member; one consumer on a composite
+    # destination reads them all; a member's topic:// prefix makes it a topic.
+    assert j.run("send", "queue:orders.ca,orders.cb", "both").returncode == 0
+    got = j.run("receive", "queue:orders.ca,orders.cb", "5000", "2")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == ["both", "both"]
+    assert j.run("receive", "queue:orders.ca", "300", "1").received == []
+    assert j.run("send", "queue:orders.cc,topic://orders.ct", "mixed").returncode == 0
+    assert [r.text for r in j.run("receive", "queue:orders.cc", "5000", "1").received] == ["mixed"]

@@ -84,15 +84,16 @@ impl Failure {
 
 /// One JMS consumer of this connection.
 struct Consumer {
-    /// The engine consumer; `None` for an advisory subscription, which is accepted but never
-    /// fed.
-    engine_id: Option<routes::ConsumerId>,
+    /// The engine consumers: one per member of a composite destination; none for an advisory
+    /// subscription, which is accepted but never fed.
+    engine_ids: Vec<routes::ConsumerId>,
     /// The client's id for it.
     id: ow::ConsumerId,
     /// The destination as the client named it.
     destination: Option<ow::Destination>,
-    /// Dispatched and not yet acknowledged, oldest first: engine sequence and the message id sent.
-    dispatched: VecDeque<(u64, ow::MessageId)>,
+    /// Dispatched and not yet acknowledged, oldest first: the engine consumer and sequence, and
+    /// the message id sent.
+    dispatched: VecDeque<(routes::ConsumerId, u64, ow::MessageId)>,
     /// Prefetch 0: the client pulls, and a pull that times out gets an empty dispatch.
     pulling: bool,
     /// When the pending pull times out.
@@ -108,7 +109,7 @@ type TxKey = i64;
 #[derive(Default)]
 struct LocalTransaction {
     work: Transaction,
-    acked: Vec<(ow::ConsumerId, u64)>,
+    acked: Vec<(ow::ConsumerId, routes::ConsumerId, u64)>,
 }
 
 struct OpenWireSession {
@@ -544,7 +545,7 @@ impl OpenWireSession {
             self.consumers.insert(
                 id.clone(),
                 Consumer {
-                    engine_id: None,
+                    engine_ids: Vec::new(),
                     id,
                     destination: Some(destination),
                     dispatched: VecDeque::new(),
@@ -556,66 +557,83 @@ impl OpenWireSession {
         }
         let targets = convert::engine_destinations(&destination, &self.temps)
             .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
-        let [target] = targets.as_slice() else {
+        let subscription = info.subscription_name.clone().filter(|s| !s.is_empty());
+        if subscription.is_some() && targets.len() > 1 {
             return Err(Failure::jms(
                 "javax.jms.InvalidDestinationException",
-                "composite destinations are not supported for consumers yet",
+                "a durable subscription cannot be on a composite destination",
             ));
-        };
-        let subscription = info.subscription_name.clone().filter(|s| !s.is_empty());
-        let source = match (target.kind, subscription) {
-            // A virtual topic's consumer queue: a durable subscription shared by its consumers,
-            // bound to the virtual topic (created by the first consumer, as on ActiveMQ).
-            (DestinationKind::Queue, _) if convert::virtual_topic_of(&target.name).is_some() => {
-                ConsumerSource::SharedTopic {
-                    pattern: convert::virtual_topic_of(&target.name)
-                        .unwrap_or_default()
-                        .to_string(),
-                    subscription: target.name.clone(),
-                    durable: true,
+        }
+        let mut engine_ids = Vec::new();
+        for target in &targets {
+            let source = match (target.kind, subscription.clone()) {
+                // A virtual topic's consumer queue: a durable subscription shared by its
+                // consumers, bound to the virtual topic (created by the first consumer, as on
+                // ActiveMQ).
+                (DestinationKind::Queue, _)
+                    if convert::virtual_topic_of(&target.name).is_some() =>
+                {
+                    ConsumerSource::SharedTopic {
+                        pattern: convert::virtual_topic_of(&target.name)
+                            .unwrap_or_default()
+                            .to_string(),
+                        subscription: target.name.clone(),
+                        durable: true,
+                    }
+                }
+                (DestinationKind::Queue, _) => ConsumerSource::Queue(target.name.clone()),
+                (DestinationKind::Topic, None) => ConsumerSource::Topic(target.name.clone()),
+                (DestinationKind::Topic, Some(name)) => {
+                    if session.client_id().is_none() {
+                        return Err(Failure::jms(
+                            "javax.jms.JMSException",
+                            "a durable subscription needs a client id",
+                        ));
+                    }
+                    ConsumerSource::DurableTopic {
+                        pattern: target.name.clone(),
+                        subscription: name,
+                    }
+                }
+            };
+            let prefetch = u32::try_from(info.prefetch_size).ok().map(|p| p.max(1));
+            let spec = ConsumerSpec {
+                source,
+                selector: info.selector.clone().filter(|s| !s.trim().is_empty()),
+                prefetch,
+                exclusive: info.exclusive,
+                no_local: info.no_local,
+                retained: false,
+                tag: None,
+            };
+            match session.subscribe(spec) {
+                Ok(engine_id) => engine_ids.push(engine_id),
+                Err(e) => {
+                    // Undo the members already subscribed.
+                    for engine_id in engine_ids {
+                        session.unsubscribe(engine_id);
+                    }
+                    return Err(match e {
+                        EngineError::SubscriptionInUse(_) => Failure::jms(
+                            "javax.jms.JMSException",
+                            format!(
+                                "Durable consumer is in use for client: {} and subscriptionName: {}",
+                                session.client_id().unwrap_or_default(),
+                                info.subscription_name.clone().unwrap_or_default()
+                            ),
+                        ),
+                        other => Failure::engine(other),
+                    });
                 }
             }
-            (DestinationKind::Queue, _) => ConsumerSource::Queue(target.name.clone()),
-            (DestinationKind::Topic, None) => ConsumerSource::Topic(target.name.clone()),
-            (DestinationKind::Topic, Some(name)) => {
-                if session.client_id().is_none() {
-                    return Err(Failure::jms(
-                        "javax.jms.JMSException",
-                        "a durable subscription needs a client id",
-                    ));
-                }
-                ConsumerSource::DurableTopic {
-                    pattern: target.name.clone(),
-                    subscription: name,
-                }
-            }
-        };
-        let prefetch = u32::try_from(info.prefetch_size).ok().map(|p| p.max(1));
-        let spec = ConsumerSpec {
-            source,
-            selector: info.selector.clone().filter(|s| !s.trim().is_empty()),
-            prefetch,
-            exclusive: info.exclusive,
-            no_local: info.no_local,
-            retained: false,
-            tag: None,
-        };
-        let engine_id = session.subscribe(spec).map_err(|e| match e {
-            EngineError::SubscriptionInUse(_) => Failure::jms(
-                "javax.jms.JMSException",
-                format!(
-                    "Durable consumer is in use for client: {} and subscriptionName: {}",
-                    session.client_id().unwrap_or_default(),
-                    info.subscription_name.clone().unwrap_or_default()
-                ),
-            ),
-            other => Failure::engine(other),
-        })?;
-        self.by_engine.insert(engine_id, id.clone());
+        }
+        for engine_id in &engine_ids {
+            self.by_engine.insert(*engine_id, id.clone());
+        }
         self.consumers.insert(
             id.clone(),
             Consumer {
-                engine_id: Some(engine_id),
+                engine_ids,
                 id,
                 destination: Some(destination),
                 dispatched: VecDeque::new(),
@@ -684,9 +702,9 @@ impl OpenWireSession {
             tracing::debug!(peer = %self.peer, %consumer_id, "ack for an unknown consumer");
             return Ok(());
         };
-        let Some(engine_id) = consumer.engine_id else {
+        if consumer.engine_ids.is_empty() {
             return Ok(());
-        };
+        }
         let Some(last) = ack.last_message_id.as_ref() else {
             return Ok(());
         };
@@ -696,7 +714,7 @@ impl OpenWireSession {
         if matches!(ack.ack_type, ack_type::DELIVERED | ack_type::REDELIVERED) {
             return Ok(());
         }
-        let Some(pos) = consumer.dispatched.iter().position(|(_, id)| id == last) else {
+        let Some(pos) = consumer.dispatched.iter().position(|(_, _, id)| id == last) else {
             return Ok(());
         };
         // Individual acks name one message; the others a range ending at the last message.
@@ -708,34 +726,41 @@ impl OpenWireSession {
         if let Some(ow::TransactionId::Local(tx)) = &ack.transaction_id {
             if ack.ack_type != ack_type::POISON {
                 if let Some(local) = self.transactions.get_mut(&tx.value) {
-                    for (seq, _) in consumer.dispatched.range(range) {
-                        if !local.acked.contains(&(consumer_id.clone(), *seq)) {
-                            local.acked.push((consumer_id.clone(), *seq));
-                            local.work.ack(engine_id, *seq);
+                    for (engine_id, seq, _) in consumer.dispatched.range(range) {
+                        let entry = (consumer_id.clone(), *engine_id, *seq);
+                        if !local.acked.contains(&entry) {
+                            local.acked.push(entry);
+                            local.work.ack(*engine_id, *seq);
                         }
                     }
                     return Ok(());
                 }
             }
         }
-        let seqs: Vec<u64> = consumer
-            .dispatched
-            .drain(range)
-            .map(|(seq, _)| seq)
-            .collect();
+        let mut by_engine: Vec<(routes::ConsumerId, Vec<u64>)> = Vec::new();
+        for (engine_id, seq, _) in consumer.dispatched.drain(range) {
+            match by_engine.iter_mut().find(|(e, _)| *e == engine_id) {
+                Some((_, seqs)) => seqs.push(seq),
+                None => by_engine.push((engine_id, vec![seq])),
+            }
+        }
         let Some(session) = self.session.as_ref() else {
             return Ok(());
         };
-        if ack.ack_type == ack_type::POISON {
-            // The client's redelivery policy gave up: to the dead-letter queue, as ActiveMQ does.
-            return session
-                .nack(engine_id, &seqs, NackAction::DeadLetter)
-                .map_err(Failure::engine);
+        for (engine_id, seqs) in by_engine {
+            if ack.ack_type == ack_type::POISON {
+                // The client's redelivery policy gave up: to the dead-letter queue, as ActiveMQ
+                // does.
+                session
+                    .nack(engine_id, &seqs, NackAction::DeadLetter)
+                    .map_err(Failure::engine)?;
+            } else {
+                // Standard, unmatched and expired acks all remove the messages. The durability
+                // of an ack is not awaited: a lost ack only means a redelivery.
+                let durability = session.ack(engine_id, &seqs).map_err(Failure::engine)?;
+                drop(durability);
+            }
         }
-        // Standard, unmatched and expired acks all remove the messages. The durability of an
-        // ack is not awaited: a lost ack only means a redelivery.
-        let durability = session.ack(engine_id, &seqs).map_err(Failure::engine)?;
-        drop(durability);
         Ok(())
     }
 
@@ -768,9 +793,9 @@ impl OpenWireSession {
                         format!("transaction {key} is not started"),
                     ));
                 };
-                for (consumer_id, seq) in &local.acked {
+                for (consumer_id, engine_id, seq) in &local.acked {
                     if let Some(c) = self.consumers.get_mut(consumer_id) {
-                        c.dispatched.retain(|(s, _)| s != seq);
+                        c.dispatched.retain(|(e, s, _)| (e, s) != (engine_id, seq));
                     }
                 }
                 let session = self.require_connection()?;
@@ -843,7 +868,7 @@ impl OpenWireSession {
 
     fn close_consumer(&mut self, id: &ow::ConsumerId) {
         if let Some(consumer) = self.consumers.remove(id) {
-            if let Some(engine_id) = consumer.engine_id {
+            for engine_id in consumer.engine_ids {
                 self.by_engine.remove(&engine_id);
                 if let Some(session) = &self.session {
                     session.unsubscribe(engine_id);
@@ -897,9 +922,11 @@ impl OpenWireSession {
                     return Ok(());
                 };
                 if let Some(message_id) = &message.message_id {
-                    consumer
-                        .dispatched
-                        .push_back((delivery.seq, message_id.clone()));
+                    consumer.dispatched.push_back((
+                        delivery.consumer,
+                        delivery.seq,
+                        message_id.clone(),
+                    ));
                 }
                 consumer.pull_deadline = None;
                 let dispatch = Command::MessageDispatch(MessageDispatch {
@@ -916,8 +943,12 @@ impl OpenWireSession {
                 "another connection took over this client id",
             )),
             SessionEvent::ConsumerCancelled(engine_id) => {
+                // Its queue was deleted (e.g. another connection's temporary queue went away).
                 if let Some(id) = self.by_engine.remove(&engine_id) {
-                    self.consumers.remove(&id);
+                    if let Some(c) = self.consumers.get_mut(&id) {
+                        c.engine_ids.retain(|e| *e != engine_id);
+                        c.dispatched.retain(|(e, _, _)| *e != engine_id);
+                    }
                 }
                 Ok(())
             }
