@@ -1725,6 +1725,21 @@ impl Engine {
         })
     }
 
+    /// The messages waiting in queue `name`, in dispatch order, at most `limit`, with their
+    /// delivery counts: what a queue browser shows. Messages delivered and not yet acknowledged
+    /// are not included. Empty for an unknown queue. Nothing is consumed or locked for long.
+    pub fn browse(&self, name: &str, limit: usize) -> Vec<(Arc<Message>, u32)> {
+        let Some(queue) = lock(&self.registry).queues.get(name).cloned() else {
+            return Vec::new();
+        };
+        let st = lock(&queue.state);
+        st.ready
+            .values()
+            .take(limit)
+            .map(|e| (e.message.clone(), e.delivery_count))
+            .collect()
+    }
+
     /// Names of every anycast queue.
     pub fn queue_names(&self) -> Vec<String> {
         let mut names: Vec<String> = lock(&self.registry).queues.keys().cloned().collect();

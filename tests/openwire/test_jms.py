@@ -382,3 +382,16 @@ def test_composite_destinations_for_producers_and_consumers(jms):
     assert j.run("receive", "queue:orders.ca", "300", "1").received == []
     assert j.run("send", "queue:orders.cc,topic://orders.ct", "mixed").returncode == 0
     assert [r.text for r in j.run("receive", "queue:orders.cc", "5000", "1").received] == ["mixed"]
+
+
+def test_queue_browser_shows_without_consuming(jms):
+    j = jms()
+    assert j.run("send", "queue:orders.browse", "b", "3").returncode == 0
+    seen = j.run("browse", "orders.browse")
+    assert seen.returncode == 0, seen
+    assert [r.text for r in seen.received] == ["b-0", "b-1", "b-2"]
+    filtered = j.run("browse", "orders.browse", "seq = 1")
+    assert [r.text for r in filtered.received] == ["b-1"], filtered
+    got = j.run("receive", "queue:orders.browse", "5000", "3")
+    assert [r.text for r in got.received] == ["b-0", "b-1", "b-2"], got
+    assert j.run("browse", "orders.browse").received == []

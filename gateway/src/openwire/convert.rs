@@ -307,7 +307,24 @@ fn message_id_for(text: &str) -> ow::MessageId {
 
 /// Builds the message of a `MessageDispatch` for a delivery.
 pub fn message_for_delivery(delivery: &Delivery, temps: &TempNames) -> Result<ow::Message, String> {
-    let m = &delivery.message;
+    message_for_dispatch(
+        &delivery.message,
+        &delivery.destination,
+        delivery.seq,
+        delivery.delivery_count,
+        temps,
+    )
+}
+
+/// Builds the message of a `MessageDispatch`: `seq` becomes the broker sequence id the client
+/// names in its acks, `delivery_count` (1 = first delivery) the redelivery counter.
+pub fn message_for_dispatch(
+    m: &Message,
+    destination: &routes::Destination,
+    seq: u64,
+    delivery_count: u32,
+    temps: &TempNames,
+) -> Result<ow::Message, String> {
     let plain = matches!(m.properties.get(JMS_MESSAGE_KIND), Some(PropertyValue::String(k)) if k == "message");
     let (kind, content) = match m.body_kind {
         BodyKind::Text => {
@@ -335,7 +352,7 @@ pub fn message_for_delivery(delivery: &Delivery, temps: &TempNames) -> Result<ow
         Some(props.to_bytes_utf8().map_err(|e| e.to_string())?)
     };
     let mut message_id = message_id_for(&m.message_id);
-    message_id.broker_sequence_id = i64::try_from(delivery.seq).unwrap_or(i64::MAX);
+    message_id.broker_sequence_id = i64::try_from(seq).unwrap_or(i64::MAX);
     let reply_to = m
         .reply_to
         .as_deref()
@@ -345,7 +362,7 @@ pub fn message_for_delivery(delivery: &Delivery, temps: &TempNames) -> Result<ow
         header: ow::CommandHeader::default(),
         kind,
         producer_id: message_id.producer_id.clone(),
-        destination: Some(client_destination(&delivery.destination, temps)),
+        destination: Some(client_destination(destination, temps)),
         transaction_id: None,
         original_destination: None,
         message_id: Some(message_id),
@@ -364,8 +381,7 @@ pub fn message_for_delivery(delivery: &Delivery, temps: &TempNames) -> Result<ow
         data_structure: None,
         target_consumer_id: None,
         compressed: false,
-        redelivery_counter: i32::try_from(delivery.delivery_count.saturating_sub(1))
-            .unwrap_or(i32::MAX),
+        redelivery_counter: i32::try_from(delivery_count.saturating_sub(1)).unwrap_or(i32::MAX),
         broker_path: None,
         arrival: 0,
         user_id: m.user_id.clone(),

@@ -129,6 +129,9 @@ struct OpenWireSession {
     closing: bool,
     /// Largest body a compressed message may inflate to.
     max_inflated: usize,
+    /// Commands to send right after the response to the command being handled (a queue
+    /// browser's messages follow the `Response` to its `ConsumerInfo`).
+    after_response: Vec<Command>,
 }
 
 type Io<S> = Framed<S, OpenWireCodec>;
@@ -229,6 +232,7 @@ pub async fn serve<S>(
         peer,
         closing: false,
         max_inflated: settings.limits.max_frame_size as usize,
+        after_response: Vec::new(),
     };
     let outcome = state.run(&mut framed, inactivity, &mut shutdown).await;
     if let Err(failure) = outcome {
@@ -344,6 +348,9 @@ impl OpenWireSession {
                         .feed(response(header.command_id))
                         .await
                         .map_err(io_error)?;
+                }
+                for command in std::mem::take(&mut self.after_response) {
+                    framed.feed(command).await.map_err(io_error)?;
                 }
                 Ok(())
             }
@@ -535,10 +542,7 @@ impl OpenWireSession {
             ));
         };
         if info.browser {
-            return Err(Failure::jms(
-                "javax.jms.JMSException",
-                "queue browsers are not supported by this broker yet",
-            ));
+            return self.browse(&info, id, destination);
         }
         let pulling = info.prefetch_size == 0;
         if convert::is_advisory(&destination) {
@@ -638,6 +642,79 @@ impl OpenWireSession {
                 destination: Some(destination),
                 dispatched: VecDeque::new(),
                 pulling,
+                pull_deadline: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// A queue browser: the messages waiting in the queue (up to 400, ActiveMQ's
+    /// `maxBrowsePageSize`), matching its selector, then an empty dispatch that ends the browse.
+    /// Nothing is consumed; the browser's acks are ignored.
+    fn browse(
+        &mut self,
+        info: &ow::ConsumerInfo,
+        id: ow::ConsumerId,
+        destination: ow::Destination,
+    ) -> Result<(), Failure> {
+        const MAX_BROWSE: usize = 400;
+        let targets = convert::engine_destinations(&destination, &self.temps)
+            .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+        let selector = match info.selector.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => {
+                Some(routes::selector::Selector::parse(text).map_err(|e| {
+                    Failure::jms("javax.jms.InvalidSelectorException", e.to_string())
+                })?)
+            }
+            _ => None,
+        };
+        let mut dispatches = Vec::new();
+        for target in targets.iter().filter(|t| t.kind == DestinationKind::Queue) {
+            for (n, (message, delivery_count)) in self
+                .engine
+                .browse(&target.name, MAX_BROWSE)
+                .into_iter()
+                .enumerate()
+            {
+                if selector
+                    .as_ref()
+                    .is_some_and(|s| !s.matches(&message, delivery_count + 1))
+                {
+                    continue;
+                }
+                let converted = convert::message_for_dispatch(
+                    &message,
+                    target,
+                    n as u64,
+                    delivery_count + 1,
+                    &self.temps,
+                )
+                .map_err(|e| Failure::jms("javax.jms.JMSException", e))?;
+                dispatches.push(Command::MessageDispatch(MessageDispatch {
+                    header: CommandHeader::default(),
+                    consumer_id: Some(id.clone()),
+                    destination: Some(destination.clone()),
+                    redelivery_counter: converted.redelivery_counter,
+                    message: Some(Box::new(converted)),
+                }));
+            }
+        }
+        dispatches.push(Command::MessageDispatch(MessageDispatch {
+            header: CommandHeader::default(),
+            consumer_id: Some(id.clone()),
+            destination: Some(destination.clone()),
+            message: None,
+            redelivery_counter: 0,
+        }));
+        self.after_response.extend(dispatches);
+        self.consumers.insert(
+            id.clone(),
+            Consumer {
+                engine_ids: Vec::new(),
+                id,
+                destination: Some(destination),
+                dispatched: VecDeque::new(),
+                pulling: false,
                 pull_deadline: None,
             },
         );

@@ -43,6 +43,7 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * java JmsProbe URL request DEST TEXT TIMEOUT_MS   send TEXT with a temporary reply queue, await the reply
  * java JmsProbe URL respond DEST TIMEOUT_MS     answer one request with "reply:" + its text, to its JMSReplyTo
  * java JmsProbe URL client-ack-recover DEST     CLIENT_ACKNOWLEDGE: receive, recover, receive again, ack
+ * java JmsProbe URL browse QUEUE [SELECTOR]      print what a QueueBrowser shows, consume nothing
  * </pre>
  *
  * DEST is "queue:NAME" or "topic:NAME". Every received message is printed as one line:
@@ -98,6 +99,9 @@ public final class JmsProbe {
                 break;
             case "client-ack-recover":
                 rc = clientAckRecover(factory, args[2]);
+                break;
+            case "browse":
+                rc = browse(factory, args[2], args.length > 3 ? args[3] : null);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -359,6 +363,28 @@ public final class JmsProbe {
             print(again);
             again.acknowledge();
             System.out.println("OK client-ack-recover");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int browse(ActiveMQConnectionFactory factory, String queueName, String selector)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            javax.jms.QueueBrowser browser = selector == null
+                    ? session.createBrowser(session.createQueue(queueName))
+                    : session.createBrowser(session.createQueue(queueName), selector);
+            int seen = 0;
+            for (Enumeration<?> e = browser.getEnumeration(); e.hasMoreElements();) {
+                print((Message) e.nextElement());
+                seen++;
+            }
+            browser.close();
+            System.out.println("OK browse " + seen);
             return 0;
         } finally {
             connection.close();
