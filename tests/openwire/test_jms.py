@@ -395,3 +395,15 @@ def test_queue_browser_shows_without_consuming(jms):
     got = j.run("receive", "queue:orders.browse", "5000", "3")
     assert [r.text for r in got.received] == ["b-0", "b-1", "b-2"], got
     assert j.run("browse", "orders.browse").received == []
+
+
+def test_message_groups_stick_to_one_consumer(jms):
+    result = jms().run("groups", "queue:orders.groups")
+    assert result.returncode == 0, result
+    owners: dict[str, set[str]] = {}
+    for line in result.lines:
+        if line.startswith("GROUP "):
+            fields = dict(f.split("=") for f in line.split()[1:])
+            owners.setdefault(fields["group"], set()).add(fields["consumer"])
+    assert set(owners) == {"A", "B"}, result
+    assert all(len(consumers) == 1 for consumers in owners.values()), owners

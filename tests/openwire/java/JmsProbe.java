@@ -44,6 +44,8 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * java JmsProbe URL respond DEST TIMEOUT_MS     answer one request with "reply:" + its text, to its JMSReplyTo
  * java JmsProbe URL client-ack-recover DEST     CLIENT_ACKNOWLEDGE: receive, recover, receive again, ack
  * java JmsProbe URL browse QUEUE [SELECTOR]      print what a QueueBrowser shows, consume nothing
+ * java JmsProbe URL groups DEST                 two consumers, six messages in groups A and B: prints
+ *                                               "GROUP consumer=<1|2> group=<A|B>" per message
  * </pre>
  *
  * DEST is "queue:NAME" or "topic:NAME". Every received message is printed as one line:
@@ -102,6 +104,9 @@ public final class JmsProbe {
                 break;
             case "browse":
                 rc = browse(factory, args[2], args.length > 3 ? args[3] : null);
+                break;
+            case "groups":
+                rc = groups(factory, args[2]);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -386,6 +391,41 @@ public final class JmsProbe {
             browser.close();
             System.out.println("OK browse " + seen);
             return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int groups(ActiveMQConnectionFactory factory, String dest) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session first = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Session second = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer[] consumers = {
+                first.createConsumer(destination(first, dest)),
+                second.createConsumer(destination(second, dest)),
+            };
+            Session producing = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = producing.createProducer(destination(producing, dest));
+            for (int i = 0; i < 6; i++) {
+                TextMessage message = producing.createTextMessage("g-" + i);
+                message.setStringProperty("JMSXGroupID", i % 2 == 0 ? "A" : "B");
+                producer.send(message);
+            }
+            int received = 0;
+            for (int c = 0; c < 2; c++) {
+                while (true) {
+                    Message message = consumers[c].receive(1500);
+                    if (message == null) {
+                        break;
+                    }
+                    System.out.println("GROUP consumer=" + (c + 1) + " group=" + message.getStringProperty("JMSXGroupID"));
+                    received++;
+                }
+            }
+            System.out.println("OK groups " + received);
+            return received == 6 ? 0 : 1;
         } finally {
             connection.close();
         }
