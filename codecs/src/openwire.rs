@@ -46,6 +46,14 @@
 //! A [`Message`] keeps its body and properties as the bytes the client
 //! marshalled; [`PrimitiveMap`], [`decode_text_body`] and
 //! [`decode_stream_body`] read them (`MarshallingSupport`'s formats).
+//!
+//! Strings inside primitive maps are a trap: the Java client writes them
+//! with `writeUTF` (modified UTF-8: U+0000 as `C0 80`, characters outside
+//! the BMP as two 3-byte surrogates) but reads them as standard UTF-8, so
+//! ActiveMQ itself mangles such characters in properties. The decoder accepts
+//! both forms; [`PrimitiveMap::to_bytes`] writes Java's form (byte-identical
+//! re-encoding) and [`PrimitiveMap::to_bytes_utf8`] the form the client reads
+//! correctly. `TextMessage` bodies are modified UTF-8 both ways.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
