@@ -1,7 +1,7 @@
 //! Start-up, listeners and graceful shutdown.
 
 use crate::mqtt::{MqttSessions, MqttSettings};
-use crate::openwire::OpenWireSettings;
+use crate::openwire::{OpenWireSettings, OpenWireShared};
 use crate::stomp::{self, StompSettings};
 use anyhow::Context;
 use codecs::mqtt::MqttLimits;
@@ -198,6 +198,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_inactivity: Duration::from_millis(openwire_cfg.max_inactivity_ms),
             connect_timeout: Duration::from_millis(openwire_cfg.connect_timeout_ms),
         });
+        let shared = Arc::new(OpenWireShared::default());
         let engine = engine.clone();
         let shutdown = shutdown_rx.clone();
         listeners.spawn(accept(
@@ -209,6 +210,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     peer,
                     engine.clone(),
                     settings.clone(),
+                    shared.clone(),
                     shutdown.clone(),
                 )
             },

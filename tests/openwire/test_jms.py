@@ -357,9 +357,32 @@ def test_temporary_queue_request_reply_across_connections(jms):
     assert req.returncode == 0, req
     [reply] = req.received
     assert (reply.text, reply.correlation) == ("reply:ping", "req-1")
-    # The responder saw the requester's temporary queue as a queue named by its gateway name
-    # (no temp-destination advisories yet: see docs/mapping.md).
-    assert "OK respond queue://ID:gw-" in out, out
+    # The responder saw the requester's temporary queue as a temporary queue (announced to it by
+    # a temp-destination advisory, under its gateway name).
+    assert "OK respond temp-queue://ID:gw-" in out, out
+
+
+def test_temporary_queue_created_before_the_responder_connects_is_replayed(jms):
+    # The requester's temporary queue exists before the responder's advisory consumer: the
+    # advisory of the live destination is replayed to it, so it may reply.
+    j = jms()
+    requester = subprocess.Popen(
+        ["java", "-XX:TieredStopAtLevel=1", "-cp", j.classpath, "JmsProbe", j.url,
+         "request", "queue:service.late", "late", "20000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        time.sleep(2.5)
+        responder = j.run("respond", "queue:service.late", "15000")
+        out, err = requester.communicate(timeout=30)
+    finally:
+        if requester.poll() is None:
+            requester.kill()
+            requester.wait()
+    assert responder.returncode == 0, responder
+    assert "OK respond temp-queue://ID:gw-" in responder.stdout, responder
+    assert requester.returncode == 0, out + err
+    assert "text=reply:late" in out, out
 
 
 def test_client_acknowledge_recover_redelivers_then_ack_removes(jms):

@@ -17,6 +17,9 @@ const MAX_PROPERTY_DEPTH: usize = 8;
 pub struct TempNames {
     by_client: HashMap<String, String>,
     by_engine: HashMap<String, String>,
+    /// Other connections' temporary destinations this client has been told about by an
+    /// advisory (engine names): only those are shown as temporary destinations.
+    announced: std::collections::HashSet<String>,
 }
 
 impl TempNames {
@@ -41,6 +44,16 @@ impl TempNames {
 
     fn client_name(&self, engine_name: &str) -> Option<&String> {
         self.by_engine.get(engine_name)
+    }
+
+    /// Records that an advisory announced (or withdrew) another connection's temporary
+    /// destination to this client.
+    pub fn set_announced(&mut self, engine_name: &str, announced: bool) {
+        if announced {
+            self.announced.insert(engine_name.to_string());
+        } else {
+            self.announced.remove(engine_name);
+        }
     }
 }
 
@@ -109,14 +122,16 @@ pub fn engine_destinations(
 }
 
 /// The OpenWire destination a client of this connection sees for an engine destination. Its own
-/// temporary destinations keep the names it gave them. Another connection's temporary destination
-/// is shown as a plain queue or topic named by its engine name (as STOMP's `/remote-temp-queue/`):
-/// a JMS client refuses to send to a temporary destination it has not seen announced by an
-/// advisory, and the gateway sends no advisories yet, so replying to it would fail.
+/// temporary destinations keep the names it gave them; another connection's temporary
+/// destination keeps its engine name and is shown as temporary once an advisory announced it to
+/// this client. Otherwise (e.g. a STOMP connection's temporary queue) it is shown as a plain queue
+/// or topic, as STOMP's `/remote-temp-queue/` does: the JMS client refuses to send to a temporary
+/// destination no advisory announced.
 pub fn client_destination(destination: &routes::Destination, temps: &TempNames) -> ow::Destination {
     let temp = destination.name.starts_with(TEMP_PREFIX);
     let own = temps.client_name(&destination.name).filter(|_| temp);
-    let kind = match (destination.kind, own.is_some()) {
+    let shown_temp = own.is_some() || (temp && temps.announced.contains(&destination.name));
+    let kind = match (destination.kind, shown_temp) {
         (DestinationKind::Queue, false) => ow::DestinationKind::Queue,
         (DestinationKind::Topic, false) => ow::DestinationKind::Topic,
         (DestinationKind::Queue, true) => ow::DestinationKind::TempQueue,

@@ -6,6 +6,7 @@
 //! gets an `ExceptionResponse` carrying the Java exception class the ActiveMQ client expects
 //! (e.g. `javax.jms.InvalidClientIDException`); undecodable bytes close the connection.
 
+use super::advisory::{OpenWireShared, TempAdvisory, TEMP_QUEUE_ADVISORY, TEMP_TOPIC_ADVISORY};
 use super::convert::{self, TempNames};
 use codecs::openwire::{
     self as ow, ack_type, transaction_type, Command, CommandHeader, ExceptionResponse,
@@ -22,6 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -132,6 +134,17 @@ struct OpenWireSession {
     /// Commands to send right after the response to the command being handled (a queue
     /// browser's messages follow the `Response` to its `ConsumerInfo`).
     after_response: Vec<Command>,
+    /// Temporary-destination advisories shared by the listener's connections.
+    shared: Arc<OpenWireShared>,
+    /// Changes to other connections' temporary destinations, once this connection has an
+    /// advisory consumer for them.
+    advisories: Option<broadcast::Receiver<TempAdvisory>>,
+    /// Advisory consumers: id, destination, and whether they watch temporary queues / topics.
+    advisory_consumers: Vec<(ow::ConsumerId, ow::Destination, bool, bool)>,
+    /// This connection's temporary destinations (engine name, kind), to withdraw at close.
+    own_temps: Vec<(String, DestinationKind)>,
+    /// Sequence of the advisory messages sent on this connection.
+    advisory_seq: i64,
 }
 
 type Io<S> = Framed<S, OpenWireCodec>;
@@ -146,6 +159,7 @@ pub async fn serve<S>(
     peer: SocketAddr,
     engine: Arc<Engine>,
     settings: Arc<OpenWireSettings>,
+    shared: Arc<OpenWireShared>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -233,6 +247,11 @@ pub async fn serve<S>(
         closing: false,
         max_inflated: settings.limits.max_frame_size as usize,
         after_response: Vec::new(),
+        shared,
+        advisories: None,
+        advisory_consumers: Vec::new(),
+        own_temps: Vec::new(),
+        advisory_seq: 0,
     };
     let outcome = state.run(&mut framed, inactivity, &mut shutdown).await;
     if let Err(failure) = outcome {
@@ -247,6 +266,21 @@ pub async fn serve<S>(
     state.close_all();
     let _ = SinkExt::<Command>::close(&mut framed).await;
     tracing::debug!(%peer, "OpenWire connection closed");
+}
+
+/// Waits for the next temporary-destination advisory, or forever without an advisory consumer.
+async fn next_advisory(rx: &mut Option<broadcast::Receiver<TempAdvisory>>) -> TempAdvisory {
+    let Some(rx) = rx else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(advisory) => return advisory,
+            // Missed some under load: the client re-learns them from later traffic at worst.
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
+    }
 }
 
 /// Waits for the next engine event, or forever when the connection has no engine session yet.
@@ -291,19 +325,28 @@ impl OpenWireSession {
                 .filter_map(|c| c.pull_deadline)
                 .min();
             tokio::select! {
-                item = framed.next() => {
-                    read_deadline = Instant::now() + read_timeout;
-                    match item {
-                        None => return Ok(()),
-                        Some(Err(e)) => return Err(io_error(e)),
-                        Some(Ok(command)) => self.handle(command, framed).await?,
-                    }
+                // Advisories before deliveries: a client must learn of a temporary reply-to
+                // destination before the request naming it reaches it.
+                biased;
+                _ = shutdown.changed() => {
+                    return Err(Failure::fatal("java.io.IOException", "the broker is shutting down"));
+                }
+                advisory = next_advisory(&mut self.advisories) => {
+                    self.on_advisory(advisory, framed).await?;
                 }
                 event = next_event(&mut self.events) => {
                     let Some(event) = event else { return Ok(()) };
                     self.handle_event(event, framed).await?;
                     while let Some(Ok(event)) = self.events.as_mut().map(|rx| rx.try_recv()) {
                         self.handle_event(event, framed).await?;
+                    }
+                }
+                item = framed.next() => {
+                    read_deadline = Instant::now() + read_timeout;
+                    match item {
+                        None => return Ok(()),
+                        Some(Err(e)) => return Err(io_error(e)),
+                        Some(Ok(command)) => self.handle(command, framed).await?,
                     }
                 }
                 _ = tokio::time::sleep_until(pull_deadline.unwrap_or(Instant::now() + far)),
@@ -320,9 +363,6 @@ impl OpenWireSession {
                 _ = tokio::time::sleep_until(write_deadline), if inactivity.is_some() => {
                     framed.feed(Command::KeepAliveInfo(CommandHeader::default())).await
                         .map_err(io_error)?;
-                }
-                _ = shutdown.changed() => {
-                    return Err(Failure::fatal("java.io.IOException", "the broker is shutting down"));
                 }
             }
             if !framed.write_buffer().is_empty() {
@@ -546,6 +586,7 @@ impl OpenWireSession {
         }
         let pulling = info.prefetch_size == 0;
         if convert::is_advisory(&destination) {
+            self.add_advisory_consumer(&id, &destination);
             self.consumers.insert(
                 id.clone(),
                 Consumer {
@@ -912,10 +953,19 @@ impl OpenWireSession {
                 DestinationKind::Topic
             };
             let engine_name = session.create_temporary(kind).map_err(Failure::engine)?;
-            self.temps.insert(client_name, engine_name);
-        } else {
-            // The engine deletes temporary destinations with the connection.
-            self.temps.remove(&client_name);
+            let origin = session.id();
+            self.temps.insert(client_name, engine_name.clone());
+            self.own_temps.push((engine_name.clone(), kind));
+            self.shared.announce(TempAdvisory {
+                engine_name,
+                kind,
+                added: true,
+                origin,
+            });
+        } else if let Some(engine_name) = self.temps.remove(&client_name) {
+            // The engine deletes temporary destinations with the connection; others stop
+            // seeing it now.
+            self.withdraw_temp(&engine_name);
         }
         Ok(())
     }
@@ -943,7 +993,150 @@ impl OpenWireSession {
         }
     }
 
+    fn withdraw_temp(&mut self, engine_name: &str) {
+        let kind = self
+            .own_temps
+            .iter()
+            .find(|(name, _)| name == engine_name)
+            .map_or(DestinationKind::Queue, |(_, kind)| *kind);
+        self.own_temps.retain(|(name, _)| name != engine_name);
+        self.withdraw_temp_named(engine_name, kind);
+    }
+
+    fn withdraw_temp_named(&self, engine_name: &str, kind: DestinationKind) {
+        let origin = self.session.as_ref().map_or(0, |s| s.id());
+        self.shared.announce(TempAdvisory {
+            engine_name: engine_name.to_string(),
+            kind,
+            added: false,
+            origin,
+        });
+    }
+
+    /// Registers an advisory consumer; one watching temporary destinations starts receiving
+    /// their advisories, beginning with the ones live now (after the `Response`).
+    fn add_advisory_consumer(&mut self, id: &ow::ConsumerId, destination: &ow::Destination) {
+        let members: Vec<&str> = destination.name().split(',').map(str::trim).collect();
+        let queues = members
+            .iter()
+            .any(|m| m.trim_start_matches("topic://") == TEMP_QUEUE_ADVISORY);
+        let topics = members
+            .iter()
+            .any(|m| m.trim_start_matches("topic://") == TEMP_TOPIC_ADVISORY);
+        if !queues && !topics {
+            return;
+        }
+        self.advisory_consumers
+            .push((id.clone(), destination.clone(), queues, topics));
+        let (rx, live) = self.shared.subscribe();
+        if self.advisories.is_none() {
+            self.advisories = Some(rx);
+        }
+        let own = self.session.as_ref().map(|s| s.id());
+        for advisory in live.into_iter().filter(|a| Some(a.origin) != own) {
+            let watches = match advisory.kind {
+                DestinationKind::Queue => queues,
+                DestinationKind::Topic => topics,
+            };
+            if watches {
+                self.temps.set_announced(&advisory.engine_name, true);
+                let dispatch = self.advisory_dispatch(id, destination, &advisory);
+                self.after_response.push(dispatch);
+            }
+        }
+    }
+
+    /// The `MessageDispatch` of an advisory message carrying a `DestinationInfo`, as ActiveMQ's
+    /// advisory broker sends it.
+    fn advisory_dispatch(
+        &mut self,
+        consumer: &ow::ConsumerId,
+        destination: &ow::Destination,
+        advisory: &TempAdvisory,
+    ) -> Command {
+        self.advisory_seq += 1;
+        let (temp_kind, topic) = match advisory.kind {
+            DestinationKind::Queue => (ow::DestinationKind::TempQueue, TEMP_QUEUE_ADVISORY),
+            DestinationKind::Topic => (ow::DestinationKind::TempTopic, TEMP_TOPIC_ADVISORY),
+        };
+        let producer_id = ow::ProducerId {
+            connection_id: Some("ID:gateway-advisory-1:1".to_string()),
+            value: 1,
+            session_id: 1,
+        };
+        let info = ow::DestinationInfo {
+            header: CommandHeader::default(),
+            connection_id: None,
+            destination: Some(ow::Destination {
+                kind: temp_kind,
+                physical_name: Some(advisory.engine_name.clone()),
+            }),
+            operation_type: if advisory.added { 0 } else { 1 },
+            timeout: 0,
+            broker_path: None,
+        };
+        let message = ow::Message {
+            kind: ow::MessageKind::Message,
+            producer_id: Some(producer_id.clone()),
+            destination: Some(ow::Destination::topic(topic)),
+            message_id: Some(ow::MessageId {
+                text_view: None,
+                producer_id: Some(producer_id),
+                producer_sequence_id: self.advisory_seq,
+                broker_sequence_id: self.advisory_seq,
+            }),
+            priority: 4,
+            data_structure: Some(Box::new(Command::DestinationInfo(info))),
+            ..ow::Message::default()
+        };
+        Command::MessageDispatch(MessageDispatch {
+            header: CommandHeader::default(),
+            consumer_id: Some(consumer.clone()),
+            destination: Some(destination.clone()),
+            message: Some(Box::new(message)),
+            redelivery_counter: 0,
+        })
+    }
+
+    /// Tells this connection's advisory consumers about another connection's temporary
+    /// destination.
+    async fn on_advisory<S>(
+        &mut self,
+        advisory: TempAdvisory,
+        framed: &mut Io<S>,
+    ) -> Result<(), Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        if self.session.as_ref().map(|s| s.id()) == Some(advisory.origin) {
+            return Ok(());
+        }
+        let watchers: Vec<(ow::ConsumerId, ow::Destination)> = self
+            .advisory_consumers
+            .iter()
+            .filter(|(_, _, queues, topics)| match advisory.kind {
+                DestinationKind::Queue => *queues,
+                DestinationKind::Topic => *topics,
+            })
+            .map(|(id, d, _, _)| (id.clone(), d.clone()))
+            .collect();
+        if watchers.is_empty() {
+            return Ok(());
+        }
+        self.temps
+            .set_announced(&advisory.engine_name, advisory.added);
+        if let Some((id, destination)) = watchers.first() {
+            let dispatch = self.advisory_dispatch(id, destination, &advisory);
+            framed.feed(dispatch).await.map_err(io_error)?;
+        }
+        Ok(())
+    }
+
     fn close_consumer(&mut self, id: &ow::ConsumerId) {
+        self.advisory_consumers.retain(|(c, _, _, _)| c != id);
+        if self.advisory_consumers.is_empty() {
+            self.advisories = None;
+        }
         if let Some(consumer) = self.consumers.remove(id) {
             for engine_id in consumer.engine_ids {
                 self.by_engine.remove(&engine_id);
@@ -962,6 +1155,9 @@ impl OpenWireSession {
             self.close_consumer(&id);
         }
         self.transactions.clear();
+        for (engine_name, kind) in std::mem::take(&mut self.own_temps) {
+            self.withdraw_temp_named(&engine_name, kind);
+        }
         self.events = None;
         if let Some(mut session) = self.session.take() {
             session.close();
