@@ -430,3 +430,27 @@ def test_message_groups_stick_to_one_consumer(jms):
             owners.setdefault(fields["group"], set()).add(fields["consumer"])
     assert set(owners) == {"A", "B"}, result
     assert all(len(consumers) == 1 for consumers in owners.values()), owners
+
+
+def test_jms_topic_message_reaches_mqtt_subscriber(gateway, jms):
+    import queue as queue_mod
+
+    import paho.mqtt.client as paho
+
+    got: queue_mod.Queue = queue_mod.Queue()
+    subscribed = queue_mod.Queue()
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="jms-interop", protocol=paho.MQTTv311)
+    c.on_message = lambda _c, _u, msg: got.put((msg.topic, msg.payload))
+    c.on_subscribe = lambda *_a: subscribed.put(True)
+    c.connect(gateway.host, gateway.mqtt_port)
+    c.loop_start()
+    try:
+        c.subscribe("news/jms", qos=1)
+        assert subscribed.get(timeout=5)
+        assert jms(gateway).run("send", "topic:news.jms", "to-mqtt \u00e9").returncode == 0
+        topic, payload = got.get(timeout=10)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    assert topic == "news/jms"
+    assert payload == "to-mqtt \u00e9".encode()
