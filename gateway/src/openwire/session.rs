@@ -806,8 +806,15 @@ impl OpenWireSession {
                 .publish(target, converted.clone())
                 .await
                 .map_err(Failure::engine)?;
-            // The client waits for the response of a persistent send: only once it is on disk.
-            durability.await.map_err(Failure::engine)?;
+            if message.header.response_required {
+                // The client waits for the response of a synchronous send (persistent ones by
+                // default): it comes once the message is on disk.
+                durability.await.map_err(Failure::engine)?;
+            } else {
+                // An asynchronous send waits for nothing: the journal write goes on (and is
+                // grouped with the next ones) while the following commands are handled.
+                drop(durability);
+            }
         }
         Ok(())
     }
