@@ -454,3 +454,12 @@ def test_jms_topic_message_reaches_mqtt_subscriber(gateway, jms):
         c.disconnect()
     assert topic == "news/jms"
     assert payload == "to-mqtt \u00e9".encode()
+
+
+def test_expired_messages_are_not_delivered(jms):
+    j = jms()
+    assert j.run("send", "queue:orders.ttl", "short", "1", "300").returncode == 0
+    assert j.run("send", "queue:orders.ttl", "long", "1", "600000").returncode == 0
+    time.sleep(1.0)
+    got = j.run("receive", "queue:orders.ttl", "3000", "2")
+    assert [r.text for r in got.received] == ["long"], got

@@ -29,7 +29,8 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * <pre>
  * java JmsProbe URL capture [nopull]            every message type, property type, ack, tx, temp queue
  *                                               (nopull: OpenWire 1 has no MessagePull)
- * java JmsProbe URL send DEST TEXT [N]          send N (default 1) persistent TextMessages "TEXT-i"
+ * java JmsProbe URL send DEST TEXT [N [TTL_MS]] send N (default 1) persistent TextMessages "TEXT-i"
+ *                                               ("TEXT" when N is 1), with a time to live
  * java JmsProbe URL receive DEST TIMEOUT_MS [N] receive up to N messages (default 1), auto-ack
  * java JmsProbe URL pubsub TOPIC TEXT           subscribe, publish TEXT to the topic, receive it
  * java JmsProbe URL receive-noack DEST TIMEOUT_MS N   CLIENT_ACKNOWLEDGE, receive N, never ack
@@ -70,7 +71,8 @@ public final class JmsProbe {
                 rc = capture(factory, args.length > 2 && args[2].equals("nopull"));
                 break;
             case "send":
-                rc = send(factory, args[2], args[3], args.length > 4 ? Integer.parseInt(args[4]) : 1);
+                rc = send(factory, args[2], args[3], args.length > 4 ? Integer.parseInt(args[4]) : 1,
+                        args.length > 5 ? Long.parseLong(args[5]) : 0);
                 break;
             case "receive":
                 rc = receive(factory, args[2], Long.parseLong(args[3]),
@@ -129,7 +131,7 @@ public final class JmsProbe {
         throw new IllegalArgumentException("destination must be queue:NAME or topic:NAME: " + spec);
     }
 
-    private static int send(ActiveMQConnectionFactory factory, String dest, String text, int count)
+    private static int send(ActiveMQConnectionFactory factory, String dest, String text, int count, long ttl)
             throws JMSException {
         Connection connection = factory.createConnection();
         try {
@@ -137,6 +139,7 @@ public final class JmsProbe {
             Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
             MessageProducer producer = session.createProducer(destination(session, dest));
             producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            producer.setTimeToLive(ttl);
             for (int i = 0; i < count; i++) {
                 TextMessage message = session.createTextMessage(count == 1 ? text : text + "-" + i);
                 message.setStringProperty("probe", "jms");
