@@ -463,3 +463,13 @@ def test_expired_messages_are_not_delivered(jms):
     time.sleep(1.0)
     got = j.run("receive", "queue:orders.ttl", "3000", "2")
     assert [r.text for r in got.received] == ["long"], got
+
+
+def test_individual_acknowledge_removes_only_that_message(jms):
+    j = jms()
+    assert j.run("send", "queue:orders.indiv", "i", "3").returncode == 0
+    first = j.run("individual-ack", "queue:orders.indiv", "3", "1")
+    assert first.returncode == 0, first
+    rest = j.run("receive", "queue:orders.indiv", "5000", "2")
+    assert rest.returncode == 0, rest
+    assert [(r.text, r.redelivered) for r in rest.received] == [("i-0", True), ("i-2", True)]

@@ -44,6 +44,7 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * java JmsProbe URL request DEST TEXT TIMEOUT_MS   send TEXT with a temporary reply queue, await the reply
  * java JmsProbe URL respond DEST TIMEOUT_MS     answer one request with "reply:" + its text, to its JMSReplyTo
  * java JmsProbe URL client-ack-recover DEST     CLIENT_ACKNOWLEDGE: receive, recover, receive again, ack
+ * java JmsProbe URL individual-ack DEST N INDEX  INDIVIDUAL_ACKNOWLEDGE: receive N, acknowledge only the INDEX-th
  * java JmsProbe URL browse QUEUE [SELECTOR]      print what a QueueBrowser shows, consume nothing
  * java JmsProbe URL groups DEST                 two consumers, six messages in groups A and B: prints
  *                                               "GROUP consumer=<1|2> group=<A|B>" per message
@@ -103,6 +104,9 @@ public final class JmsProbe {
                 break;
             case "client-ack-recover":
                 rc = clientAckRecover(factory, args[2]);
+                break;
+            case "individual-ack":
+                rc = individualAck(factory, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));
                 break;
             case "browse":
                 rc = browse(factory, args[2], args.length > 3 ? args[3] : null);
@@ -372,6 +376,32 @@ public final class JmsProbe {
             again.acknowledge();
             System.out.println("OK client-ack-recover");
             return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int individualAck(ActiveMQConnectionFactory factory, String dest, int count, int index)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, org.apache.activemq.ActiveMQSession.INDIVIDUAL_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            int received = 0;
+            while (received < count) {
+                Message message = consumer.receive(5000);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                if (received == index) {
+                    message.acknowledge();
+                }
+                received++;
+            }
+            System.out.println("OK individual-ack " + received);
+            return received == count ? 0 : 1;
         } finally {
             connection.close();
         }
