@@ -473,3 +473,9 @@ def test_individual_acknowledge_removes_only_that_message(jms):
     rest = j.run("receive", "queue:orders.indiv", "5000", "2")
     assert rest.returncode == 0, rest
     assert [(r.text, r.redelivered) for r in rest.received] == [("i-0", True), ("i-2", True)]
+
+
+def test_no_local_subscriber_skips_its_own_connection(jms):
+    got = jms().run("nolocal", "chat.room")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == ["other"]

@@ -45,6 +45,7 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * java JmsProbe URL respond DEST TIMEOUT_MS     answer one request with "reply:" + its text, to its JMSReplyTo
  * java JmsProbe URL client-ack-recover DEST     CLIENT_ACKNOWLEDGE: receive, recover, receive again, ack
  * java JmsProbe URL individual-ack DEST N INDEX  INDIVIDUAL_ACKNOWLEDGE: receive N, acknowledge only the INDEX-th
+ * java JmsProbe URL nolocal TOPIC                a noLocal subscriber gets "other" (another connection), not "own"
  * java JmsProbe URL browse QUEUE [SELECTOR]      print what a QueueBrowser shows, consume nothing
  * java JmsProbe URL groups DEST                 two consumers, six messages in groups A and B: prints
  *                                               "GROUP consumer=<1|2> group=<A|B>" per message
@@ -107,6 +108,9 @@ public final class JmsProbe {
                 break;
             case "individual-ack":
                 rc = individualAck(factory, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));
+                break;
+            case "nolocal":
+                rc = noLocal(factory, args[2]);
                 break;
             case "browse":
                 rc = browse(factory, args[2], args.length > 3 ? args[3] : null);
@@ -404,6 +408,36 @@ public final class JmsProbe {
             return received == count ? 0 : 1;
         } finally {
             connection.close();
+        }
+    }
+
+    private static int noLocal(ActiveMQConnectionFactory factory, String topicName) throws JMSException {
+        Connection own = factory.createConnection();
+        Connection other = factory.createConnection();
+        try {
+            own.start();
+            other.start();
+            Session session = own.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Topic topic = session.createTopic(topicName);
+            MessageConsumer consumer = session.createConsumer(topic, null, true);
+            session.createProducer(topic).send(session.createTextMessage("own"));
+            Session otherSession = other.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            otherSession.createProducer(otherSession.createTopic(topicName))
+                    .send(otherSession.createTextMessage("other"));
+            int received = 0;
+            while (true) {
+                Message message = consumer.receive(1500);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK nolocal " + received);
+            return 0;
+        } finally {
+            own.close();
+            other.close();
         }
     }
 
