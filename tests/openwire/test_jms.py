@@ -479,3 +479,13 @@ def test_no_local_subscriber_skips_its_own_connection(jms):
     got = jms().run("nolocal", "chat.room")
     assert got.returncode == 0, got
     assert [r.text for r in got.received] == ["other"]
+
+
+def test_reconnects_with_the_same_client_id_are_accepted_each_time(jms):
+    j = jms()
+    for _ in range(5):
+        r = j.run("durable", "storm-client", "storm.topic", "storm-sub", "50", "1")
+        assert r.returncode == 0 and r.ok("durable"), r
+    assert j.run("send", "topic:storm.topic", "kept").returncode == 0
+    r = j.run("durable", "storm-client", "storm.topic", "storm-sub", "5000", "1")
+    assert [m.text for m in r.received] == ["kept"], r
