@@ -2,9 +2,12 @@
 //! calls, responses and dispatches out.
 //!
 //! Commands are handled one at a time, in order: a send the client waits for (persistent sends
-//! by default) is answered once the engine has it on disk. A command the gateway cannot honour
-//! gets an `ExceptionResponse` carrying the Java exception class the ActiveMQ client expects
-//! (e.g. `javax.jms.InvalidClientIDException`); undecodable bytes close the connection.
+//! by default) is answered once the engine has it on disk; an asynchronous send is not waited
+//! for. A command the gateway cannot honour gets an `ExceptionResponse` carrying the Java
+//! exception class the ActiveMQ client expects (e.g. `javax.jms.InvalidClientIDException`);
+//! undecodable bytes close the connection with a `ConnectionError`. Temporary-destination
+//! advisories from the listener's other connections, engine deliveries, commands and timers
+//! (pulls, keep-alives, inactivity) are served by one loop, advisories first.
 
 use super::advisory::{OpenWireShared, TempAdvisory, TEMP_QUEUE_ADVISORY, TEMP_TOPIC_ADVISORY};
 use super::convert::{self, TempNames};
@@ -114,6 +117,17 @@ struct LocalTransaction {
     acked: Vec<(ow::ConsumerId, routes::ConsumerId, u64)>,
 }
 
+/// The state of one connection.
+///
+/// ### Invariants
+///
+/// - `session` and `events` are both set from the accepted `ConnectionInfo` until
+///   [`OpenWireSession::close_all`], and both unset otherwise.
+/// - `by_engine` maps exactly the engine consumers listed in the `engine_ids` of `consumers`.
+/// - A consumer's `dispatched` holds only its engine consumers' deliveries not yet acknowledged,
+///   poisoned or committed, oldest first.
+/// - `own_temps` lists the temporary destinations this connection created and has not removed;
+///   each is announced in `shared` until withdrawn.
 struct OpenWireSession {
     engine: Arc<Engine>,
     session: Option<Session>,
