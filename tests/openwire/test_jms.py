@@ -489,3 +489,30 @@ def test_reconnects_with_the_same_client_id_are_accepted_each_time(jms):
     assert j.run("send", "topic:storm.topic", "kept").returncode == 0
     r = j.run("durable", "storm-client", "storm.topic", "storm-sub", "5000", "1")
     assert [m.text for m in r.received] == ["kept"], r
+
+
+def test_message_unacknowledged_at_a_crash_is_redelivered_with_jms_redelivered(make_gateway, jms):
+    gw = make_gateway()
+    j = jms(gw)
+    assert j.run("send", "queue:orders.crash", "held").returncode == 0
+    holder = subprocess.Popen(
+        ["java", "-XX:TieredStopAtLevel=1", "-cp", j.classpath, "JmsProbe", j.url,
+         "hold", "queue:orders.crash"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = holder.stdout.readline()
+        assert "text=held redelivered=false" in first, first + holder.stderr.read()
+        assert holder.stdout.readline().startswith("OK hold")
+        gw.kill()
+        holder.stdin.write("done\n")
+        holder.stdin.flush()
+        holder.communicate(timeout=30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    gw.start()
+    got = jms(gw).run("receive", "queue:orders.crash", "5000", "1")
+    assert got.returncode == 0, got
+    assert [(r.text, r.redelivered) for r in got.received] == [("held", True)]

@@ -46,6 +46,8 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * java JmsProbe URL client-ack-recover DEST     CLIENT_ACKNOWLEDGE: receive, recover, receive again, ack
  * java JmsProbe URL individual-ack DEST N INDEX  INDIVIDUAL_ACKNOWLEDGE: receive N, acknowledge only the INDEX-th
  * java JmsProbe URL nolocal TOPIC                a noLocal subscriber gets "other" (another connection), not "own"
+ * java JmsProbe URL hold DEST                   CLIENT_ACKNOWLEDGE: receive one, print it, then wait for a line on
+ *                                               stdin without acknowledging
  * java JmsProbe URL browse QUEUE [SELECTOR]      print what a QueueBrowser shows, consume nothing
  * java JmsProbe URL groups DEST                 two consumers, six messages in groups A and B: prints
  *                                               "GROUP consumer=<1|2> group=<A|B>" per message
@@ -111,6 +113,9 @@ public final class JmsProbe {
                 break;
             case "nolocal":
                 rc = noLocal(factory, args[2]);
+                break;
+            case "hold":
+                rc = hold(factory, args[2]);
                 break;
             case "browse":
                 rc = browse(factory, args[2], args.length > 3 ? args[3] : null);
@@ -438,6 +443,30 @@ public final class JmsProbe {
         } finally {
             own.close();
             other.close();
+        }
+    }
+
+    private static int hold(ActiveMQConnectionFactory factory, String dest) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+            Message message = session.createConsumer(destination(session, dest)).receive(10000);
+            if (message == null) {
+                System.out.println("FAIL hold: nothing received");
+                return 1;
+            }
+            print(message);
+            System.out.println("OK hold");
+            System.out.flush();
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
+            return 0;
+        } finally {
+            try {
+                connection.close();
+            } catch (JMSException ignored) {
+                // the broker may be gone
+            }
         }
     }
 
