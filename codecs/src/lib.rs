@@ -20,10 +20,13 @@
 //! - [`amqp091`]: AMQP 0-9-1 frames, methods, content headers and field tables, as RabbitMQ
 //!   speaks them.
 //! - [`kafka`]: the Kafka wire protocol (requests, responses, record batches v2).
+//! - [`openwire`]: OpenWire (the ActiveMQ 5.x JMS client's protocol), loose encoding, versions 1
+//!   to 12: every command, message types, primitive maps, Java throwables.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![warn(missing_docs)]
 
 pub mod amqp091;
 pub mod kafka;
 pub mod mqtt;
+pub mod openwire;
 pub mod stomp;

@@ -266,6 +266,8 @@ pub struct ListenersConfig {
     pub kafka: KafkaListenerConfig,
     /// The AMQP listener (`[listeners.amqp]`): AMQP 0-9-1 today, 1.0 on the same port later.
     pub amqp: AmqpListenerConfig,
+    /// The OpenWire (ActiveMQ JMS client) listener (`[listeners.openwire]`).
+    pub openwire: OpenWireListenerConfig,
 }
 
 /// `[listeners.kafka]`: the Kafka wire protocol listener, serving the streams of the log.
@@ -383,6 +385,38 @@ impl Default for AmqpListenerConfig {
             frame_max: 131_072,
             channel_max: 2047,
             heartbeat_s: 60,
+            connect_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[listeners.openwire]`: the OpenWire listener for ActiveMQ 5.x / 6.x JMS clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenWireListenerConfig {
+    /// Whether the listener is started. Default `true`.
+    pub enabled: bool,
+    /// Address to listen on. Default `127.0.0.1:61616` (loopback only).
+    pub bind: SocketAddr,
+    /// Largest accepted command, in bytes after the 4-byte size prefix; at least 1024. Offered to
+    /// clients as `MaxFrameSize`. Default 100 MiB (ActiveMQ's default).
+    pub max_frame_bytes: u32,
+    /// `MaxInactivityDuration` the server offers, in milliseconds: the connection uses the
+    /// smaller of the client's and this; a peer silent for that long is disconnected, and
+    /// `KeepAliveInfo` is sent when the server has been silent for a third of it. 0 disables
+    /// inactivity monitoring. Default 30000 (ActiveMQ's default).
+    pub max_inactivity_ms: u64,
+    /// A new connection must send its `WireFormatInfo` within this many milliseconds; at least
+    /// 1. Default 10000 (ActiveMQ's `wireFormat.maxInactivityDurationInitalDelay`).
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for OpenWireListenerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 61616)),
+            max_frame_bytes: 104_857_600,
+            max_inactivity_ms: 30_000,
             connect_timeout_ms: 10_000,
         }
     }

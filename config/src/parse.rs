@@ -12,9 +12,9 @@ use crate::pattern::{validate_address, validate_pattern};
 use crate::{
     AdminConfig, AmqpListenerConfig, AuthorizationEntry, AuthorizationKind, BrokerConfig,
     ClientCertificates, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
-    KafkaListenerConfig, LogConfig, LogFormat, MqttListenerConfig, RouteDefinition, RouteEndpoint,
-    RouteMode, SecurityConfig, ServerConfig, StompListenerConfig, StoreConfig, StreamDefinition,
-    SyncMode, TlsConfig, UserConfig,
+    KafkaListenerConfig, LogConfig, LogFormat, MqttListenerConfig, OpenWireListenerConfig,
+    RouteDefinition, RouteEndpoint, RouteMode, SecurityConfig, ServerConfig, StompListenerConfig,
+    StoreConfig, StreamDefinition, SyncMode, TlsConfig, UserConfig,
 };
 
 const ROOT_KEYS: &[&str] = &[
@@ -54,7 +54,7 @@ const CLIENT_CERTIFICATES: &[(&str, ClientCertificates)] = &[
 const ADMIN_KEYS: &[&str] = &["enabled", "bind"];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level", "log_format"];
 const LOG_FORMATS: &[(&str, LogFormat)] = &[("text", LogFormat::Text), ("json", LogFormat::Json)];
-const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "kafka", "amqp"];
+const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "kafka", "amqp", "openwire"];
 const ROUTE_KEYS: &[&str] = &["name", "from", "to", "group", "mode", "key", "selector"];
 const ROUTE_MODES: &[(&str, RouteMode)] = &[("copy", RouteMode::Copy), ("move", RouteMode::Move)];
 const KAFKA_KEYS: &[&str] = &[
@@ -79,6 +79,13 @@ const AMQP_KEYS: &[&str] = &[
     "frame_max",
     "channel_max",
     "heartbeat_s",
+    "connect_timeout_ms",
+];
+const OPENWIRE_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "max_frame_bytes",
+    "max_inactivity_ms",
     "connect_timeout_ms",
 ];
 const MQTT_KEYS: &[&str] = &[
@@ -194,6 +201,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         }
         if let Some(t) = cx.subtable(&listeners, "amqp", AMQP_KEYS) {
             amqp(&mut cx, &t, &mut config.listeners.amqp);
+        }
+        if let Some(t) = cx.subtable(&listeners, "openwire", OPENWIRE_KEYS) {
+            openwire(&mut cx, &t, &mut config.listeners.openwire);
         }
     }
     if let Some(t) = cx.subtable(&root, "store", STORE_KEYS) {
@@ -649,6 +659,29 @@ fn amqp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AmqpListenerConfig) {
     cx.int(t, "frame_max", 4096..=2_147_483_647, &mut out.frame_max);
     cx.int(t, "channel_max", 1..=65_535, &mut out.channel_max);
     cx.int(t, "heartbeat_s", 0..=65_535, &mut out.heartbeat_s);
+    cx.int(
+        t,
+        "connect_timeout_ms",
+        POSITIVE,
+        &mut out.connect_timeout_ms,
+    );
+}
+
+fn openwire(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut OpenWireListenerConfig) {
+    cx.boolean(t, "enabled", &mut out.enabled);
+    bind(cx, t, &mut out.bind);
+    cx.int(
+        t,
+        "max_frame_bytes",
+        1024..=2_147_483_647,
+        &mut out.max_frame_bytes,
+    );
+    cx.int(
+        t,
+        "max_inactivity_ms",
+        0..=i64::MAX,
+        &mut out.max_inactivity_ms,
+    );
     cx.int(
         t,
         "connect_timeout_ms",

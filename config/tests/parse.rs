@@ -808,3 +808,35 @@ fn amqp_listener_keys_parse_and_check_ranges() {
     let (_, key, _) = one_error("[listeners.amqp]\nchannel_max = 0\n");
     assert_eq!(key, "listeners.amqp.channel_max");
 }
+
+#[test]
+fn openwire_listener_keys_defaults_and_ranges() {
+    let d = Config::default().listeners.openwire;
+    assert!(d.enabled);
+    assert_eq!(d.bind.to_string(), "127.0.0.1:61616");
+    assert_eq!(d.max_frame_bytes, 104_857_600);
+    assert_eq!(d.max_inactivity_ms, 30_000);
+    assert_eq!(d.connect_timeout_ms, 10_000);
+    let cfg = ok("[listeners.openwire]\n\
+         enabled = false\n\
+         bind = \"0.0.0.0:61617\"\n\
+         max_frame_bytes = 2048\n\
+         max_inactivity_ms = 0\n\
+         connect_timeout_ms = 5\n");
+    let o = cfg.listeners.openwire;
+    assert!(!o.enabled);
+    assert_eq!(o.bind.to_string(), "0.0.0.0:61617");
+    assert_eq!(
+        (o.max_frame_bytes, o.max_inactivity_ms, o.connect_timeout_ms),
+        (2048, 0, 5)
+    );
+    let (line, key, _) = one_error("[listeners.openwire]\nmax_frame_bytes = 10\n");
+    assert_eq!(
+        (line, key.as_str()),
+        (Some(2), "listeners.openwire.max_frame_bytes")
+    );
+    let (_, key, _) = one_error("[listeners.openwire]\nconnect_timeout_ms = 0\n");
+    assert_eq!(key, "listeners.openwire.connect_timeout_ms");
+    let (_, key, _) = one_error("[listeners.openwire]\nport = 1\n");
+    assert_eq!(key, "listeners.openwire.port");
+}

@@ -10,6 +10,7 @@ mod connections;
 mod kafka;
 mod metrics;
 mod mqtt;
+mod openwire;
 mod security;
 mod server;
 mod stomp;

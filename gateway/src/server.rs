@@ -4,12 +4,14 @@ use crate::admin::{self, AdminState};
 use crate::connections::{ConnectionRegistry, ListenerTracker, MeteredStream};
 use crate::kafka::{KafkaBroker, KafkaSettings};
 use crate::mqtt::{MqttSessions, MqttSettings};
+use crate::openwire::{OpenWireSettings, OpenWireShared};
 use crate::security::{
     Authenticator, ClientStream, ConnectionLimiter, ListenerSecurity, PeerInfo, TlsAcceptor,
 };
 use crate::stomp::{self, StompSettings};
 use anyhow::Context;
 use codecs::mqtt::MqttLimits;
+use codecs::openwire::OpenWireLimits;
 use codecs::stomp::StompLimits;
 use config::{Config, FlowControlPolicy, SyncMode};
 use routes::store::log::{Log, LogOptions, LogSync, StreamConfig};
@@ -363,6 +365,43 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             security,
             move |stream, peer| {
                 crate::amqp_port::serve(stream, peer.addr, port.clone(), shutdown.clone())
+            },
+        ));
+    }
+
+    let openwire_cfg = &config.listeners.openwire;
+    if openwire_cfg.enabled {
+        let listener = TcpListener::bind(openwire_cfg.bind)
+            .await
+            .with_context(|| format!("cannot listen for OpenWire on {}", openwire_cfg.bind))?;
+        tracing::info!(address = %openwire_cfg.bind, "OpenWire listener ready");
+        let settings = Arc::new(OpenWireSettings {
+            limits: OpenWireLimits {
+                max_frame_size: openwire_cfg.max_frame_bytes,
+                ..OpenWireLimits::default()
+            },
+            max_inactivity: Duration::from_millis(openwire_cfg.max_inactivity_ms),
+            connect_timeout: Duration::from_millis(openwire_cfg.connect_timeout_ms),
+        });
+        let shared = Arc::new(OpenWireShared::default());
+        let engine = engine.clone();
+        let shutdown = shutdown_rx.clone();
+        // No TLS twin yet for OpenWire (61617); the connection limits apply as on every listener.
+        let security = security_for(openwire_cfg.bind, None, openwire_cfg.connect_timeout_ms);
+        listeners.spawn(accept(
+            listener,
+            connections.listener("openwire", "openwire"),
+            shutdown_rx.clone(),
+            security,
+            move |stream, peer| {
+                crate::openwire::session::serve(
+                    stream,
+                    peer.addr,
+                    engine.clone(),
+                    settings.clone(),
+                    shared.clone(),
+                    shutdown.clone(),
+                )
             },
         ));
     }

@@ -825,3 +825,47 @@ async fn durable_subscriptions_are_listed_with_tags_updated_in_place_and_removed
     assert_eq!(engine.remove_durable_subscriptions("dev-1"), 1);
     assert!(engine.durable_subscriptions("dev-1").is_empty());
 }
+
+#[tokio::test]
+async fn browse_shows_waiting_messages_without_consuming() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), EngineConfig::default());
+    let (producer, _) = engine.connect(None);
+    for i in 0..3 {
+        producer
+            .send(&Destination::queue("b"), msg(&format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    // Waiting messages only (as a JMS queue browser sees them), with their delivery counts.
+    let waiting = |limit: usize| -> Vec<(Arc<Message>, u32)> {
+        engine
+            .browse_queue("b", limit)
+            .unwrap()
+            .into_iter()
+            .filter(|b| !b.unacked)
+            .map(|b| (b.message, b.delivery_count))
+            .collect()
+    };
+    let bodies = |v: Vec<(Arc<Message>, u32)>| -> Vec<String> {
+        v.iter()
+            .map(|(m, _)| String::from_utf8_lossy(&m.body).into_owned())
+            .collect()
+    };
+    assert_eq!(bodies(waiting(10)), ["m0", "m1", "m2"]);
+    assert_eq!(bodies(waiting(2)), ["m0", "m1"]);
+    assert!(engine.browse_queue("nope", 10).is_err());
+    // A delivered, unacknowledged message is no longer waiting; the others still are.
+    let (consumer, mut rx) = engine.connect(None);
+    let mut spec = queue("b");
+    spec.prefetch = Some(1);
+    let c = consumer.subscribe(spec).unwrap();
+    let d = next(&mut rx).await;
+    assert_eq!(body(&d), "m0");
+    assert_eq!(bodies(waiting(10)), ["m1", "m2"]);
+    // Back in the queue when its consumer goes: waiting again, with its delivery count.
+    consumer.unsubscribe(c);
+    let shown = waiting(10);
+    assert_eq!(bodies(shown.clone()), ["m0", "m1", "m2"]);
+    assert!(shown[0].1 >= 1, "{shown:?}");
+}

@@ -143,6 +143,7 @@ class Gateway:
         self.admin_port = getattr(self, "admin_port", None) or free_port(self.host)
         self.kafka_port = getattr(self, "kafka_port", None) or free_port(self.host)
         self.amqp_port = getattr(self, "amqp_port", None) or free_port(self.host)
+        self.openwire_port = getattr(self, "openwire_port", None) or free_port(self.host)
         self.data_dir = self.workdir / "data"
         self.config_path = self.workdir / "gateway.toml"
         self.log_path = self.workdir / "gateway.log"
@@ -153,6 +154,7 @@ class Gateway:
                 "mqtt": {"bind": f"{self.host}:{self.mqtt_port}"},
                 "kafka": {"bind": f"{self.host}:{self.kafka_port}"},
                 "amqp": {"bind": f"{self.host}:{self.amqp_port}"},
+                "openwire": {"bind": f"{self.host}:{self.openwire_port}"},
             },
             # ActiveMQ 5.17 has no broker-side redelivery limit for STOMP consumers (the "6" is
             # the OpenWire JMS client's RedeliveryPolicy): unlimited is the equivalent.

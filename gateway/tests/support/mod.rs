@@ -83,12 +83,14 @@ impl TestGateway {
              [listeners.mqtt]\nbind = \"127.0.0.1:{mqtt}\"\n\n\
              [listeners.amqp]\nbind = \"127.0.0.1:{amqp}\"\n\n\
              [listeners.kafka]\nbind = \"127.0.0.1:{kafka}\"\n\n\
+             [listeners.openwire]\nbind = \"127.0.0.1:{openwire}\"\n\n\
              [admin]\nbind = \"127.0.0.1:{admin}\"\n",
             data = dir.path().join("data").display().to_string(),
             stomp = ports.stomp,
             mqtt = ports.mqtt,
             amqp = ports.amqp,
             kafka = ports.kafka,
+            openwire = ports.openwire,
             admin = ports.admin,
         );
         std::fs::write(dir.path().join("gateway.toml"), config)

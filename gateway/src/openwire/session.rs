@@ -1,0 +1,1281 @@
+//! One OpenWire connection: wire format negotiation, inactivity monitoring, commands in, engine
+//! calls, responses and dispatches out.
+//!
+//! Commands are handled one at a time, in order: a send the client waits for (persistent sends
+//! by default) is answered once the engine has it on disk; an asynchronous send is not waited
+//! for. A command the gateway cannot honour gets an `ExceptionResponse` carrying the Java
+//! exception class the ActiveMQ client expects (e.g. `javax.jms.InvalidClientIDException`);
+//! undecodable bytes close the connection with a `ConnectionError`. Temporary-destination
+//! advisories from the listener's other connections, engine deliveries, commands and timers
+//! (pulls, keep-alives, inactivity) are served by one loop, advisories first.
+
+use super::advisory::{OpenWireShared, TempAdvisory, TEMP_QUEUE_ADVISORY, TEMP_TOPIC_ADVISORY};
+use super::convert::{self, TempNames};
+use codecs::openwire::{
+    self as ow, ack_type, transaction_type, Command, CommandHeader, ExceptionResponse,
+    JavaThrowable, MessageDispatch, OpenWireCodec, OpenWireCodecError, OpenWireLimits, Response,
+    WireFormat, WireFormatOptions,
+};
+use futures::{SinkExt, StreamExt};
+use routes::{
+    ConsumerSource, ConsumerSpec, DestinationKind, Engine, EngineError, NackAction, Session,
+    SessionEvent, Transaction,
+};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::codec::Framed;
+
+/// Settings an OpenWire session runs with, taken from the listener's configuration.
+#[derive(Debug, Clone)]
+pub struct OpenWireSettings {
+    /// Decoder limits (`max_frame_size` is also offered as `MaxFrameSize`).
+    pub limits: OpenWireLimits,
+    /// `MaxInactivityDuration` offered; zero disables inactivity monitoring.
+    pub max_inactivity: Duration,
+    /// Time a new connection has to send its `WireFormatInfo`.
+    pub connect_timeout: Duration,
+}
+
+/// The broker name shown to clients (`BrokerInfo`, exception messages).
+const BROKER_NAME: &str = "gateway";
+
+/// A failure answered with an `ExceptionResponse` (when the command wanted a response) and, when
+/// `fatal`, the end of the connection.
+struct Failure {
+    class: &'static str,
+    message: String,
+    fatal: bool,
+}
+
+impl Failure {
+    fn jms(class: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            class,
+            message: message.into(),
+            fatal: false,
+        }
+    }
+
+    fn fatal(class: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            class,
+            message: message.into(),
+            fatal: true,
+        }
+    }
+
+    fn engine(e: EngineError) -> Self {
+        let class = match &e {
+            EngineError::InvalidSelector(_) => "javax.jms.InvalidSelectorException",
+            EngineError::InvalidDestination(_) | EngineError::UnknownDestination(_) => {
+                "javax.jms.InvalidDestinationException"
+            }
+            EngineError::ClientIdInUse(_) => "javax.jms.InvalidClientIDException",
+            EngineError::ResourceLimit { .. } | EngineError::SendTimeout(_) => {
+                "javax.jms.ResourceAllocationException"
+            }
+            _ => "javax.jms.JMSException",
+        };
+        Failure::jms(class, e.to_string())
+    }
+}
+
+/// One JMS consumer of this connection.
+struct Consumer {
+    /// The engine consumers: one per member of a composite destination; none for an advisory
+    /// subscription, which is accepted but never fed.
+    engine_ids: Vec<routes::ConsumerId>,
+    /// The client's id for it.
+    id: ow::ConsumerId,
+    /// The destination as the client named it.
+    destination: Option<ow::Destination>,
+    /// Dispatched and not yet acknowledged, oldest first: the engine consumer and sequence, and
+    /// the message id sent.
+    dispatched: VecDeque<(routes::ConsumerId, u64, ow::MessageId)>,
+    /// Prefetch 0: the client pulls, and a pull that times out gets an empty dispatch.
+    pulling: bool,
+    /// When the pending pull times out.
+    pull_deadline: Option<Instant>,
+}
+
+/// Transactions are named by the client's `LocalTransactionId` value (per connection).
+type TxKey = i64;
+
+/// A local transaction: the engine work staged so far, and the deliveries its acks cover, which
+/// leave their consumers' dispatched lists only at commit (a rollback keeps them pending, as the
+/// client redelivers them itself).
+#[derive(Default)]
+struct LocalTransaction {
+    work: Transaction,
+    acked: Vec<(ow::ConsumerId, routes::ConsumerId, u64)>,
+}
+
+/// The state of one connection.
+///
+/// ### Invariants
+///
+/// - `session` and `events` are both set from the accepted `ConnectionInfo` until
+///   [`OpenWireSession::close_all`], and both unset otherwise.
+/// - `by_engine` maps exactly the engine consumers listed in the `engine_ids` of `consumers`.
+/// - A consumer's `dispatched` holds only its engine consumers' deliveries not yet acknowledged,
+///   poisoned or committed, oldest first.
+/// - `own_temps` lists the temporary destinations this connection created and has not removed;
+///   each is announced in `shared` until withdrawn.
+struct OpenWireSession {
+    engine: Arc<Engine>,
+    session: Option<Session>,
+    events: Option<UnboundedReceiver<SessionEvent>>,
+    connection_id: Option<ow::ConnectionId>,
+    consumers: HashMap<ow::ConsumerId, Consumer>,
+    /// Producers with a window (`jms.producerWindowSize`): their asynchronous sends are answered
+    /// with `ProducerAck`s releasing the window.
+    windowed_producers: HashMap<ow::ProducerId, i32>,
+    by_engine: HashMap<routes::ConsumerId, ow::ConsumerId>,
+    transactions: HashMap<TxKey, LocalTransaction>,
+    temps: TempNames,
+    user: Option<String>,
+    peer: SocketAddr,
+    closing: bool,
+    /// Largest body a compressed message may inflate to.
+    max_inflated: usize,
+    /// Commands to send right after the response to the command being handled (a queue
+    /// browser's messages follow the `Response` to its `ConsumerInfo`).
+    after_response: Vec<Command>,
+    /// Temporary-destination advisories shared by the listener's connections.
+    shared: Arc<OpenWireShared>,
+    /// Changes to other connections' temporary destinations, once this connection has an
+    /// advisory consumer for them.
+    advisories: Option<broadcast::Receiver<TempAdvisory>>,
+    /// Advisory consumers: id, destination, and whether they watch temporary queues / topics.
+    advisory_consumers: Vec<(ow::ConsumerId, ow::Destination, bool, bool)>,
+    /// This connection's temporary destinations (engine name, kind), to withdraw at close.
+    own_temps: Vec<(String, DestinationKind)>,
+    /// Sequence of the advisory messages sent on this connection.
+    advisory_seq: i64,
+}
+
+type Io<S> = Framed<S, OpenWireCodec>;
+
+fn io_error(e: OpenWireCodecError) -> Failure {
+    Failure::fatal("java.io.IOException", e.to_string())
+}
+
+/// Serves one OpenWire connection until it closes, fails, or the gateway shuts down.
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    engine: Arc<Engine>,
+    settings: Arc<OpenWireSettings>,
+    shared: Arc<OpenWireShared>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let pre = WireFormat {
+        limits: settings.limits,
+        ..WireFormat::default()
+    };
+    let mut framed = Framed::new(stream, OpenWireCodec::new(pre));
+    let max_inactivity_ms = i64::try_from(settings.max_inactivity.as_millis()).unwrap_or(i64::MAX);
+    let ours = WireFormatOptions::loose_server(
+        max_inactivity_ms,
+        i64::from(settings.limits.max_frame_size),
+    );
+    // Like ActiveMQ, the broker sends its WireFormatInfo first, without waiting.
+    let Ok(info) = ours.to_info() else { return };
+    if framed.send(Command::WireFormatInfo(info)).await.is_err() {
+        return;
+    }
+    let first = tokio::select! {
+        r = tokio::time::timeout(settings.connect_timeout, framed.next()) => r,
+        _ = shutdown.changed() => return,
+    };
+    let theirs = match first {
+        Ok(Some(Ok(Command::WireFormatInfo(info)))) if info.is_valid() => {
+            match WireFormatOptions::from_info(&info, &settings.limits) {
+                Ok(o) => o,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "bad WireFormatInfo options");
+                    return;
+                }
+            }
+        }
+        Ok(Some(Ok(other))) => {
+            tracing::debug!(%peer, command = other.name(), "expected WireFormatInfo");
+            return;
+        }
+        Ok(Some(Err(e))) => {
+            tracing::debug!(%peer, error = %e, "undecodable first command");
+            return;
+        }
+        Ok(None) => return,
+        Err(_) => {
+            tracing::debug!(%peer, "no WireFormatInfo in time");
+            return;
+        }
+    };
+    let agreed = ours.negotiate(&theirs);
+    if agreed.version < ow::MIN_VERSION || agreed.tight_encoding_enabled || agreed.cache_enabled {
+        tracing::debug!(%peer, ?agreed, "cannot use the negotiated wire format");
+        return;
+    }
+    let format = WireFormat {
+        version: agreed.version,
+        stack_trace_enabled: agreed.stack_trace_enabled,
+        limits: settings.limits,
+    };
+    framed.codec_mut().set_format(format);
+    let broker_info = Command::BrokerInfo(ow::BrokerInfo {
+        broker_id: Some(ow::BrokerId {
+            value: Some(format!("ID:{BROKER_NAME}-{}", engine.new_message_id())),
+        }),
+        broker_url: Some(format!("tcp://{}", peer.ip())),
+        broker_name: Some(BROKER_NAME.to_string()),
+        ..ow::BrokerInfo::default()
+    });
+    if framed.send(broker_info).await.is_err() {
+        return;
+    }
+    tracing::debug!(%peer, version = format.version, "OpenWire connection negotiated");
+    let inactivity = (agreed.max_inactivity_duration > 0)
+        .then(|| Duration::from_millis(agreed.max_inactivity_duration.unsigned_abs()));
+    let mut state = OpenWireSession {
+        engine,
+        session: None,
+        events: None,
+        connection_id: None,
+        consumers: HashMap::new(),
+        windowed_producers: HashMap::new(),
+        by_engine: HashMap::new(),
+        transactions: HashMap::new(),
+        temps: TempNames::default(),
+        user: None,
+        peer,
+        closing: false,
+        max_inflated: settings.limits.max_frame_size as usize,
+        after_response: Vec::new(),
+        shared,
+        advisories: None,
+        advisory_consumers: Vec::new(),
+        own_temps: Vec::new(),
+        advisory_seq: 0,
+    };
+    let outcome = state.run(&mut framed, inactivity, &mut shutdown).await;
+    if let Err(failure) = outcome {
+        tracing::debug!(%peer, error = %failure.message, "closing OpenWire connection");
+        let error = Command::ConnectionError(ow::ConnectionError {
+            header: CommandHeader::default(),
+            exception: Some(JavaThrowable::new(failure.class, failure.message)),
+            connection_id: state.connection_id.clone(),
+        });
+        let _ = framed.send(error).await;
+    }
+    state.close_all();
+    let _ = SinkExt::<Command>::close(&mut framed).await;
+    tracing::debug!(%peer, "OpenWire connection closed");
+}
+
+/// Waits for the next temporary-destination advisory, or forever without an advisory consumer.
+async fn next_advisory(rx: &mut Option<broadcast::Receiver<TempAdvisory>>) -> TempAdvisory {
+    let Some(rx) = rx else {
+        return std::future::pending().await;
+    };
+    loop {
+        match rx.recv().await {
+            Ok(advisory) => return advisory,
+            // Missed some under load: the client re-learns them from later traffic at worst.
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
+    }
+}
+
+/// Waits for the next engine event, or forever when the connection has no engine session yet.
+async fn next_event(events: &mut Option<UnboundedReceiver<SessionEvent>>) -> Option<SessionEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn response(correlation_id: i32) -> Command {
+    Command::Response(Response {
+        header: CommandHeader::default(),
+        correlation_id,
+    })
+}
+
+impl OpenWireSession {
+    async fn run<S>(
+        &mut self,
+        framed: &mut Io<S>,
+        inactivity: Option<Duration>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let far = Duration::from_secs(86_400 * 365);
+        // A peer silent for the whole inactivity duration is gone (ActiveMQ's read check); we
+        // keep it alive by writing a KeepAliveInfo after a third of it without output.
+        let read_timeout = inactivity.unwrap_or(far);
+        let write_every = inactivity.map(|d| d / 3).unwrap_or(far);
+        let mut read_deadline = Instant::now() + read_timeout;
+        let mut write_deadline = Instant::now() + write_every;
+        loop {
+            if self.closing {
+                return Ok(());
+            }
+            let pull_deadline = self
+                .consumers
+                .values()
+                .filter_map(|c| c.pull_deadline)
+                .min();
+            tokio::select! {
+                // Advisories before deliveries: a client must learn of a temporary reply-to
+                // destination before the request naming it reaches it.
+                biased;
+                _ = shutdown.changed() => {
+                    return Err(Failure::fatal("java.io.IOException", "the broker is shutting down"));
+                }
+                advisory = next_advisory(&mut self.advisories) => {
+                    self.on_advisory(advisory, framed).await?;
+                }
+                event = next_event(&mut self.events) => {
+                    let Some(event) = event else { return Ok(()) };
+                    self.handle_event(event, framed).await?;
+                    while let Some(Ok(event)) = self.events.as_mut().map(|rx| rx.try_recv()) {
+                        self.handle_event(event, framed).await?;
+                    }
+                }
+                item = framed.next() => {
+                    read_deadline = Instant::now() + read_timeout;
+                    match item {
+                        None => return Ok(()),
+                        Some(Err(e)) => return Err(io_error(e)),
+                        Some(Ok(command)) => self.handle(command, framed).await?,
+                    }
+                }
+                _ = tokio::time::sleep_until(pull_deadline.unwrap_or(Instant::now() + far)),
+                    if pull_deadline.is_some() => {
+                    self.expire_pulls(framed).await?;
+                }
+                _ = tokio::time::sleep_until(read_deadline), if inactivity.is_some() => {
+                    return Err(Failure::fatal(
+                        "org.apache.activemq.transport.InactivityIOException",
+                        format!("Channel was inactive for too (>{} ms) long: {}",
+                            read_timeout.as_millis(), self.peer),
+                    ));
+                }
+                _ = tokio::time::sleep_until(write_deadline), if inactivity.is_some() => {
+                    framed.feed(Command::KeepAliveInfo(CommandHeader::default())).await
+                        .map_err(io_error)?;
+                }
+            }
+            if !framed.write_buffer().is_empty() {
+                SinkExt::<Command>::flush(framed).await.map_err(io_error)?;
+                write_deadline = Instant::now() + write_every;
+            }
+        }
+    }
+
+    /// Handles one command; answers it when the client asked for a response.
+    async fn handle<S>(&mut self, command: Command, framed: &mut Io<S>) -> Result<(), Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let header = command.header().copied().unwrap_or_default();
+        let name = command.name();
+        tracing::trace!(peer = %self.peer, ?command, "OpenWire command");
+        let outcome = self.dispatch_command(command, framed).await;
+        match outcome {
+            Ok(()) => {
+                if header.response_required {
+                    framed
+                        .feed(response(header.command_id))
+                        .await
+                        .map_err(io_error)?;
+                }
+                for command in std::mem::take(&mut self.after_response) {
+                    framed.feed(command).await.map_err(io_error)?;
+                }
+                Ok(())
+            }
+            Err(failure) => {
+                tracing::debug!(peer = %self.peer, command = name, error = %failure.message,
+                    "OpenWire command failed");
+                if header.response_required {
+                    let reply = Command::ExceptionResponse(ExceptionResponse {
+                        header: CommandHeader::default(),
+                        correlation_id: header.command_id,
+                        exception: Some(JavaThrowable::new(failure.class, failure.message.clone())),
+                    });
+                    framed.feed(reply).await.map_err(io_error)?;
+                    if failure.fatal {
+                        SinkExt::<Command>::flush(framed).await.map_err(io_error)?;
+                        self.closing = true;
+                    }
+                    Ok(())
+                } else if failure.fatal {
+                    Err(failure)
+                } else {
+                    // Nobody waits for an answer: ActiveMQ reports such errors as a
+                    // ConnectionError the client's exception listener sees, and goes on.
+                    let error = Command::ConnectionError(ow::ConnectionError {
+                        header: CommandHeader::default(),
+                        exception: Some(JavaThrowable::new(failure.class, failure.message)),
+                        connection_id: self.connection_id.clone(),
+                    });
+                    framed.feed(error).await.map_err(io_error)?;
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    async fn dispatch_command<S>(
+        &mut self,
+        command: Command,
+        framed: &mut Io<S>,
+    ) -> Result<(), Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        match command {
+            Command::ConnectionInfo(info) => self.on_connection_info(info),
+            Command::SessionInfo(_) => {
+                self.require_connection()?;
+                Ok(())
+            }
+            Command::ProducerInfo(info) => {
+                self.require_connection()?;
+                if let (Some(id), true) = (info.producer_id, info.window_size > 0) {
+                    self.windowed_producers.insert(id, info.window_size);
+                }
+                Ok(())
+            }
+            Command::ConsumerInfo(info) => self.on_consumer_info(info),
+            Command::Message(message) => {
+                let ack = self.producer_ack_for(&message);
+                self.on_message(*message).await?;
+                if let Some(ack) = ack {
+                    framed.feed(ack).await.map_err(io_error)?;
+                }
+                Ok(())
+            }
+            Command::MessageAck(ack) => self.on_ack(ack),
+            Command::MessagePull(pull) => {
+                if let Some(id) = &pull.consumer_id {
+                    if let Some(c) = self.consumers.get_mut(id) {
+                        // 0 waits for ever; -1 (receiveNoWait) and positive values time out.
+                        c.pull_deadline = match pull.timeout {
+                            0 => None,
+                            t if t < 0 => Some(Instant::now() + Duration::from_millis(50)),
+                            t => Some(Instant::now() + Duration::from_millis(t.unsigned_abs())),
+                        };
+                    }
+                }
+                Ok(())
+            }
+            Command::TransactionInfo(info) => self.on_transaction(info).await,
+            Command::DestinationInfo(info) => self.on_destination_info(info),
+            Command::RemoveInfo(info) => {
+                self.on_remove(info);
+                Ok(())
+            }
+            Command::RemoveSubscriptionInfo(info) => {
+                let session = self.require_connection()?;
+                let name = info.subscription_name.unwrap_or_default();
+                session
+                    .remove_durable_subscription(&name)
+                    .map_err(Failure::engine)
+            }
+            Command::KeepAliveInfo(header) => {
+                if header.response_required {
+                    framed
+                        .feed(Command::KeepAliveInfo(CommandHeader::default()))
+                        .await
+                        .map_err(io_error)?;
+                }
+                Ok(())
+            }
+            Command::ShutdownInfo(_) => {
+                self.closing = true;
+                Ok(())
+            }
+            Command::FlushCommand(_)
+            | Command::ConsumerControl(_)
+            | Command::ConnectionControl(_)
+            | Command::ControlCommand(_)
+            | Command::ProducerAck(_)
+            | Command::Response(_)
+            | Command::ExceptionResponse(_)
+            | Command::ConnectionError(_) => Ok(()),
+            Command::WireFormatInfo(_) => Err(Failure::fatal(
+                "java.io.IOException",
+                "WireFormatInfo already negotiated",
+            )),
+            other => Err(Failure::jms(
+                "java.lang.UnsupportedOperationException",
+                format!("{} is not supported by this broker", other.name()),
+            )),
+        }
+    }
+
+    /// The `ProducerAck` an asynchronous send of a windowed producer gets: it releases what the
+    /// client counted for the message (`Message.getSize()`: 1024 bytes plus properties and body).
+    fn producer_ack_for(&self, message: &ow::Message) -> Option<Command> {
+        if message.header.response_required {
+            return None;
+        }
+        let producer_id = message.producer_id.as_ref()?;
+        self.windowed_producers.get(producer_id)?;
+        let size = 1024
+            + message
+                .marshalled_properties
+                .as_ref()
+                .map_or(0, |p| p.len())
+            + message.content.as_ref().map_or(0, |c| c.len());
+        Some(Command::ProducerAck(ow::ProducerAck {
+            header: CommandHeader::default(),
+            producer_id: Some(producer_id.clone()),
+            size: i32::try_from(size).unwrap_or(i32::MAX),
+        }))
+    }
+
+    fn require_connection(&self) -> Result<&Session, Failure> {
+        self.session.as_ref().ok_or_else(|| {
+            Failure::fatal(
+                "javax.jms.IllegalStateException",
+                "no ConnectionInfo received on this connection",
+            )
+        })
+    }
+
+    fn on_connection_info(&mut self, info: ow::ConnectionInfo) -> Result<(), Failure> {
+        if self.session.is_some() {
+            // A failover reconnect on the same transport re-sends it: nothing to do.
+            return Ok(());
+        }
+        let client_id = info.client_id.clone().filter(|c| !c.is_empty());
+        match self.engine.connect_unique(client_id.clone()) {
+            Ok((session, events)) => {
+                self.session = Some(session);
+                self.events = Some(events);
+                self.connection_id = info.connection_id;
+                self.user = info.user_name.filter(|u| !u.is_empty());
+                Ok(())
+            }
+            Err(EngineError::ClientIdInUse(cid)) => Err(Failure::fatal(
+                "javax.jms.InvalidClientIDException",
+                format!("Broker: {BROKER_NAME} - Client: {cid} already connected"),
+            )),
+            Err(e) => Err(Failure::engine(e)),
+        }
+    }
+
+    fn on_consumer_info(&mut self, info: ow::ConsumerInfo) -> Result<(), Failure> {
+        let session = self.require_connection()?;
+        let Some(id) = info.consumer_id.clone() else {
+            return Err(Failure::jms(
+                "javax.jms.JMSException",
+                "ConsumerInfo without a consumer id",
+            ));
+        };
+        let Some(destination) = info.destination.clone() else {
+            return Err(Failure::jms(
+                "javax.jms.InvalidDestinationException",
+                "ConsumerInfo without a destination",
+            ));
+        };
+        if info.browser {
+            return self.browse(&info, id, destination);
+        }
+        let pulling = info.prefetch_size == 0;
+        if convert::is_advisory(&destination) {
+            self.add_advisory_consumer(&id, &destination);
+            self.consumers.insert(
+                id.clone(),
+                Consumer {
+                    engine_ids: Vec::new(),
+                    id,
+                    destination: Some(destination),
+                    dispatched: VecDeque::new(),
+                    pulling,
+                    pull_deadline: None,
+                },
+            );
+            return Ok(());
+        }
+        let targets = convert::engine_destinations(&destination, &self.temps)
+            .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+        let subscription = info.subscription_name.clone().filter(|s| !s.is_empty());
+        if subscription.is_some() && targets.len() > 1 {
+            return Err(Failure::jms(
+                "javax.jms.InvalidDestinationException",
+                "a durable subscription cannot be on a composite destination",
+            ));
+        }
+        let mut engine_ids = Vec::new();
+        for target in &targets {
+            let source = match (target.kind, subscription.clone()) {
+                // A virtual topic's consumer queue: a durable subscription shared by its
+                // consumers, bound to the virtual topic (created by the first consumer, as on
+                // ActiveMQ).
+                (DestinationKind::Queue, _)
+                    if convert::virtual_topic_of(&target.name).is_some() =>
+                {
+                    ConsumerSource::SharedTopic {
+                        pattern: convert::virtual_topic_of(&target.name)
+                            .unwrap_or_default()
+                            .to_string(),
+                        subscription: target.name.clone(),
+                        durable: true,
+                    }
+                }
+                (DestinationKind::Queue, _) => ConsumerSource::Queue(target.name.clone()),
+                (DestinationKind::Topic, None) => ConsumerSource::Topic(target.name.clone()),
+                (DestinationKind::Topic, Some(name)) => {
+                    if session.client_id().is_none() {
+                        return Err(Failure::jms(
+                            "javax.jms.JMSException",
+                            "a durable subscription needs a client id",
+                        ));
+                    }
+                    ConsumerSource::DurableTopic {
+                        pattern: target.name.clone(),
+                        subscription: name,
+                    }
+                }
+            };
+            let prefetch = u32::try_from(info.prefetch_size).ok().map(|p| p.max(1));
+            let spec = ConsumerSpec {
+                source,
+                selector: info.selector.clone().filter(|s| !s.trim().is_empty()),
+                prefetch,
+                exclusive: info.exclusive,
+                no_local: info.no_local,
+                retained: false,
+                tag: None,
+            };
+            match session.subscribe(spec) {
+                Ok(engine_id) => engine_ids.push(engine_id),
+                Err(e) => {
+                    // Undo the members already subscribed.
+                    for engine_id in engine_ids {
+                        session.unsubscribe(engine_id);
+                    }
+                    return Err(match e {
+                        EngineError::SubscriptionInUse(_) => Failure::jms(
+                            "javax.jms.JMSException",
+                            format!(
+                                "Durable consumer is in use for client: {} and subscriptionName: {}",
+                                session.client_id().unwrap_or_default(),
+                                info.subscription_name.clone().unwrap_or_default()
+                            ),
+                        ),
+                        other => Failure::engine(other),
+                    });
+                }
+            }
+        }
+        for engine_id in &engine_ids {
+            self.by_engine.insert(*engine_id, id.clone());
+        }
+        self.consumers.insert(
+            id.clone(),
+            Consumer {
+                engine_ids,
+                id,
+                destination: Some(destination),
+                dispatched: VecDeque::new(),
+                pulling,
+                pull_deadline: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// A queue browser: the messages waiting in the queue (up to 400, ActiveMQ's
+    /// `maxBrowsePageSize`), matching its selector, then an empty dispatch that ends the browse.
+    /// Nothing is consumed; the browser's acks are ignored.
+    fn browse(
+        &mut self,
+        info: &ow::ConsumerInfo,
+        id: ow::ConsumerId,
+        destination: ow::Destination,
+    ) -> Result<(), Failure> {
+        const MAX_BROWSE: usize = 400;
+        let targets = convert::engine_destinations(&destination, &self.temps)
+            .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+        let selector = match info.selector.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => {
+                Some(routes::selector::Selector::parse(text).map_err(|e| {
+                    Failure::jms("javax.jms.InvalidSelectorException", e.to_string())
+                })?)
+            }
+            _ => None,
+        };
+        let mut dispatches = Vec::new();
+        for target in targets.iter().filter(|t| t.kind == DestinationKind::Queue) {
+            // What a queue browser shows: the messages waiting, not those out for delivery.
+            let waiting = self
+                .engine
+                .browse_queue(&target.name, MAX_BROWSE)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|b| !b.unacked)
+                .map(|b| (b.message, b.delivery_count));
+            for (n, (message, delivery_count)) in waiting.enumerate() {
+                if selector
+                    .as_ref()
+                    .is_some_and(|s| !s.matches(&message, delivery_count + 1))
+                {
+                    continue;
+                }
+                let converted = convert::message_for_dispatch(
+                    &message,
+                    target,
+                    n as u64,
+                    delivery_count + 1,
+                    &self.temps,
+                )
+                .map_err(|e| Failure::jms("javax.jms.JMSException", e))?;
+                dispatches.push(Command::MessageDispatch(MessageDispatch {
+                    header: CommandHeader::default(),
+                    consumer_id: Some(id.clone()),
+                    destination: Some(destination.clone()),
+                    redelivery_counter: converted.redelivery_counter,
+                    message: Some(Box::new(converted)),
+                }));
+            }
+        }
+        dispatches.push(Command::MessageDispatch(MessageDispatch {
+            header: CommandHeader::default(),
+            consumer_id: Some(id.clone()),
+            destination: Some(destination.clone()),
+            message: None,
+            redelivery_counter: 0,
+        }));
+        self.after_response.extend(dispatches);
+        self.consumers.insert(
+            id.clone(),
+            Consumer {
+                engine_ids: Vec::new(),
+                id,
+                destination: Some(destination),
+                dispatched: VecDeque::new(),
+                pulling: false,
+                pull_deadline: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn on_message(&mut self, message: ow::Message) -> Result<(), Failure> {
+        self.require_connection()?;
+        let Some(destination) = message.destination.clone() else {
+            return Err(Failure::jms(
+                "javax.jms.InvalidDestinationException",
+                "message without a destination",
+            ));
+        };
+        let targets = convert::engine_destinations(&destination, &self.temps)
+            .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+        let reply_to = message
+            .reply_to
+            .as_ref()
+            .and_then(|r| convert::reply_to_uri(r, &self.temps));
+        let mut converted = convert::message_from_client(
+            &message,
+            reply_to,
+            self.user.as_deref(),
+            self.max_inflated,
+        )
+        .map_err(|e| Failure::jms("javax.jms.MessageFormatException", e))?;
+        if converted.message_id.is_empty() {
+            converted.message_id = self.engine.new_message_id();
+        }
+        if let Some(ow::TransactionId::Local(tx)) = &message.transaction_id {
+            let Some(work) = self.transactions.get_mut(&tx.value) else {
+                return Err(Failure::jms(
+                    "javax.jms.TransactionRolledBackException",
+                    format!("transaction {} is not started", tx.value),
+                ));
+            };
+            for target in targets {
+                work.work.send(target, converted.clone());
+            }
+            return Ok(());
+        }
+        let Some(session) = self.session.as_ref() else {
+            return Ok(());
+        };
+        for target in &targets {
+            let durability = session
+                .publish(target, converted.clone())
+                .await
+                .map_err(Failure::engine)?;
+            if message.header.response_required {
+                // The client waits for the response of a synchronous send (persistent ones by
+                // default): it comes once the message is on disk.
+                durability.await.map_err(Failure::engine)?;
+            } else {
+                // An asynchronous send waits for nothing: the journal write goes on (and is
+                // grouped with the next ones) while the following commands are handled.
+                drop(durability);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_ack(&mut self, ack: ow::MessageAck) -> Result<(), Failure> {
+        let Some(consumer_id) = ack.consumer_id.as_ref() else {
+            return Ok(());
+        };
+        let Some(consumer) = self.consumers.get_mut(consumer_id) else {
+            tracing::debug!(peer = %self.peer, %consumer_id, "ack for an unknown consumer");
+            return Ok(());
+        };
+        if consumer.engine_ids.is_empty() {
+            return Ok(());
+        }
+        let Some(last) = ack.last_message_id.as_ref() else {
+            return Ok(());
+        };
+
+        // Delivered to the application only, or a rollback's redelivery notice: the message stays
+        // in flight (the client redelivers it locally, as ActiveMQ's does).
+        if matches!(ack.ack_type, ack_type::DELIVERED | ack_type::REDELIVERED) {
+            return Ok(());
+        }
+        let Some(pos) = consumer.dispatched.iter().position(|(_, _, id)| id == last) else {
+            return Ok(());
+        };
+        // Individual acks name one message; the others a range ending at the last message.
+        let range = if ack.ack_type == ack_type::INDIVIDUAL {
+            pos..=pos
+        } else {
+            0..=pos
+        };
+        if let Some(ow::TransactionId::Local(tx)) = &ack.transaction_id {
+            if ack.ack_type != ack_type::POISON {
+                if let Some(local) = self.transactions.get_mut(&tx.value) {
+                    for (engine_id, seq, _) in consumer.dispatched.range(range) {
+                        let entry = (consumer_id.clone(), *engine_id, *seq);
+                        if !local.acked.contains(&entry) {
+                            local.acked.push(entry);
+                            local.work.ack(*engine_id, *seq);
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        let mut by_engine: Vec<(routes::ConsumerId, Vec<u64>)> = Vec::new();
+        for (engine_id, seq, _) in consumer.dispatched.drain(range) {
+            match by_engine.iter_mut().find(|(e, _)| *e == engine_id) {
+                Some((_, seqs)) => seqs.push(seq),
+                None => by_engine.push((engine_id, vec![seq])),
+            }
+        }
+        let Some(session) = self.session.as_ref() else {
+            return Ok(());
+        };
+        for (engine_id, seqs) in by_engine {
+            if ack.ack_type == ack_type::POISON {
+                // The client's redelivery policy gave up: to the dead-letter queue, as ActiveMQ
+                // does.
+                session
+                    .nack(engine_id, &seqs, NackAction::DeadLetter)
+                    .map_err(Failure::engine)?;
+            } else {
+                // Standard, unmatched and expired acks all remove the messages. The durability
+                // of an ack is not awaited: a lost ack only means a redelivery.
+                let durability = session.ack(engine_id, &seqs).map_err(Failure::engine)?;
+                drop(durability);
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_transaction(&mut self, info: ow::TransactionInfo) -> Result<(), Failure> {
+        self.require_connection()?;
+        let key = match &info.transaction_id {
+            Some(ow::TransactionId::Local(tx)) => tx.value,
+            Some(ow::TransactionId::Xa(_)) => {
+                return Err(Failure::jms(
+                    "javax.transaction.xa.XAException",
+                    "XA transactions are not supported by this broker yet",
+                ))
+            }
+            None => {
+                return Err(Failure::jms(
+                    "javax.jms.JMSException",
+                    "TransactionInfo without a transaction id",
+                ))
+            }
+        };
+        match info.transaction_type {
+            transaction_type::BEGIN => {
+                self.transactions.insert(key, LocalTransaction::default());
+                Ok(())
+            }
+            transaction_type::COMMIT_ONE_PHASE | transaction_type::COMMIT_TWO_PHASE => {
+                let Some(local) = self.transactions.remove(&key) else {
+                    return Err(Failure::jms(
+                        "javax.jms.TransactionRolledBackException",
+                        format!("transaction {key} is not started"),
+                    ));
+                };
+                for (consumer_id, engine_id, seq) in &local.acked {
+                    if let Some(c) = self.consumers.get_mut(consumer_id) {
+                        c.dispatched.retain(|(e, s, _)| (e, s) != (engine_id, seq));
+                    }
+                }
+                let session = self.require_connection()?;
+                let durability = session.commit(local.work).await.map_err(Failure::engine)?;
+                durability.await.map_err(Failure::engine)
+            }
+            transaction_type::ROLLBACK => {
+                // Staged sends are dropped; staged acks are forgotten and their messages stay
+                // in flight: the client redelivers them itself (and poison-acks past its limit).
+                self.transactions.remove(&key);
+                Ok(())
+            }
+            transaction_type::END | transaction_type::FORGET => Ok(()),
+            other => Err(Failure::jms(
+                "javax.jms.JMSException",
+                format!("transaction operation {other} is not supported"),
+            )),
+        }
+    }
+
+    fn on_destination_info(&mut self, info: ow::DestinationInfo) -> Result<(), Failure> {
+        let session = self.require_connection()?;
+        let Some(destination) = info.destination else {
+            return Ok(());
+        };
+        if !destination.kind.is_temporary() {
+            return Ok(());
+        }
+        let client_name = destination.name().to_string();
+        if info.operation_type == 0 {
+            if self.temps.engine_name(&client_name).is_some() {
+                return Ok(());
+            }
+            let kind = if destination.kind.is_queue() {
+                DestinationKind::Queue
+            } else {
+                DestinationKind::Topic
+            };
+            let engine_name = session.create_temporary(kind).map_err(Failure::engine)?;
+            let origin = session.id();
+            self.temps.insert(client_name, engine_name.clone());
+            self.own_temps.push((engine_name.clone(), kind));
+            self.shared.announce(TempAdvisory {
+                engine_name,
+                kind,
+                added: true,
+                origin,
+            });
+        } else if let Some(engine_name) = self.temps.remove(&client_name) {
+            // The engine deletes temporary destinations with the connection; others stop
+            // seeing it now.
+            self.withdraw_temp(&engine_name);
+        }
+        Ok(())
+    }
+
+    fn on_remove(&mut self, info: ow::RemoveInfo) {
+        match info.object_id.as_deref() {
+            Some(Command::ConsumerId(id)) => self.close_consumer(id),
+            Some(Command::ProducerId(id)) => {
+                self.windowed_producers.remove(id);
+            }
+            Some(Command::SessionId(sid)) => {
+                let ids: Vec<ow::ConsumerId> = self
+                    .consumers
+                    .keys()
+                    .filter(|c| c.connection_id == sid.connection_id && c.session_id == sid.value)
+                    .cloned()
+                    .collect();
+                for id in ids {
+                    self.close_consumer(&id);
+                }
+                // Uncommitted transactions of the session are gone with it.
+            }
+            Some(Command::ConnectionId(_)) => self.close_all(),
+            _ => {}
+        }
+    }
+
+    fn withdraw_temp(&mut self, engine_name: &str) {
+        let kind = self
+            .own_temps
+            .iter()
+            .find(|(name, _)| name == engine_name)
+            .map_or(DestinationKind::Queue, |(_, kind)| *kind);
+        self.own_temps.retain(|(name, _)| name != engine_name);
+        self.withdraw_temp_named(engine_name, kind);
+    }
+
+    fn withdraw_temp_named(&self, engine_name: &str, kind: DestinationKind) {
+        let origin = self.session.as_ref().map_or(0, |s| s.id());
+        self.shared.announce(TempAdvisory {
+            engine_name: engine_name.to_string(),
+            kind,
+            added: false,
+            origin,
+        });
+    }
+
+    /// Registers an advisory consumer; one watching temporary destinations starts receiving
+    /// their advisories, beginning with the ones live now (after the `Response`).
+    fn add_advisory_consumer(&mut self, id: &ow::ConsumerId, destination: &ow::Destination) {
+        let members: Vec<&str> = destination.name().split(',').map(str::trim).collect();
+        let queues = members
+            .iter()
+            .any(|m| m.trim_start_matches("topic://") == TEMP_QUEUE_ADVISORY);
+        let topics = members
+            .iter()
+            .any(|m| m.trim_start_matches("topic://") == TEMP_TOPIC_ADVISORY);
+        if !queues && !topics {
+            return;
+        }
+        self.advisory_consumers
+            .push((id.clone(), destination.clone(), queues, topics));
+        let (rx, live) = self.shared.subscribe();
+        if self.advisories.is_none() {
+            self.advisories = Some(rx);
+        }
+        let own = self.session.as_ref().map(|s| s.id());
+        for advisory in live.into_iter().filter(|a| Some(a.origin) != own) {
+            let watches = match advisory.kind {
+                DestinationKind::Queue => queues,
+                DestinationKind::Topic => topics,
+            };
+            if watches {
+                self.temps.set_announced(&advisory.engine_name, true);
+                let dispatch = self.advisory_dispatch(id, destination, &advisory);
+                self.after_response.push(dispatch);
+            }
+        }
+    }
+
+    /// The `MessageDispatch` of an advisory message carrying a `DestinationInfo`, as ActiveMQ's
+    /// advisory broker sends it.
+    fn advisory_dispatch(
+        &mut self,
+        consumer: &ow::ConsumerId,
+        destination: &ow::Destination,
+        advisory: &TempAdvisory,
+    ) -> Command {
+        self.advisory_seq += 1;
+        let (temp_kind, topic) = match advisory.kind {
+            DestinationKind::Queue => (ow::DestinationKind::TempQueue, TEMP_QUEUE_ADVISORY),
+            DestinationKind::Topic => (ow::DestinationKind::TempTopic, TEMP_TOPIC_ADVISORY),
+        };
+        let producer_id = ow::ProducerId {
+            connection_id: Some("ID:gateway-advisory-1:1".to_string()),
+            value: 1,
+            session_id: 1,
+        };
+        let info = ow::DestinationInfo {
+            header: CommandHeader::default(),
+            connection_id: None,
+            destination: Some(ow::Destination {
+                kind: temp_kind,
+                physical_name: Some(advisory.engine_name.clone()),
+            }),
+            operation_type: if advisory.added { 0 } else { 1 },
+            timeout: 0,
+            broker_path: None,
+        };
+        let message = ow::Message {
+            kind: ow::MessageKind::Message,
+            producer_id: Some(producer_id.clone()),
+            destination: Some(ow::Destination::topic(topic)),
+            message_id: Some(ow::MessageId {
+                text_view: None,
+                producer_id: Some(producer_id),
+                producer_sequence_id: self.advisory_seq,
+                broker_sequence_id: self.advisory_seq,
+            }),
+            priority: 4,
+            data_structure: Some(Box::new(Command::DestinationInfo(info))),
+            ..ow::Message::default()
+        };
+        Command::MessageDispatch(MessageDispatch {
+            header: CommandHeader::default(),
+            consumer_id: Some(consumer.clone()),
+            destination: Some(destination.clone()),
+            message: Some(Box::new(message)),
+            redelivery_counter: 0,
+        })
+    }
+
+    /// Tells this connection's advisory consumers about another connection's temporary
+    /// destination.
+    async fn on_advisory<S>(
+        &mut self,
+        advisory: TempAdvisory,
+        framed: &mut Io<S>,
+    ) -> Result<(), Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        if self.session.as_ref().map(|s| s.id()) == Some(advisory.origin) {
+            return Ok(());
+        }
+        let watchers: Vec<(ow::ConsumerId, ow::Destination)> = self
+            .advisory_consumers
+            .iter()
+            .filter(|(_, _, queues, topics)| match advisory.kind {
+                DestinationKind::Queue => *queues,
+                DestinationKind::Topic => *topics,
+            })
+            .map(|(id, d, _, _)| (id.clone(), d.clone()))
+            .collect();
+        if watchers.is_empty() {
+            return Ok(());
+        }
+        self.temps
+            .set_announced(&advisory.engine_name, advisory.added);
+        if let Some((id, destination)) = watchers.first() {
+            let dispatch = self.advisory_dispatch(id, destination, &advisory);
+            framed.feed(dispatch).await.map_err(io_error)?;
+        }
+        Ok(())
+    }
+
+    fn close_consumer(&mut self, id: &ow::ConsumerId) {
+        self.advisory_consumers.retain(|(c, _, _, _)| c != id);
+        if self.advisory_consumers.is_empty() {
+            self.advisories = None;
+        }
+        if let Some(consumer) = self.consumers.remove(id) {
+            for engine_id in consumer.engine_ids {
+                self.by_engine.remove(&engine_id);
+                if let Some(session) = &self.session {
+                    session.unsubscribe(engine_id);
+                }
+            }
+        }
+    }
+
+    /// Closes every consumer and the engine session: unacknowledged messages go back to their
+    /// queues, temporary destinations are deleted, uncommitted transactions are dropped.
+    fn close_all(&mut self) {
+        let ids: Vec<ow::ConsumerId> = self.consumers.keys().cloned().collect();
+        for id in ids {
+            self.close_consumer(&id);
+        }
+        self.transactions.clear();
+        for (engine_name, kind) in std::mem::take(&mut self.own_temps) {
+            self.withdraw_temp_named(&engine_name, kind);
+        }
+        self.events = None;
+        if let Some(mut session) = self.session.take() {
+            session.close();
+        }
+    }
+
+    async fn handle_event<S>(
+        &mut self,
+        event: SessionEvent,
+        framed: &mut Io<S>,
+    ) -> Result<(), Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        match event {
+            SessionEvent::Deliver(delivery) => {
+                let Some(id) = self.by_engine.get(&delivery.consumer).cloned() else {
+                    return Ok(());
+                };
+                let message = match convert::message_for_delivery(&delivery, &self.temps) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot convert a delivery for OpenWire");
+                        if let Some(session) = &self.session {
+                            let _ = session.nack(
+                                delivery.consumer,
+                                &[delivery.seq],
+                                NackAction::DeadLetter,
+                            );
+                        }
+                        return Ok(());
+                    }
+                };
+                let Some(consumer) = self.consumers.get_mut(&id) else {
+                    return Ok(());
+                };
+                if let Some(message_id) = &message.message_id {
+                    consumer.dispatched.push_back((
+                        delivery.consumer,
+                        delivery.seq,
+                        message_id.clone(),
+                    ));
+                }
+                consumer.pull_deadline = None;
+                let dispatch = Command::MessageDispatch(MessageDispatch {
+                    header: CommandHeader::default(),
+                    consumer_id: Some(consumer.id.clone()),
+                    destination: consumer.destination.clone(),
+                    redelivery_counter: message.redelivery_counter,
+                    message: Some(Box::new(message)),
+                });
+                framed.feed(dispatch).await.map_err(io_error)
+            }
+            SessionEvent::TakenOver => Err(Failure::fatal(
+                "javax.jms.InvalidClientIDException",
+                "another connection took over this client id",
+            )),
+            SessionEvent::ConsumerCancelled(engine_id) => {
+                // Its queue was deleted (e.g. another connection's temporary queue went away).
+                if let Some(id) = self.by_engine.remove(&engine_id) {
+                    if let Some(c) = self.consumers.get_mut(&id) {
+                        c.engine_ids.retain(|e| *e != engine_id);
+                        c.dispatched.retain(|(e, _, _)| *e != engine_id);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Pulls that timed out get a dispatch without a message, which ends the client's receive.
+    async fn expire_pulls<S>(&mut self, framed: &mut Io<S>) -> Result<(), Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let now = Instant::now();
+        let mut empty = Vec::new();
+        for consumer in self.consumers.values_mut() {
+            if consumer.pulling && consumer.pull_deadline.is_some_and(|d| d <= now) {
+                consumer.pull_deadline = None;
+                empty.push(Command::MessageDispatch(MessageDispatch {
+                    header: CommandHeader::default(),
+                    consumer_id: Some(consumer.id.clone()),
+                    destination: consumer.destination.clone(),
+                    message: None,
+                    redelivery_counter: 0,
+                }));
+            } else if consumer.pull_deadline.is_some_and(|d| d <= now) {
+                consumer.pull_deadline = None;
+            }
+        }
+        for command in empty {
+            framed.feed(command).await.map_err(io_error)?;
+        }
+        Ok(())
+    }
+}

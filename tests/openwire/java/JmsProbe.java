@@ -1,0 +1,775 @@
+import java.io.Serializable;
+import java.util.ArrayList;
+import java.util.Enumeration;
+
+import javax.jms.BytesMessage;
+import javax.jms.Connection;
+import javax.jms.DeliveryMode;
+import javax.jms.Destination;
+import javax.jms.JMSException;
+import javax.jms.MapMessage;
+import javax.jms.Message;
+import javax.jms.MessageConsumer;
+import javax.jms.MessageProducer;
+import javax.jms.ObjectMessage;
+import javax.jms.Queue;
+import javax.jms.Session;
+import javax.jms.StreamMessage;
+import javax.jms.TemporaryQueue;
+import javax.jms.TextMessage;
+import javax.jms.Topic;
+import javax.jms.TopicSubscriber;
+
+import org.apache.activemq.ActiveMQConnection;
+import org.apache.activemq.ActiveMQConnectionFactory;
+
+/**
+ * A small JMS program driven by the OpenWire tests and the golden-byte capture.
+ *
+ * <pre>
+ * java JmsProbe URL capture [nopull]            every message type, property type, ack, tx, temp queue
+ *                                               (nopull: OpenWire 1 has no MessagePull)
+ * java JmsProbe URL send DEST TEXT [N [TTL_MS]] send N (default 1) persistent TextMessages "TEXT-i"
+ *                                               ("TEXT" when N is 1), with a time to live
+ * java JmsProbe URL receive DEST TIMEOUT_MS [N] receive up to N messages (default 1), auto-ack
+ * java JmsProbe URL pubsub TOPIC TEXT           subscribe, publish TEXT to the topic, receive it
+ * java JmsProbe URL receive-noack DEST TIMEOUT_MS N   CLIENT_ACKNOWLEDGE, receive N, never ack
+ * java JmsProbe URL receive-selector DEST SELECTOR TIMEOUT_MS N   receive up to N matching SELECTOR
+ * java JmsProbe URL rollback-forever DEST TIMEOUT_MS  transacted: receive and roll back until the
+ *                                               client's redelivery policy gives up (poison ack)
+ * java JmsProbe URL durable CLIENT_ID TOPIC SUB TIMEOUT_MS N   durable subscriber: receive up to N,
+ *                                               close without unsubscribing
+ * java JmsProbe URL failover-roundtrip DEST     (a failover: URL) send "before", print "OK phase1",
+ *                                               wait for a line on stdin, send "after", receive both
+ * java JmsProbe URL request DEST TEXT TIMEOUT_MS   send TEXT with a temporary reply queue, await the reply
+ * java JmsProbe URL respond DEST TIMEOUT_MS     answer one request with "reply:" + its text, to its JMSReplyTo
+ * java JmsProbe URL client-ack-recover DEST     CLIENT_ACKNOWLEDGE: receive, recover, receive again, ack
+ * java JmsProbe URL individual-ack DEST N INDEX  INDIVIDUAL_ACKNOWLEDGE: receive N, acknowledge only the INDEX-th
+ * java JmsProbe URL nolocal TOPIC                a noLocal subscriber gets "other" (another connection), not "own"
+ * java JmsProbe URL hold DEST                   CLIENT_ACKNOWLEDGE: receive one, print it, then wait for a line on
+ *                                               stdin without acknowledging
+ * java JmsProbe URL browse QUEUE [SELECTOR]      print what a QueueBrowser shows, consume nothing
+ * java JmsProbe URL groups DEST                 two consumers, six messages in groups A and B: prints
+ *                                               "GROUP consumer=<1|2> group=<A|B>" per message
+ * </pre>
+ *
+ * DEST is "queue:NAME" or "topic:NAME". Every received message is printed as one line:
+ * "RECEIVED type=<JMS class> text=<body or -> redelivered=<bool> props=<name=value;...>", sorted
+ * property names; a step that works prints "OK <step>". Exit code 0 only when every step worked.
+ */
+public final class JmsProbe {
+
+    private JmsProbe() {}
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 2) {
+            System.err.println("usage: JmsProbe URL capture|send|receive|pubsub ...");
+            System.exit(2);
+        }
+        String url = args[0];
+        String scenario = args[1];
+        ActiveMQConnectionFactory factory = new ActiveMQConnectionFactory(url);
+        int rc;
+        switch (scenario) {
+            case "capture":
+                rc = capture(factory, args.length > 2 && args[2].equals("nopull"));
+                break;
+            case "send":
+                rc = send(factory, args[2], args[3], args.length > 4 ? Integer.parseInt(args[4]) : 1,
+                        args.length > 5 ? Long.parseLong(args[5]) : 0);
+                break;
+            case "receive":
+                rc = receive(factory, args[2], Long.parseLong(args[3]),
+                        args.length > 4 ? Integer.parseInt(args[4]) : 1);
+                break;
+            case "pubsub":
+                rc = pubsub(factory, args[2], args[3]);
+                break;
+            case "receive-noack":
+                rc = receiveNoAck(factory, args[2], Long.parseLong(args[3]), Integer.parseInt(args[4]));
+                break;
+            case "receive-selector":
+                rc = receiveSelector(factory, args[2], args[3], Long.parseLong(args[4]),
+                        Integer.parseInt(args[5]));
+                break;
+            case "durable":
+                rc = durable(factory, args[2], args[3], args[4], Long.parseLong(args[5]),
+                        Integer.parseInt(args[6]));
+                break;
+            case "failover-roundtrip":
+                rc = failoverRoundtrip(factory, args[2]);
+                break;
+            case "request":
+                rc = request(factory, args[2], args[3], Long.parseLong(args[4]));
+                break;
+            case "respond":
+                rc = respond(factory, args[2], Long.parseLong(args[3]));
+                break;
+            case "client-ack-recover":
+                rc = clientAckRecover(factory, args[2]);
+                break;
+            case "individual-ack":
+                rc = individualAck(factory, args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]));
+                break;
+            case "nolocal":
+                rc = noLocal(factory, args[2]);
+                break;
+            case "hold":
+                rc = hold(factory, args[2]);
+                break;
+            case "browse":
+                rc = browse(factory, args[2], args.length > 3 ? args[3] : null);
+                break;
+            case "groups":
+                rc = groups(factory, args[2]);
+                break;
+            case "rollback-forever":
+                rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
+                break;
+            default:
+                System.err.println("unknown scenario " + scenario);
+                rc = 2;
+        }
+        System.out.flush();
+        System.exit(rc);
+    }
+
+    private static Destination destination(Session session, String spec) throws JMSException {
+        if (spec.startsWith("queue:")) {
+            return session.createQueue(spec.substring(6));
+        }
+        if (spec.startsWith("topic:")) {
+            return session.createTopic(spec.substring(6));
+        }
+        throw new IllegalArgumentException("destination must be queue:NAME or topic:NAME: " + spec);
+    }
+
+    private static int send(ActiveMQConnectionFactory factory, String dest, String text, int count, long ttl)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = session.createProducer(destination(session, dest));
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            producer.setTimeToLive(ttl);
+            for (int i = 0; i < count; i++) {
+                TextMessage message = session.createTextMessage(count == 1 ? text : text + "-" + i);
+                message.setStringProperty("probe", "jms");
+                message.setIntProperty("seq", i);
+                producer.send(message);
+            }
+            System.out.println("OK send " + count);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int receive(ActiveMQConnectionFactory factory, String dest, long timeoutMs, int count)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            int received = 0;
+            while (received < count) {
+                Message message = consumer.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK receive " + received);
+            return received == count ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int receiveNoAck(ActiveMQConnectionFactory factory, String dest, long timeoutMs, int count)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            int received = 0;
+            while (received < count) {
+                Message message = consumer.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK receive-noack " + received);
+            return received == count ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int receiveSelector(ActiveMQConnectionFactory factory, String dest, String selector,
+            long timeoutMs, int count) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest), selector);
+            int received = 0;
+            while (received < count) {
+                Message message = consumer.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK receive-selector " + received);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int rollbackForever(ActiveMQConnectionFactory factory, String dest, long timeoutMs)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(true, Session.SESSION_TRANSACTED);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            int deliveries = 0;
+            while (true) {
+                Message message = consumer.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                deliveries++;
+                print(message);
+                session.rollback();
+            }
+            System.out.println("OK rollback-forever " + deliveries);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int durable(ActiveMQConnectionFactory factory, String clientId, String topicName, String sub,
+            long timeoutMs, int count) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.setClientID(clientId);
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            TopicSubscriber subscriber = session.createDurableSubscriber(session.createTopic(topicName), sub);
+            int received = 0;
+            while (received < count) {
+                Message message = subscriber.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            subscriber.close();
+            System.out.println("OK durable " + received);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int failoverRoundtrip(ActiveMQConnectionFactory factory, String dest) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Destination destination = destination(session, dest);
+            MessageProducer producer = session.createProducer(destination);
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            producer.send(session.createTextMessage("before"));
+            System.out.println("OK phase1");
+            System.out.flush();
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
+            producer.send(session.createTextMessage("after"));
+            MessageConsumer consumer = session.createConsumer(destination);
+            int received = 0;
+            for (int i = 0; i < 2; i++) {
+                Message message = consumer.receive(20000);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK failover-roundtrip " + received);
+            return received == 2 ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int request(ActiveMQConnectionFactory factory, String dest, String text, long timeoutMs)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            TemporaryQueue replies = session.createTemporaryQueue();
+            MessageConsumer consumer = session.createConsumer(replies);
+            TextMessage message = session.createTextMessage(text);
+            message.setJMSReplyTo(replies);
+            message.setJMSCorrelationID("req-1");
+            session.createProducer(destination(session, dest)).send(message);
+            Message reply = consumer.receive(timeoutMs);
+            if (reply == null) {
+                System.out.println("FAIL request: no reply");
+                return 1;
+            }
+            print(reply);
+            System.out.println("OK request");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int respond(ActiveMQConnectionFactory factory, String dest, long timeoutMs) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            System.out.println("OK listening");
+            System.out.flush();
+            Message request = consumer.receive(timeoutMs);
+            if (request == null || request.getJMSReplyTo() == null) {
+                System.out.println("FAIL respond: no request with a reply-to");
+                return 1;
+            }
+            print(request);
+            TextMessage reply = session.createTextMessage("reply:" + ((TextMessage) request).getText());
+            reply.setJMSCorrelationID(request.getJMSCorrelationID());
+            session.createProducer(request.getJMSReplyTo()).send(reply);
+            System.out.println("OK respond " + request.getJMSReplyTo());
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int clientAckRecover(ActiveMQConnectionFactory factory, String dest) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            Message first = consumer.receive(5000);
+            if (first == null) {
+                System.out.println("FAIL client-ack-recover: nothing received");
+                return 1;
+            }
+            print(first);
+            session.recover();
+            Message again = consumer.receive(5000);
+            if (again == null) {
+                System.out.println("FAIL client-ack-recover: nothing after recover");
+                return 1;
+            }
+            print(again);
+            again.acknowledge();
+            System.out.println("OK client-ack-recover");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int individualAck(ActiveMQConnectionFactory factory, String dest, int count, int index)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, org.apache.activemq.ActiveMQSession.INDIVIDUAL_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            int received = 0;
+            while (received < count) {
+                Message message = consumer.receive(5000);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                if (received == index) {
+                    message.acknowledge();
+                }
+                received++;
+            }
+            System.out.println("OK individual-ack " + received);
+            return received == count ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int noLocal(ActiveMQConnectionFactory factory, String topicName) throws JMSException {
+        Connection own = factory.createConnection();
+        Connection other = factory.createConnection();
+        try {
+            own.start();
+            other.start();
+            Session session = own.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Topic topic = session.createTopic(topicName);
+            MessageConsumer consumer = session.createConsumer(topic, null, true);
+            session.createProducer(topic).send(session.createTextMessage("own"));
+            Session otherSession = other.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            otherSession.createProducer(otherSession.createTopic(topicName))
+                    .send(otherSession.createTextMessage("other"));
+            int received = 0;
+            while (true) {
+                Message message = consumer.receive(1500);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK nolocal " + received);
+            return 0;
+        } finally {
+            own.close();
+            other.close();
+        }
+    }
+
+    private static int hold(ActiveMQConnectionFactory factory, String dest) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+            Message message = session.createConsumer(destination(session, dest)).receive(10000);
+            if (message == null) {
+                System.out.println("FAIL hold: nothing received");
+                return 1;
+            }
+            print(message);
+            System.out.println("OK hold");
+            System.out.flush();
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
+            return 0;
+        } finally {
+            try {
+                connection.close();
+            } catch (JMSException ignored) {
+                // the broker may be gone
+            }
+        }
+    }
+
+    private static int browse(ActiveMQConnectionFactory factory, String queueName, String selector)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            javax.jms.QueueBrowser browser = selector == null
+                    ? session.createBrowser(session.createQueue(queueName))
+                    : session.createBrowser(session.createQueue(queueName), selector);
+            int seen = 0;
+            for (Enumeration<?> e = browser.getEnumeration(); e.hasMoreElements();) {
+                print((Message) e.nextElement());
+                seen++;
+            }
+            browser.close();
+            System.out.println("OK browse " + seen);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int groups(ActiveMQConnectionFactory factory, String dest) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session first = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Session second = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer[] consumers = {
+                first.createConsumer(destination(first, dest)),
+                second.createConsumer(destination(second, dest)),
+            };
+            Session producing = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = producing.createProducer(destination(producing, dest));
+            for (int i = 0; i < 6; i++) {
+                TextMessage message = producing.createTextMessage("g-" + i);
+                message.setStringProperty("JMSXGroupID", i % 2 == 0 ? "A" : "B");
+                producer.send(message);
+            }
+            int received = 0;
+            for (int c = 0; c < 2; c++) {
+                while (true) {
+                    Message message = consumers[c].receive(1500);
+                    if (message == null) {
+                        break;
+                    }
+                    System.out.println("GROUP consumer=" + (c + 1) + " group=" + message.getStringProperty("JMSXGroupID"));
+                    received++;
+                }
+            }
+            System.out.println("OK groups " + received);
+            return received == 6 ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int pubsub(ActiveMQConnectionFactory factory, String topicName, String text)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Topic topic = session.createTopic(topicName);
+            MessageConsumer consumer = session.createConsumer(topic);
+            MessageProducer producer = session.createProducer(topic);
+            producer.send(session.createTextMessage(text));
+            Message message = consumer.receive(10000);
+            if (message == null) {
+                System.out.println("FAIL pubsub: nothing received");
+                return 1;
+            }
+            print(message);
+            System.out.println("OK pubsub");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** Every message type, every property type, acks, a transaction, a temporary queue, a durable
+     *  subscription, a pulling consumer, compression and a refused duplicate client id. */
+    private static int capture(ActiveMQConnectionFactory factory, boolean noPull) throws Exception {
+        ActiveMQConnection connection = (ActiveMQConnection) factory.createConnection();
+        connection.setClientID("capture-client");
+        connection.start();
+
+        Session session = connection.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+        Queue queue = session.createQueue("capture.queue");
+        MessageProducer producer = session.createProducer(queue);
+        MessageConsumer consumer = session.createConsumer(queue);
+
+        TextMessage text = session.createTextMessage("hello \u00e9\u4e2d\ud83d\ude00 \u0000end");
+        text.setBooleanProperty("p_bool", true);
+        text.setByteProperty("p_byte", (byte) -7);
+        text.setShortProperty("p_short", (short) -300);
+        text.setIntProperty("p_int", 123456789);
+        text.setLongProperty("p_long", -1234567890123L);
+        text.setFloatProperty("p_float", 1.5f);
+        text.setDoubleProperty("p_double", -2.25);
+        text.setStringProperty("p_string", "str \ud83d\ude00");
+        text.setJMSCorrelationID("corr-1");
+        text.setJMSType("probe-type");
+        text.setJMSReplyTo(session.createTopic("capture.replies"));
+        text.setStringProperty("JMSXGroupID", "group-a");
+        text.setIntProperty("JMSXGroupSeq", 1);
+        producer.setPriority(7);
+        producer.setTimeToLive(600000);
+        producer.send(text);
+        producer.setPriority(4);
+        producer.setTimeToLive(0);
+
+        BytesMessage bytes = session.createBytesMessage();
+        bytes.writeBytes(new byte[] {0, 1, 2, (byte) 0xff});
+        bytes.writeInt(42);
+        producer.setDeliveryMode(DeliveryMode.NON_PERSISTENT);
+        producer.send(bytes);
+        producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+
+        MapMessage map = session.createMapMessage();
+        map.setBoolean("m_bool", false);
+        map.setByte("m_byte", (byte) 1);
+        map.setChar("m_char", 'x');
+        map.setShort("m_short", (short) 2);
+        map.setInt("m_int", 3);
+        map.setLong("m_long", 4L);
+        map.setFloat("m_float", 5.5f);
+        map.setDouble("m_double", 6.5);
+        map.setString("m_string", "seven");
+        map.setBytes("m_bytes", new byte[] {8, 9});
+        producer.send(map);
+
+        StreamMessage stream = session.createStreamMessage();
+        stream.writeBoolean(true);
+        stream.writeByte((byte) 1);
+        stream.writeChar('y');
+        stream.writeShort((short) 2);
+        stream.writeInt(3);
+        stream.writeLong(4L);
+        stream.writeFloat(5.5f);
+        stream.writeDouble(6.5);
+        stream.writeString("seven");
+        stream.writeBytes(new byte[] {8, 9});
+        stream.writeObject(null);
+        producer.send(stream);
+
+        ArrayList<String> list = new ArrayList<>();
+        list.add("object");
+        ObjectMessage object = session.createObjectMessage((Serializable) list);
+        producer.send(object);
+
+        Message plain = session.createMessage();
+        plain.setStringProperty("only", "headers");
+        producer.send(plain);
+
+        connection.setUseCompression(true);
+        TextMessage compressed = session.createTextMessage("compressed compressed compressed compressed");
+        producer.send(compressed);
+        connection.setUseCompression(false);
+
+        for (int i = 0; i < 7; i++) {
+            Message message = consumer.receive(10000);
+            if (message == null) {
+                System.out.println("FAIL capture: message " + i + " not received");
+                return 1;
+            }
+            print(message);
+            message.acknowledge();
+        }
+        consumer.close();
+        producer.close();
+
+        // A transacted session: commit, then rollback and redelivery, then commit.
+        Session tx = connection.createSession(true, Session.SESSION_TRANSACTED);
+        Queue txQueue = tx.createQueue("capture.tx");
+        MessageProducer txProducer = tx.createProducer(txQueue);
+        txProducer.send(tx.createTextMessage("tx-1"));
+        tx.commit();
+        MessageConsumer txConsumer = tx.createConsumer(txQueue);
+        Message first = txConsumer.receive(10000);
+        tx.rollback();
+        Message again = txConsumer.receive(10000);
+        tx.commit();
+        if (first == null || again == null || !again.getJMSRedelivered()) {
+            System.out.println("FAIL capture: transaction rollback did not redeliver");
+            return 1;
+        }
+        print(again);
+        txConsumer.close();
+        tx.close();
+
+        // A temporary queue as reply-to.
+        Session auto = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+        TemporaryQueue temp = auto.createTemporaryQueue();
+        MessageConsumer replies = auto.createConsumer(temp);
+        TextMessage request = auto.createTextMessage("request");
+        request.setJMSReplyTo(temp);
+        auto.createProducer(temp).send(request);
+        Message reply = replies.receive(10000);
+        if (reply == null) {
+            System.out.println("FAIL capture: temporary queue message not received");
+            return 1;
+        }
+        print(reply);
+        replies.close();
+        temp.delete();
+
+        // A durable subscription, unsubscribed at the end.
+        Topic topic = auto.createTopic("capture.topic");
+        TopicSubscriber durable = auto.createDurableSubscriber(topic, "capture-sub", "p_int > 1", false);
+        TextMessage published = auto.createTextMessage("published");
+        published.setIntProperty("p_int", 2);
+        auto.createProducer(topic).send(published);
+        Message got = durable.receive(10000);
+        if (got == null) {
+            System.out.println("FAIL capture: durable subscriber got nothing");
+            return 1;
+        }
+        print(got);
+        durable.close();
+        auto.unsubscribe("capture-sub");
+
+        // A consumer with prefetch 0 pulls (MessagePull, OpenWire 2 and later).
+        if (!noPull) {
+            Queue pullQueue = auto.createQueue("capture.pull?consumer.prefetchSize=0");
+            auto.createProducer(pullQueue).send(auto.createTextMessage("pulled"));
+            MessageConsumer puller = auto.createConsumer(pullQueue);
+            Message pulled = puller.receive(10000);
+            if (pulled == null) {
+                System.out.println("FAIL capture: pull consumer got nothing");
+                return 1;
+            }
+            print(pulled);
+            puller.close();
+        }
+
+        // A second connection with the same client id is refused (ExceptionResponse).
+        Connection duplicate = factory.createConnection();
+        try {
+            duplicate.setClientID("capture-client");
+            duplicate.start();
+            System.out.println("FAIL capture: duplicate client id accepted");
+            return 1;
+        } catch (JMSException expected) {
+            System.out.println("OK refused " + expected.getClass().getName() + ": " + expected.getMessage());
+        } finally {
+            try {
+                duplicate.close();
+            } catch (JMSException ignored) {
+                // already closed by the refusal
+            }
+        }
+
+        connection.close();
+        System.out.println("OK capture");
+        return 0;
+    }
+
+    private static void print(Message message) throws JMSException {
+        StringBuilder line = new StringBuilder("RECEIVED type=");
+        String type = message.getClass().getSimpleName();
+        line.append(type);
+        line.append(" text=");
+        if (message instanceof TextMessage) {
+            line.append(escape(((TextMessage) message).getText()));
+        } else {
+            line.append('-');
+        }
+        line.append(" redelivered=").append(message.getJMSRedelivered());
+        line.append(" persistent=").append(message.getJMSDeliveryMode() == DeliveryMode.PERSISTENT);
+        line.append(" priority=").append(message.getJMSPriority());
+        line.append(" correlation=").append(message.getJMSCorrelationID());
+        line.append(" props=");
+        ArrayList<String> names = new ArrayList<>();
+        for (Enumeration<?> e = message.getPropertyNames(); e.hasMoreElements();) {
+            names.add((String) e.nextElement());
+        }
+        java.util.Collections.sort(names);
+        for (String name : names) {
+            Object value = message.getObjectProperty(name);
+            line.append(name).append('=')
+                    .append(value == null ? "null" : value.getClass().getSimpleName() + ":" + escape(value.toString()))
+                    .append(';');
+        }
+        System.out.println(line);
+    }
+
+    private static String escape(String text) {
+        if (text == null) {
+            return "null";
+        }
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c < 0x20 || c > 0x7e) {
+                out.append(String.format("\\u%04x", (int) c));
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
+    }
+}
