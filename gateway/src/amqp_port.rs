@@ -8,6 +8,7 @@
 //!   specification says a server must.
 
 use crate::amqp091::{self, Amqp091Broker, Amqp091Settings};
+use crate::security::PeerInfo;
 use bytes::BytesMut;
 use codecs::amqp091::ProtocolHeader;
 use routes::Engine;
@@ -54,12 +55,13 @@ pub fn classify(header: &ProtocolHeader) -> AmqpProtocol {
 /// Serves one connection of the AMQP port.
 pub async fn serve<S>(
     mut stream: S,
-    peer: SocketAddr,
+    peer_info: PeerInfo,
     port: Arc<AmqpPort>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let peer = peer_info.addr;
     let mut buf = BytesMut::with_capacity(64);
     let sniff = async {
         loop {
@@ -86,7 +88,7 @@ pub async fn serve<S>(
             amqp091::session::serve(
                 stream,
                 buf,
-                peer,
+                peer_info,
                 port.engine.clone(),
                 port.amqp091.clone(),
                 port.amqp091_broker.clone(),

@@ -350,6 +350,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 heartbeat_s: amqp_cfg.heartbeat_s,
                 connect_timeout: Duration::from_millis(amqp_cfg.connect_timeout_ms),
                 max_message_bytes: 128 * 1024 * 1024,
+                authenticator: authenticator.clone(),
             }),
             amqp091_broker: Arc::new(crate::amqp091::Amqp091Broker::with_topology(
                 topology.clone(),
@@ -364,7 +365,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             shutdown_rx.clone(),
             security,
             move |stream, peer| {
-                crate::amqp_port::serve(stream, peer.addr, port.clone(), shutdown.clone())
+                crate::amqp_port::serve(stream, peer, port.clone(), shutdown.clone())
             },
         ));
     }

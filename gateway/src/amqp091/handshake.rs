@@ -2,6 +2,7 @@
 //! `tune` / `tune-ok`, `open` / `open-ok`, and the one function that authenticates clients.
 
 use super::session::{close_connection, write, Amqp091Settings, Framer, VHOST};
+use crate::security::{PeerInfo, Principal};
 use bytes::{Bytes, BytesMut};
 use codecs::amqp091::{
     decode_frame, reply_code, Amqp091CodecError, Amqp091Item, Amqp091Limits, ConnectionOpenOk,
@@ -11,22 +12,13 @@ use codecs::amqp091::{
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// Checks a client's credentials and returns the user it is known as.
-///
-/// Every client is admitted for now, under the name it gave (`guest` when empty); users and
-/// authorization plug in here and nowhere else.
-pub fn authenticate_amqp_client(username: &str, _password: &str) -> Result<String, String> {
-    if username.is_empty() {
-        Ok("guest".to_string())
-    } else {
-        Ok(username.to_string())
-    }
-}
-
 /// What the handshake agreed.
 pub(super) struct Tuned {
     /// The authenticated user.
     pub(super) user: String,
+    /// Who the user is for the security rules; held for the connection's lifetime (it holds
+    /// the user's place under `security.max_connections_per_user`).
+    pub(super) principal: Principal,
     /// The client announced the `connection.blocked` capability.
     pub(super) blocked_capable: bool,
     /// Negotiated frame_max.
@@ -132,6 +124,7 @@ fn plain_credentials(response: &Bytes) -> Option<(String, String)> {
 pub(super) async fn handshake<S>(
     framed: &mut Framer<S>,
     settings: &Amqp091Settings,
+    peer: &PeerInfo,
 ) -> Result<Tuned, ()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -182,11 +175,17 @@ where
             return Err(());
         }
     };
-    let user = match credentials
-        .ok_or_else(|| "malformed credentials".to_string())
-        .and_then(|(u, p)| authenticate_amqp_client(&u, &p))
-    {
-        Ok(user) => user,
+    // The same rules as every protocol (docs/security.md): users, loopback defaults, back-off.
+    let outcome = match credentials {
+        Some((user, password)) => settings
+            .authenticator
+            .authenticate(Some(&user), Some(password.as_bytes()), peer)
+            .await
+            .map_err(|e| e.to_string()),
+        None => Err("malformed credentials".to_string()),
+    };
+    let principal = match outcome {
+        Ok(principal) => principal,
         Err(why) => {
             close_connection(
                 framed,
@@ -297,7 +296,9 @@ where
         .and_then(|c| c.get("connection.blocked"))
         .and_then(FieldValue::as_bool)
         .unwrap_or(false);
+    let user = principal.name().to_string();
     Ok(Tuned {
+        principal,
         user,
         blocked_capable,
         frame_max,

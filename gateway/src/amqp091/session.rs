@@ -9,6 +9,7 @@ use super::arguments::{expire_when_unused, headers_args, queue_arguments, queue_
 use super::broker::{Amqp091Broker, QueueDeclaration};
 use super::convert;
 use super::handshake::handshake;
+use crate::security::PeerInfo;
 use bytes::{Bytes, BytesMut};
 use codecs::amqp091::{
     body_frames, reply_code, Amqp091Codec, Amqp091CodecError, Amqp091Item, Amqp091Limits, BasicAck,
@@ -51,6 +52,8 @@ pub struct Amqp091Settings {
     pub connect_timeout: Duration,
     /// Largest message body accepted (RabbitMQ's `max_message_size`).
     pub max_message_bytes: u64,
+    /// Who may connect (shared by every protocol).
+    pub authenticator: Arc<crate::security::Authenticator>,
 }
 
 /// The pseudo-queue of RabbitMQ's direct reply-to.
@@ -312,7 +315,7 @@ pub(super) async fn close_connection<S>(
 pub async fn serve<S>(
     stream: S,
     preread: BytesMut,
-    peer: SocketAddr,
+    peer_info: PeerInfo,
     engine: Arc<Engine>,
     settings: Arc<Amqp091Settings>,
     broker: Arc<Amqp091Broker>,
@@ -320,6 +323,7 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let peer = peer_info.addr;
     let limits = Amqp091Limits {
         frame_max: settings.frame_max,
         ..Amqp091Limits::default()
@@ -328,7 +332,7 @@ pub async fn serve<S>(
     parts.read_buf = preread;
     let mut framed = Framed::from_parts(parts);
     let tuned = tokio::select! {
-        r = tokio::time::timeout(settings.connect_timeout, handshake(&mut framed, &settings)) => r,
+        r = tokio::time::timeout(settings.connect_timeout, handshake(&mut framed, &settings, &peer_info)) => r,
         _ = shutdown.changed() => return,
     };
     let tuned = match tuned {
@@ -359,7 +363,7 @@ pub async fn serve<S>(
         blocked_capable: tuned.blocked_capable,
         blocked_sent: false,
     };
-    tracing::debug!(%peer, user = %conn.user, heartbeat = tuned.heartbeat, frame_max = tuned.frame_max, "AMQP 0-9-1 connection open");
+    tracing::debug!(%peer, user = %conn.user, anonymous = tuned.principal.is_anonymous(), heartbeat = tuned.heartbeat, frame_max = tuned.frame_max, "AMQP 0-9-1 connection open");
     conn.run(&mut framed, &mut events, tuned.heartbeat, &mut shutdown)
         .await;
     conn.teardown();
