@@ -804,33 +804,7 @@ fn broker(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut BrokerConfig) {
 
 /// `[[broker.destinations]]` (or an inline array of inline tables).
 fn destinations(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<DestinationPolicy> {
-    let entries: Vec<(&dyn TableLike, Option<Range<usize>>)> = match f.item {
-        Item::ArrayOfTables(aot) => aot
-            .iter()
-            .map(|t| (t as &dyn TableLike, t.span()))
-            .collect(),
-        Item::Value(Value::Array(arr)) => {
-            let mut entries = Vec::new();
-            for (i, v) in arr.iter().enumerate() {
-                match v {
-                    Value::InlineTable(t) => entries.push((t as &dyn TableLike, t.span())),
-                    other => {
-                        let line = cx.line(other.span()).or(cx.line(f.span()));
-                        cx.push(
-                            line,
-                            format!("{}[{i}]", f.path),
-                            format!("expected a table, found {}", value_kind(other)),
-                        );
-                    }
-                }
-            }
-            entries
-        }
-        _ => {
-            cx.type_error(f, "an array of tables ([[broker.destinations]])");
-            return Vec::new();
-        }
-    };
+    let entries = table_entries(cx, f, "an array of tables ([[broker.destinations]])");
 
     let mut policies = Vec::new();
     let mut seen: HashMap<String, Option<usize>> = HashMap::new();
