@@ -50,8 +50,11 @@ def check_binary() -> Path:
 # Ports handed out to listeners come from below the kernel's ephemeral range (32768-60999 on
 # Linux): a port the kernel picked for us would also be a candidate for the source port of any
 # client connection made before the gateway binds it ("Address already in use"). Ports handed
-# out by this process are not handed out again.
-_LISTENER_PORTS = range(20000, 32000)
+# out by this process are not handed out again. Under pytest-xdist each worker draws from its own
+# residue class, so that two workers never race for the same port.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_WORKERS = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+_LISTENER_PORTS = range(20000 + _WORKER % _WORKERS, 32000, _WORKERS)
 _handed_out: set[int] = set()
 
 
