@@ -640,6 +640,54 @@ struct RetainedStore {
     by_address: BTreeMap<String, (u64, Arc<Message>)>,
 }
 
+/// Hands the heap that recovery freed back to the system. Recovering a deep queue allocates
+/// and frees hundreds of MB in small pieces (index entries, payloads read back); glibc keeps them
+/// in the process otherwise, and the resident size after a restart stays at the recovery peak.
+#[allow(unsafe_code)]
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas; it takes no
+    // pointer and is safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// The pages one queue's recovered messages were streamed into, in journal order. A sorted
+/// vector walked along the (ascending) recovered messages: a million of them cost 40 MB here,
+/// where a hash map cost twice that.
+#[derive(Default)]
+struct StreamedPages {
+    pages: Vec<(u64, PageRef, u64)>,
+    next: usize,
+}
+
+impl StreamedPages {
+    fn push(&mut self, seq: u64, page: PageRef, size: u64) {
+        self.pages.push((seq, page, size));
+    }
+
+    /// Sorts by sequence (journal order is ascending but for compacted segments).
+    fn sort(&mut self) {
+        // Stable sort: linear on the already sorted input of the common case.
+        self.pages.sort_by_key(|(seq, _, _)| *seq);
+    }
+
+    /// The page of `seq`; sequences must be asked in ascending order.
+    fn take(&mut self, seq: u64) -> Option<(PageRef, u64)> {
+        while let Some(&(s, page, size)) = self.pages.get(self.next) {
+            if s > seq {
+                return None;
+            }
+            self.next += 1;
+            if s == seq {
+                return Some((page, size));
+            }
+        }
+        None
+    }
+}
+
 /// Where a dead letter comes from and why.
 struct DeadLetter {
     entry: Entry,
@@ -659,7 +707,7 @@ impl Engine {
         })?;
         // Recovery holds at most the paging mark of payloads in memory; the rest streams
         // straight from the journal into spill files.
-        let mut on_disk: HashMap<u64, HashMap<u64, (PageRef, u64)>> = HashMap::new();
+        let mut on_disk: HashMap<u64, StreamedPages> = HashMap::new();
         let (journal, recovery) = if config.page_window > 0 && config.memory_limit_bytes > 0 {
             let journal_dir = journal.dir.clone();
             // Queues keep only their windows in memory anyway: past a modest budget, streaming
@@ -677,7 +725,7 @@ impl Engine {
                     .body
                     .len() as u64;
                 let page = pages.write(payload).map_err(|e| fail(e.to_string()))?;
-                on_disk.entry(queue).or_default().insert(seq, (page, size));
+                on_disk.entry(queue).or_default().push(seq, page, size);
                 Ok(())
             })?
         } else {
@@ -700,10 +748,11 @@ impl Engine {
                 QueueMeta::Retained => {
                     retained.queue = Some(recovered.queue);
                     let mut paged = on_disk.remove(&recovered.queue).unwrap_or_default();
+                    paged.sort();
                     for m in recovered.messages {
                         max_seq = max_seq.max(m.seq);
                         // Retained messages live in memory: read back what recovery paged out.
-                        let payload = match paged.remove(&m.seq) {
+                        let payload = match paged.take(m.seq) {
                             Some((page, _)) if m.on_disk => {
                                 let bytes = pages.read(&page).map_err(|e| {
                                     EngineError::Recovery(format!(
@@ -752,10 +801,11 @@ impl Engine {
             let prioritized = prioritized_for(&config, &recovered.name);
             let mut state = QueueState::default();
             let mut paged = on_disk.remove(&recovered.queue).unwrap_or_default();
+            paged.sort();
             for m in recovered.messages {
                 max_seq = max_seq.max(m.seq);
                 if m.on_disk {
-                    let Some((page, size)) = paged.remove(&m.seq) else {
+                    let Some((page, size)) = paged.take(m.seq) else {
                         return Err(EngineError::Recovery(format!(
                             "queue {} message {}: its payload was not streamed",
                             recovered.name, m.seq
@@ -856,6 +906,8 @@ impl Engine {
             truncated_bytes: recovery.report.truncated_bytes,
             duration: recovery.report.duration,
         };
+        drop(on_disk);
+        return_freed_memory();
         Ok(Arc::new(Engine {
             config,
             journal,

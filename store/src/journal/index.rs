@@ -44,18 +44,18 @@ pub(crate) struct SegInfo {
     txs: Vec<u64>,
 }
 
+/// One live message. Kept small (40 bytes): the index holds one per queued message, so a deep
+/// queue's memory is mostly this (payloads held while recovering live in `Index::payloads`).
 #[derive(Debug)]
 pub(crate) struct Msg {
     pub add_seg: SegId,
-    pub count: u32,
     pub dc_seg: Option<SegId>,
     /// Segments still holding older copies of this `Add` (left by an interrupted compaction):
-    /// its `Ack` must outlive them too.
-    pub stale: Vec<SegId>,
-    /// Only filled while recovering.
-    pub payload: Bytes,
-    /// Recovering over the payload budget: the payload was left on disk.
-    pub unloaded: bool,
+    /// its `Ack` must outlive them too. Almost always `None`; a boxed `Vec` (a thin pointer, 8
+    /// bytes) rather than a boxed slice (16) keeps `Msg` at 40 bytes.
+    #[allow(clippy::box_collection)]
+    pub stale: Option<Box<Vec<SegId>>>,
+    pub count: u32,
 }
 
 #[derive(Debug)]
@@ -139,11 +139,14 @@ pub(crate) struct Index {
     /// Keep payloads (recovery) or drop them (runtime).
     pub keep_payloads: bool,
     /// While recovering: payload bytes of live messages held at most; those past it are left
-    /// on disk (`Msg::unloaded`). `None` = no bound (payloads are then slices of the segment
+    /// on disk (absent from `payloads`). `None` = no bound (payloads are then slices of the segment
     /// buffers, no copy).
     pub payload_budget: Option<u64>,
     /// Payload bytes currently held (with a budget).
     held: u64,
+    /// While recovering: the payloads held, by (queue, seq). A live message absent from it
+    /// was past the budget and left on disk.
+    payloads: HashMap<(QueueId, u64), Bytes>,
     pub max_queue: QueueId,
     pub max_seq: u64,
     pub max_tx: u64,
@@ -253,11 +256,18 @@ impl Index {
                         deps.insert(*s);
                     }
                 }
-                for m in q.messages.values() {
-                    self.held = self.held.saturating_sub(m.payload.len() as u64);
+                for (seq, m) in &q.messages {
+                    if let Some(p) = self.payloads.remove(&(*queue, *seq)) {
+                        self.held = self.held.saturating_sub(p.len() as u64);
+                    }
                     self.dec(m.add_seg, 1);
                     deps.insert(m.add_seg);
-                    deps.extend(m.stale.iter().filter(|s| self.segs.contains_key(s)));
+                    deps.extend(
+                        m.stale
+                            .iter()
+                            .flat_map(|v| v.iter())
+                            .filter(|s| self.segs.contains_key(s)),
+                    );
                     if let Some(d) = m.dc_seg {
                         self.dec(d, 1);
                     }
@@ -285,21 +295,26 @@ impl Index {
                 if self.deleted.contains(queue) {
                     return;
                 }
-                let mut unloaded = false;
-                let payload = match (self.keep_payloads, self.payload_budget) {
-                    (false, _) => Bytes::new(),
-                    (true, None) => payload.clone(),
+                let key = (*queue, *seq);
+                if let Some(p) = self.payloads.remove(&key) {
+                    self.held = self.held.saturating_sub(p.len() as u64);
+                }
+                let held = match (self.keep_payloads, self.payload_budget) {
+                    (false, _) => None,
+                    (true, None) => Some(payload.clone()),
                     (true, Some(budget)) => {
                         if self.held + payload.len() as u64 <= budget {
                             self.held += payload.len() as u64;
                             // A copy: a slice would pin its whole segment buffer in memory.
-                            Bytes::copy_from_slice(payload)
+                            Some(Bytes::copy_from_slice(payload))
                         } else {
-                            unloaded = true;
-                            Bytes::new()
+                            None
                         }
                     }
                 };
+                if let Some(p) = held {
+                    self.payloads.insert(key, p);
+                }
                 let q = self.queues.entry(*queue).or_default();
                 // A second Add of a live key (a copy left by an interrupted compaction, which
                 // rewrites the delivery count right after it) replaces the message.
@@ -309,14 +324,11 @@ impl Index {
                         add_seg: seg,
                         count: 0,
                         dc_seg: None,
-                        stale: Vec::new(),
-                        payload,
-                        unloaded,
+                        stale: None,
                     },
                 );
                 if let Some(old) = old {
-                    self.held = self.held.saturating_sub(old.payload.len() as u64);
-                    let mut stale = old.stale;
+                    let mut stale = old.stale.map(|v| *v).unwrap_or_default();
                     stale.push(old.add_seg);
                     stale.retain(|s| *s != seg && self.segs.contains_key(s));
                     stale.sort_unstable();
@@ -326,7 +338,7 @@ impl Index {
                         .get_mut(queue)
                         .and_then(|q| q.messages.get_mut(seq))
                     {
-                        m.stale = stale;
+                        m.stale = (!stale.is_empty()).then(|| Box::new(stale));
                     }
                     self.dec(old.add_seg, 1);
                     if let Some(d) = old.dc_seg {
@@ -343,12 +355,14 @@ impl Index {
                 else {
                     return;
                 };
-                self.held = self.held.saturating_sub(m.payload.len() as u64);
+                if let Some(p) = self.payloads.remove(&(*queue, *seq)) {
+                    self.held = self.held.saturating_sub(p.len() as u64);
+                }
                 self.dec(m.add_seg, 1);
                 if let Some(d) = m.dc_seg {
                     self.dec(d, 1);
                 }
-                let mut add_segs = m.stale;
+                let mut add_segs = m.stale.map(|v| *v).unwrap_or_default();
                 add_segs.push(m.add_seg);
                 add_segs.retain(|s| *s != seg && self.segs.contains_key(s));
                 if !add_segs.is_empty() {
@@ -458,7 +472,8 @@ impl Index {
             .collect();
         for id in placeholders {
             if let Some(q) = self.queues.remove(&id) {
-                for m in q.messages.values() {
+                for (seq, m) in &q.messages {
+                    self.payloads.remove(&(id, *seq));
                     self.dec(m.add_seg, 1);
                     if let Some(d) = m.dc_seg {
                         self.dec(d, 1);
@@ -467,16 +482,20 @@ impl Index {
             }
         }
         let mut queues: Vec<super::RecoveredQueue> = Vec::with_capacity(self.queues.len());
-        for (id, q) in self.queues.iter_mut() {
+        let payloads = &mut self.payloads;
+        for (id, q) in self.queues.iter() {
             let Some(c) = &q.created else { continue };
             let messages = q
                 .messages
-                .iter_mut()
-                .map(|(seq, m)| super::RecoveredMessage {
-                    seq: *seq,
-                    delivery_count: m.count,
-                    payload: std::mem::take(&mut m.payload),
-                    on_disk: std::mem::take(&mut m.unloaded),
+                .iter()
+                .map(|(seq, m)| {
+                    let payload = payloads.remove(&(*id, *seq));
+                    super::RecoveredMessage {
+                        seq: *seq,
+                        delivery_count: m.count,
+                        on_disk: payload.is_none(),
+                        payload: payload.unwrap_or_default(),
+                    }
                 })
                 .collect();
             queues.push(super::RecoveredQueue {
@@ -499,6 +518,8 @@ impl Index {
         }
         prepared.sort_by_key(|p| p.tx);
         self.keep_payloads = false;
+        self.payloads = HashMap::new();
+        self.held = 0;
         (queues, prepared)
     }
 
@@ -751,5 +772,14 @@ impl Index {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// The index holds one `Msg` per queued message: its size is what a deep queue costs.
+    #[test]
+    fn msg_stays_small() {
+        assert!(std::mem::size_of::<super::Msg>() <= 40);
     }
 }

@@ -350,15 +350,10 @@ impl Journal {
         let ids = files::list_segments(&dir)?;
         let mut scan = recovery::scan(&dir, &ids, opts.repair, budget)?;
         let (queues, prepared) = scan.index.finish_recovery();
-        let wanted: std::collections::HashSet<(QueueId, u64)> = queues
-            .iter()
-            .flat_map(|q| {
-                q.messages
-                    .iter()
-                    .filter(|m| m.on_disk)
-                    .map(move |m| (q.queue, m.seq))
-            })
-            .collect();
+        let wanted = recovery::Wanted::new(queues.iter().map(|q| {
+            let seqs = q.messages.iter().filter(|m| m.on_disk).map(|m| m.seq);
+            (q.queue, seqs.collect())
+        }));
         let paged = wanted.len();
         if !wanted.is_empty() {
             recovery::stream_payloads(&dir, &scan.segments, wanted, sink)?;
