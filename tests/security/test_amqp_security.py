@@ -192,3 +192,32 @@ def test_a_refusal_closes_only_its_channel(acl_gateway):
     method, _, body = admin.channel().basic_get("orders.eu", auto_ack=True)
     assert body == b"still here"
     admin.close()
+
+
+def test_amqp_tools_get_the_same_refusals(acl_gateway):
+    """Debian's amqp-tools (rabbitmq-c): a command outside the user's entries fails with the
+    broker's 403, one inside them works."""
+    import shutil
+    import subprocess
+
+    if shutil.which("amqp-get") is None:
+        pytest.fail("amqp-tools not installed: run scripts/install-test-deps")
+
+    def tool(user, password, *args):
+        return subprocess.run(
+            [args[0], "--server", acl_gateway.host, "--port", str(acl_gateway.amqp_port),
+             "--username", user, "--password", password, *args[1:]],
+            capture_output=True, timeout=15,
+        )
+
+    ok = tool("producer", "producer-pw", "amqp-publish", "--routing-key", "orders.eu",
+              "--body", "from amqp-publish")
+    assert ok.returncode == 0, ok.stderr
+    refused = tool("producer", "producer-pw", "amqp-get", "--queue", "orders.eu")
+    assert refused.returncode != 0
+    assert b"ACCESS_REFUSED" in refused.stderr or b"403" in refused.stderr, refused.stderr
+    refused = tool("consumer", "consumer-pw", "amqp-declare-queue", "--queue", "orders.new")
+    assert refused.returncode != 0
+    assert b"ACCESS_REFUSED" in refused.stderr or b"403" in refused.stderr, refused.stderr
+    got = tool("consumer", "consumer-pw", "amqp-get", "--queue", "orders.eu")
+    assert got.returncode == 0 and got.stdout == b"from amqp-publish", got.stderr
