@@ -1352,9 +1352,17 @@ impl Connection {
             )
         })?;
         let stream = !m.passive && super::stream::is_stream_arguments(&arguments);
-        if stream {
+        let options = if stream {
             self.prepare_stream(&name, m, method)?;
-        }
+            // The engine queue only passes messages on to the log: no classic-queue limits
+            // (`x-max-length-bytes` is the stream's retention).
+            QueueOptions {
+                discard_dead_letters: true,
+                ..QueueOptions::default()
+            }
+        } else {
+            options
+        };
         let existing = self.engine.queue_info(&name);
         if existing.is_some() {
             self.check_lock(&name, method)?;
@@ -1479,7 +1487,12 @@ impl Connection {
             // Another kind of queue: the redeclaration is refused as inequivalent.
             return Ok(());
         }
-        super::stream::ensure_stream(&log, name).map_err(|e| {
+        let config = super::stream::stream_config(&m.arguments).map_err(|arg| {
+            refuse(format!(
+                "invalid arg '{arg}' for queue '{name}' in vhost '{VHOST}'"
+            ))
+        })?;
+        super::stream::ensure_stream(&log, name, config).map_err(|e| {
             refuse(format!(
                 "cannot create the stream of queue '{name}' in vhost '{VHOST}': {e}"
             ))

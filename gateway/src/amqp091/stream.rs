@@ -57,6 +57,16 @@ impl StreamOffset {
                 Some("first") => Ok(StreamOffset::First),
                 Some("last") => Ok(StreamOffset::Last),
                 Some("next") => Ok(StreamOffset::Next),
+                // An interval back from now (`30m`, `1D`), as RabbitMQ.
+                Some(interval) if parse_age(interval).is_some() => {
+                    let back = parse_age(interval).unwrap_or(0);
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as u64);
+                    Ok(StreamOffset::Timestamp(
+                        i64::try_from(now.saturating_sub(back)).unwrap_or(0),
+                    ))
+                }
                 other => Err(format!(
                     "invalid x-stream-offset '{}'",
                     other.unwrap_or("?")
@@ -77,12 +87,52 @@ pub fn is_stream_arguments(arguments: &[(String, String)]) -> bool {
         .any(|(k, v)| k == "x-queue-type" && v == "stream")
 }
 
-/// Creates the stream `name` (one partition, as a RabbitMQ stream) unless it exists.
-pub fn ensure_stream(log: &Log, name: &str) -> Result<(), LogError> {
+/// A RabbitMQ duration string (`x-max-age`, `x-stream-offset` intervals): a number and a
+/// unit, `Y`, `M`, `D`, `h`, `m` or `s` (`7D`, `12h`); in milliseconds.
+pub fn parse_age(text: &str) -> Option<u64> {
+    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = text.split_at(unit_at);
+    let n: u64 = digits.parse().ok()?;
+    let unit_s: u64 = match unit {
+        "Y" => 365 * 24 * 3600,
+        "M" => 30 * 24 * 3600,
+        "D" => 24 * 3600,
+        "h" => 3600,
+        "m" => 60,
+        "s" => 1,
+        _ => return None,
+    };
+    n.checked_mul(unit_s)?.checked_mul(1000)
+}
+
+/// The log configuration a stream queue's arguments ask for: one partition (as a RabbitMQ
+/// stream), retention by `x-max-age` and `x-max-length-bytes`. `Err` names a bad argument.
+pub fn stream_config(arguments: &FieldTable) -> Result<StreamConfig, String> {
+    let mut config = StreamConfig::new(1);
+    if let Some(v) = arguments.get("x-max-age") {
+        config.retention_ms = Some(
+            v.as_str()
+                .and_then(parse_age)
+                .ok_or_else(|| "x-max-age".to_string())?,
+        );
+    }
+    if let Some(v) = arguments.get("x-max-length-bytes") {
+        config.retention_bytes = Some(
+            v.as_i64()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| "x-max-length-bytes".to_string())?,
+        );
+    }
+    Ok(config)
+}
+
+/// Creates the stream `name` with `config` unless it exists (a stream that exists, made by a
+/// Kafka client or before a restart, keeps its own configuration).
+pub fn ensure_stream(log: &Log, name: &str, config: StreamConfig) -> Result<(), LogError> {
     if log.stream_config(name).is_some() {
         return Ok(());
     }
-    match log.create_stream(name, StreamConfig::new(1)) {
+    match log.create_stream(name, config) {
         Err(_) if log.stream_config(name).is_some() => Ok(()),
         r => r,
     }
@@ -287,6 +337,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ages_and_stream_configs() {
+        assert_eq!(parse_age("7D"), Some(7 * 24 * 3600 * 1000));
+        assert_eq!(parse_age("90s"), Some(90_000));
+        assert_eq!(parse_age("1Y"), Some(365 * 24 * 3600 * 1000));
+        for bad in ["", "D", "7", "7d", "-1h", "1.5h", "99999999999999999Y"] {
+            assert_eq!(parse_age(bad), None, "{bad}");
+        }
+        let args = FieldTable::new()
+            .with("x-max-age", "2h")
+            .with("x-max-length-bytes", FieldValue::I64(1 << 20));
+        let config = stream_config(&args).unwrap();
+        assert_eq!(config.partitions, 1);
+        assert_eq!(config.retention_ms, Some(7_200_000));
+        assert_eq!(config.retention_bytes, Some(1 << 20));
+        let bad = FieldTable::new().with("x-max-age", "soon");
+        assert_eq!(stream_config(&bad).err().as_deref(), Some("x-max-age"));
+    }
+
+    #[test]
     fn stream_offsets_from_consumer_arguments() {
         let parse = |v: FieldValue| {
             StreamOffset::from_arguments(&FieldTable::new().with("x-stream-offset", v))
@@ -304,6 +373,10 @@ mod tests {
             parse(FieldValue::Timestamp(1_700_000_000)),
             Ok(StreamOffset::Timestamp(1_700_000_000_000))
         );
+        assert!(matches!(
+            parse("10m".into()),
+            Ok(StreamOffset::Timestamp(t)) if t > 1_700_000_000_000
+        ));
         assert!(parse(FieldValue::I64(-1)).is_err());
         assert!(parse("sometime".into()).is_err());
         assert!(parse(FieldValue::Bool(true)).is_err());

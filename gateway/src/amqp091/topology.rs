@@ -312,6 +312,19 @@ pub fn restore_queues(
                 continue;
             }
         };
+        let is_stream = q
+            .argument
+            .iter()
+            .any(|a| a.key == "x-queue-type" && a.value == "stream");
+        let options = if is_stream {
+            // As at declaration: the engine queue of a stream has no classic-queue limits.
+            routes::QueueOptions {
+                discard_dead_letters: true,
+                ..routes::QueueOptions::default()
+            }
+        } else {
+            options
+        };
         if let Err(e) = engine.declare_queue_with(&q.name, options) {
             tracing::warn!(queue = %q.name, error = %e, "stored AMQP queue options not restored");
             continue;
@@ -323,13 +336,15 @@ pub fn restore_queues(
                 exclusive_owner: None,
                 auto_delete: q.auto_delete,
                 arguments: q.argument.into_iter().map(|a| (a.key, a.value)).collect(),
-                table,
+                table: table.clone(),
             },
         );
         broker.touch(&q.name);
         if broker.is_stream(&q.name) {
             if let Some(log) = broker.log() {
-                if let Err(e) = super::stream::ensure_stream(&log, &q.name) {
+                let config = super::stream::stream_config(&table)
+                    .unwrap_or_else(|_| routes::store::log::StreamConfig::new(1));
+                if let Err(e) = super::stream::ensure_stream(&log, &q.name, config) {
                     tracing::warn!(queue = %q.name, error = %e, "stream of a stored stream queue not available");
                 }
             }
