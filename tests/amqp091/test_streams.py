@@ -158,14 +158,21 @@ def test_stream_rules_as_rabbitmq(gateway, conn):
     assert err.value.reply_code == 540
 
 
-def test_deleting_a_stream_queue_cancels_its_consumers(conn):
+def test_deleting_a_stream_queue_cancels_its_consumers(gateway, conn):
     ch = conn.channel()
     declare_stream(ch, "gone.s")
     cch, got = consume(conn, "gone.s", "first", count=0, settle=0.1)
     cancelled = []
     cch.add_on_cancel_callback(lambda frame: cancelled.append(frame))
+    # A consumer on another connection is told too.
+    other = pika_connection(gateway)
+    och, _ = consume(other, "gone.s", "first", count=0, settle=0.1)
+    other_cancelled = []
+    och.add_on_cancel_callback(lambda frame: other_cancelled.append(frame))
     ch.queue_delete("gone.s")
     pump(conn, lambda: cancelled, timeout=5)
+    pump(other, lambda: other_cancelled, timeout=5)
+    other.close()
     with pytest.raises(ChannelClosedByBroker) as err:
         conn.channel().queue_declare("gone.s", passive=True)
     assert err.value.reply_code == 404

@@ -9,7 +9,7 @@ use super::arguments::{expire_when_unused, headers_args, queue_arguments, queue_
 use super::broker::{Amqp091Broker, QueueDeclaration};
 use super::convert;
 use super::handshake::handshake;
-use super::stream::{StreamDelivery, StreamOffset};
+use super::stream::{StreamDelivery, StreamEvent, StreamOffset};
 use crate::security::{Action, PeerInfo, Principal};
 use bytes::{Bytes, BytesMut};
 use codecs::amqp091::{
@@ -290,8 +290,8 @@ struct Connection {
     stream_consumers: HashMap<u64, StreamConsumer>,
     next_stream_consumer: u64,
     /// Where stream readers send records; the run loop receives them.
-    stream_tx: UnboundedSender<StreamDelivery>,
-    stream_rx: Option<UnboundedReceiver<StreamDelivery>>,
+    stream_tx: UnboundedSender<StreamEvent>,
+    stream_rx: Option<UnboundedReceiver<StreamEvent>>,
 }
 
 /// Writes frames and flushes; false when the socket failed.
@@ -522,7 +522,10 @@ impl Connection {
                     Some(event) => self.on_event(event),
                     None => return,
                 },
-                Some(delivery) = stream_rx.recv() => self.stream_deliver(delivery),
+                Some(event) = stream_rx.recv() => match event {
+                    StreamEvent::Record(delivery) => self.stream_deliver(delivery),
+                    StreamEvent::Ended { consumer } => self.cancel_stream_consumer(consumer),
+                },
                 Some((channel, tag, ok)) = self.confirms.next(), if !self.confirms.is_empty() => {
                     self.confirm(channel, tag, ok);
                 }
@@ -1661,6 +1664,27 @@ impl Connection {
         !tags.is_empty()
     }
 
+    /// Ends a stream consumer whose stream is gone, with a consumer cancel notification (as for
+    /// any deleted queue); nothing if it already ended.
+    fn cancel_stream_consumer(&mut self, id: u64) {
+        let Some(consumer) = self.stream_consumers.remove(&id) else {
+            return;
+        };
+        tracing::debug!(peer = %self.peer, stream = %consumer.stream, "stream consumer cancelled: stream gone");
+        if let Some(c) = self.channels.get_mut(&consumer.channel) {
+            c.stream_consumers.remove(&consumer.tag);
+            if !c.closing {
+                self.out.push(Frame::method(
+                    consumer.channel,
+                    BasicCancel {
+                        consumer_tag: consumer.tag.clone(),
+                        no_wait: true,
+                    },
+                ));
+            }
+        }
+    }
+
     /// Deletes the log stream of a deleted stream queue (its readers end with it).
     fn delete_stream(&mut self, queue: &str) {
         let gone: Vec<u64> = self
@@ -1670,22 +1694,7 @@ impl Connection {
             .map(|(id, _)| *id)
             .collect();
         for id in gone {
-            let Some(consumer) = self.stream_consumers.remove(&id) else {
-                continue;
-            };
-            // Consumer cancel notification, as for any deleted queue.
-            if let Some(c) = self.channels.get_mut(&consumer.channel) {
-                c.stream_consumers.remove(&consumer.tag);
-                if !c.closing {
-                    self.out.push(Frame::method(
-                        consumer.channel,
-                        BasicCancel {
-                            consumer_tag: consumer.tag.clone(),
-                            no_wait: true,
-                        },
-                    ));
-                }
-            }
+            self.cancel_stream_consumer(id);
         }
         if let Some(log) = self.broker.log() {
             if let Err(e) = log.delete_stream(queue) {

@@ -226,8 +226,20 @@ pub struct StreamDelivery {
     pub record: StoredRecord,
 }
 
+/// What a stream consumer's readers tell the connection.
+pub enum StreamEvent {
+    /// A record to deliver.
+    Record(StreamDelivery),
+    /// A reader stopped: the stream is gone (deleted). The consumer is cancelled.
+    Ended {
+        /// The connection's id for the consumer.
+        consumer: u64,
+    },
+}
+
 /// Reads one partition of `stream` for a consumer from `start`, taking a permit of `credit`
-/// per record, until the receiver goes away or the stream is deleted.
+/// per record, until the receiver goes away or the stream is deleted (then says so with
+/// [`StreamEvent::Ended`]).
 pub async fn run_reader(
     log: Arc<Log>,
     stream: String,
@@ -235,10 +247,23 @@ pub async fn run_reader(
     start: StreamOffset,
     consumer: u64,
     credit: Arc<Semaphore>,
-    out: UnboundedSender<StreamDelivery>,
+    out: UnboundedSender<StreamEvent>,
 ) {
-    let (s, p) = (stream.clone(), partition);
-    let first = blocking(&log, move |l| {
+    read_partition(&log, &stream, partition, start, consumer, &credit, &out).await;
+    let _ = out.send(StreamEvent::Ended { consumer });
+}
+
+async fn read_partition(
+    log: &Arc<Log>,
+    stream: &str,
+    partition: u32,
+    start: StreamOffset,
+    consumer: u64,
+    credit: &Semaphore,
+    out: &UnboundedSender<StreamEvent>,
+) {
+    let (s, p) = (stream.to_string(), partition);
+    let first = blocking(log, move |l| {
         let earliest = l.earliest_offset(&s, p)?;
         let latest = l.latest_offset(&s, p)?;
         Ok(match start {
@@ -254,12 +279,12 @@ pub async fn run_reader(
         return;
     };
     loop {
-        let Ok(mut appended) = log.subscribe(&stream, partition) else {
+        let Ok(mut appended) = log.subscribe(stream, partition) else {
             return;
         };
         appended.borrow_and_update();
-        let (s, from) = (stream.clone(), offset);
-        let records = match blocking(&log, move |l| l.read(&s, partition, from, READ_BYTES)).await {
+        let (s, from) = (stream.to_string(), offset);
+        let records = match blocking(log, move |l| l.read(&s, partition, from, READ_BYTES)).await {
             Ok(r) => r,
             Err(LogError::OffsetOutOfRange {
                 earliest, latest, ..
@@ -291,7 +316,7 @@ pub async fn run_reader(
                 partition,
                 record,
             };
-            if out.send(delivery).is_err() {
+            if out.send(StreamEvent::Record(delivery)).is_err() {
                 return;
             }
         }
