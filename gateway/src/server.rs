@@ -128,7 +128,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    let engine_cfg = engine_config(&config);
+    let mut engine_cfg = engine_config(&config);
+    // AMQP queues declared with `x-max-priority` are recovered with priority order (appended:
+    // the configured policies come first).
+    engine_cfg
+        .destinations
+        .extend(crate::amqp091::topology::priority_policies(
+            &crate::amqp091::topology::topology_path(&config.server.data_dir),
+        ));
     let journal = journal_options(&config);
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_cfg, journal))
         .await
@@ -340,7 +347,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let topology = crate::amqp091::topology::topology_path(&config.server.data_dir);
         let (exchanges, bindings) = crate::amqp091::topology::load(&engine, &topology)
             .with_context(|| format!("cannot read the AMQP topology {}", topology.display()))?;
-        tracing::info!(exchanges, bindings, "AMQP topology restored");
+        let amqp091_broker = Arc::new(
+            crate::amqp091::Amqp091Broker::with_topology(topology.clone()).with_log(log.clone()),
+        );
+        let queues = crate::amqp091::topology::restore_queues(&engine, &amqp091_broker, &topology)
+            .with_context(|| format!("cannot read the AMQP topology {}", topology.display()))?;
+        tracing::info!(exchanges, bindings, queues, "AMQP topology restored");
         tracing::info!(address = %amqp_cfg.bind, "AMQP listener ready");
         let port = Arc::new(crate::amqp_port::AmqpPort {
             engine: engine.clone(),
@@ -352,9 +364,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 max_message_bytes: 128 * 1024 * 1024,
                 authenticator: authenticator.clone(),
             }),
-            amqp091_broker: Arc::new(crate::amqp091::Amqp091Broker::with_topology(
-                topology.clone(),
-            )),
+            amqp091_broker,
         });
         let shutdown = shutdown_rx.clone();
         // No TLS twin yet for AMQP (5671); the connection limits apply as on every listener.

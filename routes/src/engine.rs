@@ -2299,11 +2299,27 @@ impl Engine {
                 _ => "delivery_limit",
             };
             message.expiration = 0;
+            // The exchange it was published to (AMQP) and its routing key, for `x-death`.
+            let died_exchange = match message.properties.get("amqp.exchange") {
+                Some(PropertyValue::String(x)) => x.clone(),
+                _ => String::new(),
+            };
+            let died_key = message.address.clone();
+            crate::death::record_death(
+                &mut message,
+                &letter.from,
+                reason,
+                &died_exchange,
+                &died_key,
+                now_ms() / 1000,
+            );
             for (name, value) in [
                 ("x-first-death-reason", reason.to_string()),
                 ("x-first-death-queue", letter.from.clone()),
+                ("x-first-death-exchange", died_exchange.clone()),
                 ("x-last-death-reason", reason.to_string()),
                 ("x-last-death-queue", letter.from.clone()),
+                ("x-last-death-exchange", died_exchange.clone()),
             ] {
                 if name.starts_with("x-first") && message.properties.contains_key(name) {
                     continue;
@@ -2314,6 +2330,13 @@ impl Engine {
             }
             let key = key.clone().unwrap_or_else(|| message.address.clone());
             message.address = key.clone();
+            // Delivered from the dead-letter exchange, as RabbitMQ does.
+            if message.properties.contains_key("amqp.exchange") {
+                message.properties.insert(
+                    "amqp.exchange".to_string(),
+                    PropertyValue::String(exchange.clone()),
+                );
+            }
             let targets = self
                 .resolve_exchange(exchange, &key, &message.properties, 0)
                 .unwrap_or_default();
@@ -2324,6 +2347,16 @@ impl Engine {
                 }
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
                 let journaled = queue.durable && message.persistent;
+                // The target queue's own `x-message-ttl` applies, as for a publish (RabbitMQ's
+                // delayed-retry pattern: dead-letter into a queue with a TTL).
+                let message = match self.options_of(&queue.name).and_then(|o| o.message_ttl) {
+                    Some(ttl) => {
+                        let mut copy = (*message).clone();
+                        copy.expiration = now_ms().saturating_add(ttl.as_millis() as u64).max(1);
+                        Arc::new(copy)
+                    }
+                    None => message.clone(),
+                };
                 if journaled {
                     records.push(JournalRecord::Add {
                         queue: queue.id,
@@ -2331,7 +2364,7 @@ impl Engine {
                         payload: encode_message(&message),
                     });
                 }
-                pushes.push((queue, seq, journaled));
+                pushes.push((queue, seq, journaled, message));
             }
             if pushes.is_empty() {
                 tracing::debug!(from = %letter.from, exchange = %exchange, "dead letter unroutable; dropped");
@@ -2339,12 +2372,12 @@ impl Engine {
             if !records.is_empty() {
                 drop(self.journal.append(records));
             }
-            for (queue, seq, journaled) in pushes {
+            for (queue, seq, journaled, message) in pushes {
                 let mut st = lock(&queue.state);
                 if st.deleted {
                     continue;
                 }
-                self.push_ready(&queue, &mut st, seq, message.clone(), journaled, false);
+                self.push_ready(&queue, &mut st, seq, message, journaled, false);
                 let more = self.dispatch(&queue, &mut st);
                 drop(st);
                 if !more.is_empty() {

@@ -2,6 +2,7 @@
 //! engine that enqueues, dispatches, acknowledges, redelivers, expires and dead-letters, calling
 //! `store` for durability. No sockets.
 pub mod address;
+pub mod death;
 pub mod exchange;
 pub mod message;
 pub mod paging;

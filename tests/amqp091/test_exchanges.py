@@ -305,3 +305,24 @@ def test_alternate_exchange_takes_unroutable_messages(make_gateway):
     ch.basic_publish("main", "unknown", b"c")
     assert bodies(ch, "unrouted-q") == [b"c"]
     conn.close()
+
+
+def test_auto_delete_exchange_goes_with_its_last_binding(amqp):
+    """RabbitMQ: an auto-delete exchange is deleted when its last binding is removed (by
+    unbind, or by deleting the bound queue); one never bound stays."""
+    conn = amqp()
+    ch = conn.channel()
+    ch.exchange_declare("ephemeral", "direct", auto_delete=True)
+    ch.exchange_declare("ephemeral", passive=True)  # no binding yet: still there
+    ch.queue_declare("ad1")
+    ch.queue_declare("ad2")
+    ch.queue_bind("ad1", "ephemeral", "k")
+    ch.queue_bind("ad2", "ephemeral", "k")
+    ch.basic_publish("ephemeral", "k", b"m")
+    assert bodies(ch, "ad1") == [b"m"] and bodies(ch, "ad2") == [b"m"]
+    ch.queue_unbind("ad1", "ephemeral", "k")
+    ch.exchange_declare("ephemeral", passive=True)  # one binding left
+    ch.queue_delete("ad2")
+    with pytest.raises(ChannelClosedByBroker) as err:
+        ch.exchange_declare("ephemeral", passive=True)
+    assert err.value.reply_code == 404

@@ -139,3 +139,106 @@ def test_invalid_and_inequivalent_arguments(amqp):
         conn.channel().queue_declare("args", arguments={"x-max-length": 6})
     assert err.value.reply_code == 406
     assert "x-max-length" in err.value.reply_text
+
+
+def get_one(ch, queue, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        method, props, body = ch.basic_get(queue)
+        if method:
+            return method, props, body
+        assert time.monotonic() < deadline, f"nothing arrived in {queue}"
+        time.sleep(0.05)
+
+
+def test_x_death_history_counts_each_queue_and_reason(amqp):
+    """RabbitMQ 3.10's x-death: an array of tables, most recent first, one per (queue, reason),
+    with count, exchange, routing-keys and time; x-first-death-* stay at the first death."""
+    ch = amqp().channel()
+    ch.exchange_declare("jobs", "direct")
+    ch.queue_declare("work", arguments={"x-dead-letter-exchange": "", "x-dead-letter-routing-key": "retry"})
+    ch.queue_bind("work", "jobs", "job")
+    ch.queue_declare("retry", arguments={
+        "x-message-ttl": 50, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "work"})
+    before = time.time()
+    ch.basic_publish("jobs", "job", b"task", pika.BasicProperties(headers={"attempt": 1}))
+    method, props, _ = get_one(ch, "work")
+    assert "x-death" not in (props.headers or {})
+    ch.basic_reject(method.delivery_tag, requeue=False)
+    # rejected from work -> retry -> expired -> back into work
+    method, props, body = get_one(ch, "work")
+    assert body == b"task"
+    deaths = props.headers["x-death"]
+    assert [(d["queue"], d["reason"], d["count"]) for d in deaths] == [
+        ("retry", "expired", 1), ("work", "rejected", 1)]
+    assert deaths[1]["exchange"] == "jobs" and deaths[1]["routing-keys"] == ["job"]
+    assert deaths[0]["exchange"] == "" and deaths[0]["routing-keys"] == ["retry"]
+    assert all(abs(d["time"].timestamp() - before) < 60 for d in deaths)
+    assert sorted(deaths[0]) == ["count", "exchange", "queue", "reason", "routing-keys", "time"]
+    ch.basic_reject(method.delivery_tag, requeue=False)
+    method, props, _ = get_one(ch, "work")
+    deaths = props.headers["x-death"]
+    assert [(d["queue"], d["reason"], d["count"]) for d in deaths] == [
+        ("retry", "expired", 2), ("work", "rejected", 2)]
+    assert props.headers["x-first-death-queue"] == "work"
+    assert props.headers["x-first-death-reason"] == "rejected"
+    assert props.headers["x-first-death-exchange"] == "jobs"
+    assert props.headers["attempt"] == 1
+    # Delivered from the dead-letter exchange with the dead-letter routing key.
+    assert (method.exchange, method.routing_key) == ("", "work")
+    ch.basic_ack(method.delivery_tag)
+
+
+def test_x_death_on_max_length(amqp):
+    ch = amqp().channel()
+    ch.queue_declare("overflowed")
+    ch.queue_declare("bounded", arguments={
+        "x-max-length": 1, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": "overflowed"})
+    ch.basic_publish("", "bounded", b"first")
+    ch.basic_publish("", "bounded", b"second")
+    method, props, body = get_one(ch, "overflowed")
+    assert body == b"first"
+    [death] = props.headers["x-death"]
+    assert (death["queue"], death["reason"], death["count"]) == ("bounded", "maxlen", 1)
+    assert death["routing-keys"] == ["bounded"]
+
+
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_queue_arguments_survive_a_restart(make_gateway, stop):
+    """A durable queue keeps its arguments across a restart (even SIGKILL): they are in force
+    before any client declares it again, the same declaration is accepted and another one is
+    refused with 406, as RabbitMQ does."""
+    from gwtest.amqp import pika_connection
+
+    gw = make_gateway()
+    args = {"x-max-length": 2, "x-overflow": "reject-publish", "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": "parked", "x-max-priority": 5, "x-queue-type": "classic"}
+    conn = pika_connection(gw)
+    ch = conn.channel()
+    ch.queue_declare("parked", durable=True)
+    ch.queue_declare("shaped", durable=True, arguments=args)
+    if stop == "kill":
+        gw.kill()
+    else:
+        conn.close()
+        gw.terminate()
+    gw.start()
+    conn = pika_connection(gw)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.basic_publish("", "shaped", b"low", pika.BasicProperties(priority=1, delivery_mode=2))
+    ch.basic_publish("", "shaped", b"high", pika.BasicProperties(priority=5, delivery_mode=2))
+    with pytest.raises(pika.exceptions.NackError):  # x-max-length 2 with reject-publish
+        ch.basic_publish("", "shaped", b"third", pika.BasicProperties(delivery_mode=2))
+    method, _, body = ch.basic_get("shaped")
+    assert body == b"high"  # x-max-priority
+    ch.basic_reject(method.delivery_tag, requeue=False)
+    _, props, body = get_one(ch, "parked")  # x-dead-letter-*
+    assert body == b"high" and props.headers["x-death"][0]["queue"] == "shaped"
+    ch.queue_declare("shaped", durable=True, arguments=args)
+    for other in ({**args, "x-max-length": 3}, {k: v for k, v in args.items() if k != "x-max-priority"}):
+        with pytest.raises(ChannelClosedByBroker) as err:
+            conn.channel().queue_declare("shaped", durable=True, arguments=other)
+        assert err.value.reply_code == 406
+        assert "inequivalent arg" in err.value.reply_text
+    conn.close()

@@ -49,3 +49,175 @@ def test_configured_users_are_checked_and_others_refused(make_gateway):
     conn.close()
     log = gw.log_path.read_text()
     assert "s3cret" not in log
+
+
+# --- authorization --------------------------------------------------------------------------------
+
+ROLES = {
+    "admin": ("admin-pw", ["admins"]),
+    "producer": ("producer-pw", ["producers"]),
+    "consumer": ("consumer-pw", ["consumers"]),
+}
+ACL = [
+    {"queue": "orders.>", "read": ["consumers", "admins"], "write": ["producers", "admins"],
+     "admin": ["admins"]},
+    {"topic": "prices.>", "read": ["consumers", "admins"], "write": ["producers", "admins"],
+     "admin": ["admins"]},
+    # The exchange `events` is checked as the topic of its name.
+    {"topic": "events", "read": ["consumers", "admins"], "write": ["producers", "admins"],
+     "admin": ["admins"]},
+]
+
+
+@pytest.fixture
+def acl_gateway(make_gateway):
+    gw = make_gateway(extra_toml=security_toml(users=ROLES, authorization=ACL))
+    conn = connect(gw, "admin", "admin-pw")
+    ch = conn.channel()
+    ch.queue_declare("orders.eu", durable=True)
+    ch.exchange_declare("events", "fanout")
+    ch.queue_bind("orders.eu", "events")
+    conn.close()
+    return gw
+
+
+def refused(fn, text: str):
+    """Runs `fn`, which must close its channel with 403 ACCESS_REFUSED naming `text`."""
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as info:
+        fn()
+    assert info.value.reply_code == 403
+    assert info.value.reply_text.startswith("ACCESS_REFUSED - "), info.value.reply_text
+    assert text in info.value.reply_text, info.value.reply_text
+
+
+def test_declare_and_delete_need_admin(acl_gateway):
+    conn = connect(acl_gateway, "producer", "producer-pw")
+    refused(lambda: conn.channel().queue_declare("orders.us"),
+            "User producer is not authorized to create: queue://orders.us")
+    refused(lambda: conn.channel().exchange_declare("prices.feed", "topic"),
+            "User producer is not authorized to create: topic://prices.feed")
+    refused(lambda: conn.channel().queue_delete("orders.eu"),
+            "User producer is not authorized to create: queue://orders.eu")
+    refused(lambda: conn.channel().exchange_delete("events"),
+            "User producer is not authorized to create: topic://events")
+    # A passive declare only looks: no right needed.
+    assert conn.channel().queue_declare("orders.eu", passive=True).method.queue == "orders.eu"
+    # The refusals closed their channels only.
+    assert conn.is_open
+    conn.close()
+    admin = connect(acl_gateway, "admin", "admin-pw")
+    ch = admin.channel()
+    ch.queue_declare("orders.us")
+    ch.exchange_declare("prices.feed", "topic")
+    ch.exchange_delete("prices.feed")
+    ch.queue_delete("orders.us")
+    admin.close()
+
+
+def test_publish_needs_write_and_consume_get_purge_need_read(acl_gateway):
+    producer = connect(acl_gateway, "producer", "producer-pw")
+    consumer = connect(acl_gateway, "consumer", "consumer-pw")
+    pch = producer.channel()
+    pch.confirm_delivery()
+    pch.basic_publish("", "orders.eu", b"direct")
+    pch.basic_publish("events", "", b"via exchange")
+    refused(lambda: pch.basic_publish("", "invoices", b"x"),
+            "User producer is not authorized to write to: queue://invoices")
+    refused(lambda: producer.channel().basic_get("orders.eu"),
+            "User producer is not authorized to read from: queue://orders.eu")
+    refused(lambda: producer.channel().queue_purge("orders.eu"),
+            "User producer is not authorized to read from: queue://orders.eu")
+
+    def consume_as_producer():
+        ch = producer.channel()
+        ch.basic_consume("orders.eu", lambda *a: None)
+        ch.start_consuming()
+
+    refused(consume_as_producer, "User producer is not authorized to read from: queue://orders.eu")
+    cch = consumer.channel()
+    cch.confirm_delivery()
+    refused(lambda: cch.basic_publish("events", "", b"x"),
+            "User consumer is not authorized to write to: topic://events")
+    cch = consumer.channel()
+    bodies = []
+    for _ in range(2):
+        method, _, body = cch.basic_get("orders.eu", auto_ack=True)
+        assert method is not None
+        bodies.append(body)
+    assert sorted(bodies) == [b"direct", b"via exchange"]
+    producer.close()
+    consumer.close()
+
+
+def test_bind_needs_read_on_the_exchange_and_write_on_the_queue(acl_gateway):
+    consumer = connect(acl_gateway, "consumer", "consumer-pw")
+    # consumer may read topic events but not write queue orders.eu.
+    refused(lambda: consumer.channel().queue_bind("orders.eu", "events", "k"),
+            "User consumer is not authorized to write to: queue://orders.eu")
+    # A server-named exclusive queue is the connection's own (like a temporary queue): declaring
+    # and consuming it needs no entry; binding it to amq.topic needs read on the topic pattern.
+    ch = consumer.channel()
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(queue, "amq.topic", "prices.*")
+    refused(lambda: consumer.channel().queue_bind(queue, "amq.topic", "#"),
+            "User consumer is not authorized to read from: topic://#")
+    producer = connect(acl_gateway, "producer", "producer-pw")
+    pch = producer.channel()
+    pch.confirm_delivery()
+    pch.basic_publish("amq.topic", "prices.eur", b"1.08")
+    refused(lambda: pch.basic_publish("amq.topic", "rates.eur", b"x"),
+            "User producer is not authorized to write to: topic://rates.eur")
+    got = []
+    for _ in range(50):
+        method, _, body = ch.basic_get(queue, auto_ack=True)
+        if method is not None:
+            got.append(body)
+            break
+        consumer.sleep(0.05)
+    assert got == [b"1.08"]
+    producer.close()
+    consumer.close()
+
+
+def test_a_refusal_closes_only_its_channel(acl_gateway):
+    conn = connect(acl_gateway, "producer", "producer-pw")
+    kept = conn.channel()
+    kept.confirm_delivery()
+    doomed = conn.channel()
+    refused(lambda: doomed.basic_get("orders.eu"), "not authorized to read from")
+    assert doomed.is_closed and kept.is_open
+    kept.basic_publish("", "orders.eu", b"still here")
+    conn.close()
+    admin = connect(acl_gateway, "admin", "admin-pw")
+    method, _, body = admin.channel().basic_get("orders.eu", auto_ack=True)
+    assert body == b"still here"
+    admin.close()
+
+
+def test_amqp_tools_get_the_same_refusals(acl_gateway):
+    """Debian's amqp-tools (rabbitmq-c): a command outside the user's entries fails with the
+    broker's 403, one inside them works."""
+    import shutil
+    import subprocess
+
+    if shutil.which("amqp-get") is None:
+        pytest.fail("amqp-tools not installed: run scripts/install-test-deps")
+
+    def tool(user, password, *args):
+        return subprocess.run(
+            [args[0], "--server", acl_gateway.host, "--port", str(acl_gateway.amqp_port),
+             "--username", user, "--password", password, *args[1:]],
+            capture_output=True, timeout=15,
+        )
+
+    ok = tool("producer", "producer-pw", "amqp-publish", "--routing-key", "orders.eu",
+              "--body", "from amqp-publish")
+    assert ok.returncode == 0, ok.stderr
+    refused = tool("producer", "producer-pw", "amqp-get", "--queue", "orders.eu")
+    assert refused.returncode != 0
+    assert b"ACCESS_REFUSED" in refused.stderr or b"403" in refused.stderr, refused.stderr
+    refused = tool("consumer", "consumer-pw", "amqp-declare-queue", "--queue", "orders.new")
+    assert refused.returncode != 0
+    assert b"ACCESS_REFUSED" in refused.stderr or b"403" in refused.stderr, refused.stderr
+    got = tool("consumer", "consumer-pw", "amqp-get", "--queue", "orders.eu")
+    assert got.returncode == 0 and got.stdout == b"from amqp-publish", got.stderr

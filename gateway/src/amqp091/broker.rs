@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use codecs::amqp091::FieldTable;
+use routes::store::log::Log;
 use routes::Engine;
+use std::sync::Arc;
 
 /// How a queue was declared over AMQP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +24,9 @@ pub struct QueueDeclaration {
     pub auto_delete: bool,
     /// `x-queue-type`, `x-max-priority` and the other arguments, as text, for equivalence.
     pub arguments: Vec<(String, String)>,
+    /// The arguments as declared (typed), from which the engine options are made again after
+    /// a restart.
+    pub table: FieldTable,
 }
 
 /// State shared by every AMQP 0-9-1 connection of the gateway.
@@ -40,6 +46,10 @@ pub struct Amqp091Broker {
     topology_lock: Mutex<()>,
     next_connection: AtomicU64,
     next_name: AtomicU64,
+    /// The partitioned log stream queues live in (none: stream queues are refused).
+    log: Option<Arc<Log>>,
+    /// Stream queues whose mover (engine queue -> log) runs.
+    movers: Mutex<HashSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -53,6 +63,45 @@ impl Amqp091Broker {
             topology: Some(path),
             ..Amqp091Broker::default()
         }
+    }
+
+    /// Serves stream queues (`x-queue-type: stream`) from `log`.
+    pub fn with_log(mut self, log: Arc<Log>) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// The log stream queues live in.
+    pub fn log(&self) -> Option<Arc<Log>> {
+        self.log.clone()
+    }
+
+    /// True when `queue` was declared as a stream queue.
+    pub fn is_stream(&self, queue: &str) -> bool {
+        lock(&self.declarations)
+            .get(queue)
+            .is_some_and(|d| super::stream::is_stream_arguments(&d.arguments))
+    }
+
+    /// Starts moving what the engine queue `queue` receives into the stream of that name,
+    /// unless that already runs.
+    pub fn start_mover(self: &Arc<Self>, engine: &Arc<Engine>, queue: &str) {
+        let Some(log) = self.log.clone() else {
+            return;
+        };
+        if !lock(&self.movers).insert(queue.to_string()) {
+            return;
+        }
+        let broker = Arc::clone(self);
+        let name = queue.to_string();
+        tokio::spawn(super::stream::run_mover(
+            Arc::clone(engine),
+            log,
+            name.clone(),
+            move || {
+                lock(&broker.movers).remove(&name);
+            },
+        ));
     }
 
     /// Writes the durable topology after a change (errors are logged: the change itself stands).
@@ -111,6 +160,18 @@ impl Amqp091Broker {
         lock(&self.last_used).remove(queue);
         lock(&self.declarations).remove(queue);
         lock(&self.exclusive_consumers).remove(queue);
+    }
+
+    /// The queues declared durable and not exclusive, by name, with their declarations: what
+    /// the topology file keeps so that their arguments hold after a restart.
+    pub fn durable_declarations(&self) -> Vec<(String, QueueDeclaration)> {
+        let mut out: Vec<(String, QueueDeclaration)> = lock(&self.declarations)
+            .iter()
+            .filter(|(_, d)| d.durable && d.exclusive_owner.is_none())
+            .map(|(n, d)| (n.clone(), d.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// The queues declared non-durable or exclusive, by name.

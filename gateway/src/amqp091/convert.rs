@@ -231,6 +231,40 @@ pub fn exchange_and_key(message: &Message, destination: &Destination) -> (String
     (exchange, message.address.clone())
 }
 
+/// The `x-death` header of a dead-lettered message (RabbitMQ 3.10's form): an array of tables,
+/// most recent first, each with `count`, `exchange`, `queue`, `reason`, `routing-keys` and
+/// `time`, keys in order.
+pub fn x_death(message: &Message) -> Option<FieldValue> {
+    let history = routes::death::history(message);
+    if history.is_empty() {
+        return None;
+    }
+    let long = |s: &str| FieldValue::LongString(Bytes::from(s.to_string()));
+    let entries = history
+        .iter()
+        .map(|d| {
+            let mut t = FieldTable::new();
+            t.push(
+                ShortStr::from_static("count"),
+                FieldValue::I64(i64::try_from(d.count).unwrap_or(i64::MAX)),
+            );
+            t.push(ShortStr::from_static("exchange"), long(&d.exchange));
+            t.push(ShortStr::from_static("queue"), long(&d.queue));
+            t.push(ShortStr::from_static("reason"), long(&d.reason));
+            t.push(
+                ShortStr::from_static("routing-keys"),
+                FieldValue::Array(d.routing_keys.iter().map(|k| long(k)).collect()),
+            );
+            t.push(
+                ShortStr::from_static("time"),
+                FieldValue::Timestamp(d.time_s),
+            );
+            FieldValue::Table(t)
+        })
+        .collect();
+    Some(FieldValue::Array(entries))
+}
+
 /// The `basic` properties a consumer gets: the publisher's own when the message came over AMQP
 /// (with any property the broker added since, e.g. dead-letter causes, in the headers),
 /// otherwise built from the normalized fields.
@@ -258,6 +292,10 @@ pub fn properties_for_delivery(message: &Message) -> BasicProperties {
                     added = true;
                 }
             }
+            if let Some(x_death) = x_death(message) {
+                headers.insert(ShortStr::from_static("x-death"), x_death);
+                added = true;
+            }
             if added {
                 props.headers = Some(headers);
             }
@@ -273,6 +311,9 @@ pub fn properties_for_delivery(message: &Message) -> BasicProperties {
         if let Some(n) = short(name) {
             headers.push(n, field_from_property(value));
         }
+    }
+    if let Some(x_death) = x_death(message) {
+        headers.insert(ShortStr::from_static("x-death"), x_death);
     }
     let get = |name: &str| match message.properties.get(name) {
         Some(v) => short(&v.to_text()),

@@ -5,6 +5,7 @@ pub mod broker;
 pub mod convert;
 mod handshake;
 pub mod session;
+pub mod stream;
 pub mod topology;
 
 pub use broker::Amqp091Broker;

@@ -9,7 +9,8 @@ use super::arguments::{expire_when_unused, headers_args, queue_arguments, queue_
 use super::broker::{Amqp091Broker, QueueDeclaration};
 use super::convert;
 use super::handshake::handshake;
-use crate::security::PeerInfo;
+use super::stream::{StreamDelivery, StreamEvent, StreamOffset};
+use crate::security::{Action, PeerInfo, Principal};
 use bytes::{Bytes, BytesMut};
 use codecs::amqp091::{
     body_frames, reply_code, Amqp091Codec, Amqp091CodecError, Amqp091Item, Amqp091Limits, BasicAck,
@@ -23,9 +24,9 @@ use codecs::amqp091::{
 use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
 use routes::{
-    Binding, BindingTarget, ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Durability, Engine,
-    EngineError, ExchangeError, ExchangeKind, ExchangeSpec, NackAction, QueueOptions, Session,
-    SessionEvent, Transaction,
+    Binding, BindingTarget, ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Destination,
+    Durability, Engine, EngineError, ExchangeError, ExchangeKind, ExchangeSpec, NackAction,
+    QueueOptions, Session, SessionEvent, Transaction,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -34,7 +35,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::codec::{Framed, FramedParts};
@@ -234,6 +235,28 @@ struct Channel {
     global_prefetch: u16,
     /// Deliveries beyond `global_prefetch`, sent as acknowledgements make room.
     held: std::collections::VecDeque<Delivery>,
+    /// Consumers of stream queues, by tag: the connection's id for each.
+    stream_consumers: HashMap<ShortStr, u64>,
+    /// Unacknowledged stream deliveries: tag -> stream consumer id.
+    stream_unacked: BTreeMap<u64, u64>,
+}
+
+/// A consumer of a stream queue: reader tasks (one per partition) feeding the connection.
+struct StreamConsumer {
+    channel: u16,
+    tag: ShortStr,
+    stream: String,
+    /// Deliveries it may still send before acknowledgements (its prefetch).
+    credit: Arc<tokio::sync::Semaphore>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for StreamConsumer {
+    fn drop(&mut self) {
+        for reader in &self.readers {
+            reader.abort();
+        }
+    }
 }
 
 /// A delivery tag and the delivery it names (consumer, queue sequence).
@@ -245,6 +268,8 @@ struct Connection {
     id: u64,
     peer: SocketAddr,
     user: String,
+    /// What the user may do (the `[[authorization]]` entries); see [`Connection::authorize`].
+    principal: Principal,
     engine: Arc<Engine>,
     session: Session,
     broker: Arc<Amqp091Broker>,
@@ -261,6 +286,12 @@ struct Connection {
     blocked_capable: bool,
     /// `connection.blocked` was sent and `connection.unblocked` not yet.
     blocked_sent: bool,
+    /// Stream queue consumers, by the connection's id for them.
+    stream_consumers: HashMap<u64, StreamConsumer>,
+    next_stream_consumer: u64,
+    /// Where stream readers send records; the run loop receives them.
+    stream_tx: UnboundedSender<StreamEvent>,
+    stream_rx: Option<UnboundedReceiver<StreamEvent>>,
 }
 
 /// Writes frames and flushes; false when the socket failed.
@@ -345,10 +376,12 @@ pub async fn serve<S>(
     };
     framed.codec_mut().set_frame_max(tuned.frame_max);
     let (session, mut events) = engine.connect(None);
+    let (stream_tx, stream_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut conn = Connection {
         id: broker.connection_id(),
         peer,
         user: tuned.user,
+        principal: tuned.principal,
         engine: engine.clone(),
         session,
         broker,
@@ -362,8 +395,12 @@ pub async fn serve<S>(
         deferred: None,
         blocked_capable: tuned.blocked_capable,
         blocked_sent: false,
+        stream_consumers: HashMap::new(),
+        next_stream_consumer: 1,
+        stream_tx,
+        stream_rx: Some(stream_rx),
     };
-    tracing::debug!(%peer, user = %conn.user, anonymous = tuned.principal.is_anonymous(), heartbeat = tuned.heartbeat, frame_max = tuned.frame_max, "AMQP 0-9-1 connection open");
+    tracing::debug!(%peer, user = %conn.user, anonymous = conn.principal.is_anonymous(), heartbeat = tuned.heartbeat, frame_max = tuned.frame_max, "AMQP 0-9-1 connection open");
     conn.run(&mut framed, &mut events, tuned.heartbeat, &mut shutdown)
         .await;
     conn.teardown();
@@ -383,7 +420,45 @@ fn text(s: &ShortStr) -> String {
     s.to_string_lossy().into_owned()
 }
 
+/// The destination the authorization entries are checked against when a message enters
+/// `exchange` with routing key `key` (a publish, or either side of a binding): the default
+/// exchange stands for the queue the key names, `amq.topic` for the topic address of the key
+/// (as a STOMP `/topic/a.b` or MQTT `a/b` send), and any other exchange for the topic of its
+/// own name (as RabbitMQ checks the exchange).
+pub(super) fn exchange_destination(exchange: &str, key: &str) -> Destination {
+    match exchange {
+        routes::exchange::DEFAULT_EXCHANGE => Destination::queue(key),
+        routes::exchange::TOPIC_EXCHANGE => Destination::topic(key),
+        other => Destination::topic(other),
+    }
+}
+
+/// Queues named by the server for one connection (`amq.gen-*` from a declare without a name,
+/// direct reply-to queues): like temporary destinations, no authorization entry applies to
+/// them (clients cannot declare such names themselves: `amq.` is reserved).
+fn is_server_named(queue: &str) -> bool {
+    queue.starts_with("amq.gen-") || queue.starts_with("amq.rabbitmq.reply-to.")
+}
+
 impl Connection {
+    /// Checks that the user may do `action` on `destination`; a refusal is the channel error
+    /// 403 ACCESS_REFUSED with ActiveMQ's wording (the connection and other channels go on).
+    fn authorize(
+        &self,
+        action: Action,
+        destination: &Destination,
+        method: &Method,
+    ) -> Result<(), Fault> {
+        if destination.kind == routes::DestinationKind::Queue && is_server_named(&destination.name)
+        {
+            return Ok(());
+        }
+        self.principal.check(action, destination).map_err(|denied| {
+            tracing::info!(peer = %self.peer, %denied, method = method.name(), "AMQP operation refused");
+            Fault::channel(reply_code::ACCESS_REFUSED, denied.to_string(), method)
+        })
+    }
+
     async fn run<S>(
         &mut self,
         framed: &mut Framer<S>,
@@ -401,6 +476,9 @@ impl Connection {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_received = Instant::now();
         let mut last_sent = Instant::now();
+        let Some(mut stream_rx) = self.stream_rx.take() else {
+            return;
+        };
         loop {
             let mut fault = None;
             tokio::select! {
@@ -443,6 +521,10 @@ impl Connection {
                 event = events.recv() => match event {
                     Some(event) => self.on_event(event),
                     None => return,
+                },
+                Some(event) = stream_rx.recv() => match event {
+                    StreamEvent::Record(delivery) => self.stream_deliver(delivery),
+                    StreamEvent::Ended { consumer } => self.cancel_stream_consumer(consumer),
                 },
                 Some((channel, tag, ok)) = self.confirms.next(), if !self.confirms.is_empty() => {
                     self.confirm(channel, tag, ok);
@@ -587,6 +669,10 @@ impl Connection {
         c.tx_returns.clear();
         c.tx_refusals.clear();
         c.unacked.clear();
+        c.stream_unacked.clear();
+        for (_, id) in c.stream_consumers.drain() {
+            self.stream_consumers.remove(&id);
+        }
         // Held deliveries are in flight on their consumers: unsubscribing returns them.
         c.held.clear();
         let consumers: Vec<ConsumerState> = c.consumers.drain().map(|(_, s)| s).collect();
@@ -634,6 +720,7 @@ impl Connection {
             self.release_channel(channel);
         }
         self.channels.clear();
+        self.stream_consumers.clear();
         let exclusive = self.broker.exclusive_queues_of(self.id);
         for queue in &exclusive {
             let _ = self.engine.delete_queue(queue, false, false);
@@ -756,6 +843,7 @@ impl Connection {
             Method::ExchangeDeclare(ref m) => self.exchange_declare(channel, m, &method)?,
             Method::ExchangeDelete(ref m) => {
                 let name = text(&m.exchange);
+                self.authorize(Action::Admin, &Destination::topic(name.clone()), &method)?;
                 match self.engine.delete_exchange(&name, m.if_unused) {
                     Ok(()) | Err(EngineError::Exchange(ExchangeError::NotFound(_))) => {}
                     Err(e) => return Err(Fault::from_engine(e, &method)),
@@ -766,6 +854,12 @@ impl Connection {
                 }
             }
             Method::ExchangeBind(ref m) => {
+                self.authorize_binding(
+                    &text(&m.source),
+                    &exchange_destination(&text(&m.destination), &text(&m.routing_key)),
+                    &text(&m.routing_key),
+                    &method,
+                )?;
                 let binding = Binding {
                     target: BindingTarget::Exchange(text(&m.destination)),
                     key: text(&m.routing_key),
@@ -780,6 +874,12 @@ impl Connection {
                 }
             }
             Method::ExchangeUnbind(ref m) => {
+                self.authorize_binding(
+                    &text(&m.source),
+                    &exchange_destination(&text(&m.destination), &text(&m.routing_key)),
+                    &text(&m.routing_key),
+                    &method,
+                )?;
                 let binding = Binding {
                     target: BindingTarget::Exchange(text(&m.destination)),
                     key: text(&m.routing_key),
@@ -797,6 +897,12 @@ impl Connection {
             Method::QueueDeclare(ref m) => self.queue_declare(channel, m, &method)?,
             Method::QueueBind(ref m) => {
                 let queue = self.queue_name(channel, &m.queue, &method)?;
+                self.authorize_binding(
+                    &text(&m.exchange),
+                    &Destination::queue(queue.clone()),
+                    &text(&m.routing_key),
+                    &method,
+                )?;
                 self.check_lock(&queue, &method)?;
                 let binding = Binding {
                     target: BindingTarget::Queue(queue),
@@ -813,6 +919,12 @@ impl Connection {
             }
             Method::QueueUnbind(ref m) => {
                 let queue = self.queue_name(channel, &m.queue, &method)?;
+                self.authorize_binding(
+                    &text(&m.exchange),
+                    &Destination::queue(queue.clone()),
+                    &text(&m.routing_key),
+                    &method,
+                )?;
                 self.check_lock(&queue, &method)?;
                 let binding = Binding {
                     target: BindingTarget::Queue(queue),
@@ -828,11 +940,17 @@ impl Connection {
             }
             Method::QueuePurge(ref m) => {
                 let queue = self.queue_name(channel, &m.queue, &method)?;
+                self.authorize(Action::Read, &Destination::queue(queue.clone()), &method)?;
                 self.check_lock(&queue, &method)?;
-                let (count, _) = self
-                    .engine
-                    .purge_queue(&queue)
-                    .map_err(|e| Fault::from_engine(e, &method))?;
+                // A stream is not purged (RabbitMQ: nothing to purge; retention removes).
+                let count = if self.broker.is_stream(&queue) {
+                    0
+                } else {
+                    self.engine
+                        .purge_queue(&queue)
+                        .map_err(|e| Fault::from_engine(e, &method))?
+                        .0
+                };
                 if !m.no_wait {
                     self.out.push(Frame::method(
                         channel,
@@ -844,13 +962,19 @@ impl Connection {
             }
             Method::QueueDelete(ref m) => {
                 let queue = self.queue_name(channel, &m.queue, &method)?;
+                self.authorize(Action::Admin, &Destination::queue(queue.clone()), &method)?;
                 self.check_lock(&queue, &method)?;
+                let stream = self.broker.is_stream(&queue);
                 let count = match self.engine.delete_queue(&queue, m.if_unused, m.if_empty) {
                     Ok((n, _)) => n,
                     // Deleting a queue that does not exist succeeds, as in RabbitMQ 3.x.
                     Err(EngineError::UnknownDestination(_)) => 0,
                     Err(e) => return Err(Fault::from_engine(e, &method)),
                 };
+                if stream {
+                    // As RabbitMQ: deleting a stream queue deletes its data.
+                    self.delete_stream(&queue);
+                }
                 self.broker.forget(&queue);
                 if !m.no_wait {
                     self.out.push(Frame::method(
@@ -876,6 +1000,10 @@ impl Connection {
                 let Some(c) = self.channels.get_mut(&channel) else {
                     return Ok(());
                 };
+                // Its unacknowledged deliveries can still be acknowledged (no credit to give).
+                if let Some(id) = c.stream_consumers.remove(&m.consumer_tag) {
+                    self.stream_consumers.remove(&id);
+                }
                 if let Some(consumer) = c.consumers.remove(&m.consumer_tag) {
                     // As RabbitMQ: what the consumer has unacknowledged stays so, and can
                     // still be acknowledged on this channel.
@@ -916,7 +1044,12 @@ impl Connection {
             }
             Method::BasicGet(ref m) => self.basic_get(channel, m, &method)?,
             Method::BasicAck(ref m) => {
-                let taken = self.take_tags(channel, m.delivery_tag, m.multiple, &method)?;
+                let settled = self.settle_stream(channel, m.delivery_tag, m.multiple);
+                let taken = if settled && !m.multiple {
+                    Vec::new()
+                } else {
+                    self.take_tags(channel, m.delivery_tag, m.multiple, &method)?
+                };
                 let Some(c) = self.channels.get_mut(&channel) else {
                     return Ok(());
                 };
@@ -933,10 +1066,18 @@ impl Connection {
                 }
             }
             Method::BasicReject(ref m) => {
+                // A stream delivery is neither requeued nor dead-lettered: it stays in the log.
+                if self.settle_stream(channel, m.delivery_tag, false) {
+                    return Ok(());
+                }
                 let taken = self.take_tags(channel, m.delivery_tag, false, &method)?;
                 self.refuse_or_stage(channel, taken, m.requeue);
             }
             Method::BasicNack(ref m) => {
+                let settled = self.settle_stream(channel, m.delivery_tag, m.multiple);
+                if settled && !m.multiple {
+                    return Ok(());
+                }
                 let taken = self.take_tags(channel, m.delivery_tag, m.multiple, &method)?;
                 self.refuse_or_stage(channel, taken, m.requeue);
             }
@@ -1110,6 +1251,20 @@ impl Connection {
         Ok(())
     }
 
+    /// A binding lets messages flow from the `source` exchange into `target`: the user must be
+    /// allowed to read what enters the source with the binding's key and to write to the
+    /// target (RabbitMQ's rule for `queue.bind` and `exchange.bind`).
+    fn authorize_binding(
+        &self,
+        source: &str,
+        target: &Destination,
+        key: &str,
+        method: &Method,
+    ) -> Result<(), Fault> {
+        self.authorize(Action::Read, &exchange_destination(source, key), method)?;
+        self.authorize(Action::Write, target, method)
+    }
+
     fn exchange_declare(
         &mut self,
         channel: u16,
@@ -1127,6 +1282,7 @@ impl Connection {
                 ));
             }
         } else {
+            self.authorize(Action::Admin, &Destination::topic(name.clone()), method)?;
             let Some(kind) = ExchangeKind::parse(&kind_name) else {
                 return Err(Fault::connection(
                     reply_code::COMMAND_INVALID,
@@ -1187,6 +1343,9 @@ impl Connection {
                 method,
             ));
         }
+        if !m.passive {
+            self.authorize(Action::Admin, &Destination::queue(name.clone()), method)?;
+        }
         let arguments = queue_arguments(&m.arguments);
         let (options, expires) = queue_options(&m.arguments).map_err(|arg| {
             Fault::channel(
@@ -1195,6 +1354,18 @@ impl Connection {
                 method,
             )
         })?;
+        let stream = !m.passive && super::stream::is_stream_arguments(&arguments);
+        let options = if stream {
+            self.prepare_stream(&name, m, method)?;
+            // The engine queue only passes messages on to the log: no classic-queue limits
+            // (`x-max-length-bytes` is the stream's retention).
+            QueueOptions {
+                discard_dead_letters: true,
+                ..QueueOptions::default()
+            }
+        } else {
+            options
+        };
         let existing = self.engine.queue_info(&name);
         if existing.is_some() {
             self.check_lock(&name, method)?;
@@ -1241,14 +1412,22 @@ impl Connection {
                         exclusive_owner: m.exclusive.then_some(self.id),
                         auto_delete: m.auto_delete,
                         arguments,
+                        table: m.arguments.clone(),
                     },
                 );
+                if m.durable && !m.exclusive {
+                    // Its arguments are kept in the topology file.
+                    self.broker.save_topology(&self.engine);
+                }
             }
             let info = self
                 .engine
                 .declare_queue_with(&name, options)
                 .map_err(|e| Fault::from_engine(e, method))?;
             self.broker.touch(&name);
+            if stream && self.broker.is_stream(&name) {
+                self.broker.start_mover(&self.engine, &name);
+            }
             if let Some(expires) = expires {
                 // Also for a queue recovered after a restart and declared again.
                 if self.broker.watch_expiry(&name) {
@@ -1278,6 +1457,252 @@ impl Connection {
         Ok(())
     }
 
+    /// Checks a stream queue declaration (durable, not exclusive, not auto-delete, as RabbitMQ
+    /// requires) and creates its stream in the log.
+    fn prepare_stream(
+        &self,
+        name: &str,
+        m: &codecs::amqp091::QueueDeclare,
+        method: &Method,
+    ) -> Result<(), Fault> {
+        let refuse = |text: String| Fault::channel(reply_code::PRECONDITION_FAILED, text, method);
+        for (bad, property) in [
+            (!m.durable, "non-durable"),
+            (m.exclusive, "exclusive"),
+            (m.auto_delete, "auto-delete"),
+        ] {
+            if bad {
+                return Err(refuse(format!(
+                    "invalid property '{property}' for queue '{name}' in vhost '{VHOST}'"
+                )));
+            }
+        }
+        let Some(log) = self.broker.log() else {
+            return Err(refuse(format!(
+                "stream queues are not available (no log) for queue '{name}'"
+            )));
+        };
+        if self
+            .broker
+            .declaration(name)
+            .is_some_and(|d| !super::stream::is_stream_arguments(&d.arguments))
+        {
+            // Another kind of queue: the redeclaration is refused as inequivalent.
+            return Ok(());
+        }
+        let config = super::stream::stream_config(&m.arguments).map_err(|arg| {
+            refuse(format!(
+                "invalid arg '{arg}' for queue '{name}' in vhost '{VHOST}'"
+            ))
+        })?;
+        super::stream::ensure_stream(&log, name, config).map_err(|e| {
+            refuse(format!(
+                "cannot create the stream of queue '{name}' in vhost '{VHOST}': {e}"
+            ))
+        })
+    }
+
+    /// `basic.consume` on a stream queue: manual acknowledgement and a prefetch are required
+    /// (as RabbitMQ); reading starts at `x-stream-offset` in every partition of the stream.
+    fn stream_consume(
+        &mut self,
+        channel: u16,
+        m: &BasicConsume,
+        method: &Method,
+        queue: String,
+    ) -> Result<(), Fault> {
+        let refuse = |text: String| Fault::channel(reply_code::PRECONDITION_FAILED, text, method);
+        let Some(log) = self.broker.log() else {
+            return Err(refuse(format!("no log for stream queue '{queue}'")));
+        };
+        let partitions = log.stream_config(&queue).map_or(0, |c| c.partitions);
+        if partitions == 0 {
+            return Err(Fault::channel(
+                reply_code::NOT_FOUND,
+                format!("no stream '{queue}' in vhost '{VHOST}'"),
+                method,
+            ));
+        }
+        if m.no_ack {
+            return Err(refuse(format!(
+                "automatic acknowledgement not supported by stream queues queue '{queue}' in vhost '{VHOST}'"
+            )));
+        }
+        let start = StreamOffset::from_arguments(&m.arguments).map_err(refuse)?;
+        let tag = if m.consumer_tag.is_empty() {
+            short(&self.broker.generate_name("amq.ctag-"))
+        } else {
+            m.consumer_tag.clone()
+        };
+        let Some(c) = self.channels.get_mut(&channel) else {
+            return Ok(());
+        };
+        let prefetch = match (c.prefetch, c.global_prefetch) {
+            (0, g) => g,
+            (p, 0) => p,
+            (p, g) => p.min(g),
+        };
+        if prefetch == 0 {
+            return Err(refuse(format!(
+                "consumer prefetch count is not set for queue '{queue}' in vhost '{VHOST}'"
+            )));
+        }
+        if c.consumers.contains_key(&tag) || c.stream_consumers.contains_key(&tag) {
+            return Err(Fault::connection(
+                reply_code::NOT_ALLOWED,
+                format!("attempt to reuse consumer tag '{}'", text(&tag)),
+                (method.class_id(), method.method_id()),
+            ));
+        }
+        if !m.no_wait {
+            self.out.push(Frame::method(
+                channel,
+                BasicConsumeOk {
+                    consumer_tag: tag.clone(),
+                },
+            ));
+        }
+        let id = self.next_stream_consumer;
+        self.next_stream_consumer += 1;
+        let credit = Arc::new(tokio::sync::Semaphore::new(usize::from(prefetch)));
+        let readers = (0..partitions)
+            .map(|partition| {
+                tokio::spawn(super::stream::run_reader(
+                    log.clone(),
+                    queue.clone(),
+                    partition,
+                    start,
+                    id,
+                    credit.clone(),
+                    self.stream_tx.clone(),
+                ))
+            })
+            .collect();
+        c.stream_consumers.insert(tag.clone(), id);
+        self.stream_consumers.insert(
+            id,
+            StreamConsumer {
+                channel,
+                tag,
+                stream: queue,
+                credit,
+                readers,
+            },
+        );
+        Ok(())
+    }
+
+    /// Sends a record read for a stream consumer as `basic.deliver`, with its offset in the
+    /// `x-stream-offset` header.
+    fn stream_deliver(&mut self, delivery: StreamDelivery) {
+        let Some(consumer) = self.stream_consumers.get(&delivery.consumer) else {
+            return;
+        };
+        let (channel, tag, stream) = (
+            consumer.channel,
+            consumer.tag.clone(),
+            consumer.stream.clone(),
+        );
+        let id = delivery.consumer;
+        let offset = delivery.record.offset;
+        let (message, exchange) = super::stream::message_for_delivery(&stream, delivery);
+        let Some(c) = self.channels.get_mut(&channel) else {
+            return;
+        };
+        if c.closing {
+            return;
+        }
+        let delivery_tag = c.next_tag;
+        c.next_tag += 1;
+        c.stream_unacked.insert(delivery_tag, id);
+        let mut properties = convert::properties_for_delivery(&message);
+        let mut headers = properties.headers.take().unwrap_or_default();
+        headers.insert(
+            ShortStr::from_static("x-stream-offset"),
+            codecs::amqp091::FieldValue::I64(i64::try_from(offset).unwrap_or(i64::MAX)),
+        );
+        properties.headers = Some(headers);
+        let deliver = BasicDeliver {
+            consumer_tag: tag,
+            delivery_tag,
+            redelivered: false,
+            exchange: short(&exchange),
+            routing_key: short(&stream),
+        };
+        self.out.push(Frame::method(channel, deliver));
+        self.out.push(Frame::header(
+            channel,
+            ContentHeader::new(message.body.len() as u64, properties),
+        ));
+        self.out
+            .extend(body_frames(channel, message.body, self.frame_max));
+    }
+
+    /// Settles stream deliveries (`tag`, or with `multiple` every tag up to it, 0: all): they
+    /// give their consumer credit back. True when some stream delivery was settled.
+    fn settle_stream(&mut self, channel: u16, tag: u64, multiple: bool) -> bool {
+        let Some(c) = self.channels.get_mut(&channel) else {
+            return false;
+        };
+        let tags: Vec<u64> = if multiple {
+            let upto = if tag == 0 { u64::MAX } else { tag };
+            c.stream_unacked.range(..=upto).map(|(t, _)| *t).collect()
+        } else {
+            c.stream_unacked
+                .get(&tag)
+                .map(|_| tag)
+                .into_iter()
+                .collect()
+        };
+        for t in &tags {
+            if let Some(id) = c.stream_unacked.remove(t) {
+                if let Some(consumer) = self.stream_consumers.get(&id) {
+                    consumer.credit.add_permits(1);
+                }
+            }
+        }
+        !tags.is_empty()
+    }
+
+    /// Ends a stream consumer whose stream is gone, with a consumer cancel notification (as for
+    /// any deleted queue); nothing if it already ended.
+    fn cancel_stream_consumer(&mut self, id: u64) {
+        let Some(consumer) = self.stream_consumers.remove(&id) else {
+            return;
+        };
+        tracing::debug!(peer = %self.peer, stream = %consumer.stream, "stream consumer cancelled: stream gone");
+        if let Some(c) = self.channels.get_mut(&consumer.channel) {
+            c.stream_consumers.remove(&consumer.tag);
+            if !c.closing {
+                self.out.push(Frame::method(
+                    consumer.channel,
+                    BasicCancel {
+                        consumer_tag: consumer.tag.clone(),
+                        no_wait: true,
+                    },
+                ));
+            }
+        }
+    }
+
+    /// Deletes the log stream of a deleted stream queue (its readers end with it).
+    fn delete_stream(&mut self, queue: &str) {
+        let gone: Vec<u64> = self
+            .stream_consumers
+            .iter()
+            .filter(|(_, c)| c.stream == queue)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            self.cancel_stream_consumer(id);
+        }
+        if let Some(log) = self.broker.log() {
+            if let Err(e) = log.delete_stream(queue) {
+                tracing::warn!(%queue, error = %e, "cannot delete the stream of a stream queue");
+            }
+        }
+    }
+
     fn basic_consume(
         &mut self,
         channel: u16,
@@ -1289,6 +1714,7 @@ impl Connection {
         } else {
             self.queue_name(channel, &m.queue, method)?
         };
+        self.authorize(Action::Read, &Destination::queue(queue.clone()), method)?;
         self.check_lock(&queue, method)?;
         let Some(info) = self.engine.queue_info(&queue) else {
             return Err(Fault::channel(
@@ -1297,6 +1723,9 @@ impl Connection {
                 method,
             ));
         };
+        if self.broker.is_stream(&queue) {
+            return self.stream_consume(channel, m, method, queue);
+        }
         if self.broker.has_exclusive_consumer(&queue) || (m.exclusive && info.consumers > 0) {
             return Err(Fault::channel(
                 reply_code::ACCESS_REFUSED,
@@ -1313,7 +1742,7 @@ impl Connection {
         let Some(c) = self.channels.get_mut(&channel) else {
             return Ok(());
         };
-        if c.consumers.contains_key(&tag) {
+        if c.consumers.contains_key(&tag) || c.stream_consumers.contains_key(&tag) {
             return Err(Fault::connection(
                 reply_code::NOT_ALLOWED,
                 format!("attempt to reuse consumer tag '{}'", text(&tag)),
@@ -1413,6 +1842,7 @@ impl Connection {
                 exclusive_owner: Some(self.id),
                 auto_delete: true,
                 arguments: Vec::new(),
+                table: codecs::amqp091::FieldTable::new(),
             },
         );
         self.engine
@@ -1433,7 +1863,17 @@ impl Connection {
 
     fn basic_get(&mut self, channel: u16, m: &BasicGet, method: &Method) -> Result<(), Fault> {
         let queue = self.queue_name(channel, &m.queue, method)?;
+        self.authorize(Action::Read, &Destination::queue(queue.clone()), method)?;
         self.check_lock(&queue, method)?;
+        if self.broker.is_stream(&queue) {
+            return Err(Fault::connection(
+                reply_code::NOT_IMPLEMENTED,
+                format!(
+                    "basic.get not supported by stream queues queue '{queue}' in vhost '{VHOST}'"
+                ),
+                (method.class_id(), method.method_id()),
+            ));
+        }
         let Some(c) = self.channels.get_mut(&channel) else {
             return Ok(());
         };
@@ -1649,6 +2089,11 @@ impl Connection {
         let key = text(&publish.routing_key);
         let soft = |code: u16, text: String| Fault::channel(code, text, &method);
         let result = (|| {
+            self.authorize(
+                Action::Write,
+                &exchange_destination(&exchange, &key),
+                &method,
+            )?;
             let spec = self.engine.exchange(&exchange).ok_or_else(|| {
                 soft(
                     reply_code::NOT_FOUND,

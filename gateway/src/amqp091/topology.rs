@@ -3,7 +3,8 @@
 //! bindings are kept in `<data_dir>/amqp091/topology.toml`, rewritten (write, fsync, rename)
 //! after each change and applied to the engine at start.
 
-use super::broker::Amqp091Broker;
+use super::broker::{Amqp091Broker, QueueDeclaration};
+use codecs::amqp091::{FieldTable, FieldValue, ShortStr};
 use routes::{
     Binding, BindingTarget, Engine, ExchangeKind, ExchangeSpec, HeadersArgs, HeadersMatch,
     PropertyValue,
@@ -27,6 +28,29 @@ struct TopologyFile {
     /// when their connection had no chance to delete them).
     #[serde(default)]
     transient_queues: Vec<String>,
+    /// Durable queues declared over AMQP, with their arguments: a redeclaration after a
+    /// restart is checked against them (406 when different) and their engine options (TTL,
+    /// length limit, dead-lettering, priorities, ...) hold from the start.
+    #[serde(default)]
+    queue: Vec<QueueRecord>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct QueueRecord {
+    name: String,
+    #[serde(default)]
+    auto_delete: bool,
+    #[serde(default)]
+    argument: Vec<ArgumentRecord>,
+}
+
+/// One queue argument: its value as text and its kind (`integer`, `string`, or `other`:
+/// kept for equivalence only).
+#[derive(Debug, Serialize, Deserialize)]
+struct ArgumentRecord {
+    key: String,
+    value: String,
+    kind: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -132,6 +156,29 @@ pub fn save(engine: &Engine, broker: &Amqp091Broker, path: &Path) -> std::io::Re
         }
     }
     file.transient_queues = broker.transient_queues();
+    for (name, d) in broker.durable_declarations() {
+        let argument = d
+            .arguments
+            .iter()
+            .map(|(key, value)| {
+                let kind = match d.table.get(key) {
+                    Some(FieldValue::LongString(_)) => "string",
+                    Some(v) if v.as_i64().is_some() => "integer",
+                    _ => "other",
+                };
+                ArgumentRecord {
+                    key: key.clone(),
+                    value: value.clone(),
+                    kind: kind.to_string(),
+                }
+            })
+            .collect();
+        file.queue.push(QueueRecord {
+            name,
+            auto_delete: d.auto_delete,
+            argument,
+        });
+    }
     let text = toml::to_string(&file).map_err(std::io::Error::other)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -221,4 +268,125 @@ pub fn load(engine: &Engine, path: &Path) -> std::io::Result<(usize, usize)> {
         }
     }
     Ok((exchanges, bindings))
+}
+
+/// Gives the durable queues kept in `path` their declarations back (arguments and the engine
+/// options they ask for), for the queues the engine recovered; starts their `x-expires`
+/// watchers. Returns how many were restored. Call within the runtime, after [`load`].
+pub fn restore_queues(
+    engine: &std::sync::Arc<Engine>,
+    broker: &std::sync::Arc<Amqp091Broker>,
+    path: &Path,
+) -> std::io::Result<usize> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let file: TopologyFile = toml::from_str(&text).map_err(std::io::Error::other)?;
+    let mut restored = 0;
+    for q in file.queue {
+        if engine.queue_info(&q.name).is_none() {
+            tracing::warn!(queue = %q.name, "stored AMQP queue not recovered by the engine; its declaration is dropped");
+            continue;
+        }
+        let mut table = FieldTable::new();
+        for a in &q.argument {
+            let Ok(key) = ShortStr::try_from(a.key.as_str()) else {
+                continue;
+            };
+            match a.kind.as_str() {
+                "integer" => {
+                    if let Ok(n) = a.value.parse::<i64>() {
+                        table.push(key, FieldValue::I64(n));
+                    }
+                }
+                "string" => table.push(key, FieldValue::string(a.value.clone())),
+                _ => {}
+            }
+        }
+        let (options, expires) = match super::arguments::queue_options(&table) {
+            Ok(o) => o,
+            Err(arg) => {
+                tracing::warn!(queue = %q.name, %arg, "stored AMQP queue argument invalid; declaration dropped");
+                continue;
+            }
+        };
+        let is_stream = q
+            .argument
+            .iter()
+            .any(|a| a.key == "x-queue-type" && a.value == "stream");
+        let options = if is_stream {
+            // As at declaration: the engine queue of a stream has no classic-queue limits.
+            routes::QueueOptions {
+                discard_dead_letters: true,
+                ..routes::QueueOptions::default()
+            }
+        } else {
+            options
+        };
+        if let Err(e) = engine.declare_queue_with(&q.name, options) {
+            tracing::warn!(queue = %q.name, error = %e, "stored AMQP queue options not restored");
+            continue;
+        }
+        broker.declare(
+            &q.name,
+            QueueDeclaration {
+                durable: true,
+                exclusive_owner: None,
+                auto_delete: q.auto_delete,
+                arguments: q.argument.into_iter().map(|a| (a.key, a.value)).collect(),
+                table: table.clone(),
+            },
+        );
+        broker.touch(&q.name);
+        if broker.is_stream(&q.name) {
+            if let Some(log) = broker.log() {
+                let config = super::stream::stream_config(&table)
+                    .unwrap_or_else(|_| routes::store::log::StreamConfig::new(1));
+                if let Err(e) = super::stream::ensure_stream(&log, &q.name, config) {
+                    tracing::warn!(queue = %q.name, error = %e, "stream of a stored stream queue not available");
+                }
+            }
+            broker.start_mover(engine, &q.name);
+        }
+        if let Some(expires) = expires {
+            if broker.watch_expiry(&q.name) {
+                tokio::spawn(super::arguments::expire_when_unused(
+                    engine.clone(),
+                    broker.clone(),
+                    q.name.clone(),
+                    expires,
+                ));
+            }
+        }
+        restored += 1;
+    }
+    Ok(restored)
+}
+
+/// Engine policies that recover the durable queues kept in `path` with an `x-max-priority`
+/// argument in priority order (the engine fixes a queue's ordering when it creates it, which
+/// for a recovered queue is before any declaration). An unreadable file gives none.
+pub fn priority_policies(path: &Path) -> Vec<routes::DestinationPolicy> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(file) = toml::from_str::<TopologyFile>(&text) else {
+        return Vec::new();
+    };
+    file.queue
+        .iter()
+        .filter(|q| q.argument.iter().any(|a| a.key == "x-max-priority"))
+        .filter(|q| !routes::address::is_pattern(&q.name))
+        .map(|q| routes::DestinationPolicy {
+            pattern: q.name.clone(),
+            max_messages: 0,
+            max_bytes: 0,
+            flow_control: None,
+            max_redeliveries: None,
+            dead_letter_queue: None,
+            prioritized_messages: Some(true),
+        })
+        .collect()
 }
