@@ -622,6 +622,13 @@ pub struct BrokerConfig {
     /// `data_dir/paging` and read back as the queue drains. Paging also starts past 70 % of
     /// `memory_limit_bytes`. 0 = never page. Default 10000.
     pub queue_page_window: usize,
+    /// ActiveMQ 5 virtual topics: a publish to topic `VirtualTopic.<t>` (any protocol) is also
+    /// enqueued on every queue named `Consumer.<name>.VirtualTopic.<t>`. Default `true`.
+    pub virtual_topics: bool,
+    /// ActiveMQ's `selectorAware` for virtual topics: enqueue on a consumer queue only the
+    /// messages one of its current consumers selects (none while it has no consumer). Default
+    /// `false`, as ActiveMQ: every message is enqueued, unselected ones wait.
+    pub virtual_topic_selector_aware: bool,
 }
 
 impl Default for BrokerConfig {
@@ -638,6 +645,8 @@ impl Default for BrokerConfig {
             destinations: Vec::new(),
             prioritized_messages: false,
             queue_page_window: 10_000,
+            virtual_topics: true,
+            virtual_topic_selector_aware: false,
         }
     }
 }

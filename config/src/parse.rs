@@ -129,6 +129,8 @@ const BROKER_KEYS: &[&str] = &[
     "destinations",
     "prioritized_messages",
     "queue_page_window",
+    "virtual_topics",
+    "virtual_topic_selector_aware",
 ];
 const DESTINATION_KEYS: &[&str] = &[
     "pattern",
@@ -754,6 +756,12 @@ fn store(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StoreConfig) {
 
 fn broker(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut BrokerConfig) {
     cx.boolean(t, "prioritized_messages", &mut out.prioritized_messages);
+    cx.boolean(t, "virtual_topics", &mut out.virtual_topics);
+    cx.boolean(
+        t,
+        "virtual_topic_selector_aware",
+        &mut out.virtual_topic_selector_aware,
+    );
     cx.int(
         t,
         "queue_page_window",

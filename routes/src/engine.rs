@@ -30,10 +30,14 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
 mod admin;
+mod virtual_topic;
 use admin::EngineStats;
 pub use admin::{
     open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
     QueueStatsKind,
+};
+pub use virtual_topic::{
+    virtual_topic_of, VirtualTopics, CONSUMER_QUEUE_PREFIX, VIRTUAL_TOPIC_PREFIX,
 };
 
 /// Identifies a client session (one connection, or one protocol session within it).
@@ -631,6 +635,8 @@ pub struct Engine {
     exchanges: Mutex<Exchanges>,
     /// Options of the queues declared with some; a leaf lock (nothing is locked under it).
     queue_options: Mutex<HashMap<String, Arc<QueueOptions>>>,
+    /// Virtual topic settings (`engine/virtual_topic.rs`); a leaf lock.
+    virtual_topics: Mutex<VirtualTopics>,
 }
 
 /// The last retained message of each address, journaled in a queue of its own.
@@ -875,6 +881,7 @@ impl Engine {
             pages,
             exchanges: Mutex::new(Exchanges::default()),
             queue_options: Mutex::new(HashMap::new()),
+            virtual_topics: Mutex::new(VirtualTopics::default()),
         }))
     }
 
@@ -1634,7 +1641,7 @@ impl Engine {
             if message.timestamp == 0 {
                 message.timestamp = now_ms();
             }
-            let targets = match &target {
+            let mut targets = match &target {
                 Target::Destination(destination) => {
                     message.address = destination.name.clone();
                     self.resolve_targets(destination, &message.properties, session)?
@@ -1644,6 +1651,16 @@ impl Engine {
                     self.resolve_exchange(exchange, key, &message.properties, session)?
                 }
             };
+            // A publish to a virtual topic also reaches its consumer queues.
+            let topic_publish = match &target {
+                Target::Destination(destination) => destination.kind == DestinationKind::Topic,
+                Target::Exchange { exchange, .. } => {
+                    exchange.as_str() == crate::exchange::TOPIC_EXCHANGE
+                }
+            };
+            if topic_publish {
+                self.add_virtual_topic_queues(&message.address, &message, &mut targets);
+            }
             reached.push(targets.len());
             let size = message.body.len() as u64;
             for queue in &targets {

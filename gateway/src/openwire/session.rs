@@ -11,6 +11,7 @@
 
 use super::advisory::{OpenWireShared, TempAdvisory, TEMP_QUEUE_ADVISORY, TEMP_TOPIC_ADVISORY};
 use super::convert::{self, TempNames};
+use crate::security::{AccessDenied, Action, Authenticator, PeerInfo, Principal};
 use codecs::openwire::{
     self as ow, ack_type, transaction_type, Command, CommandHeader, ExceptionResponse,
     JavaThrowable, MessageDispatch, OpenWireCodec, OpenWireCodecError, OpenWireLimits, Response,
@@ -41,10 +42,17 @@ pub struct OpenWireSettings {
     pub max_inactivity: Duration,
     /// Time a new connection has to send its `WireFormatInfo`.
     pub connect_timeout: Duration,
+    /// Checks the `ConnectionInfo` user name and password and hands out the principal whose
+    /// rights every producer, send, consumer and destination creation is checked against.
+    pub authenticator: Arc<Authenticator>,
 }
 
 /// The broker name shown to clients (`BrokerInfo`, exception messages).
 const BROKER_NAME: &str = "gateway";
+
+/// The exception ActiveMQ's security brokers throw (refused logins, refused operations); the
+/// client's `JMSExceptionSupport` turns it into a `javax.jms.JMSSecurityException`.
+const SECURITY_EXCEPTION: &str = "java.lang.SecurityException";
 
 /// A failure answered with an `ExceptionResponse` (when the command wanted a response) and, when
 /// `fatal`, the end of the connection.
@@ -69,6 +77,13 @@ impl Failure {
             message: message.into(),
             fatal: true,
         }
+    }
+
+    /// An operation the principal may not do: `java.lang.SecurityException` with ActiveMQ's
+    /// words, as its `AuthorizationBroker` throws it (the client raises a
+    /// `JMSSecurityException`); the connection stays up.
+    fn denied(e: AccessDenied) -> Self {
+        Failure::jms(SECURITY_EXCEPTION, e.to_string())
     }
 
     fn engine(e: EngineError) -> Self {
@@ -140,7 +155,13 @@ struct OpenWireSession {
     by_engine: HashMap<routes::ConsumerId, ow::ConsumerId>,
     transactions: HashMap<TxKey, LocalTransaction>,
     temps: TempNames,
+    /// The user name messages are stamped with (`JMSXUserID`): the authenticated user, or the
+    /// name an anonymous client gave.
     user: Option<String>,
+    /// Who the connection is, from the accepted `ConnectionInfo` on.
+    principal: Option<Principal>,
+    authenticator: Arc<Authenticator>,
+    peer_info: PeerInfo,
     peer: SocketAddr,
     closing: bool,
     /// Largest body a compressed message may inflate to.
@@ -170,7 +191,7 @@ fn io_error(e: OpenWireCodecError) -> Failure {
 /// Serves one OpenWire connection until it closes, fails, or the gateway shuts down.
 pub async fn serve<S>(
     stream: S,
-    peer: SocketAddr,
+    peer_info: PeerInfo,
     engine: Arc<Engine>,
     settings: Arc<OpenWireSettings>,
     shared: Arc<OpenWireShared>,
@@ -178,6 +199,7 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let peer = peer_info.addr;
     let pre = WireFormat {
         limits: settings.limits,
         ..WireFormat::default()
@@ -257,6 +279,9 @@ pub async fn serve<S>(
         transactions: HashMap::new(),
         temps: TempNames::default(),
         user: None,
+        principal: None,
+        authenticator: settings.authenticator.clone(),
+        peer_info,
         peer,
         closing: false,
         max_inflated: settings.limits.max_frame_size as usize,
@@ -449,13 +474,22 @@ impl OpenWireSession {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         match command {
-            Command::ConnectionInfo(info) => self.on_connection_info(info),
+            Command::ConnectionInfo(info) => self.on_connection_info(info).await,
             Command::SessionInfo(_) => {
                 self.require_connection()?;
                 Ok(())
             }
             Command::ProducerInfo(info) => {
                 self.require_connection()?;
+                // A producer with a destination needs write on it (ActiveMQ's addProducer); an
+                // anonymous producer is checked at each send.
+                if let Some(destination) = &info.destination {
+                    let targets = convert::engine_destinations(destination, &self.temps)
+                        .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+                    for target in &targets {
+                        self.authorize(Action::Write, target)?;
+                    }
+                }
                 if let (Some(id), true) = (info.producer_id, info.window_size > 0) {
                     self.windowed_producers.insert(id, info.window_size);
                 }
@@ -559,18 +593,37 @@ impl OpenWireSession {
         })
     }
 
-    fn on_connection_info(&mut self, info: ow::ConnectionInfo) -> Result<(), Failure> {
+    async fn on_connection_info(&mut self, info: ow::ConnectionInfo) -> Result<(), Failure> {
         if self.session.is_some() {
             // A failover reconnect on the same transport re-sends it: nothing to do.
             return Ok(());
         }
+        // As ActiveMQ's authentication brokers: a refused login is a SecurityException (the
+        // client throws JMSSecurityException from createConnection/start), then the connection
+        // closes.
+        let given_user = info.user_name.clone().filter(|u| !u.is_empty());
+        let principal = self
+            .authenticator
+            .authenticate(
+                given_user.as_deref(),
+                info.password.as_deref().map(str::as_bytes),
+                &self.peer_info,
+            )
+            .await
+            .map_err(|e| Failure::fatal(SECURITY_EXCEPTION, e.to_string()))?;
         let client_id = info.client_id.clone().filter(|c| !c.is_empty());
         match self.engine.connect_unique(client_id.clone()) {
             Ok((session, events)) => {
                 self.session = Some(session);
                 self.events = Some(events);
                 self.connection_id = info.connection_id;
-                self.user = info.user_name.filter(|u| !u.is_empty());
+                // The authenticated user name; for anonymous clients, the name they gave.
+                self.user = if principal.is_anonymous() {
+                    given_user
+                } else {
+                    Some(principal.name().to_owned())
+                };
+                self.principal = Some(principal);
                 Ok(())
             }
             Err(EngineError::ClientIdInUse(cid)) => Err(Failure::fatal(
@@ -581,8 +634,34 @@ impl OpenWireSession {
         }
     }
 
+    /// Checks `action` on `target` against the principal's authorization entries, and, as
+    /// ActiveMQ's `AuthorizationBroker` does when a send or a consumer brings a destination
+    /// into being, `admin` on a queue that does not exist yet (temporary destinations belong to
+    /// their connection; the engine keeps no topic objects, so naming a topic creates nothing).
+    fn authorize(&self, action: Action, target: &routes::Destination) -> Result<(), Failure> {
+        let Some(principal) = &self.principal else {
+            return Ok(());
+        };
+        principal.check(action, target).map_err(Failure::denied)?;
+        if target.kind == DestinationKind::Queue
+            && !target.name.starts_with(routes::TEMP_PREFIX)
+            && !routes::address::is_pattern(&target.name)
+            && !self.queue_exists(&target.name)
+        {
+            principal
+                .check(Action::Admin, target)
+                .map_err(Failure::denied)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a queue exists already.
+    fn queue_exists(&self, name: &str) -> bool {
+        self.engine.queue_info(name).is_some()
+    }
+
     fn on_consumer_info(&mut self, info: ow::ConsumerInfo) -> Result<(), Failure> {
-        let session = self.require_connection()?;
+        self.require_connection()?;
         let Some(id) = info.consumer_id.clone() else {
             return Err(Failure::jms(
                 "javax.jms.JMSException",
@@ -600,6 +679,14 @@ impl OpenWireSession {
         }
         let pulling = info.prefetch_size == 0;
         if convert::is_advisory(&destination) {
+            // ActiveMQ checks advisory subscriptions like any other: with authorization
+            // entries, the client's default advisory consumer needs read on
+            // `ActiveMQ.Advisory.>` topics.
+            if let Ok(targets) = convert::engine_destinations(&destination, &self.temps) {
+                for target in &targets {
+                    self.authorize(Action::Read, target)?;
+                }
+            }
             self.add_advisory_consumer(&id, &destination);
             self.consumers.insert(
                 id.clone(),
@@ -616,6 +703,10 @@ impl OpenWireSession {
         }
         let targets = convert::engine_destinations(&destination, &self.temps)
             .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+        for target in &targets {
+            self.authorize(Action::Read, target)?;
+        }
+        let session = self.require_connection()?;
         let subscription = info.subscription_name.clone().filter(|s| !s.is_empty());
         if subscription.is_some() && targets.len() > 1 {
             return Err(Failure::jms(
@@ -626,20 +717,8 @@ impl OpenWireSession {
         let mut engine_ids = Vec::new();
         for target in &targets {
             let source = match (target.kind, subscription.clone()) {
-                // A virtual topic's consumer queue: a durable subscription shared by its
-                // consumers, bound to the virtual topic (created by the first consumer, as on
-                // ActiveMQ).
-                (DestinationKind::Queue, _)
-                    if convert::virtual_topic_of(&target.name).is_some() =>
-                {
-                    ConsumerSource::SharedTopic {
-                        pattern: convert::virtual_topic_of(&target.name)
-                            .unwrap_or_default()
-                            .to_string(),
-                        subscription: target.name.clone(),
-                        durable: true,
-                    }
-                }
+                // A virtual topic's consumer queue (`Consumer.A.VirtualTopic.X`) is an
+                // ordinary queue: the engine fans virtual topic publishes out to it.
                 (DestinationKind::Queue, _) => ConsumerSource::Queue(target.name.clone()),
                 (DestinationKind::Topic, None) => ConsumerSource::Topic(target.name.clone()),
                 (DestinationKind::Topic, Some(name)) => {
@@ -715,6 +794,9 @@ impl OpenWireSession {
         const MAX_BROWSE: usize = 400;
         let targets = convert::engine_destinations(&destination, &self.temps)
             .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+        for target in &targets {
+            self.authorize(Action::Read, target)?;
+        }
         let selector = match info.selector.as_deref().map(str::trim) {
             Some(text) if !text.is_empty() => {
                 Some(routes::selector::Selector::parse(text).map_err(|e| {
@@ -789,6 +871,9 @@ impl OpenWireSession {
         };
         let targets = convert::engine_destinations(&destination, &self.temps)
             .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+        for target in &targets {
+            self.authorize(Action::Write, target)?;
+        }
         let reply_to = message
             .reply_to
             .as_ref()
@@ -964,6 +1049,18 @@ impl OpenWireSession {
             return Ok(());
         };
         if !destination.kind.is_temporary() {
+            // Creating (or removing) a destination explicitly needs admin on it, as ActiveMQ's
+            // AuthorizationBroker; the engine creates queues on first use, so nothing else is
+            // done here.
+            let targets = convert::engine_destinations(&destination, &self.temps)
+                .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+            if let Some(principal) = &self.principal {
+                for target in &targets {
+                    principal
+                        .check(Action::Admin, target)
+                        .map_err(Failure::denied)?;
+                }
+            }
             return Ok(());
         }
         let client_name = destination.name().to_string();
