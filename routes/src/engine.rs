@@ -514,6 +514,10 @@ struct ConsumerSlot {
     prefetch: u32,
     /// Unacknowledged deliveries, shared by the slots of one consumer across queues.
     in_flight: Arc<AtomicU32>,
+    /// Deliveries the client has handed to its application without acknowledging them yet
+    /// (JMS `DELIVERED` acks): they widen the prefetch window, as ActiveMQ's prefetch
+    /// extension. Shared like `in_flight`; see [`Session::set_prefetch_extension`].
+    extension: Arc<AtomicU32>,
     selector: Option<Arc<Selector>>,
     exclusive: bool,
 }
@@ -1823,7 +1827,11 @@ impl Engine {
                 let Some(slot) = st.consumers.get(ci) else {
                     continue;
                 };
-                if slot.in_flight.load(Ordering::Relaxed) >= slot.prefetch.max(1) {
+                let window = slot
+                    .prefetch
+                    .max(1)
+                    .saturating_add(slot.extension.load(Ordering::Relaxed));
+                if slot.in_flight.load(Ordering::Relaxed) >= window {
                     continue;
                 }
                 if exclusive.is_some_and(|e| e != slot.id) {
@@ -2536,6 +2544,7 @@ impl Session {
                         events,
                         prefetch,
                         in_flight: Arc::new(AtomicU32::new(0)),
+                        extension: Arc::new(AtomicU32::new(0)),
                         selector,
                         exclusive: spec.exclusive,
                     },
@@ -2734,6 +2743,7 @@ impl Session {
             events,
             prefetch,
             in_flight: Arc::new(AtomicU32::new(0)),
+            extension: Arc::new(AtomicU32::new(0)),
             selector: consumer_selector,
             exclusive: spec.exclusive,
         });
@@ -2820,6 +2830,27 @@ impl Session {
             }
         }
         Ok(Durability(commit))
+    }
+
+    /// Widens `consumer`'s prefetch window by `extra` deliveries beyond its prefetch (replacing
+    /// the previous extension): the number of its deliveries the client has handed to its
+    /// application but not yet acknowledged (JMS `DELIVERED` acks of transacted and
+    /// CLIENT_ACKNOWLEDGE sessions), as ActiveMQ's prefetch extension. Dispatches what the
+    /// wider window lets through.
+    pub fn set_prefetch_extension(&self, consumer: ConsumerId, extra: u32) {
+        let engine = &self.engine;
+        let Ok(queues) = engine.consumer_queues(consumer) else {
+            return;
+        };
+        for queue in queues {
+            let mut st = lock(&queue.state);
+            if let Some(slot) = st.consumers.iter().find(|c| c.id == consumer) {
+                slot.extension.store(extra, Ordering::Relaxed);
+            }
+            let dead = engine.dispatch(&queue, &mut st);
+            drop(st);
+            engine.dead_letter(dead);
+        }
     }
 
     /// Acknowledges `seq` and every delivery to the same consumer made before it (JMS

@@ -22,7 +22,7 @@ use routes::{
     ConsumerSource, ConsumerSpec, DestinationKind, Engine, EngineError, NackAction, Session,
     SessionEvent, Transaction,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,6 +114,9 @@ struct Consumer {
     /// Dispatched and not yet acknowledged, oldest first: the engine consumer and sequence, and
     /// the message id sent.
     dispatched: VecDeque<(routes::ConsumerId, u64, ow::MessageId)>,
+    /// The deliveries of `dispatched` a `DELIVERED` ack said the application has consumed
+    /// without acknowledging yet: they widen the engine consumers' prefetch windows.
+    delivered: HashSet<(routes::ConsumerId, u64)>,
     /// Prefetch 0: the client pulls, and a pull that times out gets an empty dispatch.
     pulling: bool,
     /// When the pending pull times out.
@@ -695,6 +698,7 @@ impl OpenWireSession {
                     id,
                     destination: Some(destination),
                     dispatched: VecDeque::new(),
+                    delivered: HashSet::new(),
                     pulling,
                     pull_deadline: None,
                 },
@@ -775,6 +779,7 @@ impl OpenWireSession {
                 id,
                 destination: Some(destination),
                 dispatched: VecDeque::new(),
+                delivered: HashSet::new(),
                 pulling,
                 pull_deadline: None,
             },
@@ -854,6 +859,7 @@ impl OpenWireSession {
                 id,
                 destination: Some(destination),
                 dispatched: VecDeque::new(),
+                delivered: HashSet::new(),
                 pulling: false,
                 pull_deadline: None,
             },
@@ -922,6 +928,44 @@ impl OpenWireSession {
     }
 
     fn on_ack(&mut self, ack: ow::MessageAck) -> Result<(), Failure> {
+        let outcome = self.apply_ack(&ack);
+        if let Some(consumer_id) = &ack.consumer_id {
+            self.sync_prefetch_extension(consumer_id);
+        }
+        outcome
+    }
+
+    /// Tells the engine how many of a consumer's deliveries the client has consumed without
+    /// acknowledging (`DELIVERED` acks), per engine consumer, so that its prefetch window
+    /// widens by as many, as ActiveMQ's prefetch extension: a transacted or CLIENT_ACKNOWLEDGE
+    /// consumer may hold more messages than its prefetch before it acknowledges.
+    fn sync_prefetch_extension(&mut self, consumer_id: &ow::ConsumerId) {
+        let Some(consumer) = self.consumers.get_mut(consumer_id) else {
+            return;
+        };
+        if consumer.delivered.is_empty() {
+            return;
+        }
+        let live: HashSet<(routes::ConsumerId, u64)> = consumer
+            .dispatched
+            .iter()
+            .map(|(e, s, _)| (*e, *s))
+            .collect();
+        consumer.delivered.retain(|d| live.contains(d));
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        for engine_id in &consumer.engine_ids {
+            let held = consumer
+                .delivered
+                .iter()
+                .filter(|(e, _)| e == engine_id)
+                .count();
+            session.set_prefetch_extension(*engine_id, u32::try_from(held).unwrap_or(u32::MAX));
+        }
+    }
+
+    fn apply_ack(&mut self, ack: &ow::MessageAck) -> Result<(), Failure> {
         let Some(consumer_id) = ack.consumer_id.as_ref() else {
             return Ok(());
         };
@@ -936,14 +980,21 @@ impl OpenWireSession {
             return Ok(());
         };
 
-        // Delivered to the application only, or a rollback's redelivery notice: the message stays
-        // in flight (the client redelivers it locally, as ActiveMQ's does).
-        if matches!(ack.ack_type, ack_type::DELIVERED | ack_type::REDELIVERED) {
-            return Ok(());
-        }
         let Some(pos) = consumer.dispatched.iter().position(|(_, _, id)| id == last) else {
             return Ok(());
         };
+        // Delivered to the application only, or a rollback's redelivery notice: the messages
+        // stay in flight (the client redelivers them locally, as ActiveMQ's does); delivered
+        // ones widen the prefetch window until they are acknowledged.
+        if ack.ack_type == ack_type::DELIVERED {
+            for (engine_id, seq, _) in consumer.dispatched.range(0..=pos) {
+                consumer.delivered.insert((*engine_id, *seq));
+            }
+            return Ok(());
+        }
+        if ack.ack_type == ack_type::REDELIVERED {
+            return Ok(());
+        }
         // Individual acks name one message; the others a range ending at the last message.
         let range = if ack.ack_type == ack_type::INDIVIDUAL {
             pos..=pos
@@ -1027,6 +1078,12 @@ impl OpenWireSession {
                 }
                 let session = self.require_connection()?;
                 let durability = session.commit(local.work).await.map_err(Failure::engine)?;
+                let mut committed: Vec<ow::ConsumerId> =
+                    local.acked.iter().map(|(c, _, _)| c.clone()).collect();
+                committed.dedup();
+                for consumer_id in &committed {
+                    self.sync_prefetch_extension(consumer_id);
+                }
                 durability.await.map_err(Failure::engine)
             }
             transaction_type::ROLLBACK => {

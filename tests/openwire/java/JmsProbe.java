@@ -58,9 +58,10 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * java JmsProbe URL storm DEST CLIENT_ID N       N times: connect with CLIENT_ID (retrying while the previous
  *                                               connection is still known), take one message unacknowledged,
  *                                               drop the socket without closing anything; prints "OK storm N"
- * java JmsProbe URL hold-many DEST MODE N        MODE client or transacted: receive N messages (give up after 5 s
- *                                               without one) holding every acknowledgement, then acknowledge
- *                                               (client: the last message's acknowledge(); transacted: commit);
+ * java JmsProbe URL hold-many DEST MODE N        MODE client, client-noack or transacted: receive N messages (give
+ *                                               up after 5 s without one) holding every acknowledgement, then
+ *                                               acknowledge (client: the last message's acknowledge();
+ *                                               transacted: commit; client-noack: nothing) and close;
  *                                               prints "OK hold-many <received>"
  * java JmsProbe URL secure OP...                one connection (credentials from the URL's jms.userName /
  *                                               jms.password) doing each OP in turn: send:DEST, produce:DEST,
@@ -352,6 +353,7 @@ public final class JmsProbe {
         try {
             connection.start();
             boolean transacted = mode.equals("transacted");
+            boolean acknowledge = !mode.equals("client-noack");
             Session session = connection.createSession(transacted,
                     transacted ? Session.SESSION_TRANSACTED : Session.CLIENT_ACKNOWLEDGE);
             MessageConsumer consumer = session.createConsumer(destination(session, dest));
@@ -367,7 +369,7 @@ public final class JmsProbe {
             }
             if (transacted) {
                 session.commit();
-            } else if (last != null) {
+            } else if (last != null && acknowledge) {
                 last.acknowledge();
             }
             System.out.println("OK hold-many " + received);
