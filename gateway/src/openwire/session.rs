@@ -54,6 +54,9 @@ const BROKER_NAME: &str = "gateway";
 /// client's `JMSExceptionSupport` turns it into a `javax.jms.JMSSecurityException`.
 const SECURITY_EXCEPTION: &str = "java.lang.SecurityException";
 
+/// The exception XA operations fail with (the client turns it into its `XAException`).
+const XA_EXCEPTION: &str = "javax.transaction.xa.XAException";
+
 /// A failure answered with an `ExceptionResponse` (when the command wanted a response) and, when
 /// `fatal`, the end of the connection.
 struct Failure {
@@ -123,16 +126,31 @@ struct Consumer {
     pull_deadline: Option<Instant>,
 }
 
-/// Transactions are named by the client's `LocalTransactionId` value (per connection).
-type TxKey = i64;
+/// Transactions are named by the client's transaction id: a `LocalTransactionId` (per
+/// connection) or an `XATransactionId` (an XA branch).
+type TxKey = ow::TransactionId;
 
-/// A local transaction: the engine work staged so far, and the deliveries its acks cover, which
-/// leave their consumers' dispatched lists only at commit (a rollback keeps them pending, as the
-/// client redelivers them itself).
+/// XA `prepare` vote: prepared, commit will follow.
+const XA_OK: i32 = 0;
+/// XA `prepare` vote: the branch did nothing; it is over (no commit follows).
+const XA_READ_ONLY: i32 = 3;
+
+/// A transaction (local, or an XA branch): the engine work staged so far, and the deliveries its
+/// acks cover, which leave their consumers' dispatched lists only at commit (a rollback keeps
+/// them pending, as the client redelivers them itself).
 #[derive(Default)]
 struct LocalTransaction {
     work: Transaction,
     acked: Vec<(ow::ConsumerId, routes::ConsumerId, u64)>,
+    /// An XA branch that voted `XA_OK` to `prepare`: listed by `recover`.
+    prepared: bool,
+}
+
+fn describe_tx(key: &TxKey) -> String {
+    match key {
+        ow::TransactionId::Local(tx) => format!("local transaction {}", tx.value),
+        ow::TransactionId::Xa(xid) => format!("XA branch (format {})", xid.format_id),
+    }
 }
 
 /// The state of one connection.
@@ -172,6 +190,9 @@ struct OpenWireSession {
     /// Commands to send right after the response to the command being handled (a queue
     /// browser's messages follow the `Response` to its `ConsumerInfo`).
     after_response: Vec<Command>,
+    /// The response to the command being handled when it is not a plain `Response` (XA
+    /// `prepare`'s `IntegerResponse`, `recover`'s `DataArrayResponse`).
+    response_override: Option<Command>,
     /// Temporary-destination advisories shared by the listener's connections.
     shared: Arc<OpenWireShared>,
     /// Changes to other connections' temporary destinations, once this connection has an
@@ -289,6 +310,7 @@ pub async fn serve<S>(
         closing: false,
         max_inflated: settings.limits.max_frame_size as usize,
         after_response: Vec::new(),
+        response_override: None,
         shared,
         advisories: None,
         advisory_consumers: Vec::new(),
@@ -423,13 +445,22 @@ impl OpenWireSession {
         let name = command.name();
         tracing::trace!(peer = %self.peer, ?command, "OpenWire command");
         let outcome = self.dispatch_command(command, framed).await;
+        let special_reply = self.response_override.take();
         match outcome {
             Ok(()) => {
                 if header.response_required {
-                    framed
-                        .feed(response(header.command_id))
-                        .await
-                        .map_err(io_error)?;
+                    let reply = match special_reply {
+                        Some(Command::IntegerResponse(mut r)) => {
+                            r.correlation_id = header.command_id;
+                            Command::IntegerResponse(r)
+                        }
+                        Some(Command::DataArrayResponse(mut r)) => {
+                            r.correlation_id = header.command_id;
+                            Command::DataArrayResponse(r)
+                        }
+                        _ => response(header.command_id),
+                    };
+                    framed.feed(reply).await.map_err(io_error)?;
                 }
                 for command in std::mem::take(&mut self.after_response) {
                     framed.feed(command).await.map_err(io_error)?;
@@ -894,11 +925,11 @@ impl OpenWireSession {
         if converted.message_id.is_empty() {
             converted.message_id = self.engine.new_message_id();
         }
-        if let Some(ow::TransactionId::Local(tx)) = &message.transaction_id {
-            let Some(work) = self.transactions.get_mut(&tx.value) else {
+        if let Some(tx) = &message.transaction_id {
+            let Some(work) = self.transactions.get_mut(tx) else {
                 return Err(Failure::jms(
                     "javax.jms.TransactionRolledBackException",
-                    format!("transaction {} is not started", tx.value),
+                    format!("{} is not started", describe_tx(tx)),
                 ));
             };
             for target in targets {
@@ -1001,9 +1032,9 @@ impl OpenWireSession {
         } else {
             0..=pos
         };
-        if let Some(ow::TransactionId::Local(tx)) = &ack.transaction_id {
+        if let Some(tx) = &ack.transaction_id {
             if ack.ack_type != ack_type::POISON {
-                if let Some(local) = self.transactions.get_mut(&tx.value) {
+                if let Some(local) = self.transactions.get_mut(tx) {
                     for (engine_id, seq, _) in consumer.dispatched.range(range) {
                         let entry = (consumer_id.clone(), *engine_id, *seq);
                         if !local.acked.contains(&entry) {
@@ -1044,32 +1075,58 @@ impl OpenWireSession {
 
     async fn on_transaction(&mut self, info: ow::TransactionInfo) -> Result<(), Failure> {
         self.require_connection()?;
-        let key = match &info.transaction_id {
-            Some(ow::TransactionId::Local(tx)) => tx.value,
-            Some(ow::TransactionId::Xa(_)) => {
-                return Err(Failure::jms(
-                    "javax.transaction.xa.XAException",
-                    "XA transactions are not supported by this broker yet",
-                ))
+        let Some(key) = info.transaction_id.clone() else {
+            if info.transaction_type == transaction_type::RECOVER {
+                return self.recover_xa();
             }
-            None => {
-                return Err(Failure::jms(
-                    "javax.jms.JMSException",
-                    "TransactionInfo without a transaction id",
-                ))
+            return Err(Failure::jms(
+                "javax.jms.JMSException",
+                "TransactionInfo without a transaction id",
+            ));
+        };
+        let xa = matches!(key, ow::TransactionId::Xa(_));
+        let unknown = |key: &TxKey| {
+            if xa {
+                Failure::jms(
+                    XA_EXCEPTION,
+                    format!("Cannot find {} (XAER_NOTA)", describe_tx(key)),
+                )
+            } else {
+                Failure::jms(
+                    "javax.jms.TransactionRolledBackException",
+                    format!("{} is not started", describe_tx(key)),
+                )
             }
         };
         match info.transaction_type {
             transaction_type::BEGIN => {
-                self.transactions.insert(key, LocalTransaction::default());
+                // An XA branch joined or resumed keeps what it staged so far.
+                self.transactions.entry(key).or_default();
                 Ok(())
             }
+            transaction_type::PREPARE => {
+                let Some(local) = self.transactions.get_mut(&key) else {
+                    return Err(unknown(&key));
+                };
+                let vote = if local.work.is_empty() && local.acked.is_empty() {
+                    // Nothing to commit: the branch ends here, as ActiveMQ's XA_RDONLY.
+                    self.transactions.remove(&key);
+                    XA_READ_ONLY
+                } else {
+                    local.prepared = true;
+                    XA_OK
+                };
+                self.response_override = Some(Command::IntegerResponse(ow::IntegerResponse {
+                    header: CommandHeader::default(),
+                    correlation_id: info.header.command_id,
+                    result: vote,
+                }));
+                Ok(())
+            }
+            transaction_type::RECOVER => self.recover_xa(),
             transaction_type::COMMIT_ONE_PHASE | transaction_type::COMMIT_TWO_PHASE => {
                 let Some(local) = self.transactions.remove(&key) else {
-                    return Err(Failure::jms(
-                        "javax.jms.TransactionRolledBackException",
-                        format!("transaction {key} is not started"),
-                    ));
+                    return Err(unknown(&key));
                 };
                 for (consumer_id, engine_id, seq) in &local.acked {
                     if let Some(c) = self.consumers.get_mut(consumer_id) {
@@ -1089,15 +1146,37 @@ impl OpenWireSession {
             transaction_type::ROLLBACK => {
                 // Staged sends are dropped; staged acks are forgotten and their messages stay
                 // in flight: the client redelivers them itself (and poison-acks past its limit).
+                if self.transactions.remove(&key).is_none() && xa {
+                    return Err(unknown(&key));
+                }
+                Ok(())
+            }
+            transaction_type::FORGET => {
                 self.transactions.remove(&key);
                 Ok(())
             }
-            transaction_type::END | transaction_type::FORGET => Ok(()),
+            transaction_type::END => Ok(()),
             other => Err(Failure::jms(
                 "javax.jms.JMSException",
                 format!("transaction operation {other} is not supported"),
             )),
         }
+    }
+
+    /// XA `recover`: the prepared branches of this connection, in a `DataArrayResponse`.
+    fn recover_xa(&mut self) -> Result<(), Failure> {
+        let prepared: Vec<Command> = self
+            .transactions
+            .iter()
+            .filter(|(key, t)| t.prepared && matches!(key, ow::TransactionId::Xa(_)))
+            .map(|(key, _)| Command::TransactionId(key.clone()))
+            .collect();
+        self.response_override = Some(Command::DataArrayResponse(ow::DataArrayResponse {
+            header: CommandHeader::default(),
+            correlation_id: 0,
+            data: Some(prepared),
+        }));
+        Ok(())
     }
 
     fn on_destination_info(&mut self, info: ow::DestinationInfo) -> Result<(), Failure> {

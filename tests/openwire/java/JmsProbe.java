@@ -63,6 +63,11 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               acknowledge (client: the last message's acknowledge();
  *                                               transacted: commit; client-noack: nothing) and close;
  *                                               prints "OK hold-many <received>"
+ * java JmsProbe URL xa DEST                     XA (ActiveMQXAConnectionFactory, XAResource): a two-phase commit, a
+ *                                               prepared rollback, a one-phase commit, a prepared branch found by
+ *                                               recover then committed, a read-only prepare, a receive rolled back
+ *                                               then received again and committed, a commit of an unknown Xid;
+ *                                               prints "OK <step> ..." per step
  * java JmsProbe URL secure OP...                one connection (credentials from the URL's jms.userName /
  *                                               jms.password) doing each OP in turn: send:DEST, produce:DEST,
  *                                               consume:DEST (receive one within 2 s), browse:QUEUE, temp-queue
@@ -150,6 +155,9 @@ public final class JmsProbe {
                 break;
             case "hold-many":
                 rc = holdMany(factory, args[2], args[3], Integer.parseInt(args[4]));
+                break;
+            case "xa":
+                rc = xa(url, args[2]);
                 break;
             case "secure":
                 rc = secure(factory, java.util.Arrays.copyOfRange(args, 2, args.length));
@@ -374,6 +382,128 @@ public final class JmsProbe {
             }
             System.out.println("OK hold-many " + received);
             return received == count ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** A plain Xid, as a transaction manager makes them. */
+    private static final class ProbeXid implements javax.transaction.xa.Xid {
+        private final byte[] global;
+        private final byte[] branch;
+
+        ProbeXid(int n) {
+            this.global = ("probe-global-" + n).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            this.branch = ("branch-" + n).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        }
+
+        @Override
+        public int getFormatId() {
+            return 4242;
+        }
+
+        @Override
+        public byte[] getGlobalTransactionId() {
+            return global.clone();
+        }
+
+        @Override
+        public byte[] getBranchQualifier() {
+            return branch.clone();
+        }
+    }
+
+    private static int xa(String url, String dest) throws Exception {
+        org.apache.activemq.ActiveMQXAConnectionFactory factory = new org.apache.activemq.ActiveMQXAConnectionFactory(url);
+        javax.jms.XAConnection connection = factory.createXAConnection();
+        try {
+            connection.start();
+            javax.jms.XASession xaSession = connection.createXASession();
+            javax.transaction.xa.XAResource resource = xaSession.getXAResource();
+            Session session = xaSession.getSession();
+            Destination destination = destination(session, dest);
+            MessageProducer producer = session.createProducer(destination);
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            int noFlags = javax.transaction.xa.XAResource.TMNOFLAGS;
+            int success = javax.transaction.xa.XAResource.TMSUCCESS;
+
+            ProbeXid twoPhase = new ProbeXid(1);
+            resource.start(twoPhase, noFlags);
+            producer.send(session.createTextMessage("xa-2pc"));
+            resource.end(twoPhase, success);
+            int vote = resource.prepare(twoPhase);
+            resource.commit(twoPhase, false);
+            System.out.println("OK two-phase vote=" + vote);
+
+            ProbeXid rolledBack = new ProbeXid(2);
+            resource.start(rolledBack, noFlags);
+            producer.send(session.createTextMessage("xa-rolled-back"));
+            resource.end(rolledBack, success);
+            resource.prepare(rolledBack);
+            resource.rollback(rolledBack);
+            System.out.println("OK rollback");
+
+            ProbeXid onePhase = new ProbeXid(3);
+            resource.start(onePhase, noFlags);
+            producer.send(session.createTextMessage("xa-1pc"));
+            resource.end(onePhase, success);
+            resource.commit(onePhase, true);
+            System.out.println("OK one-phase");
+
+            ProbeXid recovered = new ProbeXid(4);
+            resource.start(recovered, noFlags);
+            producer.send(session.createTextMessage("xa-recovered"));
+            resource.end(recovered, success);
+            resource.prepare(recovered);
+            javax.transaction.xa.Xid[] found = resource.recover(
+                    javax.transaction.xa.XAResource.TMSTARTRSCAN | javax.transaction.xa.XAResource.TMENDRSCAN);
+            boolean listed = false;
+            for (javax.transaction.xa.Xid xid : found) {
+                listed |= xid.getFormatId() == 4242
+                        && java.util.Arrays.equals(xid.getGlobalTransactionId(), recovered.getGlobalTransactionId())
+                        && java.util.Arrays.equals(xid.getBranchQualifier(), recovered.getBranchQualifier());
+            }
+            resource.commit(recovered, false);
+            System.out.println("OK recover found=" + found.length + " listed=" + listed);
+
+            ProbeXid readOnly = new ProbeXid(5);
+            resource.start(readOnly, noFlags);
+            resource.end(readOnly, success);
+            System.out.println("OK read-only vote=" + resource.prepare(readOnly));
+
+            MessageConsumer consumer = session.createConsumer(destination);
+            ProbeXid receiveRolledBack = new ProbeXid(6);
+            resource.start(receiveRolledBack, noFlags);
+            Message first = consumer.receive(5000);
+            resource.end(receiveRolledBack, success);
+            resource.rollback(receiveRolledBack);
+            if (first == null) {
+                System.out.println("FAIL xa: nothing received");
+                return 1;
+            }
+            print(first);
+            ProbeXid receiveCommitted = new ProbeXid(7);
+            resource.start(receiveCommitted, noFlags);
+            Message again = consumer.receive(5000);
+            resource.end(receiveCommitted, success);
+            resource.prepare(receiveCommitted);
+            resource.commit(receiveCommitted, false);
+            if (again == null) {
+                System.out.println("FAIL xa: nothing received again");
+                return 1;
+            }
+            print(again);
+            consumer.close();
+            System.out.println("OK receive");
+
+            try {
+                resource.commit(new ProbeXid(99), false);
+                System.out.println("FAIL xa: unknown Xid committed");
+                return 1;
+            } catch (javax.transaction.xa.XAException e) {
+                System.out.println("OK unknown " + e.getClass().getName());
+            }
+            return 0;
         } finally {
             connection.close();
         }
