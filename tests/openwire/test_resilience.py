@@ -96,3 +96,41 @@ def test_reconnect_storm_with_one_client_id_leaks_no_consumer_or_prefetched_mess
             holder.wait()
     state = queue_state(gw, "orders.storm2")
     assert (state["consumers"], state["unacked"], state["ready"]) == (0, 0, 30), state
+
+
+def test_a_frozen_client_is_dropped_by_inactivity_and_its_prefetched_messages_return(make_gateway, jms):
+    import signal
+    import time
+
+    gw = make_gateway({"listeners": {"openwire": {"max_inactivity_ms": 1000}}})
+    j = jms(gw)
+    assert j.run("send", "queue:orders.frozen", "f", "3").returncode == 0
+    # The client negotiates a 1 s MaxInactivityDuration, takes the three messages (prefetch) and
+    # acknowledges none; then the process is frozen (SIGSTOP): its socket stays open, nothing is
+    # read or written on it any more, as with a peer behind a dead link.
+    frozen = subprocess.Popen(
+        ["java", "-XX:TieredStopAtLevel=1", "-cp", j.classpath, "JmsProbe",
+         j.url + "?wireFormat.maxInactivityDuration=1000", "hold", "queue:orders.frozen"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        frozen.stdout.readline()
+        held = frozen.stdout.readline()
+        assert held.startswith("OK hold"), held + frozen.stderr.read()
+        state = queue_state(gw, "orders.frozen")
+        assert (state["consumers"], state["unacked"]) == (1, 3), state
+        frozen.send_signal(signal.SIGSTOP)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            state = queue_state(gw, "orders.frozen")
+            if state["consumers"] == 0:
+                break
+            time.sleep(0.2)
+        assert (state["consumers"], state["unacked"], state["ready"]) == (0, 0, 3), state
+        assert openwire_connections(gw) == [], openwire_connections(gw)
+    finally:
+        frozen.kill()
+        frozen.wait()
+    again = j.run("receive", "queue:orders.frozen", "5000", "3")
+    assert [(r.text, r.redelivered) for r in again.received] == [
+        ("f-0", True), ("f-1", True), ("f-2", True)], again
