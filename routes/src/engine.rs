@@ -1916,7 +1916,13 @@ impl Engine {
                 }]));
             }
             if let Some(group) = &entry.message.group_id {
-                st.groups.entry(group.clone()).or_insert(consumer);
+                if entry.message.group_seq == -1 {
+                    // As ActiveMQ: JMSXGroupSeq -1 closes the group once its message is out;
+                    // the group's next message may go to any consumer.
+                    st.groups.remove(group);
+                } else {
+                    st.groups.entry(group.clone()).or_insert(consumer);
+                }
             }
             st.next_consumer = (ci + 1) % n.max(1);
             st.in_flight.insert(
