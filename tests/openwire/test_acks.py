@@ -43,3 +43,17 @@ def test_held_messages_beyond_the_prefetch_come_back_when_the_consumer_leaves_un
     assert [(r.text, r.redelivered) for r in again.received] == [
         (f"n-{i}", True) for i in range(20)], again
     assert queue_state(gateway, queue)["messages"] == 0
+
+
+def test_optimize_acknowledge_batches_acks_and_nothing_is_redelivered(gateway, jms):
+    queue = "orders.window.optimized"
+    assert jms(gateway).run("send", f"queue:{queue}", "o", "50").returncode == 0
+    # jms.optimizeAcknowledge: the client acknowledges auto-ack deliveries in batches.
+    optimized = jms(gateway, "jms.optimizeAcknowledge=true&jms.prefetchPolicy.queuePrefetch=10")
+    got = optimized.run("receive", f"queue:{queue}", "5000", "50")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == [f"o-{i}" for i in range(50)], got
+    assert not any(r.redelivered for r in got.received), got
+    # Closing the connection acknowledged the last batch: nothing is left or redelivered.
+    assert queue_state(gateway, queue)["messages"] == 0
+    assert jms(gateway).run("receive", f"queue:{queue}", "500", "1").received == []
