@@ -56,6 +56,11 @@ pub struct Config {
     /// Default: none, which lets every authenticated client do everything.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub authorization: Vec<AuthorizationEntry>,
+    /// Who may create, read and write temporary destinations (`[temp_destination_authorization]`),
+    /// as ActiveMQ's `tempDestinationAuthorizationEntry`. Default: none, which lets every
+    /// admitted client use temporary destinations (as ActiveMQ without that entry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_destination_authorization: Option<TempDestinationAuthorization>,
     /// The admin HTTP API and Prometheus `/metrics` (`[admin]`).
     pub admin: AdminConfig,
     /// The partitioned log behind streams (`[log]`).
@@ -786,6 +791,18 @@ pub enum AuthorizationKind {
     Queue,
     /// The entry was written `topic = "pattern"`.
     Topic,
+}
+
+/// `[temp_destination_authorization]`, as ActiveMQ's `tempDestinationAuthorizationEntry`: the
+/// groups that may read from, write to and create (admin) temporary queues and topics.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct TempDestinationAuthorization {
+    /// Groups that may consume from temporary destinations. Default: none.
+    pub read: Vec<String>,
+    /// Groups that may send to temporary destinations. Default: none.
+    pub write: Vec<String>,
+    /// Groups that may create temporary destinations. Default: none.
+    pub admin: Vec<String>,
 }
 
 /// One `[[authorization]]` entry, as ActiveMQ's `authorizationEntry`: the groups that may read

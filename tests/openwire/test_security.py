@@ -137,3 +137,20 @@ def test_advisory_topics_need_read_as_on_activemq(make_gateway, jms):
     assert outcome(got, "consume:queue:orders.eu") == (
         f"DENIED consume:queue:orders.eu {SECURITY}: "
         "User dave is not authorized to read from: queue://orders.eu"), got
+
+
+def test_temp_destination_authorization_as_activemq_temp_entry(make_gateway, jms):
+    temp = (
+        "\n[temp_destination_authorization]\n"
+        'read = ["admins", "consumers"]\nwrite = ["admins", "consumers"]\nadmin = ["admins", "consumers"]\n'
+    )
+    gw = make_gateway(extra_toml=security_toml(users=USERS, authorization=ENTRIES) + temp)
+    # carol may create, send to and read from a temporary queue; bob (producers) may not create.
+    ok = jms(gw, login("carol", "s3cret-carol")).run("secure", "temp-queue")
+    assert outcome(ok, "temp-queue") == "OK temp-queue", ok
+    assert [r.text for r in ok.received] == ["temp"], ok
+    refused = jms(gw, login("bob", "s3cret-bob")).run("secure", "temp-queue", "temp-queue")
+    lines = [line for line in refused.lines if line.startswith("DENIED temp-queue ")]
+    assert len(lines) == 2, refused
+    assert lines[0].startswith(
+        f"DENIED temp-queue {SECURITY}: User bob is not authorized to create: temp-queue://ID:"), refused

@@ -1209,6 +1209,25 @@ impl OpenWireSession {
             } else {
                 DestinationKind::Topic
             };
+            // Creating one needs admin in `[temp_destination_authorization]`, when configured
+            // (ActiveMQ's tempDestinationAuthorizationEntry).
+            if let Some(principal) = &self.principal {
+                let probe = routes::Destination {
+                    kind,
+                    name: format!("{}{client_name}", routes::TEMP_PREFIX),
+                };
+                if !principal.may(Action::Admin, &probe) {
+                    let scheme = match kind {
+                        DestinationKind::Queue => "temp-queue",
+                        DestinationKind::Topic => "temp-topic",
+                    };
+                    return Err(Failure::denied(AccessDenied {
+                        user: principal.name().to_string(),
+                        action: Action::Admin,
+                        destination: format!("{scheme}://{client_name}"),
+                    }));
+                }
+            }
             let engine_name = session.create_temporary(kind).map_err(Failure::engine)?;
             let origin = session.id();
             self.temps.insert(client_name, engine_name.clone());
