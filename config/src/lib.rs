@@ -56,6 +56,11 @@ pub struct Config {
     /// Default: none, which lets every authenticated client do everything.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub authorization: Vec<AuthorizationEntry>,
+    /// Who may create, read and write temporary destinations (`[temp_destination_authorization]`),
+    /// as ActiveMQ's `tempDestinationAuthorizationEntry`. Default: none, which lets every
+    /// admitted client use temporary destinations (as ActiveMQ without that entry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_destination_authorization: Option<TempDestinationAuthorization>,
     /// The admin HTTP API and Prometheus `/metrics` (`[admin]`).
     pub admin: AdminConfig,
     /// The partitioned log behind streams (`[log]`).
@@ -622,6 +627,13 @@ pub struct BrokerConfig {
     /// `data_dir/paging` and read back as the queue drains. Paging also starts past 70 % of
     /// `memory_limit_bytes`. 0 = never page. Default 10000.
     pub queue_page_window: usize,
+    /// ActiveMQ 5 virtual topics: a publish to topic `VirtualTopic.<t>` (any protocol) is also
+    /// enqueued on every queue named `Consumer.<name>.VirtualTopic.<t>`. Default `true`.
+    pub virtual_topics: bool,
+    /// ActiveMQ's `selectorAware` for virtual topics: enqueue on a consumer queue only the
+    /// messages one of its current consumers selects (none while it has no consumer). Default
+    /// `false`, as ActiveMQ: every message is enqueued, unselected ones wait.
+    pub virtual_topic_selector_aware: bool,
 }
 
 impl Default for BrokerConfig {
@@ -638,6 +650,8 @@ impl Default for BrokerConfig {
             destinations: Vec::new(),
             prioritized_messages: false,
             queue_page_window: 10_000,
+            virtual_topics: true,
+            virtual_topic_selector_aware: false,
         }
     }
 }
@@ -777,6 +791,18 @@ pub enum AuthorizationKind {
     Queue,
     /// The entry was written `topic = "pattern"`.
     Topic,
+}
+
+/// `[temp_destination_authorization]`, as ActiveMQ's `tempDestinationAuthorizationEntry`: the
+/// groups that may read from, write to and create (admin) temporary queues and topics.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct TempDestinationAuthorization {
+    /// Groups that may consume from temporary destinations. Default: none.
+    pub read: Vec<String>,
+    /// Groups that may send to temporary destinations. Default: none.
+    pub write: Vec<String>,
+    /// Groups that may create temporary destinations. Default: none.
+    pub admin: Vec<String>,
 }
 
 /// One `[[authorization]]` entry, as ActiveMQ's `authorizationEntry`: the groups that may read

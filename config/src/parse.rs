@@ -14,7 +14,7 @@ use crate::{
     ClientCertificates, Config, ConfigError, ConfigErrors, DestinationPolicy, FlowControlPolicy,
     KafkaListenerConfig, LogConfig, LogFormat, MqttListenerConfig, OpenWireListenerConfig,
     RouteDefinition, RouteEndpoint, RouteMode, SecurityConfig, ServerConfig, StompListenerConfig,
-    StoreConfig, StreamDefinition, SyncMode, TlsConfig, UserConfig,
+    StoreConfig, StreamDefinition, SyncMode, TempDestinationAuthorization, TlsConfig, UserConfig,
 };
 
 const ROOT_KEYS: &[&str] = &[
@@ -26,6 +26,7 @@ const ROOT_KEYS: &[&str] = &[
     "security",
     "users",
     "authorization",
+    "temp_destination_authorization",
     "admin",
     "log",
     "streams",
@@ -46,6 +47,7 @@ const SECURITY_KEYS: &[&str] = &[
 ];
 const USER_KEYS: &[&str] = &["name", "password_hash", "groups"];
 const AUTHORIZATION_KEYS: &[&str] = &["queue", "topic", "read", "write", "admin"];
+const TEMP_AUTHORIZATION_KEYS: &[&str] = &["read", "write", "admin"];
 const CLIENT_CERTIFICATES: &[(&str, ClientCertificates)] = &[
     ("none", ClientCertificates::None),
     ("optional", ClientCertificates::Optional),
@@ -129,6 +131,8 @@ const BROKER_KEYS: &[&str] = &[
     "destinations",
     "prioritized_messages",
     "queue_page_window",
+    "virtual_topics",
+    "virtual_topic_selector_aware",
 ];
 const DESTINATION_KEYS: &[&str] = &[
     "pattern",
@@ -223,6 +227,13 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
     }
     if let Some(f) = cx.field(&root, "authorization") {
         config.authorization = authorization(&mut cx, &f);
+    }
+    if let Some(t) = cx.subtable(
+        &root,
+        "temp_destination_authorization",
+        TEMP_AUTHORIZATION_KEYS,
+    ) {
+        config.temp_destination_authorization = Some(temp_destination_authorization(&mut cx, &t));
     }
     if let Some(t) = cx.subtable(&root, "admin", ADMIN_KEYS) {
         admin(&mut cx, &t, &mut config.admin);
@@ -754,6 +765,12 @@ fn store(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StoreConfig) {
 
 fn broker(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut BrokerConfig) {
     cx.boolean(t, "prioritized_messages", &mut out.prioritized_messages);
+    cx.boolean(t, "virtual_topics", &mut out.virtual_topics);
+    cx.boolean(
+        t,
+        "virtual_topic_selector_aware",
+        &mut out.virtual_topic_selector_aware,
+    );
     cx.int(
         t,
         "queue_page_window",
@@ -1073,6 +1090,23 @@ fn check_password_hash(hash: &str) -> Result<(), String> {
         return Err(format!("the PHC string has no salt or no hash {HINT}"));
     }
     Ok(())
+}
+
+/// `[temp_destination_authorization]`.
+fn temp_destination_authorization(cx: &mut Cx<'_>, t: &Tbl<'_>) -> TempDestinationAuthorization {
+    let mut out = TempDestinationAuthorization::default();
+    for (name, list) in [
+        ("read", &mut out.read),
+        ("write", &mut out.write),
+        ("admin", &mut out.admin),
+    ] {
+        if let Some(gf) = cx.field(t, name) {
+            if let Some(groups) = cx.string_list(&gf) {
+                *list = groups;
+            }
+        }
+    }
+    out
 }
 
 /// `[[authorization]]`.

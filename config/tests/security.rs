@@ -144,3 +144,17 @@ fn bad_patterns_and_unknown_keys_are_errors() {
     let errs = errors("[security]\nauth_failure_delay_ms = 70000\n");
     assert_eq!(errs[0].key, "security.auth_failure_delay_ms");
 }
+
+#[test]
+fn temp_destination_authorization_parses_prints_back_and_rejects_unknown_keys() {
+    assert!(Config::default().temp_destination_authorization.is_none());
+    let c = ok("[temp_destination_authorization]\nread = [\"a\"]\nadmin = [\"b\", \"c\"]\n");
+    let temp = c.temp_destination_authorization.as_ref().unwrap();
+    assert_eq!(temp.read, ["a"]);
+    assert!(temp.write.is_empty());
+    assert_eq!(temp.admin, ["b", "c"]);
+    let text = c.to_toml_string().unwrap();
+    assert_eq!(ok(&text), c, "{text}");
+    let e = errors("[temp_destination_authorization]\nqueue = \"x\"\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+}

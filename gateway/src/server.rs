@@ -151,6 +151,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "store recovered"
     );
     crate::metrics::record_recovery(summary);
+    engine.set_virtual_topics(routes::VirtualTopics {
+        enabled: config.broker.virtual_topics,
+        selector_aware: config.broker.virtual_topic_selector_aware,
+    });
     admin_state.set_engine(engine.clone());
     crate::bridge::prepare(&engine, &config.routes).context("cannot set up the routes")?;
     let expiry = tokio::spawn(engine.clone().run_expiry(Duration::from_millis(
@@ -393,6 +397,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
             max_inactivity: Duration::from_millis(openwire_cfg.max_inactivity_ms),
             connect_timeout: Duration::from_millis(openwire_cfg.connect_timeout_ms),
+            authenticator: authenticator.clone(),
         });
         let shared = Arc::new(OpenWireShared::default());
         let engine = engine.clone();
@@ -407,7 +412,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             move |stream, peer| {
                 crate::openwire::session::serve(
                     stream,
-                    peer.addr,
+                    peer,
                     engine.clone(),
                     settings.clone(),
                     shared.clone(),

@@ -30,10 +30,14 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 
 mod admin;
+mod virtual_topic;
 use admin::EngineStats;
 pub use admin::{
     open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
     QueueStatsKind,
+};
+pub use virtual_topic::{
+    virtual_topic_of, VirtualTopics, CONSUMER_QUEUE_PREFIX, VIRTUAL_TOPIC_PREFIX,
 };
 
 /// Identifies a client session (one connection, or one protocol session within it).
@@ -510,6 +514,10 @@ struct ConsumerSlot {
     prefetch: u32,
     /// Unacknowledged deliveries, shared by the slots of one consumer across queues.
     in_flight: Arc<AtomicU32>,
+    /// Deliveries the client has handed to its application without acknowledging them yet
+    /// (JMS `DELIVERED` acks): they widen the prefetch window, as ActiveMQ's prefetch
+    /// extension. Shared like `in_flight`; see [`Session::set_prefetch_extension`].
+    extension: Arc<AtomicU32>,
     selector: Option<Arc<Selector>>,
     exclusive: bool,
 }
@@ -631,6 +639,8 @@ pub struct Engine {
     exchanges: Mutex<Exchanges>,
     /// Options of the queues declared with some; a leaf lock (nothing is locked under it).
     queue_options: Mutex<HashMap<String, Arc<QueueOptions>>>,
+    /// Virtual topic settings (`engine/virtual_topic.rs`); a leaf lock.
+    virtual_topics: Mutex<VirtualTopics>,
 }
 
 /// The last retained message of each address, journaled in a queue of its own.
@@ -927,6 +937,7 @@ impl Engine {
             pages,
             exchanges: Mutex::new(Exchanges::default()),
             queue_options: Mutex::new(HashMap::new()),
+            virtual_topics: Mutex::new(VirtualTopics::default()),
         }))
     }
 
@@ -1686,7 +1697,7 @@ impl Engine {
             if message.timestamp == 0 {
                 message.timestamp = now_ms();
             }
-            let targets = match &target {
+            let mut targets = match &target {
                 Target::Destination(destination) => {
                     message.address = destination.name.clone();
                     self.resolve_targets(destination, &message.properties, session)?
@@ -1696,6 +1707,16 @@ impl Engine {
                     self.resolve_exchange(exchange, key, &message.properties, session)?
                 }
             };
+            // A publish to a virtual topic also reaches its consumer queues.
+            let topic_publish = match &target {
+                Target::Destination(destination) => destination.kind == DestinationKind::Topic,
+                Target::Exchange { exchange, .. } => {
+                    exchange.as_str() == crate::exchange::TOPIC_EXCHANGE
+                }
+            };
+            if topic_publish {
+                self.add_virtual_topic_queues(&message.address, &message, &mut targets);
+            }
             reached.push(targets.len());
             let size = message.body.len() as u64;
             for queue in &targets {
@@ -1858,7 +1879,11 @@ impl Engine {
                 let Some(slot) = st.consumers.get(ci) else {
                     continue;
                 };
-                if slot.in_flight.load(Ordering::Relaxed) >= slot.prefetch.max(1) {
+                let window = slot
+                    .prefetch
+                    .max(1)
+                    .saturating_add(slot.extension.load(Ordering::Relaxed));
+                if slot.in_flight.load(Ordering::Relaxed) >= window {
                     continue;
                 }
                 if exclusive.is_some_and(|e| e != slot.id) {
@@ -1943,7 +1968,13 @@ impl Engine {
                 }]));
             }
             if let Some(group) = &entry.message.group_id {
-                st.groups.entry(group.clone()).or_insert(consumer);
+                if entry.message.group_seq == -1 {
+                    // As ActiveMQ: JMSXGroupSeq -1 closes the group once its message is out;
+                    // the group's next message may go to any consumer.
+                    st.groups.remove(group);
+                } else {
+                    st.groups.entry(group.clone()).or_insert(consumer);
+                }
             }
             st.next_consumer = (ci + 1) % n.max(1);
             st.in_flight.insert(
@@ -2604,6 +2635,7 @@ impl Session {
                         events,
                         prefetch,
                         in_flight: Arc::new(AtomicU32::new(0)),
+                        extension: Arc::new(AtomicU32::new(0)),
                         selector,
                         exclusive: spec.exclusive,
                     },
@@ -2802,6 +2834,7 @@ impl Session {
             events,
             prefetch,
             in_flight: Arc::new(AtomicU32::new(0)),
+            extension: Arc::new(AtomicU32::new(0)),
             selector: consumer_selector,
             exclusive: spec.exclusive,
         });
@@ -2888,6 +2921,27 @@ impl Session {
             }
         }
         Ok(Durability(commit))
+    }
+
+    /// Widens `consumer`'s prefetch window by `extra` deliveries beyond its prefetch (replacing
+    /// the previous extension): the number of its deliveries the client has handed to its
+    /// application but not yet acknowledged (JMS `DELIVERED` acks of transacted and
+    /// CLIENT_ACKNOWLEDGE sessions), as ActiveMQ's prefetch extension. Dispatches what the
+    /// wider window lets through.
+    pub fn set_prefetch_extension(&self, consumer: ConsumerId, extra: u32) {
+        let engine = &self.engine;
+        let Ok(queues) = engine.consumer_queues(consumer) else {
+            return;
+        };
+        for queue in queues {
+            let mut st = lock(&queue.state);
+            if let Some(slot) = st.consumers.iter().find(|c| c.id == consumer) {
+                slot.extension.store(extra, Ordering::Relaxed);
+            }
+            let dead = engine.dispatch(&queue, &mut st);
+            drop(st);
+            engine.dead_letter(dead);
+        }
     }
 
     /// Acknowledges `seq` and every delivery to the same consumer made before it (JMS

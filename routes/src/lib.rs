@@ -20,6 +20,7 @@ pub use engine::{
     open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
     QueueStatsKind,
 };
+pub use engine::{virtual_topic_of, VirtualTopics};
 pub use engine::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability,
     DurableSubscriptionInfo, Engine, EngineConfig, EngineError, FlowControl, NackAction, Overflow,

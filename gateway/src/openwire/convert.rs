@@ -82,15 +82,6 @@ fn strip_scheme(member: &str) -> (Option<DestinationKind>, &str) {
     (None, member)
 }
 
-/// The virtual topic a queue consumes from, by ActiveMQ's default naming
-/// (`Consumer.<name>.VirtualTopic.<topic>` reads what is sent to topic `VirtualTopic.<topic>`).
-pub fn virtual_topic_of(queue: &str) -> Option<&str> {
-    let rest = queue.strip_prefix("Consumer.")?;
-    let (name, topic) = rest.split_once('.')?;
-    let suffix = topic.strip_prefix("VirtualTopic.")?;
-    (!name.is_empty() && !suffix.is_empty()).then_some(topic)
-}
-
 /// The engine destinations an OpenWire destination names: one, or several for a composite
 /// destination (`a,b`, members may carry their own `queue://` or `topic://`). Temporary names this
 /// connection created are translated to their engine names.
@@ -443,21 +434,5 @@ mod tests {
             "ActiveMQ.Advisory.TempQueue,ActiveMQ.Advisory.TempTopic"
         )));
         assert!(!is_advisory(&ow::Destination::topic("orders")));
-    }
-
-    #[test]
-    fn virtual_topic_consumer_queues_follow_activemq_naming() {
-        assert_eq!(
-            virtual_topic_of("Consumer.A.VirtualTopic.Orders"),
-            Some("VirtualTopic.Orders")
-        );
-        assert_eq!(
-            virtual_topic_of("Consumer.billing.VirtualTopic.a.b"),
-            Some("VirtualTopic.a.b")
-        );
-        assert_eq!(virtual_topic_of("Consumer..VirtualTopic.Orders"), None);
-        assert_eq!(virtual_topic_of("Consumer.A.VirtualTopic."), None);
-        assert_eq!(virtual_topic_of("orders"), None);
-        assert_eq!(virtual_topic_of("Consumer.A.B.VirtualTopic.Orders"), None);
     }
 }

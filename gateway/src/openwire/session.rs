@@ -11,6 +11,7 @@
 
 use super::advisory::{OpenWireShared, TempAdvisory, TEMP_QUEUE_ADVISORY, TEMP_TOPIC_ADVISORY};
 use super::convert::{self, TempNames};
+use crate::security::{AccessDenied, Action, Authenticator, PeerInfo, Principal};
 use codecs::openwire::{
     self as ow, ack_type, transaction_type, Command, CommandHeader, ExceptionResponse,
     JavaThrowable, MessageDispatch, OpenWireCodec, OpenWireCodecError, OpenWireLimits, Response,
@@ -21,7 +22,7 @@ use routes::{
     ConsumerSource, ConsumerSpec, DestinationKind, Engine, EngineError, NackAction, Session,
     SessionEvent, Transaction,
 };
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,10 +42,20 @@ pub struct OpenWireSettings {
     pub max_inactivity: Duration,
     /// Time a new connection has to send its `WireFormatInfo`.
     pub connect_timeout: Duration,
+    /// Checks the `ConnectionInfo` user name and password and hands out the principal whose
+    /// rights every producer, send, consumer and destination creation is checked against.
+    pub authenticator: Arc<Authenticator>,
 }
 
 /// The broker name shown to clients (`BrokerInfo`, exception messages).
 const BROKER_NAME: &str = "gateway";
+
+/// The exception ActiveMQ's security brokers throw (refused logins, refused operations); the
+/// client's `JMSExceptionSupport` turns it into a `javax.jms.JMSSecurityException`.
+const SECURITY_EXCEPTION: &str = "java.lang.SecurityException";
+
+/// The exception XA operations fail with (the client turns it into its `XAException`).
+const XA_EXCEPTION: &str = "javax.transaction.xa.XAException";
 
 /// A failure answered with an `ExceptionResponse` (when the command wanted a response) and, when
 /// `fatal`, the end of the connection.
@@ -69,6 +80,13 @@ impl Failure {
             message: message.into(),
             fatal: true,
         }
+    }
+
+    /// An operation the principal may not do: `java.lang.SecurityException` with ActiveMQ's
+    /// words, as its `AuthorizationBroker` throws it (the client raises a
+    /// `JMSSecurityException`); the connection stays up.
+    fn denied(e: AccessDenied) -> Self {
+        Failure::jms(SECURITY_EXCEPTION, e.to_string())
     }
 
     fn engine(e: EngineError) -> Self {
@@ -99,22 +117,40 @@ struct Consumer {
     /// Dispatched and not yet acknowledged, oldest first: the engine consumer and sequence, and
     /// the message id sent.
     dispatched: VecDeque<(routes::ConsumerId, u64, ow::MessageId)>,
+    /// The deliveries of `dispatched` a `DELIVERED` ack said the application has consumed
+    /// without acknowledging yet: they widen the engine consumers' prefetch windows.
+    delivered: HashSet<(routes::ConsumerId, u64)>,
     /// Prefetch 0: the client pulls, and a pull that times out gets an empty dispatch.
     pulling: bool,
     /// When the pending pull times out.
     pull_deadline: Option<Instant>,
 }
 
-/// Transactions are named by the client's `LocalTransactionId` value (per connection).
-type TxKey = i64;
+/// Transactions are named by the client's transaction id: a `LocalTransactionId` (per
+/// connection) or an `XATransactionId` (an XA branch).
+type TxKey = ow::TransactionId;
 
-/// A local transaction: the engine work staged so far, and the deliveries its acks cover, which
-/// leave their consumers' dispatched lists only at commit (a rollback keeps them pending, as the
-/// client redelivers them itself).
+/// XA `prepare` vote: prepared, commit will follow.
+const XA_OK: i32 = 0;
+/// XA `prepare` vote: the branch did nothing; it is over (no commit follows).
+const XA_READ_ONLY: i32 = 3;
+
+/// A transaction (local, or an XA branch): the engine work staged so far, and the deliveries its
+/// acks cover, which leave their consumers' dispatched lists only at commit (a rollback keeps
+/// them pending, as the client redelivers them itself).
 #[derive(Default)]
 struct LocalTransaction {
     work: Transaction,
     acked: Vec<(ow::ConsumerId, routes::ConsumerId, u64)>,
+    /// An XA branch that voted `XA_OK` to `prepare`: listed by `recover`.
+    prepared: bool,
+}
+
+fn describe_tx(key: &TxKey) -> String {
+    match key {
+        ow::TransactionId::Local(tx) => format!("local transaction {}", tx.value),
+        ow::TransactionId::Xa(xid) => format!("XA branch (format {})", xid.format_id),
+    }
 }
 
 /// The state of one connection.
@@ -140,7 +176,13 @@ struct OpenWireSession {
     by_engine: HashMap<routes::ConsumerId, ow::ConsumerId>,
     transactions: HashMap<TxKey, LocalTransaction>,
     temps: TempNames,
+    /// The user name messages are stamped with (`JMSXUserID`): the authenticated user, or the
+    /// name an anonymous client gave.
     user: Option<String>,
+    /// Who the connection is, from the accepted `ConnectionInfo` on.
+    principal: Option<Principal>,
+    authenticator: Arc<Authenticator>,
+    peer_info: PeerInfo,
     peer: SocketAddr,
     closing: bool,
     /// Largest body a compressed message may inflate to.
@@ -148,6 +190,9 @@ struct OpenWireSession {
     /// Commands to send right after the response to the command being handled (a queue
     /// browser's messages follow the `Response` to its `ConsumerInfo`).
     after_response: Vec<Command>,
+    /// The response to the command being handled when it is not a plain `Response` (XA
+    /// `prepare`'s `IntegerResponse`, `recover`'s `DataArrayResponse`).
+    response_override: Option<Command>,
     /// Temporary-destination advisories shared by the listener's connections.
     shared: Arc<OpenWireShared>,
     /// Changes to other connections' temporary destinations, once this connection has an
@@ -170,7 +215,7 @@ fn io_error(e: OpenWireCodecError) -> Failure {
 /// Serves one OpenWire connection until it closes, fails, or the gateway shuts down.
 pub async fn serve<S>(
     stream: S,
-    peer: SocketAddr,
+    peer_info: PeerInfo,
     engine: Arc<Engine>,
     settings: Arc<OpenWireSettings>,
     shared: Arc<OpenWireShared>,
@@ -178,6 +223,7 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let peer = peer_info.addr;
     let pre = WireFormat {
         limits: settings.limits,
         ..WireFormat::default()
@@ -257,10 +303,14 @@ pub async fn serve<S>(
         transactions: HashMap::new(),
         temps: TempNames::default(),
         user: None,
+        principal: None,
+        authenticator: settings.authenticator.clone(),
+        peer_info,
         peer,
         closing: false,
         max_inflated: settings.limits.max_frame_size as usize,
         after_response: Vec::new(),
+        response_override: None,
         shared,
         advisories: None,
         advisory_consumers: Vec::new(),
@@ -395,13 +445,22 @@ impl OpenWireSession {
         let name = command.name();
         tracing::trace!(peer = %self.peer, ?command, "OpenWire command");
         let outcome = self.dispatch_command(command, framed).await;
+        let special_reply = self.response_override.take();
         match outcome {
             Ok(()) => {
                 if header.response_required {
-                    framed
-                        .feed(response(header.command_id))
-                        .await
-                        .map_err(io_error)?;
+                    let reply = match special_reply {
+                        Some(Command::IntegerResponse(mut r)) => {
+                            r.correlation_id = header.command_id;
+                            Command::IntegerResponse(r)
+                        }
+                        Some(Command::DataArrayResponse(mut r)) => {
+                            r.correlation_id = header.command_id;
+                            Command::DataArrayResponse(r)
+                        }
+                        _ => response(header.command_id),
+                    };
+                    framed.feed(reply).await.map_err(io_error)?;
                 }
                 for command in std::mem::take(&mut self.after_response) {
                     framed.feed(command).await.map_err(io_error)?;
@@ -449,13 +508,22 @@ impl OpenWireSession {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         match command {
-            Command::ConnectionInfo(info) => self.on_connection_info(info),
+            Command::ConnectionInfo(info) => self.on_connection_info(info).await,
             Command::SessionInfo(_) => {
                 self.require_connection()?;
                 Ok(())
             }
             Command::ProducerInfo(info) => {
                 self.require_connection()?;
+                // A producer with a destination needs write on it (ActiveMQ's addProducer); an
+                // anonymous producer is checked at each send.
+                if let Some(destination) = &info.destination {
+                    let targets = convert::engine_destinations(destination, &self.temps)
+                        .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+                    for target in &targets {
+                        self.authorize(Action::Write, target)?;
+                    }
+                }
                 if let (Some(id), true) = (info.producer_id, info.window_size > 0) {
                     self.windowed_producers.insert(id, info.window_size);
                 }
@@ -559,18 +627,37 @@ impl OpenWireSession {
         })
     }
 
-    fn on_connection_info(&mut self, info: ow::ConnectionInfo) -> Result<(), Failure> {
+    async fn on_connection_info(&mut self, info: ow::ConnectionInfo) -> Result<(), Failure> {
         if self.session.is_some() {
             // A failover reconnect on the same transport re-sends it: nothing to do.
             return Ok(());
         }
+        // As ActiveMQ's authentication brokers: a refused login is a SecurityException (the
+        // client throws JMSSecurityException from createConnection/start), then the connection
+        // closes.
+        let given_user = info.user_name.clone().filter(|u| !u.is_empty());
+        let principal = self
+            .authenticator
+            .authenticate(
+                given_user.as_deref(),
+                info.password.as_deref().map(str::as_bytes),
+                &self.peer_info,
+            )
+            .await
+            .map_err(|e| Failure::fatal(SECURITY_EXCEPTION, e.to_string()))?;
         let client_id = info.client_id.clone().filter(|c| !c.is_empty());
         match self.engine.connect_unique(client_id.clone()) {
             Ok((session, events)) => {
                 self.session = Some(session);
                 self.events = Some(events);
                 self.connection_id = info.connection_id;
-                self.user = info.user_name.filter(|u| !u.is_empty());
+                // The authenticated user name; for anonymous clients, the name they gave.
+                self.user = if principal.is_anonymous() {
+                    given_user
+                } else {
+                    Some(principal.name().to_owned())
+                };
+                self.principal = Some(principal);
                 Ok(())
             }
             Err(EngineError::ClientIdInUse(cid)) => Err(Failure::fatal(
@@ -581,8 +668,34 @@ impl OpenWireSession {
         }
     }
 
+    /// Checks `action` on `target` against the principal's authorization entries, and, as
+    /// ActiveMQ's `AuthorizationBroker` does when a send or a consumer brings a destination
+    /// into being, `admin` on a queue that does not exist yet (temporary destinations belong to
+    /// their connection; the engine keeps no topic objects, so naming a topic creates nothing).
+    fn authorize(&self, action: Action, target: &routes::Destination) -> Result<(), Failure> {
+        let Some(principal) = &self.principal else {
+            return Ok(());
+        };
+        principal.check(action, target).map_err(Failure::denied)?;
+        if target.kind == DestinationKind::Queue
+            && !target.name.starts_with(routes::TEMP_PREFIX)
+            && !routes::address::is_pattern(&target.name)
+            && !self.queue_exists(&target.name)
+        {
+            principal
+                .check(Action::Admin, target)
+                .map_err(Failure::denied)?;
+        }
+        Ok(())
+    }
+
+    /// Whether a queue exists already.
+    fn queue_exists(&self, name: &str) -> bool {
+        self.engine.queue_info(name).is_some()
+    }
+
     fn on_consumer_info(&mut self, info: ow::ConsumerInfo) -> Result<(), Failure> {
-        let session = self.require_connection()?;
+        self.require_connection()?;
         let Some(id) = info.consumer_id.clone() else {
             return Err(Failure::jms(
                 "javax.jms.JMSException",
@@ -600,6 +713,14 @@ impl OpenWireSession {
         }
         let pulling = info.prefetch_size == 0;
         if convert::is_advisory(&destination) {
+            // ActiveMQ checks advisory subscriptions like any other: with authorization
+            // entries, the client's default advisory consumer needs read on
+            // `ActiveMQ.Advisory.>` topics.
+            if let Ok(targets) = convert::engine_destinations(&destination, &self.temps) {
+                for target in &targets {
+                    self.authorize(Action::Read, target)?;
+                }
+            }
             self.add_advisory_consumer(&id, &destination);
             self.consumers.insert(
                 id.clone(),
@@ -608,6 +729,7 @@ impl OpenWireSession {
                     id,
                     destination: Some(destination),
                     dispatched: VecDeque::new(),
+                    delivered: HashSet::new(),
                     pulling,
                     pull_deadline: None,
                 },
@@ -616,6 +738,10 @@ impl OpenWireSession {
         }
         let targets = convert::engine_destinations(&destination, &self.temps)
             .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+        for target in &targets {
+            self.authorize(Action::Read, target)?;
+        }
+        let session = self.require_connection()?;
         let subscription = info.subscription_name.clone().filter(|s| !s.is_empty());
         if subscription.is_some() && targets.len() > 1 {
             return Err(Failure::jms(
@@ -626,20 +752,8 @@ impl OpenWireSession {
         let mut engine_ids = Vec::new();
         for target in &targets {
             let source = match (target.kind, subscription.clone()) {
-                // A virtual topic's consumer queue: a durable subscription shared by its
-                // consumers, bound to the virtual topic (created by the first consumer, as on
-                // ActiveMQ).
-                (DestinationKind::Queue, _)
-                    if convert::virtual_topic_of(&target.name).is_some() =>
-                {
-                    ConsumerSource::SharedTopic {
-                        pattern: convert::virtual_topic_of(&target.name)
-                            .unwrap_or_default()
-                            .to_string(),
-                        subscription: target.name.clone(),
-                        durable: true,
-                    }
-                }
+                // A virtual topic's consumer queue (`Consumer.A.VirtualTopic.X`) is an
+                // ordinary queue: the engine fans virtual topic publishes out to it.
                 (DestinationKind::Queue, _) => ConsumerSource::Queue(target.name.clone()),
                 (DestinationKind::Topic, None) => ConsumerSource::Topic(target.name.clone()),
                 (DestinationKind::Topic, Some(name)) => {
@@ -696,6 +810,7 @@ impl OpenWireSession {
                 id,
                 destination: Some(destination),
                 dispatched: VecDeque::new(),
+                delivered: HashSet::new(),
                 pulling,
                 pull_deadline: None,
             },
@@ -715,6 +830,9 @@ impl OpenWireSession {
         const MAX_BROWSE: usize = 400;
         let targets = convert::engine_destinations(&destination, &self.temps)
             .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+        for target in &targets {
+            self.authorize(Action::Read, target)?;
+        }
         let selector = match info.selector.as_deref().map(str::trim) {
             Some(text) if !text.is_empty() => {
                 Some(routes::selector::Selector::parse(text).map_err(|e| {
@@ -772,6 +890,7 @@ impl OpenWireSession {
                 id,
                 destination: Some(destination),
                 dispatched: VecDeque::new(),
+                delivered: HashSet::new(),
                 pulling: false,
                 pull_deadline: None,
             },
@@ -789,6 +908,9 @@ impl OpenWireSession {
         };
         let targets = convert::engine_destinations(&destination, &self.temps)
             .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+        for target in &targets {
+            self.authorize(Action::Write, target)?;
+        }
         let reply_to = message
             .reply_to
             .as_ref()
@@ -803,11 +925,11 @@ impl OpenWireSession {
         if converted.message_id.is_empty() {
             converted.message_id = self.engine.new_message_id();
         }
-        if let Some(ow::TransactionId::Local(tx)) = &message.transaction_id {
-            let Some(work) = self.transactions.get_mut(&tx.value) else {
+        if let Some(tx) = &message.transaction_id {
+            let Some(work) = self.transactions.get_mut(tx) else {
                 return Err(Failure::jms(
                     "javax.jms.TransactionRolledBackException",
-                    format!("transaction {} is not started", tx.value),
+                    format!("{} is not started", describe_tx(tx)),
                 ));
             };
             for target in targets {
@@ -837,6 +959,44 @@ impl OpenWireSession {
     }
 
     fn on_ack(&mut self, ack: ow::MessageAck) -> Result<(), Failure> {
+        let outcome = self.apply_ack(&ack);
+        if let Some(consumer_id) = &ack.consumer_id {
+            self.sync_prefetch_extension(consumer_id);
+        }
+        outcome
+    }
+
+    /// Tells the engine how many of a consumer's deliveries the client has consumed without
+    /// acknowledging (`DELIVERED` acks), per engine consumer, so that its prefetch window
+    /// widens by as many, as ActiveMQ's prefetch extension: a transacted or CLIENT_ACKNOWLEDGE
+    /// consumer may hold more messages than its prefetch before it acknowledges.
+    fn sync_prefetch_extension(&mut self, consumer_id: &ow::ConsumerId) {
+        let Some(consumer) = self.consumers.get_mut(consumer_id) else {
+            return;
+        };
+        if consumer.delivered.is_empty() {
+            return;
+        }
+        let live: HashSet<(routes::ConsumerId, u64)> = consumer
+            .dispatched
+            .iter()
+            .map(|(e, s, _)| (*e, *s))
+            .collect();
+        consumer.delivered.retain(|d| live.contains(d));
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        for engine_id in &consumer.engine_ids {
+            let held = consumer
+                .delivered
+                .iter()
+                .filter(|(e, _)| e == engine_id)
+                .count();
+            session.set_prefetch_extension(*engine_id, u32::try_from(held).unwrap_or(u32::MAX));
+        }
+    }
+
+    fn apply_ack(&mut self, ack: &ow::MessageAck) -> Result<(), Failure> {
         let Some(consumer_id) = ack.consumer_id.as_ref() else {
             return Ok(());
         };
@@ -851,23 +1011,30 @@ impl OpenWireSession {
             return Ok(());
         };
 
-        // Delivered to the application only, or a rollback's redelivery notice: the message stays
-        // in flight (the client redelivers it locally, as ActiveMQ's does).
-        if matches!(ack.ack_type, ack_type::DELIVERED | ack_type::REDELIVERED) {
-            return Ok(());
-        }
         let Some(pos) = consumer.dispatched.iter().position(|(_, _, id)| id == last) else {
             return Ok(());
         };
+        // Delivered to the application only, or a rollback's redelivery notice: the messages
+        // stay in flight (the client redelivers them locally, as ActiveMQ's does); delivered
+        // ones widen the prefetch window until they are acknowledged.
+        if ack.ack_type == ack_type::DELIVERED {
+            for (engine_id, seq, _) in consumer.dispatched.range(0..=pos) {
+                consumer.delivered.insert((*engine_id, *seq));
+            }
+            return Ok(());
+        }
+        if ack.ack_type == ack_type::REDELIVERED {
+            return Ok(());
+        }
         // Individual acks name one message; the others a range ending at the last message.
         let range = if ack.ack_type == ack_type::INDIVIDUAL {
             pos..=pos
         } else {
             0..=pos
         };
-        if let Some(ow::TransactionId::Local(tx)) = &ack.transaction_id {
+        if let Some(tx) = &ack.transaction_id {
             if ack.ack_type != ack_type::POISON {
-                if let Some(local) = self.transactions.get_mut(&tx.value) {
+                if let Some(local) = self.transactions.get_mut(tx) {
                     for (engine_id, seq, _) in consumer.dispatched.range(range) {
                         let entry = (consumer_id.clone(), *engine_id, *seq);
                         if !local.acked.contains(&entry) {
@@ -908,32 +1075,58 @@ impl OpenWireSession {
 
     async fn on_transaction(&mut self, info: ow::TransactionInfo) -> Result<(), Failure> {
         self.require_connection()?;
-        let key = match &info.transaction_id {
-            Some(ow::TransactionId::Local(tx)) => tx.value,
-            Some(ow::TransactionId::Xa(_)) => {
-                return Err(Failure::jms(
-                    "javax.transaction.xa.XAException",
-                    "XA transactions are not supported by this broker yet",
-                ))
+        let Some(key) = info.transaction_id.clone() else {
+            if info.transaction_type == transaction_type::RECOVER {
+                return self.recover_xa();
             }
-            None => {
-                return Err(Failure::jms(
-                    "javax.jms.JMSException",
-                    "TransactionInfo without a transaction id",
-                ))
+            return Err(Failure::jms(
+                "javax.jms.JMSException",
+                "TransactionInfo without a transaction id",
+            ));
+        };
+        let xa = matches!(key, ow::TransactionId::Xa(_));
+        let unknown = |key: &TxKey| {
+            if xa {
+                Failure::jms(
+                    XA_EXCEPTION,
+                    format!("Cannot find {} (XAER_NOTA)", describe_tx(key)),
+                )
+            } else {
+                Failure::jms(
+                    "javax.jms.TransactionRolledBackException",
+                    format!("{} is not started", describe_tx(key)),
+                )
             }
         };
         match info.transaction_type {
             transaction_type::BEGIN => {
-                self.transactions.insert(key, LocalTransaction::default());
+                // An XA branch joined or resumed keeps what it staged so far.
+                self.transactions.entry(key).or_default();
                 Ok(())
             }
+            transaction_type::PREPARE => {
+                let Some(local) = self.transactions.get_mut(&key) else {
+                    return Err(unknown(&key));
+                };
+                let vote = if local.work.is_empty() && local.acked.is_empty() {
+                    // Nothing to commit: the branch ends here, as ActiveMQ's XA_RDONLY.
+                    self.transactions.remove(&key);
+                    XA_READ_ONLY
+                } else {
+                    local.prepared = true;
+                    XA_OK
+                };
+                self.response_override = Some(Command::IntegerResponse(ow::IntegerResponse {
+                    header: CommandHeader::default(),
+                    correlation_id: info.header.command_id,
+                    result: vote,
+                }));
+                Ok(())
+            }
+            transaction_type::RECOVER => self.recover_xa(),
             transaction_type::COMMIT_ONE_PHASE | transaction_type::COMMIT_TWO_PHASE => {
                 let Some(local) = self.transactions.remove(&key) else {
-                    return Err(Failure::jms(
-                        "javax.jms.TransactionRolledBackException",
-                        format!("transaction {key} is not started"),
-                    ));
+                    return Err(unknown(&key));
                 };
                 for (consumer_id, engine_id, seq) in &local.acked {
                     if let Some(c) = self.consumers.get_mut(consumer_id) {
@@ -942,20 +1135,48 @@ impl OpenWireSession {
                 }
                 let session = self.require_connection()?;
                 let durability = session.commit(local.work).await.map_err(Failure::engine)?;
+                let mut committed: Vec<ow::ConsumerId> =
+                    local.acked.iter().map(|(c, _, _)| c.clone()).collect();
+                committed.dedup();
+                for consumer_id in &committed {
+                    self.sync_prefetch_extension(consumer_id);
+                }
                 durability.await.map_err(Failure::engine)
             }
             transaction_type::ROLLBACK => {
                 // Staged sends are dropped; staged acks are forgotten and their messages stay
                 // in flight: the client redelivers them itself (and poison-acks past its limit).
+                if self.transactions.remove(&key).is_none() && xa {
+                    return Err(unknown(&key));
+                }
+                Ok(())
+            }
+            transaction_type::FORGET => {
                 self.transactions.remove(&key);
                 Ok(())
             }
-            transaction_type::END | transaction_type::FORGET => Ok(()),
+            transaction_type::END => Ok(()),
             other => Err(Failure::jms(
                 "javax.jms.JMSException",
                 format!("transaction operation {other} is not supported"),
             )),
         }
+    }
+
+    /// XA `recover`: the prepared branches of this connection, in a `DataArrayResponse`.
+    fn recover_xa(&mut self) -> Result<(), Failure> {
+        let prepared: Vec<Command> = self
+            .transactions
+            .iter()
+            .filter(|(key, t)| t.prepared && matches!(key, ow::TransactionId::Xa(_)))
+            .map(|(key, _)| Command::TransactionId(key.clone()))
+            .collect();
+        self.response_override = Some(Command::DataArrayResponse(ow::DataArrayResponse {
+            header: CommandHeader::default(),
+            correlation_id: 0,
+            data: Some(prepared),
+        }));
+        Ok(())
     }
 
     fn on_destination_info(&mut self, info: ow::DestinationInfo) -> Result<(), Failure> {
@@ -964,6 +1185,18 @@ impl OpenWireSession {
             return Ok(());
         };
         if !destination.kind.is_temporary() {
+            // Creating (or removing) a destination explicitly needs admin on it, as ActiveMQ's
+            // AuthorizationBroker; the engine creates queues on first use, so nothing else is
+            // done here.
+            let targets = convert::engine_destinations(&destination, &self.temps)
+                .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
+            if let Some(principal) = &self.principal {
+                for target in &targets {
+                    principal
+                        .check(Action::Admin, target)
+                        .map_err(Failure::denied)?;
+                }
+            }
             return Ok(());
         }
         let client_name = destination.name().to_string();
@@ -976,6 +1209,25 @@ impl OpenWireSession {
             } else {
                 DestinationKind::Topic
             };
+            // Creating one needs admin in `[temp_destination_authorization]`, when configured
+            // (ActiveMQ's tempDestinationAuthorizationEntry).
+            if let Some(principal) = &self.principal {
+                let probe = routes::Destination {
+                    kind,
+                    name: format!("{}{client_name}", routes::TEMP_PREFIX),
+                };
+                if !principal.may(Action::Admin, &probe) {
+                    let scheme = match kind {
+                        DestinationKind::Queue => "temp-queue",
+                        DestinationKind::Topic => "temp-topic",
+                    };
+                    return Err(Failure::denied(AccessDenied {
+                        user: principal.name().to_string(),
+                        action: Action::Admin,
+                        destination: format!("{scheme}://{client_name}"),
+                    }));
+                }
+            }
             let engine_name = session.create_temporary(kind).map_err(Failure::engine)?;
             let origin = session.id();
             self.temps.insert(client_name, engine_name.clone());

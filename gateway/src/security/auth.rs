@@ -3,7 +3,9 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use config::{AuthorizationEntry, AuthorizationKind, Config, UserConfig};
+use config::{
+    AuthorizationEntry, AuthorizationKind, Config, TempDestinationAuthorization, UserConfig,
+};
 use routes::{Destination, DestinationKind, TEMP_PREFIX};
 use std::collections::HashMap;
 use std::fmt;
@@ -179,17 +181,34 @@ impl Principal {
     }
 }
 
-/// The `[[authorization]]` entries.
+/// The `[[authorization]]` entries, and `[temp_destination_authorization]`.
 #[derive(Debug, Default)]
 struct AuthorizationMap {
     entries: Vec<AuthorizationEntry>,
+    /// ActiveMQ's `tempDestinationAuthorizationEntry`; `None`: temporary destinations are free.
+    temp: Option<TempDestinationAuthorization>,
 }
 
 impl AuthorizationMap {
     fn allows(&self, groups: &[String], action: Action, destination: &Destination) -> bool {
+        if destination.name.starts_with(TEMP_PREFIX) {
+            // Temporary destinations belong to the connection that made them; with a
+            // `[temp_destination_authorization]` its groups are checked, as ActiveMQ's
+            // `tempDestinationAuthorizationEntry`.
+            let Some(temp) = &self.temp else {
+                return true;
+            };
+            let granted = match action {
+                Action::Read => &temp.read,
+                Action::Write => &temp.write,
+                Action::Admin => &temp.admin,
+            };
+            return granted
+                .iter()
+                .any(|g| g == EVERYONE_GROUP || groups.contains(g));
+        }
         // No entries: no authorization (as ActiveMQ without an authorization plugin).
-        // Temporary destinations belong to the connection that made them.
-        if self.entries.is_empty() || destination.name.starts_with(TEMP_PREFIX) {
+        if self.entries.is_empty() {
             return true;
         }
         let kind = match destination.kind {
@@ -289,6 +308,7 @@ impl Authenticator {
                 .collect(),
             acl: Arc::new(AuthorizationMap {
                 entries: authorization.to_vec(),
+                temp: None,
             }),
             failure_delay,
             failures: Mutex::new(HashMap::new()),
@@ -309,6 +329,20 @@ impl Authenticator {
             Duration::from_millis(config.security.auth_failure_delay_ms),
         )
         .with_max_connections_per_user(config.security.max_connections_per_user)
+        .with_temp_destination_authorization(config.temp_destination_authorization.clone())
+    }
+
+    /// Holds temporary destinations to `temp` (ActiveMQ's `tempDestinationAuthorizationEntry`);
+    /// `None` leaves them free to every admitted client.
+    pub fn with_temp_destination_authorization(
+        mut self,
+        temp: Option<TempDestinationAuthorization>,
+    ) -> Self {
+        self.acl = Arc::new(AuthorizationMap {
+            entries: self.acl.entries.clone(),
+            temp,
+        });
+        self
     }
 
     /// Admits at most `limit` connections at once per authenticated user (0 = no limit); a

@@ -51,6 +51,30 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * java JmsProbe URL browse QUEUE [SELECTOR]      print what a QueueBrowser shows, consume nothing
  * java JmsProbe URL groups DEST                 two consumers, six messages in groups A and B: prints
  *                                               "GROUP consumer=<1|2> group=<A|B>" per message
+ * java JmsProbe URL failover-poison DEST        (a failover: URL) transacted: receive one message, print
+ *                                               "OK held", wait for a line on stdin (the broker restarts
+ *                                               meanwhile), roll back, then receive and roll back until the client's
+ *                                               redelivery policy gives up (poison ack)
+ * java JmsProbe URL storm DEST CLIENT_ID N       N times: connect with CLIENT_ID (retrying while the previous
+ *                                               connection is still known), take one message unacknowledged,
+ *                                               drop the socket without closing anything; prints "OK storm N"
+ * java JmsProbe URL hold-many DEST MODE N        MODE client, client-noack or transacted: receive N messages (give
+ *                                               up after 5 s without one) holding every acknowledgement, then
+ *                                               acknowledge (client: the last message's acknowledge();
+ *                                               transacted: commit; client-noack: nothing) and close;
+ *                                               prints "OK hold-many <received>"
+ * java JmsProbe URL xa DEST                     XA (ActiveMQXAConnectionFactory, XAResource): a two-phase commit, a
+ *                                               prepared rollback, a one-phase commit, a prepared branch found by
+ *                                               recover then committed, a read-only prepare, a receive rolled back
+ *                                               then received again and committed, a commit of an unknown Xid;
+ *                                               prints "OK <step> ..." per step
+ * java JmsProbe URL secure OP...                one connection (credentials from the URL's jms.userName /
+ *                                               jms.password) doing each OP in turn: send:DEST, produce:DEST,
+ *                                               consume:DEST (receive one within 2 s), browse:QUEUE, temp-queue
+ *                                               (create, send, receive); prints "OK <op>" or
+ *                                               "DENIED <op> <exception class>: <message>" per OP, or
+ *                                               "REFUSED <exception class>: <message>" when the connection is
+ *                                               refused; exit 0 unless something unexpected fails
  * </pre>
  *
  * DEST is "queue:NAME" or "topic:NAME". Every received message is printed as one line:
@@ -122,6 +146,21 @@ public final class JmsProbe {
                 break;
             case "groups":
                 rc = groups(factory, args[2]);
+                break;
+            case "failover-poison":
+                rc = failoverPoison(factory, args[2]);
+                break;
+            case "storm":
+                rc = storm(factory, args[2], args[3], Integer.parseInt(args[4]));
+                break;
+            case "hold-many":
+                rc = holdMany(factory, args[2], args[3], Integer.parseInt(args[4]));
+                break;
+            case "xa":
+                rc = xa(url, args[2]);
+                break;
+            case "secure":
+                rc = secure(factory, java.util.Arrays.copyOfRange(args, 2, args.length));
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -232,6 +271,314 @@ public final class JmsProbe {
             return 0;
         } finally {
             connection.close();
+        }
+    }
+
+    private static int failoverPoison(ActiveMQConnectionFactory factory, String dest) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(true, Session.SESSION_TRANSACTED);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            Message first = consumer.receive(10000);
+            if (first == null) {
+                System.out.println("FAIL failover-poison: nothing received");
+                return 1;
+            }
+            print(first);
+            System.out.println("OK held");
+            System.out.flush();
+            new java.io.BufferedReader(new java.io.InputStreamReader(System.in)).readLine();
+            // The message is still part of the open transaction (the client tracks its redelivery
+            // after the reconnect without handing it out again): the application rolls back.
+            try {
+                session.rollback();
+            } catch (JMSException e) {
+                System.out.println("RETRY " + e.getClass().getName());
+            }
+            int deliveries = 1;
+            while (true) {
+                Message message;
+                try {
+                    message = consumer.receive(5000);
+                } catch (JMSException e) {
+                    System.out.println("RETRY " + e.getClass().getName());
+                    continue;
+                }
+                if (message == null) {
+                    break;
+                }
+                deliveries++;
+                print(message);
+                try {
+                    session.rollback();
+                } catch (JMSException e) {
+                    System.out.println("RETRY " + e.getClass().getName());
+                }
+            }
+            System.out.println("OK failover-poison " + deliveries);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int storm(ActiveMQConnectionFactory factory, String dest, String clientId, int rounds)
+            throws Exception {
+        for (int i = 0; i < rounds; i++) {
+            ActiveMQConnection connection = null;
+            for (int attempt = 0; connection == null; attempt++) {
+                ActiveMQConnection candidate = (ActiveMQConnection) factory.createConnection();
+                try {
+                    candidate.setClientID(clientId);
+                    candidate.start();
+                    connection = candidate;
+                } catch (javax.jms.InvalidClientIDException e) {
+                    // The gateway has not seen the previous socket go yet.
+                    candidate.getTransport().stop();
+                    if (attempt > 200) {
+                        throw e;
+                    }
+                    Thread.sleep(20);
+                }
+            }
+            Session session = connection.createSession(false, Session.CLIENT_ACKNOWLEDGE);
+            Message message = session.createConsumer(destination(session, dest)).receive(5000);
+            if (message == null) {
+                System.out.println("FAIL storm: nothing received in round " + i);
+                return 1;
+            }
+            // Gone without RemoveInfo or ShutdownInfo, as a crashed client.
+            connection.getTransport().stop();
+        }
+        System.out.println("OK storm " + rounds);
+        return 0;
+    }
+
+    private static int holdMany(ActiveMQConnectionFactory factory, String dest, String mode, int count)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            boolean transacted = mode.equals("transacted");
+            boolean acknowledge = !mode.equals("client-noack");
+            Session session = connection.createSession(transacted,
+                    transacted ? Session.SESSION_TRANSACTED : Session.CLIENT_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            Message last = null;
+            int received = 0;
+            while (received < count) {
+                Message message = consumer.receive(5000);
+                if (message == null) {
+                    break;
+                }
+                last = message;
+                received++;
+            }
+            if (transacted) {
+                session.commit();
+            } else if (last != null && acknowledge) {
+                last.acknowledge();
+            }
+            System.out.println("OK hold-many " + received);
+            return received == count ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** A plain Xid, as a transaction manager makes them. */
+    private static final class ProbeXid implements javax.transaction.xa.Xid {
+        private final byte[] global;
+        private final byte[] branch;
+
+        ProbeXid(int n) {
+            this.global = ("probe-global-" + n).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            this.branch = ("branch-" + n).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        }
+
+        @Override
+        public int getFormatId() {
+            return 4242;
+        }
+
+        @Override
+        public byte[] getGlobalTransactionId() {
+            return global.clone();
+        }
+
+        @Override
+        public byte[] getBranchQualifier() {
+            return branch.clone();
+        }
+    }
+
+    private static int xa(String url, String dest) throws Exception {
+        org.apache.activemq.ActiveMQXAConnectionFactory factory = new org.apache.activemq.ActiveMQXAConnectionFactory(url);
+        javax.jms.XAConnection connection = factory.createXAConnection();
+        try {
+            connection.start();
+            javax.jms.XASession xaSession = connection.createXASession();
+            javax.transaction.xa.XAResource resource = xaSession.getXAResource();
+            Session session = xaSession.getSession();
+            Destination destination = destination(session, dest);
+            MessageProducer producer = session.createProducer(destination);
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            int noFlags = javax.transaction.xa.XAResource.TMNOFLAGS;
+            int success = javax.transaction.xa.XAResource.TMSUCCESS;
+
+            ProbeXid twoPhase = new ProbeXid(1);
+            resource.start(twoPhase, noFlags);
+            producer.send(session.createTextMessage("xa-2pc"));
+            resource.end(twoPhase, success);
+            int vote = resource.prepare(twoPhase);
+            resource.commit(twoPhase, false);
+            System.out.println("OK two-phase vote=" + vote);
+
+            ProbeXid rolledBack = new ProbeXid(2);
+            resource.start(rolledBack, noFlags);
+            producer.send(session.createTextMessage("xa-rolled-back"));
+            resource.end(rolledBack, success);
+            resource.prepare(rolledBack);
+            resource.rollback(rolledBack);
+            System.out.println("OK rollback");
+
+            ProbeXid onePhase = new ProbeXid(3);
+            resource.start(onePhase, noFlags);
+            producer.send(session.createTextMessage("xa-1pc"));
+            resource.end(onePhase, success);
+            resource.commit(onePhase, true);
+            System.out.println("OK one-phase");
+
+            ProbeXid recovered = new ProbeXid(4);
+            resource.start(recovered, noFlags);
+            producer.send(session.createTextMessage("xa-recovered"));
+            resource.end(recovered, success);
+            resource.prepare(recovered);
+            javax.transaction.xa.Xid[] found = resource.recover(
+                    javax.transaction.xa.XAResource.TMSTARTRSCAN | javax.transaction.xa.XAResource.TMENDRSCAN);
+            boolean listed = false;
+            for (javax.transaction.xa.Xid xid : found) {
+                listed |= xid.getFormatId() == 4242
+                        && java.util.Arrays.equals(xid.getGlobalTransactionId(), recovered.getGlobalTransactionId())
+                        && java.util.Arrays.equals(xid.getBranchQualifier(), recovered.getBranchQualifier());
+            }
+            resource.commit(recovered, false);
+            System.out.println("OK recover found=" + found.length + " listed=" + listed);
+
+            ProbeXid readOnly = new ProbeXid(5);
+            resource.start(readOnly, noFlags);
+            resource.end(readOnly, success);
+            System.out.println("OK read-only vote=" + resource.prepare(readOnly));
+
+            MessageConsumer consumer = session.createConsumer(destination);
+            ProbeXid receiveRolledBack = new ProbeXid(6);
+            resource.start(receiveRolledBack, noFlags);
+            Message first = consumer.receive(5000);
+            resource.end(receiveRolledBack, success);
+            resource.rollback(receiveRolledBack);
+            if (first == null) {
+                System.out.println("FAIL xa: nothing received");
+                return 1;
+            }
+            print(first);
+            ProbeXid receiveCommitted = new ProbeXid(7);
+            resource.start(receiveCommitted, noFlags);
+            Message again = consumer.receive(5000);
+            resource.end(receiveCommitted, success);
+            resource.prepare(receiveCommitted);
+            resource.commit(receiveCommitted, false);
+            if (again == null) {
+                System.out.println("FAIL xa: nothing received again");
+                return 1;
+            }
+            print(again);
+            consumer.close();
+            System.out.println("OK receive");
+
+            try {
+                resource.commit(new ProbeXid(99), false);
+                System.out.println("FAIL xa: unknown Xid committed");
+                return 1;
+            } catch (javax.transaction.xa.XAException e) {
+                System.out.println("OK unknown " + e.getClass().getName());
+            }
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int secure(ActiveMQConnectionFactory factory, String[] ops) throws JMSException {
+        Connection connection;
+        Session session;
+        try {
+            connection = factory.createConnection();
+            connection.start();
+            session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+        } catch (JMSException e) {
+            System.out.println("REFUSED " + e.getClass().getName() + ": " + e.getMessage());
+            return 0;
+        }
+        try {
+            for (String op : ops) {
+                try {
+                    secureOp(session, op);
+                    System.out.println("OK " + op);
+                } catch (JMSException e) {
+                    System.out.println("DENIED " + op + " " + e.getClass().getName() + ": " + e.getMessage());
+                }
+            }
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static void secureOp(Session session, String op) throws JMSException {
+        String[] parts = op.split(":", 2);
+        switch (parts[0]) {
+            case "send": {
+                MessageProducer producer = session.createProducer(null);
+                producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+                producer.send(destination(session, parts[1]), session.createTextMessage("secure"));
+                producer.close();
+                break;
+            }
+            case "produce":
+                session.createProducer(destination(session, parts[1])).close();
+                break;
+            case "consume": {
+                MessageConsumer consumer = session.createConsumer(destination(session, parts[1]));
+                Message message = consumer.receive(2000);
+                if (message != null) {
+                    print(message);
+                }
+                consumer.close();
+                break;
+            }
+            case "browse": {
+                Enumeration<?> seen = session.createBrowser(session.createQueue(parts[1])).getEnumeration();
+                while (seen.hasMoreElements()) {
+                    print((Message) seen.nextElement());
+                }
+                break;
+            }
+            case "temp-queue": {
+                TemporaryQueue temp = session.createTemporaryQueue();
+                MessageConsumer consumer = session.createConsumer(temp);
+                session.createProducer(temp).send(session.createTextMessage("temp"));
+                Message message = consumer.receive(2000);
+                if (message == null) {
+                    throw new JMSException("nothing came back through the temporary queue");
+                }
+                print(message);
+                consumer.close();
+                temp.delete();
+                break;
+            }
+            default:
+                throw new IllegalArgumentException("unknown op " + op);
         }
     }
 
