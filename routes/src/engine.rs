@@ -32,8 +32,8 @@ use tokio::sync::Notify;
 mod admin;
 use admin::EngineStats;
 pub use admin::{
-    open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
-    QueueStatsKind,
+    open_transactions, BrowsedMessage, ConsumerInfo, DestinationProducers, EngineGauges,
+    QueueCounters, QueueStats, QueueStatsKind,
 };
 
 /// Identifies a client session (one connection, or one protocol session within it).
@@ -362,6 +362,18 @@ pub struct Transaction {
 enum Target {
     Destination(Destination),
     Exchange { exchange: String, key: String },
+}
+
+impl Session {
+    /// Counts this session as a producer of every destination `tx` sends to.
+    fn mark_transacted_producer(&self, tx: &Transaction) {
+        for (target, _) in &tx.sends {
+            match target {
+                Target::Destination(d) => self.mark_producer_of(d),
+                Target::Exchange { exchange, key } => self.mark_producer_of_exchange(exchange, key),
+            }
+        }
+    }
 }
 
 impl Transaction {
@@ -2460,6 +2472,7 @@ impl Session {
         message: Message,
     ) -> Result<Durability, EngineError> {
         self.mark_producer();
+        self.mark_producer_of(destination);
         let (durability, _) = self
             .engine
             .apply(
@@ -2483,6 +2496,7 @@ impl Session {
         message: Message,
     ) -> Result<(Durability, usize), EngineError> {
         self.mark_producer();
+        self.mark_producer_of_exchange(exchange, key);
         let target = Target::Exchange {
             exchange: exchange.to_string(),
             key: key.to_string(),
@@ -2885,6 +2899,7 @@ impl Session {
     pub async fn commit(&self, tx: Transaction) -> Result<Durability, EngineError> {
         if !tx.sends.is_empty() {
             self.mark_producer();
+            self.mark_transacted_producer(&tx);
         }
         Ok(self.engine.apply(self.id, tx.sends, tx.acks).await?.0)
     }
@@ -2897,6 +2912,7 @@ impl Session {
     ) -> Result<(Durability, Vec<usize>), EngineError> {
         if !tx.sends.is_empty() {
             self.mark_producer();
+            self.mark_transacted_producer(&tx);
         }
         self.engine.apply(self.id, tx.sends, tx.acks).await
     }

@@ -16,8 +16,8 @@ pub use message::{BodyKind, Message, PropertyValue};
 pub mod engine;
 
 pub use engine::{
-    open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
-    QueueStatsKind,
+    open_transactions, BrowsedMessage, ConsumerInfo, DestinationProducers, EngineGauges,
+    QueueCounters, QueueStats, QueueStatsKind,
 };
 pub use engine::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, DestinationPolicy, Durability,

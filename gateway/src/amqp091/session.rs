@@ -340,6 +340,7 @@ pub async fn serve<S>(
         Ok(Err(())) => return,
         Err(_) => {
             tracing::debug!(%peer, "AMQP handshake timed out");
+            crate::metrics::limit_refused("amqp", "handshake_timeout");
             return;
         }
     };
@@ -663,6 +664,7 @@ impl Connection {
         }
         if let Method::ChannelOpen(_) = method {
             if channel > self.channel_max {
+                crate::metrics::limit_refused("amqp", "max_sessions");
                 return Err(Fault::connection(
                     reply_code::NOT_ALLOWED,
                     format!(

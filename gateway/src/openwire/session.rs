@@ -218,6 +218,7 @@ pub async fn serve<S>(
         Ok(None) => return,
         Err(_) => {
             tracing::debug!(%peer, "no WireFormatInfo in time");
+            crate::metrics::limit_refused("openwire", "handshake_timeout");
             return;
         }
     };

@@ -1,0 +1,110 @@
+"""Security limits in /metrics (issue 9): each limit that refuses a client counts it in
+`gateway_limit_refusals_total{protocol, limit}`, tripped here by real clients (stomp.py,
+paho-mqtt) and raw sockets; the gateway keeps serving the others."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from gwtest.client import Client
+from gwtest.mqtt import MqttClient
+from gwtest.raw import RawStomp
+from gwtest.security import users_toml
+
+REFUSALS = "gateway_limit_refusals_total"
+
+
+def refusals(a, protocol: str, limit: str) -> float:
+    return a.value(REFUSALS, protocol=protocol, limit=limit) or 0
+
+
+def admitted(gw) -> RawStomp:
+    """A connected raw STOMP peer, retrying while places are still held by closing probes."""
+    deadline = time.monotonic() + 5
+    while True:
+        peer = RawStomp(gw.host, gw.stomp_port)
+        try:
+            peer.connect()
+            return peer
+        except AssertionError:
+            peer.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_per_address_connection_limit_is_counted(make_gateway, admin):
+    gw = make_gateway(extra_toml="[security]\nmax_connections_per_address = 2\n")
+    a = admin(gw)
+    first, second = admitted(gw), admitted(gw)
+    before = refusals(a, "stomp", "max_connections_per_address")
+    third = RawStomp(gw.host, gw.stomp_port)
+    try:
+        assert third.expect_closed(2.0) == []
+        a.wait_value(REFUSALS, before + 1, protocol="stomp", limit="max_connections_per_address")
+        first.send_frame("SEND", {"destination": "/queue/limits", "receipt": "r1"}, "x")
+        first.wait_receipt("r1")
+    finally:
+        for p in (first, second, third):
+            p.close()
+
+
+def test_subscription_auth_frame_and_handshake_limits_are_counted(make_gateway, admin):
+    users = {"alice": ("alice-Pa55", ["apps"])}
+    gw = make_gateway(
+        {"listeners": {"stomp": {"max_frame_bytes": 1024, "connect_timeout_ms": 300}}},
+        extra_toml="[security]\nauth_failure_delay_ms = 0\nmax_subscriptions_per_connection = 1\n\n"
+        + users_toml(users),
+    )
+    a = admin(gw)
+
+    # STOMP: a second subscription is refused with an ERROR frame.
+    c = Client(gw, login="alice", passcode="alice-Pa55")
+    c.subscribe("/queue/lim.a")
+    c.subscribe("/queue/lim.b", receipt=False)
+    c.expect_error()
+    assert refusals(a, "stomp", "max_subscriptions") == 1
+
+    # MQTT: the second topic filter gets a SUBACK failure.
+    m = MqttClient(gw, client_id="lim-mqtt", version=4, username="alice", password="alice-Pa55")
+    try:
+        assert not m.subscribe("lim/a", qos=1)[0].is_failure
+        assert m.subscribe("lim/b", qos=1)[0].is_failure
+        assert refusals(a, "mqtt", "max_subscriptions") == 1
+    finally:
+        m.disconnect()
+
+    # Wrong passwords, one per protocol.
+    with pytest.raises(AssertionError, match="CONNECT refused"):
+        Client(gw, login="alice", passcode="wrong")
+    a.wait_value(REFUSALS, 1, protocol="stomp", limit="auth_failure")
+    bad = MqttClient(gw, client_id="lim-bad", version=4, username="alice", password="wrong",
+                     expect_ok=False)
+    bad.close_abruptly()
+    a.wait_value(REFUSALS, 1, protocol="mqtt", limit="auth_failure")
+
+    # A STOMP frame over max_frame_bytes.
+    peer = RawStomp(gw.host, gw.stomp_port)
+    try:
+        peer.connect(headers={"login": "alice", "passcode": "alice-Pa55"})
+        peer.send_frame("SEND", {"destination": "/queue/lim.big"}, "x" * 4096)
+        frames = peer.expect_closed(5.0)
+        assert [f.command for f in frames] == ["ERROR"], frames
+    finally:
+        peer.close()
+    assert refusals(a, "stomp", "frame_too_large") == 1
+
+    # A connection that never sends CONNECT (slow loris) is closed after connect_timeout_ms.
+    idle = RawStomp(gw.host, gw.stomp_port)
+    try:
+        idle.expect_closed(5.0)
+    finally:
+        idle.close()
+    a.wait_value(REFUSALS, 1, protocol="stomp", limit="handshake_timeout")
+
+    # The gateway keeps serving well-behaved clients.
+    ok = Client(gw, login="alice", passcode="alice-Pa55")
+    ok.send("/queue/lim.ok", "still here")
+    ok.disconnect()
