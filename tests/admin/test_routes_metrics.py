@@ -112,3 +112,52 @@ def test_producers_per_destination_by_protocol(gateway, client, admin):
     assert producers("topic", "prod.t") == 0
     m.disconnect()
     a.wait_value("gateway_destination_producers", 0, kind="topic", destination="prod.mqtt")
+
+
+def test_amqp_producers_count_per_exchange_and_queue(gateway, admin):
+    import pika
+
+    a = admin(gateway)
+    conn = pika.BlockingConnection(pika.ConnectionParameters(host=gateway.host, port=gateway.amqp_port))
+    try:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.queue_declare("prod.amqp", durable=True)
+        ch.basic_publish("", "prod.amqp", b"via default exchange")
+        ch.basic_publish("amq.topic", "prod.amqp.t", b"via amq.topic")
+        m = a.metrics()
+        key = "gateway_destination_producers"
+        assert m[(key, frozenset({("kind", "queue"), ("destination", "prod.amqp")}))] == 1
+        assert m[(key, frozenset({("kind", "exchange"), ("destination", "amq.topic")}))] == 1
+    finally:
+        conn.close()
+    a.wait_value("gateway_destination_producers", 0, kind="queue", destination="prod.amqp")
+
+
+def test_open_transactions_and_spill_files_in_store_use(make_gateway, client, admin):
+    # A page window of 10: a deeper queue's messages go to spill files.
+    gw = make_gateway({"broker": {"queue_page_window": 10}})
+    a = admin(gw)
+    c = client(gw)
+    tx = c.begin()
+    c.send("/queue/tx.q", "in a transaction", transaction=tx)
+    assert a.value("gateway_transactions_open") == 1
+    c.commit(tx)
+    assert a.value("gateway_transactions_open") == 0
+
+    # Non-persistent messages never reach the journal: what store use gains is spill files.
+    before = a.value("gateway_store_used_bytes")
+    body = "x" * 2000
+    for _ in range(60):
+        c.send("/queue/spill.q", body, headers={"persistent": "false"})
+    assert a.value("gateway_queue_ready_messages", queue="spill.q") == 60
+    paged = a.value("gateway_store_used_bytes") - before
+    # 50 of the 60 bodies are behind the window, on disk.
+    assert paged >= 50 * 2000, paged
+    status, overview = a.get("/api/overview")
+    assert status == 200 and overview["store_used_bytes"] == a.value("gateway_store_used_bytes")
+    # Drained, the spill files are given back.
+    c.subscribe("/queue/spill.q", ack="auto")
+    c.get_n(60)
+    a.wait_value("gateway_queue_ready_messages", 0, queue="spill.q")
+    assert a.value("gateway_store_used_bytes") - before < 50 * 2000
