@@ -620,6 +620,31 @@ pub fn limit_refused(protocol: &'static str, limit: &'static str) {
     metrics::counter!(LIMIT_REFUSALS_TOTAL, "protocol" => protocol, "limit" => limit).increment(1);
 }
 
+/// Counts a Kafka frame the codec rejected: a decode error, and a `frame_too_large` refusal
+/// when it was over `max_frame_bytes`.
+pub fn kafka_codec_error(e: &codecs::kafka::KafkaCodecError) {
+    if let codecs::kafka::KafkaCodecError::Decode(d) = e {
+        decode_error("kafka");
+        if matches!(d, codecs::kafka::KafkaDecodeError::FrameTooLarge { .. }) {
+            limit_refused("kafka", "frame_too_large");
+        }
+    }
+}
+
+/// Counts an OpenWire command the codec rejected: a decode error, and a `frame_too_large`
+/// refusal when it was over `max_frame_bytes`. Encoding and I/O errors are not counted.
+pub fn openwire_codec_error(e: &codecs::openwire::OpenWireCodecError) {
+    if let codecs::openwire::OpenWireCodecError::Decode(d) = e {
+        decode_error("openwire");
+        if matches!(
+            d,
+            codecs::openwire::OpenWireDecodeError::FrameTooLarge { .. }
+        ) {
+            limit_refused("openwire", "frame_too_large");
+        }
+    }
+}
+
 /// Makes `gateway_limit_refusals_total{protocol, limit}` visible (at 0) for the limits a
 /// listener of `protocol` enforces, so that dashboards show 0 rather than nothing.
 pub fn register_limits(protocol: &'static str) {
@@ -636,6 +661,7 @@ pub fn register_limits(protocol: &'static str) {
             "max_subscriptions",
         ]),
         "amqp" => limits.extend(["max_connections_per_user", "auth_failure", "max_sessions"]),
+        "kafka" | "openwire" => limits.push("frame_too_large"),
         _ => {}
     }
     for limit in limits {

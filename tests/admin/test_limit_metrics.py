@@ -108,3 +108,23 @@ def test_subscription_auth_frame_and_handshake_limits_are_counted(make_gateway, 
     ok = Client(gw, login="alice", passcode="alice-Pa55")
     ok.send("/queue/lim.ok", "still here")
     ok.disconnect()
+
+
+def test_oversized_kafka_frame_is_counted(make_gateway, admin):
+    import struct
+
+    from gwtest.kafka import RawKafka, wait_for_port
+
+    gw = make_gateway()
+    wait_for_port(gw.host, gw.kafka_port)
+    a = admin(gw)
+    assert refusals(a, "kafka", "frame_too_large") == 0
+    peer = RawKafka(gw.host, gw.kafka_port)
+    try:
+        # A size prefix of 2 GiB - 1: refused before anything is buffered.
+        peer.sock.sendall(struct.pack(">i", 0x7FFFFFFF))
+        assert peer.closed_by_peer()
+    finally:
+        peer.close()
+    a.wait_value(REFUSALS, 1, protocol="kafka", limit="frame_too_large")
+    assert a.value("gateway_decode_errors_total", protocol="kafka") == 1

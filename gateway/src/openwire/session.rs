@@ -164,6 +164,7 @@ struct OpenWireSession {
 type Io<S> = Framed<S, OpenWireCodec>;
 
 fn io_error(e: OpenWireCodecError) -> Failure {
+    crate::metrics::openwire_codec_error(&e);
     Failure::fatal("java.io.IOException", e.to_string())
 }
 
