@@ -648,6 +648,9 @@ pub(crate) async fn accept<F, Fut>(
                             Err(e) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
                                 crate::connections::reject("TLS handshake failed");
+                                if e.kind() == std::io::ErrorKind::TimedOut {
+                                    crate::connections::limit_refused("handshake_timeout");
+                                }
                             }
                         }
                     }));

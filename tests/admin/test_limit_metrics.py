@@ -128,3 +128,27 @@ def test_oversized_kafka_frame_is_counted(make_gateway, admin):
         peer.close()
     a.wait_value(REFUSALS, 1, protocol="kafka", limit="frame_too_large")
     assert a.value("gateway_decode_errors_total", protocol="kafka") == 1
+
+
+def test_tls_handshake_timeout_is_counted(make_gateway, admin, tmp_path):
+    import socket
+
+    from gwtest.gateway import free_port
+    from gwtest.kafka import wait_for_port
+    from gwtest.security import TlsFiles
+
+    tls = TlsFiles(tmp_path / "tls")
+    stomp_tls = free_port()
+    gw = make_gateway({
+        "tls": tls.config(),
+        "listeners": {"stomp": {"tls_bind": f"127.0.0.1:{stomp_tls}", "connect_timeout_ms": 300},
+                      "mqtt": {"tls_bind": f"127.0.0.1:{free_port()}"}},
+    })
+    wait_for_port(gw.host, stomp_tls)
+    a = admin(gw)
+    before = refusals(a, "stomp", "handshake_timeout")
+    # A TCP connection that never sends a ClientHello is closed after the handshake timeout.
+    with socket.create_connection((gw.host, stomp_tls), timeout=5) as s:
+        s.settimeout(5)
+        assert s.recv(1) == b""
+    a.wait_value(REFUSALS, before + 1, protocol="stomp", limit="handshake_timeout")
