@@ -645,6 +645,15 @@ pub fn openwire_codec_error(e: &codecs::openwire::OpenWireCodecError) {
     }
 }
 
+/// Counts an AMQP 0-9-1 frame the codec rejected: a decode error, and a `frame_too_large`
+/// refusal when it was over the negotiated `frame_max`.
+pub fn amqp091_decode_error(e: &codecs::amqp091::Amqp091DecodeError) {
+    decode_error("amqp");
+    if matches!(e, codecs::amqp091::Amqp091DecodeError::FrameTooLarge { .. }) {
+        limit_refused("amqp", "frame_too_large");
+    }
+}
+
 /// Makes `gateway_limit_refusals_total{protocol, limit}` visible (at 0) for the limits a
 /// listener of `protocol` enforces, so that dashboards show 0 rather than nothing.
 pub fn register_limits(protocol: &'static str) {
@@ -660,7 +669,12 @@ pub fn register_limits(protocol: &'static str) {
             "frame_too_large",
             "max_subscriptions",
         ]),
-        "amqp" => limits.extend(["max_connections_per_user", "auth_failure", "max_sessions"]),
+        "amqp" => limits.extend([
+            "max_connections_per_user",
+            "auth_failure",
+            "max_sessions",
+            "frame_too_large",
+        ]),
         "kafka" | "openwire" => limits.push("frame_too_large"),
         _ => {}
     }

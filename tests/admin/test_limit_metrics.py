@@ -152,3 +152,31 @@ def test_tls_handshake_timeout_is_counted(make_gateway, admin, tmp_path):
         s.settimeout(5)
         assert s.recv(1) == b""
     a.wait_value(REFUSALS, before + 1, protocol="stomp", limit="handshake_timeout")
+
+
+def test_amqp_frame_over_frame_max_and_channel_over_channel_max_are_counted(make_gateway, admin):
+    from gwtest.amqp import RawAmqp, frame, method_frame, shortstr
+
+    gw = make_gateway({"listeners": {"amqp": {"frame_max": 8192, "channel_max": 2}}})
+    a = admin(gw)
+    # A channel above the negotiated channel_max: connection.close 530 NOT_ALLOWED.
+    peer = RawAmqp(gw.amqp_port)
+    try:
+        peer.handshake(frame_max=8192, channel_max=2)
+        peer.expect_open_ok()
+        peer.send(method_frame(3, 20, 10, shortstr("")))
+        assert peer.expect_connection_close()[0] == 530
+    finally:
+        peer.close()
+    assert refusals(a, "amqp", "max_sessions") == 1
+    # A frame larger than frame_max: connection.close 501 FRAME_ERROR.
+    peer = RawAmqp(gw.amqp_port)
+    try:
+        peer.handshake(frame_max=8192)
+        peer.expect_open_ok()
+        peer.open_channel(1)
+        peer.send(frame(3, 1, b"x" * 10_000))
+        assert peer.expect_connection_close()[0] == 501
+    finally:
+        peer.close()
+    a.wait_value(REFUSALS, 1, protocol="amqp", limit="frame_too_large")

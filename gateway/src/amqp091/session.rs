@@ -411,6 +411,7 @@ impl Connection {
                         None => return,
                         Some(Err(Amqp091CodecError::Decode(e))) => {
                             tracing::debug!(peer = %self.peer, error = %e, "malformed AMQP frame");
+                            crate::metrics::amqp091_decode_error(&e);
                             fault = Some(Fault::connection(e.reply_code(), e.to_string(), e.method_ids()));
                         }
                         Some(Err(_)) => return,
