@@ -777,6 +777,9 @@ async fn reset_group(
 ) -> ApiResult {
     let log = state.log()?.clone();
     let target = reset_target(&params).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    // Refused while members are joined, as Kafka's coordinator refuses it. A consumer joining
+    // between this check and the commits below reads its offsets only after its join and sync
+    // round (at least the initial rebalance delay for an empty group), so it sees the reset.
     if let Some(described) = state
         .streams
         .kafka
