@@ -777,9 +777,10 @@ async fn reset_group(
 ) -> ApiResult {
     let log = state.log()?.clone();
     let target = reset_target(&params).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
-    // Refused while members are joined, as Kafka's coordinator refuses it. A consumer joining
-    // between this check and the commits below reads its offsets only after its join and sync
-    // round (at least the initial rebalance delay for an empty group), so it sees the reset.
+    // Refused while members are joined, as Kafka's coordinator refuses it. The check and the
+    // commits below do not share a lock with the coordinator: a consumer joining in between
+    // fetches its offsets only after its join and sync round trips (and, for an empty group,
+    // the initial rebalance delay), so it normally sees the reset; the window is not closed.
     if let Some(described) = state
         .streams
         .kafka
