@@ -6,7 +6,9 @@
 //!   an exposed API with no way in is safer than one open to the network).
 //! - `/healthz` and `/readyz` stay open (probes carry no credentials); `/metrics` too with
 //!   `[admin] metrics_auth = false`.
-//! - A refused request gets 401 with `WWW-Authenticate: Basic realm="gateway admin"`.
+//! - A refused request gets 401 with `WWW-Authenticate: Basic realm="gateway admin"`; one with
+//!   wrong credentials only after `security.auth_failure_delay_ms`, and it is counted in
+//!   `gateway_limit_refusals_total{protocol="admin", limit="auth_failure"}`.
 //! - Passwords are only ever compared through argon2; they are never logged or echoed, and an
 //!   unknown user costs a verification too.
 
@@ -39,6 +41,8 @@ pub struct AdminAuth {
     users: HashMap<String, Option<String>>,
     /// Bounds argon2 verifications at once (each takes 19 MiB and tens of milliseconds).
     verifications: tokio::sync::Semaphore,
+    /// How long a refused login waits for its 401 (`security.auth_failure_delay_ms`).
+    failure_delay: std::time::Duration,
 }
 
 impl AdminAuth {
@@ -67,6 +71,7 @@ impl AdminAuth {
             metrics_open: !admin.metrics_auth,
             users,
             verifications: tokio::sync::Semaphore::new(2),
+            failure_delay: std::time::Duration::from_millis(config.security.auth_failure_delay_ms),
         }
     }
 
@@ -151,6 +156,9 @@ pub async fn require_credentials(
         }
         Err(reason) => {
             tracing::info!(path = %request.uri().path(), reason, "admin request refused");
+            crate::metrics::limit_refused("admin", "auth_failure");
+            // Slows password guessing down (the verification slots are free meanwhile).
+            tokio::time::sleep(auth.failure_delay).await;
             unauthorized(reason)
         }
     }

@@ -14,6 +14,8 @@ import subprocess
 import urllib.error
 import urllib.request
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from gwtest.gateway import free_port, gateway_binary
 from gwtest.security import security_toml
 
@@ -61,6 +63,12 @@ def test_api_and_metrics_need_admin_credentials(make_gateway):
     assert request(gw, "/api/queues", user="ops", password="wrong")[0] == 401
     assert request(gw, "/api/queues", user="nobody", password=OPS_PASSWORD)[0] == 401
     assert request(gw, "/api/queues", user="app", password=APP_PASSWORD)[0] == 401
+    # Each refused login is counted (read with credentials: /metrics is protected too).
+    status, _, text = request(gw, "/metrics", user="ops", password=OPS_PASSWORD)
+    assert status == 200
+    samples = {(s.name, frozenset(s.labels.items())): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples[("gateway_limit_refusals_total", frozenset({("protocol", "admin"), ("limit", "auth_failure")}))] == 3
     # The admin group's member and the listed user are let in, on the API and on /metrics.
     status, _, body = request(gw, "/api/queues", user="ops", password=OPS_PASSWORD)
     assert status == 200 and json.loads(body) == {"queues": []}
