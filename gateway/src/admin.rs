@@ -19,7 +19,7 @@
 //! | `GET /api/streams/{name}` | one stream |
 //! | `GET /api/groups` | every consumer group (committed offsets or joined members) with its lag |
 //! | `GET /api/groups/{name}` | one group: members, committed offsets and lag per partition |
-//! | `POST /api/groups/{name}/reset?to=earliest\|latest\|datetime[&datetime=T][&stream=S]` | move the group's committed offsets (409 while it has members) |
+//! | `POST /api/groups/{name}/reset?to=earliest\|latest\|datetime[&datetime=T][&stream=S][&dry_run=true]` | move the group's committed offsets (409 while it has members) |
 //!
 //! Errors are JSON `{"error": "..."}` with 404 (unknown queue, stream or group), 400 (bad
 //! request), 409 (offsets reset of a group with members) or 503 (store not open yet). The API listens on loopback by default: it can delete data.
@@ -660,12 +660,14 @@ async fn group(State(state): State<Arc<AdminState>>, UrlPath(name): UrlPath<Stri
     Ok(Json(group_json(&state, log, &name, true)))
 }
 
-/// `?to=&datetime=&stream=` of an offsets reset.
+/// `?to=&datetime=&stream=&dry_run=` of an offsets reset.
 #[derive(Deserialize)]
 struct ResetParams {
     to: Option<String>,
     datetime: Option<String>,
     stream: Option<String>,
+    /// Compute the new offsets without committing them (Kafka's `--dry-run`).
+    dry_run: Option<bool>,
 }
 
 /// Where a reset moves each partition.
@@ -827,6 +829,7 @@ async fn reset_group(
         ));
     }
     let group = name.clone();
+    let dry_run = params.dry_run.unwrap_or(false);
     let moved = tokio::task::spawn_blocking(move || {
         let mut moved = Vec::new();
         for (stream, partition) in partitions {
@@ -841,7 +844,9 @@ async fn reset_group(
                     .offset_for_timestamp(&stream, partition, ts)?
                     .unwrap_or(end),
             };
-            log.commit_offset(&group, &stream, partition, offset, "")?;
+            if !dry_run {
+                log.commit_offset(&group, &stream, partition, offset, "")?;
+            }
             moved.push(json!({
                 "stream": stream,
                 "partition": partition,
@@ -854,8 +859,12 @@ async fn reset_group(
     .await
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    tracing::info!(group = %name, ?target, partitions = moved.len(), "consumer group offsets reset");
-    Ok(Json(json!({ "group": name, "offsets": moved })))
+    if !dry_run {
+        tracing::info!(group = %name, ?target, partitions = moved.len(), "consumer group offsets reset");
+    }
+    Ok(Json(
+        json!({ "group": name, "dry_run": dry_run, "offsets": moved }),
+    ))
 }
 
 #[cfg(test)]

@@ -99,6 +99,9 @@ pub enum GroupCommand {
         /// partition the group has committed.
         #[arg(long)]
         stream: Option<String>,
+        /// Show the new offsets without committing them.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -221,6 +224,7 @@ pub fn run(command: AdminCommand, admin: &str, json: bool) -> ExitCode {
             to_latest,
             to_datetime,
             stream,
+            dry_run,
         }) => {
             let mut path = format!("/api/groups/{}/reset?to=", encode(group));
             match (to_earliest, to_latest, to_datetime) {
@@ -231,6 +235,9 @@ pub fn run(command: AdminCommand, admin: &str, json: bool) -> ExitCode {
             }
             if let Some(stream) = stream {
                 path.push_str(&format!("&stream={}", encode(stream)));
+            }
+            if *dry_run {
+                path.push_str("&dry_run=true");
             }
             ("POST", path)
         }
@@ -500,8 +507,13 @@ fn render(command: &AdminCommand, v: &Value) -> String {
                     s(o, "offset"),
                 ]
             });
+            let done = if v.get("dry_run").and_then(Value::as_bool) == Some(true) {
+                "would reset (dry run, nothing committed)"
+            } else {
+                "reset"
+            };
             format!(
-                "reset consumer group {group}\n{}",
+                "{done} consumer group {group}\n{}",
                 table(&["STREAM", "PARTITION", "PREVIOUS", "NEW-OFFSET"], &rows)
             )
         }

@@ -166,6 +166,13 @@ def test_reset_offsets_refused_with_members_then_consumer_rereads(kgw, admin, cl
     a.wait_value("gateway_consumer_group_members", 0, timeout=15, group="obs-reset")
     assert a.value("gateway_consumer_group_lag_messages", group="obs-reset", stream=STREAM, partition="0") == 0
 
+    # A dry run shows the plan and commits nothing.
+    r = cli(kgw, "groups", "reset", "obs-reset", "--to-earliest", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("would reset (dry run"), r.stdout
+    assert [line.split() for line in r.stdout.splitlines()[2:]] == [[STREAM, "0", "5", "0"], [STREAM, "1", "2", "0"]]
+    assert a.value("gateway_consumer_group_committed_offset", group="obs-reset", stream=STREAM, partition="0") == 5
+
     # To the earliest offsets: everything is lag again, and a consumer re-reads it all.
     r = cli(kgw, "groups", "reset", "obs-reset", "--to-earliest")
     assert r.returncode == 0, r.stderr
