@@ -246,6 +246,16 @@ impl Default for ServerConfig {
 pub struct AdminConfig {
     /// Whether the admin server is started. Default `true`.
     pub enabled: bool,
+    /// `[[users]]` names allowed on the admin API (besides the members of `groups`). Default:
+    /// none.
+    pub users: Vec<String>,
+    /// Groups of `[[users]]` whose members are allowed on the admin API. Default `["admin"]`.
+    /// When any configured user is allowed (or `bind` is not a loopback address), every
+    /// request but `/healthz` and `/readyz` needs HTTP Basic credentials of an allowed user.
+    pub groups: Vec<String>,
+    /// Whether `/metrics` needs the credentials too when they are required. Default `true`;
+    /// `false` leaves it open for a Prometheus without credentials.
+    pub metrics_auth: bool,
     /// Address to listen on. Default `127.0.0.1:8161` (the ActiveMQ console port, loopback
     /// only: the API can purge and delete queues).
     pub bind: SocketAddr,
@@ -255,6 +265,9 @@ impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            users: Vec::new(),
+            groups: vec!["admin".to_owned()],
+            metrics_auth: true,
             bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8161)),
         }
     }

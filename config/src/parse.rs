@@ -53,7 +53,7 @@ const CLIENT_CERTIFICATES: &[(&str, ClientCertificates)] = &[
     ("optional", ClientCertificates::Optional),
     ("required", ClientCertificates::Required),
 ];
-const ADMIN_KEYS: &[&str] = &["enabled", "bind"];
+const ADMIN_KEYS: &[&str] = &["enabled", "bind", "users", "groups", "metrics_auth"];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level", "log_format"];
 const LOG_FORMATS: &[(&str, LogFormat)] = &[("text", LogFormat::Text), ("json", LogFormat::Json)];
 const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "kafka", "amqp", "openwire"];
@@ -236,7 +236,7 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Config, ConfigErrors> {
         config.temp_destination_authorization = Some(temp_destination_authorization(&mut cx, &t));
     }
     if let Some(t) = cx.subtable(&root, "admin", ADMIN_KEYS) {
-        admin(&mut cx, &t, &mut config.admin);
+        admin(&mut cx, &t, &mut config.admin, &config.users);
     }
 
     if let Some(t) = cx.subtable(&root, "log", LOG_KEYS) {
@@ -302,9 +302,30 @@ fn socket_address(cx: &mut Cx<'_>, t: &Tbl<'_>, name: &str, out: &mut SocketAddr
     }
 }
 
-fn admin(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AdminConfig) {
+fn admin(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AdminConfig, users: &[UserConfig]) {
     cx.boolean(t, "enabled", &mut out.enabled);
     bind(cx, t, &mut out.bind);
+    admin_access(cx, t, out, users);
+}
+
+/// `[admin] users`, `groups` and `metrics_auth`: who may use the admin API.
+fn admin_access(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AdminConfig, users: &[UserConfig]) {
+    if let Some(f) = cx.field(t, "users") {
+        if let Some(names) = cx.string_list(&f) {
+            for name in &names {
+                if !users.iter().any(|u| &u.name == name) {
+                    cx.error_at(&f, format!("no [[users]] entry named {name:?}"));
+                }
+            }
+            out.users = names;
+        }
+    }
+    if let Some(f) = cx.field(t, "groups") {
+        if let Some(groups) = cx.string_list(&f) {
+            out.groups = groups;
+        }
+    }
+    cx.boolean(t, "metrics_auth", &mut out.metrics_auth);
 }
 
 fn mqtt(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut MqttListenerConfig) {

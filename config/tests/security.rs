@@ -158,3 +158,26 @@ fn temp_destination_authorization_parses_prints_back_and_rejects_unknown_keys() 
     let e = errors("[temp_destination_authorization]\nqueue = \"x\"\n");
     assert_eq!(e.len(), 1, "{e:?}");
 }
+
+#[test]
+fn admin_access_defaults_and_validation() {
+    let c = Config::default();
+    assert!(c.admin.users.is_empty());
+    assert_eq!(c.admin.groups, vec!["admin".to_string()]);
+    assert!(c.admin.metrics_auth);
+    let c = ok(&format!(
+        "[[users]]\nname = \"ops\"\npassword_hash = \"{HASH}\"\n\n\
+         [admin]\nusers = [\"ops\"]\ngroups = [\"operators\"]\nmetrics_auth = false\n"
+    ));
+    assert_eq!(c.admin.users, vec!["ops".to_string()]);
+    assert_eq!(c.admin.groups, vec!["operators".to_string()]);
+    assert!(!c.admin.metrics_auth);
+    let e = errors("[admin]\nusers = [\"ghost\"]\ngroups = \"admin\"\n");
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!(e[0].key, "admin.users");
+    assert!(
+        e[0].message.contains("no [[users]] entry named \"ghost\""),
+        "{e:?}"
+    );
+    assert_eq!(e[1].key, "admin.groups");
+}

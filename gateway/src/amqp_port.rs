@@ -79,7 +79,8 @@ pub async fn serve<S>(
     let header = tokio::select! {
         r = tokio::time::timeout(port.amqp091.connect_timeout, sniff) => match r {
             Ok(Some(h)) => h,
-            _ => return,
+            Ok(None) => return,
+            Err(_) => return crate::metrics::limit_refused("amqp", "handshake_timeout"),
         },
         _ = shutdown.changed() => return,
     };

@@ -63,6 +63,7 @@ impl RouteSet {
     }
 
     fn spawn(&mut self, engine: &Arc<Engine>, log: &Arc<Log>, route: &RouteDefinition) {
+        crate::metrics::register_route(&route.name);
         if let Some(task) = spawn_route(engine, log, route) {
             self.running
                 .insert(route.name.clone(), (route.clone(), task));
@@ -104,6 +105,23 @@ impl RouteSet {
             self.spawn(engine, log, route);
         }
         Ok((stale.len(), fresh.len()))
+    }
+
+    /// The running stream -> queue (or topic) routes: (route, consumer group, stream), for
+    /// their lag in `/metrics` and the admin API.
+    pub fn stream_sources(&self) -> Vec<crate::metrics::StreamRouteSource> {
+        let mut out: Vec<_> = self
+            .running
+            .values()
+            .filter_map(|(def, _)| match &def.from {
+                RouteEndpoint::Stream(stream) => {
+                    Some((def.name.clone(), def.group.clone(), stream.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out
     }
 
     /// Stops every route.
@@ -245,8 +263,10 @@ async fn run_partition(
             message.message_id = engine.new_message_id();
             if let Err(e) = session.send(&destination, message).await {
                 tracing::warn!(route = %route.name, error = %e, "route cannot enqueue; retrying");
+                crate::metrics::route_failed(&route.name, 1);
                 break;
             }
+            crate::metrics::route_carried(&route.name, 1);
             next = record_offset + 1;
         }
         if next > offset {
@@ -343,6 +363,8 @@ async fn run_into_stream(
                 }
             }
         }
+        crate::metrics::route_carried(&route.name, appended.len() as u64);
+        crate::metrics::route_failed(&route.name, failed.len() as u64);
         if !appended.is_empty() {
             match session.ack(consumer, &appended) {
                 Ok(durable) => {

@@ -61,6 +61,50 @@ pub enum DlqCommand {
     },
 }
 
+/// `gateway streams ...`.
+#[derive(Subcommand, Debug)]
+pub enum StreamCommand {
+    /// Show one stream's partitions: start and end offsets, size, segments.
+    Show {
+        /// Stream name.
+        name: String,
+    },
+}
+
+/// `gateway groups ...`.
+#[derive(Subcommand, Debug)]
+pub enum GroupCommand {
+    /// Show one consumer group: state, members, committed offset and lag per partition.
+    Show {
+        /// Group name.
+        name: String,
+    },
+    /// Move a consumer group's committed offsets (refused while the group has members, as
+    /// `kafka-consumer-groups --reset-offsets` is).
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["to_earliest", "to_latest", "to_datetime"])))]
+    Reset {
+        /// Group name.
+        group: String,
+        /// To the log start offset of each partition.
+        #[arg(long)]
+        to_earliest: bool,
+        /// To the end offset of each partition (skip everything stored).
+        #[arg(long)]
+        to_latest: bool,
+        /// To the first record at or after this time: `YYYY-MM-DDTHH:MM:SS[.sss][Z|+HH:MM]`
+        /// (UTC when no offset is given), or milliseconds since the epoch.
+        #[arg(long, value_name = "DATETIME")]
+        to_datetime: Option<String>,
+        /// Only this stream's partitions (all of them, committed or not); default: every
+        /// partition the group has committed.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Show the new offsets without committing them.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
 /// The admin subcommands, with where the API is and how to print.
 #[derive(Debug)]
 pub enum AdminCommand {
@@ -76,12 +120,63 @@ pub enum AdminCommand {
     Overview,
     /// A dead-letter action.
     Dlq(DlqCommand),
+    /// List streams.
+    Streams,
+    /// One stream action.
+    Stream(StreamCommand),
+    /// List consumer groups.
+    Groups,
+    /// One consumer-group action.
+    Group(GroupCommand),
 }
 
-/// Runs an admin subcommand against the API at `admin`; prints JSON with `json`.
+/// Admin API credentials for HTTP Basic authentication (`--user`/`--password`, or the
+/// `GATEWAY_ADMIN_USER`/`GATEWAY_ADMIN_PASSWORD` environment variables).
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// User name.
+    pub user: String,
+    /// Password (never printed).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// The credentials given on the command line, else from the environment; `None` when no
+    /// user is given either way. A user without a password gets an empty one.
+    pub fn resolve(user: Option<String>, password: Option<String>) -> Option<Credentials> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let user = user.or_else(|| env("GATEWAY_ADMIN_USER"))?;
+        let password = password
+            .or_else(|| env("GATEWAY_ADMIN_PASSWORD"))
+            .unwrap_or_default();
+        Some(Credentials { user, password })
+    }
+}
+
+/// The credentials every admin subcommand sends (set once by `main`).
+static CREDENTIALS: std::sync::OnceLock<Credentials> = std::sync::OnceLock::new();
+
+/// Sets the admin API credentials of this process's subcommands (`None`: send none).
+pub fn set_credentials(credentials: Option<Credentials>) {
+    if let Some(c) = credentials {
+        let _ = CREDENTIALS.set(c);
+    }
+}
+
+/// Runs an admin subcommand against the API at `admin` (authenticating with the credentials
+/// of [`set_credentials`], if any); prints JSON with `json`.
 pub fn run(command: AdminCommand, admin: &str, json: bool) -> ExitCode {
     let client = match AdminClient::new(admin) {
-        Ok(c) => c,
+        Ok(c) => c.with_credentials(CREDENTIALS.get().cloned()),
         Err(e) => {
             eprintln!("gateway: {e}");
             return ExitCode::from(2);
@@ -115,6 +210,37 @@ pub fn run(command: AdminCommand, admin: &str, json: bool) -> ExitCode {
             }
             ("POST", path)
         }
+        AdminCommand::Streams => ("GET", "/api/streams".to_string()),
+        AdminCommand::Stream(StreamCommand::Show { name }) => {
+            ("GET", format!("/api/streams/{}", encode(name)))
+        }
+        AdminCommand::Groups => ("GET", "/api/groups".to_string()),
+        AdminCommand::Group(GroupCommand::Show { name }) => {
+            ("GET", format!("/api/groups/{}", encode(name)))
+        }
+        AdminCommand::Group(GroupCommand::Reset {
+            group,
+            to_earliest,
+            to_latest,
+            to_datetime,
+            stream,
+            dry_run,
+        }) => {
+            let mut path = format!("/api/groups/{}/reset?to=", encode(group));
+            match (to_earliest, to_latest, to_datetime) {
+                (true, _, _) => path.push_str("earliest"),
+                (_, true, _) => path.push_str("latest"),
+                (_, _, Some(dt)) => path.push_str(&format!("datetime&datetime={}", encode(dt))),
+                _ => path.push_str("earliest"),
+            }
+            if let Some(stream) = stream {
+                path.push_str(&format!("&stream={}", encode(stream)));
+            }
+            if *dry_run {
+                path.push_str("&dry_run=true");
+            }
+            ("POST", path)
+        }
     };
     let (status, body) = match client.request(method, &path) {
         Ok(r) => r,
@@ -130,6 +256,12 @@ pub fn run(command: AdminCommand, admin: &str, json: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if status == 401 {
+        eprintln!(
+            "gateway: the admin API needs credentials: give --user and --password (or set GATEWAY_ADMIN_USER and GATEWAY_ADMIN_PASSWORD) (HTTP 401)"
+        );
+        return ExitCode::FAILURE;
+    }
     if !(200..300).contains(&status) {
         let message = value
             .get("error")
@@ -282,6 +414,109 @@ fn render(command: &AdminCommand, v: &Value) -> String {
             s(v, "moved"),
             s(v, "dlq")
         ),
+        AdminCommand::Streams => {
+            let rows = rows(v, "streams", |st| {
+                vec![
+                    s(st, "name"),
+                    s(st, "partition_count"),
+                    s(st, "messages"),
+                    s(st, "size_bytes"),
+                    s(st, "segments"),
+                    s(st, "retention_ms"),
+                    s(st, "retention_bytes"),
+                ]
+            });
+            table(
+                &[
+                    "NAME",
+                    "PARTITIONS",
+                    "MESSAGES",
+                    "BYTES",
+                    "SEGMENTS",
+                    "RETENTION-MS",
+                    "RETENTION-BYTES",
+                ],
+                &rows,
+            )
+        }
+        AdminCommand::Stream(StreamCommand::Show { name }) => {
+            let rows = rows(v, "partitions", |p| {
+                vec![
+                    s(p, "partition"),
+                    s(p, "start_offset"),
+                    s(p, "end_offset"),
+                    s(p, "messages"),
+                    s(p, "size_bytes"),
+                    s(p, "segments"),
+                ]
+            });
+            format!(
+                "stream {name}: {} message(s), {} byte(s)\n{}",
+                s(v, "messages"),
+                s(v, "size_bytes"),
+                table(
+                    &["PARTITION", "START", "END", "MESSAGES", "BYTES", "SEGMENTS"],
+                    &rows
+                )
+            )
+        }
+        AdminCommand::Groups => {
+            let rows = rows(v, "groups", |g| {
+                vec![
+                    s(g, "name"),
+                    s(g, "state"),
+                    s(g, "members"),
+                    s(g, "streams"),
+                    s(g, "lag"),
+                    s(g, "route"),
+                ]
+            });
+            table(
+                &["NAME", "STATE", "MEMBERS", "STREAMS", "LAG", "ROUTE"],
+                &rows,
+            )
+        }
+        AdminCommand::Group(GroupCommand::Show { name }) => {
+            let rows = rows(v, "offsets", |o| {
+                vec![
+                    s(o, "stream"),
+                    s(o, "partition"),
+                    s(o, "committed_offset"),
+                    s(o, "start_offset"),
+                    s(o, "end_offset"),
+                    s(o, "lag"),
+                ]
+            });
+            format!(
+                "group {name}: state {}, {} member(s), lag {}\n{}",
+                s(v, "state"),
+                s(v, "members"),
+                s(v, "lag"),
+                table(
+                    &["STREAM", "PARTITION", "COMMITTED", "START", "END", "LAG"],
+                    &rows
+                )
+            )
+        }
+        AdminCommand::Group(GroupCommand::Reset { group, .. }) => {
+            let rows = rows(v, "offsets", |o| {
+                vec![
+                    s(o, "stream"),
+                    s(o, "partition"),
+                    s(o, "previous_offset"),
+                    s(o, "offset"),
+                ]
+            });
+            let done = if v.get("dry_run").and_then(Value::as_bool) == Some(true) {
+                "would reset (dry run, nothing committed)"
+            } else {
+                "reset"
+            };
+            format!(
+                "{done} consumer group {group}\n{}",
+                table(&["STREAM", "PARTITION", "PREVIOUS", "NEW-OFFSET"], &rows)
+            )
+        }
         AdminCommand::Queue(QueueCommand::Show { .. }) | AdminCommand::Overview => {
             let mut rows = Vec::new();
             if let Value::Object(map) = v {
@@ -377,6 +612,8 @@ pub(crate) struct AdminClient {
     host: String,
     authority: String,
     prefix: String,
+    /// `Authorization` header value, when credentials were given.
+    authorization: Option<String>,
 }
 
 impl AdminClient {
@@ -401,7 +638,19 @@ impl AdminClient {
             host,
             authority: authority.to_string(),
             prefix: prefix.to_string(),
+            authorization: None,
         })
+    }
+
+    /// Sends HTTP Basic credentials with every request.
+    pub(crate) fn with_credentials(mut self, credentials: Option<Credentials>) -> Self {
+        use base64::Engine as _;
+        self.authorization = credentials.map(|c| {
+            let token = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", c.user, c.password));
+            format!("Basic {token}")
+        });
+        self
     }
 
     /// Sends one request; returns the status and the body.
@@ -416,8 +665,13 @@ impl AdminClient {
         stream
             .set_read_timeout(Some(TIMEOUT))
             .map_err(|e| e.to_string())?;
+        let authorization = self
+            .authorization
+            .as_ref()
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
         let request = format!(
-            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n",
             self.prefix, self.authority
         );
         stream

@@ -58,6 +58,7 @@ impl ConnectionRegistry {
     pub fn listener(self: &Arc<Self>, protocol: &'static str, listener: &str) -> ListenerTracker {
         // Present from the start, so that dashboards show 0 rather than nothing.
         m::register_protocol(protocol);
+        m::register_limits(protocol);
         m::connections_open(protocol, listener).set(0.0);
         m::connections_accepted(protocol, listener).absolute(0);
         m::connections_rejected(protocol, listener).absolute(0);
@@ -88,6 +89,11 @@ impl ListenerTracker {
     /// Counts a connection closed at accept, before any session (a connection limit).
     pub fn refused(&self) {
         m::connections_rejected(self.protocol, &self.listener).increment(1);
+    }
+
+    /// Counts a connection closed at accept by security limit `limit`.
+    pub fn limit_refused(&self, limit: &'static str) {
+        m::limit_refused(self.protocol, limit);
     }
 
     /// Registers a connection just accepted from `peer`; it leaves the registry when the
@@ -233,6 +239,14 @@ pub fn established(user: Option<&str>, client_id: Option<&str>, session: Session
     }
     lock(&conn.sessions).push(session);
     conn.established.store(true, Ordering::Relaxed);
+}
+
+/// Counts a refusal of the current connection by security limit `limit`
+/// (`gateway_limit_refusals_total{protocol, limit}`; see [`crate::metrics::LIMIT_REFUSALS_TOTAL`]).
+pub fn limit_refused(limit: &'static str) {
+    if let Some(conn) = current() {
+        m::limit_refused(conn.protocol, limit);
+    }
 }
 
 /// Records that the current connection's handshake was refused (bad version, client id in use,

@@ -2,6 +2,7 @@
 //! Kafka to come) on one durable engine.
 
 mod admin;
+mod admin_auth;
 mod amqp091;
 mod amqp_port;
 mod bridge;
@@ -33,6 +34,14 @@ struct Cli {
     /// Admin subcommands: print the API's JSON instead of a table.
     #[arg(long, global = true)]
     json: bool,
+    /// Admin subcommands: user for the admin API's HTTP Basic authentication (default: the
+    /// GATEWAY_ADMIN_USER environment variable).
+    #[arg(long, value_name = "USER", global = true)]
+    user: Option<String>,
+    /// Admin subcommands: password for `--user` (default: the GATEWAY_ADMIN_PASSWORD
+    /// environment variable; prefer it: a command line is visible to other local users).
+    #[arg(long, value_name = "PASSWORD", global = true)]
+    password: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -78,10 +87,26 @@ enum Command {
     /// Dead-letter queue actions.
     #[command(subcommand)]
     Dlq(cli::DlqCommand),
+    /// List streams (partitions, messages, bytes, segments), or show one.
+    Streams {
+        /// `show NAME`: one stream's partitions.
+        #[command(subcommand)]
+        action: Option<cli::StreamCommand>,
+    },
+    /// List consumer groups (state, members, lag), show one, or reset its offsets.
+    Groups {
+        /// `show NAME` or `reset GROUP --to-earliest|--to-latest|--to-datetime T`.
+        #[command(subcommand)]
+        action: Option<cli::GroupCommand>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli::set_credentials(cli::Credentials::resolve(
+        cli.user.clone(),
+        cli.password.clone(),
+    ));
     match cli.command {
         Some(Command::CheckConfig { file }) => match Config::from_file(&file) {
             Ok(_) => {
@@ -110,6 +135,16 @@ fn main() -> ExitCode {
         Some(Command::Consumers) => cli::run(cli::AdminCommand::Consumers, &cli.admin, cli.json),
         Some(Command::Overview) => cli::run(cli::AdminCommand::Overview, &cli.admin, cli.json),
         Some(Command::Dlq(d)) => cli::run(cli::AdminCommand::Dlq(d), &cli.admin, cli.json),
+        Some(Command::Streams { action }) => cli::run(
+            action.map_or(cli::AdminCommand::Streams, cli::AdminCommand::Stream),
+            &cli.admin,
+            cli.json,
+        ),
+        Some(Command::Groups { action }) => cli::run(
+            action.map_or(cli::AdminCommand::Groups, cli::AdminCommand::Group),
+            &cli.admin,
+            cli.json,
+        ),
         None => run(cli.config),
     }
 }

@@ -100,7 +100,7 @@ pub const MEMORY_LIMIT_BYTES: &str = "gateway_memory_limit_bytes";
 
 // --- store -----------------------------------------------------------------------------------
 
-/// Gauge: bytes of journal segment files.
+/// Gauge: bytes of journal segment files plus spill files of paged-out messages.
 pub const STORE_USED_BYTES: &str = "gateway_store_used_bytes";
 /// Gauge: `broker.disk_limit_bytes` (0 = none).
 pub const STORE_LIMIT_BYTES: &str = "gateway_store_limit_bytes";
@@ -126,6 +126,51 @@ pub const STORE_RECOVERED_MESSAGES: &str = "gateway_store_recovered_messages";
 pub const STORE_RECOVERED_BYTES: &str = "gateway_store_recovered_bytes";
 /// Gauge: bytes of torn journal tail cut off at start-up.
 pub const STORE_TRUNCATED_BYTES: &str = "gateway_store_truncated_bytes";
+
+// --- streams (labels `stream`, `partition`) --------------------------------------------------
+
+/// Gauge: the partition's end offset (high watermark: the next offset to be written).
+pub const STREAM_END_OFFSET: &str = "gateway_stream_end_offset";
+/// Gauge: the partition's log start offset (earliest offset still stored).
+pub const STREAM_START_OFFSET: &str = "gateway_stream_start_offset";
+/// Gauge: bytes of the partition's segment files.
+pub const STREAM_SIZE_BYTES: &str = "gateway_stream_size_bytes";
+/// Gauge: segment files of the partition (sealed and active).
+pub const STREAM_SEGMENTS: &str = "gateway_stream_segments";
+
+// --- consumer groups (labels `group`, `stream`, `partition`) ----------------------------------
+
+/// Gauge: the group's committed offset for the partition.
+pub const GROUP_COMMITTED_OFFSET: &str = "gateway_consumer_group_committed_offset";
+/// Gauge: records the group has yet to consume on the partition:
+/// `end offset - max(committed, start offset)`.
+pub const GROUP_LAG_MESSAGES: &str = "gateway_consumer_group_lag_messages";
+/// Gauge (label `group` only): members of the group currently joined (Kafka clients).
+pub const GROUP_MEMBERS: &str = "gateway_consumer_group_members";
+
+// --- routes (label `route`) -------------------------------------------------------------------
+
+/// Counter: messages a route carried (enqueued from a stream, or appended to a stream).
+pub const ROUTE_MESSAGES_TOTAL: &str = "gateway_route_messages_total";
+/// Counter: messages a route failed to carry (retried: at least once).
+pub const ROUTE_ERRORS_TOTAL: &str = "gateway_route_errors_total";
+/// Gauge: a stream -> queue route's lag: records of its stream not yet carried, summed over
+/// partitions (its consumer group's lag).
+pub const ROUTE_LAG_MESSAGES: &str = "gateway_route_lag_messages";
+
+// --- security limits (labels `protocol`, `limit`) ---------------------------------------------
+
+/// Counter: clients or requests refused by a security limit (`limit`: `max_connections`,
+/// `max_connections_per_address`, `max_connections_per_user`, `handshake_timeout`,
+/// `auth_failure`, `frame_too_large`, `max_subscriptions`, `max_sessions`).
+pub const LIMIT_REFUSALS_TOTAL: &str = "gateway_limit_refusals_total";
+
+// --- per destination producers (labels `kind`, `destination`) ---------------------------------
+
+/// Gauge (labels `kind` = `queue` | `topic` | `exchange`, `destination`): open sessions that
+/// have sent to the destination (see docs/operations.md for what a producer is on each
+/// protocol).
+pub const DESTINATION_PRODUCERS: &str = "gateway_destination_producers";
 
 /// Seconds buckets for the fsync and append-to-durable histograms: 50 us to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -288,7 +333,12 @@ fn describe() {
     g!(
         STORE_USED_BYTES,
         Unit::Bytes,
-        "Bytes of journal segment files."
+        "Bytes of journal segment files and of spill files of paged-out messages."
+    );
+    g!(
+        DESTINATION_PRODUCERS,
+        Unit::Count,
+        "Producers of the destination: open sessions that have sent to it."
     );
     g!(
         STORE_LIMIT_BYTES,
@@ -345,6 +395,61 @@ fn describe() {
         STORE_TRUNCATED_BYTES,
         Unit::Bytes,
         "Torn journal tail cut off at start-up."
+    );
+    g!(
+        STREAM_END_OFFSET,
+        Unit::Count,
+        "End offset (high watermark) of the stream partition: the next offset to be written."
+    );
+    g!(
+        STREAM_START_OFFSET,
+        Unit::Count,
+        "Log start offset of the stream partition: the earliest offset still stored."
+    );
+    g!(
+        STREAM_SIZE_BYTES,
+        Unit::Bytes,
+        "Bytes of the stream partition's segment files."
+    );
+    g!(
+        STREAM_SEGMENTS,
+        Unit::Count,
+        "Segment files of the stream partition."
+    );
+    g!(
+        GROUP_COMMITTED_OFFSET,
+        Unit::Count,
+        "Offset the consumer group committed for the partition."
+    );
+    g!(
+        GROUP_LAG_MESSAGES,
+        Unit::Count,
+        "Records the consumer group has yet to consume: end offset - max(committed, start offset)."
+    );
+    g!(
+        GROUP_MEMBERS,
+        Unit::Count,
+        "Members currently joined to the consumer group."
+    );
+    c!(
+        ROUTE_MESSAGES_TOTAL,
+        Unit::Count,
+        "Messages a route carried between a stream and the queue world."
+    );
+    c!(
+        ROUTE_ERRORS_TOTAL,
+        Unit::Count,
+        "Messages a route failed to carry (retried)."
+    );
+    g!(
+        ROUTE_LAG_MESSAGES,
+        Unit::Count,
+        "Records of a stream -> queue route's stream not yet carried (its group's lag)."
+    );
+    c!(
+        LIMIT_REFUSALS_TOTAL,
+        Unit::Count,
+        "Clients or requests refused by a security limit."
     );
     h!(
         JOURNAL_FSYNC_SECONDS,
@@ -411,6 +516,8 @@ pub fn record_recovery(summary: &routes::RecoverySummary) {
 #[derive(Default)]
 pub struct QueueLabels {
     seen: Mutex<HashSet<String>>,
+    /// (kind, destination) pairs with producers at the previous refresh.
+    producers_seen: Mutex<HashSet<(&'static str, String)>>,
 }
 
 /// Reads the engine's state into the gauges and counters (called before each render).
@@ -453,6 +560,23 @@ pub fn refresh(engine: &Engine, data_dir: &Path, labels: &QueueLabels) {
         }
         *seen = now_seen;
     }
+    {
+        let mut now_producing = HashSet::new();
+        for p in engine.producers_by_destination() {
+            metrics::gauge!(DESTINATION_PRODUCERS, "kind" => p.kind, "destination" => p.name.clone())
+                .set(p.producers as f64);
+            now_producing.insert((p.kind, p.name));
+        }
+        let mut seen = labels
+            .producers_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (kind, name) in seen.difference(&now_producing) {
+            metrics::gauge!(DESTINATION_PRODUCERS, "kind" => *kind, "destination" => name.clone())
+                .set(0.0);
+        }
+        *seen = now_producing;
+    }
     let g = engine.gauges();
     metrics::gauge!(MESSAGES).set(held as f64);
     metrics::gauge!(SESSIONS).set(g.sessions as f64);
@@ -464,7 +588,9 @@ pub fn refresh(engine: &Engine, data_dir: &Path, labels: &QueueLabels) {
     metrics::gauge!(DURABLE_SUBSCRIPTIONS_INACTIVE).set(g.inactive_durable_subscriptions as f64);
     metrics::gauge!(MEMORY_USED_BYTES).set(g.memory_used as f64);
     metrics::gauge!(MEMORY_LIMIT_BYTES).set(g.memory_limit as f64);
-    metrics::gauge!(STORE_USED_BYTES).set(g.journal.bytes as f64);
+    // Journal segments plus the spill files of paged-out queue messages.
+    let store_used = g.journal.bytes + engine.paged_bytes();
+    metrics::gauge!(STORE_USED_BYTES).set(store_used as f64);
     metrics::gauge!(STORE_LIMIT_BYTES).set(g.disk_limit as f64);
     metrics::gauge!(JOURNAL_SEGMENTS).set(g.journal.segments as f64);
     metrics::counter!(JOURNAL_FSYNCS_TOTAL).absolute(g.journal.fsyncs);
@@ -477,7 +603,7 @@ pub fn refresh(engine: &Engine, data_dir: &Path, labels: &QueueLabels) {
     if let Some(total) = total {
         metrics::gauge!(DATA_DIR_TOTAL_BYTES).set(total as f64);
     }
-    let used = g.journal.bytes as f64;
+    let used = store_used as f64;
     let capacity = if g.disk_limit > 0 {
         Some(g.disk_limit as f64)
     } else {
@@ -486,4 +612,229 @@ pub fn refresh(engine: &Engine, data_dir: &Path, labels: &QueueLabels) {
     if let Some(capacity) = capacity.filter(|c| *c > 0.0) {
         metrics::gauge!(STORE_USAGE_RATIO).set((used / capacity).min(1.0));
     }
+}
+
+/// Counts one refusal by a security limit (`gateway_limit_refusals_total{protocol, limit}`).
+/// `limit` is one of the names listed at [`LIMIT_REFUSALS_TOTAL`].
+pub fn limit_refused(protocol: &'static str, limit: &'static str) {
+    metrics::counter!(LIMIT_REFUSALS_TOTAL, "protocol" => protocol, "limit" => limit).increment(1);
+}
+
+/// Counts a Kafka frame the codec rejected: a decode error, and a `frame_too_large` refusal
+/// when it was over `max_frame_bytes`.
+pub fn kafka_codec_error(e: &codecs::kafka::KafkaCodecError) {
+    if let codecs::kafka::KafkaCodecError::Decode(d) = e {
+        decode_error("kafka");
+        if matches!(d, codecs::kafka::KafkaDecodeError::FrameTooLarge { .. }) {
+            limit_refused("kafka", "frame_too_large");
+        }
+    }
+}
+
+/// Counts an OpenWire command the codec rejected: a decode error, and a `frame_too_large`
+/// refusal when it was over `max_frame_bytes`. Encoding and I/O errors are not counted.
+pub fn openwire_codec_error(e: &codecs::openwire::OpenWireCodecError) {
+    if let codecs::openwire::OpenWireCodecError::Decode(d) = e {
+        decode_error("openwire");
+        if matches!(
+            d,
+            codecs::openwire::OpenWireDecodeError::FrameTooLarge { .. }
+        ) {
+            limit_refused("openwire", "frame_too_large");
+        }
+    }
+}
+
+/// Counts an AMQP 0-9-1 frame the codec rejected: a decode error, and a `frame_too_large`
+/// refusal when it was over the negotiated `frame_max`.
+pub fn amqp091_decode_error(e: &codecs::amqp091::Amqp091DecodeError) {
+    decode_error("amqp");
+    if matches!(e, codecs::amqp091::Amqp091DecodeError::FrameTooLarge { .. }) {
+        limit_refused("amqp", "frame_too_large");
+    }
+}
+
+/// Makes `gateway_limit_refusals_total{protocol, limit}` visible (at 0) for the limits a
+/// listener of `protocol` enforces, so that dashboards show 0 rather than nothing.
+pub fn register_limits(protocol: &'static str) {
+    let mut limits = vec![
+        "max_connections",
+        "max_connections_per_address",
+        "handshake_timeout",
+    ];
+    match protocol {
+        "stomp" | "mqtt" => limits.extend([
+            "max_connections_per_user",
+            "auth_failure",
+            "frame_too_large",
+            "max_subscriptions",
+        ]),
+        "amqp" => limits.extend([
+            "max_connections_per_user",
+            "auth_failure",
+            "max_sessions",
+            "frame_too_large",
+        ]),
+        "kafka" | "openwire" => limits.push("frame_too_large"),
+        _ => {}
+    }
+    for limit in limits {
+        metrics::counter!(LIMIT_REFUSALS_TOTAL, "protocol" => protocol, "limit" => limit)
+            .increment(0);
+    }
+}
+
+/// Counts `n` messages carried by route `route` (`gateway_route_messages_total`).
+pub fn route_carried(route: &str, n: u64) {
+    metrics::counter!(ROUTE_MESSAGES_TOTAL, "route" => route.to_string()).increment(n);
+}
+
+/// Counts `n` messages route `route` failed to carry (`gateway_route_errors_total`).
+pub fn route_failed(route: &str, n: u64) {
+    metrics::counter!(ROUTE_ERRORS_TOTAL, "route" => route.to_string()).increment(n);
+}
+
+/// Makes a route's counters visible (at 0) before its first message.
+pub fn register_route(route: &str) {
+    metrics::counter!(ROUTE_MESSAGES_TOTAL, "route" => route.to_string()).increment(0);
+    metrics::counter!(ROUTE_ERRORS_TOTAL, "route" => route.to_string()).increment(0);
+}
+
+/// A stream -> queue route whose lag is its consumer group's: (route, group, stream).
+pub type StreamRouteSource = (String, String, String);
+
+/// Stream partitions, group partitions and routes published at the previous refresh: one
+/// that disappeared since (stream or group deleted, route removed) reads 0.
+#[derive(Default)]
+pub struct StreamLabels {
+    seen: Mutex<HashSet<Vec<(&'static str, String)>>>,
+}
+
+/// One gauge series: metric name and its labels.
+type Series = (&'static str, Vec<(&'static str, String)>);
+
+fn set_gauge(
+    series: &mut Vec<Series>,
+    name: &'static str,
+    labels: Vec<(&'static str, String)>,
+    v: f64,
+) {
+    let owned: Vec<metrics::Label> = labels
+        .iter()
+        .map(|(k, v)| metrics::Label::new(*k, v.clone()))
+        .collect();
+    metrics::gauge!(name, owned).set(v);
+    series.push((name, labels));
+}
+
+/// Reads streams, consumer groups and routes into their gauges (called before each render):
+/// per partition end and start offsets, size and segments; per group and partition the
+/// committed offset and lag; members per group (from `members`: group -> joined members);
+/// per stream -> queue route the lag of its group.
+pub fn refresh_streams(
+    log: &routes::store::log::Log,
+    members: &[(String, usize)],
+    routes: &[StreamRouteSource],
+    labels: &StreamLabels,
+) {
+    let mut series: Vec<Series> = Vec::new();
+    for stream in log.streams() {
+        let Some(cfg) = log.stream_config(&stream) else {
+            continue;
+        };
+        for partition in 0..cfg.partitions {
+            let l = vec![
+                ("stream", stream.clone()),
+                ("partition", partition.to_string()),
+            ];
+            if let Ok(end) = log.latest_offset(&stream, partition) {
+                set_gauge(&mut series, STREAM_END_OFFSET, l.clone(), end as f64);
+            }
+            if let Ok(start) = log.earliest_offset(&stream, partition) {
+                set_gauge(&mut series, STREAM_START_OFFSET, l.clone(), start as f64);
+            }
+            if let Ok(bytes) = log.partition_size_bytes(&stream, partition) {
+                set_gauge(&mut series, STREAM_SIZE_BYTES, l.clone(), bytes as f64);
+            }
+            if let Ok(segments) = log.segment_count(&stream, partition) {
+                set_gauge(&mut series, STREAM_SEGMENTS, l, segments as f64);
+            }
+        }
+    }
+    let mut groups: Vec<String> = log.groups();
+    for (group, _) in members {
+        if !groups.contains(group) {
+            groups.push(group.clone());
+        }
+    }
+    for group in &groups {
+        for p in crate::kafka::group_lag(log, group) {
+            let l = vec![
+                ("group", group.clone()),
+                ("stream", p.stream.clone()),
+                ("partition", p.partition.to_string()),
+            ];
+            set_gauge(
+                &mut series,
+                GROUP_COMMITTED_OFFSET,
+                l.clone(),
+                p.committed as f64,
+            );
+            set_gauge(&mut series, GROUP_LAG_MESSAGES, l, p.lag as f64);
+        }
+        let joined = members
+            .iter()
+            .find(|(g, _)| g == group)
+            .map_or(0, |(_, n)| *n);
+        set_gauge(
+            &mut series,
+            GROUP_MEMBERS,
+            vec![("group", group.clone())],
+            joined as f64,
+        );
+    }
+    for (route, group, stream) in routes {
+        let Some(cfg) = log.stream_config(stream) else {
+            continue;
+        };
+        // A partition the route has not committed yet is read from its start: all of it is lag.
+        let mut lag = 0u64;
+        for partition in 0..cfg.partitions {
+            let start = log.earliest_offset(stream, partition).unwrap_or(0);
+            let end = log.latest_offset(stream, partition).unwrap_or(0);
+            let committed = log
+                .committed_offset(group, stream, partition)
+                .map_or(start, |(o, _)| o);
+            lag += end.saturating_sub(committed.max(start));
+        }
+        set_gauge(
+            &mut series,
+            ROUTE_LAG_MESSAGES,
+            vec![("route", route.clone())],
+            lag as f64,
+        );
+    }
+    let now: HashSet<Vec<(&'static str, String)>> = series
+        .iter()
+        .map(|(name, l)| {
+            let mut key = l.clone();
+            key.push(("__name__", (*name).to_string()));
+            key
+        })
+        .collect();
+    let mut seen = labels.seen.lock().unwrap_or_else(|e| e.into_inner());
+    for gone in seen.difference(&now) {
+        let name = gone
+            .iter()
+            .find(|(k, _)| *k == "__name__")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let owned: Vec<metrics::Label> = gone
+            .iter()
+            .filter(|(k, _)| *k != "__name__")
+            .map(|(k, v)| metrics::Label::new(*k, v.clone()))
+            .collect();
+        metrics::gauge!(name, owned).set(0.0);
+    }
+    *seen = now;
 }

@@ -113,6 +113,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let prometheus = crate::metrics::install().context("cannot install the metrics recorder")?;
     let connections = ConnectionRegistry::new();
     let admin_state = AdminState::new(prometheus, connections.clone(), data_dir.clone());
+    admin_state.set_auth(crate::admin_auth::AdminAuth::from_config(&config));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // The admin server starts first: /healthz answers and /readyz says 503 during recovery.
     let admin_task = if config.admin.enabled {
@@ -288,6 +289,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let log = open_log(&config).await?;
+    admin_state.set_log(log.clone());
     let kafka_cfg = &config.listeners.kafka;
     let mut kafka_tasks = Vec::new();
     if kafka_cfg.enabled {
@@ -312,6 +314,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             ),
         };
         let broker = Arc::new(KafkaBroker::new(log.clone(), settings));
+        admin_state.set_kafka(broker.clone());
         kafka_tasks.push(tokio::spawn(
             broker.clone().run_group_expiry(Duration::from_millis(250)),
         ));
@@ -333,6 +336,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &log,
         &config.routes,
     )));
+    admin_state.set_routes(route_set.clone());
     kafka_tasks.push(tokio::spawn(reload_on_sighup(
         engine.clone(),
         log.clone(),
@@ -640,6 +644,7 @@ pub(crate) async fn accept<F, Fut>(
                         Err(refused) => {
                             tracing::warn!(%peer, reason = %refused, "connection refused");
                             tracker.refused();
+                            tracker.limit_refused(refused.limit_name());
                             drop(stream);
                             continue;
                         }
@@ -658,6 +663,9 @@ pub(crate) async fn accept<F, Fut>(
                             Err(e) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
                                 crate::connections::reject("TLS handshake failed");
+                                if e.kind() == std::io::ErrorKind::TimedOut {
+                                    crate::connections::limit_refused("handshake_timeout");
+                                }
                             }
                         }
                     }));

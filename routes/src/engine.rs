@@ -33,8 +33,8 @@ mod admin;
 mod virtual_topic;
 use admin::EngineStats;
 pub use admin::{
-    open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
-    QueueStatsKind,
+    open_transactions, BrowsedMessage, ConsumerInfo, DestinationProducers, EngineGauges,
+    QueueCounters, QueueStats, QueueStatsKind,
 };
 pub use virtual_topic::{
     virtual_topic_of, VirtualTopics, CONSUMER_QUEUE_PREFIX, VIRTUAL_TOPIC_PREFIX,
@@ -366,6 +366,18 @@ pub struct Transaction {
 enum Target {
     Destination(Destination),
     Exchange { exchange: String, key: String },
+}
+
+impl Session {
+    /// Counts this session as a producer of every destination `tx` sends to.
+    fn mark_transacted_producer(&self, tx: &Transaction) {
+        for (target, _) in &tx.sends {
+            match target {
+                Target::Destination(d) => self.mark_producer_of(d),
+                Target::Exchange { exchange, key } => self.mark_producer_of_exchange(exchange, key),
+            }
+        }
+    }
 }
 
 impl Transaction {
@@ -2576,6 +2588,7 @@ impl Session {
         message: Message,
     ) -> Result<Durability, EngineError> {
         self.mark_producer();
+        self.mark_producer_of(destination);
         let (durability, _) = self
             .engine
             .apply(
@@ -2599,6 +2612,7 @@ impl Session {
         message: Message,
     ) -> Result<(Durability, usize), EngineError> {
         self.mark_producer();
+        self.mark_producer_of_exchange(exchange, key);
         let target = Target::Exchange {
             exchange: exchange.to_string(),
             key: key.to_string(),
@@ -3024,6 +3038,7 @@ impl Session {
     pub async fn commit(&self, tx: Transaction) -> Result<Durability, EngineError> {
         if !tx.sends.is_empty() {
             self.mark_producer();
+            self.mark_transacted_producer(&tx);
         }
         Ok(self.engine.apply(self.id, tx.sends, tx.acks).await?.0)
     }
@@ -3036,6 +3051,7 @@ impl Session {
     ) -> Result<(Durability, Vec<usize>), EngineError> {
         if !tx.sends.is_empty() {
             self.mark_producer();
+            self.mark_transacted_producer(&tx);
         }
         self.engine.apply(self.id, tx.sends, tx.acks).await
     }

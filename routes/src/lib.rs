@@ -17,8 +17,8 @@ pub use message::{BodyKind, Message, PropertyValue};
 pub mod engine;
 
 pub use engine::{
-    open_transactions, BrowsedMessage, ConsumerInfo, EngineGauges, QueueCounters, QueueStats,
-    QueueStatsKind,
+    open_transactions, BrowsedMessage, ConsumerInfo, DestinationProducers, EngineGauges,
+    QueueCounters, QueueStats, QueueStatsKind,
 };
 pub use engine::{virtual_topic_of, VirtualTopics};
 pub use engine::{

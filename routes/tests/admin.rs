@@ -204,3 +204,53 @@ async fn consumers_are_listed_and_transactions_counted() {
         1
     );
 }
+
+#[tokio::test]
+async fn producers_are_counted_per_destination_until_their_session_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let (mut a, _) = engine.connect(None);
+    let (b, _) = engine.connect(None);
+    a.send(&Destination::queue("p.q"), persistent("1"))
+        .await
+        .unwrap();
+    a.send(&Destination::queue("p.q"), persistent("2"))
+        .await
+        .unwrap();
+    a.send(&Destination::topic("p.t"), persistent("3"))
+        .await
+        .unwrap();
+    b.send(&Destination::queue("p.q"), persistent("4"))
+        .await
+        .unwrap();
+    let counts = |engine: &Engine| {
+        engine
+            .producers_by_destination()
+            .into_iter()
+            .map(|p| (p.kind, p.name, p.producers))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        counts(&engine),
+        vec![
+            ("queue", "p.q".to_string(), 2),
+            ("topic", "p.t".to_string(), 1)
+        ]
+    );
+    a.close();
+    assert_eq!(counts(&engine), vec![("queue", "p.q".to_string(), 1)]);
+    // A transacted send counts once committed.
+    let mut tx = Transaction::new();
+    tx.send(Destination::queue("p.tx"), persistent("5"));
+    assert_eq!(counts(&engine).len(), 1);
+    b.commit(tx).await.unwrap().await.unwrap();
+    assert_eq!(
+        counts(&engine),
+        vec![
+            ("queue", "p.q".to_string(), 1),
+            ("queue", "p.tx".to_string(), 1)
+        ]
+    );
+    drop(b);
+    assert!(counts(&engine).is_empty());
+}

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 
 from gwtest.gateway import REPO_ROOT
+from gwtest.kafka import wait_for_port
 
 PROMETHEUS = REPO_ROOT / "deploy" / "prometheus"
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "gateway-dashboard.json"
@@ -27,7 +28,7 @@ def test_alert_rules_check_and_unit_tests_pass():
     r = subprocess.run([promtool(), "check", "rules", "alerts.yml"], cwd=PROMETHEUS, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 8 rules found" in r.stdout
+    assert "SUCCESS: 10 rules found" in r.stdout
     r = subprocess.run([promtool(), "test", "rules", "alerts.test.yml"], cwd=PROMETHEUS, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -47,13 +48,38 @@ def queried_metrics() -> set[str]:
     return names
 
 
-def test_dashboard_and_rules_query_only_exported_metrics(gateway, client, admin):
+# A stream routed into a queue: streams, consumer groups and routes have series to show.
+STREAM_ROUTE = """
+[[streams]]
+name = "deploy.events"
+partitions = 1
+
+[[routes]]
+name = "deploy-route"
+from = "stream:deploy.events"
+to = "queue:deploy.routed"
+"""
+
+
+def test_dashboard_and_rules_query_only_exported_metrics(make_gateway, client, admin):
+    from kafka import KafkaProducer
+
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["uid"] == "message-gateway"
-    assert len([p for p in dashboard["panels"] if p["type"] == "timeseries"]) >= 20
-    c = client()
+    assert len([p for p in dashboard["panels"] if p["type"] == "timeseries"]) >= 28
+    gateway = make_gateway(extra_toml=STREAM_ROUTE)
+    wait_for_port(gateway.host, gateway.kafka_port)
+    c = client(gateway)
     c.send("/queue/deploy.q", "x", headers={"persistent": "true"})
-    text = admin(gateway).metrics_text()
+    p = KafkaProducer(bootstrap_servers=f"{gateway.host}:{gateway.kafka_port}")
+    p.send("deploy.events", value=b"e")
+    p.flush(10)
+    p.close()
+    a = admin(gateway)
+    # The route carried the record and committed its group's offset.
+    a.wait_value("gateway_route_messages_total", 1, timeout=10, route="deploy-route")
+    a.wait_value("gateway_route_lag_messages", 0, timeout=10, route="deploy-route")
+    text = a.metrics_text()
     families = set(re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE))
     wanted = queried_metrics()
     assert len(wanted) >= 25

@@ -371,6 +371,7 @@ pub async fn serve<S>(
         Ok(Err(())) => return,
         Err(_) => {
             tracing::debug!(%peer, "AMQP handshake timed out");
+            crate::metrics::limit_refused("amqp", "handshake_timeout");
             return;
         }
     };
@@ -488,6 +489,7 @@ impl Connection {
                         None => return,
                         Some(Err(Amqp091CodecError::Decode(e))) => {
                             tracing::debug!(peer = %self.peer, error = %e, "malformed AMQP frame");
+                            crate::metrics::amqp091_decode_error(&e);
                             fault = Some(Fault::connection(e.reply_code(), e.to_string(), e.method_ids()));
                         }
                         Some(Err(_)) => return,
@@ -750,6 +752,7 @@ impl Connection {
         }
         if let Method::ChannelOpen(_) = method {
             if channel > self.channel_max {
+                crate::metrics::limit_refused("amqp", "max_sessions");
                 return Err(Fault::connection(
                     reply_code::NOT_ALLOWED,
                     format!(

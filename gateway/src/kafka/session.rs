@@ -30,6 +30,7 @@ pub async fn serve<S>(
             None => break,
             Some(Ok(frame)) => frame,
             Some(Err(e)) => {
+                crate::metrics::kafka_codec_error(&e);
                 tracing::warn!(%peer, error = %e, "Kafka connection closed: bad frame");
                 break;
             }

@@ -9,9 +9,9 @@
 use super::convert::{self, message_qos};
 use crate::security::{AccessDenied, Action, AuthError, Authenticator, PeerInfo, Principal};
 use codecs::mqtt::{
-    reason, ConnAck, Disconnect, MqttCodec, MqttCodecError, MqttLimits, MqttPacket, MqttVersion,
-    Properties, PubResponse, Publish, QoS, RetainHandling, SubAck, Subscribe, UnsubAck,
-    Unsubscribe,
+    reason, ConnAck, Disconnect, MqttCodec, MqttCodecError, MqttDecodeError, MqttLimits,
+    MqttPacket, MqttVersion, Properties, PubResponse, Publish, QoS, RetainHandling, SubAck,
+    Subscribe, UnsubAck, Unsubscribe,
 };
 use futures::stream::FuturesOrdered;
 use futures::{SinkExt, StreamExt};
@@ -263,6 +263,9 @@ pub async fn serve<S>(
         Ok(Some(Err(MqttCodecError::Decode(e)))) => {
             tracing::debug!(%peer, error = %e, "bad CONNECT");
             crate::metrics::decode_error("mqtt");
+            if matches!(e, MqttDecodeError::PacketTooLarge { .. }) {
+                crate::metrics::limit_refused("mqtt", "frame_too_large");
+            }
             crate::connections::reject("bad CONNECT");
             if e.reason_code() == reason::UNSUPPORTED_PROTOCOL_VERSION {
                 // 3.1.1 return code 1: unacceptable protocol version.
@@ -273,6 +276,7 @@ pub async fn serve<S>(
         }
         Err(_) => {
             crate::connections::reject("no CONNECT in time");
+            crate::metrics::limit_refused("mqtt", "handshake_timeout");
             return;
         }
         Ok(Some(Ok(_))) => {
@@ -595,6 +599,9 @@ impl MqttSession {
                         None => return End::Abnormal(None),
                         Some(Err(MqttCodecError::Decode(e))) => {
                             crate::metrics::decode_error("mqtt");
+                            if matches!(e, MqttDecodeError::PacketTooLarge { .. }) {
+                                crate::metrics::limit_refused("mqtt", "frame_too_large");
+                            }
                             tracing::debug!(client_id = %self.client_id, error = %e, "malformed packet");
                             return End::Abnormal(Some(e.reason_code()));
                         }
@@ -1130,6 +1137,7 @@ impl MqttSession {
                 && self.subscriptions.len() >= self.max_subscriptions
                 && !self.subscriptions.contains_key(&f.filter)
             {
+                crate::metrics::limit_refused("mqtt", "max_subscriptions");
                 codes.push(if v5(self.version) {
                     reason::QUOTA_EXCEEDED
                 } else {

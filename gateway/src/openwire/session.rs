@@ -209,6 +209,7 @@ struct OpenWireSession {
 type Io<S> = Framed<S, OpenWireCodec>;
 
 fn io_error(e: OpenWireCodecError) -> Failure {
+    crate::metrics::openwire_codec_error(&e);
     Failure::fatal("java.io.IOException", e.to_string())
 }
 
@@ -264,6 +265,7 @@ pub async fn serve<S>(
         Ok(None) => return,
         Err(_) => {
             tracing::debug!(%peer, "no WireFormatInfo in time");
+            crate::metrics::limit_refused("openwire", "handshake_timeout");
             return;
         }
     };

@@ -413,8 +413,10 @@ impl Authenticator {
             // Not a failed login: no back-off.
             Err(e @ AuthError::TooManyConnections { .. }) => {
                 tracing::info!(peer = %peer.addr, reason = %e, "connection refused");
+                crate::connections::limit_refused("max_connections_per_user");
             }
             Err(e) => {
+                crate::connections::limit_refused("auth_failure");
                 let delay = self.record_failure(peer.addr.ip());
                 tracing::info!(peer = %peer.addr, reason = %e, delay_ms = delay.as_millis() as u64,
                     "authentication failed");
@@ -542,7 +544,8 @@ impl fmt::Display for Principal {
     }
 }
 
-fn verify_password(phc: &str, password: &[u8]) -> bool {
+/// Whether `password` matches the argon2 PHC string `phc` (CPU-heavy on purpose).
+pub(crate) fn verify_password(phc: &str, password: &[u8]) -> bool {
     match PasswordHash::new(phc) {
         Ok(hash) => Argon2::default().verify_password(password, &hash).is_ok(),
         Err(_) => false,
@@ -551,7 +554,7 @@ fn verify_password(phc: &str, password: &[u8]) -> bool {
 
 /// Spends about the time of one verification, so that unknown users answer as slowly as
 /// known ones.
-fn dummy_verify(password: &[u8]) {
+pub(crate) fn dummy_verify(password: &[u8]) {
     static DUMMY: OnceLock<Option<String>> = OnceLock::new();
     if let Some(hash) = DUMMY.get_or_init(|| hash_password(b"dummy password").ok()) {
         let _ = verify_password(hash, password);

@@ -23,6 +23,16 @@ pub enum ConnectionRefused {
     },
 }
 
+impl ConnectionRefused {
+    /// The limit's name in `gateway_limit_refusals_total{limit}`: its configuration key.
+    pub fn limit_name(&self) -> &'static str {
+        match self {
+            ConnectionRefused::Total { .. } => "max_connections",
+            ConnectionRefused::PerAddress { .. } => "max_connections_per_address",
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counts {
     total: u64,

@@ -30,6 +30,7 @@ mod limits;
 mod stream;
 mod tls;
 
+pub(crate) use auth::{dummy_verify, verify_password};
 pub use auth::{
     hash_password, AccessDenied, Action, AuthError, Authenticator, PeerInfo, Principal,
 };

@@ -171,6 +171,7 @@ pub async fn serve<S>(
         Err(_) => {
             tracing::debug!(%peer, "no CONNECT in time");
             crate::connections::reject("no CONNECT in time");
+            crate::metrics::limit_refused("stomp", "handshake_timeout");
             let _ = framed
                 .send(StompItem::Frame(
                     Fatal::new("timed out waiting for CONNECT", None).into_frame(),
@@ -331,6 +332,9 @@ fn decode_fatal(e: StompCodecError) -> Fatal {
     match e {
         StompCodecError::Decode(d) => {
             crate::metrics::decode_error("stomp");
+            if matches!(d, codecs::stomp::StompDecodeError::FrameTooLarge { .. }) {
+                crate::metrics::limit_refused("stomp", "frame_too_large");
+            }
             Fatal::new(format!("malformed frame: {d}"), None)
         }
         StompCodecError::Io(io) => Fatal::new(format!("i/o error: {io}"), None),
@@ -691,6 +695,7 @@ impl StompSession {
             }
         };
         if self.max_subscriptions > 0 && self.subscriptions.len() >= self.max_subscriptions {
+            crate::metrics::limit_refused("stomp", "max_subscriptions");
             return Err(Fatal::new(
                 format!(
                     "Too many subscriptions: the gateway allows {} per connection",

@@ -11,9 +11,11 @@ use super::{
     lock, now_ms, BindingTarget, Durability, Engine, EngineError, Entry, PagedEntry, Queue,
     QueueKind, QueueState, Session, SessionId, TEMP_PREFIX,
 };
+use crate::address::{Destination, DestinationKind};
 use crate::message::{Message, PropertyValue};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use store::{JournalRecord, JournalStats};
 
 /// Property naming the queue a dead-lettered message came from (ActiveMQ's name).
@@ -176,6 +178,27 @@ impl Drop for OpenTransaction {
 pub(super) struct EngineStats {
     blocked_producers: AtomicU64,
     producers: AtomicU64,
+    /// Per open session that sent: the destinations it sent to, by kind (`queue`, `topic`,
+    /// `exchange`) (producers per destination).
+    producer_destinations: Mutex<HashMap<SessionId, ProducedTo>>,
+}
+
+/// Where a session sent: destination names by kind.
+type ProducedTo = HashMap<&'static str, HashSet<String>>;
+
+/// Most destinations one session is counted as a producer of (an MQTT client publishing to
+/// ever new topic names must not grow the table without bound); later ones are not counted.
+const MAX_PRODUCED_TO_PER_SESSION: usize = 1024;
+
+/// The producers of one destination, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationProducers {
+    /// `queue`, `topic` or `exchange`.
+    pub kind: &'static str,
+    /// The destination's canonical name (the exchange's name for `exchange`).
+    pub name: String,
+    /// Open sessions that have sent to it.
+    pub producers: usize,
 }
 
 impl EngineStats {
@@ -214,6 +237,60 @@ impl Session {
         if self.produced.swap(false, Ordering::Relaxed) {
             saturating_decrement(&self.engine.stats.producers);
         }
+        lock(&self.engine.stats.producer_destinations).remove(&self.id);
+    }
+
+    /// Counts this session as a producer of `destination` (until it closes).
+    pub(super) fn mark_producer_of(&self, destination: &Destination) {
+        let kind = match destination.kind {
+            DestinationKind::Queue => "queue",
+            DestinationKind::Topic => "topic",
+        };
+        self.mark_produced_to(kind, &destination.name);
+    }
+
+    /// Counts this session as a producer of the AMQP 0-9-1 exchange `exchange`; the default
+    /// exchange `""` counts for the queue named by `key`, which it reaches.
+    pub(super) fn mark_producer_of_exchange(&self, exchange: &str, key: &str) {
+        if exchange.is_empty() {
+            self.mark_produced_to("queue", key);
+        } else {
+            self.mark_produced_to("exchange", exchange);
+        }
+    }
+
+    fn mark_produced_to(&self, kind: &'static str, name: &str) {
+        let mut map = lock(&self.engine.stats.producer_destinations);
+        let names = map.entry(self.id).or_default().entry(kind).or_default();
+        if names.len() < MAX_PRODUCED_TO_PER_SESSION && !names.contains(name) {
+            names.insert(name.to_string());
+        }
+    }
+}
+
+impl Engine {
+    /// Producers per destination: for each queue, topic or exchange, the open sessions that
+    /// have sent to it (a STOMP or MQTT connection, an AMQP 0-9-1 connection, an OpenWire
+    /// session, a route into the queue world), sorted by kind and name.
+    pub fn producers_by_destination(&self) -> Vec<DestinationProducers> {
+        let mut counts: HashMap<(&'static str, String), usize> = HashMap::new();
+        for by_kind in lock(&self.stats.producer_destinations).values() {
+            for (kind, names) in by_kind {
+                for name in names {
+                    *counts.entry((*kind, name.clone())).or_default() += 1;
+                }
+            }
+        }
+        let mut out: Vec<DestinationProducers> = counts
+            .into_iter()
+            .map(|((kind, name), producers)| DestinationProducers {
+                kind,
+                name,
+                producers,
+            })
+            .collect();
+        out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        out
     }
 }
 
