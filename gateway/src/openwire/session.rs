@@ -11,6 +11,7 @@
 
 use super::advisory::{OpenWireShared, TempAdvisory, TEMP_QUEUE_ADVISORY, TEMP_TOPIC_ADVISORY};
 use super::convert::{self, TempNames};
+use crate::security::PeerInfo;
 use codecs::openwire::{
     self as ow, ack_type, transaction_type, Command, CommandHeader, ExceptionResponse,
     JavaThrowable, MessageDispatch, OpenWireCodec, OpenWireCodecError, OpenWireLimits, Response,
@@ -141,6 +142,9 @@ struct OpenWireSession {
     transactions: HashMap<TxKey, LocalTransaction>,
     temps: TempNames,
     user: Option<String>,
+    /// The user named by the verified TLS client certificate: the connection's user when the
+    /// `ConnectionInfo` carries no user name.
+    certificate_user: Option<String>,
     peer: SocketAddr,
     closing: bool,
     /// Largest body a compressed message may inflate to.
@@ -170,7 +174,7 @@ fn io_error(e: OpenWireCodecError) -> Failure {
 /// Serves one OpenWire connection until it closes, fails, or the gateway shuts down.
 pub async fn serve<S>(
     stream: S,
-    peer: SocketAddr,
+    peer_info: PeerInfo,
     engine: Arc<Engine>,
     settings: Arc<OpenWireSettings>,
     shared: Arc<OpenWireShared>,
@@ -178,6 +182,7 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let peer = peer_info.addr;
     let pre = WireFormat {
         limits: settings.limits,
         ..WireFormat::default()
@@ -257,6 +262,7 @@ pub async fn serve<S>(
         transactions: HashMap::new(),
         temps: TempNames::default(),
         user: None,
+        certificate_user: peer_info.certificate_user.clone(),
         peer,
         closing: false,
         max_inflated: settings.limits.max_frame_size as usize,
@@ -570,7 +576,10 @@ impl OpenWireSession {
                 self.session = Some(session);
                 self.events = Some(events);
                 self.connection_id = info.connection_id;
-                self.user = info.user_name.filter(|u| !u.is_empty());
+                self.user = info
+                    .user_name
+                    .filter(|u| !u.is_empty())
+                    .or_else(|| self.certificate_user.clone());
                 Ok(())
             }
             Err(EngineError::ClientIdInUse(cid)) => Err(Failure::fatal(
