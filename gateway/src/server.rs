@@ -39,6 +39,15 @@ const KAFKA_HANDSHAKE_MS: u64 = 10_000;
 /// How long an HTTPS client of the admin server has for its TLS handshake.
 const ADMIN_HANDSHAKE_MS: u64 = 10_000;
 
+/// The `listener` label of a listener's connection metrics: the protocol, `+ssl` for its TLS
+/// twin (as ActiveMQ's `stomp+ssl`, `mqtt+ssl`, ... transport schemes).
+fn listener_label(protocol: &str, tls: &Option<TlsAcceptor>) -> String {
+    match tls {
+        Some(_) => format!("{protocol}+ssl"),
+        None => protocol.to_owned(),
+    }
+}
+
 /// The engine settings a configuration asks for.
 pub fn engine_config(config: &Config) -> EngineConfig {
     let b = &config.broker;
@@ -232,13 +241,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen for STOMP on {bind}"))?;
         tracing::info!(address = %bind, tls = tls.is_some(), "STOMP listener ready");
+        let label = listener_label("stomp", &tls);
         let security = security_for(bind, tls, stomp_cfg.connect_timeout_ms);
         let settings = stomp_settings.clone();
         let engine = engine.clone();
         let shutdown = shutdown_rx.clone();
         listeners.spawn(accept(
             listener,
-            connections.listener("stomp", "stomp"),
+            connections.listener("stomp", &label),
             shutdown_rx.clone(),
             security,
             move |stream, peer| {
@@ -277,6 +287,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen for MQTT on {bind}"))?;
         tracing::info!(address = %bind, tls = tls.is_some(), "MQTT listener ready");
+        let label = listener_label("mqtt", &tls);
         let security = security_for(bind, tls, mqtt_cfg.connect_timeout_ms);
         let settings = mqtt_settings.clone();
         let sessions = mqtt_sessions.clone();
@@ -284,7 +295,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let shutdown = shutdown_rx.clone();
         listeners.spawn(accept(
             listener,
-            connections.listener("mqtt", "mqtt"),
+            connections.listener("mqtt", &label),
             shutdown_rx.clone(),
             security,
             move |stream, peer| {
@@ -341,12 +352,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .tls_advertised_port
                     .unwrap_or(kafka_cfg.tls_bind.port()),
             });
+            let label = listener_label("kafka", &tls);
             let security = security_for(bind, tls, KAFKA_HANDSHAKE_MS);
             let broker = broker.clone();
             let shutdown = shutdown_rx.clone();
             listeners.spawn(accept(
                 listener,
-                connections.listener("kafka", "kafka"),
+                connections.listener("kafka", &label),
                 shutdown_rx.clone(),
                 security,
                 move |stream, peer| {
@@ -402,12 +414,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen for AMQP on {bind}"))?;
             tracing::info!(address = %bind, tls = tls.is_some(), "AMQP listener ready");
+            let label = listener_label("amqp", &tls);
             let security = security_for(bind, tls, amqp_cfg.connect_timeout_ms);
             let port = port.clone();
             let shutdown = shutdown_rx.clone();
             listeners.spawn(accept(
                 listener,
-                connections.listener("amqp", "amqp"),
+                connections.listener("amqp", &label),
                 shutdown_rx.clone(),
                 security,
                 move |stream, peer| {
@@ -439,6 +452,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen for OpenWire on {bind}"))?;
             tracing::info!(address = %bind, tls = tls.is_some(), "OpenWire listener ready");
+            let label = listener_label("openwire", &tls);
             let security = security_for(bind, tls, openwire_cfg.connect_timeout_ms);
             let settings = settings.clone();
             let shared = shared.clone();
@@ -446,7 +460,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let shutdown = shutdown_rx.clone();
             listeners.spawn(accept(
                 listener,
-                connections.listener("openwire", "openwire"),
+                connections.listener("openwire", &label),
                 shutdown_rx.clone(),
                 security,
                 move |stream, peer| {
