@@ -343,7 +343,7 @@ def s_client(port: int, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("listener", NEW_TLS_LISTENERS)
+@pytest.mark.parametrize("listener", NEW_TLS_LISTENERS + ("stomp", "mqtt"))
 def test_tls_1_1_is_refused_and_1_2_accepted(tls_gateway, listener):
     gw = tls_gateway()
     port = gw.tls_ports[listener]
@@ -428,3 +428,32 @@ def test_silent_clients_are_closed_after_the_handshake_timeout_on_every_new_port
     assert gw.running
     for name in NEW_TLS_LISTENERS:
         assert server_certificate(gw.tls_ports[name])
+
+
+def test_required_client_certificates_on_kafka_openwire_and_admin(tls_gateway, tls_files, tmp_path):
+    """Mutual TLS (`client_certificates = "required"`): kcat, the JMS client and curl get through
+    with a certificate from the client CA, and not without one."""
+    gw = tls_gateway(client_certificates="required")
+    cert, key = tls_files.client("alice")
+    with_cert = ["-X", f"ssl.certificate.location={cert}", "-X", f"ssl.key.location={key}"]
+    kcat_ssl(gw, tls_files, *with_cert, "-P", "-t", "secure-mtls", input=b"by alice\n")
+    out = kcat_ssl(gw, tls_files, *with_cert, "-C", "-t", "secure-mtls", "-o", "beginning", "-e")
+    assert out.splitlines() == ["by alice"]
+    no_cert = subprocess.run([KCAT, "-b", f"127.0.0.1:{gw.tls_ports['kafka']}", "-X", "security.protocol=SSL",
+                              "-X", f"ssl.ca.location={tls_files.cert}", "-m", "5", "-L"],
+                             capture_output=True, timeout=30)
+    assert no_cert.returncode != 0
+    stores = JavaStores(tls_files, tmp_path)
+    url = f"ssl://127.0.0.1:{gw.tls_ports['openwire']}"
+    sent = run_probe(url, stores.properties(stores.keystore("alice")), "send", "queue:secure.mtls", "x")
+    assert sent.returncode == 0 and sent.ok("send"), sent
+    refused = run_probe(url, stores.properties(), "send", "queue:secure.mtls", "x")
+    assert refused.returncode != 0, refused
+    base = f"https://127.0.0.1:{gw.tls_ports['admin']}/healthz"
+    ok = subprocess.run(["curl", "-sS", "--fail", "--cacert", str(tls_files.cert), "--cert", str(cert),
+                         "--key", str(key), base], capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(["curl", "-sS", "--fail", "--cacert", str(tls_files.cert), base],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0
+    assert gw.running
