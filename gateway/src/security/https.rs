@@ -106,3 +106,71 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use axum::serve::Listener;
+    use config::{ClientCertificates, TlsConfig};
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A client that never sends its ClientHello does not hold up the next one.
+    #[tokio::test]
+    async fn a_stalled_handshake_does_not_hold_up_other_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) =
+            super::super::generate_self_signed(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+        let cert_file = dir.path().join("cert.pem");
+        let key_file = dir.path().join("key.pem");
+        std::fs::write(&cert_file, &cert).unwrap();
+        std::fs::write(&key_file, key).unwrap();
+        let tls = TlsAcceptor::from_config(&TlsConfig {
+            cert_file,
+            key_file,
+            client_ca_file: None,
+            client_certificates: ClientCertificates::None,
+        })
+        .unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut listener = TlsListener::new(tcp, tls, Duration::from_secs(60)).unwrap();
+        let addr = listener.local_addr().unwrap();
+
+        let _stalled = TcpStream::connect(addr).await.unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(cert.as_bytes()).unwrap())
+            .unwrap();
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let client = tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::try_from("localhost").unwrap();
+            let mut tls = connector.connect(name, tcp).await.unwrap();
+            tls.write_all(b"ping").await.unwrap();
+            tls.flush().await.unwrap();
+            let mut reply = [0u8; 4];
+            tls.read_exact(&mut reply).await.unwrap();
+            reply
+        });
+        let (mut served, peer) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+            .await
+            .unwrap();
+        assert!(peer.ip().is_loopback());
+        let mut got = [0u8; 4];
+        served.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        served.write_all(b"pong").await.unwrap();
+        served.flush().await.unwrap();
+        assert_eq!(&client.await.unwrap(), b"pong");
+    }
+}
