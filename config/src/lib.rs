@@ -259,6 +259,12 @@ pub struct AdminConfig {
     /// Address to listen on. Default `127.0.0.1:8161` (the ActiveMQ console port, loopback
     /// only: the API can purge and delete queues).
     pub bind: SocketAddr,
+    /// Whether an HTTPS twin of the admin server is started on `tls_bind` when `[tls]` is
+    /// configured. Default `true`.
+    pub tls_enabled: bool,
+    /// Address of the HTTPS admin server. Default `127.0.0.1:8162` (ActiveMQ's HTTPS console
+    /// port).
+    pub tls_bind: SocketAddr,
 }
 
 impl Default for AdminConfig {
@@ -269,6 +275,8 @@ impl Default for AdminConfig {
             groups: vec!["admin".to_owned()],
             metrics_auth: true,
             bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8161)),
+            tls_enabled: true,
+            tls_bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8162)),
         }
     }
 }
@@ -311,6 +319,15 @@ pub struct KafkaListenerConfig {
     /// further join, up to the rebalance timeout) for more members before forming a
     /// generation, as Kafka's `group.initial.rebalance.delay.ms`. Default 3000.
     pub group_initial_rebalance_delay_ms: u64,
+    /// Whether a TLS twin of this listener (Kafka's `SSL` security protocol) is started on
+    /// `tls_bind` when `[tls]` is configured. Default `true`.
+    pub tls_enabled: bool,
+    /// Address of the Kafka-over-TLS listener. Default `127.0.0.1:9093`.
+    pub tls_bind: SocketAddr,
+    /// Port clients of the TLS listener are told to connect to (Metadata, FindCoordinator);
+    /// the host is `advertised_host`. Default: the `tls_bind` port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_advertised_port: Option<u16>,
 }
 
 impl Default for KafkaListenerConfig {
@@ -323,6 +340,9 @@ impl Default for KafkaListenerConfig {
             max_frame_bytes: 100 * 1024 * 1024,
             node_id: 0,
             group_initial_rebalance_delay_ms: 3000,
+            tls_enabled: true,
+            tls_bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9093)),
+            tls_advertised_port: None,
         }
     }
 }
@@ -393,6 +413,12 @@ pub struct AmqpListenerConfig {
     /// A connection must send its protocol header and finish the handshake (`connection.open`)
     /// within this many milliseconds; at least 1. Default 10000 (RabbitMQ's handshake timeout).
     pub connect_timeout_ms: u64,
+    /// Whether a TLS twin of this listener is started on `tls_bind` when `[tls]` is
+    /// configured. It sniffs the protocol header inside TLS as the plain port does.
+    /// Default `true`.
+    pub tls_enabled: bool,
+    /// Address of the AMQP-over-TLS listener. Default `127.0.0.1:5671` (the `amqps` port).
+    pub tls_bind: SocketAddr,
 }
 
 impl Default for AmqpListenerConfig {
@@ -404,6 +430,8 @@ impl Default for AmqpListenerConfig {
             channel_max: 2047,
             heartbeat_s: 60,
             connect_timeout_ms: 10_000,
+            tls_enabled: true,
+            tls_bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 5671)),
         }
     }
 }
@@ -426,6 +454,11 @@ pub struct OpenWireListenerConfig {
     /// A new connection must send its `WireFormatInfo` within this many milliseconds; at least
     /// 1. Default 10000 (ActiveMQ's `wireFormat.maxInactivityDurationInitalDelay`).
     pub connect_timeout_ms: u64,
+    /// Whether a TLS twin of this listener (ActiveMQ's `ssl://` transport) is started on
+    /// `tls_bind` when `[tls]` is configured. Default `true`.
+    pub tls_enabled: bool,
+    /// Address of the OpenWire-over-TLS listener. Default `127.0.0.1:61617`.
+    pub tls_bind: SocketAddr,
 }
 
 impl Default for OpenWireListenerConfig {
@@ -436,6 +469,8 @@ impl Default for OpenWireListenerConfig {
             max_frame_bytes: 104_857_600,
             max_inactivity_ms: 30_000,
             connect_timeout_ms: 10_000,
+            tls_enabled: true,
+            tls_bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 61617)),
         }
     }
 }

@@ -53,7 +53,15 @@ const CLIENT_CERTIFICATES: &[(&str, ClientCertificates)] = &[
     ("optional", ClientCertificates::Optional),
     ("required", ClientCertificates::Required),
 ];
-const ADMIN_KEYS: &[&str] = &["enabled", "bind", "users", "groups", "metrics_auth"];
+const ADMIN_KEYS: &[&str] = &[
+    "enabled",
+    "bind",
+    "tls_enabled",
+    "tls_bind",
+    "users",
+    "groups",
+    "metrics_auth",
+];
 const SERVER_KEYS: &[&str] = &["data_dir", "shutdown_grace_ms", "log_level", "log_format"];
 const LOG_FORMATS: &[(&str, LogFormat)] = &[("text", LogFormat::Text), ("json", LogFormat::Json)];
 const LISTENERS_KEYS: &[&str] = &["stomp", "mqtt", "kafka", "amqp", "openwire"];
@@ -67,6 +75,9 @@ const KAFKA_KEYS: &[&str] = &[
     "max_frame_bytes",
     "node_id",
     "group_initial_rebalance_delay_ms",
+    "tls_enabled",
+    "tls_bind",
+    "tls_advertised_port",
 ];
 const LOG_KEYS: &[&str] = &[
     "auto_create_streams",
@@ -82,6 +93,8 @@ const AMQP_KEYS: &[&str] = &[
     "channel_max",
     "heartbeat_s",
     "connect_timeout_ms",
+    "tls_enabled",
+    "tls_bind",
 ];
 const OPENWIRE_KEYS: &[&str] = &[
     "enabled",
@@ -89,6 +102,8 @@ const OPENWIRE_KEYS: &[&str] = &[
     "max_frame_bytes",
     "max_inactivity_ms",
     "connect_timeout_ms",
+    "tls_enabled",
+    "tls_bind",
 ];
 const MQTT_KEYS: &[&str] = &[
     "enabled",
@@ -305,6 +320,8 @@ fn socket_address(cx: &mut Cx<'_>, t: &Tbl<'_>, name: &str, out: &mut SocketAddr
 fn admin(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AdminConfig, users: &[UserConfig]) {
     cx.boolean(t, "enabled", &mut out.enabled);
     bind(cx, t, &mut out.bind);
+    cx.boolean(t, "tls_enabled", &mut out.tls_enabled);
+    socket_address(cx, t, "tls_bind", &mut out.tls_bind);
     admin_access(cx, t, out, users);
 }
 
@@ -381,6 +398,14 @@ fn kafka(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut KafkaListenerConfig) {
         0..=300_000,
         &mut out.group_initial_rebalance_delay_ms,
     );
+    cx.boolean(t, "tls_enabled", &mut out.tls_enabled);
+    socket_address(cx, t, "tls_bind", &mut out.tls_bind);
+    if cx.field(t, "tls_advertised_port").is_some() {
+        let mut port = 0u16;
+        if cx.int(t, "tls_advertised_port", 1..=65_535, &mut port) {
+            out.tls_advertised_port = Some(port);
+        }
+    }
 }
 
 fn log(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut LogConfig) {
@@ -697,6 +722,8 @@ fn amqp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AmqpListenerConfig) {
         POSITIVE,
         &mut out.connect_timeout_ms,
     );
+    cx.boolean(t, "tls_enabled", &mut out.tls_enabled);
+    socket_address(cx, t, "tls_bind", &mut out.tls_bind);
 }
 
 fn openwire(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut OpenWireListenerConfig) {
@@ -720,6 +747,8 @@ fn openwire(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut OpenWireListenerConfig) {
         POSITIVE,
         &mut out.connect_timeout_ms,
     );
+    cx.boolean(t, "tls_enabled", &mut out.tls_enabled);
+    socket_address(cx, t, "tls_bind", &mut out.tls_bind);
 }
 
 fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {

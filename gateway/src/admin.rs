@@ -43,7 +43,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::UNIX_EPOCH;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// What the admin server reads: the engine (once recovered), connections, metrics.
@@ -163,11 +162,16 @@ impl AdminState {
 }
 
 /// Serves the admin API on `listener` until `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
+pub async fn serve<L>(
+    listener: L,
     state: Arc<AdminState>,
     mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    // A plain `TcpListener`, or a `security::TlsListener` for HTTPS.
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
@@ -918,7 +922,7 @@ mod tests {
         // A recorder of our own (not installed globally): rendering works without one.
         let handle = PrometheusBuilder::new().build_recorder().handle();
         let state = AdminState::new(handle, ConnectionRegistry::new(), dir.path().into());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = watch::channel(false);
         let server = tokio::spawn(serve(listener, state.clone(), stopped));

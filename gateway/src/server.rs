@@ -7,6 +7,7 @@ use crate::mqtt::{MqttSessions, MqttSettings};
 use crate::openwire::{OpenWireSettings, OpenWireShared};
 use crate::security::{
     Authenticator, ClientStream, ConnectionLimiter, ListenerSecurity, PeerInfo, TlsAcceptor,
+    TlsListener,
 };
 use crate::stomp::{self, StompSettings};
 use anyhow::Context;
@@ -35,6 +36,17 @@ fn flow_control(policy: FlowControlPolicy) -> FlowControl {
 
 /// How long a Kafka client has for a TLS handshake (Kafka has no CONNECT frame to time out).
 const KAFKA_HANDSHAKE_MS: u64 = 10_000;
+/// How long an HTTPS client of the admin server has for its TLS handshake.
+const ADMIN_HANDSHAKE_MS: u64 = 10_000;
+
+/// The `listener` label of a listener's connection metrics: the protocol, `+ssl` for its TLS
+/// twin (as ActiveMQ's `stomp+ssl`, `mqtt+ssl`, ... transport schemes).
+fn listener_label(protocol: &str, tls: &Option<TlsAcceptor>) -> String {
+    match tls {
+        Some(_) => format!("{protocol}+ssl"),
+        None => protocol.to_owned(),
+    }
+}
 
 /// The engine settings a configuration asks for.
 pub fn engine_config(config: &Config) -> EngineConfig {
@@ -115,7 +127,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let admin_state = AdminState::new(prometheus, connections.clone(), data_dir.clone());
     admin_state.set_auth(crate::admin_auth::AdminAuth::from_config(&config));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let tls = match &config.tls {
+        Some(t) => Some(TlsAcceptor::from_config(t).context("cannot set up TLS ([tls])")?),
+        None => None,
+    };
     // The admin server starts first: /healthz answers and /readyz says 503 during recovery.
+    let admin_tls_task = match (&tls, config.admin.enabled && config.admin.tls_enabled) {
+        (Some(tls), true) => {
+            let bind = config.admin.tls_bind;
+            let listener = TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen for admin HTTPS on {bind}"))?;
+            let listener = TlsListener::new(
+                listener,
+                tls.clone(),
+                Duration::from_millis(ADMIN_HANDSHAKE_MS),
+            )
+            .with_context(|| format!("cannot listen for admin HTTPS on {bind}"))?;
+            tracing::info!(address = %bind, "admin HTTPS listener ready");
+            Some(tokio::spawn(admin::serve(
+                listener,
+                admin_state.clone(),
+                shutdown_rx.clone(),
+            )))
+        }
+        _ => None,
+    };
     let admin_task = if config.admin.enabled {
         let listener = TcpListener::bind(config.admin.bind)
             .await
@@ -165,10 +202,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut listeners = JoinSet::new();
     let authenticator = Arc::new(Authenticator::from_config(&config));
     let limiter = Arc::new(ConnectionLimiter::from_config(&config.security));
-    let tls = match &config.tls {
-        Some(t) => Some(TlsAcceptor::from_config(t).context("cannot set up TLS ([tls])")?),
-        None => None,
-    };
     let tls_reload = tls.clone().map(|t| tokio::spawn(reload_tls_on_sighup(t)));
     // Each protocol gets a plain listener and, when [tls] is configured, a TLS twin.
     let with_tls = |enabled: bool, bind: SocketAddr, tls_enabled: bool, tls_bind: SocketAddr| {
@@ -220,13 +253,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen for STOMP on {bind}"))?;
         tracing::info!(address = %bind, tls = tls.is_some(), "STOMP listener ready");
+        let label = listener_label("stomp", &tls);
         let security = security_for(bind, tls, stomp_cfg.connect_timeout_ms);
         let settings = stomp_settings.clone();
         let engine = engine.clone();
         let shutdown = shutdown_rx.clone();
         listeners.spawn(accept(
             listener,
-            connections.listener("stomp", "stomp"),
+            connections.listener("stomp", &label),
             shutdown_rx.clone(),
             security,
             move |stream, peer| {
@@ -265,6 +299,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen for MQTT on {bind}"))?;
         tracing::info!(address = %bind, tls = tls.is_some(), "MQTT listener ready");
+        let label = listener_label("mqtt", &tls);
         let security = security_for(bind, tls, mqtt_cfg.connect_timeout_ms);
         let settings = mqtt_settings.clone();
         let sessions = mqtt_sessions.clone();
@@ -272,7 +307,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let shutdown = shutdown_rx.clone();
         listeners.spawn(accept(
             listener,
-            connections.listener("mqtt", "mqtt"),
+            connections.listener("mqtt", &label),
             shutdown_rx.clone(),
             security,
             move |stream, peer| {
@@ -293,10 +328,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let kafka_cfg = &config.listeners.kafka;
     let mut kafka_tasks = Vec::new();
     if kafka_cfg.enabled {
-        let listener = TcpListener::bind(kafka_cfg.bind)
-            .await
-            .with_context(|| format!("cannot listen for Kafka on {}", kafka_cfg.bind))?;
-        tracing::info!(address = %kafka_cfg.bind, "Kafka listener ready");
         let settings = KafkaSettings {
             limits: codecs::kafka::KafkaLimits {
                 max_frame_bytes: kafka_cfg.max_frame_bytes,
@@ -318,18 +349,43 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         kafka_tasks.push(tokio::spawn(
             broker.clone().run_group_expiry(Duration::from_millis(250)),
         ));
-        let shutdown = shutdown_rx.clone();
-        // No TLS twin yet for Kafka; the connection limits apply as on every listener.
-        let security = security_for(kafka_cfg.bind, None, KAFKA_HANDSHAKE_MS);
-        listeners.spawn(accept(
-            listener,
-            connections.listener("kafka", "kafka"),
-            shutdown_rx.clone(),
-            security,
-            move |stream, peer| {
-                crate::kafka::session::serve(stream, peer.addr, broker.clone(), shutdown.clone())
-            },
-        ));
+        for (bind, tls) in with_tls(
+            true,
+            kafka_cfg.bind,
+            kafka_cfg.tls_enabled,
+            kafka_cfg.tls_bind,
+        ) {
+            let listener = TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen for Kafka on {bind}"))?;
+            tracing::info!(address = %bind, tls = tls.is_some(), "Kafka listener ready");
+            // Clients of the TLS listener are sent back to it (Metadata, FindCoordinator).
+            let advertised = tls.is_some().then(|| crate::kafka::AdvertisedListener {
+                host: broker.settings.advertised_host.clone(),
+                port: kafka_cfg
+                    .tls_advertised_port
+                    .unwrap_or(kafka_cfg.tls_bind.port()),
+            });
+            let label = listener_label("kafka", &tls);
+            let security = security_for(bind, tls, KAFKA_HANDSHAKE_MS);
+            let broker = broker.clone();
+            let shutdown = shutdown_rx.clone();
+            listeners.spawn(accept(
+                listener,
+                connections.listener("kafka", &label),
+                shutdown_rx.clone(),
+                security,
+                move |stream, peer| {
+                    crate::kafka::session::serve(
+                        stream,
+                        peer,
+                        broker.clone(),
+                        advertised.clone(),
+                        shutdown.clone(),
+                    )
+                },
+            ));
+        }
     }
     let route_set = Arc::new(std::sync::Mutex::new(crate::bridge::RouteSet::start(
         &engine,
@@ -349,9 +405,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let amqp_cfg = &config.listeners.amqp;
     if amqp_cfg.enabled {
-        let listener = TcpListener::bind(amqp_cfg.bind)
-            .await
-            .with_context(|| format!("cannot listen for AMQP on {}", amqp_cfg.bind))?;
         let topology = crate::amqp091::topology::topology_path(&config.server.data_dir);
         let (exchanges, bindings) = crate::amqp091::topology::load(&engine, &topology)
             .with_context(|| format!("cannot read the AMQP topology {}", topology.display()))?;
@@ -361,7 +414,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let queues = crate::amqp091::topology::restore_queues(&engine, &amqp091_broker, &topology)
             .with_context(|| format!("cannot read the AMQP topology {}", topology.display()))?;
         tracing::info!(exchanges, bindings, queues, "AMQP topology restored");
-        tracing::info!(address = %amqp_cfg.bind, "AMQP listener ready");
         let port = Arc::new(crate::amqp_port::AmqpPort {
             engine: engine.clone(),
             amqp091: Arc::new(crate::amqp091::Amqp091Settings {
@@ -374,26 +426,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }),
             amqp091_broker,
         });
-        let shutdown = shutdown_rx.clone();
-        // No TLS twin yet for AMQP (5671); the connection limits apply as on every listener.
-        let security = security_for(amqp_cfg.bind, None, amqp_cfg.connect_timeout_ms);
-        listeners.spawn(accept(
-            listener,
-            connections.listener("amqp", "amqp"),
-            shutdown_rx.clone(),
-            security,
-            move |stream, peer| {
-                crate::amqp_port::serve(stream, peer, port.clone(), shutdown.clone())
-            },
-        ));
+        // The TLS twin (5671) sniffs the protocol header inside TLS, as the plain port does.
+        for (bind, tls) in with_tls(true, amqp_cfg.bind, amqp_cfg.tls_enabled, amqp_cfg.tls_bind) {
+            let listener = TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen for AMQP on {bind}"))?;
+            tracing::info!(address = %bind, tls = tls.is_some(), "AMQP listener ready");
+            let label = listener_label("amqp", &tls);
+            let security = security_for(bind, tls, amqp_cfg.connect_timeout_ms);
+            let port = port.clone();
+            let shutdown = shutdown_rx.clone();
+            listeners.spawn(accept(
+                listener,
+                connections.listener("amqp", &label),
+                shutdown_rx.clone(),
+                security,
+                move |stream, peer| {
+                    crate::amqp_port::serve(stream, peer, port.clone(), shutdown.clone())
+                },
+            ));
+        }
     }
 
     let openwire_cfg = &config.listeners.openwire;
     if openwire_cfg.enabled {
-        let listener = TcpListener::bind(openwire_cfg.bind)
-            .await
-            .with_context(|| format!("cannot listen for OpenWire on {}", openwire_cfg.bind))?;
-        tracing::info!(address = %openwire_cfg.bind, "OpenWire listener ready");
         let settings = Arc::new(OpenWireSettings {
             limits: OpenWireLimits {
                 max_frame_size: openwire_cfg.max_frame_bytes,
@@ -403,27 +459,41 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             connect_timeout: Duration::from_millis(openwire_cfg.connect_timeout_ms),
             authenticator: authenticator.clone(),
         });
+        // One set of temporary destinations for both listeners (ssl:// 61617 is the TLS twin).
         let shared = Arc::new(OpenWireShared::default());
-        let engine = engine.clone();
-        let shutdown = shutdown_rx.clone();
-        // No TLS twin yet for OpenWire (61617); the connection limits apply as on every listener.
-        let security = security_for(openwire_cfg.bind, None, openwire_cfg.connect_timeout_ms);
-        listeners.spawn(accept(
-            listener,
-            connections.listener("openwire", "openwire"),
-            shutdown_rx.clone(),
-            security,
-            move |stream, peer| {
-                crate::openwire::session::serve(
-                    stream,
-                    peer,
-                    engine.clone(),
-                    settings.clone(),
-                    shared.clone(),
-                    shutdown.clone(),
-                )
-            },
-        ));
+        for (bind, tls) in with_tls(
+            true,
+            openwire_cfg.bind,
+            openwire_cfg.tls_enabled,
+            openwire_cfg.tls_bind,
+        ) {
+            let listener = TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen for OpenWire on {bind}"))?;
+            tracing::info!(address = %bind, tls = tls.is_some(), "OpenWire listener ready");
+            let label = listener_label("openwire", &tls);
+            let security = security_for(bind, tls, openwire_cfg.connect_timeout_ms);
+            let settings = settings.clone();
+            let shared = shared.clone();
+            let engine = engine.clone();
+            let shutdown = shutdown_rx.clone();
+            listeners.spawn(accept(
+                listener,
+                connections.listener("openwire", &label),
+                shutdown_rx.clone(),
+                security,
+                move |stream, peer| {
+                    crate::openwire::session::serve(
+                        stream,
+                        peer,
+                        engine.clone(),
+                        settings.clone(),
+                        shared.clone(),
+                        shutdown.clone(),
+                    )
+                },
+            ));
+        }
     }
 
     admin_state.set_listeners_bound();
@@ -448,6 +518,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         // Graceful: in-flight admin requests finish (within the grace period).
         if tokio::time::timeout(grace, task).await.is_err() {
             tracing::warn!("admin requests still busy after the grace period");
+        }
+    }
+    if let Some(task) = admin_tls_task {
+        if tokio::time::timeout(grace, task).await.is_err() {
+            tracing::warn!("admin HTTPS requests still busy after the grace period");
         }
     }
     for task in kafka_tasks {

@@ -147,22 +147,34 @@ class Gateway:
         self.kafka_port = getattr(self, "kafka_port", None) or free_port(self.host)
         self.amqp_port = getattr(self, "amqp_port", None) or free_port(self.host)
         self.openwire_port = getattr(self, "openwire_port", None) or free_port(self.host)
+        # The TLS twins (started only when a test configures [tls]) get free ports too: their
+        # defaults (61614, 8883, 5671, 61617, 9093, 8162) would clash between gateways.
+        self.tls_ports = {
+            name: free_port(self.host)
+            for name in ("stomp", "mqtt", "amqp", "openwire", "kafka", "admin")
+        }
         self.data_dir = self.workdir / "data"
         self.config_path = self.workdir / "gateway.toml"
         self.log_path = self.workdir / "gateway.log"
         base = {
             "server": {"data_dir": str(self.data_dir)},
             "listeners": {
-                "stomp": {"bind": f"{self.host}:{self.stomp_port}", "heartbeat_min_ms": 100},
-                "mqtt": {"bind": f"{self.host}:{self.mqtt_port}"},
-                "kafka": {"bind": f"{self.host}:{self.kafka_port}"},
-                "amqp": {"bind": f"{self.host}:{self.amqp_port}"},
-                "openwire": {"bind": f"{self.host}:{self.openwire_port}"},
+                "stomp": {"bind": f"{self.host}:{self.stomp_port}", "heartbeat_min_ms": 100,
+                          "tls_bind": f"{self.host}:{self.tls_ports['stomp']}"},
+                "mqtt": {"bind": f"{self.host}:{self.mqtt_port}",
+                         "tls_bind": f"{self.host}:{self.tls_ports['mqtt']}"},
+                "kafka": {"bind": f"{self.host}:{self.kafka_port}",
+                          "tls_bind": f"{self.host}:{self.tls_ports['kafka']}"},
+                "amqp": {"bind": f"{self.host}:{self.amqp_port}",
+                         "tls_bind": f"{self.host}:{self.tls_ports['amqp']}"},
+                "openwire": {"bind": f"{self.host}:{self.openwire_port}",
+                             "tls_bind": f"{self.host}:{self.tls_ports['openwire']}"},
             },
             # ActiveMQ 5.17 has no broker-side redelivery limit for STOMP consumers (the "6" is
             # the OpenWire JMS client's RedeliveryPolicy): unlimited is the equivalent.
             "broker": {"max_redeliveries": -1, "dead_letter_queue": "ActiveMQ.DLQ"},
-            "admin": {"bind": f"{self.host}:{self.admin_port}"},
+            "admin": {"bind": f"{self.host}:{self.admin_port}",
+                      "tls_bind": f"{self.host}:{self.tls_ports['admin']}"},
         }
         self.config = deep_merge(base, overrides or {})
         text = to_toml(self.config)

@@ -1,4 +1,5 @@
-//! The AMQP 0-9-1 connection handshake: `connection.start` / `start-ok` (PLAIN, AMQPLAIN),
+//! The AMQP 0-9-1 connection handshake: `connection.start` / `start-ok` (PLAIN, AMQPLAIN,
+//! EXTERNAL with a TLS client certificate),
 //! `tune` / `tune-ok`, `open` / `open-ok`, and the one function that authenticates clients.
 
 use super::session::{close_connection, write, Amqp091Settings, Framer, VHOST};
@@ -119,6 +120,16 @@ fn plain_credentials(response: &Bytes) -> Option<(String, String)> {
     ))
 }
 
+/// The SASL mechanisms `connection.start` offers: PLAIN and AMQPLAIN, and EXTERNAL when the
+/// client presented a verified TLS certificate (as RabbitMQ's rabbitmq_auth_mechanism_ssl).
+fn offered_mechanisms(peer: &PeerInfo) -> Bytes {
+    if peer.certificate_user.is_some() {
+        Bytes::from_static(b"PLAIN AMQPLAIN EXTERNAL")
+    } else {
+        Bytes::from_static(b"PLAIN AMQPLAIN")
+    }
+}
+
 /// Runs the handshake up to `connection.open-ok`: start / start-ok (PLAIN, AMQPLAIN), tune /
 /// tune-ok, open (vhost `/`). Errors are answered with `connection.close`.
 pub(super) async fn handshake<S>(
@@ -137,7 +148,7 @@ where
         version_major: 0,
         version_minor: 9,
         server_properties: server_properties(),
-        mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+        mechanisms: offered_mechanisms(peer),
         locales: Bytes::from_static(b"en_US"),
     };
     if !write(framed, vec![Frame::method(0, start)]).await {
@@ -164,6 +175,7 @@ where
     let credentials = match mechanism.as_str() {
         "PLAIN" => plain_credentials(&start_ok.response),
         "AMQPLAIN" => amqplain_credentials(&start_ok.response),
+        "EXTERNAL" => None,
         other => {
             close_connection(
                 framed,
@@ -177,6 +189,16 @@ where
     };
     // The same rules as every protocol (docs/security.md): users, loopback defaults, back-off.
     let outcome = match credentials {
+        // EXTERNAL (as RabbitMQ's rabbitmq_auth_mechanism_ssl): the verified client
+        // certificate's common name is the user; no password.
+        None if mechanism == "EXTERNAL" => match &peer.certificate_user {
+            Some(user) => settings
+                .authenticator
+                .authenticate(Some(user), None, peer)
+                .await
+                .map_err(|e| e.to_string()),
+            None => Err("no verified client certificate".to_string()),
+        },
         Some((user, password)) => settings
             .authenticator
             .authenticate(Some(&user), Some(password.as_bytes()), peer)
@@ -310,6 +332,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn external_is_offered_only_with_a_client_certificate() {
+        let mut peer = PeerInfo {
+            addr: ([127, 0, 0, 1], 5671).into(),
+            listener_is_loopback: true,
+            certificate_user: None,
+        };
+        assert_eq!(offered_mechanisms(&peer).as_ref(), b"PLAIN AMQPLAIN");
+        peer.certificate_user = Some("alice".into());
+        assert_eq!(
+            offered_mechanisms(&peer).as_ref(),
+            b"PLAIN AMQPLAIN EXTERNAL"
+        );
+    }
 
     #[test]
     fn plain_response_is_authzid_user_password() {

@@ -34,6 +34,38 @@ pub struct KafkaSettings {
     pub group_initial_rebalance_delay: std::time::Duration,
 }
 
+/// Where the clients of one Kafka listener are told to connect (Metadata brokers,
+/// FindCoordinator), when it is not the broker-wide `advertised_host:advertised_port`: the TLS
+/// listener sends its clients back to the TLS port, as a Kafka broker's `advertised.listeners`
+/// entry per security protocol does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvertisedListener {
+    /// Host name or IP address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+impl AdvertisedListener {
+    /// Points the broker addresses of a Metadata or FindCoordinator response at this listener.
+    pub fn apply(&self, response: &mut codecs::kafka::KafkaResponse) {
+        use codecs::kafka::KafkaResponseBody;
+        match &mut response.body {
+            KafkaResponseBody::Metadata(m) => {
+                for broker in &mut m.brokers {
+                    broker.host.clone_from(&self.host);
+                    broker.port = i32::from(self.port);
+                }
+            }
+            KafkaResponseBody::FindCoordinator(c) if c.error_code == 0 => {
+                c.host.clone_from(&self.host);
+                c.port = i32::from(self.port);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// What every Kafka connection shares: the log, the group coordinator and the settings.
 pub struct KafkaBroker {
     /// The partitioned log.

@@ -2,24 +2,28 @@
 //! time per connection), and a request that cannot be parsed, an unknown API key or an
 //! unsupported version (other than ApiVersions) closes the connection, and only it.
 
-use super::KafkaBroker;
+use super::{AdvertisedListener, KafkaBroker};
+use crate::security::PeerInfo;
 use codecs::kafka::{decode_request, decode_request_header, KafkaCodec};
 use futures::{SinkExt, StreamExt};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio_util::codec::Framed;
 
 /// Serves one connection until the client closes it, it misbehaves, or shutdown.
+/// `advertised`: where this listener's clients are told to connect, when not the broker-wide
+/// advertised address (the TLS listener).
 pub async fn serve<S>(
     stream: S,
-    peer: SocketAddr,
+    peer_info: PeerInfo,
     broker: Arc<KafkaBroker>,
+    advertised: Option<AdvertisedListener>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let peer = peer_info.addr;
     let mut framed = Framed::new(stream, KafkaCodec::new(broker.settings.limits));
     loop {
         let frame = tokio::select! {
@@ -54,7 +58,10 @@ pub async fn serve<S>(
             r = broker.handle(request, peer) => r,
             _ = shutdown.changed() => break,
         };
-        if let Some(response) = response {
+        if let Some(mut response) = response {
+            if let Some(listener) = &advertised {
+                listener.apply(&mut response);
+            }
             if let Err(e) = framed.send(response).await {
                 tracing::debug!(%peer, error = %e, "Kafka connection write failed");
                 break;

@@ -26,6 +26,7 @@
 //! groups.
 
 mod auth;
+mod https;
 mod limits;
 mod stream;
 mod tls;
@@ -34,6 +35,7 @@ pub(crate) use auth::{dummy_verify, verify_password};
 pub use auth::{
     hash_password, AccessDenied, Action, AuthError, Authenticator, PeerInfo, Principal,
 };
+pub use https::TlsListener;
 pub use limits::{ConnectionLimiter, ConnectionPermit, ConnectionRefused};
 pub use stream::ClientStream;
 pub use tls::{generate_self_signed, TlsAcceptor};
