@@ -293,6 +293,14 @@ pub struct KafkaListenerConfig {
     /// further join, up to the rebalance timeout) for more members before forming a
     /// generation, as Kafka's `group.initial.rebalance.delay.ms`. Default 3000.
     pub group_initial_rebalance_delay_ms: u64,
+    /// SASL mechanisms offered to Kafka clients (SaslHandshake), some of `"PLAIN"` and
+    /// `"SCRAM-SHA-256"`; empty: no SASL. Default both.
+    pub sasl_mechanisms: Vec<String>,
+    /// Require SASL authentication before any request other than ApiVersions and
+    /// SaslHandshake, even where anonymous clients are admitted. SASL is required anyway
+    /// wherever anonymous clients are refused (a listener not bound to loopback, or `[[users]]`
+    /// configured; see docs/security.md). Default `false`.
+    pub require_sasl: bool,
 }
 
 impl Default for KafkaListenerConfig {
@@ -305,6 +313,8 @@ impl Default for KafkaListenerConfig {
             max_frame_bytes: 100 * 1024 * 1024,
             node_id: 0,
             group_initial_rebalance_delay_ms: 3000,
+            sasl_mechanisms: vec!["PLAIN".to_owned(), "SCRAM-SHA-256".to_owned()],
+            require_sasl: false,
         }
     }
 }
@@ -768,6 +778,13 @@ pub struct UserConfig {
     pub password_hash: Option<String>,
     /// Groups the user belongs to, named by `[[authorization]]` entries. Default: none.
     pub groups: Vec<String>,
+    /// The user's SCRAM-SHA-256 credential (Kafka SASL `SCRAM-SHA-256`), as printed by
+    /// `gateway hash-password --scram`: `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`
+    /// (base64). An argon2 `password_hash` cannot give SCRAM keys, so a user who logs in with
+    /// SCRAM needs this too; a user with only this field can also log in with its password
+    /// (PLAIN, STOMP, ...). Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scram_sha256: Option<String>,
 }
 
 /// Whether an authorization entry is about queues or topics.

@@ -15,6 +15,7 @@
 //! | `POST /api/dlq/replay?queue=Q[&dlq=D][&limit=N]` | move dead letters back to `Q` |
 //! | `GET /api/connections` | open connections |
 //! | `GET /api/consumers` | open consumers |
+//! | `POST /api/reload` | re-read the configuration file as SIGHUP does (routes, streams, TLS certificate); 400 with `errors` when it does not validate |
 //!
 //! Errors are JSON `{"error": "..."}` with 404 (unknown queue), 400 (bad request) or 503 (store
 //! not open yet). The API listens on loopback by default: it can delete data.
@@ -108,7 +109,44 @@ fn router(state: Arc<AdminState>) -> Router {
         .route("/api/dlq/replay", post(replay))
         .route("/api/connections", get(connections))
         .route("/api/consumers", get(consumers))
+        .route("/api/reload", post(reload))
         .with_state(state)
+}
+
+/// `POST /api/reload`: what SIGHUP does (see [`crate::server::reload`]). 200 with what was
+/// reloaded; 400 with `errors` (each `FILE:LINE: key: message`) when the file does not
+/// validate, or with `error` when there is no file or a stream is refused (the routes in force
+/// stay); 500 when some routes could not be started.
+async fn reload() -> Response {
+    use crate::server::ReloadFailure;
+    match crate::server::reload().await {
+        Ok(outcome) => {
+            tracing::info!(
+                routes = outcome.routes,
+                stopped = outcome.stopped,
+                started = outcome.started,
+                "configuration reloaded through the admin API"
+            );
+            (
+                StatusCode::OK,
+                Json(json!({ "reloaded": true, "result": outcome })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "admin API reload refused");
+            let (status, errors) = match &e {
+                ReloadFailure::Invalid(errors) => (StatusCode::BAD_REQUEST, errors.clone()),
+                ReloadFailure::NoConfigFile | ReloadFailure::Streams(_) => {
+                    (StatusCode::BAD_REQUEST, Vec::new())
+                }
+                ReloadFailure::NotRunning => (StatusCode::SERVICE_UNAVAILABLE, Vec::new()),
+                ReloadFailure::RoutesFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new()),
+            };
+            let body = json!({ "reloaded": false, "error": e.to_string(), "errors": errors });
+            (status, Json(body)).into_response()
+        }
+    }
 }
 
 /// An API failure: status and message, sent as `{"error": message}`.

@@ -47,7 +47,12 @@ enum Command {
     /// Hash a password for `[[users]] password_hash` (argon2id). Reads the password from
     /// standard input (one line) or, on a terminal, prompts for it twice without echo; prints
     /// the PHC string.
-    HashPassword,
+    HashPassword {
+        /// Print a SCRAM-SHA-256 credential for `[[users]] scram_sha256` instead (Kafka SASL
+        /// SCRAM-SHA-256 logins; random salt, 4096 iterations).
+        #[arg(long)]
+        scram: bool,
+    },
     /// Write a self-signed development certificate and its private key (PEM) for `[tls]`.
     GenCert {
         /// Where to write the certificate.
@@ -78,6 +83,10 @@ enum Command {
     /// Dead-letter queue actions.
     #[command(subcommand)]
     Dlq(cli::DlqCommand),
+    /// Make the running gateway re-read its configuration file, as SIGHUP does (routes,
+    /// streams, TLS certificate); prints every error when the file does not validate (the
+    /// routes in force stay).
+    Reload,
 }
 
 fn main() -> ExitCode {
@@ -95,7 +104,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some(Command::HashPassword) => hash_password(),
+        Some(Command::HashPassword { scram }) => hash_password(scram),
         Some(Command::GenCert {
             cert,
             key,
@@ -110,12 +119,13 @@ fn main() -> ExitCode {
         Some(Command::Consumers) => cli::run(cli::AdminCommand::Consumers, &cli.admin, cli.json),
         Some(Command::Overview) => cli::run(cli::AdminCommand::Overview, &cli.admin, cli.json),
         Some(Command::Dlq(d)) => cli::run(cli::AdminCommand::Dlq(d), &cli.admin, cli.json),
+        Some(Command::Reload) => cli::run(cli::AdminCommand::Reload, &cli.admin, cli.json),
         None => run(cli.config),
     }
 }
 
-/// `gateway hash-password`.
-fn hash_password() -> ExitCode {
+/// `gateway hash-password [--scram]`.
+fn hash_password(scram: bool) -> ExitCode {
     use std::io::{BufRead, IsTerminal};
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ");
@@ -143,6 +153,18 @@ fn hash_password() -> ExitCode {
     if password.is_empty() {
         eprintln!("gateway: empty password");
         return ExitCode::FAILURE;
+    }
+    if scram {
+        return match security::scram::ScramCredential::generate(password.as_bytes()) {
+            Ok(credential) => {
+                println!("{credential}");
+                ExitCode::SUCCESS
+            }
+            Err(_) => {
+                eprintln!("gateway: no randomness for a salt");
+                ExitCode::FAILURE
+            }
+        };
     }
     match security::hash_password(password.as_bytes()) {
         Ok(phc) => {

@@ -1,6 +1,7 @@
 //! Authentication (users, argon2 password hashes, the loopback rules, failure back-off) and
 //! authorization (ActiveMQ-style entries per destination pattern).
 
+use super::scram::{decoy_credential, ScramCredential};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use config::{AuthorizationEntry, AuthorizationKind, Config, UserConfig};
@@ -242,6 +243,8 @@ fn covers(pattern: &str, name: &str) -> bool {
 struct User {
     password_hash: Option<String>,
     groups: Arc<[String]>,
+    /// `[[users]] scram_sha256`, for SCRAM-SHA-256 logins (Kafka SASL).
+    scram_sha256: Option<ScramCredential>,
 }
 
 /// Admits clients: checks credentials against the configured users with the loopback rules,
@@ -283,6 +286,10 @@ impl Authenticator {
                         User {
                             password_hash: u.password_hash.clone(),
                             groups: u.groups.clone().into(),
+                            scram_sha256: u
+                                .scram_sha256
+                                .as_deref()
+                                .and_then(|c| ScramCredential::parse(c).ok()),
                         },
                     )
                 })
@@ -425,6 +432,13 @@ impl Authenticator {
         }
         if let Some(u) = self.users.get(name) {
             let Some(hash) = &u.password_hash else {
+                // A user with only a SCRAM credential can still log in with its password.
+                if let (Some(scram), Some(p)) = (&u.scram_sha256, password) {
+                    if scram.verify_password(p) {
+                        return Ok(self.principal(name, false, u.groups.clone()));
+                    }
+                    return Err(bad());
+                }
                 dummy_verify(password.unwrap_or_default());
                 return Err(bad());
             };
@@ -502,6 +516,81 @@ impl Authenticator {
     }
 }
 
+/// The SCRAM-SHA-256 credential to run an exchange with ([`Authenticator::scram_credential`]).
+#[derive(Debug, Clone)]
+pub struct ScramLookup {
+    /// The credential; a decoy no proof matches when the user cannot log in with SCRAM.
+    pub credential: ScramCredential,
+    /// Whether a successful exchange may admit the user (false: the exchange is run to the
+    /// end with a decoy, then refused, so that it does not tell which users exist).
+    pub known: bool,
+}
+
+impl Authenticator {
+    /// The credential a SCRAM-SHA-256 exchange for `user` from `peer` runs with: the user's
+    /// `scram_sha256`; for the built-in `guest` on a loopback listener without configured
+    /// users, one derived from its password; otherwise a decoy. `guest` from a peer that is
+    /// not on loopback is refused at once.
+    pub fn scram_credential(&self, user: &str, peer: &PeerInfo) -> Result<ScramLookup, AuthError> {
+        if user == GUEST_USER && !peer.addr.ip().is_loopback() {
+            return Err(AuthError::GuestNotFromLoopback);
+        }
+        let found = match self.users.get(user) {
+            Some(u) => u.scram_sha256.clone(),
+            None if user == GUEST_USER && self.users.is_empty() && peer.listener_is_loopback => {
+                static GUEST: OnceLock<Option<ScramCredential>> = OnceLock::new();
+                GUEST
+                    .get_or_init(|| ScramCredential::generate(GUEST_USER.as_bytes()).ok())
+                    .clone()
+            }
+            None => None,
+        };
+        Ok(match found {
+            Some(credential) => ScramLookup {
+                credential,
+                known: true,
+            },
+            None => ScramLookup {
+                credential: decoy_credential(user),
+                known: false,
+            },
+        })
+    }
+
+    /// Admits `user` after a SCRAM exchange whose proof was right for the credential
+    /// [`Authenticator::scram_credential`] returned with `known`.
+    pub fn admit_scram(&self, user: &str, peer: &PeerInfo) -> Result<Principal, AuthError> {
+        let principal = match self.users.get(user) {
+            Some(u) if u.scram_sha256.is_some() => self.principal(user, false, u.groups.clone()),
+            None if user == GUEST_USER
+                && self.users.is_empty()
+                && peer.listener_is_loopback
+                && peer.addr.ip().is_loopback() =>
+            {
+                self.principal(GUEST_USER, false, vec![GUEST_GROUP.to_owned()].into())
+            }
+            _ => {
+                return Err(AuthError::BadCredentials {
+                    user: user.to_owned(),
+                })
+            }
+        };
+        let principal = self.take_place(principal)?;
+        self.forget_failures(peer.addr.ip());
+        Ok(principal)
+    }
+
+    /// Answers a failed authentication that did not go through
+    /// [`Authenticator::authenticate`] (a SCRAM proof that did not match): logs it and waits
+    /// out the back-off for the peer's address.
+    pub async fn failed(&self, peer: &PeerInfo, reason: &AuthError) {
+        let delay = self.record_failure(peer.addr.ip());
+        tracing::info!(peer = %peer.addr, reason = %reason, delay_ms = delay.as_millis() as u64,
+            "authentication failed");
+        tokio::time::sleep(delay).await;
+    }
+}
+
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)
@@ -552,6 +641,7 @@ mod tests {
             name: name.to_owned(),
             password_hash: Some(hash_password(password.as_bytes()).unwrap_or_default()),
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            scram_sha256: None,
         }
     }
 

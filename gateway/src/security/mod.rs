@@ -27,6 +27,7 @@
 
 mod auth;
 mod limits;
+pub mod scram;
 mod stream;
 mod tls;
 
