@@ -515,6 +515,29 @@ mod tests {
     }
 
     #[test]
+    fn a_doubled_client_nonce_is_accepted_as_kafka_does() {
+        // librdkafka 2.0 echoes `r=<client nonce><combined nonce>`; Kafka accepts any nonce
+        // that ends with the combined one, and the proof covers what was sent.
+        let cred = ScramCredential::generate(b"pw").unwrap();
+        let mut server = ScramServer::new();
+        server.client_first(b"n,,n=u,r=abc").unwrap();
+        let first = String::from_utf8(server.server_first(cred.clone()).unwrap()).unwrap();
+        let nonce = first.split(',').next().unwrap().strip_prefix("r=").unwrap();
+        let without = format!("c=biws,r=abc{nonce}");
+        let auth = format!("n=u,r=abc,{first},{without}");
+        let msg = client_final("pw", &cred.salt, cred.iterations, &auth, &without);
+        assert!(server.client_final(msg.as_bytes()).is_ok());
+        // A nonce that does not end with the combined one is refused.
+        let mut server = ScramServer::new();
+        server.client_first(b"n,,n=u,r=abc").unwrap();
+        server.server_first(cred).unwrap();
+        assert!(matches!(
+            server.client_final(b"c=biws,r=abcX,p=AAAA"),
+            Err(ScramError::Malformed(_))
+        ));
+    }
+
+    #[test]
     fn stored_form_round_trips_and_checks_passwords() {
         let cred = ScramCredential::generate(b"pw").unwrap();
         let text = cred.to_string();
