@@ -794,6 +794,10 @@ pub enum AuthorizationKind {
     Queue,
     /// The entry was written `topic = "pattern"`.
     Topic,
+    /// The entry was written `group = "pattern"`: Kafka consumer groups (`read` lets a
+    /// principal join, commit to and describe a matching group). Without any group entry,
+    /// groups are not authorized.
+    Group,
 }
 
 /// One `[[authorization]]` entry, as ActiveMQ's `authorizationEntry`: the groups that may read
@@ -801,7 +805,7 @@ pub enum AuthorizationKind {
 /// matching a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationEntry {
-    /// Queues or topics.
+    /// Queues, topics or (Kafka) consumer groups.
     pub kind: AuthorizationKind,
     /// Canonical destination pattern (`orders.>`, `prices.*.eur`); see [`validate_pattern`].
     pub pattern: String,
@@ -820,6 +824,7 @@ impl Serialize for AuthorizationEntry {
         match self.kind {
             AuthorizationKind::Queue => s.serialize_field("queue", &self.pattern)?,
             AuthorizationKind::Topic => s.serialize_field("topic", &self.pattern)?,
+            AuthorizationKind::Group => s.serialize_field("group", &self.pattern)?,
         }
         s.serialize_field("read", &self.read)?;
         s.serialize_field("write", &self.write)?;

@@ -45,7 +45,7 @@ const SECURITY_KEYS: &[&str] = &[
     "auth_failure_delay_ms",
 ];
 const USER_KEYS: &[&str] = &["name", "password_hash", "groups", "scram_sha256"];
-const AUTHORIZATION_KEYS: &[&str] = &["queue", "topic", "read", "write", "admin"];
+const AUTHORIZATION_KEYS: &[&str] = &["queue", "topic", "group", "read", "write", "admin"];
 const CLIENT_CERTIFICATES: &[(&str, ClientCertificates)] = &[
     ("none", ClientCertificates::None),
     ("optional", ClientCertificates::Optional),
@@ -1168,17 +1168,27 @@ fn authorization(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<AuthorizationEntry> {
         cx.check_keys(&t, AUTHORIZATION_KEYS);
         let queue = cx.field(&t, "queue");
         let topic = cx.field(&t, "topic");
-        let target = match (queue, topic) {
-            (Some(q), None) => Some((AuthorizationKind::Queue, q)),
-            (None, Some(tp)) => Some((AuthorizationKind::Topic, tp)),
-            (Some(_), Some(tp)) => {
+        // `group = "pattern"`: Kafka consumer groups.
+        let group = cx.field(&t, "group");
+        let target = match (queue, topic, group) {
+            (Some(q), None, None) => Some((AuthorizationKind::Queue, q)),
+            (None, Some(tp), None) => Some((AuthorizationKind::Topic, tp)),
+            (None, None, Some(g)) => Some((AuthorizationKind::Group, g)),
+            (Some(_), Some(tp), _) => {
                 cx.error_at(
                     &tp,
                     "an entry names either a queue or a topic pattern, not both",
                 );
                 None
             }
-            (None, None) => {
+            (Some(_), None, Some(g)) | (None, Some(_), Some(g)) => {
+                cx.error_at(
+                    &g,
+                    "an entry names one of a queue, a topic or a group pattern",
+                );
+                None
+            }
+            (None, None, None) => {
                 let line = cx.line(t.span.clone());
                 cx.push(
                     line,

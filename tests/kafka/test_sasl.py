@@ -286,3 +286,40 @@ def test_topics_outside_the_entries_are_invisible_and_refused(secured, kcat):
     assert bad.returncode != 0 or "Authorization" in bad.stderr.decode(errors="replace")
     listing = kcat(gw, *sasl_args("PLAIN", "consumer", "c-pass"), "-L", "-m", "10").text
     assert "orders.eu" in listing and "invoices" not in listing
+
+
+def test_group_entries_authorize_consumer_groups(kafka_gateway):
+    """`group = "pattern"` entries authorize Kafka consumer groups (read: join, commit, fetch
+    offsets, describe); a group outside them gets GROUP_AUTHORIZATION_FAILED (30)."""
+    gw = kafka_gateway(extra_toml=SECURITY + sasl_users_toml(USERS, scram=False) + ACL + """
+[[authorization]]
+group = "billing.>"
+read = ["readers"]
+
+[[streams]]
+name = "orders.eu"
+partitions = 1
+""")
+    p = Producer(confluent(gw, "PLAIN", "producer", "p-pass"))
+    p.produce("orders.eu", value=b"grouped")
+    assert p.flush(15) == 0
+
+    def first_event(group: str):
+        c = Consumer(confluent(gw, "PLAIN", "consumer", "c-pass", **{
+            "group.id": group, "auto.offset.reset": "earliest"}))
+        c.subscribe(["orders.eu"])
+        deadline = time.time() + 30
+        try:
+            while time.time() < deadline:
+                m = c.poll(0.5)
+                if m is not None:
+                    return m
+        finally:
+            c.close()
+        return None
+
+    allowed = first_event("billing.readers")
+    assert allowed is not None and allowed.error() is None and allowed.value() == b"grouped"
+    refused = first_event("other.readers")
+    assert refused is not None and refused.error() is not None
+    assert refused.error().code() == KafkaError.GROUP_AUTHORIZATION_FAILED, refused.error()

@@ -76,6 +76,15 @@ fn may_describe(principal: Option<&Principal>, topic: &str) -> bool {
         .any(|a| may(principal, a, topic))
 }
 
+/// May `principal` use consumer group `group` (Kafka's READ on the group: join, sync,
+/// heartbeat, leave, commit, fetch offsets, describe)? Checked against the `group = "pattern"`
+/// entries; without any, every principal may.
+fn may_group(principal: Option<&Principal>, group: &str) -> bool {
+    principal.is_some_and(|p| p.may_group(Action::Read, group))
+}
+
+const GROUP_DENIED: i16 = error_code::GROUP_AUTHORIZATION_FAILED;
+
 fn valid_topic_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 249
@@ -145,6 +154,44 @@ impl KafkaBroker {
             KafkaRequestBody::ListOffsets(r) => {
                 KafkaResponseBody::ListOffsets(self.list_offsets(r, version, principal).await)
             }
+            KafkaRequestBody::FindCoordinator(r)
+                if r.key_type == 0 && !may_group(principal, &r.key) =>
+            {
+                KafkaResponseBody::FindCoordinator(FindCoordinatorResponse {
+                    error_code: GROUP_DENIED,
+                    error_message: Some(format!("not authorized to use group {}", r.key)),
+                    node_id: -1,
+                    port: -1,
+                    ..Default::default()
+                })
+            }
+            KafkaRequestBody::JoinGroup(r) if !may_group(principal, &r.group_id) => {
+                KafkaResponseBody::JoinGroup(JoinGroupResponse {
+                    error_code: GROUP_DENIED,
+                    generation_id: -1,
+                    member_id: r.member_id,
+                    ..Default::default()
+                })
+            }
+            KafkaRequestBody::SyncGroup(r) if !may_group(principal, &r.group_id) => {
+                KafkaResponseBody::SyncGroup(SyncGroupResponse {
+                    error_code: GROUP_DENIED,
+                    ..Default::default()
+                })
+            }
+            KafkaRequestBody::Heartbeat(r) if !may_group(principal, &r.group_id) => {
+                KafkaResponseBody::Heartbeat(HeartbeatResponse {
+                    throttle_time_ms: 0,
+                    error_code: GROUP_DENIED,
+                })
+            }
+            KafkaRequestBody::LeaveGroup(r) if !may_group(principal, &r.group_id) => {
+                KafkaResponseBody::LeaveGroup(LeaveGroupResponse {
+                    throttle_time_ms: 0,
+                    error_code: GROUP_DENIED,
+                    members: Vec::new(),
+                })
+            }
             KafkaRequestBody::FindCoordinator(_) => {
                 KafkaResponseBody::FindCoordinator(FindCoordinatorResponse {
                     throttle_time_ms: 0,
@@ -189,9 +236,24 @@ impl KafkaBroker {
             KafkaRequestBody::InitProducerId(r) => {
                 KafkaResponseBody::InitProducerId(self.init_producer_id(r))
             }
-            KafkaRequestBody::ListGroups(r) => KafkaResponseBody::ListGroups(self.list_groups(r)),
+            KafkaRequestBody::ListGroups(r) => {
+                let mut listed = self.list_groups(r);
+                listed.groups.retain(|g| may_group(principal, &g.group_id));
+                KafkaResponseBody::ListGroups(listed)
+            }
             KafkaRequestBody::DescribeGroups(r) => {
-                KafkaResponseBody::DescribeGroups(self.describe_groups(r))
+                let mut described = self.describe_groups(r);
+                for g in &mut described.groups {
+                    if !may_group(principal, &g.group_id) {
+                        *g = DescribedGroup {
+                            error_code: GROUP_DENIED,
+                            group_id: std::mem::take(&mut g.group_id),
+                            authorized_operations: i32::MIN,
+                            ..Default::default()
+                        };
+                    }
+                }
+                KafkaResponseBody::DescribeGroups(described)
             }
             // The session runs the SASL exchange; here (out of turn) it is an illegal state.
             KafkaRequestBody::SaslHandshake(_) => {
@@ -646,15 +708,20 @@ impl KafkaBroker {
         r: OffsetCommitRequest,
         principal: Option<&Principal>,
     ) -> OffsetCommitResponse {
-        let check = self
-            .groups
-            .check_commit(&r.group_id, &r.member_id, r.generation_id);
+        let check = if may_group(principal, &r.group_id) {
+            self.groups
+                .check_commit(&r.group_id, &r.member_id, r.generation_id)
+        } else {
+            GROUP_DENIED
+        };
         let mut topics = Vec::with_capacity(r.topics.len());
         for t in r.topics {
             let readable = may(principal, Action::Read, &t.name);
             let mut partitions = Vec::with_capacity(t.partitions.len());
             for p in t.partitions {
-                let code = if !readable {
+                let code = if check == GROUP_DENIED {
+                    GROUP_DENIED
+                } else if !readable {
                     error_code::TOPIC_AUTHORIZATION_FAILED
                 } else if check != error_code::NONE {
                     check
@@ -703,6 +770,33 @@ impl KafkaBroker {
         r: OffsetFetchRequest,
         principal: Option<&Principal>,
     ) -> OffsetFetchResponse {
+        if !may_group(principal, &r.group_id) {
+            // The top-level error (v2+), and each partition's for v0-1.
+            let topics = r
+                .topics
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| OffsetFetchTopicResponse {
+                    partitions: t
+                        .partition_indexes
+                        .iter()
+                        .map(|&p| OffsetFetchPartitionResponse {
+                            partition_index: p,
+                            committed_offset: -1,
+                            committed_leader_epoch: -1,
+                            metadata: Some(String::new()),
+                            error_code: GROUP_DENIED,
+                        })
+                        .collect(),
+                    name: t.name,
+                })
+                .collect();
+            return OffsetFetchResponse {
+                throttle_time_ms: 0,
+                topics,
+                error_code: GROUP_DENIED,
+            };
+        }
         let entry = |partition_index: i32, found: Option<(u64, String)>| {
             let (offset, metadata) = found.map_or((-1, String::new()), |(o, m)| (o as i64, m));
             OffsetFetchPartitionResponse {

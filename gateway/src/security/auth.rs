@@ -166,6 +166,20 @@ impl Principal {
         self.acl.allows(&self.groups, action, destination)
     }
 
+    /// May this principal do `action` on the Kafka consumer group `group`? Checked against the
+    /// `group = "pattern"` entries; without any such entry groups are not authorized (true).
+    pub fn may_group(&self, action: Action, group: &str) -> bool {
+        let acl = &self.acl;
+        if !acl
+            .entries
+            .iter()
+            .any(|e| e.kind == AuthorizationKind::Group)
+        {
+            return true;
+        }
+        acl.granted(AuthorizationKind::Group, &self.groups, action, group)
+    }
+
     /// [`Principal::may`], as a `Result` whose error is the message for the client.
     pub fn check(&self, action: Action, destination: &Destination) -> Result<(), AccessDenied> {
         if self.may(action, destination) {
@@ -188,19 +202,36 @@ struct AuthorizationMap {
 
 impl AuthorizationMap {
     fn allows(&self, groups: &[String], action: Action, destination: &Destination) -> bool {
-        // No entries: no authorization (as ActiveMQ without an authorization plugin).
-        // Temporary destinations belong to the connection that made them.
-        if self.entries.is_empty() || destination.name.starts_with(TEMP_PREFIX) {
+        // No entries: no authorization (as ActiveMQ without an authorization plugin); Kafka
+        // group entries alone do not authorize destinations. Temporary destinations belong to
+        // the connection that made them.
+        let no_destination_entries = self
+            .entries
+            .iter()
+            .all(|e| e.kind == AuthorizationKind::Group);
+        if no_destination_entries || destination.name.starts_with(TEMP_PREFIX) {
             return true;
         }
         let kind = match destination.kind {
             DestinationKind::Queue => AuthorizationKind::Queue,
             DestinationKind::Topic => AuthorizationKind::Topic,
         };
+        self.granted(kind, groups, action, &destination.name)
+    }
+
+    /// Whether a `[[authorization]]` entry of `kind` matching `name` grants `action` to one of
+    /// `groups`.
+    fn granted(
+        &self,
+        kind: AuthorizationKind,
+        groups: &[String],
+        action: Action,
+        name: &str,
+    ) -> bool {
         // As ActiveMQ, the groups of every matching entry are combined.
         self.entries
             .iter()
-            .filter(|e| e.kind == kind && covers(&e.pattern, &destination.name))
+            .filter(|e| e.kind == kind && covers(&e.pattern, name))
             .any(|e| {
                 let granted = match action {
                     Action::Read => &e.read,
@@ -775,6 +806,38 @@ mod tests {
         };
         assert!(eu.may(Action::Read, &Destination::queue("orders.eu")));
         assert!(!eu.may(Action::Read, &Destination::queue("orders.us")));
+    }
+
+    #[test]
+    fn kafka_group_entries_authorize_groups_only() {
+        let group_entry = entry(AuthorizationKind::Group, "billing.>", &["readers"], &[]);
+        let auth = Authenticator::new(
+            &[user("r", "p", &["readers"]), user("x", "p", &["other"])],
+            &[group_entry],
+            Duration::ZERO,
+        );
+        let Ok(r) = auth.verify(Some("r"), Some(b"p"), &peer(LOCAL, true)) else {
+            panic!("r refused")
+        };
+        let Ok(x) = auth.verify(Some("x"), Some(b"p"), &peer(LOCAL, true)) else {
+            panic!("x refused")
+        };
+        assert!(r.may_group(Action::Read, "billing.eu"));
+        assert!(!x.may_group(Action::Read, "billing.eu"));
+        assert!(!r.may_group(Action::Read, "shipping"));
+        // Group entries alone do not restrict queues and topics.
+        assert!(x.may(Action::Write, &Destination::queue("anything")));
+        // Without group entries, groups are not authorized.
+        let open = Authenticator::new(
+            &[user("x", "p", &["other"])],
+            &[entry(AuthorizationKind::Queue, "q", &["readers"], &[])],
+            Duration::ZERO,
+        );
+        let Ok(x) = open.verify(Some("x"), Some(b"p"), &peer(LOCAL, true)) else {
+            panic!("x refused")
+        };
+        assert!(x.may_group(Action::Read, "any-group"));
+        assert!(!x.may(Action::Read, &Destination::queue("q")));
     }
 
     #[test]
