@@ -152,6 +152,15 @@ def test_wrong_credentials_get_sasl_authentication_failed_then_close(secured):
     raw = RawKafka(gw.host, gw.kafka_port)
     assert sasl_handshake(raw, "GSSAPI") == (33, MECHANISMS)
     assert raw.closed_by_peer()
+    # The refusal is counted as a rejected Kafka connection.
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{gw.host}:{gw.admin_port}/metrics", timeout=10) as r:
+        metrics = r.read().decode()
+    rejected = re.search(
+        r'^gateway_connections_rejected_total\{[^}]*protocol="kafka"[^}]*\} (\S+)$', metrics, re.M)
+    assert rejected and float(rejected.group(1)) >= 1, metrics
 
 
 def test_handshake_v0_then_bare_tokens(secured):

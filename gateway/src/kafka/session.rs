@@ -12,8 +12,10 @@
 //! `SASL_AUTHENTICATION_FAILED` (v1; nothing after v0) and the connection closes.
 //!
 //! Any other request before authentication is served as the anonymous principal where the
-//! authenticator admits anonymous clients (a loopback listener without `[[users]]`) and
-//! `require_sasl` is off; otherwise it closes the connection, as a Kafka SASL listener does.
+//! authenticator admits anonymous clients (a loopback listener without `[[users]]`), or as the
+//! user named by a verified client certificate (a TLS listener), unless `require_sasl` is on;
+//! otherwise it closes the connection, as a Kafka SASL listener does. Refusals are counted in
+//! `gateway_connections_rejected_total`.
 //! A connection that must authenticate and has not within [`AUTH_TIMEOUT`] is closed.
 
 use super::KafkaBroker;
@@ -85,8 +87,9 @@ pub async fn serve<S>(
     let settings = &broker.settings;
     let authenticator = settings.authenticator.clone();
     let mut framed = Framed::new(stream, KafkaCodec::new(settings.limits));
-    // Who a client that skips SASL is; None: SASL is required here.
-    let anonymous = if settings.require_sasl {
+    // Who a client that skips SASL is (anonymous, or the user of a verified client
+    // certificate); None: SASL is required here.
+    let without_sasl = if settings.require_sasl {
         None
     } else {
         authenticator.verify(None, None, &peer).ok()
@@ -94,12 +97,13 @@ pub async fn serve<S>(
     let auth_deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
     let mut state = SaslState::Start;
     loop {
-        let must_authenticate = anonymous.is_none() && !matches!(state, SaslState::Done(_));
+        let must_authenticate = without_sasl.is_none() && !matches!(state, SaslState::Done(_));
         let frame = tokio::select! {
             next = framed.next() => next,
             _ = shutdown.changed() => break,
             _ = tokio::time::sleep_until(auth_deadline), if must_authenticate => {
                 tracing::info!(peer = %addr, "Kafka connection closed: not authenticated in time");
+                crate::connections::reject("SASL authentication timed out");
                 break;
             }
         };
@@ -124,6 +128,7 @@ pub async fn serve<S>(
                 }
                 Err(SaslFailure(message)) => {
                     tracing::info!(peer = %addr, reason = %message, "Kafka SASL authentication failed");
+                    crate::connections::reject("SASL authentication failed");
                     break;
                 }
             }
@@ -151,15 +156,16 @@ pub async fn serve<S>(
             }
             KafkaRequestBody::ApiVersions(_) => (broker.handle(request, addr, None).await, false),
             _ => {
-                let principal = match (&state, &anonymous) {
+                let principal = match (&state, &without_sasl) {
                     (SaslState::Done(p), _) => p.clone(),
-                    (SaslState::Start, Some(anonymous)) => anonymous.clone(),
+                    (SaslState::Start, Some(p)) => p.clone(),
                     _ => {
                         tracing::info!(
                             peer = %addr,
                             api_key = request.header.api_key,
                             "Kafka connection closed: request before SASL authentication"
                         );
+                        crate::connections::reject("request before SASL authentication");
                         break;
                     }
                 };
@@ -262,6 +268,7 @@ async fn sasl_request(
                 Err(SaslFailure(message)) => {
                     tracing::info!(peer = %peer.addr, reason = %message,
                         "Kafka SASL authentication failed");
+                    crate::connections::reject("SASL authentication failed");
                     (
                         reply(KafkaResponseBody::SaslAuthenticate(
                             SaslAuthenticateResponse {
