@@ -21,6 +21,14 @@
 //! ([`KafkaRequestBody::ApiVersions`] holds defaults) and the session answers
 //! `UNSUPPORTED_VERSION` with a v0 body, so the client can retry with a version it supports.
 //!
+//! # SASL
+//!
+//! SaslHandshake (v0-1) and SaslAuthenticate (v0-2) are ordinary requests. After a
+//! SaslHandshake **v0**, though, the SASL tokens travel as bare size-prefixed frames without a
+//! request header: [`decode_frame`] returns them like any frame (the session knows not to parse
+//! them as requests) and [`encode_sasl_token`] (or [`SaslToken`] through [`KafkaCodec`]) writes
+//! the server's.
+//!
 //! # Wire rules enforced on decode
 //!
 //! Lengths must be non-negative (or -1 for null where the field is nullable), array counts
@@ -85,6 +93,10 @@ pub mod api_key {
     pub const DESCRIBE_GROUPS: i16 = 15;
     /// ListGroups.
     pub const LIST_GROUPS: i16 = 16;
+    /// SaslHandshake.
+    pub const SASL_HANDSHAKE: i16 = 17;
+    /// SaslAuthenticate.
+    pub const SASL_AUTHENTICATE: i16 = 36;
 }
 
 /// Kafka error codes used by a single-node broker.
@@ -147,6 +159,18 @@ pub mod error_code {
     pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
     /// Unknown server error.
     pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+    /// The principal may not do this to the topic.
+    pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+    /// The principal may not use this consumer group.
+    pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+    /// The principal may not do this to the cluster.
+    pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+    /// The SASL mechanism asked for is not enabled.
+    pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+    /// A request that is not allowed in the SASL state of the connection.
+    pub const ILLEGAL_SASL_STATE: i16 = 34;
+    /// SASL authentication failed (bad credentials).
+    pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
 }
 
 /// Implemented APIs and version ranges, as advertised in ApiVersions responses.
@@ -169,6 +193,8 @@ pub const SUPPORTED_APIS: &[ApiVersionRange] = &[
     range(api_key::INIT_PRODUCER_ID, 0, 4),
     range(api_key::DESCRIBE_GROUPS, 0, 5),
     range(api_key::LIST_GROUPS, 0, 4),
+    range(api_key::SASL_HANDSHAKE, 0, 1),
+    range(api_key::SASL_AUTHENTICATE, 0, 2),
 ];
 
 const fn range(api_key: i16, min_version: i16, max_version: i16) -> ApiVersionRange {
@@ -205,6 +231,9 @@ pub fn first_flexible_version(key: i16) -> Option<i16> {
         api_key::INIT_PRODUCER_ID => 2,
         api_key::DESCRIBE_GROUPS => 5,
         api_key::LIST_GROUPS => 3,
+        // SaslHandshake has no flexible version.
+        api_key::SASL_HANDSHAKE => i16::MAX,
+        api_key::SASL_AUTHENTICATE => 2,
         _ => return None,
     })
 }
@@ -298,6 +327,8 @@ pub enum KafkaRequestBody {
     InitProducerId(InitProducerIdRequest),
     DescribeGroups(DescribeGroupsRequest),
     ListGroups(ListGroupsRequest),
+    SaslHandshake(SaslHandshakeRequest),
+    SaslAuthenticate(SaslAuthenticateRequest),
 }
 
 /// A decoded request.
@@ -349,7 +380,9 @@ impl KafkaRequestBody {
             DescribeConfigs,
             InitProducerId,
             DescribeGroups,
-            ListGroups
+            ListGroups,
+            SaslHandshake,
+            SaslAuthenticate
         )
     }
 
@@ -373,6 +406,8 @@ impl KafkaRequestBody {
             api_key::INIT_PRODUCER_ID => KafkaRequestBody::InitProducerId(Default::default()),
             api_key::DESCRIBE_GROUPS => KafkaRequestBody::DescribeGroups(Default::default()),
             api_key::LIST_GROUPS => KafkaRequestBody::ListGroups(Default::default()),
+            api_key::SASL_HANDSHAKE => KafkaRequestBody::SaslHandshake(Default::default()),
+            api_key::SASL_AUTHENTICATE => KafkaRequestBody::SaslAuthenticate(Default::default()),
             _ => return None,
         })
     }
@@ -486,6 +521,8 @@ pub enum KafkaResponseBody {
     InitProducerId(InitProducerIdResponse),
     DescribeGroups(DescribeGroupsResponse),
     ListGroups(ListGroupsResponse),
+    SaslHandshake(SaslHandshakeResponse),
+    SaslAuthenticate(SaslAuthenticateResponse),
 }
 
 macro_rules! response_io {
@@ -518,7 +555,9 @@ impl KafkaResponseBody {
             DescribeConfigs,
             InitProducerId,
             DescribeGroups,
-            ListGroups
+            ListGroups,
+            SaslHandshake,
+            SaslAuthenticate
         )
     }
 
@@ -543,6 +582,8 @@ impl KafkaResponseBody {
             KafkaResponseBody::InitProducerId(_) => api_key::INIT_PRODUCER_ID,
             KafkaResponseBody::DescribeGroups(_) => api_key::DESCRIBE_GROUPS,
             KafkaResponseBody::ListGroups(_) => api_key::LIST_GROUPS,
+            KafkaResponseBody::SaslHandshake(_) => api_key::SASL_HANDSHAKE,
+            KafkaResponseBody::SaslAuthenticate(_) => api_key::SASL_AUTHENTICATE,
         }
     }
 }
@@ -613,6 +654,8 @@ pub fn decode_response(
         api_key::INIT_PRODUCER_ID => KafkaResponseBody::InitProducerId(Default::default()),
         api_key::DESCRIBE_GROUPS => KafkaResponseBody::DescribeGroups(Default::default()),
         api_key::LIST_GROUPS => KafkaResponseBody::ListGroups(Default::default()),
+        api_key::SASL_HANDSHAKE => KafkaResponseBody::SaslHandshake(Default::default()),
+        api_key::SASL_AUTHENTICATE => KafkaResponseBody::SaslAuthenticate(Default::default()),
         _ => {
             return Err(KafkaDecodeError::UnknownApiKey {
                 api_key,
@@ -660,6 +703,28 @@ impl Decoder for KafkaCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, KafkaCodecError> {
         Ok(decode_frame(src, &self.limits)?)
+    }
+}
+
+/// A bare SASL token: after a SaslHandshake v0, SASL tokens travel as size-prefixed frames
+/// without a Kafka header in both directions (the client's arrive as ordinary frames from
+/// [`decode_frame`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaslToken(pub Bytes);
+
+/// Encodes a bare SASL token: its size, then its bytes.
+pub fn encode_sasl_token(token: &[u8], out: &mut BytesMut) {
+    out.reserve(4 + token.len());
+    out.put_i32(i32::try_from(token.len()).unwrap_or(i32::MAX));
+    out.put_slice(token);
+}
+
+impl Encoder<SaslToken> for KafkaCodec {
+    type Error = KafkaCodecError;
+
+    fn encode(&mut self, item: SaslToken, dst: &mut BytesMut) -> Result<(), KafkaCodecError> {
+        encode_sasl_token(&item.0, dst);
+        Ok(())
     }
 }
 

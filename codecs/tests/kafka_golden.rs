@@ -193,3 +193,34 @@ fn corrupted_captures_never_panic_and_round_trip_when_accepted() {
         }
     }
 }
+
+#[test]
+fn sasl_frames_carry_the_mechanism_and_the_first_token() {
+    // Captured by testdata/kafka/capture_sasl.py (guest/guest on the loopback default).
+    for client in ["kcat-1.7.1", "kafka-python-3.0.12"] {
+        for (tag, mechanism, first_token) in [
+            ("plain", "PLAIN", &b"\0guest\0guest"[..]),
+            ("scram", "SCRAM-SHA-256", &b"n,,n=guest,r="[..]),
+        ] {
+            let handshake = format!("{client}+sasl-{tag}_sasl-handshake_v1.bin");
+            let KafkaRequestBody::SaslHandshake(h) = decode(&handshake).body else {
+                panic!("{handshake}: not a SaslHandshake");
+            };
+            assert_eq!(h.mechanism, mechanism, "{handshake}");
+            // librdkafka 2.0 sends SaslAuthenticate v0, kafka-python v2 (flexible).
+            let version = if client.starts_with("kcat") { 0 } else { 2 };
+            let auth = format!("{client}+sasl-{tag}_sasl-authenticate_v{version}.bin");
+            let KafkaRequestBody::SaslAuthenticate(a) = decode(&auth).body else {
+                panic!("{auth}: not a SaslAuthenticate");
+            };
+            // PLAIN: `[authzid] NUL user NUL password` (kafka-python repeats the user as
+            // authzid); SCRAM: the client-first message.
+            let found = if tag == "plain" {
+                a.auth_bytes.ends_with(first_token)
+            } else {
+                a.auth_bytes.starts_with(first_token)
+            };
+            assert!(found, "{auth}: {:?}", a.auth_bytes);
+        }
+    }
+}

@@ -328,6 +328,14 @@ pub struct KafkaListenerConfig {
     /// the host is `advertised_host`. Default: the `tls_bind` port.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_advertised_port: Option<u16>,
+    /// SASL mechanisms offered to Kafka clients (SaslHandshake), some of `"PLAIN"` and
+    /// `"SCRAM-SHA-256"`; empty: no SASL. Default both.
+    pub sasl_mechanisms: Vec<String>,
+    /// Require SASL authentication before any request other than ApiVersions and
+    /// SaslHandshake, even where anonymous clients are admitted. SASL is required anyway
+    /// wherever anonymous clients are refused (a listener not bound to loopback, or `[[users]]`
+    /// configured; see docs/security.md). Default `false`.
+    pub require_sasl: bool,
 }
 
 impl Default for KafkaListenerConfig {
@@ -343,6 +351,8 @@ impl Default for KafkaListenerConfig {
             tls_enabled: true,
             tls_bind: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9093)),
             tls_advertised_port: None,
+            sasl_mechanisms: vec!["PLAIN".to_owned(), "SCRAM-SHA-256".to_owned()],
+            require_sasl: false,
         }
     }
 }
@@ -830,6 +840,13 @@ pub struct UserConfig {
     pub password_hash: Option<String>,
     /// Groups the user belongs to, named by `[[authorization]]` entries. Default: none.
     pub groups: Vec<String>,
+    /// The user's SCRAM-SHA-256 credential (Kafka SASL `SCRAM-SHA-256`), as printed by
+    /// `gateway hash-password --scram`: `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`
+    /// (base64). An argon2 `password_hash` cannot give SCRAM keys, so a user who logs in with
+    /// SCRAM needs this too; a user with only this field can also log in with its password
+    /// (PLAIN, STOMP, ...). Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scram_sha256: Option<String>,
 }
 
 /// Whether an authorization entry is about queues or topics.
@@ -839,6 +856,10 @@ pub enum AuthorizationKind {
     Queue,
     /// The entry was written `topic = "pattern"`.
     Topic,
+    /// The entry was written `group = "pattern"`: Kafka consumer groups (`read` lets a
+    /// principal join, commit to and describe a matching group). Without any group entry,
+    /// groups are not authorized.
+    Group,
 }
 
 /// `[temp_destination_authorization]`, as ActiveMQ's `tempDestinationAuthorizationEntry`: the
@@ -858,7 +879,7 @@ pub struct TempDestinationAuthorization {
 /// matching a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationEntry {
-    /// Queues or topics.
+    /// Queues, topics or (Kafka) consumer groups.
     pub kind: AuthorizationKind,
     /// Canonical destination pattern (`orders.>`, `prices.*.eur`); see [`validate_pattern`].
     pub pattern: String,
@@ -877,6 +898,7 @@ impl Serialize for AuthorizationEntry {
         match self.kind {
             AuthorizationKind::Queue => s.serialize_field("queue", &self.pattern)?,
             AuthorizationKind::Topic => s.serialize_field("topic", &self.pattern)?,
+            AuthorizationKind::Group => s.serialize_field("group", &self.pattern)?,
         }
         s.serialize_field("read", &self.read)?;
         s.serialize_field("write", &self.write)?;

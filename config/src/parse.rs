@@ -45,8 +45,8 @@ const SECURITY_KEYS: &[&str] = &[
     "max_subscriptions_per_connection",
     "auth_failure_delay_ms",
 ];
-const USER_KEYS: &[&str] = &["name", "password_hash", "groups"];
-const AUTHORIZATION_KEYS: &[&str] = &["queue", "topic", "read", "write", "admin"];
+const USER_KEYS: &[&str] = &["name", "password_hash", "groups", "scram_sha256"];
+const AUTHORIZATION_KEYS: &[&str] = &["queue", "topic", "group", "read", "write", "admin"];
 const TEMP_AUTHORIZATION_KEYS: &[&str] = &["read", "write", "admin"];
 const CLIENT_CERTIFICATES: &[(&str, ClientCertificates)] = &[
     ("none", ClientCertificates::None),
@@ -78,7 +78,11 @@ const KAFKA_KEYS: &[&str] = &[
     "tls_enabled",
     "tls_bind",
     "tls_advertised_port",
+    "sasl_mechanisms",
+    "require_sasl",
 ];
+/// SASL mechanisms the Kafka listener implements.
+const KAFKA_SASL_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256"];
 const LOG_KEYS: &[&str] = &[
     "auto_create_streams",
     "default_partitions",
@@ -406,6 +410,25 @@ fn kafka(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut KafkaListenerConfig) {
             out.tls_advertised_port = Some(port);
         }
     }
+    if let Some(f) = cx.field(t, "sasl_mechanisms") {
+        if let Some(list) = cx.string_list(&f) {
+            let unknown: Vec<&String> = list
+                .iter()
+                .filter(|m| !KAFKA_SASL_MECHANISMS.contains(&m.as_str()))
+                .collect();
+            if !unknown.is_empty() {
+                cx.error_at(
+                    &f,
+                    format!(
+                        "unsupported SASL mechanism(s) {unknown:?}: expected some of {KAFKA_SASL_MECHANISMS:?}"
+                    ),
+                );
+            } else {
+                out.sasl_mechanisms = list;
+            }
+        }
+    }
+    cx.boolean(t, "require_sasl", &mut out.require_sasl);
 }
 
 fn log(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut LogConfig) {
@@ -1065,6 +1088,7 @@ fn users(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<UserConfig> {
             name: String::new(),
             password_hash: None,
             groups: Vec::new(),
+            scram_sha256: None,
         };
         match cx.field(&t, "name") {
             None => {
@@ -1115,11 +1139,67 @@ fn users(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<UserConfig> {
                 None => ok = false,
             }
         }
+        if let Some(sf) = cx.field(&t, "scram_sha256") {
+            match cx.string(&sf) {
+                None => ok = false,
+                Some(credential) => match check_scram_credential(credential) {
+                    Ok(()) => user.scram_sha256 = Some(credential.to_owned()),
+                    Err(e) => {
+                        ok = false;
+                        // Never echo the value (as for password_hash).
+                        cx.error_at(&sf, e);
+                    }
+                },
+            }
+        }
         if ok {
             users.push(user);
         }
     }
     users
+}
+
+/// Checks the shape of a SCRAM-SHA-256 credential as `gateway hash-password --scram` prints it:
+/// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, base64, 4096 to 1000000
+/// iterations, 32-byte keys.
+fn check_scram_credential(text: &str) -> Result<(), String> {
+    const HINT: &str = "expected SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey> \
+                        (generate one with `gateway hash-password --scram`)";
+    fn base64(s: &str) -> bool {
+        !s.is_empty()
+            && s.len().is_multiple_of(4)
+            && s.trim_end_matches('=').len() + 2 >= s.len()
+            && s.trim_end_matches('=')
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    }
+    let parts = text
+        .strip_prefix("SCRAM-SHA-256$")
+        .and_then(|rest| rest.split_once('$'))
+        .and_then(|(params, keys)| Some((params.split_once(':')?, keys.split_once(':')?)));
+    let Some(((iterations, salt), (stored, server))) = parts else {
+        return Err(format!("not a SCRAM-SHA-256 credential: {HINT}"));
+    };
+    match iterations.parse::<u32>() {
+        Ok(4096..=1_000_000) => {}
+        _ => {
+            return Err(format!(
+                "the iteration count must be 4096 to 1000000: {HINT}"
+            ))
+        }
+    }
+    // 32 bytes are 44 base64 characters.
+    if !base64(salt)
+        || !base64(stored)
+        || !base64(server)
+        || stored.len() != 44
+        || server.len() != 44
+    {
+        return Err(format!(
+            "the salt or a key is not valid base64 of the right size: {HINT}"
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that `hash` is an argon2 PHC string such as `gateway hash-password` prints.
@@ -1172,17 +1252,27 @@ fn authorization(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<AuthorizationEntry> {
         cx.check_keys(&t, AUTHORIZATION_KEYS);
         let queue = cx.field(&t, "queue");
         let topic = cx.field(&t, "topic");
-        let target = match (queue, topic) {
-            (Some(q), None) => Some((AuthorizationKind::Queue, q)),
-            (None, Some(tp)) => Some((AuthorizationKind::Topic, tp)),
-            (Some(_), Some(tp)) => {
+        // `group = "pattern"`: Kafka consumer groups.
+        let group = cx.field(&t, "group");
+        let target = match (queue, topic, group) {
+            (Some(q), None, None) => Some((AuthorizationKind::Queue, q)),
+            (None, Some(tp), None) => Some((AuthorizationKind::Topic, tp)),
+            (None, None, Some(g)) => Some((AuthorizationKind::Group, g)),
+            (Some(_), Some(tp), _) => {
                 cx.error_at(
                     &tp,
                     "an entry names either a queue or a topic pattern, not both",
                 );
                 None
             }
-            (None, None) => {
+            (Some(_), None, Some(g)) | (None, Some(_), Some(g)) => {
+                cx.error_at(
+                    &g,
+                    "an entry names one of a queue, a topic or a group pattern",
+                );
+                None
+            }
+            (None, None, None) => {
                 let line = cx.line(t.span.clone());
                 cx.push(
                     line,

@@ -20,6 +20,7 @@
 //! | `GET /api/groups` | every consumer group (committed offsets or joined members) with its lag |
 //! | `GET /api/groups/{name}` | one group: members, committed offsets and lag per partition |
 //! | `POST /api/groups/{name}/reset?to=earliest\|latest\|datetime[&datetime=T][&stream=S][&dry_run=true]` | move the group's committed offsets (409 while it has members) |
+//! | `POST /api/reload` | re-read the configuration file as SIGHUP does (routes, streams, TLS certificate); 400 with `errors` when it does not validate |
 //!
 //! Errors are JSON `{"error": "..."}` with 404 (unknown queue, stream or group), 400 (bad
 //! request), 409 (offsets reset of a group with members) or 503 (store not open yet). The API listens on loopback by default: it can delete data.
@@ -197,11 +198,48 @@ fn router(state: Arc<AdminState>) -> Router {
         .route("/api/groups", get(list_groups))
         .route("/api/groups/{name}", get(group))
         .route("/api/groups/{name}/reset", post(reset_group))
+        .route("/api/reload", post(reload))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::admin_auth::require_credentials,
         ))
         .with_state(state)
+}
+
+/// `POST /api/reload`: what SIGHUP does (see [`crate::server::reload`]). 200 with what was
+/// reloaded; 400 with `errors` (each `FILE:LINE: key: message`) when the file does not
+/// validate, or with `error` when there is no file or a stream is refused (the routes in force
+/// stay); 500 when some routes could not be started.
+async fn reload() -> Response {
+    use crate::server::ReloadFailure;
+    match crate::server::reload().await {
+        Ok(outcome) => {
+            tracing::info!(
+                routes = outcome.routes,
+                stopped = outcome.stopped,
+                started = outcome.started,
+                "configuration reloaded through the admin API"
+            );
+            (
+                StatusCode::OK,
+                Json(json!({ "reloaded": true, "result": outcome })),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "admin API reload refused");
+            let (status, errors) = match &e {
+                ReloadFailure::Invalid(errors) => (StatusCode::BAD_REQUEST, errors.clone()),
+                ReloadFailure::NoConfigFile | ReloadFailure::Streams(_) => {
+                    (StatusCode::BAD_REQUEST, Vec::new())
+                }
+                ReloadFailure::NotRunning => (StatusCode::SERVICE_UNAVAILABLE, Vec::new()),
+                ReloadFailure::RoutesFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, Vec::new()),
+            };
+            let body = json!({ "reloaded": false, "error": e.to_string(), "errors": errors });
+            (status, Json(body)).into_response()
+        }
+    }
 }
 
 /// An API failure: status and message, sent as `{"error": message}`.

@@ -138,6 +138,8 @@ pub struct Credentials {
     pub user: String,
     /// Password (never printed).
     pub password: String,
+    /// Re-read the configuration file (`POST /api/reload`, as SIGHUP).
+    Reload,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -187,6 +189,7 @@ pub fn run(command: AdminCommand, admin: &str, json: bool) -> ExitCode {
         AdminCommand::Connections => ("GET", "/api/connections".to_string()),
         AdminCommand::Consumers => ("GET", "/api/consumers".to_string()),
         AdminCommand::Overview => ("GET", "/api/overview".to_string()),
+        AdminCommand::Reload => ("POST", "/api/reload".to_string()),
         AdminCommand::Queue(QueueCommand::Show { name }) => {
             ("GET", format!("/api/queues/{}", encode(name)))
         }
@@ -267,6 +270,16 @@ pub fn run(command: AdminCommand, admin: &str, json: bool) -> ExitCode {
             .get("error")
             .and_then(Value::as_str)
             .unwrap_or("request failed");
+        // A refused reload lists every configuration error.
+        for e in value
+            .get("errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            eprintln!("{e}");
+        }
         eprintln!("gateway: {message} (HTTP {status})");
         return ExitCode::FAILURE;
     }
@@ -515,6 +528,18 @@ fn render(command: &AdminCommand, v: &Value) -> String {
             format!(
                 "{done} consumer group {group}\n{}",
                 table(&["STREAM", "PARTITION", "PREVIOUS", "NEW-OFFSET"], &rows)
+            )
+        }
+        AdminCommand::Reload => {
+            let r = v.get("result").unwrap_or(&Value::Null);
+            format!(
+                "reloaded {}: {} route(s) ({} stopped, {} started), {} stream(s), TLS {}\n",
+                s(r, "config"),
+                s(r, "routes"),
+                s(r, "stopped"),
+                s(r, "started"),
+                s(r, "streams"),
+                s(r, "tls")
             )
         }
         AdminCommand::Queue(QueueCommand::Show { .. }) | AdminCommand::Overview => {

@@ -56,7 +56,12 @@ enum Command {
     /// Hash a password for `[[users]] password_hash` (argon2id). Reads the password from
     /// standard input (one line) or, on a terminal, prompts for it twice without echo; prints
     /// the PHC string.
-    HashPassword,
+    HashPassword {
+        /// Print a SCRAM-SHA-256 credential for `[[users]] scram_sha256` instead (Kafka SASL
+        /// SCRAM-SHA-256 logins; random salt, 4096 iterations).
+        #[arg(long)]
+        scram: bool,
+    },
     /// Write a self-signed development certificate and its private key (PEM) for `[tls]`.
     GenCert {
         /// Where to write the certificate.
@@ -99,6 +104,10 @@ enum Command {
         #[command(subcommand)]
         action: Option<cli::GroupCommand>,
     },
+    /// Make the running gateway re-read its configuration file, as SIGHUP does (routes,
+    /// streams, TLS certificate); prints every error when the file does not validate (the
+    /// routes in force stay).
+    Reload,
 }
 
 fn main() -> ExitCode {
@@ -120,7 +129,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some(Command::HashPassword) => hash_password(),
+        Some(Command::HashPassword { scram }) => hash_password(scram),
         Some(Command::GenCert {
             cert,
             key,
@@ -145,12 +154,13 @@ fn main() -> ExitCode {
             &cli.admin,
             cli.json,
         ),
+        Some(Command::Reload) => cli::run(cli::AdminCommand::Reload, &cli.admin, cli.json),
         None => run(cli.config),
     }
 }
 
-/// `gateway hash-password`.
-fn hash_password() -> ExitCode {
+/// `gateway hash-password [--scram]`.
+fn hash_password(scram: bool) -> ExitCode {
     use std::io::{BufRead, IsTerminal};
     let password = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ");
@@ -178,6 +188,18 @@ fn hash_password() -> ExitCode {
     if password.is_empty() {
         eprintln!("gateway: empty password");
         return ExitCode::FAILURE;
+    }
+    if scram {
+        return match security::scram::ScramCredential::generate(password.as_bytes()) {
+            Ok(credential) => {
+                println!("{credential}");
+                ExitCode::SUCCESS
+            }
+            Err(_) => {
+                eprintln!("gateway: no randomness for a salt");
+                ExitCode::FAILURE
+            }
+        };
     }
     match security::hash_password(password.as_bytes()) {
         Ok(phc) => {

@@ -343,6 +343,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             group_initial_rebalance_delay: Duration::from_millis(
                 kafka_cfg.group_initial_rebalance_delay_ms,
             ),
+            authenticator: authenticator.clone(),
+            sasl_mechanisms: kafka_cfg.sasl_mechanisms.clone(),
+            require_sasl: kafka_cfg.require_sasl,
         };
         let broker = Arc::new(KafkaBroker::new(log.clone(), settings));
         admin_state.set_kafka(broker.clone());
@@ -393,11 +396,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &config.routes,
     )));
     admin_state.set_routes(route_set.clone());
-    kafka_tasks.push(tokio::spawn(reload_on_sighup(
-        engine.clone(),
-        log.clone(),
-        route_set.clone(),
-    )));
+    *RELOAD_TARGET.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(ReloadTarget {
+        engine: engine.clone(),
+        log: log.clone(),
+        route_set: route_set.clone(),
+        tls: tls.clone(),
+    }));
+    kafka_tasks.push(tokio::spawn(reload_on_sighup()));
     kafka_tasks.push(tokio::spawn(enforce_retention(
         log.clone(),
         Duration::from_millis(config.log.retention_check_interval_ms.max(1)),
@@ -588,14 +593,123 @@ pub fn set_config_path(path: std::path::PathBuf) {
     let _ = CONFIG_PATH.set(path);
 }
 
-/// On SIGHUP: re-reads the configuration file; if it validates, creates (or re-configures) its
-/// `[[streams]]` and replaces the routes that changed, without touching any connection; if it
-/// does not, logs every error and keeps the routes in force. Other sections need a restart.
-async fn reload_on_sighup(
+/// What a reload acts on: the running engine, log and routes, and the TLS certificate.
+pub struct ReloadTarget {
     engine: Arc<routes::Engine>,
     log: Arc<Log>,
     route_set: Arc<std::sync::Mutex<crate::bridge::RouteSet>>,
-) {
+    tls: Option<TlsAcceptor>,
+}
+
+/// The running gateway's reload target, for `POST /api/reload` (set by [`run`]).
+static RELOAD_TARGET: std::sync::Mutex<Option<Arc<ReloadTarget>>> = std::sync::Mutex::new(None);
+
+/// What a successful reload did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadOutcome {
+    /// The configuration file read.
+    pub config: String,
+    /// Streams of `[[streams]]` created or re-configured.
+    pub streams: usize,
+    /// Routes in the new configuration.
+    pub routes: usize,
+    /// Routes stopped (removed or changed).
+    pub stopped: usize,
+    /// Routes started (new or changed).
+    pub started: usize,
+    /// `"reloaded"`, `"not configured"`, or why the certificate in use was kept.
+    pub tls: String,
+}
+
+/// Why a reload changed nothing (or, for [`ReloadFailure::RoutesFailed`], not everything).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReloadFailure {
+    /// The gateway runs on the embedded default configuration: there is no file to re-read.
+    #[error("running on the embedded default configuration: nothing to reload")]
+    NoConfigFile,
+    /// The gateway is not running yet (or any more).
+    #[error("the gateway is not running")]
+    NotRunning,
+    /// The file does not validate: every error, as `FILE:LINE: key: message`.
+    #[error("configuration refused ({} errors); the routes in force stay", .0.len())]
+    Invalid(Vec<String>),
+    /// A `[[streams]]` entry could not be applied.
+    #[error("streams refused; the routes in force stay: {0}")]
+    Streams(String),
+    /// Some routes could not be started (the others are in force).
+    #[error("routes could not all be started: {0}")]
+    RoutesFailed(String),
+}
+
+/// Re-reads the configuration file; if it validates, creates (or re-configures) its
+/// `[[streams]]`, replaces the routes that changed without touching any connection, and
+/// reloads the `[tls]` certificate files; if it does not validate, changes nothing. What
+/// SIGHUP and `POST /api/reload` do. Other sections need a restart.
+pub async fn reload() -> Result<ReloadOutcome, ReloadFailure> {
+    reload_target(true).await
+}
+
+/// [`reload`], with or without the TLS certificate (SIGHUP reloads it in its own task).
+async fn reload_target(with_tls: bool) -> Result<ReloadOutcome, ReloadFailure> {
+    // One reload at a time.
+    static RELOADING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = RELOADING.lock().await;
+    let target = RELOAD_TARGET
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or(ReloadFailure::NotRunning)?;
+    let path = CONFIG_PATH.get().ok_or(ReloadFailure::NoConfigFile)?;
+    let config = Config::from_file(path).map_err(|errors| {
+        ReloadFailure::Invalid(errors.errors.iter().map(ToString::to_string).collect())
+    })?;
+    let l = target.log.clone();
+    let streams = config.streams.clone();
+    let created = tokio::task::spawn_blocking(move || {
+        for s in &streams {
+            let cfg = StreamConfig {
+                partitions: s.partitions,
+                retention_ms: s.retention_ms,
+                retention_bytes: s.retention_bytes,
+            };
+            l.create_stream(&s.name, cfg)
+                .map_err(|e| format!("stream {:?}: {e}", s.name))?;
+        }
+        Ok::<(), String>(())
+    })
+    .await;
+    if let Ok(Err(e)) | Err(e) = created.map_err(|e| e.to_string()) {
+        return Err(ReloadFailure::Streams(e));
+    }
+    let result = target
+        .route_set
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .reload(&target.engine, &target.log, &config.routes);
+    let tls = match &target.tls {
+        _ if !with_tls => "reloaded by its own SIGHUP handler".to_string(),
+        None => "not configured".to_string(),
+        Some(tls) => match tls.reload() {
+            Ok(()) => "reloaded".to_string(),
+            Err(e) => format!("kept the certificate in use: {e}"),
+        },
+    };
+    match result {
+        Ok((stopped, started)) => Ok(ReloadOutcome {
+            config: path.display().to_string(),
+            streams: config.streams.len(),
+            routes: config.routes.len(),
+            stopped,
+            started,
+            tls,
+        }),
+        Err(e) => Err(ReloadFailure::RoutesFailed(e.to_string())),
+    }
+}
+
+/// On SIGHUP: [`reload`] (the TLS certificate is reloaded by its own SIGHUP task), logging
+/// the outcome and every error.
+async fn reload_on_sighup() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -604,63 +718,26 @@ async fn reload_on_sighup(
             return;
         };
         while hup.recv().await.is_some() {
-            let Some(path) = CONFIG_PATH.get() else {
-                tracing::warn!(
-                    "SIGHUP: running on the embedded default configuration, nothing to reload"
-                );
-                continue;
-            };
-            let config = match Config::from_file(path) {
-                Ok(c) => c,
-                Err(errors) => {
-                    for e in &errors.errors {
+            match reload_target(false).await {
+                Ok(o) => tracing::info!(
+                    stopped = o.stopped,
+                    started = o.started,
+                    routes = o.routes,
+                    "routes reloaded"
+                ),
+                Err(ReloadFailure::Invalid(errors)) => {
+                    for e in &errors {
                         tracing::error!("{e}");
                     }
                     tracing::error!(
-                        errors = errors.errors.len(),
+                        errors = errors.len(),
                         "configuration refused on reload; the routes in force stay"
                     );
-                    continue;
                 }
-            };
-            let l = log.clone();
-            let streams = config.streams.clone();
-            let created = tokio::task::spawn_blocking(move || {
-                for s in &streams {
-                    let cfg = StreamConfig {
-                        partitions: s.partitions,
-                        retention_ms: s.retention_ms,
-                        retention_bytes: s.retention_bytes,
-                    };
-                    l.create_stream(&s.name, cfg)
-                        .map_err(|e| format!("stream {:?}: {e}", s.name))?;
-                }
-                Ok::<(), String>(())
-            })
-            .await;
-            if let Ok(Err(e)) | Err(e) = created.map_err(|e| e.to_string()) {
-                tracing::error!(error = %e, "streams refused on reload; the routes in force stay");
-                continue;
-            }
-            let result = route_set.lock().unwrap_or_else(|e| e.into_inner()).reload(
-                &engine,
-                &log,
-                &config.routes,
-            );
-            match result {
-                Ok((stopped, started)) => tracing::info!(
-                    stopped,
-                    started,
-                    routes = config.routes.len(),
-                    "routes reloaded"
-                ),
-                Err(e) => tracing::error!(error = %e, "routes could not all be started on reload"),
+                Err(e @ ReloadFailure::NoConfigFile) => tracing::warn!("SIGHUP: {e}"),
+                Err(e) => tracing::error!("SIGHUP: {e}"),
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (engine, log, route_set);
     }
 }
 

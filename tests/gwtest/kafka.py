@@ -194,3 +194,67 @@ def parse_join_response_v5(frame: bytes) -> dict:
     (count,) = struct.unpack(">i", frame[pos:pos + 4])
     return {"correlation": corr, "error": err, "generation": gen, "protocol": protocol,
             "leader": leader, "member_id": member, "members": count}
+
+
+# --- SASL: users with both an argon2 hash and a SCRAM-SHA-256 credential --------------------
+
+
+def scram_credential(password: str) -> str:
+    """The credential `gateway hash-password --scram` prints for `password` (on stdin)."""
+    from gwtest.gateway import check_binary
+
+    out = subprocess.run(
+        [str(check_binary()), "hash-password", "--scram"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def sasl_users_toml(users: dict, scram: bool = True) -> str:
+    """`[[users]]` tables for Kafka SASL tests: `users` maps a name to (password, [groups]);
+    each user gets the argon2 `password_hash` (PLAIN) and, with `scram`, a `scram_sha256`."""
+    from gwtest.security import hash_password
+
+    out = []
+    for name, (password, groups) in users.items():
+        out.append("[[users]]")
+        out.append(f'name = "{name}"')
+        out.append(f'password_hash = "{hash_password(password)}"')
+        if scram:
+            out.append(f'scram_sha256 = "{scram_credential(password)}"')
+        out.append("groups = [" + ", ".join(f'"{g}"' for g in groups) + "]")
+        out.append("")
+    return "\n".join(out)
+
+
+def sasl_handshake(raw: "RawKafka", mechanism: str, version: int = 1) -> tuple[int, list[str]]:
+    """Sends SaslHandshake; returns (error code, enabled mechanisms)."""
+    raw.request(17, version, kstr(mechanism))
+    frame = raw.read_frame()
+    (err,) = struct.unpack(">h", frame[4:6])
+    (count,) = struct.unpack(">i", frame[6:10])
+    pos, mechanisms = 10, []
+    for _ in range(count):
+        (n,) = struct.unpack(">h", frame[pos:pos + 2])
+        mechanisms.append(frame[pos + 2:pos + 2 + n].decode())
+        pos += 2 + n
+    return err, mechanisms
+
+
+def sasl_authenticate_v1(raw: "RawKafka", token: bytes) -> tuple[int, str | None, bytes]:
+    """Sends SaslAuthenticate v1; returns (error code, error message, server token)."""
+    raw.request(36, 1, kbytes(token))
+    frame = raw.read_frame()
+    (err,) = struct.unpack(">h", frame[4:6])
+    (n,) = struct.unpack(">h", frame[6:8])
+    pos = 8
+    message = None
+    if n >= 0:
+        message = frame[pos:pos + n].decode()
+        pos += n
+    (size,) = struct.unpack(">i", frame[pos:pos + 4])
+    return err, message, frame[pos + 4:pos + 4 + size]

@@ -43,3 +43,31 @@ def test_idempotent_producer_every_codec_group_commit_and_offsets_for_times(kafk
     found = c.offsets_for_times([TopicPartition("ledger", 0, start - 60_000)], timeout=10)
     assert found[0].offset == 0
     c.close()
+
+
+def test_describe_configs_gives_each_topic_its_retention(kafka_gateway):
+    """DescribeConfigs for retention: set values come back with their source (topic), unset
+    ones as Kafka's defaults (-1, default source)."""
+    from confluent_kafka.admin import ConfigResource, ConfigSource
+
+    gw = kafka_gateway(extra_toml="""
+[[streams]]
+name = "kept"
+partitions = 1
+retention_ms = 86400000
+retention_bytes = 1073741824
+""")
+    admin = AdminClient({"bootstrap.servers": gw.bootstrap})
+    created = admin.create_topics([NewTopic("plain", num_partitions=1, replication_factor=1,
+                                            config={"retention.ms": "60000"})])
+    assert created["plain"].result(15) is None
+    resources = [ConfigResource("topic", "kept"), ConfigResource("topic", "plain")]
+    got = {r.name: f.result(15) for r, f in admin.describe_configs(resources).items()}
+    kept, plain = got["kept"], got["plain"]
+    assert kept["retention.ms"].value == "86400000"
+    assert kept["retention.bytes"].value == "1073741824"
+    assert kept["retention.ms"].source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert plain["retention.ms"].value == "60000"
+    assert plain["retention.bytes"].value == "-1"
+    assert plain["retention.bytes"].is_default
+    assert plain["cleanup.policy"].value == "delete"

@@ -149,3 +149,38 @@ def test_a_waiting_fetch_is_answered_when_a_record_arrives(kafka_gateway, kcat):
     assert (partition, error, high_watermark) == (0, 0, 2)
     assert b"woken" in frame and b"first" not in frame
     r.close()
+
+
+def fetch_v7(session_id: int, epoch: int, topic: str = "sessions", offset: int = 0) -> bytes:
+    """A Fetch v7 body: no wait, one partition of `topic` from `offset`, no forgotten topics."""
+    return (
+        struct.pack(">iiiibii", -1, 0, 1, 1 << 20, 0, session_id, epoch)
+        + struct.pack(">i", 1) + kstr(topic)
+        + struct.pack(">i", 1) + struct.pack(">iqqi", 0, offset, -1, 1 << 20)
+        + struct.pack(">i", 0)
+    )
+
+
+def test_fetch_sessions_are_answered_as_by_a_broker_without_sessions(kafka_gateway, kcat):
+    """No incremental fetch sessions (KIP-227): a full fetch (session 0, epoch 0 or -1) gets a
+    full answer with session id 0, which tells the client not to use sessions; an incremental
+    fetch naming a session gets FETCH_SESSION_ID_NOT_FOUND (70), as from a broker that does
+    not know it."""
+    gw = kafka_gateway()
+    kcat(gw, "-P", "-t", "sessions", input="a\nb\n")
+    r = raw(gw)
+    for epoch in (0, -1):
+        r.request(1, 7, fetch_v7(0, epoch))
+        frame = r.read_frame()
+        _corr, _throttle, error, session = struct.unpack(">iihi", frame[:14])
+        assert (error, session) == (0, 0)
+        assert b"sessions" in frame and b"a" in frame and b"b" in frame
+    r.request(1, 7, fetch_v7(42, 1))
+    frame = r.read_frame()
+    _corr, _throttle, error, session = struct.unpack(">iihi", frame[:14])
+    assert (error, session) == (70, 0)
+    # The connection stays usable.
+    r.request(1, 7, fetch_v7(0, 0, offset=1))
+    frame = r.read_frame()
+    assert struct.unpack(">h", frame[8:10]) == (0,)
+    r.close()

@@ -198,3 +198,85 @@ to = "queue:legacy.refunds"
     kcat(gw, "-P", "-t", "payments", input="p3\n")
     assert legacy.get().body == "p3"
     legacy.expect_no_message(1.0)
+
+
+def _post_reload(gw) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(f"http://{gw.host}:{gw.admin_port}/api/reload", method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=15) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_admin_reload_starts_a_route_and_refuses_a_bad_config_with_its_errors(
+    kafka_gateway, kcat, client
+):
+    """POST /api/reload (and `gateway reload`) do what SIGHUP does, answering JSON: a new
+    route starts working; a config that does not validate is refused (400, every error) and
+    the routes in force stay; the STOMP connection is never dropped."""
+    import subprocess
+
+    from gwtest.gateway import gateway_binary
+
+    gw = kafka_gateway(extra_toml=ROUTE)
+    original = gw.config_path.read_text()
+    legacy = client(gw)
+    legacy.subscribe("/queue/legacy.refunds")
+    # No route yet from refunds: a record stays in the stream.
+    kcat(gw, "-P", "-t", "refunds", input="before\n")
+    legacy.expect_no_message(1.0)
+
+    with_refunds = original + """
+[[streams]]
+name = "refunds"
+partitions = 1
+
+[[routes]]
+name = "refunds-to-legacy"
+from = "stream:refunds"
+to = "queue:legacy.refunds"
+"""
+    gw.config_path.write_text(with_refunds)
+    status, body = _post_reload(gw)
+    assert status == 200, body
+    assert body["reloaded"] is True
+    assert body["result"]["routes"] == 2 and body["result"]["started"] == 1
+    assert body["result"]["stopped"] == 0
+    # The new route reads its stream from the start (a new group): the earlier record too.
+    assert legacy.get().body == "before"
+    kcat(gw, "-P", "-t", "refunds", input="after\n")
+    assert legacy.get().body == "after"
+
+    # A config that does not validate: 400 with every error; the route stays in force.
+    gw.config_path.write_text(
+        with_refunds + '\n[[routes]]\nname = "bad"\nfrom = "stream:x"\nto = "queue:a.*"\n'
+        + "[log]\ndefault_partitions = 0\n")
+    status, body = _post_reload(gw)
+    assert status == 400, body
+    assert body["reloaded"] is False
+    assert any("routes[2].to" in e for e in body["errors"]), body
+    assert any("log.default_partitions" in e for e in body["errors"]), body
+    kcat(gw, "-P", "-t", "refunds", input="still\n")
+    assert legacy.get().body == "still"
+
+    # The CLI: exit 1 and the errors on stderr; then, with the original file, the route stops.
+    admin = f"http://{gw.host}:{gw.admin_port}"
+    refused = subprocess.run([str(gateway_binary()), "reload", "--admin", admin],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 1
+    assert "routes[2].to" in refused.stderr and "HTTP 400" in refused.stderr
+    gw.config_path.write_text(original)
+    done = subprocess.run([str(gateway_binary()), "reload", "--admin", admin],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "1 route(s) (1 stopped, 0 started)" in done.stdout
+    kcat(gw, "-P", "-t", "refunds", input="unrouted\n")
+    legacy.expect_no_message(1.0)
+    # The STOMP connection lived through three reloads.
+    legacy.send("/queue/legacy.refunds", "alive")
+    assert legacy.get().body == "alive"

@@ -1703,3 +1703,78 @@ impl DescribeGroupsResponse {
         c.tags()
     }
 }
+
+// --------------------------------------------------------------------------------- SaslHandshake
+
+/// SaslHandshake request (key 17): the mechanism the client wants. After a v0 handshake the
+/// SASL tokens follow as bare size-prefixed frames (see [`super::encode_sasl_token`]); after
+/// v1 they travel in SaslAuthenticate requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaslHandshakeRequest {
+    /// Mechanism name (`PLAIN`, `SCRAM-SHA-256`, ...).
+    pub mechanism: String,
+}
+
+impl SaslHandshakeRequest {
+    pub(crate) fn io<C: Io>(&mut self, c: &mut C) -> R {
+        c.string(&mut self.mechanism)?;
+        c.tags()
+    }
+}
+
+/// SaslHandshake response.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaslHandshakeResponse {
+    /// Error code (33 UNSUPPORTED_SASL_MECHANISM when the mechanism is not enabled).
+    pub error_code: i16,
+    /// The mechanisms enabled on this listener.
+    pub mechanisms: Vec<String>,
+}
+
+impl SaslHandshakeResponse {
+    pub(crate) fn io<C: Io>(&mut self, c: &mut C) -> R {
+        c.i16(&mut self.error_code)?;
+        c.array(&mut self.mechanisms, string_item)?;
+        c.tags()
+    }
+}
+
+// ------------------------------------------------------------------------------ SaslAuthenticate
+
+/// SaslAuthenticate request (key 36): one SASL token from the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaslAuthenticateRequest {
+    /// The token.
+    pub auth_bytes: Bytes,
+}
+
+impl SaslAuthenticateRequest {
+    pub(crate) fn io<C: Io>(&mut self, c: &mut C) -> R {
+        c.bytes(&mut self.auth_bytes)?;
+        c.tags()
+    }
+}
+
+/// SaslAuthenticate response: the server's token, or why authentication failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaslAuthenticateResponse {
+    /// Error code (58 SASL_AUTHENTICATION_FAILED for bad credentials).
+    pub error_code: i16,
+    /// Error message for the client.
+    pub error_message: Option<String>,
+    /// The server's token.
+    pub auth_bytes: Bytes,
+    /// How long the session may live before the client must re-authenticate; 0 = forever
+    /// (v1+).
+    pub session_lifetime_ms: i64,
+}
+
+impl SaslAuthenticateResponse {
+    pub(crate) fn io<C: Io>(&mut self, c: &mut C) -> R {
+        c.i16(&mut self.error_code)?;
+        c.nstring(&mut self.error_message)?;
+        c.bytes(&mut self.auth_bytes)?;
+        since!(c, 1, self.session_lifetime_ms, i64);
+        c.tags()
+    }
+}

@@ -9,7 +9,8 @@ without its 4-byte size prefix), then forwards it.
 
 Clients: kcat (librdkafka 2.0.2 on Debian 12) producing with every compression codec,
 consuming, and in a consumer group; kafka-python 3.0.12 producing (idempotent, gzip),
-consuming in a group with commits, offsets by time, and topic administration.
+consuming in a group with commits, offsets by time, and topic administration. The SASL frames
+come from `capture_sasl.py` (same proxy).
 
 Run from the repository root:  .venv/bin/python codecs/testdata/kafka/capture.py
 (needs kcat and kafka-python, see scripts/install-test-deps).
@@ -34,7 +35,7 @@ API_NAMES = {
     9: "offset-fetch", 10: "find-coordinator", 11: "join-group", 12: "heartbeat",
     13: "leave-group", 14: "sync-group", 18: "api-versions", 19: "create-topics",
     15: "describe-groups", 16: "list-groups", 20: "delete-topics", 22: "init-producer-id",
-    32: "describe-configs",
+    32: "describe-configs", 17: "sasl-handshake", 36: "sasl-authenticate",
 }
 label = "unknown"
 seen: set[tuple[str, int, int]] = set()
@@ -68,8 +69,9 @@ def pump_requests(client, server):
         key, version = struct.unpack(">hh", body[:4])
         with lock:
             tag = (label, key, version)
-            # "client+codec" labels record only Produce frames (one per compression codec).
-            wanted = "+" not in label or key == 0
+            # "client+codec" labels record only Produce frames (one per compression codec),
+            # "client+mechanism" labels only the SASL frames.
+            wanted = "+" not in label or key == 0 if "sasl" not in label else key in (17, 36)
             if tag not in seen and key in API_NAMES and wanted:
                 seen.add(tag)
                 (HERE / f"{label}_{API_NAMES[key]}_v{version}.bin").write_bytes(body)

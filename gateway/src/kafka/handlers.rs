@@ -3,10 +3,12 @@
 //! the blocking pool.
 
 use super::KafkaBroker;
+use crate::security::{Action, Principal};
 use bytes::{Bytes, BytesMut};
 use codecs::kafka::*;
 use routes::store::log::{Log, LogError, LogRecord, StoredRecord, StreamConfig, MAX_PARTITIONS};
-use std::collections::BTreeMap;
+use routes::Destination;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +62,29 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// May `principal` do `action` on Kafka topic `topic`? Topics are authorized by the
+/// `[[authorization]]` entries written `topic = "pattern"` (a stream is the log behind a
+/// topic name). No principal (a request before authentication): never.
+fn may(principal: Option<&Principal>, action: Action, topic: &str) -> bool {
+    principal.is_some_and(|p| p.may(action, &Destination::topic(topic)))
+}
+
+/// Kafka's DESCRIBE on a topic, which READ, WRITE and the admin rights imply.
+fn may_describe(principal: Option<&Principal>, topic: &str) -> bool {
+    [Action::Read, Action::Write, Action::Admin]
+        .into_iter()
+        .any(|a| may(principal, a, topic))
+}
+
+/// May `principal` use consumer group `group` (Kafka's READ on the group: join, sync,
+/// heartbeat, leave, commit, fetch offsets, describe)? Checked against the `group = "pattern"`
+/// entries; without any, every principal may.
+fn may_group(principal: Option<&Principal>, group: &str) -> bool {
+    principal.is_some_and(|p| p.may_group(Action::Read, group))
+}
+
+const GROUP_DENIED: i16 = error_code::GROUP_AUTHORIZATION_FAILED;
+
 fn valid_topic_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 249
@@ -71,8 +96,15 @@ fn valid_topic_name(name: &str) -> bool {
 }
 
 impl KafkaBroker {
-    /// Answers one request; `None` when no response is due (Produce with acks 0).
-    pub async fn handle(&self, request: KafkaRequest, peer: SocketAddr) -> Option<KafkaResponse> {
+    /// Answers one request for `principal`; `None` when no response is due (Produce with
+    /// acks 0). Without a principal (before authentication) every topic is refused.
+    /// SaslHandshake and SaslAuthenticate belong to the session and are refused here.
+    pub async fn handle(
+        &self,
+        request: KafkaRequest,
+        peer: SocketAddr,
+        principal: Option<&Principal>,
+    ) -> Option<KafkaResponse> {
         let version = request.header.api_version;
         let correlation_id = request.header.correlation_id;
         let unsupported = request.version_unsupported();
@@ -105,18 +137,60 @@ impl KafkaBroker {
                     throttle_time_ms: 0,
                 })
             }
-            KafkaRequestBody::Metadata(r) => KafkaResponseBody::Metadata(self.metadata(r).await),
+            KafkaRequestBody::Metadata(r) => {
+                KafkaResponseBody::Metadata(self.metadata(r, principal).await)
+            }
             KafkaRequestBody::Produce(r) => {
                 let acks = r.acks;
-                let resp = self.produce(r).await;
+                let resp = self.produce(r, principal).await;
                 if acks == 0 {
                     return None;
                 }
                 KafkaResponseBody::Produce(resp)
             }
-            KafkaRequestBody::Fetch(r) => KafkaResponseBody::Fetch(self.fetch(r, version).await),
+            KafkaRequestBody::Fetch(r) => {
+                KafkaResponseBody::Fetch(self.fetch(r, version, principal).await)
+            }
             KafkaRequestBody::ListOffsets(r) => {
-                KafkaResponseBody::ListOffsets(self.list_offsets(r, version).await)
+                KafkaResponseBody::ListOffsets(self.list_offsets(r, version, principal).await)
+            }
+            KafkaRequestBody::FindCoordinator(r)
+                if r.key_type == 0 && !may_group(principal, &r.key) =>
+            {
+                KafkaResponseBody::FindCoordinator(FindCoordinatorResponse {
+                    error_code: GROUP_DENIED,
+                    error_message: Some(format!("not authorized to use group {}", r.key)),
+                    node_id: -1,
+                    port: -1,
+                    ..Default::default()
+                })
+            }
+            KafkaRequestBody::JoinGroup(r) if !may_group(principal, &r.group_id) => {
+                KafkaResponseBody::JoinGroup(JoinGroupResponse {
+                    error_code: GROUP_DENIED,
+                    generation_id: -1,
+                    member_id: r.member_id,
+                    ..Default::default()
+                })
+            }
+            KafkaRequestBody::SyncGroup(r) if !may_group(principal, &r.group_id) => {
+                KafkaResponseBody::SyncGroup(SyncGroupResponse {
+                    error_code: GROUP_DENIED,
+                    ..Default::default()
+                })
+            }
+            KafkaRequestBody::Heartbeat(r) if !may_group(principal, &r.group_id) => {
+                KafkaResponseBody::Heartbeat(HeartbeatResponse {
+                    throttle_time_ms: 0,
+                    error_code: GROUP_DENIED,
+                })
+            }
+            KafkaRequestBody::LeaveGroup(r) if !may_group(principal, &r.group_id) => {
+                KafkaResponseBody::LeaveGroup(LeaveGroupResponse {
+                    throttle_time_ms: 0,
+                    error_code: GROUP_DENIED,
+                    members: Vec::new(),
+                })
             }
             KafkaRequestBody::FindCoordinator(_) => {
                 KafkaResponseBody::FindCoordinator(FindCoordinatorResponse {
@@ -145,26 +219,55 @@ impl KafkaBroker {
                 KafkaResponseBody::LeaveGroup(self.leave(r, version))
             }
             KafkaRequestBody::OffsetCommit(r) => {
-                KafkaResponseBody::OffsetCommit(self.offset_commit(r).await)
+                KafkaResponseBody::OffsetCommit(self.offset_commit(r, principal).await)
             }
             KafkaRequestBody::OffsetFetch(r) => {
-                KafkaResponseBody::OffsetFetch(self.offset_fetch(r))
+                KafkaResponseBody::OffsetFetch(self.offset_fetch(r, principal))
             }
             KafkaRequestBody::CreateTopics(r) => {
-                KafkaResponseBody::CreateTopics(self.create_topics(r).await)
+                KafkaResponseBody::CreateTopics(self.create_topics(r, principal).await)
             }
             KafkaRequestBody::DeleteTopics(r) => {
-                KafkaResponseBody::DeleteTopics(self.delete_topics(r).await)
+                KafkaResponseBody::DeleteTopics(self.delete_topics(r, principal).await)
             }
             KafkaRequestBody::DescribeConfigs(r) => {
-                KafkaResponseBody::DescribeConfigs(self.describe_configs(r))
+                KafkaResponseBody::DescribeConfigs(self.describe_configs(r, principal))
             }
             KafkaRequestBody::InitProducerId(r) => {
                 KafkaResponseBody::InitProducerId(self.init_producer_id(r))
             }
-            KafkaRequestBody::ListGroups(r) => KafkaResponseBody::ListGroups(self.list_groups(r)),
+            KafkaRequestBody::ListGroups(r) => {
+                let mut listed = self.list_groups(r);
+                listed.groups.retain(|g| may_group(principal, &g.group_id));
+                KafkaResponseBody::ListGroups(listed)
+            }
             KafkaRequestBody::DescribeGroups(r) => {
-                KafkaResponseBody::DescribeGroups(self.describe_groups(r))
+                let mut described = self.describe_groups(r);
+                for g in &mut described.groups {
+                    if !may_group(principal, &g.group_id) {
+                        *g = DescribedGroup {
+                            error_code: GROUP_DENIED,
+                            group_id: std::mem::take(&mut g.group_id),
+                            authorized_operations: i32::MIN,
+                            ..Default::default()
+                        };
+                    }
+                }
+                KafkaResponseBody::DescribeGroups(described)
+            }
+            // The session runs the SASL exchange; here (out of turn) it is an illegal state.
+            KafkaRequestBody::SaslHandshake(_) => {
+                KafkaResponseBody::SaslHandshake(SaslHandshakeResponse {
+                    error_code: error_code::ILLEGAL_SASL_STATE,
+                    mechanisms: Vec::new(),
+                })
+            }
+            KafkaRequestBody::SaslAuthenticate(_) => {
+                KafkaResponseBody::SaslAuthenticate(SaslAuthenticateResponse {
+                    error_code: error_code::ILLEGAL_SASL_STATE,
+                    error_message: Some("unexpected SaslAuthenticate".to_string()),
+                    ..Default::default()
+                })
             }
         };
         if !matches!(body, KafkaResponseBody::Fetch(_)) {
@@ -290,19 +393,48 @@ impl KafkaBroker {
         }
     }
 
-    async fn metadata(&self, r: MetadataRequest) -> MetadataResponse {
+    async fn metadata(
+        &self,
+        r: MetadataRequest,
+        principal: Option<&Principal>,
+    ) -> MetadataResponse {
         let names = match r.topics {
-            None => self.log.streams(),
+            // All topics: those the principal may see, as Kafka lists them.
+            None => self
+                .log
+                .streams()
+                .into_iter()
+                .filter(|n| may_describe(principal, n))
+                .collect(),
             Some(names) => names,
         };
         let mut topics = Vec::with_capacity(names.len());
         for name in names {
+            let visible = may_describe(principal, &name);
             if let Some(cfg) = self.log.stream_config(&name) {
-                topics.push(self.topic_metadata(name, cfg.partitions));
+                if visible {
+                    topics.push(self.topic_metadata(name, cfg.partitions));
+                } else {
+                    topics.push(MetadataTopic {
+                        error_code: error_code::TOPIC_AUTHORIZATION_FAILED,
+                        name,
+                        ..Default::default()
+                    });
+                }
                 continue;
             }
             let error = if !valid_topic_name(&name) {
                 error_code::INVALID_TOPIC_EXCEPTION
+            } else if self.settings.auto_create_streams
+                && r.allow_auto_topic_creation
+                && !may(principal, Action::Admin, &name)
+            {
+                // Auto-creation needs the admin right, as Kafka's CREATE.
+                if visible {
+                    error_code::UNKNOWN_TOPIC_OR_PARTITION
+                } else {
+                    error_code::TOPIC_AUTHORIZATION_FAILED
+                }
             } else if self.settings.auto_create_streams && r.allow_auto_topic_creation {
                 let partitions = self.settings.default_partitions;
                 let n = name.clone();
@@ -322,8 +454,10 @@ impl KafkaBroker {
                     }
                     Err(e) => log_error_code(&e),
                 }
-            } else {
+            } else if visible {
                 error_code::UNKNOWN_TOPIC_OR_PARTITION
+            } else {
+                error_code::TOPIC_AUTHORIZATION_FAILED
             };
             topics.push(MetadataTopic {
                 error_code: error,
@@ -341,15 +475,21 @@ impl KafkaBroker {
         }
     }
 
-    async fn produce(&self, r: ProduceRequest) -> ProduceResponse {
+    async fn produce(&self, r: ProduceRequest, principal: Option<&Principal>) -> ProduceResponse {
         let mut responses = Vec::with_capacity(r.topic_data.len());
         let limits = RecordLimits {
             max_uncompressed_bytes: self.settings.limits.max_frame_bytes.max(1 << 20),
         };
         for topic in r.topic_data {
             let mut partition_responses = Vec::with_capacity(topic.partition_data.len());
+            let allowed = may(principal, Action::Write, &topic.name);
             for p in topic.partition_data {
-                let appended = if matches!(r.acks, -1..=1) {
+                let appended = if !allowed {
+                    Err((
+                        error_code::TOPIC_AUTHORIZATION_FAILED,
+                        format!("not authorized to write to topic {}", topic.name),
+                    ))
+                } else if matches!(r.acks, -1..=1) {
                     self.append(&topic.name, p.index, p.records, &limits).await
                 } else {
                     Err((
@@ -458,7 +598,19 @@ impl KafkaBroker {
         .map_err(|e| (log_error_code(&e), e.to_string()))
     }
 
-    async fn fetch(&self, r: FetchRequest, version: i16) -> FetchResponse {
+    async fn fetch(
+        &self,
+        r: FetchRequest,
+        version: i16,
+        principal: Option<&Principal>,
+    ) -> FetchResponse {
+        let denied: Arc<HashSet<String>> = Arc::new(
+            r.topics
+                .iter()
+                .filter(|t| !may(principal, Action::Read, &t.topic))
+                .map(|t| t.topic.clone())
+                .collect(),
+        );
         if r.session_id != 0 || r.session_epoch > 0 {
             // No fetch sessions are ever created (every response has session id 0), so an
             // incremental fetch names a session this node does not know.
@@ -470,7 +622,7 @@ impl KafkaBroker {
         let wait = Duration::from_millis(r.max_wait_ms.max(0) as u64).min(MAX_FETCH_WAIT);
         let deadline = tokio::time::Instant::now() + wait;
         let mut watchers = Vec::new();
-        for t in &r.topics {
+        for t in r.topics.iter().filter(|t| !denied.contains(&t.topic)) {
             for p in &t.partitions {
                 if let Ok(rx) = u32::try_from(p.partition)
                     .map_err(|_| ())
@@ -486,8 +638,9 @@ impl KafkaBroker {
                 w.borrow_and_update();
             }
             let req = Arc::clone(&request);
+            let d = Arc::clone(&denied);
             let (response, bytes) =
-                blocking(&self.log, move |log| Ok(read_fetch(log, &req, version)))
+                blocking(&self.log, move |log| Ok(read_fetch(log, &req, version, &d)))
                     .await
                     .unwrap_or_default();
             let enough = bytes >= request.min_bytes.max(1) as usize;
@@ -500,16 +653,28 @@ impl KafkaBroker {
                 // Deadline: answer with what there is (read again: data may have arrived
                 // between the read and the wait).
                 let req = Arc::clone(&request);
-                return blocking(&self.log, move |log| Ok(read_fetch(log, &req, version)))
+                let d = Arc::clone(&denied);
+                return blocking(&self.log, move |log| Ok(read_fetch(log, &req, version, &d)))
                     .await
                     .map_or_else(|_| FetchResponse::default(), |(r, _)| r);
             }
         }
     }
 
-    async fn list_offsets(&self, r: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    async fn list_offsets(
+        &self,
+        r: ListOffsetsRequest,
+        version: i16,
+        principal: Option<&Principal>,
+    ) -> ListOffsetsResponse {
+        let denied: HashSet<String> = r
+            .topics
+            .iter()
+            .filter(|t| !may_describe(principal, &t.name))
+            .map(|t| t.name.clone())
+            .collect();
         let log = Arc::clone(&self.log);
-        blocking(&log, move |log| Ok(list_offsets(log, r, version)))
+        blocking(&log, move |log| Ok(list_offsets(log, r, version, &denied)))
             .await
             .unwrap_or_default()
     }
@@ -538,15 +703,27 @@ impl KafkaBroker {
         }
     }
 
-    async fn offset_commit(&self, r: OffsetCommitRequest) -> OffsetCommitResponse {
-        let check = self
-            .groups
-            .check_commit(&r.group_id, &r.member_id, r.generation_id);
+    async fn offset_commit(
+        &self,
+        r: OffsetCommitRequest,
+        principal: Option<&Principal>,
+    ) -> OffsetCommitResponse {
+        let check = if may_group(principal, &r.group_id) {
+            self.groups
+                .check_commit(&r.group_id, &r.member_id, r.generation_id)
+        } else {
+            GROUP_DENIED
+        };
         let mut topics = Vec::with_capacity(r.topics.len());
         for t in r.topics {
+            let readable = may(principal, Action::Read, &t.name);
             let mut partitions = Vec::with_capacity(t.partitions.len());
             for p in t.partitions {
-                let code = if check != error_code::NONE {
+                let code = if check == GROUP_DENIED {
+                    GROUP_DENIED
+                } else if !readable {
+                    error_code::TOPIC_AUTHORIZATION_FAILED
+                } else if check != error_code::NONE {
                     check
                 } else if p.committed_offset < 0 {
                     error_code::OFFSET_OUT_OF_RANGE
@@ -588,7 +765,38 @@ impl KafkaBroker {
         }
     }
 
-    fn offset_fetch(&self, r: OffsetFetchRequest) -> OffsetFetchResponse {
+    fn offset_fetch(
+        &self,
+        r: OffsetFetchRequest,
+        principal: Option<&Principal>,
+    ) -> OffsetFetchResponse {
+        if !may_group(principal, &r.group_id) {
+            // The top-level error (v2+), and each partition's for v0-1.
+            let topics = r
+                .topics
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| OffsetFetchTopicResponse {
+                    partitions: t
+                        .partition_indexes
+                        .iter()
+                        .map(|&p| OffsetFetchPartitionResponse {
+                            partition_index: p,
+                            committed_offset: -1,
+                            committed_leader_epoch: -1,
+                            metadata: Some(String::new()),
+                            error_code: GROUP_DENIED,
+                        })
+                        .collect(),
+                    name: t.name,
+                })
+                .collect();
+            return OffsetFetchResponse {
+                throttle_time_ms: 0,
+                topics,
+                error_code: GROUP_DENIED,
+            };
+        }
         let entry = |partition_index: i32, found: Option<(u64, String)>| {
             let (offset, metadata) = found.map_or((-1, String::new()), |(o, m)| (o as i64, m));
             OffsetFetchPartitionResponse {
@@ -607,6 +815,12 @@ impl KafkaBroker {
                         .partition_indexes
                         .iter()
                         .map(|&p| {
+                            if !may_describe(principal, &t.name) {
+                                return OffsetFetchPartitionResponse {
+                                    error_code: error_code::TOPIC_AUTHORIZATION_FAILED,
+                                    ..entry(p, None)
+                                };
+                            }
                             let found = u32::try_from(p)
                                 .ok()
                                 .and_then(|p| self.log.committed_offset(&r.group_id, &t.name, p));
@@ -620,6 +834,9 @@ impl KafkaBroker {
                 let mut by_stream: BTreeMap<String, Vec<OffsetFetchPartitionResponse>> =
                     BTreeMap::new();
                 for c in self.log.group_offsets(&r.group_id) {
+                    if !may_describe(principal, &c.stream) {
+                        continue;
+                    }
                     by_stream
                         .entry(c.stream)
                         .or_default()
@@ -638,10 +855,21 @@ impl KafkaBroker {
         }
     }
 
-    async fn create_topics(&self, r: CreateTopicsRequest) -> CreateTopicsResponse {
+    async fn create_topics(
+        &self,
+        r: CreateTopicsRequest,
+        principal: Option<&Principal>,
+    ) -> CreateTopicsResponse {
         let mut topics = Vec::with_capacity(r.topics.len());
         for t in r.topics {
-            let result = self.create_topic(&t, r.validate_only).await;
+            let result = if may(principal, Action::Admin, &t.name) {
+                self.create_topic(&t, r.validate_only).await
+            } else {
+                Err((
+                    error_code::TOPIC_AUTHORIZATION_FAILED,
+                    format!("not authorized to create topic {}", t.name),
+                ))
+            };
             let (error_code, error_message) = match result {
                 Ok(()) => (error_code::NONE, None),
                 Err((code, message)) => (code, Some(message)),
@@ -732,9 +960,21 @@ impl KafkaBroker {
         Ok(())
     }
 
-    async fn delete_topics(&self, r: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    async fn delete_topics(
+        &self,
+        r: DeleteTopicsRequest,
+        principal: Option<&Principal>,
+    ) -> DeleteTopicsResponse {
         let mut responses = Vec::with_capacity(r.topic_names.len());
         for name in r.topic_names {
+            if !may(principal, Action::Admin, &name) {
+                responses.push(TopicResult {
+                    name,
+                    error_code: error_code::TOPIC_AUTHORIZATION_FAILED,
+                    error_message: None,
+                });
+                continue;
+            }
             let n = name.clone();
             let error_code = match blocking(&self.log, move |log| log.delete_stream(&n)).await {
                 Ok(()) => {
@@ -755,11 +995,29 @@ impl KafkaBroker {
         }
     }
 
-    fn describe_configs(&self, r: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    fn describe_configs(
+        &self,
+        r: DescribeConfigsRequest,
+        principal: Option<&Principal>,
+    ) -> DescribeConfigsResponse {
         let results = r
             .resources
             .into_iter()
-            .map(|res| self.describe_resource(res))
+            .map(|res| {
+                if res.resource_type == 2 && !may_describe(principal, &res.resource_name) {
+                    return DescribeConfigsResult {
+                        error_code: error_code::TOPIC_AUTHORIZATION_FAILED,
+                        error_message: Some(format!(
+                            "not authorized to describe topic {}",
+                            res.resource_name
+                        )),
+                        resource_type: res.resource_type,
+                        resource_name: res.resource_name,
+                        configs: Vec::new(),
+                    };
+                }
+                self.describe_resource(res)
+            })
             .collect();
         DescribeConfigsResponse {
             throttle_time_ms: 0,
@@ -846,7 +1104,12 @@ impl KafkaBroker {
 }
 
 /// Reads what a Fetch asks for; returns the response and the record bytes in it.
-fn read_fetch(log: &Log, r: &FetchRequest, version: i16) -> (FetchResponse, usize) {
+fn read_fetch(
+    log: &Log,
+    r: &FetchRequest,
+    version: i16,
+    denied: &HashSet<String>,
+) -> (FetchResponse, usize) {
     let mut total = 0usize;
     let budget = r.max_bytes.max(0) as usize;
     let mut responses = Vec::with_capacity(r.topics.len());
@@ -863,6 +1126,11 @@ fn read_fetch(log: &Log, r: &FetchRequest, version: i16) -> (FetchResponse, usiz
                 preferred_read_replica: -1,
                 records: Some(Bytes::new()),
             };
+            if denied.contains(&t.topic) {
+                out.error_code = error_code::TOPIC_AUTHORIZATION_FAILED;
+                partitions.push(out);
+                continue;
+            }
             let Ok(partition) = u32::try_from(p.partition) else {
                 out.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION;
                 partitions.push(out);
@@ -945,7 +1213,12 @@ fn to_kafka_record(s: StoredRecord) -> Record {
     }
 }
 
-fn list_offsets(log: &Log, r: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+fn list_offsets(
+    log: &Log,
+    r: ListOffsetsRequest,
+    version: i16,
+    denied: &HashSet<String>,
+) -> ListOffsetsResponse {
     let topics = r
         .topics
         .into_iter()
@@ -962,6 +1235,10 @@ fn list_offsets(log: &Log, r: ListOffsetsRequest, version: i16) -> ListOffsetsRe
                         offset: -1,
                         leader_epoch: 0,
                     };
+                    if denied.contains(&t.name) {
+                        out.error_code = error_code::TOPIC_AUTHORIZATION_FAILED;
+                        return out;
+                    }
                     let found = u32::try_from(p.partition_index)
                         .map_err(|_| LogError::StreamNotFound(t.name.clone()))
                         .and_then(|partition| lookup_offset(log, &t.name, partition, p.timestamp));

@@ -32,6 +32,12 @@ pub struct KafkaSettings {
     pub default_partitions: u32,
     /// How long an empty group waits after a first join for more members.
     pub group_initial_rebalance_delay: std::time::Duration,
+    /// Checks SASL credentials and hands out principals (shared by every listener).
+    pub authenticator: Arc<crate::security::Authenticator>,
+    /// SASL mechanisms offered (`PLAIN`, `SCRAM-SHA-256`).
+    pub sasl_mechanisms: Vec<String>,
+    /// Require SASL even where anonymous clients are admitted.
+    pub require_sasl: bool,
 }
 
 /// Where the clients of one Kafka listener are told to connect (Metadata brokers,

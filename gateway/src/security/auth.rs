@@ -1,6 +1,7 @@
 //! Authentication (users, argon2 password hashes, the loopback rules, failure back-off) and
 //! authorization (ActiveMQ-style entries per destination pattern).
 
+use super::scram::{decoy_credential, ScramCredential};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use config::{
@@ -167,6 +168,20 @@ impl Principal {
         self.acl.allows(&self.groups, action, destination)
     }
 
+    /// May this principal do `action` on the Kafka consumer group `group`? Checked against the
+    /// `group = "pattern"` entries; without any such entry groups are not authorized (true).
+    pub fn may_group(&self, action: Action, group: &str) -> bool {
+        let acl = &self.acl;
+        if !acl
+            .entries
+            .iter()
+            .any(|e| e.kind == AuthorizationKind::Group)
+        {
+            return true;
+        }
+        acl.granted(AuthorizationKind::Group, &self.groups, action, group)
+    }
+
     /// [`Principal::may`], as a `Result` whose error is the message for the client.
     pub fn check(&self, action: Action, destination: &Destination) -> Result<(), AccessDenied> {
         if self.may(action, destination) {
@@ -207,18 +222,35 @@ impl AuthorizationMap {
                 .iter()
                 .any(|g| g == EVERYONE_GROUP || groups.contains(g));
         }
-        // No entries: no authorization (as ActiveMQ without an authorization plugin).
-        if self.entries.is_empty() {
+        // No entries: no authorization (as ActiveMQ without an authorization plugin); Kafka
+        // group entries alone do not authorize destinations.
+        let no_destination_entries = self
+            .entries
+            .iter()
+            .all(|e| e.kind == AuthorizationKind::Group);
+        if no_destination_entries {
             return true;
         }
         let kind = match destination.kind {
             DestinationKind::Queue => AuthorizationKind::Queue,
             DestinationKind::Topic => AuthorizationKind::Topic,
         };
+        self.granted(kind, groups, action, &destination.name)
+    }
+
+    /// Whether a `[[authorization]]` entry of `kind` matching `name` grants `action` to one of
+    /// `groups`.
+    fn granted(
+        &self,
+        kind: AuthorizationKind,
+        groups: &[String],
+        action: Action,
+        name: &str,
+    ) -> bool {
         // As ActiveMQ, the groups of every matching entry are combined.
         self.entries
             .iter()
-            .filter(|e| e.kind == kind && covers(&e.pattern, &destination.name))
+            .filter(|e| e.kind == kind && covers(&e.pattern, name))
             .any(|e| {
                 let granted = match action {
                     Action::Read => &e.read,
@@ -261,6 +293,8 @@ fn covers(pattern: &str, name: &str) -> bool {
 struct User {
     password_hash: Option<String>,
     groups: Arc<[String]>,
+    /// `[[users]] scram_sha256`, for SCRAM-SHA-256 logins (Kafka SASL).
+    scram_sha256: Option<ScramCredential>,
 }
 
 /// Admits clients: checks credentials against the configured users with the loopback rules,
@@ -302,6 +336,10 @@ impl Authenticator {
                         User {
                             password_hash: u.password_hash.clone(),
                             groups: u.groups.clone().into(),
+                            scram_sha256: u
+                                .scram_sha256
+                                .as_deref()
+                                .and_then(|c| ScramCredential::parse(c).ok()),
                         },
                     )
                 })
@@ -461,6 +499,13 @@ impl Authenticator {
         }
         if let Some(u) = self.users.get(name) {
             let Some(hash) = &u.password_hash else {
+                // A user with only a SCRAM credential can still log in with its password.
+                if let (Some(scram), Some(p)) = (&u.scram_sha256, password) {
+                    if scram.verify_password(p) {
+                        return Ok(self.principal(name, false, u.groups.clone()));
+                    }
+                    return Err(bad());
+                }
                 dummy_verify(password.unwrap_or_default());
                 return Err(bad());
             };
@@ -538,6 +583,81 @@ impl Authenticator {
     }
 }
 
+/// The SCRAM-SHA-256 credential to run an exchange with ([`Authenticator::scram_credential`]).
+#[derive(Debug, Clone)]
+pub struct ScramLookup {
+    /// The credential; a decoy no proof matches when the user cannot log in with SCRAM.
+    pub credential: ScramCredential,
+    /// Whether a successful exchange may admit the user (false: the exchange is run to the
+    /// end with a decoy, then refused, so that it does not tell which users exist).
+    pub known: bool,
+}
+
+impl Authenticator {
+    /// The credential a SCRAM-SHA-256 exchange for `user` from `peer` runs with: the user's
+    /// `scram_sha256`; for the built-in `guest` on a loopback listener without configured
+    /// users, one derived from its password; otherwise a decoy. `guest` from a peer that is
+    /// not on loopback is refused at once.
+    pub fn scram_credential(&self, user: &str, peer: &PeerInfo) -> Result<ScramLookup, AuthError> {
+        if user == GUEST_USER && !peer.addr.ip().is_loopback() {
+            return Err(AuthError::GuestNotFromLoopback);
+        }
+        let found = match self.users.get(user) {
+            Some(u) => u.scram_sha256.clone(),
+            None if user == GUEST_USER && self.users.is_empty() && peer.listener_is_loopback => {
+                static GUEST: OnceLock<Option<ScramCredential>> = OnceLock::new();
+                GUEST
+                    .get_or_init(|| ScramCredential::generate(GUEST_USER.as_bytes()).ok())
+                    .clone()
+            }
+            None => None,
+        };
+        Ok(match found {
+            Some(credential) => ScramLookup {
+                credential,
+                known: true,
+            },
+            None => ScramLookup {
+                credential: decoy_credential(user),
+                known: false,
+            },
+        })
+    }
+
+    /// Admits `user` after a SCRAM exchange whose proof was right for the credential
+    /// [`Authenticator::scram_credential`] returned with `known`.
+    pub fn admit_scram(&self, user: &str, peer: &PeerInfo) -> Result<Principal, AuthError> {
+        let principal = match self.users.get(user) {
+            Some(u) if u.scram_sha256.is_some() => self.principal(user, false, u.groups.clone()),
+            None if user == GUEST_USER
+                && self.users.is_empty()
+                && peer.listener_is_loopback
+                && peer.addr.ip().is_loopback() =>
+            {
+                self.principal(GUEST_USER, false, vec![GUEST_GROUP.to_owned()].into())
+            }
+            _ => {
+                return Err(AuthError::BadCredentials {
+                    user: user.to_owned(),
+                })
+            }
+        };
+        let principal = self.take_place(principal)?;
+        self.forget_failures(peer.addr.ip());
+        Ok(principal)
+    }
+
+    /// Answers a failed authentication that did not go through
+    /// [`Authenticator::authenticate`] (a SCRAM proof that did not match): logs it and waits
+    /// out the back-off for the peer's address.
+    pub async fn failed(&self, peer: &PeerInfo, reason: &AuthError) {
+        let delay = self.record_failure(peer.addr.ip());
+        tracing::info!(peer = %peer.addr, reason = %reason, delay_ms = delay.as_millis() as u64,
+            "authentication failed");
+        tokio::time::sleep(delay).await;
+    }
+}
+
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)
@@ -589,6 +709,7 @@ mod tests {
             name: name.to_owned(),
             password_hash: Some(hash_password(password.as_bytes()).unwrap_or_default()),
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            scram_sha256: None,
         }
     }
 
@@ -722,6 +843,38 @@ mod tests {
         };
         assert!(eu.may(Action::Read, &Destination::queue("orders.eu")));
         assert!(!eu.may(Action::Read, &Destination::queue("orders.us")));
+    }
+
+    #[test]
+    fn kafka_group_entries_authorize_groups_only() {
+        let group_entry = entry(AuthorizationKind::Group, "billing.>", &["readers"], &[]);
+        let auth = Authenticator::new(
+            &[user("r", "p", &["readers"]), user("x", "p", &["other"])],
+            &[group_entry],
+            Duration::ZERO,
+        );
+        let Ok(r) = auth.verify(Some("r"), Some(b"p"), &peer(LOCAL, true)) else {
+            panic!("r refused")
+        };
+        let Ok(x) = auth.verify(Some("x"), Some(b"p"), &peer(LOCAL, true)) else {
+            panic!("x refused")
+        };
+        assert!(r.may_group(Action::Read, "billing.eu"));
+        assert!(!x.may_group(Action::Read, "billing.eu"));
+        assert!(!r.may_group(Action::Read, "shipping"));
+        // Group entries alone do not restrict queues and topics.
+        assert!(x.may(Action::Write, &Destination::queue("anything")));
+        // Without group entries, groups are not authorized.
+        let open = Authenticator::new(
+            &[user("x", "p", &["other"])],
+            &[entry(AuthorizationKind::Queue, "q", &["readers"], &[])],
+            Duration::ZERO,
+        );
+        let Ok(x) = open.verify(Some("x"), Some(b"p"), &peer(LOCAL, true)) else {
+            panic!("x refused")
+        };
+        assert!(x.may_group(Action::Read, "any-group"));
+        assert!(!x.may(Action::Read, &Destination::queue("q")));
     }
 
     #[test]

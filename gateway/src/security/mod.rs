@@ -28,6 +28,7 @@
 mod auth;
 mod https;
 mod limits;
+pub mod scram;
 mod stream;
 mod tls;
 
