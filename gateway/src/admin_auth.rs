@@ -57,10 +57,15 @@ impl AdminAuth {
             })
             .map(|u| (u.name.clone(), u.password_hash.clone()))
             .collect();
-        let required = !users.is_empty() || !admin.bind.ip().is_loopback();
+        // Either admin listener reachable from elsewhere (the HTTPS twin runs with `[tls]`).
+        let https = config.tls.is_some() && admin.tls_enabled;
+        let exposed =
+            !admin.bind.ip().is_loopback() || (https && !admin.tls_bind.ip().is_loopback());
+        let required = !users.is_empty() || exposed;
         if required && users.is_empty() {
             tracing::warn!(
                 address = %admin.bind,
+                https_address = %admin.tls_bind,
                 "admin listener not bound to loopback and no admin user configured ([admin] users \
                  or a [[users]] entry in an [admin] groups group): the admin API refuses every \
                  request but /healthz and /readyz"
