@@ -213,5 +213,11 @@ mod tests {
         ));
         assert!(exposed.required && exposed.users.is_empty());
         assert!(exposed.protects("/api/overview") && !exposed.protects("/metrics"));
+        // The HTTPS twin bound off loopback exposes the API as well.
+        let https = AdminAuth::from_config(&config(
+            "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n\
+             [admin]\ntls_bind = \"0.0.0.0:8162\"\n",
+        ));
+        assert!(https.required);
     }
 }
