@@ -341,3 +341,45 @@ partitions = 1
     refused = first_event("other.readers")
     assert refused is not None and refused.error() is not None
     assert refused.error().code() == KafkaError.GROUP_AUTHORIZATION_FAILED, refused.error()
+
+
+def scram_client_final(password: str, client_first_bare: str, server_first: str) -> str:
+    """The RFC 5802 client-final message for `server_first` (hashlib/hmac, independent of the
+    gateway's code)."""
+    import base64
+    import hashlib
+    import hmac
+
+    attrs = dict(a.split("=", 1) for a in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]),
+                                 int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    without_proof = f"c=biws,r={attrs['r']}"
+    auth_message = f"{client_first_bare},{server_first},{without_proof}".encode()
+    signature = hmac.new(hashlib.sha256(client_key).digest(), auth_message, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, signature))
+    return f"{without_proof},p={base64.b64encode(proof).decode()}"
+
+
+def test_scram_over_handshake_v0_bare_tokens(secured):
+    """SCRAM-SHA-256 after a SaslHandshake v0: client-first, server-first, client-final and
+    server-final travel as bare frames; then requests are served as the user."""
+    gw = secured
+    raw = RawKafka(gw.host, gw.kafka_port)
+    assert sasl_handshake(raw, "SCRAM-SHA-256", version=0) == (0, MECHANISMS)
+    bare = "n=alice,r=rawclientnonce"
+    raw.send_frame(f"n,,{bare}".encode())
+    server_first = raw.read_frame().decode()
+    assert server_first.startswith("r=rawclientnonce") and ",i=4096" in server_first
+    raw.send_frame(scram_client_final("alice-pw", bare, server_first).encode())
+    assert raw.read_frame().startswith(b"v=")
+    raw.request(3, 1, struct.pack(">i", 1) + kstr("orders.eu"))
+    assert b"orders.eu" in raw.read_frame()
+    raw.close()
+    # The same with a wrong password: the connection closes after the client-final message.
+    raw = RawKafka(gw.host, gw.kafka_port)
+    assert sasl_handshake(raw, "SCRAM-SHA-256", version=0)[0] == 0
+    raw.send_frame(f"n,,{bare}".encode())
+    server_first = raw.read_frame().decode()
+    raw.send_frame(scram_client_final("wrong", bare, server_first).encode())
+    assert raw.closed_by_peer()
