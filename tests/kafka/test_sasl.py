@@ -383,3 +383,18 @@ def test_scram_over_handshake_v0_bare_tokens(secured):
     server_first = raw.read_frame().decode()
     raw.send_frame(scram_client_final("wrong", bare, server_first).encode())
     assert raw.closed_by_peer()
+
+
+def test_sasl_requests_out_of_turn_get_illegal_sasl_state(secured):
+    """SaslAuthenticate without a SaslHandshake v1, and a second SaslHandshake after
+    authenticating (re-authentication is not offered), get ILLEGAL_SASL_STATE (34), then close."""
+    gw = secured
+    raw = RawKafka(gw.host, gw.kafka_port)
+    err, message, _ = sasl_authenticate_v1(raw, b"\0alice\0alice-pw")
+    assert err == 34 and "SaslHandshake" in (message or "")
+    assert raw.closed_by_peer()
+    raw = RawKafka(gw.host, gw.kafka_port)
+    assert sasl_handshake(raw, "PLAIN")[0] == 0
+    assert sasl_authenticate_v1(raw, b"\0alice\0alice-pw")[0] == 0
+    assert sasl_handshake(raw, "PLAIN")[0] == 34
+    assert raw.closed_by_peer()
