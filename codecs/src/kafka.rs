@@ -695,6 +695,12 @@ impl KafkaCodec {
     pub fn new(limits: KafkaLimits) -> Self {
         KafkaCodec { limits }
     }
+
+    /// Changes the limits for the frames still to come (a session raises them once the client
+    /// has authenticated, as Kafka's `sasl.server.max.receive.size` bounds frames before).
+    pub fn set_limits(&mut self, limits: KafkaLimits) {
+        self.limits = limits;
+    }
 }
 
 impl Decoder for KafkaCodec {

@@ -49,7 +49,8 @@ TOPIC_AUTHORIZATION_FAILED = 29
 @pytest.fixture
 def secured(kafka_gateway):
     """A gateway with USERS and the ACL (users configured: SASL is required everywhere)."""
-    return kafka_gateway(extra_toml=SECURITY + sasl_users_toml(USERS) + ACL + """
+    return kafka_gateway({"server": {"log_level": "debug"}},
+                         extra_toml=SECURITY + sasl_users_toml(USERS) + ACL + """
 [[streams]]
 name = "orders.eu"
 partitions = 1
@@ -136,8 +137,11 @@ def test_kafka_python_authenticates_and_wrong_credentials_fail(secured, mechanis
         bad = KafkaProducer(sasl_plain_username="producer", sasl_plain_password="wrong",
                             max_block_ms=5000, **kw)
         bad.send("orders.eu", b"never").get(timeout=10)
-    assert "Kafka SASL authentication failed" in gw.log_text()
-    assert "wrong" not in gw.log_text()
+    log = gw.log_text()
+    assert "Kafka SASL authentication failed" in log
+    # Debug logging is on: still no password in the log.
+    for secret in ("p-pass", "alice-pw", "wrong"):
+        assert secret not in log, secret
 
 
 def test_wrong_credentials_get_sasl_authentication_failed_then_close(secured):
@@ -184,6 +188,11 @@ def test_handshake_v0_then_bare_tokens(secured):
 
 def test_requests_before_authentication_close_the_connection(secured):
     gw = secured
+    # Before authentication, frames above 512 KiB close the connection (Kafka's
+    # sasl.server.max.receive.size).
+    big = RawKafka(gw.host, gw.kafka_port)
+    big.sock.sendall(struct.pack(">i", 600 * 1024) + b"\0" * 1024)
+    assert big.closed_by_peer()
     raw = RawKafka(gw.host, gw.kafka_port)
     # ApiVersions is answered before authentication ...
     raw.request(18, 0, b"")
@@ -332,3 +341,60 @@ partitions = 1
     refused = first_event("other.readers")
     assert refused is not None and refused.error() is not None
     assert refused.error().code() == KafkaError.GROUP_AUTHORIZATION_FAILED, refused.error()
+
+
+def scram_client_final(password: str, client_first_bare: str, server_first: str) -> str:
+    """The RFC 5802 client-final message for `server_first` (hashlib/hmac, independent of the
+    gateway's code)."""
+    import base64
+    import hashlib
+    import hmac
+
+    attrs = dict(a.split("=", 1) for a in server_first.split(","))
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]),
+                                 int(attrs["i"]))
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    without_proof = f"c=biws,r={attrs['r']}"
+    auth_message = f"{client_first_bare},{server_first},{without_proof}".encode()
+    signature = hmac.new(hashlib.sha256(client_key).digest(), auth_message, hashlib.sha256).digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, signature))
+    return f"{without_proof},p={base64.b64encode(proof).decode()}"
+
+
+def test_scram_over_handshake_v0_bare_tokens(secured):
+    """SCRAM-SHA-256 after a SaslHandshake v0: client-first, server-first, client-final and
+    server-final travel as bare frames; then requests are served as the user."""
+    gw = secured
+    raw = RawKafka(gw.host, gw.kafka_port)
+    assert sasl_handshake(raw, "SCRAM-SHA-256", version=0) == (0, MECHANISMS)
+    bare = "n=alice,r=rawclientnonce"
+    raw.send_frame(f"n,,{bare}".encode())
+    server_first = raw.read_frame().decode()
+    assert server_first.startswith("r=rawclientnonce") and ",i=4096" in server_first
+    raw.send_frame(scram_client_final("alice-pw", bare, server_first).encode())
+    assert raw.read_frame().startswith(b"v=")
+    raw.request(3, 1, struct.pack(">i", 1) + kstr("orders.eu"))
+    assert b"orders.eu" in raw.read_frame()
+    raw.close()
+    # The same with a wrong password: the connection closes after the client-final message.
+    raw = RawKafka(gw.host, gw.kafka_port)
+    assert sasl_handshake(raw, "SCRAM-SHA-256", version=0)[0] == 0
+    raw.send_frame(f"n,,{bare}".encode())
+    server_first = raw.read_frame().decode()
+    raw.send_frame(scram_client_final("wrong", bare, server_first).encode())
+    assert raw.closed_by_peer()
+
+
+def test_sasl_requests_out_of_turn_get_illegal_sasl_state(secured):
+    """SaslAuthenticate without a SaslHandshake v1, and a second SaslHandshake after
+    authenticating (re-authentication is not offered), get ILLEGAL_SASL_STATE (34), then close."""
+    gw = secured
+    raw = RawKafka(gw.host, gw.kafka_port)
+    err, message, _ = sasl_authenticate_v1(raw, b"\0alice\0alice-pw")
+    assert err == 34 and "SaslHandshake" in (message or "")
+    assert raw.closed_by_peer()
+    raw = RawKafka(gw.host, gw.kafka_port)
+    assert sasl_handshake(raw, "PLAIN")[0] == 0
+    assert sasl_authenticate_v1(raw, b"\0alice\0alice-pw")[0] == 0
+    assert sasl_handshake(raw, "PLAIN")[0] == 34
+    assert raw.closed_by_peer()

@@ -16,15 +16,18 @@
 //! user named by a verified client certificate (a TLS listener), unless `require_sasl` is on;
 //! otherwise it closes the connection, as a Kafka SASL listener does. Refusals are counted in
 //! `gateway_connections_rejected_total`.
-//! A connection that must authenticate and has not within [`AUTH_TIMEOUT`] is closed.
+//! A connection that must authenticate and has not within [`AUTH_TIMEOUT`] is closed, and
+//! until it has, frames above [`MAX_FRAME_BEFORE_AUTH`] close it (as Kafka's
+//! `sasl.server.max.receive.size`).
 
 use super::{AdvertisedListener, KafkaBroker};
 use crate::security::scram::{self, ScramServer};
 use crate::security::{AuthError, Authenticator, PeerInfo, Principal};
 use bytes::Bytes;
 use codecs::kafka::{
-    decode_request, decode_request_header, error_code, KafkaCodec, KafkaRequest, KafkaRequestBody,
-    KafkaResponse, KafkaResponseBody, SaslAuthenticateResponse, SaslHandshakeResponse, SaslToken,
+    decode_request, decode_request_header, error_code, KafkaCodec, KafkaLimits, KafkaRequest,
+    KafkaRequestBody, KafkaResponse, KafkaResponseBody, SaslAuthenticateResponse,
+    SaslHandshakeResponse, SaslToken,
 };
 use futures::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -35,6 +38,9 @@ use tokio_util::codec::Framed;
 
 /// How long a connection that must authenticate may take to do so (against slow-loris).
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest frame accepted before a connection that must authenticate has done so (Kafka's
+/// `sasl.server.max.receive.size` default, 512 KiB).
+pub const MAX_FRAME_BEFORE_AUTH: usize = 512 * 1024;
 
 /// A SASL mechanism the session implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +105,18 @@ pub async fn serve<S>(
     };
     let auth_deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
     let mut state = SaslState::Start;
+    let mut limited = without_sasl.is_none();
+    if limited {
+        framed.codec_mut().set_limits(KafkaLimits {
+            max_frame_bytes: settings.limits.max_frame_bytes.min(MAX_FRAME_BEFORE_AUTH),
+        });
+    }
     loop {
         let must_authenticate = without_sasl.is_none() && !matches!(state, SaslState::Done(_));
+        if limited && !must_authenticate {
+            framed.codec_mut().set_limits(settings.limits);
+            limited = false;
+        }
         let frame = tokio::select! {
             next = framed.next() => next,
             _ = shutdown.changed() => break,
