@@ -262,3 +262,22 @@ def test_stream_retention_arguments_and_interval_offsets(conn):
         conn.channel().queue_declare("badage.s", durable=True,
                                      arguments={**STREAM, "x-max-age": "a week"})
     assert err.value.reply_code == 406 and "x-max-age" in err.value.reply_text
+
+
+def test_exchange_bindings_and_stomp_sends_reach_a_stream(gateway, conn, client):
+    """A stream queue is a queue of the shared model: bound to an exchange it takes what the
+    exchange routes, and a STOMP send to `/queue/<name>` lands in the stream too."""
+    ch = conn.channel()
+    ch.confirm_delivery()
+    declare_stream(ch, "mixed.s")
+    ch.queue_bind("mixed.s", "amq.topic", "audit.#")
+    ch.basic_publish("amq.topic", "audit.login", b"via amq.topic")
+    stomp = client(gateway)
+    stomp.send("/queue/mixed.s", "via stomp", headers={"persistent": "true", "origin": "stomp"})
+    _, got = consume(conn, "mixed.s", "first", count=2)
+    by_body = {body: (method, props) for _, body, method, props in got}
+    assert set(by_body) == {b"via amq.topic", b"via stomp"}
+    method, _ = by_body[b"via amq.topic"]
+    assert method.exchange == "amq.topic"
+    _, props = by_body[b"via stomp"]
+    assert props.headers["origin"] == "stomp"
