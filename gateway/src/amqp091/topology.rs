@@ -273,7 +273,7 @@ pub fn load(engine: &Engine, path: &Path) -> std::io::Result<(usize, usize)> {
 /// Gives the durable queues kept in `path` their declarations back (arguments and the engine
 /// options they ask for; a queue the engine did not recover is created again); starts their
 /// `x-expires` watchers and stream movers. Returns how many were restored. Call within the
-/// runtime, after [`load`].
+/// runtime, before [`load`] (whose bindings may lead to these queues).
 pub fn restore_queues(
     engine: &std::sync::Arc<Engine>,
     broker: &std::sync::Arc<Amqp091Broker>,
