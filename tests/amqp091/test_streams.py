@@ -281,3 +281,38 @@ def test_exchange_bindings_and_stomp_sends_reach_a_stream(gateway, conn, client)
     assert method.exchange == "amq.topic"
     _, props = by_body[b"via stomp"]
     assert props.headers["origin"] == "stomp"
+
+
+def test_a_stream_kafka_made_with_partitions_is_read_in_all_of_them(gateway, conn):
+    """A stream created by a Kafka client with 3 partitions, then declared as a stream queue:
+    a consumer reads every partition (offsets are per partition); AMQP publishes spread over
+    them and Kafka consumers of each partition see them."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    wait_for_port(gateway.host, gateway.kafka_port)
+    bootstrap = f"{gateway.host}:{gateway.kafka_port}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic("parts.s", 3, 1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for p in range(3):
+        producer.send("parts.s", value=b"k%d" % p, partition=p)
+    producer.flush(10)
+    producer.close()
+    ch = conn.channel()
+    ch.confirm_delivery()
+    declare_stream(ch, "parts.s")
+    _, got = consume(conn, "parts.s", "first", count=3)
+    assert sorted(b for _, b, *_ in got) == [b"k0", b"k1", b"k2"]
+    assert [o for o, *_ in got] == [0, 0, 0]
+    publish(ch, "parts.s", [b"a%d" % i for i in range(6)])
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=3000)
+    consumer.assign([TopicPartition("parts.s", p) for p in range(3)])
+    deadline = time.monotonic() + 10
+    values = []
+    while len(values) < 9 and time.monotonic() < deadline:
+        values += [r.value for r in consumer]
+    consumer.close()
+    assert sorted(values) == sorted([b"k0", b"k1", b"k2"] + [b"a%d" % i for i in range(6)])
