@@ -411,12 +411,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let amqp_cfg = &config.listeners.amqp;
     if amqp_cfg.enabled {
         let topology = crate::amqp091::topology::topology_path(&config.server.data_dir);
-        let (exchanges, bindings) = crate::amqp091::topology::load(&engine, &topology)
-            .with_context(|| format!("cannot read the AMQP topology {}", topology.display()))?;
         let amqp091_broker = Arc::new(
             crate::amqp091::Amqp091Broker::with_topology(topology.clone()).with_log(log.clone()),
         );
+        // Durable queues first, so that the bindings `load` restores find every one of them.
         let queues = crate::amqp091::topology::restore_queues(&engine, &amqp091_broker, &topology)
+            .with_context(|| format!("cannot read the AMQP topology {}", topology.display()))?;
+        let (exchanges, bindings) = crate::amqp091::topology::load(&engine, &topology)
             .with_context(|| format!("cannot read the AMQP topology {}", topology.display()))?;
         tracing::info!(exchanges, bindings, queues, "AMQP topology restored");
         let port = Arc::new(crate::amqp_port::AmqpPort {

@@ -217,6 +217,7 @@ def test_queue_arguments_survive_a_restart(make_gateway, stop):
     ch = conn.channel()
     ch.queue_declare("parked", durable=True)
     ch.queue_declare("shaped", durable=True, arguments=args)
+    ch.queue_bind("shaped", "amq.direct", "shape")
     if stop == "kill":
         gw.kill()
     else:
@@ -226,7 +227,9 @@ def test_queue_arguments_survive_a_restart(make_gateway, stop):
     conn = pika_connection(gw)
     ch = conn.channel()
     ch.confirm_delivery()
-    ch.basic_publish("", "shaped", b"low", pika.BasicProperties(priority=1, delivery_mode=2))
+    # The binding holds too (even for a queue the journal had not recorded before a SIGKILL).
+    ch.basic_publish("amq.direct", "shape", b"low", pika.BasicProperties(priority=1, delivery_mode=2),
+                     mandatory=True)
     ch.basic_publish("", "shaped", b"high", pika.BasicProperties(priority=5, delivery_mode=2))
     with pytest.raises(pika.exceptions.NackError):  # x-max-length 2 with reject-publish
         ch.basic_publish("", "shaped", b"third", pika.BasicProperties(delivery_mode=2))

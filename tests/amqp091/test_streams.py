@@ -262,3 +262,57 @@ def test_stream_retention_arguments_and_interval_offsets(conn):
         conn.channel().queue_declare("badage.s", durable=True,
                                      arguments={**STREAM, "x-max-age": "a week"})
     assert err.value.reply_code == 406 and "x-max-age" in err.value.reply_text
+
+
+def test_exchange_bindings_and_stomp_sends_reach_a_stream(gateway, conn, client):
+    """A stream queue is a queue of the shared model: bound to an exchange it takes what the
+    exchange routes, and a STOMP send to `/queue/<name>` lands in the stream too."""
+    ch = conn.channel()
+    ch.confirm_delivery()
+    declare_stream(ch, "mixed.s")
+    ch.queue_bind("mixed.s", "amq.topic", "audit.#")
+    ch.basic_publish("amq.topic", "audit.login", b"via amq.topic")
+    stomp = client(gateway)
+    stomp.send("/queue/mixed.s", "via stomp", headers={"persistent": "true", "origin": "stomp"})
+    _, got = consume(conn, "mixed.s", "first", count=2)
+    by_body = {body: (method, props) for _, body, method, props in got}
+    assert set(by_body) == {b"via amq.topic", b"via stomp"}
+    method, _ = by_body[b"via amq.topic"]
+    assert method.exchange == "amq.topic"
+    _, props = by_body[b"via stomp"]
+    assert props.headers["origin"] == "stomp"
+
+
+def test_a_stream_kafka_made_with_partitions_is_read_in_all_of_them(gateway, conn):
+    """A stream created by a Kafka client with 3 partitions, then declared as a stream queue:
+    a consumer reads every partition (offsets are per partition); AMQP publishes spread over
+    them and Kafka consumers of each partition see them."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    wait_for_port(gateway.host, gateway.kafka_port)
+    bootstrap = f"{gateway.host}:{gateway.kafka_port}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic("parts.s", 3, 1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for p in range(3):
+        producer.send("parts.s", value=b"k%d" % p, partition=p)
+    producer.flush(10)
+    producer.close()
+    ch = conn.channel()
+    ch.confirm_delivery()
+    declare_stream(ch, "parts.s")
+    _, got = consume(conn, "parts.s", "first", count=3)
+    assert sorted(b for _, b, *_ in got) == [b"k0", b"k1", b"k2"]
+    assert [o for o, *_ in got] == [0, 0, 0]
+    publish(ch, "parts.s", [b"a%d" % i for i in range(6)])
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=3000)
+    consumer.assign([TopicPartition("parts.s", p) for p in range(3)])
+    deadline = time.monotonic() + 10
+    values = []
+    while len(values) < 9 and time.monotonic() < deadline:
+        values += [r.value for r in consumer]
+    consumer.close()
+    assert sorted(values) == sorted([b"k0", b"k1", b"k2"] + [b"a%d" % i for i in range(6)])

@@ -221,3 +221,22 @@ def test_amqp_tools_get_the_same_refusals(acl_gateway):
     assert b"ACCESS_REFUSED" in refused.stderr or b"403" in refused.stderr, refused.stderr
     got = tool("consumer", "consumer-pw", "amqp-get", "--queue", "orders.eu")
     assert got.returncode == 0 and got.stdout == b"from amqp-publish", got.stderr
+
+
+def test_a_refused_publish_in_a_transaction_closes_the_channel_and_nothing_is_committed(acl_gateway):
+    conn = connect(acl_gateway, "producer", "producer-pw")
+    ch = conn.channel()
+    ch.tx_select()
+    ch.basic_publish("", "orders.eu", b"staged")
+    ch.basic_publish("", "invoices", b"refused")
+
+    def commit():
+        ch.tx_commit()
+
+    refused(commit, "User producer is not authorized to write to: queue://invoices")
+    assert conn.is_open
+    conn.close()
+    admin = connect(acl_gateway, "admin", "admin-pw")
+    method, _, _ = admin.channel().basic_get("orders.eu", auto_ack=True)
+    assert method is None  # the staged publish went with the channel
+    admin.close()

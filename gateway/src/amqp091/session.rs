@@ -434,9 +434,10 @@ pub(super) fn exchange_destination(exchange: &str, key: &str) -> Destination {
     }
 }
 
-/// Queues named by the server for one connection (`amq.gen-*` from a declare without a name,
-/// direct reply-to queues): like temporary destinations, no authorization entry applies to
-/// them (clients cannot declare such names themselves: `amq.` is reserved).
+/// Names the server gives queues of one connection (`amq.gen-*` from a declare without a name,
+/// direct reply-to queues). Such a queue, declared over AMQP, is like a temporary destination:
+/// no authorization entry applies to it (clients cannot declare such names themselves: `amq.`
+/// is reserved; a queue of that name made another way is checked as any other).
 fn is_server_named(queue: &str) -> bool {
     queue.starts_with("amq.gen-") || queue.starts_with("amq.rabbitmq.reply-to.")
 }
@@ -450,7 +451,9 @@ impl Connection {
         destination: &Destination,
         method: &Method,
     ) -> Result<(), Fault> {
-        if destination.kind == routes::DestinationKind::Queue && is_server_named(&destination.name)
+        if destination.kind == routes::DestinationKind::Queue
+            && is_server_named(&destination.name)
+            && self.broker.declaration(&destination.name).is_some()
         {
             return Ok(());
         }
@@ -1346,7 +1349,8 @@ impl Connection {
                 method,
             ));
         }
-        if !m.passive {
+        // A server-named queue (no name given) needs no right: it is the connection's own.
+        if !m.passive && !m.queue.is_empty() {
             self.authorize(Action::Admin, &Destination::queue(name.clone()), method)?;
         }
         let arguments = queue_arguments(&m.arguments);

@@ -271,8 +271,9 @@ pub fn load(engine: &Engine, path: &Path) -> std::io::Result<(usize, usize)> {
 }
 
 /// Gives the durable queues kept in `path` their declarations back (arguments and the engine
-/// options they ask for), for the queues the engine recovered; starts their `x-expires`
-/// watchers. Returns how many were restored. Call within the runtime, after [`load`].
+/// options they ask for; a queue the engine did not recover is created again); starts their
+/// `x-expires` watchers and stream movers. Returns how many were restored. Call within the
+/// runtime, before [`load`] (whose bindings may lead to these queues).
 pub fn restore_queues(
     engine: &std::sync::Arc<Engine>,
     broker: &std::sync::Arc<Amqp091Broker>,
@@ -287,8 +288,10 @@ pub fn restore_queues(
     let mut restored = 0;
     for q in file.queue {
         if engine.queue_info(&q.name).is_none() {
-            tracing::warn!(queue = %q.name, "stored AMQP queue not recovered by the engine; its declaration is dropped");
-            continue;
+            // Declared (declare-ok sent after this file was synced) but its creation had not
+            // reached the journal before a crash: the declaration stands, as in RabbitMQ, and
+            // the queue is made again below.
+            tracing::info!(queue = %q.name, "stored AMQP queue recreated (not in the journal)");
         }
         let mut table = FieldTable::new();
         for a in &q.argument {
