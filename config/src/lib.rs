@@ -692,6 +692,13 @@ pub struct BrokerConfig {
     /// messages one of its current consumers selects (none while it has no consumer). Default
     /// `false`, as ActiveMQ: every message is enqueued, unselected ones wait.
     pub virtual_topic_selector_aware: bool,
+    /// The topics that are virtual, a pattern (ActiveMQ's `virtualTopic name`). Default
+    /// `VirtualTopic.>`.
+    pub virtual_topic_name: String,
+    /// What consumer queue names start with before the virtual topic's name: whole levels,
+    /// `*` for any one level, ending with `.` (ActiveMQ's `virtualTopic prefix`). Default
+    /// `Consumer.*.`.
+    pub virtual_topic_consumer_prefix: String,
 }
 
 impl Default for BrokerConfig {
@@ -710,6 +717,8 @@ impl Default for BrokerConfig {
             queue_page_window: 10_000,
             virtual_topics: true,
             virtual_topic_selector_aware: false,
+            virtual_topic_name: "VirtualTopic.>".to_owned(),
+            virtual_topic_consumer_prefix: "Consumer.*.".to_owned(),
         }
     }
 }

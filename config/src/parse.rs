@@ -152,6 +152,8 @@ const BROKER_KEYS: &[&str] = &[
     "queue_page_window",
     "virtual_topics",
     "virtual_topic_selector_aware",
+    "virtual_topic_name",
+    "virtual_topic_consumer_prefix",
 ];
 const DESTINATION_KEYS: &[&str] = &[
     "pattern",
@@ -844,6 +846,29 @@ fn broker(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut BrokerConfig) {
         "virtual_topic_selector_aware",
         &mut out.virtual_topic_selector_aware,
     );
+    if let Some(f) = cx.field(t, "virtual_topic_name") {
+        if let Some(p) = cx.string(&f) {
+            match validate_pattern(p) {
+                Ok(()) => out.virtual_topic_name = p.to_owned(),
+                Err(e) => cx.error_at(&f, format!("invalid pattern {p:?}: {e}")),
+            }
+        }
+    }
+    if let Some(f) = cx.field(t, "virtual_topic_consumer_prefix") {
+        if let Some(p) = cx.string(&f) {
+            let levels = p
+                .strip_suffix('.')
+                .filter(|l| !l.contains('>') && !l.contains('#'));
+            match levels.map(validate_pattern) {
+                Some(Ok(())) => out.virtual_topic_consumer_prefix = p.to_owned(),
+                Some(Err(e)) => cx.error_at(&f, format!("invalid prefix {p:?}: {e}")),
+                None => cx.error_at(
+                    &f,
+                    format!("invalid prefix {p:?}: whole levels ending with '.', no '>' (e.g. \"Consumer.*.\")"),
+                ),
+            }
+        }
+    }
     cx.int(
         t,
         "queue_page_window",

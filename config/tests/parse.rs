@@ -840,3 +840,36 @@ fn openwire_listener_keys_defaults_and_ranges() {
     let (_, key, _) = one_error("[listeners.openwire]\nport = 1\n");
     assert_eq!(key, "listeners.openwire.port");
 }
+
+#[test]
+fn virtual_topic_keys_parse_and_bad_names_are_errors() {
+    let cfg = ok(r#"
+[broker]
+virtual_topics = false
+virtual_topic_selector_aware = true
+virtual_topic_name = "events.>"
+virtual_topic_consumer_prefix = "VirtualTopicConsumers.*."
+"#);
+    let b = &cfg.broker;
+    assert!(!b.virtual_topics && b.virtual_topic_selector_aware);
+    assert_eq!(b.virtual_topic_name, "events.>");
+    assert_eq!(b.virtual_topic_consumer_prefix, "VirtualTopicConsumers.*.");
+    let d = Config::default().broker;
+    assert!(d.virtual_topics && !d.virtual_topic_selector_aware);
+    assert_eq!(
+        (
+            d.virtual_topic_name.as_str(),
+            d.virtual_topic_consumer_prefix.as_str()
+        ),
+        ("VirtualTopic.>", "Consumer.*.")
+    );
+    for bad in ["Consumer.*", "Consumer.>.", ""] {
+        let (_, key, message) = one_error(&format!(
+            "[broker]\nvirtual_topic_consumer_prefix = \"{bad}\"\n"
+        ));
+        assert_eq!(key, "broker.virtual_topic_consumer_prefix", "{bad}");
+        assert!(message.contains("invalid prefix"), "{message}");
+    }
+    let (_, key, _) = one_error("[broker]\nvirtual_topic_name = \"a..>.b\"\n");
+    assert_eq!(key, "broker.virtual_topic_name");
+}

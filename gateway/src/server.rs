@@ -192,6 +192,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     engine.set_virtual_topics(routes::VirtualTopics {
         enabled: config.broker.virtual_topics,
         selector_aware: config.broker.virtual_topic_selector_aware,
+        topic_pattern: config.broker.virtual_topic_name.clone(),
+        consumer_prefix: config.broker.virtual_topic_consumer_prefix.clone(),
     });
     admin_state.set_engine(engine.clone());
     crate::bridge::prepare(&engine, &config.routes).context("cannot set up the routes")?;

@@ -37,7 +37,7 @@ pub use admin::{
     QueueCounters, QueueStats, QueueStatsKind,
 };
 pub use virtual_topic::{
-    virtual_topic_of, VirtualTopics, CONSUMER_QUEUE_PREFIX, VIRTUAL_TOPIC_PREFIX,
+    virtual_topic_of, VirtualTopics, CONSUMER_QUEUE_PREFIX, VIRTUAL_TOPIC_PATTERN,
 };
 
 /// Identifies a client session (one connection, or one protocol session within it).

@@ -126,8 +126,8 @@ async fn selector_aware_queues_take_only_what_a_current_consumer_selects() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path());
     engine.set_virtual_topics(VirtualTopics {
-        enabled: true,
         selector_aware: true,
+        ..VirtualTopics::default()
     });
     let (producer, _p) = engine.connect(None);
     let (red, mut red_rx) = engine.connect(None);
@@ -170,7 +170,7 @@ async fn disabled_virtual_topics_are_plain_topics() {
     let engine = open(dir.path());
     engine.set_virtual_topics(VirtualTopics {
         enabled: false,
-        selector_aware: false,
+        ..VirtualTopics::default()
     });
     engine.declare_queue("Consumer.A.VirtualTopic.x").unwrap();
     let (producer, _p) = engine.connect(None);
@@ -184,5 +184,36 @@ async fn disabled_virtual_topics_are_plain_topics() {
             .unwrap()
             .ready,
         0
+    );
+}
+
+#[tokio::test]
+async fn custom_names_as_activemq_name_and_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    engine.set_virtual_topics(VirtualTopics {
+        topic_pattern: "events.>".into(),
+        consumer_prefix: "VirtualTopicConsumers.*.".into(),
+        ..VirtualTopics::default()
+    });
+    engine
+        .declare_queue("VirtualTopicConsumers.billing.events.orders")
+        .unwrap();
+    engine
+        .declare_queue("Consumer.A.VirtualTopic.orders")
+        .unwrap();
+    let (producer, _p) = engine.connect(None);
+    for topic in ["events.orders", "VirtualTopic.orders"] {
+        producer
+            .send(&Destination::topic(topic), message(topic, "red"))
+            .await
+            .unwrap();
+    }
+    let ready = |q: &str| engine.queue_info(q).unwrap().ready;
+    assert_eq!(ready("VirtualTopicConsumers.billing.events.orders"), 1);
+    assert_eq!(
+        ready("Consumer.A.VirtualTopic.orders"),
+        0,
+        "default naming is off"
     );
 }

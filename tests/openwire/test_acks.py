@@ -1,7 +1,8 @@
 """Acknowledgement windows with the real ActiveMQ 5.17 JMS client: `DELIVERED` acks (sent by the
 client for messages its application has consumed but not yet acknowledged or committed) widen
 the consumer's prefetch window, as ActiveMQ's prefetch extension does, so a CLIENT_ACKNOWLEDGE or
-transacted consumer may hold more messages than its prefetch before it acknowledges."""
+transacted consumer may hold more messages than its prefetch before it acknowledges; batched
+acknowledgements (`jms.optimizeAcknowledge`); and message groups closed by `JMSXGroupSeq` -1."""
 
 from __future__ import annotations
 
@@ -57,3 +58,13 @@ def test_optimize_acknowledge_batches_acks_and_nothing_is_redelivered(gateway, j
     # Closing the connection acknowledged the last batch: nothing is left or redelivered.
     assert queue_state(gateway, queue)["messages"] == 0
     assert jms(gateway).run("receive", f"queue:{queue}", "500", "1").received == []
+
+
+def test_jmsxgroupseq_minus_one_closes_a_message_group(gateway, jms):
+    # Prefetch 1: an owner holding an unacknowledged message takes nothing more, so where the
+    # group's next message goes shows whether the group was still assigned.
+    result = jms(gateway, "jms.prefetchPolicy.queuePrefetch=1").run("group-close", "queue:orders.groups.close")
+    assert result.returncode == 0, result
+    line = next(l for l in result.lines if l.startswith("OK group-close"))
+    assert line.endswith("sticky=true moved=true"), result
+    assert queue_state(gateway, "orders.groups.close")["messages"] == 0

@@ -135,3 +135,17 @@ def test_consumer_queue_keeps_collecting_across_a_restart(make_gateway, jms):
     gw.restart()
     got = j.run("receive", "queue:Consumer.A.VirtualTopic.Kept", "5000", "2")
     assert texts(got) == ["k-0", "k-1"], got
+
+
+def test_custom_virtual_topic_naming_as_activemq_name_and_prefix(make_gateway, jms):
+    gw = make_gateway({"broker": {"virtual_topic_name": "events.>",
+                                  "virtual_topic_consumer_prefix": "VirtualTopicConsumers.*."}})
+    j = jms(gw)
+    queue = "queue:VirtualTopicConsumers.billing.events.orders"
+    assert j.run("receive", queue, "100", "1").received == []
+    assert j.run("receive", "queue:Consumer.A.VirtualTopic.orders", "100", "1").received == []
+    assert j.run("send", "topic:events.orders", "e").returncode == 0
+    assert j.run("send", "topic:VirtualTopic.orders", "v").returncode == 0
+    assert texts(j.run("receive", queue, "5000", "1")) == ["e"]
+    # The default naming is not in force any more.
+    assert queue_state(gw, "Consumer.A.VirtualTopic.orders")["messages"] == 0

@@ -68,6 +68,11 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               recover then committed, a read-only prepare, a receive rolled back
  *                                               then received again and committed, a commit of an unknown Xid;
  *                                               prints "OK <step> ..." per step
+ * java JmsProbe URL group-close DEST           (use prefetch 1) two CLIENT_ACKNOWLEDGE consumers: group G's first
+ *                                               message picks its owner, the second follows it, a message with
+ *                                               JMSXGroupSeq -1 closes the group and is held unacknowledged; the
+ *                                               next G message goes to the other consumer: prints
+ *                                               "OK group-close owner=<1|2> sticky=<bool> moved=<bool>"
  * java JmsProbe URL secure OP...                one connection (credentials from the URL's jms.userName /
  *                                               jms.password) doing each OP in turn: send:DEST, produce:DEST,
  *                                               consume:DEST (receive one within 2 s), browse:QUEUE, temp-queue
@@ -158,6 +163,9 @@ public final class JmsProbe {
                 break;
             case "xa":
                 rc = xa(url, args[2]);
+                break;
+            case "group-close":
+                rc = groupClose(factory, args[2]);
                 break;
             case "secure":
                 rc = secure(factory, java.util.Arrays.copyOfRange(args, 2, args.length));
@@ -503,6 +511,68 @@ public final class JmsProbe {
             } catch (javax.transaction.xa.XAException e) {
                 System.out.println("OK unknown " + e.getClass().getName());
             }
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static Message sendInGroup(Session session, MessageProducer producer, String text, int seq)
+            throws JMSException {
+        TextMessage message = session.createTextMessage(text);
+        message.setStringProperty("JMSXGroupID", "G");
+        message.setIntProperty("JMSXGroupSeq", seq);
+        producer.send(message);
+        return message;
+    }
+
+    private static int groupClose(ActiveMQConnectionFactory factory, String dest) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session[] sessions = {
+                connection.createSession(false, Session.CLIENT_ACKNOWLEDGE),
+                connection.createSession(false, Session.CLIENT_ACKNOWLEDGE),
+            };
+            MessageConsumer[] consumers = {
+                sessions[0].createConsumer(destination(sessions[0], dest)),
+                sessions[1].createConsumer(destination(sessions[1], dest)),
+            };
+            Session producing = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = producing.createProducer(destination(producing, dest));
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            sendInGroup(producing, producer, "g-1", 1);
+            int owner = -1;
+            Message first = null;
+            for (int c = 0; c < 2 && first == null; c++) {
+                first = consumers[c].receive(1500);
+                owner = c;
+            }
+            if (first == null) {
+                System.out.println("FAIL group-close: nothing received");
+                return 1;
+            }
+            first.acknowledge();
+            int other = 1 - owner;
+            sendInGroup(producing, producer, "g-2", 2);
+            Message second = consumers[owner].receive(3000);
+            boolean sticky = second != null && consumers[other].receiveNoWait() == null;
+            if (second != null) {
+                second.acknowledge();
+            }
+            sendInGroup(producing, producer, "g-close", -1);
+            Message closing = consumers[owner].receive(3000);
+            // Not acknowledged: the owner's prefetch of 1 is full from here on.
+            sendInGroup(producing, producer, "g-new", 1);
+            Message moved = consumers[other].receive(3000);
+            boolean ok = closing != null && moved != null && "g-new".equals(((TextMessage) moved).getText());
+            if (moved != null) {
+                moved.acknowledge();
+            }
+            if (closing != null) {
+                closing.acknowledge();
+            }
+            System.out.println("OK group-close owner=" + (owner + 1) + " sticky=" + sticky + " moved=" + ok);
             return 0;
         } finally {
             connection.close();
