@@ -325,7 +325,7 @@ pub struct KafkaListenerConfig {
     /// Address of the Kafka-over-TLS listener. Default `127.0.0.1:9093`.
     pub tls_bind: SocketAddr,
     /// Port clients of the TLS listener are told to connect to (Metadata, FindCoordinator);
-    /// the host is `advertised_host`. Default: the `tls_bind` port.
+    /// the host is `advertised_host`, or else the `tls_bind` IP. Default: the `tls_bind` port.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_advertised_port: Option<u16>,
     /// SASL mechanisms offered to Kafka clients (SaslHandshake), some of `"PLAIN"` and

@@ -366,7 +366,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::info!(address = %bind, tls = tls.is_some(), "Kafka listener ready");
             // Clients of the TLS listener are sent back to it (Metadata, FindCoordinator).
             let advertised = tls.is_some().then(|| crate::kafka::AdvertisedListener {
-                host: broker.settings.advertised_host.clone(),
+                host: kafka_cfg
+                    .advertised_host
+                    .clone()
+                    .unwrap_or_else(|| kafka_cfg.tls_bind.ip().to_string()),
                 port: kafka_cfg
                     .tls_advertised_port
                     .unwrap_or(kafka_cfg.tls_bind.port()),

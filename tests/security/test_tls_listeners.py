@@ -275,6 +275,14 @@ def test_kcat_over_ssl_produces_and_consumes_and_is_sent_back_to_the_tls_port(tl
     assert [b["name"] for b in json.loads(plain.stdout)["brokers"]] == [f"127.0.0.1:{gw.kafka_port}"]
 
 
+def test_kafka_tls_advertised_port_and_host(make_gateway, tls_files):
+    gw = make_gateway(overrides={"tls": tls_files.config(),
+                                 "listeners": {"kafka": {"tls_advertised_port": 29093,
+                                                         "advertised_host": "localhost"}}})
+    meta = json.loads(kcat_ssl(gw, tls_files, "-L", "-J"))
+    assert [b["name"] for b in meta["brokers"]] == ["localhost:29093"]
+
+
 def test_confluent_kafka_with_security_protocol_ssl(tls_gateway, tls_files):
     confluent_kafka = pytest.importorskip("confluent_kafka")
     gw = tls_gateway()
