@@ -3,7 +3,7 @@
 tests/kafka/java/KafkaProbe.java uses only the client's public API: AdminClient
 createTopics / listTopics / describeTopics / describeConfigs / listOffsets / listGroups /
 describeConsumerGroups / listConsumerGroupOffsets / deleteTopics, an idempotent producer with
-acks=all under each compression codec (keys and headers), acks=0 and acks=1, a consumer group
+acks=all under each compression codec (keys and headers), acks=0 and acks=1, null keys and a null value (tombstone), a consumer group
 (subscribe, poll, commitSync, resume from the committed offsets, commit metadata), replay
 (seekToBeginning, offsetsForTimes, a seek into the middle of a compressed batch) and two
 members of one group splitting the partitions. Each step prints "OK <step>" or
@@ -49,6 +49,7 @@ STEPS = [
     "admin.listConsumerGroupOffsets",
     "consumer.beginningOffsets-endOffsets",
     "produce.acks0-acks1-nullkey-autocreate",
+    "produce.tombstone",
     "admin.deleteTopics",
     "group.rebalance-two-members",
 ]

@@ -440,6 +440,34 @@ public final class KafkaProbe {
                 return got.toString();
             }
         });
+        step("produce.tombstone", () -> {
+            // A null value (tombstone) comes back null, an empty value empty.
+            Properties p = common();
+            p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            p.put(ProducerConfig.ACKS_CONFIG, "all");
+            p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "20000");
+            try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+                producer.send(new ProducerRecord<>(other, 0, "deleted", null)).get(20, TimeUnit.SECONDS);
+                producer.send(new ProducerRecord<>(other, 0, "blank", "")).get(20, TimeUnit.SECONDS);
+            }
+            // After the two records of the previous step.
+            List<String> expected = List.of("null:acks0-nullkey", "null:acks1-nullkey", "deleted:null", "blank:");
+            try (KafkaConsumer<String, String> c = consumer(null)) {
+                TopicPartition tp = new TopicPartition(other, 0);
+                c.assign(List.of(tp));
+                c.seekToBeginning(List.of(tp));
+                List<String> got = new ArrayList<>();
+                long deadline = System.currentTimeMillis() + STEP_DEADLINE_MS;
+                while (got.size() < expected.size() && System.currentTimeMillis() < deadline) {
+                    for (ConsumerRecord<String, String> r : c.poll(POLL)) {
+                        got.add(r.key() + ":" + r.value());
+                    }
+                }
+                check(got.equals(expected), "got " + got + " expected " + expected);
+                return got.toString();
+            }
+        });
         step("admin.deleteTopics", () -> {
             try (Admin admin = Admin.create(common())) {
                 admin.deleteTopics(List.of(other)).all().get(20, TimeUnit.SECONDS);
