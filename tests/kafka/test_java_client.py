@@ -2,11 +2,13 @@
 
 tests/kafka/java/KafkaProbe.java uses only the client's public API: AdminClient
 createTopics / listTopics / describeTopics / describeConfigs / listOffsets / listGroups /
-describeConsumerGroups / listConsumerGroupOffsets / deleteTopics, an idempotent producer with
-acks=all under each compression codec (keys and headers), acks=0 and acks=1, null keys and a null value (tombstone), a consumer group
-(subscribe, poll, commitSync, resume from the committed offsets, commit metadata), replay
-(seekToBeginning, offsetsForTimes, a seek into the middle of a compressed batch) and two
-members of one group splitting the partitions. Each step prints "OK <step>" or
+describeConsumerGroups / listConsumerGroupOffsets / deleteTopics; an idempotent producer with
+acks=all under each compression codec (keys and headers), acks=0 and acks=1, null keys and a
+null value (tombstone); a consumer group (subscribe, poll, commitSync, resume from the
+committed offsets, commit metadata); replay (seekToBeginning, offsetsForTimes, a seek into the
+middle of a compressed batch); two members of one group splitting the partitions (eager and
+cooperative-sticky assignors, static membership) and a member leaving; read_committed with
+auto-commit; ~700 KB records read with a smaller fetch limit. Each step prints "OK <step>" or
 "FAIL <step>"; this test requires every step to pass.
 
 Neither Debian nor the registries reachable by CI ship kafka-clients as a Maven artifact, so
@@ -52,6 +54,11 @@ STEPS = [
     "produce.tombstone",
     "admin.deleteTopics",
     "group.rebalance-two-members",
+    "group.cooperative-sticky",
+    "group.static-membership",
+    "group.member-leaves-survivor-takes-all",
+    "consume.read_committed-autocommit",
+    "produce-consume.large-records",
 ]
 
 pytestmark = pytest.mark.skipif(

@@ -483,6 +483,148 @@ public final class KafkaProbe {
         });
     }
 
+
+    KafkaConsumer<String, String> consumer(String group, Map<String, String> overrides) {
+        Properties p = common();
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        p.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "500");
+        p.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "10000");
+        p.put(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, "20000");
+        p.putAll(overrides);
+        return new KafkaConsumer<>(p);
+    }
+
+    /** Two members of `group` with `overrides` poll until they split the partitions and drained the topic. */
+    String splitBetweenTwo(String group, Map<String, String> overridesA, Map<String, String> overridesB) {
+        try (KafkaConsumer<String, String> a = consumer(group, overridesA);
+                KafkaConsumer<String, String> b = consumer(group, overridesB)) {
+            a.subscribe(List.of(topic));
+            b.subscribe(List.of(topic));
+            Map<String, ConsumerRecord<String, String>> got = new HashMap<>();
+            long deadline = System.currentTimeMillis() + STEP_DEADLINE_MS;
+            while (System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<String, String> r : a.poll(POLL)) {
+                    got.put(r.value(), r);
+                }
+                for (ConsumerRecord<String, String> r : b.poll(POLL)) {
+                    got.put(r.value(), r);
+                }
+                Set<TopicPartition> as = a.assignment();
+                Set<TopicPartition> bs = b.assignment();
+                if (!as.isEmpty() && !bs.isEmpty() && as.size() + bs.size() == PARTITIONS
+                        && Collections.disjoint(as, bs) && got.size() == produced.size()) {
+                    break;
+                }
+            }
+            Set<TopicPartition> as = a.assignment();
+            Set<TopicPartition> bs = b.assignment();
+            check(!as.isEmpty() && !bs.isEmpty(), "assignments " + as + " / " + bs);
+            check(Collections.disjoint(as, bs) && as.size() + bs.size() == PARTITIONS,
+                    "assignments overlap or miss partitions: " + as + " / " + bs);
+            check(got.size() == produced.size(), "received " + got.size() + " of " + produced.size());
+            a.commitSync(Duration.ofSeconds(20));
+            b.commitSync(Duration.ofSeconds(20));
+            return "a=" + partitionsOf(as) + " b=" + partitionsOf(bs);
+        }
+    }
+
+    void groupVariants() {
+        step("group.cooperative-sticky", () -> {
+            Map<String, String> coop = Map.of(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG,
+                    "org.apache.kafka.clients.consumer.CooperativeStickyAssignor");
+            return splitBetweenTwo(prefix + "-coop", coop, coop);
+        });
+        step("group.static-membership", () -> {
+            return splitBetweenTwo(prefix + "-static",
+                    Map.of(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "probe-a"),
+                    Map.of(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, "probe-b"));
+        });
+        step("group.member-leaves-survivor-takes-all", () -> {
+            String group = prefix + "-leave";
+            try (KafkaConsumer<String, String> a = consumer(group, Map.of())) {
+                a.subscribe(List.of(topic));
+                try (KafkaConsumer<String, String> b = consumer(group, Map.of())) {
+                    b.subscribe(List.of(topic));
+                    long deadline = System.currentTimeMillis() + STEP_DEADLINE_MS;
+                    while (System.currentTimeMillis() < deadline
+                            && (a.assignment().isEmpty() || b.assignment().isEmpty()
+                                || a.assignment().size() + b.assignment().size() != PARTITIONS)) {
+                        a.poll(POLL);
+                        b.poll(POLL);
+                    }
+                    check(!a.assignment().isEmpty() && !b.assignment().isEmpty(),
+                            "never split: " + a.assignment() + " / " + b.assignment());
+                }
+                // b closed (LeaveGroup): a is reassigned every partition.
+                long deadline = System.currentTimeMillis() + STEP_DEADLINE_MS;
+                while (System.currentTimeMillis() < deadline && a.assignment().size() != PARTITIONS) {
+                    a.poll(POLL);
+                }
+                check(a.assignment().size() == PARTITIONS, "survivor holds " + a.assignment());
+                return "survivor holds " + partitionsOf(a.assignment());
+            }
+        });
+        step("consume.read_committed-autocommit", () -> {
+            String group = prefix + "-auto";
+            Map<String, String> o = Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
+                    ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "true",
+                    ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG, "200",
+                    ConsumerConfig.MAX_POLL_RECORDS_CONFIG, "7");
+            try (KafkaConsumer<String, String> c = consumer(group, o)) {
+                c.subscribe(List.of(topic));
+                Map<String, ConsumerRecord<String, String>> got = drain(c, produced.size());
+                check(got.size() == produced.size(), "received " + got.size() + " of " + produced.size());
+            }
+            // close() commits the consumed positions (auto-commit).
+            try (Admin admin = Admin.create(common())) {
+                Map<TopicPartition, OffsetAndMetadata> offsets = admin.listConsumerGroupOffsets(group)
+                        .partitionsToOffsetAndMetadata().get(20, TimeUnit.SECONDS);
+                long total = offsets.values().stream().mapToLong(OffsetAndMetadata::offset).sum();
+                check(total == produced.size(), "auto-committed sum " + total + " in " + offsets);
+                return "auto-committed " + total;
+            }
+        });
+        step("produce-consume.large-records", () -> {
+            String big = prefix + "-big";
+            Properties p = common();
+            p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            p.put(ProducerConfig.COMPRESSION_TYPE_CONFIG, "lz4");
+            p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "20000");
+            List<String> values = new ArrayList<>();
+            try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+                for (int i = 0; i < 4; i++) {
+                    StringBuilder v = new StringBuilder("big-" + i + "-");
+                    java.util.Random rnd = new java.util.Random(i);
+                    while (v.length() < 700_000) {
+                        v.append(Long.toString(rnd.nextLong(), 36));
+                    }
+                    values.add(v.toString());
+                    producer.send(new ProducerRecord<>(big, 0, "k" + i, v.toString())).get(20, TimeUnit.SECONDS);
+                }
+            }
+            // A fetch limit below one record's size still returns that record (KIP-74).
+            try (KafkaConsumer<String, String> c = consumer(prefix + "-bigreader",
+                    Map.of(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, "65536",
+                            ConsumerConfig.FETCH_MAX_BYTES_CONFIG, "100000"))) {
+                c.subscribe(List.of(big));
+                List<String> got = new ArrayList<>();
+                long deadline = System.currentTimeMillis() + STEP_DEADLINE_MS;
+                while (got.size() < values.size() && System.currentTimeMillis() < deadline) {
+                    for (ConsumerRecord<String, String> r : c.poll(POLL)) {
+                        got.add(r.value());
+                    }
+                }
+                check(got.equals(values), "got " + got.size() + " of " + values.size() + " large records intact");
+                return values.size() + " records of ~700 KB";
+            }
+        });
+    }
+
     void rebalance() {
         String group = prefix + "-pair";
         step("group.rebalance-two-members", () -> {
@@ -548,6 +690,7 @@ public final class KafkaProbe {
         probe.adminGroups();
         probe.produceVariants();
         probe.rebalance();
+        probe.groupVariants();
         System.out.println("failures " + probe.failures);
         System.exit(Math.min(probe.failures, 100));
     }
