@@ -428,7 +428,7 @@ pub fn to_record(message: &Message, key_property: Option<&str>) -> LogRecord {
         key: key_property
             .and_then(|k| message.properties.get(k))
             .map(property_bytes),
-        value: message.body.clone(),
+        value: Some(message.body.clone()),
         headers,
     }
 }
@@ -450,7 +450,8 @@ pub fn to_message(
     let r = record.record;
     let mut message = Message {
         address: destination.name.clone(),
-        body: r.value,
+        // A null value (Kafka tombstone) becomes an empty body.
+        body: r.value.unwrap_or_default(),
         body_kind: BodyKind::Bytes,
         priority: routes::message::DEFAULT_PRIORITY,
         timestamp: u64::try_from(r.timestamp_ms).unwrap_or(0),
@@ -509,7 +510,7 @@ mod tests {
         m.properties
             .insert("region".into(), PropertyValue::String("eu".into()));
         let r = to_record(&m, Some("customerId"));
-        assert_eq!(&r.value[..], b"order body");
+        assert_eq!(r.value.as_deref(), Some(&b"order body"[..]));
         assert_eq!(r.key.as_deref(), Some(&b"42"[..]));
         assert_eq!(r.timestamp_ms, 1_700_000_000_123);
         let h: Vec<(&str, &[u8])> = r

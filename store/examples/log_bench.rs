@@ -158,7 +158,7 @@ fn read_run(dir: &Path, total: u64) -> Result<f64, Box<dyn std::error::Error>> {
             bytes += b.encoded_len() as u64;
             n += b
                 .records()
-                .map(|r| r.record.value.len() as u64)
+                .map(|r| r.record.value.as_ref().map_or(0, |v| v.len() as u64))
                 .sum::<u64>()
                 .min(1);
         }

@@ -37,7 +37,7 @@ fn values(log: &Log, stream: &str, p: u32, from: u64) -> Vec<(u64, String)> {
             at += 1;
             out.push((
                 r.offset,
-                String::from_utf8(r.record.value.to_vec()).unwrap(),
+                String::from_utf8(r.record.value_bytes().to_vec()).unwrap(),
             ));
         }
     }
@@ -502,7 +502,7 @@ fn concurrent_appends_to_one_partition_are_serialized() {
         for (i, base) in bases.into_iter().enumerate() {
             let got = log.read("s", (t % 2) as u32, base, 0).unwrap();
             let want = format!("{t}-{i}-0");
-            assert_eq!(got[0].record.value, want.as_bytes());
+            assert_eq!(got[0].record.value_bytes(), want.as_bytes());
         }
     }
     for p in 0..2 {
@@ -591,7 +591,10 @@ fn reads_stay_consistent_while_segments_roll_and_retention_deletes() {
         match log.read("s", 0, from, 2000) {
             Ok(got) => {
                 for r in got {
-                    assert_eq!(r.record.value, format!("{:08}", r.offset).as_bytes());
+                    assert_eq!(
+                        r.record.value_bytes(),
+                        format!("{:08}", r.offset).as_bytes()
+                    );
                     checked += 1;
                 }
             }

@@ -23,7 +23,7 @@ fn record() -> impl Strategy<Value = LogRecord> {
     (
         -5i64..1000,
         prop::option::of(prop::collection::vec(any::<u8>(), 0..8)),
-        prop::collection::vec(any::<u8>(), 0..300),
+        prop::option::of(prop::collection::vec(any::<u8>(), 0..300)),
         prop::collection::vec(
             ("[a-z]{0,4}", prop::collection::vec(any::<u8>(), 0..6)),
             0..3,
@@ -32,7 +32,7 @@ fn record() -> impl Strategy<Value = LogRecord> {
         .prop_map(|(ts, key, value, headers)| LogRecord {
             timestamp_ms: ts,
             key: key.map(Bytes::from),
-            value: Bytes::from(value),
+            value: value.map(Bytes::from),
             headers: headers
                 .into_iter()
                 .map(|(n, v)| (n, Bytes::from(v)))

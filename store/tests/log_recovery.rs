@@ -63,13 +63,16 @@ fn all_values(log: &Log) -> Vec<Bytes> {
         for r in got {
             assert_eq!(r.offset, at);
             at += 1;
-            out.push(r.record.value);
+            out.push(r.record.value_bytes());
         }
     }
 }
 
 fn expected_values(batches: u64) -> Vec<Bytes> {
-    (0..batches).flat_map(batch).map(|r| r.value).collect()
+    (0..batches)
+        .flat_map(batch)
+        .map(|r| r.value_bytes())
+        .collect()
 }
 
 fn flip(path: &Path, pos: u64) {

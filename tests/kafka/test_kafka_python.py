@@ -203,3 +203,22 @@ def test_admin_lists_and_describes_groups(kafka_gateway):
     assert "viewers" in {g["group_id"] for g in admin.list_groups()}
     assert admin.describe_groups(["nobody"])["nobody"]["group_state"] == "Dead"
     admin.close()
+
+
+def test_null_value_tombstone_is_kept_apart_from_empty_value(kafka_gateway):
+    # A null value (a tombstone: "delete this key") and an empty value are different records for
+    # Kafka clients; both survive the log and a gateway restart.
+    gw = kafka_gateway()
+    p = producer(gw)
+    p.send("tombstones", key=b"deleted", value=None, partition=0)
+    p.send("tombstones", key=b"blank", value=b"", partition=0)
+    p.send("tombstones", key=b"kept", value=b"v", partition=0)
+    p.flush(10)
+    p.close()
+    restart(gw)
+    tp = TopicPartition("tombstones", 0)
+    c = consumer(gw)
+    c.assign([tp])
+    got = [(m.key, m.value) for m in c]
+    c.close()
+    assert got == [(b"deleted", None), (b"blank", b""), (b"kept", b"v")]

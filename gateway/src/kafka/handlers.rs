@@ -578,7 +578,7 @@ impl KafkaBroker {
                 log_records.push(LogRecord {
                     timestamp_ms,
                     key: rec.key,
-                    value: rec.value.unwrap_or_default(),
+                    value: rec.value,
                     headers: rec
                         .headers
                         .into_iter()
@@ -1200,7 +1200,7 @@ fn to_kafka_record(s: StoredRecord) -> Record {
         offset: s.offset as i64,
         timestamp: s.record.timestamp_ms,
         key: s.record.key,
-        value: Some(s.record.value),
+        value: s.record.value,
         headers: s
             .record
             .headers

@@ -15,7 +15,7 @@
 //!       timestamp_ms i64
 //!       key_len      i32   -1 = no key
 //!       key          key_len bytes
-//!       value_len    u32
+//!       value_len    i32   -1 = null value (a Kafka tombstone)
 //!       value        value_len bytes
 //!       header_count u32
 //!       headers      header_count times: name_len u16, name (UTF-8), value_len u32, value
@@ -45,8 +45,8 @@ pub struct LogRecord {
     pub timestamp_ms: i64,
     /// Optional key (used for partitioning by the caller and kept with the record).
     pub key: Option<Bytes>,
-    /// The payload.
-    pub value: Bytes,
+    /// The payload; `None` is a null value (a Kafka tombstone), distinct from an empty one.
+    pub value: Option<Bytes>,
     /// Ordered headers; names need not be unique.
     pub headers: Vec<(String, Bytes)>,
 }
@@ -57,9 +57,24 @@ impl LogRecord {
         LogRecord {
             timestamp_ms,
             key: None,
-            value: value.into(),
+            value: Some(value.into()),
             headers: Vec::new(),
         }
+    }
+
+    /// A record with a null value (a Kafka tombstone), no key and no headers.
+    pub fn null_value(timestamp_ms: i64) -> Self {
+        LogRecord {
+            timestamp_ms,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The value's bytes, empty for a null value.
+    pub fn value_bytes(&self) -> Bytes {
+        self.value.clone().unwrap_or_default()
     }
 
     /// Sets the key.
@@ -78,7 +93,7 @@ impl LogRecord {
     pub fn encoded_len(&self) -> usize {
         RECORD_OVERHEAD
             + self.key.as_ref().map_or(0, Bytes::len)
-            + self.value.len()
+            + self.value.as_ref().map_or(0, Bytes::len)
             + self
                 .headers
                 .iter()
@@ -218,8 +233,13 @@ impl EncodedBatch {
                     buf.extend_from_slice(k);
                 }
             }
-            buf.extend_from_slice(&(r.value.len() as u32).to_le_bytes());
-            buf.extend_from_slice(&r.value);
+            match &r.value {
+                None => buf.extend_from_slice(&(-1i32).to_le_bytes()),
+                Some(v) => {
+                    buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    buf.extend_from_slice(v);
+                }
+            }
             buf.extend_from_slice(&(r.headers.len() as u32).to_le_bytes());
             for (name, value) in &r.headers {
                 let name_len = u16::try_from(name.len()).map_err(|_| LogError::BatchTooLarge {
@@ -319,8 +339,12 @@ fn skip_record(cur: &mut Cursor<'_>) -> Option<()> {
     } else if key_len != -1 {
         return None;
     }
-    let value_len = cur.u32()? as usize;
-    cur.take(value_len)?;
+    let value_len = cur.u32()? as i32;
+    if value_len >= 0 {
+        cur.take(value_len as usize)?;
+    } else if value_len != -1 {
+        return None;
+    }
     let headers = cur.u32()?;
     for _ in 0..headers {
         let n = cur.u16()? as usize;
@@ -422,8 +446,12 @@ impl BatchRecords {
         } else {
             None
         };
-        let value_len = self.u32()? as usize;
-        let value = self.take(value_len)?;
+        let value_len = self.u32()? as i32;
+        let value = if value_len >= 0 {
+            Some(self.take(value_len as usize)?)
+        } else {
+            None
+        };
         let count = self.u32()?;
         let mut headers = Vec::with_capacity(count.min(1024) as usize);
         for _ in 0..count {
@@ -520,6 +548,26 @@ mod tests {
             assert_eq!(g.offset, 42 + i as u64);
             assert_eq!(&g.record, want);
         }
+    }
+
+    #[test]
+    fn null_value_stays_distinct_from_empty_value() {
+        let recs = vec![
+            LogRecord::null_value(1).with_key(&b"gone"[..]),
+            LogRecord::new(2, Bytes::new()).with_key(&b"empty"[..]),
+        ];
+        assert_eq!(recs[0].encoded_len(), recs[1].encoded_len() - 1);
+        let mut enc = EncodedBatch::encode(&recs).unwrap();
+        let frame = Bytes::copy_from_slice(enc.seal(0));
+        let h = verify_frame(&frame).unwrap();
+        let got: Vec<_> = LogBatch::from_verified(h, frame)
+            .records()
+            .map(|r| r.record)
+            .collect();
+        assert_eq!(got, recs);
+        assert_eq!(got[0].value, None);
+        assert_eq!(got[1].value, Some(Bytes::new()));
+        assert_eq!(got[0].value_bytes(), Bytes::new());
     }
 
     #[test]
