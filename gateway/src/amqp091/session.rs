@@ -22,7 +22,7 @@ use codecs::amqp091::{
     QueueDeleteOk, QueuePurgeOk, QueueUnbindOk, ShortStr, TxCommitOk, TxRollbackOk, TxSelectOk,
 };
 use futures::stream::FuturesOrdered;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use routes::{
     Binding, BindingTarget, ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Destination,
     Durability, Engine, EngineError, ExchangeError, ExchangeKind, ExchangeSpec, NackAction,
@@ -294,6 +294,9 @@ struct Connection {
     stream_rx: Option<UnboundedReceiver<StreamEvent>>,
 }
 
+/// Most deliveries or confirms that are ready at once and gathered into one write.
+const WRITE_BURST: usize = 256;
+
 /// Writes frames and flushes; false when the socket failed.
 pub(super) async fn write<S>(framed: &mut Framer<S>, frames: Vec<Frame>) -> bool
 where
@@ -524,7 +527,15 @@ impl Connection {
                     }
                 }
                 event = events.recv() => match event {
-                    Some(event) => self.on_event(event),
+                    Some(event) => {
+                        self.on_event(event);
+                        // Take what else is ready, so that one write covers a burst of
+                        // deliveries instead of one writev per message.
+                        for _ in 1..WRITE_BURST {
+                            let Ok(event) = events.try_recv() else { break };
+                            self.on_event(event);
+                        }
+                    }
                     None => return,
                 },
                 Some(event) = stream_rx.recv() => match event {
@@ -533,6 +544,13 @@ impl Connection {
                 },
                 Some((channel, tag, ok)) = self.confirms.next(), if !self.confirms.is_empty() => {
                     self.confirm(channel, tag, ok);
+                    // Confirms already decided go out in the same write.
+                    for _ in 1..WRITE_BURST {
+                        let Some(Some((channel, tag, ok))) = self.confirms.next().now_or_never() else {
+                            break;
+                        };
+                        self.confirm(channel, tag, ok);
+                    }
                 }
                 _ = ticker.tick() => {
                     self.check_unblocked();

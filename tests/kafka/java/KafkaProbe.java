@@ -588,6 +588,43 @@ public final class KafkaProbe {
                 return "auto-committed " + total;
             }
         });
+        step("produce.pipelined-ordering", () -> {
+            // Many small batches in flight on one connection (max.in.flight 5, idempotent):
+            // every send is acked, and each partition holds its sends in send order.
+            String piped = prefix + "-piped";
+            int count = 3000;
+            Properties p = common();
+            p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            p.put(ProducerConfig.ACKS_CONFIG, "all");
+            p.put(ProducerConfig.BATCH_SIZE_CONFIG, "512");
+            p.put(ProducerConfig.LINGER_MS_CONFIG, "0");
+            p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION_CONFIG, "5");
+            p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "20000");
+            p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "60000");
+            Map<Integer, List<Long>> offsetsBySeq = new HashMap<>();
+            List<java.util.concurrent.Future<RecordMetadata>> futures = new ArrayList<>();
+            try (KafkaProducer<String, String> producer = new KafkaProducer<>(p)) {
+                for (int i = 0; i < count; i++) {
+                    futures.add(producer.send(new ProducerRecord<>(piped, "key-" + (i % 7), String.valueOf(i))));
+                }
+                producer.flush();
+                for (int i = 0; i < count; i++) {
+                    RecordMetadata m = futures.get(i).get(20, TimeUnit.SECONDS);
+                    offsetsBySeq.computeIfAbsent(m.partition(), k -> new ArrayList<>()).add(m.offset());
+                }
+            }
+            long total = 0;
+            for (Map.Entry<Integer, List<Long>> e : offsetsBySeq.entrySet()) {
+                List<Long> offsets = e.getValue();
+                for (int i = 0; i < offsets.size(); i++) {
+                    check(offsets.get(i) == i, "partition " + e.getKey() + ": send " + i + " got offset " + offsets.get(i));
+                }
+                total += offsets.size();
+            }
+            check(total == count, "acked " + total);
+            return count + " records in " + futures.size() + " sends, offsets contiguous in send order per partition";
+        });
         step("produce-consume.large-records", () -> {
             String big = prefix + "-big";
             Properties p = common();
