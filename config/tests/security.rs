@@ -181,4 +181,3 @@ fn admin_access_defaults_and_validation() {
     );
     assert_eq!(e[1].key, "admin.groups");
 }
-

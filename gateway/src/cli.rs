@@ -128,6 +128,8 @@ pub enum AdminCommand {
     Groups,
     /// One consumer-group action.
     Group(GroupCommand),
+    /// Re-read the configuration file (`POST /api/reload`, as SIGHUP).
+    Reload,
 }
 
 /// Admin API credentials for HTTP Basic authentication (`--user`/`--password`, or the
@@ -138,8 +140,6 @@ pub struct Credentials {
     pub user: String,
     /// Password (never printed).
     pub password: String,
-    /// Re-read the configuration file (`POST /api/reload`, as SIGHUP).
-    Reload,
 }
 
 impl std::fmt::Debug for Credentials {
