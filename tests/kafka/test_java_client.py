@@ -58,6 +58,7 @@ STEPS = [
     "group.static-membership",
     "group.member-leaves-survivor-takes-all",
     "consume.read_committed-autocommit",
+    "produce.pipelined-ordering",
     "produce-consume.large-records",
 ]
 
