@@ -84,6 +84,8 @@ def probe_classes(tmp_path_factory) -> Path:
     return out
 
 
+# javac plus ~30 steps, ten of them group joins that wait out the initial rebalance delay.
+@pytest.mark.timeout(600)
 def test_java_client_produce_consume_groups_replay_admin(kafka_gateway, probe_classes):
     gw = kafka_gateway()
     run = subprocess.run(

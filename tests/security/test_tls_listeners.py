@@ -36,7 +36,12 @@ USERS = {
 ACL = [{"queue": "secure.>", "read": ["admins", "users"], "write": ["admins", "users"],
         "admin": ["admins", "users"]},
        {"topic": "secure.>", "read": ["admins", "users"], "write": ["admins", "users"],
-        "admin": ["admins", "users"]}]
+        "admin": ["admins", "users"]},
+       # The JMS client's default advisory consumer, granted to everyone as on ActiveMQ.
+       {"topic": "ActiveMQ.Advisory.>", "read": ["*"], "write": ["*"], "admin": ["*"]}]
+# Kafka clients log in as bob with SASL PLAIN (users are configured, so SASL is required unless
+# a verified client certificate names the user).
+BOB_SASL = ["-X", "sasl.mechanisms=PLAIN", "-X", "sasl.username=bob", "-X", "sasl.password=bob-pass"]
 NEW_TLS_LISTENERS = ("amqp", "openwire", "kafka", "admin")
 
 
@@ -251,10 +256,12 @@ def test_activemq_jms_client_over_ssl_transport(tls_gateway, tls_files, tmp_path
 # --- Kafka with kcat and confluent-kafka ----------------------------------------------------------
 
 
-def kcat_ssl(gw, tls_files, *args, input: bytes | None = None, timeout: float = 30.0):
+def kcat_ssl(gw, tls_files, *args, input: bytes | None = None, timeout: float = 30.0,
+             sasl: bool = True):
     if KCAT is None:
         pytest.fail("kcat not installed: run scripts/install-test-deps (apt-get install kcat)")
-    cmd = [KCAT, "-b", f"127.0.0.1:{gw.tls_ports['kafka']}", "-X", "security.protocol=SSL",
+    protocol = ["-X", "security.protocol=SASL_SSL", *BOB_SASL] if sasl else ["-X", "security.protocol=SSL"]
+    cmd = [KCAT, "-b", f"127.0.0.1:{gw.tls_ports['kafka']}", *protocol,
            "-X", f"ssl.ca.location={tls_files.cert}", *args]
     proc = subprocess.run(cmd, input=input, capture_output=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr.decode(errors='replace')}"
@@ -263,14 +270,15 @@ def kcat_ssl(gw, tls_files, *args, input: bytes | None = None, timeout: float = 
 
 def test_kcat_over_ssl_produces_and_consumes_and_is_sent_back_to_the_tls_port(tls_gateway, tls_files):
     gw = tls_gateway()
-    kcat_ssl(gw, tls_files, "-P", "-t", "secure-kcat", "-K", ":", input=b"k1:one\nk2:two\n")
-    out = kcat_ssl(gw, tls_files, "-C", "-t", "secure-kcat", "-o", "beginning", "-e", "-f", "%k=%s\n")
+    kcat_ssl(gw, tls_files, "-P", "-t", "secure.kcat", "-K", ":", input=b"k1:one\nk2:two\n")
+    out = kcat_ssl(gw, tls_files, "-C", "-t", "secure.kcat", "-o", "beginning", "-e", "-f", "%k=%s\n")
     assert out.splitlines() == ["k1=one", "k2=two"]
     # Metadata on the TLS listener names the TLS port (kcat reconnects there for data).
     meta = json.loads(kcat_ssl(gw, tls_files, "-L", "-J"))
     assert [b["name"] for b in meta["brokers"]] == [f"127.0.0.1:{gw.tls_ports['kafka']}"]
     # ... and the plain listener still names the plain port, and serves the same stream.
-    plain = subprocess.run([KCAT, "-b", f"127.0.0.1:{gw.kafka_port}", "-L", "-J"],
+    plain = subprocess.run([KCAT, "-b", f"127.0.0.1:{gw.kafka_port}", "-X", "security.protocol=SASL_PLAINTEXT",
+                            *BOB_SASL, "-L", "-J"],
                            capture_output=True, timeout=30, check=True)
     assert [b["name"] for b in json.loads(plain.stdout)["brokers"]] == [f"127.0.0.1:{gw.kafka_port}"]
 
@@ -283,20 +291,21 @@ def test_kafka_tls_advertised_port_and_host(make_gateway, tls_files):
     assert [b["name"] for b in meta["brokers"]] == ["localhost:29093"]
 
 
-def test_confluent_kafka_with_security_protocol_ssl(tls_gateway, tls_files):
+def test_confluent_kafka_with_security_protocol_sasl_ssl(tls_gateway, tls_files):
     confluent_kafka = pytest.importorskip("confluent_kafka")
     gw = tls_gateway()
-    common = {"bootstrap.servers": f"127.0.0.1:{gw.tls_ports['kafka']}", "security.protocol": "SSL",
-              "ssl.ca.location": str(tls_files.cert)}
+    common = {"bootstrap.servers": f"127.0.0.1:{gw.tls_ports['kafka']}", "security.protocol": "SASL_SSL",
+              "ssl.ca.location": str(tls_files.cert), "sasl.mechanisms": "PLAIN",
+              "sasl.username": "bob", "sasl.password": "bob-pass"}
     producer = confluent_kafka.Producer(common)
     delivered = []
     for i in range(5):
-        producer.produce("secure-confluent", f"m{i}".encode(), callback=lambda e, m: delivered.append(e))
+        producer.produce("secure.confluent", f"m{i}".encode(), callback=lambda e, m: delivered.append(e))
     assert producer.flush(20) == 0
     assert delivered == [None] * 5
     consumer = confluent_kafka.Consumer(dict(common, **{"group.id": "secure-group",
                                                         "auto.offset.reset": "earliest"}))
-    consumer.subscribe(["secure-confluent"])
+    consumer.subscribe(["secure.confluent"])
     got = []
     deadline = time.monotonic() + 30
     try:
@@ -448,8 +457,10 @@ def test_required_client_certificates_on_kafka_openwire_and_admin(tls_gateway, t
     gw = tls_gateway(client_certificates="required")
     cert, key = tls_files.client("alice")
     with_cert = ["-X", f"ssl.certificate.location={cert}", "-X", f"ssl.key.location={key}"]
-    kcat_ssl(gw, tls_files, *with_cert, "-P", "-t", "secure-mtls", input=b"by alice\n")
-    out = kcat_ssl(gw, tls_files, *with_cert, "-C", "-t", "secure-mtls", "-o", "beginning", "-e")
+    # No SASL: the verified certificate makes the connection alice's (certificate login only).
+    kcat_ssl(gw, tls_files, *with_cert, "-P", "-t", "secure.mtls", input=b"by alice\n", sasl=False)
+    out = kcat_ssl(gw, tls_files, *with_cert, "-C", "-t", "secure.mtls", "-o", "beginning", "-e",
+                   sasl=False)
     assert out.splitlines() == ["by alice"]
     no_cert = subprocess.run([KCAT, "-b", f"127.0.0.1:{gw.tls_ports['kafka']}", "-X", "security.protocol=SSL",
                               "-X", f"ssl.ca.location={tls_files.cert}", "-m", "5", "-L"],

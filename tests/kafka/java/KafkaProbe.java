@@ -599,7 +599,7 @@ public final class KafkaProbe {
             p.put(ProducerConfig.ACKS_CONFIG, "all");
             p.put(ProducerConfig.BATCH_SIZE_CONFIG, "512");
             p.put(ProducerConfig.LINGER_MS_CONFIG, "0");
-            p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION_CONFIG, "5");
+            p.put(ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, "5");
             p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "20000");
             p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "60000");
             Map<Integer, List<Long>> offsetsBySeq = new HashMap<>();
