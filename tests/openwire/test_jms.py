@@ -47,6 +47,29 @@ def test_every_message_type_property_type_ack_tx_and_temp_queue(jms):
     assert not got[1].persistent, "the bytes message was sent NON_PERSISTENT"
     assert got[5].props == {"only": "String:headers"}
     assert got[6].text == "compressed compressed compressed compressed"
+    # Every body reads back as written, through the JMS API of its type.
+    assert [r.body for r in got[1:6]] == [
+        "bytes:000102ff0000002a",
+        "map:m_bool=Boolean:false,m_byte=Byte:1,m_bytes=bytes:0809,m_char=Character:x,"
+        "m_double=Double:6.5,m_float=Float:5.5,m_int=Integer:3,m_long=Long:4,m_short=Short:2,"
+        "m_string=String:seven,",
+        "stream:Boolean:true,Byte:1,Character:y,Short:2,Integer:3,Long:4,Float:5.5,Double:6.5,"
+        "String:seven,bytes:0809,null,",
+        "object:ArrayList:[object]",
+        "-",
+    ], result
+    # The headers the client set keep their values: JMSMessageID, JMSTimestamp, JMSExpiration
+    # (timestamp + time to live), JMSType and JMSReplyTo.
+    sent = result.sent
+    assert len(sent) == 7, result
+    assert [(r.message_id, r.timestamp, r.expiration) for r in got[:7]] == [
+        (s["id"], s["timestamp"], s["expiration"]) for s in sent]
+    assert all(r.message_id.startswith("ID:") for r in got[:7])
+    assert len({r.message_id for r in got[:7]}) == 7
+    assert sent[0]["timestamp"] > 0 and sent[0]["expiration"] == sent[0]["timestamp"] + 600000
+    assert [r.expiration for r in got[1:7]] == [0] * 6
+    assert (text.jms_type, text.reply_to) == ("probe-type", "topic://capture.replies")
+    assert [(r.jms_type, r.reply_to) for r in got[1:7]] == [(None, None)] * 6
     # The rolled-back transacted receive comes back redelivered, delivery count 2.
     tx = got[7]
     assert (tx.text, tx.redelivered, tx.props.get("JMSXDeliveryCount")) == ("tx-1", True, "Integer:2")

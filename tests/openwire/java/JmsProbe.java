@@ -84,7 +84,11 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *
  * DEST is "queue:NAME" or "topic:NAME". Every received message is printed as one line:
  * "RECEIVED type=<JMS class> text=<body or -> redelivered=<bool> props=<name=value;...>", sorted
- * property names; a step that works prints "OK <step>". Exit code 0 only when every step worked.
+ * property names, then " || id=<JMSMessageID> jmstype=<JMSType> timestamp=<ms>
+ * expiration=<ms> replyto=<destination> body=<body>" (body: "bytes:<hex>", "map:<name=Class:value,...>"
+ * sorted, "stream:<Class:value,...>", "object:<Class:value>", or "-" for text and plain messages);
+ * capture prints "SENT id=<JMSMessageID> timestamp=<ms> expiration=<ms>" after each of its first
+ * seven sends. A step that works prints "OK <step>". Exit code 0 only when every step worked.
  */
 public final class JmsProbe {
 
@@ -98,6 +102,8 @@ public final class JmsProbe {
         String url = args[0];
         String scenario = args[1];
         ActiveMQConnectionFactory factory = new ActiveMQConnectionFactory(url);
+        // ObjectMessage bodies are read back (print): allow the JDK collection classes they carry.
+        factory.setTrustedPackages(java.util.Arrays.asList("java.util", "java.lang"));
         int rc;
         switch (scenario) {
             case "capture":
@@ -996,6 +1002,7 @@ public final class JmsProbe {
         producer.setPriority(7);
         producer.setTimeToLive(600000);
         producer.send(text);
+        printSent(text);
         producer.setPriority(4);
         producer.setTimeToLive(0);
 
@@ -1004,6 +1011,7 @@ public final class JmsProbe {
         bytes.writeInt(42);
         producer.setDeliveryMode(DeliveryMode.NON_PERSISTENT);
         producer.send(bytes);
+        printSent(bytes);
         producer.setDeliveryMode(DeliveryMode.PERSISTENT);
 
         MapMessage map = session.createMapMessage();
@@ -1018,6 +1026,7 @@ public final class JmsProbe {
         map.setString("m_string", "seven");
         map.setBytes("m_bytes", new byte[] {8, 9});
         producer.send(map);
+        printSent(map);
 
         StreamMessage stream = session.createStreamMessage();
         stream.writeBoolean(true);
@@ -1032,19 +1041,23 @@ public final class JmsProbe {
         stream.writeBytes(new byte[] {8, 9});
         stream.writeObject(null);
         producer.send(stream);
+        printSent(stream);
 
         ArrayList<String> list = new ArrayList<>();
         list.add("object");
         ObjectMessage object = session.createObjectMessage((Serializable) list);
         producer.send(object);
+        printSent(object);
 
         Message plain = session.createMessage();
         plain.setStringProperty("only", "headers");
         producer.send(plain);
+        printSent(plain);
 
         connection.setUseCompression(true);
         TextMessage compressed = session.createTextMessage("compressed compressed compressed compressed");
         producer.send(compressed);
+        printSent(compressed);
         connection.setUseCompression(false);
 
         for (int i = 0; i < 7; i++) {
@@ -1171,7 +1184,88 @@ public final class JmsProbe {
                     .append(value == null ? "null" : value.getClass().getSimpleName() + ":" + escape(value.toString()))
                     .append(';');
         }
+        line.append(" || ").append(detail(message));
         System.out.println(line);
+    }
+
+    /** The end of each RECEIVED line: the headers its start leaves out, and the body of every
+     *  message type read back through the JMS API (so a round trip compares contents, not just
+     *  classes). */
+    private static String detail(Message message) throws JMSException {
+        StringBuilder line = new StringBuilder("id=");
+        line.append(message.getJMSMessageID());
+        line.append(" jmstype=").append(escape(message.getJMSType()));
+        line.append(" timestamp=").append(message.getJMSTimestamp());
+        line.append(" expiration=").append(message.getJMSExpiration());
+        Destination replyTo = message.getJMSReplyTo();
+        line.append(" replyto=").append(replyTo == null ? "null" : escape(replyTo.toString()));
+        line.append(" body=").append(body(message));
+        return line.toString();
+    }
+
+    private static String body(Message message) throws JMSException {
+        if (message instanceof BytesMessage) {
+            BytesMessage bytes = (BytesMessage) message;
+            byte[] all = new byte[(int) bytes.getBodyLength()];
+            bytes.readBytes(all);
+            bytes.reset();
+            return "bytes:" + hex(all);
+        }
+        if (message instanceof MapMessage) {
+            MapMessage map = (MapMessage) message;
+            ArrayList<String> names = new ArrayList<>();
+            for (Enumeration<?> e = map.getMapNames(); e.hasMoreElements();) {
+                names.add((String) e.nextElement());
+            }
+            java.util.Collections.sort(names);
+            StringBuilder out = new StringBuilder("map:");
+            for (String name : names) {
+                out.append(name).append('=').append(typed(map.getObject(name))).append(',');
+            }
+            return out.toString();
+        }
+        if (message instanceof StreamMessage) {
+            StreamMessage stream = (StreamMessage) message;
+            StringBuilder out = new StringBuilder("stream:");
+            while (true) {
+                try {
+                    out.append(typed(stream.readObject())).append(',');
+                } catch (javax.jms.MessageEOFException end) {
+                    break;
+                }
+            }
+            stream.reset();
+            return out.toString();
+        }
+        if (message instanceof ObjectMessage) {
+            return "object:" + typed(((ObjectMessage) message).getObject());
+        }
+        return "-";
+    }
+
+    /** A value as "Class:value" (byte arrays in hex). */
+    private static String typed(Object value) {
+        if (value == null) {
+            return "null";
+        }
+        if (value instanceof byte[]) {
+            return "bytes:" + hex((byte[]) value);
+        }
+        return value.getClass().getSimpleName() + ":" + escape(value.toString());
+    }
+
+    private static String hex(byte[] data) {
+        StringBuilder out = new StringBuilder();
+        for (byte b : data) {
+            out.append(String.format("%02x", b & 0xff));
+        }
+        return out.toString();
+    }
+
+    /** After a send: "SENT id=<JMSMessageID> timestamp=<ms> expiration=<ms>", as the client set them. */
+    private static void printSent(Message message) throws JMSException {
+        System.out.println("SENT id=" + message.getJMSMessageID() + " timestamp=" + message.getJMSTimestamp()
+                + " expiration=" + message.getJMSExpiration());
     }
 
     private static String escape(String text) {
