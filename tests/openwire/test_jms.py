@@ -539,3 +539,17 @@ def test_message_unacknowledged_at_a_crash_is_redelivered_with_jms_redelivered(m
     got = jms(gw).run("receive", "queue:orders.crash", "5000", "1")
     assert got.returncode == 0, got
     assert [(r.text, r.redelivered) for r in got.received] == [("held", True)]
+
+
+def test_refused_selectors_and_destinations_raise_the_jms_exception_classes(jms):
+    result = jms().run("errors")
+    assert result.returncode == 0, result
+    errors = {line.split()[1]: line.split()[2] for line in result.lines if line.startswith("ERROR ")}
+    # XPATH passes the client's own selector parser: the class comes from the gateway.
+    assert errors == {
+        "xpath-selector": "javax.jms.InvalidSelectorException:",
+        "xpath-browser": "javax.jms.InvalidSelectorException:",
+        "bad-selector": "javax.jms.InvalidSelectorException:",
+        "durable-composite": "javax.jms.InvalidDestinationException:",
+    }, result
+    assert [r.text for r in result.received] == ["still-up"], result

@@ -73,6 +73,10 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               JMSXGroupSeq -1 closes the group and is held unacknowledged; the
  *                                               next G message goes to the other consumer: prints
  *                                               "OK group-close owner=<1|2> sticky=<bool> moved=<bool>"
+ * java JmsProbe URL errors                     an XPATH selector (consumer, browser), a malformed selector and a
+ *                                               durable subscription on a composite topic: prints
+ *                                               "ERROR <step> <exception class>: <message>" (or "ACCEPTED <step>"),
+ *                                               then sends and receives "still-up" on the same connection
  * java JmsProbe URL secure OP...                one connection (credentials from the URL's jms.userName /
  *                                               jms.password) doing each OP in turn: send:DEST, produce:DEST,
  *                                               consume:DEST (receive one within 2 s), browse:QUEUE, temp-queue
@@ -175,6 +179,9 @@ public final class JmsProbe {
                 break;
             case "secure":
                 rc = secure(factory, java.util.Arrays.copyOfRange(args, 2, args.length));
+                break;
+            case "errors":
+                rc = errors(factory);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -655,6 +662,49 @@ public final class JmsProbe {
             }
             default:
                 throw new IllegalArgumentException("unknown op " + op);
+        }
+    }
+
+    /** Refused operations and the exception classes the application sees; the connection goes on. */
+    private static int errors(ActiveMQConnectionFactory factory) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.setClientID("errors-client");
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Queue queue = session.createQueue("errors.queue");
+            // Valid for the client's parser, refused by the gateway's: the class comes from the
+            // gateway's ExceptionResponse.
+            expectFailure("xpath-selector", () -> session.createConsumer(queue, "XPATH '//order'"));
+            expectFailure("xpath-browser", () -> session.createBrowser(queue, "XPATH '//order'").getEnumeration());
+            expectFailure("bad-selector", () -> session.createConsumer(queue, "a ==="));
+            expectFailure("durable-composite",
+                    () -> session.createDurableSubscriber(session.createTopic("errors.a,errors.b"), "sub"));
+            // The connection is still usable.
+            session.createProducer(queue).send(session.createTextMessage("still-up"));
+            Message message = session.createConsumer(queue).receive(5000);
+            if (message == null) {
+                System.out.println("FAIL errors: nothing received after the refusals");
+                return 1;
+            }
+            print(message);
+            System.out.println("OK errors");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private interface JmsAction {
+        void run() throws JMSException;
+    }
+
+    private static void expectFailure(String step, JmsAction action) {
+        try {
+            action.run();
+            System.out.println("ACCEPTED " + step);
+        } catch (JMSException e) {
+            System.out.println("ERROR " + step + " " + e.getClass().getName() + ": " + e.getMessage());
         }
     }
 
