@@ -352,6 +352,9 @@ pub enum NackAction {
     DeadLetter,
 }
 
+    /// The client found it expired (OpenWire's `EXPIRED` ack): handled as the engine's own
+    /// expiry is, to the dead-letter queue with cause "expired" when persistent, dropped when not.
+    Expired,
 /// A local transaction's work, applied all together by [`Session::commit`].
 #[derive(Debug, Default)]
 pub struct Transaction {
@@ -2105,8 +2108,12 @@ impl Engine {
             }
             let entry = flight.entry;
             let exhausted = max >= 0 && entry.delivery_count > max as u32;
-            if action == NackAction::DeadLetter || exhausted {
-                st.counters.dead_lettered += 1;
+            if action != NackAction::Requeue || exhausted {
+                if action == NackAction::Expired {
+                    st.counters.expired += 1;
+                } else {
+                    st.counters.dead_lettered += 1;
+                }
                 st.bytes = st.bytes.saturating_sub(entry.size);
                 if entry.message.expiration > 0 {
                     st.expiring = st.expiring.saturating_sub(1);
@@ -2114,10 +2121,10 @@ impl Engine {
                 dead.push(DeadLetter {
                     entry,
                     from: queue.name.clone(),
-                    cause: if action == NackAction::DeadLetter {
-                        "rejected"
-                    } else {
-                        "redelivery limit exceeded"
+                    cause: match action {
+                        NackAction::DeadLetter => "rejected",
+                        NackAction::Expired => "expired",
+                        NackAction::Requeue => "redelivery limit exceeded",
                     },
                 });
             } else {

@@ -488,6 +488,20 @@ def test_expired_messages_are_not_delivered(jms):
     assert [r.text for r in got.received] == ["long"], got
 
 
+def test_a_message_the_client_acks_as_expired_goes_to_the_dlq(jms):
+    j = jms()
+    held = j.run("expire-held", "queue:orders.expire-held", "600")
+    assert held.returncode == 0, held
+    # The client drops both expired messages from its prefetch buffer and acks them as EXPIRED.
+    assert [r.text for r in held.received] == ["fresh"], held
+    # As on ActiveMQ: the persistent one is dead-lettered, the non-persistent one dropped.
+    dlq = j.run("receive", "queue:ActiveMQ.DLQ", "3000", "2")
+    assert [r.text for r in dlq.received] == ["expiring-p"], dlq
+    assert dlq.received[0].expiration == 0, "a dead-lettered expired message must not expire again"
+    assert dlq.received[0].props.get("dlqDeliveryFailureCause") == "String:expired", dlq
+    assert j.run("receive", "queue:orders.expire-held", "500", "1").received == []
+
+
 def test_individual_acknowledge_removes_only_that_message(jms):
     j = jms()
     assert j.run("send", "queue:orders.indiv", "i", "3").returncode == 0

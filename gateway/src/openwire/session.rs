@@ -1031,14 +1031,16 @@ impl OpenWireSession {
         if ack.ack_type == ack_type::REDELIVERED {
             return Ok(());
         }
-        // Individual acks name one message; the others a range ending at the last message.
-        let range = if ack.ack_type == ack_type::INDIVIDUAL {
+        // Individual and expired acks name one message (the client acks an expired message
+        // alone, before the ones the application holds); the others a range ending at the last
+        // message.
+        let range = if matches!(ack.ack_type, ack_type::INDIVIDUAL | ack_type::EXPIRED) {
             pos..=pos
         } else {
             0..=pos
         };
         if let Some(tx) = &ack.transaction_id {
-            if ack.ack_type != ack_type::POISON {
+            if !matches!(ack.ack_type, ack_type::POISON | ack_type::EXPIRED) {
                 if let Some(local) = self.transactions.get_mut(tx) {
                     for (engine_id, seq, _) in consumer.dispatched.range(range) {
                         let entry = (consumer_id.clone(), *engine_id, *seq);
@@ -1069,8 +1071,8 @@ impl OpenWireSession {
                     .nack(engine_id, &seqs, NackAction::DeadLetter)
                     .map_err(Failure::engine)?;
             } else {
-                // Standard, unmatched and expired acks all remove the messages. The durability
-                // of an ack is not awaited: a lost ack only means a redelivery.
+                // Standard and unmatched acks remove the messages. The durability of an ack is
+                // not awaited: a lost ack only means a redelivery.
                 let durability = session.ack(engine_id, &seqs).map_err(Failure::engine)?;
                 drop(durability);
             }
@@ -1110,6 +1112,12 @@ impl OpenWireSession {
                 Ok(())
             }
             transaction_type::PREPARE => {
+            } else if ack.ack_type == ack_type::EXPIRED {
+                // Expired in the client's prefetch buffer: dead-lettered like a message that
+                // expires in its queue (ActiveMQ's messageExpired), dropped when non-persistent.
+                session
+                    .nack(engine_id, &seqs, NackAction::Expired)
+                    .map_err(Failure::engine)?;
                 let Some(local) = self.transactions.get_mut(&key) else {
                     return Err(unknown(&key));
                 };

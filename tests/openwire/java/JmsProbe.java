@@ -73,6 +73,9 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               JMSXGroupSeq -1 closes the group and is held unacknowledged; the
  *                                               next G message goes to the other consumer: prints
  *                                               "OK group-close owner=<1|2> sticky=<bool> moved=<bool>"
+ * java JmsProbe URL expire-held DEST TTL_MS     a consumer prefetches "expiring-p" (persistent), "expiring-n"
+ *                                               (non-persistent), both with TTL_MS, and "fresh"; it receives
+ *                                               after the TTL, so the client acks the two as EXPIRED
  * java JmsProbe URL errors                     an XPATH selector (consumer, browser), a malformed selector and a
  *                                               durable subscription on a composite topic: prints
  *                                               "ERROR <step> <exception class>: <message>" (or "ACCEPTED <step>"),
@@ -182,6 +185,9 @@ public final class JmsProbe {
                 break;
             case "errors":
                 rc = errors(factory);
+                break;
+            case "expire-held":
+                rc = expireHeld(factory, args[2], Long.parseLong(args[3]));
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -662,6 +668,41 @@ public final class JmsProbe {
             }
             default:
                 throw new IllegalArgumentException("unknown op " + op);
+        }
+    }
+
+    /** A message that expires in the consumer's prefetch buffer: the client skips it and sends an
+     *  EXPIRED ack. Sends "expiring-p" (persistent) and "expiring-n" (non-persistent) with TTL_MS,
+     *  then "fresh" without one, all prefetched at once; waits past the TTL, then receives. */
+    private static int expireHeld(ActiveMQConnectionFactory factory, String dest, long ttlMs) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Destination destination = destination(session, dest);
+            MessageConsumer consumer = session.createConsumer(destination);
+            MessageProducer producer = session.createProducer(destination);
+            producer.setTimeToLive(ttlMs);
+            producer.send(session.createTextMessage("expiring-p"));
+            producer.setDeliveryMode(DeliveryMode.NON_PERSISTENT);
+            producer.send(session.createTextMessage("expiring-n"));
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            producer.setTimeToLive(0);
+            producer.send(session.createTextMessage("fresh"));
+            Thread.sleep(ttlMs + 500);
+            int received = 0;
+            while (true) {
+                Message message = consumer.receive(1500);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK expire-held " + received);
+            return 0;
+        } finally {
+            connection.close();
         }
     }
 
