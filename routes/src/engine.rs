@@ -267,7 +267,9 @@ pub struct ConsumerSpec {
     pub source: ConsumerSource,
     /// JMS selector text.
     pub selector: Option<String>,
-    /// Maximum unacknowledged deliveries; `None` = the engine default.
+    /// Maximum unacknowledged deliveries; `None` = the engine default. `Some(0)` dispatches
+    /// nothing until [`Session::set_prefetch_extension`] opens the window (a pulling consumer,
+    /// JMS prefetch 0 with `MessagePull`).
     pub prefetch: Option<u32>,
     /// Exclusive consumer: while it is open, it alone receives the queue's messages.
     pub exclusive: bool,
@@ -350,11 +352,11 @@ pub enum NackAction {
     Requeue,
     /// Straight to the dead-letter queue.
     DeadLetter,
-}
-
     /// The client found it expired (OpenWire's `EXPIRED` ack): handled as the engine's own
     /// expiry is, to the dead-letter queue with cause "expired" when persistent, dropped when not.
     Expired,
+}
+
 /// A local transaction's work, applied all together by [`Session::commit`].
 #[derive(Debug, Default)]
 pub struct Transaction {
@@ -1894,9 +1896,9 @@ impl Engine {
                 let Some(slot) = st.consumers.get(ci) else {
                     continue;
                 };
+                // A prefetch of 0 (a pulling JMS consumer) gets only what its extension grants.
                 let window = slot
                     .prefetch
-                    .max(1)
                     .saturating_add(slot.extension.load(Ordering::Relaxed));
                 if slot.in_flight.load(Ordering::Relaxed) >= window {
                     continue;
@@ -2638,7 +2640,10 @@ impl Session {
             Some(text) if !text.is_empty() => Some(Arc::new(Selector::parse(text)?)),
             _ => None,
         };
-        let prefetch = spec.prefetch.unwrap_or(engine.config.default_prefetch);
+        // A configured default of 0 would starve every consumer that asks for no window.
+        let prefetch = spec
+            .prefetch
+            .unwrap_or_else(|| engine.config.default_prefetch.max(1));
         let id = engine.next_consumer.fetch_add(1, Ordering::Relaxed);
         let mut reg = lock(&engine.registry);
         let events = reg

@@ -567,3 +567,38 @@ def test_refused_selectors_and_destinations_raise_the_jms_exception_classes(jms)
         "durable-composite": "javax.jms.InvalidDestinationException:",
     }, result
     assert [r.text for r in result.received] == ["still-up"], result
+
+
+def test_an_idle_prefetch_zero_consumer_holds_nothing_back(jms):
+    got = jms().run("pull-compete", "orders.pull-compete")
+    assert got.returncode == 0, got
+    assert [line for line in got.lines if line.startswith("PULL")] == [
+        "PULL consumer=1 got=c-0", "PULL consumer=1 got=c-1", "PULL consumer=1 got=c-2"], got
+    assert got.ok("pull-compete 3 0"), got
+
+
+def _pull_steps(result) -> dict:
+    steps = {}
+    for line in result.lines:
+        if line.startswith("PULL step="):
+            fields = dict(item.split("=", 1) for item in line.split()[1:])
+            steps[fields["step"]] = (fields["got"], int(fields["ms"]))
+    return steps
+
+
+def test_prefetch_zero_receive_timeouts_are_honoured(jms):
+    result = jms().run("pull-timing", "orders.pull-timing")
+    assert result.returncode == 0, result
+    steps = _pull_steps(result)
+    # receive(500) on an empty queue: null after about 500 ms, each time (no stale answer).
+    for step in ("empty-1", "empty-2", "empty-3"):
+        got, ms = steps[step]
+        assert got == "null" and 400 <= ms < 2000, (step, result)
+    # A message sent 700 ms into a receive(5000) ends it then.
+    got, ms = steps["sent-during"]
+    assert got == "late" and 500 <= ms < 3000, result
+    # receiveNoWait answers at once: null on an empty queue, the message when one waits.
+    got, ms = steps["nowait-empty"]
+    assert got == "null" and ms < 400, result
+    got, ms = steps["nowait-waiting"]
+    assert got == "waiting" and ms < 400, result

@@ -1090,7 +1090,7 @@ impl MqttSession {
         let spec = ConsumerSpec {
             source,
             selector: None,
-            prefetch: Some(u32::from(self.inflight)),
+            prefetch: Some(u32::from(self.inflight).max(1)),
             exclusive: false,
             no_local,
             retained: retained && !shared,

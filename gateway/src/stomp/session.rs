@@ -731,9 +731,15 @@ impl StompSession {
         };
         let prefetch = match frame.header("activemq.prefetchSize") {
             None => None,
-            Some(p) => Some(p.trim().parse::<u32>().map_err(|_| {
-                Fatal::new(format!("invalid activemq.prefetchSize `{p}`"), Some(frame))
-            })?),
+            // STOMP has no pull: a prefetch of 0 still gets one message at a time.
+            Some(p) => Some(
+                p.trim()
+                    .parse::<u32>()
+                    .map_err(|_| {
+                        Fatal::new(format!("invalid activemq.prefetchSize `{p}`"), Some(frame))
+                    })?
+                    .max(1),
+            ),
         };
         let spec = ConsumerSpec {
             source,

@@ -73,6 +73,9 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               JMSXGroupSeq -1 closes the group and is held unacknowledged; the
  *                                               next G message goes to the other consumer: prints
  *                                               "OK group-close owner=<1|2> sticky=<bool> moved=<bool>"
+ * java JmsProbe URL pull-compete QUEUE          two prefetch-0 consumers, three messages: the one that receives
+ *                                               gets all three, the idle one holds none back
+ * java JmsProbe URL pull-timing QUEUE           receive(timeout) / receiveNoWait timings of a prefetch-0 consumer
  * java JmsProbe URL expire-held DEST TTL_MS     a consumer prefetches "expiring-p" (persistent), "expiring-n"
  *                                               (non-persistent), both with TTL_MS, and "fresh"; it receives
  *                                               after the TTL, so the client acks the two as EXPIRED
@@ -188,6 +191,12 @@ public final class JmsProbe {
                 break;
             case "expire-held":
                 rc = expireHeld(factory, args[2], Long.parseLong(args[3]));
+                break;
+            case "pull-compete":
+                rc = pullCompete(factory, args[2]);
+                break;
+            case "pull-timing":
+                rc = pullTiming(factory, args[2]);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -669,6 +678,97 @@ public final class JmsProbe {
             default:
                 throw new IllegalArgumentException("unknown op " + op);
         }
+    }
+
+    /** Two prefetch-0 consumers of one queue (on two connections); only the first receives:
+     *  prints "PULL consumer=<1|2> got=<text>" per message, then "OK pull-compete <n1> <n2>". */
+    private static int pullCompete(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        Connection first = factory.createConnection();
+        Connection second = factory.createConnection();
+        try {
+            first.start();
+            second.start();
+            Session s1 = first.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Session s2 = second.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            String name = queueName + "?consumer.prefetchSize=0";
+            MessageConsumer c1 = s1.createConsumer(s1.createQueue(name));
+            MessageConsumer idle = s2.createConsumer(s2.createQueue(name));
+            MessageProducer producer = s1.createProducer(s1.createQueue(queueName));
+            for (int i = 0; i < 3; i++) {
+                producer.send(s1.createTextMessage("c-" + i));
+            }
+            // The idle consumer never pulls: it must hold nothing back from the first.
+            Thread.sleep(300);
+            int n1 = 0;
+            while (true) {
+                Message message = c1.receive(1500);
+                if (message == null) {
+                    break;
+                }
+                System.out.println("PULL consumer=1 got=" + ((TextMessage) message).getText());
+                n1++;
+            }
+            int n2 = 0;
+            Message late = idle.receive(500);
+            if (late != null) {
+                System.out.println("PULL consumer=2 got=" + ((TextMessage) late).getText());
+                n2++;
+            }
+            System.out.println("OK pull-compete " + n1 + " " + n2);
+            return 0;
+        } finally {
+            first.close();
+            second.close();
+        }
+    }
+
+    /** A prefetch-0 consumer's receive timings: prints "PULL step=<name> got=<text|null> ms=<elapsed>"
+     *  for receive(500) on an empty queue (twice), receive(5000) with a message sent 700 ms into it,
+     *  receiveNoWait() on an empty queue, receiveNoWait() with one message waiting, and a last
+     *  receive(500) on the empty queue. */
+    private static int pullTiming(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(session.createQueue(queueName + "?consumer.prefetchSize=0"));
+            Session sending = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            final MessageProducer producer = sending.createProducer(sending.createQueue(queueName));
+            timed("empty-1", () -> consumer.receive(500));
+            timed("empty-2", () -> consumer.receive(500));
+            Thread later = new Thread(() -> {
+                try {
+                    Thread.sleep(700);
+                    producer.send(sending.createTextMessage("late"));
+                } catch (Exception e) {
+                    System.out.println("FAIL pull-timing send: " + e);
+                }
+            });
+            later.start();
+            timed("sent-during", () -> consumer.receive(5000));
+            later.join();
+            timed("nowait-empty", consumer::receiveNoWait);
+            producer.send(sending.createTextMessage("waiting"));
+            Thread.sleep(200);
+            timed("nowait-waiting", consumer::receiveNoWait);
+            timed("empty-3", () -> consumer.receive(500));
+            System.out.println("OK pull-timing");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private interface Receive {
+        Message run() throws JMSException;
+    }
+
+    private static void timed(String step, Receive receive) throws JMSException {
+        long start = System.nanoTime();
+        Message message = receive.run();
+        long ms = (System.nanoTime() - start) / 1_000_000;
+        String got = message == null ? "null" : ((TextMessage) message).getText();
+        System.out.println("PULL step=" + step + " got=" + got + " ms=" + ms);
     }
 
     /** A message that expires in the consumer's prefetch buffer: the client skips it and sends an
