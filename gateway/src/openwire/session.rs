@@ -1574,7 +1574,7 @@ impl OpenWireSession {
         let mut empty = Vec::new();
         let mut expired = Vec::new();
         for consumer in self.consumers.values_mut() {
-            if !consumer.pull_deadline.is_some_and(|d| d <= now) {
+            if consumer.pull_deadline.is_none_or(|d| d > now) {
                 continue;
             }
             consumer.pull_deadline = None;
