@@ -602,3 +602,90 @@ def test_prefetch_zero_receive_timeouts_are_honoured(jms):
     assert got == "null" and ms < 400, result
     got, ms = steps["nowait-waiting"]
     assert got == "waiting" and ms < 400, result
+
+
+def _tagged(result, prefix: str) -> list[str]:
+    return [line for line in result.lines if line.startswith(prefix)]
+
+
+def test_an_exclusive_consumer_takes_everything_until_it_closes(jms):
+    got = jms().run("exclusive", "orders.exclusive")
+    assert got.returncode == 0, got
+    assert _tagged(got, "EXCL") == [
+        "EXCL consumer=exclusive got=x-0", "EXCL consumer=exclusive got=x-1",
+        "EXCL consumer=exclusive got=x-2", "EXCL consumer=exclusive got=x-3",
+        "EXCL consumer=plain got=x-4", "EXCL consumer=plain got=x-5"], got
+
+
+def test_temporary_topic_request_reply_across_connections(jms):
+    j = jms()
+    responder = subprocess.Popen(
+        ["java", "-XX:TieredStopAtLevel=1", "-cp", j.classpath, "JmsProbe", j.url,
+         "respond", "queue:service.echo-topic", "20000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert responder.stdout.readline().startswith("OK listening")
+        req = j.run("request", "queue:service.echo-topic", "ping", "15000", "temp-topic")
+        out, err = responder.communicate(timeout=30)
+    finally:
+        if responder.poll() is None:
+            responder.kill()
+            responder.wait()
+    assert responder.returncode == 0, out + err
+    assert req.returncode == 0, req
+    [reply] = req.received
+    assert (reply.text, reply.correlation) == ("reply:ping", "req-1")
+    assert "OK respond temp-topic://ID:gw-" in out, out
+
+
+def test_wildcard_queue_and_topic_consumers(jms):
+    got = jms().run("wildcards", "wild")
+    assert got.returncode == 0, got
+    wild = _tagged(got, "WILD")
+    # `*` matches one name element, `>` any number; a queue message goes to one consumer, a
+    # topic message to every matching subscriber.
+    assert sorted(w for w in wild if "consumer=queue.*" in w) == [
+        "WILD consumer=queue.* got=q.a", "WILD consumer=queue.* got=q.b"], got
+    assert [w for w in wild if "consumer=queue.>" in w] == ["WILD consumer=queue.> got=q.a.b"], got
+    assert [w for w in wild if "consumer=topic.*" in w] == ["WILD consumer=topic.* got=t.a"], got
+    assert [w for w in wild if "consumer=topic.>" in w] == [
+        "WILD consumer=topic.> got=t.a", "WILD consumer=topic.> got=t.a.b"], got
+
+
+def test_unsubscribe_drops_the_durable_subscription_and_what_it_held(jms):
+    got = jms().run("unsubscribe", "news.unsub")
+    assert got.returncode == 0, got
+    assert _tagged(got, "UNSUB") == ["UNSUB got=kept"], got
+
+
+def test_a_rolled_back_transacted_send_is_never_delivered(jms):
+    got = jms().run("tx-send-rollback", "orders.tx-send")
+    assert got.returncode == 0, got
+    assert _tagged(got, "TX") == ["TX got=committed"], got
+
+
+def test_compressed_bytes_and_map_messages_round_trip(jms):
+    got = jms().run("compressed", "orders.compressed")
+    assert got.returncode == 0, got
+    bytes_msg, map_msg = got.received
+    assert bytes_msg.type == "ActiveMQBytesMessage"
+    assert bytes_msg.body == "bytes:" + bytes(i % 7 for i in range(2000)).hex()
+    assert map_msg.type == "ActiveMQMapMessage"
+    assert map_msg.body == f"map:long=String:{'abcabc' * 100},n=Integer:42,raw=bytes:010203,"
+
+
+def test_a_client_without_size_prefix_negotiates_one_and_works(jms):
+    # The gateway offers SizePrefixDisabled=false; the negotiated format keeps the prefix, and the
+    # client follows it.
+    j = jms(url_options="wireFormat.sizePrefixDisabled=true")
+    assert j.run("send", "queue:orders.noprefix", "framed").returncode == 0
+    got = j.run("receive", "queue:orders.noprefix", "5000", "1")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == ["framed"]
+
+
+def test_a_retroactive_consumer_is_accepted_and_receives_live_messages(jms):
+    got = jms().run("pubsub", "prices.retro?consumer.retroactive=true", "1.10")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == ["1.10"]

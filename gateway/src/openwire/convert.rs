@@ -250,12 +250,17 @@ pub fn message_from_client(
 /// `max_inflated` bytes come out (ActiveMQ's `maxInflatedDataSize` guard).
 pub fn inflate(kind: MessageKind, content: &[u8], max_inflated: usize) -> Result<Bytes, String> {
     use std::io::Read;
-    let stream = if kind == MessageKind::Bytes {
-        content
-            .get(4..)
-            .ok_or("compressed BytesMessage body shorter than its length")?
+    // A BytesMessage's body is only the first `length` inflated bytes: the client deflates its
+    // whole write buffer, spare capacity included (zeros), and reads back `length` bytes.
+    let (stream, length) = if kind == MessageKind::Bytes {
+        let (head, rest) = content
+            .split_first_chunk::<4>()
+            .ok_or("compressed BytesMessage body shorter than its length")?;
+        let length = usize::try_from(i32::from_be_bytes(*head))
+            .map_err(|_| "compressed BytesMessage with a negative length")?;
+        (rest, Some(length))
     } else {
-        content
+        (content, None)
     };
     let mut out = Vec::new();
     let limit = u64::try_from(max_inflated)
@@ -269,6 +274,15 @@ pub fn inflate(kind: MessageKind, content: &[u8], max_inflated: usize) -> Result
         return Err(format!(
             "compressed body inflates to more than {max_inflated} bytes"
         ));
+    }
+    if let Some(length) = length {
+        if out.len() < length {
+            return Err(format!(
+                "compressed BytesMessage inflates to {} bytes, fewer than its length {length}",
+                out.len()
+            ));
+        }
+        out.truncate(length);
     }
     Ok(Bytes::from(out))
 }
@@ -415,6 +429,25 @@ mod tests {
         let other = message_id_for("ID:gw-abc-17");
         assert_eq!(other.producer_sequence_id, 1);
         assert_eq!(other.to_string(), "ID:gw-abc-17");
+    }
+
+    #[test]
+    fn a_compressed_bytes_body_keeps_only_its_declared_length() {
+        use std::io::Write;
+        // As the client writes it: the length, then its whole write buffer deflated (the body
+        // followed by spare zeros).
+        let mut deflate =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        deflate.write_all(b"body\0\0\0\0").unwrap_or_default();
+        let mut content = 4i32.to_be_bytes().to_vec();
+        content.extend(deflate.finish().unwrap_or_default());
+        let body = inflate(MessageKind::Bytes, &content, 1024);
+        assert_eq!(body.as_deref().ok(), Some(&b"body"[..]));
+        content[..4].copy_from_slice(&9i32.to_be_bytes());
+        assert!(inflate(MessageKind::Bytes, &content, 1024).is_err());
+        content[..4].copy_from_slice(&(-1i32).to_be_bytes());
+        assert!(inflate(MessageKind::Bytes, &content, 1024).is_err());
+        assert!(inflate(MessageKind::Bytes, &content[..3], 1024).is_err());
     }
 
     #[test]

@@ -41,7 +41,8 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               close without unsubscribing
  * java JmsProbe URL failover-roundtrip DEST     (a failover: URL) send "before", print "OK phase1",
  *                                               wait for a line on stdin, send "after", receive both
- * java JmsProbe URL request DEST TEXT TIMEOUT_MS   send TEXT with a temporary reply queue, await the reply
+ * java JmsProbe URL request DEST TEXT TIMEOUT_MS [temp-topic]   send TEXT with a temporary reply queue (or
+ *                                               topic), await the reply
  * java JmsProbe URL respond DEST TIMEOUT_MS     answer one request with "reply:" + its text, to its JMSReplyTo
  * java JmsProbe URL client-ack-recover DEST     CLIENT_ACKNOWLEDGE: receive, recover, receive again, ack
  * java JmsProbe URL individual-ack DEST N INDEX  INDIVIDUAL_ACKNOWLEDGE: receive N, acknowledge only the INDEX-th
@@ -73,6 +74,13 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               JMSXGroupSeq -1 closes the group and is held unacknowledged; the
  *                                               next G message goes to the other consumer: prints
  *                                               "OK group-close owner=<1|2> sticky=<bool> moved=<bool>"
+ * java JmsProbe URL exclusive QUEUE             an exclusive and a plain consumer: "EXCL consumer=<which> got=<text>"
+ * java JmsProbe URL wildcards PREFIX            queue and topic consumers on PREFIX.q.*, PREFIX.q.>, PREFIX.t.*,
+ *                                               PREFIX.t.>: "WILD consumer=<pattern> got=<text>"
+ * java JmsProbe URL unsubscribe TOPIC           durable subscription closed, unsubscribed, published to, then
+ *                                               subscribed again: "UNSUB got=<text>"
+ * java JmsProbe URL tx-send-rollback QUEUE      a rolled-back and a committed transacted send: "TX got=<text>"
+ * java JmsProbe URL compressed QUEUE            compressed BytesMessage and MapMessage round trip
  * java JmsProbe URL pull-compete QUEUE          two prefetch-0 consumers, three messages: the one that receives
  *                                               gets all three, the idle one holds none back
  * java JmsProbe URL pull-timing QUEUE           receive(timeout) / receiveNoWait timings of a prefetch-0 consumer
@@ -145,7 +153,8 @@ public final class JmsProbe {
                 rc = failoverRoundtrip(factory, args[2]);
                 break;
             case "request":
-                rc = request(factory, args[2], args[3], Long.parseLong(args[4]));
+                rc = request(factory, args[2], args[3], Long.parseLong(args[4]),
+                        args.length > 5 && args[5].equals("temp-topic"));
                 break;
             case "respond":
                 rc = respond(factory, args[2], Long.parseLong(args[3]));
@@ -197,6 +206,21 @@ public final class JmsProbe {
                 break;
             case "pull-timing":
                 rc = pullTiming(factory, args[2]);
+                break;
+            case "exclusive":
+                rc = exclusive(factory, args[2]);
+                break;
+            case "wildcards":
+                rc = wildcards(factory, args[2]);
+                break;
+            case "unsubscribe":
+                rc = unsubscribe(factory, args[2]);
+                break;
+            case "tx-send-rollback":
+                rc = txSendRollback(factory, args[2]);
+                break;
+            case "compressed":
+                rc = compressed(factory, args[2]);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -680,6 +704,168 @@ public final class JmsProbe {
         }
     }
 
+    /** An exclusive consumer and a plain one on QUEUE: four messages all go to the exclusive one; once it
+     *  closes, two more go to the other. Prints "EXCL consumer=<exclusive|plain> got=<text>". */
+    private static int exclusive(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session s1 = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Session s2 = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer first = s1.createConsumer(s1.createQueue(queueName + "?consumer.exclusive=true"));
+            MessageConsumer plain = s2.createConsumer(s2.createQueue(queueName));
+            MessageProducer producer = s1.createProducer(s1.createQueue(queueName));
+            for (int i = 0; i < 4; i++) {
+                producer.send(s1.createTextMessage("x-" + i));
+            }
+            drain("EXCL consumer=exclusive", first, 1500);
+            drain("EXCL consumer=plain", plain, 500);
+            first.close();
+            for (int i = 4; i < 6; i++) {
+                producer.send(s1.createTextMessage("x-" + i));
+            }
+            drain("EXCL consumer=plain", plain, 1500);
+            System.out.println("OK exclusive");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** Prints "PREFIX got=<text>" for each message until none comes within TIMEOUT_MS; returns the count. */
+    private static int drain(String prefix, MessageConsumer consumer, long timeoutMs) throws JMSException {
+        int n = 0;
+        while (true) {
+            Message message = consumer.receive(timeoutMs);
+            if (message == null) {
+                return n;
+            }
+            System.out.println(prefix + " got=" + ((TextMessage) message).getText());
+            n++;
+        }
+    }
+
+    /** Wildcard consumers under PREFIX: queue PREFIX.q.* then PREFIX.q.> take what waits in PREFIX.q.a,
+     *  PREFIX.q.b and PREFIX.q.a.b; topic subscribers PREFIX.t.* and PREFIX.t.> see publishes to PREFIX.t.a
+     *  and PREFIX.t.a.b. Prints "WILD consumer=<pattern> got=<text>". */
+    private static int wildcards(ActiveMQConnectionFactory factory, String prefix) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = session.createProducer(null);
+            for (String name : new String[] {"q.a", "q.b", "q.a.b"}) {
+                producer.send(session.createQueue(prefix + "." + name), session.createTextMessage(name));
+            }
+            MessageConsumer one = session.createConsumer(session.createQueue(prefix + ".q.*"));
+            drain("WILD consumer=queue." + "*", one, 1500);
+            one.close();
+            MessageConsumer all = session.createConsumer(session.createQueue(prefix + ".q.>"));
+            drain("WILD consumer=queue.>", all, 1500);
+            all.close();
+            MessageConsumer topicOne = session.createConsumer(session.createTopic(prefix + ".t.*"));
+            MessageConsumer topicAll = session.createConsumer(session.createTopic(prefix + ".t.>"));
+            for (String name : new String[] {"t.a", "t.a.b"}) {
+                producer.send(session.createTopic(prefix + "." + name), session.createTextMessage(name));
+            }
+            drain("WILD consumer=topic." + "*", topicOne, 1500);
+            drain("WILD consumer=topic.>", topicAll, 1500);
+            System.out.println("OK wildcards");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** A durable subscription on TOPIC, closed, then unsubscribed; "lost" is published; the same name
+     *  subscribes again and "kept" is published. Prints "UNSUB got=<text>" per message received. */
+    private static int unsubscribe(ActiveMQConnectionFactory factory, String topicName) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.setClientID("unsubscribe-client");
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Topic topic = session.createTopic(topicName);
+            MessageProducer producer = session.createProducer(topic);
+            session.createDurableSubscriber(topic, "sub").close();
+            producer.send(session.createTextMessage("kept-while-closed"));
+            session.unsubscribe("sub");
+            producer.send(session.createTextMessage("lost"));
+            TopicSubscriber again = session.createDurableSubscriber(topic, "sub");
+            producer.send(session.createTextMessage("kept"));
+            int n = drain("UNSUB", again, 1500);
+            again.close();
+            session.unsubscribe("sub");
+            System.out.println("OK unsubscribe " + n);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** A transacted session sends "rolled-back" and rolls back, sends "committed" and commits; an
+     *  AUTO_ACKNOWLEDGE consumer then receives what reached QUEUE. */
+    private static int txSendRollback(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session tx = connection.createSession(true, Session.SESSION_TRANSACTED);
+            MessageProducer producer = tx.createProducer(tx.createQueue(queueName));
+            producer.send(tx.createTextMessage("rolled-back"));
+            tx.rollback();
+            producer.send(tx.createTextMessage("committed"));
+            tx.commit();
+            Session auto = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            int n = drain("TX", auto.createConsumer(auto.createQueue(queueName)), 1500);
+            System.out.println("OK tx-send-rollback " + n);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** With jms.useCompression: a BytesMessage (2000 bytes of a repeating pattern) and a MapMessage
+     *  (a long repetitive string, an int, bytes) sent to QUEUE and received back. */
+    private static int compressed(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        ActiveMQConnection connection = (ActiveMQConnection) factory.createConnection();
+        try {
+            connection.setUseCompression(true);
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Queue queue = session.createQueue(queueName);
+            MessageProducer producer = session.createProducer(queue);
+            BytesMessage bytes = session.createBytesMessage();
+            byte[] data = new byte[2000];
+            for (int i = 0; i < data.length; i++) {
+                data[i] = (byte) (i % 7);
+            }
+            bytes.writeBytes(data);
+            producer.send(bytes);
+            MapMessage map = session.createMapMessage();
+            StringBuilder text = new StringBuilder();
+            for (int i = 0; i < 100; i++) {
+                text.append("abcabc");
+            }
+            map.setString("long", text.toString());
+            map.setInt("n", 42);
+            map.setBytes("raw", new byte[] {1, 2, 3});
+            producer.send(map);
+            MessageConsumer consumer = session.createConsumer(queue);
+            for (int i = 0; i < 2; i++) {
+                Message message = consumer.receive(5000);
+                if (message == null) {
+                    System.out.println("FAIL compressed: message " + i + " not received");
+                    return 1;
+                }
+                print(message);
+            }
+            System.out.println("OK compressed");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
     /** Two prefetch-0 consumers of one queue (on two connections); only the first receives:
      *  prints "PULL consumer=<1|2> got=<text>" per message, then "OK pull-compete <n1> <n2>". */
     private static int pullCompete(ActiveMQConnectionFactory factory, String queueName) throws Exception {
@@ -928,13 +1114,13 @@ public final class JmsProbe {
         }
     }
 
-    private static int request(ActiveMQConnectionFactory factory, String dest, String text, long timeoutMs)
-            throws JMSException {
+    private static int request(ActiveMQConnectionFactory factory, String dest, String text, long timeoutMs,
+            boolean tempTopic) throws JMSException {
         Connection connection = factory.createConnection();
         try {
             connection.start();
             Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
-            TemporaryQueue replies = session.createTemporaryQueue();
+            Destination replies = tempTopic ? session.createTemporaryTopic() : session.createTemporaryQueue();
             MessageConsumer consumer = session.createConsumer(replies);
             TextMessage message = session.createTextMessage(text);
             message.setJMSReplyTo(replies);
