@@ -273,6 +273,10 @@ pub struct ConsumerSpec {
     pub prefetch: Option<u32>,
     /// Exclusive consumer: while it is open, it alone receives the queue's messages.
     pub exclusive: bool,
+    /// Consumer priority (JMS `consumer.priority`, default 0): a queue dispatches to its
+    /// highest-priority consumers with room in their window, round robin among equals; lower
+    /// ones get messages only while those are full.
+    pub priority: i8,
     /// Skip messages this session sent (topics only).
     pub no_local: bool,
     /// Topics only: replay the retained messages matching the pattern into the new subscription.
@@ -305,6 +309,7 @@ impl ConsumerSpec {
             selector: None,
             prefetch: None,
             exclusive: false,
+            priority: 0,
             no_local: false,
             retained: false,
             tag: None,
@@ -537,6 +542,7 @@ struct ConsumerSlot {
     extension: Arc<AtomicU32>,
     selector: Option<Arc<Selector>>,
     exclusive: bool,
+    priority: i8,
 }
 
 #[derive(Default)]
@@ -1888,14 +1894,31 @@ impl Engine {
         }
         let now = now_ms();
         let exclusive = st.consumers.iter().find(|c| c.exclusive).map(|c| c.id);
+        // Consumer priorities, highest first: each message goes to the first level with a
+        // consumer that can take it. Almost always a single level (everyone at 0).
+        let top = st.consumers.first().map_or(0, |c| c.priority);
+        let single = [top];
+        let mut mixed: Vec<i8> = Vec::new();
+        if st.consumers.iter().any(|c| c.priority != top) {
+            mixed = st.consumers.iter().map(|c| c.priority).collect();
+            mixed.sort_unstable_by(|a, b| b.cmp(a));
+            mixed.dedup();
+        }
+        let levels: &[i8] = if mixed.is_empty() { &single } else { &mixed };
         loop {
             let n = st.consumers.len();
             let mut chosen: Option<(usize, (u8, u64))> = None;
-            for i in 0..n {
+            let candidates = levels
+                .iter()
+                .flat_map(|level| (0..n).map(move |i| (*level, i)));
+            for (level, i) in candidates {
                 let ci = (st.next_consumer + i) % n;
                 let Some(slot) = st.consumers.get(ci) else {
                     continue;
                 };
+                if slot.priority != level {
+                    continue;
+                }
                 // A prefetch of 0 (a pulling JMS consumer) gets only what its extension grants.
                 let window = slot
                     .prefetch
@@ -2664,6 +2687,7 @@ impl Session {
                         extension: Arc::new(AtomicU32::new(0)),
                         selector,
                         exclusive: spec.exclusive,
+                        priority: spec.priority,
                     },
                 };
                 let queues: Vec<Arc<Queue>> = reg
@@ -2863,6 +2887,7 @@ impl Session {
             extension: Arc::new(AtomicU32::new(0)),
             selector: consumer_selector,
             exclusive: spec.exclusive,
+            priority: spec.priority,
         });
         let dead = engine.dispatch(&queue, &mut st);
         drop(st);

@@ -689,3 +689,16 @@ def test_a_retroactive_consumer_is_accepted_and_receives_live_messages(jms):
     got = jms().run("pubsub", "prices.retro?consumer.retroactive=true", "1.10")
     assert got.returncode == 0, got
     assert [r.text for r in got.received] == ["1.10"]
+
+
+def test_a_higher_priority_consumer_gets_messages_while_it_has_room(jms):
+    got = jms().run("priority", "orders.prio")
+    assert got.returncode == 0, got
+    prio = _tagged(got, "PRIO")
+    # Default prefetch: everything goes to the priority 9 consumer, nothing round robin.
+    assert [p for p in prio if "queue=1 " in p] == [
+        f"PRIO queue=1 consumer=high got=p-{i}" for i in range(6)], got
+    # Prefetch 2, never consumed: the high one holds two, the rest overflows to the low one.
+    assert [p for p in prio if "queue=2 " in p] == [
+        *(f"PRIO queue=2 consumer=low got=p-{i}" for i in range(2, 6)),
+        "PRIO queue=2 consumer=high got=p-0", "PRIO queue=2 consumer=high got=p-1"], got

@@ -1092,6 +1092,7 @@ impl MqttSession {
             selector: None,
             prefetch: Some(u32::from(self.inflight).max(1)),
             exclusive: false,
+            priority: 0,
             no_local,
             retained: retained && !shared,
             tag: Some(options.tag()),

@@ -779,6 +779,8 @@ impl OpenWireSession {
                 selector: info.selector.clone().filter(|s| !s.trim().is_empty()),
                 prefetch,
                 exclusive: info.exclusive,
+                // `consumer.priority`: higher-priority consumers of a queue are served first.
+                priority: info.priority,
                 no_local: info.no_local,
                 retained: false,
                 tag: None,

@@ -741,6 +741,14 @@ impl StompSession {
                     .max(1),
             ),
         };
+        // ActiveMQ's `activemq.priority` consumer priority (higher first; default 0).
+        let priority = match frame.header("activemq.priority") {
+            None => 0,
+            Some(p) => p
+                .trim()
+                .parse::<i8>()
+                .map_err(|_| Fatal::new(format!("invalid activemq.priority `{p}`"), Some(frame)))?,
+        };
         let spec = ConsumerSpec {
             source,
             // ActiveMQ's STOMP transport compares string headers with numbers by converting them.
@@ -750,6 +758,7 @@ impl StompSession {
                 .map(|s| format!("{}{s}", routes::selector::CONVERT_STRING_EXPRESSIONS_PREFIX)),
             prefetch,
             exclusive: frame.header("activemq.exclusive") == Some("true"),
+            priority,
             no_local: frame.header("activemq.noLocal") == Some("true"),
             retained: false,
             tag: None,

@@ -81,6 +81,8 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               subscribed again: "UNSUB got=<text>"
  * java JmsProbe URL tx-send-rollback QUEUE      a rolled-back and a committed transacted send: "TX got=<text>"
  * java JmsProbe URL compressed QUEUE            compressed BytesMessage and MapMessage round trip
+ * java JmsProbe URL priority QUEUE              consumer.priority=9 against a default consumer:
+ *                                               "PRIO queue=<1|2> consumer=<high|low> got=<text>"
  * java JmsProbe URL pull-compete QUEUE          two prefetch-0 consumers, three messages: the one that receives
  *                                               gets all three, the idle one holds none back
  * java JmsProbe URL pull-timing QUEUE           receive(timeout) / receiveNoWait timings of a prefetch-0 consumer
@@ -221,6 +223,9 @@ public final class JmsProbe {
                 break;
             case "compressed":
                 rc = compressed(factory, args[2]);
+                break;
+            case "priority":
+                rc = priority(factory, args[2]);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -860,6 +865,38 @@ public final class JmsProbe {
                 print(message);
             }
             System.out.println("OK compressed");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** Consumer priority on QUEUE.1 and QUEUE.2: a consumer with consumer.priority=9 and a default one.
+     *  On QUEUE.1 (default prefetch) six messages all go to the high one; on QUEUE.2 the high one has
+     *  prefetch 2 and never consumes, so the other four go to the low one. Prints
+     *  "PRIO queue=<1|2> consumer=<high|low> got=<text>" (the low consumer drained first). */
+    private static int priority(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            String[] highOptions = {"?consumer.priority=9", "?consumer.priority=9&consumer.prefetchSize=2"};
+            for (int q = 1; q <= 2; q++) {
+                String name = queueName + "." + q;
+                Session s1 = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+                Session s2 = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+                MessageConsumer low = s2.createConsumer(s2.createQueue(name));
+                MessageConsumer high = s1.createConsumer(s1.createQueue(name + highOptions[q - 1]));
+                MessageProducer producer = s1.createProducer(s1.createQueue(name));
+                for (int i = 0; i < 6; i++) {
+                    producer.send(s1.createTextMessage("p-" + i));
+                }
+                Thread.sleep(300);
+                drain("PRIO queue=" + q + " consumer=low", low, 1000);
+                drain("PRIO queue=" + q + " consumer=high", high, 1000);
+                s1.close();
+                s2.close();
+            }
+            System.out.println("OK priority");
             return 0;
         } finally {
             connection.close();
