@@ -81,6 +81,7 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               subscribed again: "UNSUB got=<text>"
  * java JmsProbe URL tx-send-rollback QUEUE      a rolled-back and a committed transacted send: "TX got=<text>"
  * java JmsProbe URL compressed QUEUE            compressed BytesMessage and MapMessage round trip
+ * java JmsProbe URL send-nested DEST            one TextMessage "nested" with char, null, map and list properties
  * java JmsProbe URL priority QUEUE              consumer.priority=9 against a default consumer:
  *                                               "PRIO queue=<1|2> consumer=<high|low> got=<text>"
  * java JmsProbe URL pull-compete QUEUE          two prefetch-0 consumers, three messages: the one that receives
@@ -226,6 +227,9 @@ public final class JmsProbe {
                 break;
             case "priority":
                 rc = priority(factory, args[2]);
+                break;
+            case "send-nested":
+                rc = sendNested(factory, args[2]);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -871,6 +875,36 @@ public final class JmsProbe {
         }
     }
 
+    /** The property values ActiveMQ allows beyond the JMS types: a char, null, a nested map and a list. */
+    private static void setNestedProperties(Message message) throws JMSException {
+        message.setObjectProperty("p_char", Character.valueOf('c'));
+        message.setObjectProperty("p_null", null);
+        java.util.TreeMap<String, Object> nested = new java.util.TreeMap<>();
+        nested.put("k", 1);
+        nested.put("s", "v");
+        message.setObjectProperty("p_map", nested);
+        ArrayList<Object> items = new ArrayList<>();
+        items.add(1);
+        items.add("two");
+        message.setObjectProperty("p_list", items);
+    }
+
+    /** Sends one persistent TextMessage "nested" with the properties of setNestedProperties. */
+    private static int sendNested(ActiveMQConnectionFactory factory, String dest) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            TextMessage message = session.createTextMessage("nested");
+            setNestedProperties(message);
+            session.createProducer(destination(session, dest)).send(message);
+            System.out.println("OK send-nested");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
     /** Consumer priority on QUEUE.1 and QUEUE.2: a consumer with consumer.priority=9 and a default one.
      *  On QUEUE.1 (default prefetch) six messages all go to the high one; on QUEUE.2 the high one has
      *  prefetch 2 and never consumes, so the other four go to the low one. Prints
@@ -1413,6 +1447,7 @@ public final class JmsProbe {
         text.setJMSReplyTo(session.createTopic("capture.replies"));
         text.setStringProperty("JMSXGroupID", "group-a");
         text.setIntProperty("JMSXGroupSeq", 1);
+        setNestedProperties(text);
         producer.setPriority(7);
         producer.setTimeToLive(600000);
         producer.send(text);
@@ -1594,9 +1629,18 @@ public final class JmsProbe {
         java.util.Collections.sort(names);
         for (String name : names) {
             Object value = message.getObjectProperty(name);
-            line.append(name).append('=')
-                    .append(value == null ? "null" : value.getClass().getSimpleName() + ":" + escape(value.toString()))
-                    .append(';');
+            String shown;
+            if (value == null) {
+                shown = "null";
+            } else if (value instanceof java.util.Map) {
+                // Sorted, so the line does not depend on the map class's order.
+                shown = "Map:" + escape(new java.util.TreeMap<Object, Object>((java.util.Map<?, ?>) value).toString());
+            } else if (value instanceof java.util.List) {
+                shown = "List:" + escape(value.toString());
+            } else {
+                shown = value.getClass().getSimpleName() + ":" + escape(value.toString());
+            }
+            line.append(name).append('=').append(shown).append(';');
         }
         line.append(" || ").append(detail(message));
         System.out.println(line);
