@@ -267,10 +267,16 @@ pub struct ConsumerSpec {
     pub source: ConsumerSource,
     /// JMS selector text.
     pub selector: Option<String>,
-    /// Maximum unacknowledged deliveries; `None` = the engine default.
+    /// Maximum unacknowledged deliveries; `None` = the engine default. `Some(0)` dispatches
+    /// nothing until [`Session::set_prefetch_extension`] opens the window (a pulling consumer,
+    /// JMS prefetch 0 with `MessagePull`).
     pub prefetch: Option<u32>,
     /// Exclusive consumer: while it is open, it alone receives the queue's messages.
     pub exclusive: bool,
+    /// Consumer priority (JMS `consumer.priority`, default 0): a queue dispatches to its
+    /// highest-priority consumers with room in their window, round robin among equals; lower
+    /// ones get messages only while those are full.
+    pub priority: i8,
     /// Skip messages this session sent (topics only).
     pub no_local: bool,
     /// Topics only: replay the retained messages matching the pattern into the new subscription.
@@ -303,6 +309,7 @@ impl ConsumerSpec {
             selector: None,
             prefetch: None,
             exclusive: false,
+            priority: 0,
             no_local: false,
             retained: false,
             tag: None,
@@ -350,6 +357,9 @@ pub enum NackAction {
     Requeue,
     /// Straight to the dead-letter queue.
     DeadLetter,
+    /// The client found it expired (OpenWire's `EXPIRED` ack): handled as the engine's own
+    /// expiry is, to the dead-letter queue with cause "expired" when persistent, dropped when not.
+    Expired,
 }
 
 /// A local transaction's work, applied all together by [`Session::commit`].
@@ -532,6 +542,7 @@ struct ConsumerSlot {
     extension: Arc<AtomicU32>,
     selector: Option<Arc<Selector>>,
     exclusive: bool,
+    priority: i8,
 }
 
 #[derive(Default)]
@@ -1883,17 +1894,34 @@ impl Engine {
         }
         let now = now_ms();
         let exclusive = st.consumers.iter().find(|c| c.exclusive).map(|c| c.id);
+        // Consumer priorities, highest first: each message goes to the first level with a
+        // consumer that can take it. Almost always a single level (everyone at 0).
+        let top = st.consumers.first().map_or(0, |c| c.priority);
+        let single = [top];
+        let mut mixed: Vec<i8> = Vec::new();
+        if st.consumers.iter().any(|c| c.priority != top) {
+            mixed = st.consumers.iter().map(|c| c.priority).collect();
+            mixed.sort_unstable_by(|a, b| b.cmp(a));
+            mixed.dedup();
+        }
+        let levels: &[i8] = if mixed.is_empty() { &single } else { &mixed };
         loop {
             let n = st.consumers.len();
             let mut chosen: Option<(usize, (u8, u64))> = None;
-            for i in 0..n {
+            let candidates = levels
+                .iter()
+                .flat_map(|level| (0..n).map(move |i| (*level, i)));
+            for (level, i) in candidates {
                 let ci = (st.next_consumer + i) % n;
                 let Some(slot) = st.consumers.get(ci) else {
                     continue;
                 };
+                if slot.priority != level {
+                    continue;
+                }
+                // A prefetch of 0 (a pulling JMS consumer) gets only what its extension grants.
                 let window = slot
                     .prefetch
-                    .max(1)
                     .saturating_add(slot.extension.load(Ordering::Relaxed));
                 if slot.in_flight.load(Ordering::Relaxed) >= window {
                     continue;
@@ -2105,8 +2133,12 @@ impl Engine {
             }
             let entry = flight.entry;
             let exhausted = max >= 0 && entry.delivery_count > max as u32;
-            if action == NackAction::DeadLetter || exhausted {
-                st.counters.dead_lettered += 1;
+            if action != NackAction::Requeue || exhausted {
+                if action == NackAction::Expired {
+                    st.counters.expired += 1;
+                } else {
+                    st.counters.dead_lettered += 1;
+                }
                 st.bytes = st.bytes.saturating_sub(entry.size);
                 if entry.message.expiration > 0 {
                     st.expiring = st.expiring.saturating_sub(1);
@@ -2114,10 +2146,10 @@ impl Engine {
                 dead.push(DeadLetter {
                     entry,
                     from: queue.name.clone(),
-                    cause: if action == NackAction::DeadLetter {
-                        "rejected"
-                    } else {
-                        "redelivery limit exceeded"
+                    cause: match action {
+                        NackAction::DeadLetter => "rejected",
+                        NackAction::Expired => "expired",
+                        NackAction::Requeue => "redelivery limit exceeded",
                     },
                 });
             } else {
@@ -2631,7 +2663,10 @@ impl Session {
             Some(text) if !text.is_empty() => Some(Arc::new(Selector::parse(text)?)),
             _ => None,
         };
-        let prefetch = spec.prefetch.unwrap_or(engine.config.default_prefetch);
+        // A configured default of 0 would starve every consumer that asks for no window.
+        let prefetch = spec
+            .prefetch
+            .unwrap_or_else(|| engine.config.default_prefetch.max(1));
         let id = engine.next_consumer.fetch_add(1, Ordering::Relaxed);
         let mut reg = lock(&engine.registry);
         let events = reg
@@ -2652,6 +2687,7 @@ impl Session {
                         extension: Arc::new(AtomicU32::new(0)),
                         selector,
                         exclusive: spec.exclusive,
+                        priority: spec.priority,
                     },
                 };
                 let queues: Vec<Arc<Queue>> = reg
@@ -2851,6 +2887,7 @@ impl Session {
             extension: Arc::new(AtomicU32::new(0)),
             selector: consumer_selector,
             exclusive: spec.exclusive,
+            priority: spec.priority,
         });
         let dead = engine.dispatch(&queue, &mut st);
         drop(st);

@@ -83,6 +83,65 @@ async fn queue_delivers_once_round_robin() {
 }
 
 #[tokio::test]
+async fn higher_priority_consumers_are_served_first_while_they_have_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), EngineConfig::default());
+    let (producer, _) = engine.connect(None);
+    let (low, mut rx_low) = engine.connect(None);
+    let (high, mut rx_high) = engine.connect(None);
+    let c_low = low.subscribe(queue("prio")).unwrap();
+    let c_high = high
+        .subscribe(ConsumerSpec {
+            priority: 9,
+            prefetch: Some(2),
+            ..queue("prio")
+        })
+        .unwrap();
+    for i in 0..5 {
+        producer
+            .send(&Destination::queue("prio"), msg(&format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    for want in ["m0", "m1"] {
+        let d = next(&mut rx_high).await;
+        assert_eq!((d.consumer, body(&d).as_str()), (c_high, want));
+    }
+    for want in ["m2", "m3", "m4"] {
+        let d = next(&mut rx_low).await;
+        assert_eq!((d.consumer, body(&d).as_str()), (c_low, want));
+    }
+    nothing(&mut rx_high).await;
+}
+
+#[tokio::test]
+async fn prefetch_zero_dispatches_only_what_the_extension_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), EngineConfig::default());
+    let (producer, _) = engine.connect(None);
+    let (s, mut rx) = engine.connect(None);
+    let c = s
+        .subscribe(ConsumerSpec {
+            prefetch: Some(0),
+            ..queue("pull")
+        })
+        .unwrap();
+    for i in 0..2 {
+        producer
+            .send(&Destination::queue("pull"), msg(&format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    nothing(&mut rx).await;
+    s.set_prefetch_extension(c, 1);
+    assert_eq!(body(&next(&mut rx).await), "m0");
+    nothing(&mut rx).await;
+    // One held and one more granted: the second comes.
+    s.set_prefetch_extension(c, 2);
+    assert_eq!(body(&next(&mut rx).await), "m1");
+}
+
+#[tokio::test]
 async fn topic_fans_out_to_wildcard_subscriptions() {
     let dir = tempfile::tempdir().unwrap();
     let engine = open(dir.path(), EngineConfig::default());

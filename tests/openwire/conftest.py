@@ -74,8 +74,15 @@ def compiled_probe() -> Path:
 RECEIVED = re.compile(
     r"RECEIVED type=(?P<type>\S+) text=(?P<text>.*?) redelivered=(?P<redelivered>\S+) "
     r"persistent=(?P<persistent>\S+) priority=(?P<priority>\d+) correlation=(?P<correlation>\S*) "
-    r"props=(?P<props>.*)$"
+    r"props=(?P<props>.*?)(?: \|\| (?P<detail>.*))?$"
 )
+
+
+DETAIL = re.compile(
+    r"id=(?P<id>\S+) jmstype=(?P<jms_type>\S+) timestamp=(?P<timestamp>-?\d+) "
+    r"expiration=(?P<expiration>-?\d+) replyto=(?P<reply_to>\S+) body=(?P<body>.*)$"
+)
+SENT = re.compile(r"SENT id=(?P<id>\S+) timestamp=(?P<timestamp>-?\d+) expiration=(?P<expiration>-?\d+)$")
 
 
 @dataclass
@@ -87,6 +94,14 @@ class Received:
     priority: int
     correlation: str | None
     props: dict = field(default_factory=dict)
+    # From the end of the RECEIVED line (after " || ").
+    message_id: str | None = None
+    jms_type: str | None = None
+    timestamp: int = 0
+    expiration: int = 0
+    reply_to: str | None = None
+    # "bytes:<hex>", "map:<name=Class:value,...>", "stream:<Class:value,...>", "object:..." or "-".
+    body: str = "-"
 
 
 def _unescape(text: str) -> str:
@@ -125,7 +140,25 @@ class ProbeResult:
                 correlation=None if m.group("correlation") == "null" else m.group("correlation"),
                 props=props,
             ))
+            d = DETAIL.match(m.group("detail") or "")
+            if d:
+                last = out[-1]
+                last.message_id = d.group("id")
+                last.jms_type = None if d.group("jms_type") == "null" else _unescape(d.group("jms_type"))
+                last.timestamp = int(d.group("timestamp"))
+                last.expiration = int(d.group("expiration"))
+                last.reply_to = None if d.group("reply_to") == "null" else d.group("reply_to")
+                last.body = _unescape(d.group("body"))
         return out
+
+    @property
+    def sent(self) -> list[dict]:
+        """The SENT lines (capture): JMSMessageID, timestamp and expiration the client set."""
+        return [
+            {"id": m.group("id"), "timestamp": int(m.group("timestamp")),
+             "expiration": int(m.group("expiration"))}
+            for m in map(SENT.match, self.lines) if m
+        ]
 
     def ok(self, step: str) -> bool:
         return any(line.startswith(f"OK {step}") for line in self.lines)

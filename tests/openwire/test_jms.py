@@ -43,10 +43,38 @@ def test_every_message_type_property_type_ack_tx_and_temp_queue(jms):
         "p_long": "Long:-1234567890123",
         "p_short": "Short:-300",
         "p_string": "String:str \\ud83d\\ude00",
+        # ActiveMQ's values beyond the JMS types come back as sent.
+        "p_char": "Character:c",
+        "p_null": "null",
+        "p_map": "Map:{k=1, s=v}",
+        "p_list": "List:[1, two]",
     }
     assert not got[1].persistent, "the bytes message was sent NON_PERSISTENT"
     assert got[5].props == {"only": "String:headers"}
     assert got[6].text == "compressed compressed compressed compressed"
+    # Every body reads back as written, through the JMS API of its type.
+    assert [r.body for r in got[1:6]] == [
+        "bytes:000102ff0000002a",
+        "map:m_bool=Boolean:false,m_byte=Byte:1,m_bytes=bytes:0809,m_char=Character:x,"
+        "m_double=Double:6.5,m_float=Float:5.5,m_int=Integer:3,m_long=Long:4,m_short=Short:2,"
+        "m_string=String:seven,",
+        "stream:Boolean:true,Byte:1,Character:y,Short:2,Integer:3,Long:4,Float:5.5,Double:6.5,"
+        "String:seven,bytes:0809,null,",
+        "object:ArrayList:[object]",
+        "-",
+    ], result
+    # The headers the client set keep their values: JMSMessageID, JMSTimestamp, JMSExpiration
+    # (timestamp + time to live), JMSType and JMSReplyTo.
+    sent = result.sent
+    assert len(sent) == 7, result
+    assert [(r.message_id, r.timestamp, r.expiration) for r in got[:7]] == [
+        (s["id"], s["timestamp"], s["expiration"]) for s in sent]
+    assert all(r.message_id.startswith("ID:") for r in got[:7])
+    assert len({r.message_id for r in got[:7]}) == 7
+    assert sent[0]["timestamp"] > 0 and sent[0]["expiration"] == sent[0]["timestamp"] + 600000
+    assert [r.expiration for r in got[1:7]] == [0] * 6
+    assert (text.jms_type, text.reply_to) == ("probe-type", "topic://capture.replies")
+    assert [(r.jms_type, r.reply_to) for r in got[1:7]] == [(None, None)] * 6
     # The rolled-back transacted receive comes back redelivered, delivery count 2.
     tx = got[7]
     assert (tx.text, tx.redelivered, tx.props.get("JMSXDeliveryCount")) == ("tx-1", True, "Integer:2")
@@ -465,6 +493,20 @@ def test_expired_messages_are_not_delivered(jms):
     assert [r.text for r in got.received] == ["long"], got
 
 
+def test_a_message_the_client_acks_as_expired_goes_to_the_dlq(jms):
+    j = jms()
+    held = j.run("expire-held", "queue:orders.expire-held", "600")
+    assert held.returncode == 0, held
+    # The client drops both expired messages from its prefetch buffer and acks them as EXPIRED.
+    assert [r.text for r in held.received] == ["fresh"], held
+    # As on ActiveMQ: the persistent one is dead-lettered, the non-persistent one dropped.
+    dlq = j.run("receive", "queue:ActiveMQ.DLQ", "3000", "2")
+    assert [r.text for r in dlq.received] == ["expiring-p"], dlq
+    assert dlq.received[0].expiration == 0, "a dead-lettered expired message must not expire again"
+    assert dlq.received[0].props.get("dlqDeliveryFailureCause") == "String:expired", dlq
+    assert j.run("receive", "queue:orders.expire-held", "500", "1").received == []
+
+
 def test_individual_acknowledge_removes_only_that_message(jms):
     j = jms()
     assert j.run("send", "queue:orders.indiv", "i", "3").returncode == 0
@@ -516,3 +558,173 @@ def test_message_unacknowledged_at_a_crash_is_redelivered_with_jms_redelivered(m
     got = jms(gw).run("receive", "queue:orders.crash", "5000", "1")
     assert got.returncode == 0, got
     assert [(r.text, r.redelivered) for r in got.received] == [("held", True)]
+
+
+def test_refused_selectors_and_destinations_raise_the_jms_exception_classes(jms):
+    result = jms().run("errors")
+    assert result.returncode == 0, result
+    errors = {line.split()[1]: line.split()[2] for line in result.lines if line.startswith("ERROR ")}
+    # XPATH passes the client's own selector parser: the class comes from the gateway.
+    assert errors == {
+        "xpath-selector": "javax.jms.InvalidSelectorException:",
+        "xpath-browser": "javax.jms.InvalidSelectorException:",
+        "bad-selector": "javax.jms.InvalidSelectorException:",
+        "durable-composite": "javax.jms.InvalidDestinationException:",
+    }, result
+    assert [r.text for r in result.received] == ["still-up"], result
+
+
+def test_an_idle_prefetch_zero_consumer_holds_nothing_back(jms):
+    got = jms().run("pull-compete", "orders.pull-compete")
+    assert got.returncode == 0, got
+    assert [line for line in got.lines if line.startswith("PULL")] == [
+        "PULL consumer=1 got=c-0", "PULL consumer=1 got=c-1", "PULL consumer=1 got=c-2"], got
+    assert got.ok("pull-compete 3 0"), got
+
+
+def _pull_steps(result) -> dict:
+    steps = {}
+    for line in result.lines:
+        if line.startswith("PULL step="):
+            fields = dict(item.split("=", 1) for item in line.split()[1:])
+            steps[fields["step"]] = (fields["got"], int(fields["ms"]))
+    return steps
+
+
+def test_prefetch_zero_receive_timeouts_are_honoured(jms):
+    result = jms().run("pull-timing", "orders.pull-timing")
+    assert result.returncode == 0, result
+    steps = _pull_steps(result)
+    # receive(500) on an empty queue: null after about 500 ms, each time (no stale answer).
+    for step in ("empty-1", "empty-2", "empty-3"):
+        got, ms = steps[step]
+        assert got == "null" and 400 <= ms < 2000, (step, result)
+    # A message sent 700 ms into a receive(5000) ends it then.
+    got, ms = steps["sent-during"]
+    assert got == "late" and 500 <= ms < 3000, result
+    # receiveNoWait answers at once: null on an empty queue, the message when one waits.
+    got, ms = steps["nowait-empty"]
+    assert got == "null" and ms < 400, result
+    got, ms = steps["nowait-waiting"]
+    assert got == "waiting" and ms < 400, result
+
+
+def _tagged(result, prefix: str) -> list[str]:
+    return [line for line in result.lines if line.startswith(prefix)]
+
+
+def test_an_exclusive_consumer_takes_everything_until_it_closes(jms):
+    got = jms().run("exclusive", "orders.exclusive")
+    assert got.returncode == 0, got
+    assert _tagged(got, "EXCL") == [
+        "EXCL consumer=exclusive got=x-0", "EXCL consumer=exclusive got=x-1",
+        "EXCL consumer=exclusive got=x-2", "EXCL consumer=exclusive got=x-3",
+        "EXCL consumer=plain got=x-4", "EXCL consumer=plain got=x-5"], got
+
+
+def test_temporary_topic_request_reply_across_connections(jms):
+    j = jms()
+    responder = subprocess.Popen(
+        ["java", "-XX:TieredStopAtLevel=1", "-cp", j.classpath, "JmsProbe", j.url,
+         "respond", "queue:service.echo-topic", "20000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert responder.stdout.readline().startswith("OK listening")
+        req = j.run("request", "queue:service.echo-topic", "ping", "15000", "temp-topic")
+        out, err = responder.communicate(timeout=30)
+    finally:
+        if responder.poll() is None:
+            responder.kill()
+            responder.wait()
+    assert responder.returncode == 0, out + err
+    assert req.returncode == 0, req
+    [reply] = req.received
+    assert (reply.text, reply.correlation) == ("reply:ping", "req-1")
+    assert "OK respond temp-topic://ID:gw-" in out, out
+
+
+def test_wildcard_queue_and_topic_consumers(jms):
+    got = jms().run("wildcards", "wild")
+    assert got.returncode == 0, got
+    wild = _tagged(got, "WILD")
+    # `*` matches one name element, `>` any number; a queue message goes to one consumer, a
+    # topic message to every matching subscriber.
+    assert sorted(w for w in wild if "consumer=queue.*" in w) == [
+        "WILD consumer=queue.* got=q.a", "WILD consumer=queue.* got=q.b"], got
+    assert [w for w in wild if "consumer=queue.>" in w] == ["WILD consumer=queue.> got=q.a.b"], got
+    assert [w for w in wild if "consumer=topic.*" in w] == ["WILD consumer=topic.* got=t.a"], got
+    assert [w for w in wild if "consumer=topic.>" in w] == [
+        "WILD consumer=topic.> got=t.a", "WILD consumer=topic.> got=t.a.b"], got
+
+
+def test_unsubscribe_drops_the_durable_subscription_and_what_it_held(jms):
+    got = jms().run("unsubscribe", "news.unsub")
+    assert got.returncode == 0, got
+    assert _tagged(got, "UNSUB") == ["UNSUB got=kept"], got
+
+
+def test_a_rolled_back_transacted_send_is_never_delivered(jms):
+    got = jms().run("tx-send-rollback", "orders.tx-send")
+    assert got.returncode == 0, got
+    assert _tagged(got, "TX") == ["TX got=committed"], got
+
+
+def test_compressed_bytes_and_map_messages_round_trip(jms):
+    got = jms().run("compressed", "orders.compressed")
+    assert got.returncode == 0, got
+    bytes_msg, map_msg = got.received
+    assert bytes_msg.type == "ActiveMQBytesMessage"
+    assert bytes_msg.body == "bytes:" + bytes(i % 7 for i in range(2000)).hex()
+    assert map_msg.type == "ActiveMQMapMessage"
+    assert map_msg.body == f"map:long=String:{'abcabc' * 100},n=Integer:42,raw=bytes:010203,"
+
+
+def test_a_client_without_size_prefix_negotiates_one_and_works(jms):
+    # The gateway offers SizePrefixDisabled=false; the negotiated format keeps the prefix, and the
+    # client follows it.
+    j = jms(url_options="wireFormat.sizePrefixDisabled=true")
+    assert j.run("send", "queue:orders.noprefix", "framed").returncode == 0
+    got = j.run("receive", "queue:orders.noprefix", "5000", "1")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == ["framed"]
+
+
+def test_a_retroactive_consumer_is_accepted_and_receives_live_messages(jms):
+    got = jms().run("pubsub", "prices.retro?consumer.retroactive=true", "1.10")
+    assert got.returncode == 0, got
+    assert [r.text for r in got.received] == ["1.10"]
+
+
+def test_a_higher_priority_consumer_gets_messages_while_it_has_room(jms):
+    got = jms().run("priority", "orders.prio")
+    assert got.returncode == 0, got
+    prio = _tagged(got, "PRIO")
+    # Default prefetch: everything goes to the priority 9 consumer, nothing round robin.
+    assert [p for p in prio if "queue=1 " in p] == [
+        f"PRIO queue=1 consumer=high got=p-{i}" for i in range(6)], got
+    # Prefetch 2, never consumed: the high one holds two, the rest overflows to the low one.
+    assert [p for p in prio if "queue=2 " in p] == [
+        *(f"PRIO queue=2 consumer=low got=p-{i}" for i in range(2, 6)),
+        "PRIO queue=2 consumer=high got=p-0", "PRIO queue=2 consumer=high got=p-1"], got
+
+
+def test_char_null_map_and_list_properties_round_trip_and_reach_stomp_as_far_as_it_can(
+        gateway, jms, client):
+    j = jms(gateway)
+    assert j.run("send-nested", "queue:orders.nested").returncode == 0
+    got = j.run("receive", "queue:orders.nested", "5000", "1")
+    assert got.returncode == 0, got
+    [msg] = got.received
+    assert msg.props == {
+        "p_char": "Character:c", "p_null": "null", "p_map": "Map:{k=1, s=v}",
+        "p_list": "List:[1, two]"}, got
+    # STOMP has no char, null, map or list: the char arrives as a string, the rest not at all,
+    # and the internal form stays hidden.
+    s = client(gateway)
+    s.subscribe("/queue/orders.nested2")
+    assert j.run("send-nested", "queue:orders.nested2").returncode == 0
+    frame = s.get()
+    assert frame.headers["p_char"] == "c"
+    assert not [h for h in frame.headers if h.startswith(("p_null", "p_map", "p_list", "openwire."))], \
+        frame.headers

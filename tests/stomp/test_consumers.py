@@ -104,6 +104,34 @@ def test_exclusive_consumer(client):
     assert [m.body for m in second.get_n(2)] == ["m4", "m5"]
 
 
+def test_consumer_priority_serves_the_higher_one_while_it_has_room(client):
+    low, high = client(), client()
+    low.subscribe("/queue/prio", ack="client-individual")
+    high.subscribe("/queue/prio", ack="client-individual",
+                   headers={"activemq.priority": "9", "activemq.prefetchSize": "2"})
+    p = client()
+    for i in range(5):
+        p.send("/queue/prio", f"m{i}")
+    # The priority 9 consumer takes what its window allows, the rest overflows to the other.
+    assert [m.body for m in high.get_n(2)] == ["m0", "m1"]
+    assert [m.body for m in low.get_n(3)] == ["m2", "m3", "m4"]
+    high.expect_no_message(0.3)
+
+
+def test_prefetch_zero_still_delivers_one_at_a_time(client):
+    # STOMP has no pull: a prefetch of 0 is taken as 1 rather than starving the subscription.
+    p = client()
+    p.send("/queue/prefetch0", "first")
+    p.send("/queue/prefetch0", "second")
+    c = client()
+    c.subscribe("/queue/prefetch0", ack="client-individual", headers={"activemq.prefetchSize": "0"})
+    m1 = c.get()
+    assert m1.body == "first"
+    c.expect_no_message(0.5)
+    c.ack(m1)
+    assert c.get().body == "second"
+
+
 def test_message_groups_stick_to_one_consumer(client):
     a, b = client(), client()
     a.subscribe("/queue/groups")

@@ -304,7 +304,11 @@ pub fn properties_for_delivery(message: &Message) -> BasicProperties {
     }
     let mut headers = FieldTable::new();
     for (name, value) in &message.properties {
-        if name.starts_with("amqp.") || name.starts_with("mqtt.") || MAPPED.contains(&name.as_str())
+        // `openwire.*` ones are the JMS client's internal forms (openwire::convert).
+        if name.starts_with("amqp.")
+            || name.starts_with("mqtt.")
+            || name.starts_with("openwire.")
+            || MAPPED.contains(&name.as_str())
         {
             continue;
         }

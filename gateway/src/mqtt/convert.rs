@@ -191,9 +191,11 @@ pub fn publish_from_message(message: &Message, v5: bool) -> Publish {
             USER_PROPERTIES,
             RETAIN_PROPERTY,
         ];
-        // `amqp.*` properties keep AMQP 0-9-1's exact form of a message (amqp091::convert).
+        // `amqp.*` properties keep AMQP 0-9-1's exact form of a message (amqp091::convert),
+        // `openwire.*` ones the JMS client's (openwire::convert).
         if internal.contains(&name.as_str())
             || name.starts_with("amqp.")
+            || name.starts_with("openwire.")
             || as_sent.iter().any(|(n, _)| n == name)
         {
             continue;

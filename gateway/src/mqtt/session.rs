@@ -1090,8 +1090,9 @@ impl MqttSession {
         let spec = ConsumerSpec {
             source,
             selector: None,
-            prefetch: Some(u32::from(self.inflight)),
+            prefetch: Some(u32::from(self.inflight).max(1)),
             exclusive: false,
+            priority: 0,
             no_local,
             retained: retained && !shared,
             tag: Some(options.tag()),

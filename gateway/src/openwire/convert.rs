@@ -208,10 +208,32 @@ pub fn message_from_client(
         let map = PrimitiveMap::decode(bytes, MAX_PROPERTY_DEPTH)
             .map_err(|e| format!("malformed message properties: {e}"))?
             .unwrap_or_default();
+        // Values the engine has no type for (ActiveMQ's nested maps and lists, null, char) are
+        // kept as sent in a hidden property, so a JMS consumer gets them back exactly; other
+        // protocols see the char as a one-character string and nothing of the rest.
+        let mut as_sent = PrimitiveMap::new();
         for (name, value) in map.entries {
+            if matches!(
+                value,
+                PrimitiveValue::Null
+                    | PrimitiveValue::Char(_)
+                    | PrimitiveValue::Map(_)
+                    | PrimitiveValue::List(_)
+            ) {
+                as_sent.insert(name.clone(), value.clone());
+            }
             if let Some(v) = property_from_primitive(&value) {
                 properties.insert(name, v);
             }
+        }
+        if !as_sent.entries.is_empty() {
+            let raw = as_sent
+                .to_bytes_utf8()
+                .map_err(|e| format!("cannot keep message properties: {e}"))?;
+            properties.insert(
+                JMS_PROPERTIES_AS_SENT.to_string(),
+                PropertyValue::Bytes(raw),
+            );
         }
     }
     if m.kind == MessageKind::Message {
@@ -250,12 +272,17 @@ pub fn message_from_client(
 /// `max_inflated` bytes come out (ActiveMQ's `maxInflatedDataSize` guard).
 pub fn inflate(kind: MessageKind, content: &[u8], max_inflated: usize) -> Result<Bytes, String> {
     use std::io::Read;
-    let stream = if kind == MessageKind::Bytes {
-        content
-            .get(4..)
-            .ok_or("compressed BytesMessage body shorter than its length")?
+    // A BytesMessage's body is only the first `length` inflated bytes: the client deflates its
+    // whole write buffer, spare capacity included (zeros), and reads back `length` bytes.
+    let (stream, length) = if kind == MessageKind::Bytes {
+        let (head, rest) = content
+            .split_first_chunk::<4>()
+            .ok_or("compressed BytesMessage body shorter than its length")?;
+        let length = usize::try_from(i32::from_be_bytes(*head))
+            .map_err(|_| "compressed BytesMessage with a negative length")?;
+        (rest, Some(length))
     } else {
-        content
+        (content, None)
     };
     let mut out = Vec::new();
     let limit = u64::try_from(max_inflated)
@@ -270,11 +297,24 @@ pub fn inflate(kind: MessageKind, content: &[u8], max_inflated: usize) -> Result
             "compressed body inflates to more than {max_inflated} bytes"
         ));
     }
+    if let Some(length) = length {
+        if out.len() < length {
+            return Err(format!(
+                "compressed BytesMessage inflates to {} bytes, fewer than its length {length}",
+                out.len()
+            ));
+        }
+        out.truncate(length);
+    }
     Ok(Bytes::from(out))
 }
 
 /// Internal property that remembers a plain JMS `Message` (no body) across the engine.
 const JMS_MESSAGE_KIND: &str = "openwire.kind";
+
+/// Internal property holding the JMS properties the engine cannot type (null, char, nested map
+/// or list), marshalled as the client sent them; other protocols do not show `openwire.*`.
+pub const JMS_PROPERTIES_AS_SENT: &str = "openwire.properties";
 
 /// The JMSMessageID text split into the producer id and sequence a `MessageId` carries:
 /// `ID:host-1-2-3:1:2:3` is producer `ID:host-1-2-3:1:2`, sequence 3 (connection `ID:host-1-2-3:1`,
@@ -309,6 +349,30 @@ fn message_id_for(text: &str) -> ow::MessageId {
         producer_sequence_id: 1,
         broker_sequence_id: 0,
     })
+}
+
+/// Puts back the property values a JMS producer sent that the engine could not type: a char
+/// whose string form is still there unchanged, and null, map and list values nobody has set
+/// since. A hidden property that does not decode is ignored (the typed view stands).
+fn restore_properties_as_sent(m: &Message, props: &mut PrimitiveMap) {
+    let Some(PropertyValue::Bytes(raw)) = m.properties.get(JMS_PROPERTIES_AS_SENT) else {
+        return;
+    };
+    let Ok(Some(as_sent)) = PrimitiveMap::decode(raw, MAX_PROPERTY_DEPTH) else {
+        return;
+    };
+    for (name, value) in as_sent.entries {
+        let keep = match (&value, m.properties.get(&name)) {
+            (PrimitiveValue::Char(c), Some(PropertyValue::String(s))) => {
+                *s == String::from_utf16_lossy(&[*c])
+            }
+            (PrimitiveValue::Char(_), _) => false,
+            (_, current) => current.is_none(),
+        };
+        if keep {
+            props.insert(name, value);
+        }
+    }
 }
 
 /// Builds the message of a `MessageDispatch` for a delivery.
@@ -347,11 +411,12 @@ pub fn message_for_dispatch(
     };
     let mut props = PrimitiveMap::new();
     for (name, value) in &m.properties {
-        if name == JMS_MESSAGE_KIND {
+        if name == JMS_MESSAGE_KIND || name == JMS_PROPERTIES_AS_SENT {
             continue;
         }
         props.insert(name.clone(), primitive_from_property(value));
     }
+    restore_properties_as_sent(m, &mut props);
     let marshalled_properties = if props.entries.is_empty() {
         None
     } else {
@@ -415,6 +480,67 @@ mod tests {
         let other = message_id_for("ID:gw-abc-17");
         assert_eq!(other.producer_sequence_id, 1);
         assert_eq!(other.to_string(), "ID:gw-abc-17");
+    }
+
+    #[test]
+    fn char_null_map_and_list_properties_come_back_unless_changed() {
+        let mut sent = PrimitiveMap::new();
+        sent.insert("c", PrimitiveValue::Char(u16::from(b'x')));
+        sent.insert("changed", PrimitiveValue::Char(u16::from(b'y')));
+        sent.insert("n", PrimitiveValue::Null);
+        let mut nested = PrimitiveMap::new();
+        nested.insert("k", PrimitiveValue::Int(1));
+        sent.insert("m", PrimitiveValue::Map(nested));
+        sent.insert("l", PrimitiveValue::List(vec![PrimitiveValue::Int(1)]));
+        sent.insert("i", PrimitiveValue::Int(7));
+        let client = ow::Message {
+            kind: MessageKind::Text,
+            marshalled_properties: sent.to_bytes_utf8().ok(),
+            ..ow::Message::default()
+        };
+        let Ok(mut engine) = message_from_client(&client, None, None, 1024) else {
+            panic!("converts");
+        };
+        assert_eq!(
+            engine.properties.get("c"),
+            Some(&PropertyValue::String("x".into()))
+        );
+        assert!(!engine.properties.contains_key("m"));
+        engine
+            .properties
+            .insert("changed".into(), PropertyValue::String("z".into()));
+        let temps = TempNames::default();
+        let out = message_for_dispatch(&engine, &routes::Destination::queue("q"), 1, 1, &temps);
+        let props = out
+            .ok()
+            .and_then(|m| m.marshalled_properties)
+            .and_then(|b| PrimitiveMap::decode(&b, 8).ok().flatten())
+            .unwrap_or_default();
+        let mut want = sent.clone();
+        want.insert("changed", PrimitiveValue::String("z".into()));
+        for (name, value) in &want.entries {
+            assert_eq!(props.get(name), Some(value), "{name}");
+        }
+        assert_eq!(props.entries.len(), want.entries.len());
+    }
+
+    #[test]
+    fn a_compressed_bytes_body_keeps_only_its_declared_length() {
+        use std::io::Write;
+        // As the client writes it: the length, then its whole write buffer deflated (the body
+        // followed by spare zeros).
+        let mut deflate =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        deflate.write_all(b"body\0\0\0\0").unwrap_or_default();
+        let mut content = 4i32.to_be_bytes().to_vec();
+        content.extend(deflate.finish().unwrap_or_default());
+        let body = inflate(MessageKind::Bytes, &content, 1024);
+        assert_eq!(body.as_deref().ok(), Some(&b"body"[..]));
+        content[..4].copy_from_slice(&9i32.to_be_bytes());
+        assert!(inflate(MessageKind::Bytes, &content, 1024).is_err());
+        content[..4].copy_from_slice(&(-1i32).to_be_bytes());
+        assert!(inflate(MessageKind::Bytes, &content, 1024).is_err());
+        assert!(inflate(MessageKind::Bytes, &content[..3], 1024).is_err());
     }
 
     #[test]

@@ -120,9 +120,12 @@ struct Consumer {
     /// The deliveries of `dispatched` a `DELIVERED` ack said the application has consumed
     /// without acknowledging yet: they widen the engine consumers' prefetch windows.
     delivered: HashSet<(routes::ConsumerId, u64)>,
-    /// Prefetch 0: the client pulls, and a pull that times out gets an empty dispatch.
+    /// Prefetch 0: the engine dispatches nothing unasked; each `MessagePull` opens the window
+    /// by one message, and a pull that times out gets an empty dispatch.
     pulling: bool,
-    /// When the pending pull times out.
+    /// A pull is waiting for its message (and holds the window open by one).
+    pull_pending: bool,
+    /// When the pending pull times out (`None`: it waits for ever).
     pull_deadline: Option<Instant>,
 }
 
@@ -543,14 +546,7 @@ impl OpenWireSession {
             Command::MessageAck(ack) => self.on_ack(ack),
             Command::MessagePull(pull) => {
                 if let Some(id) = &pull.consumer_id {
-                    if let Some(c) = self.consumers.get_mut(id) {
-                        // 0 waits for ever; -1 (receiveNoWait) and positive values time out.
-                        c.pull_deadline = match pull.timeout {
-                            0 => None,
-                            t if t < 0 => Some(Instant::now() + Duration::from_millis(50)),
-                            t => Some(Instant::now() + Duration::from_millis(t.unsigned_abs())),
-                        };
-                    }
+                    self.on_pull(id, pull.timeout);
                 }
                 Ok(())
             }
@@ -736,6 +732,7 @@ impl OpenWireSession {
                     dispatched: VecDeque::new(),
                     delivered: HashSet::new(),
                     pulling,
+                    pull_pending: false,
                     pull_deadline: None,
                 },
             );
@@ -774,12 +771,16 @@ impl OpenWireSession {
                     }
                 }
             };
-            let prefetch = u32::try_from(info.prefetch_size).ok().map(|p| p.max(1));
+            // Prefetch 0 stays 0: a pulling consumer holds nothing a competing consumer could
+            // take until it pulls.
+            let prefetch = u32::try_from(info.prefetch_size).ok();
             let spec = ConsumerSpec {
                 source,
                 selector: info.selector.clone().filter(|s| !s.trim().is_empty()),
                 prefetch,
                 exclusive: info.exclusive,
+                // `consumer.priority`: higher-priority consumers of a queue are served first.
+                priority: info.priority,
                 no_local: info.no_local,
                 retained: false,
                 tag: None,
@@ -817,6 +818,7 @@ impl OpenWireSession {
                 dispatched: VecDeque::new(),
                 delivered: HashSet::new(),
                 pulling,
+                pull_pending: false,
                 pull_deadline: None,
             },
         );
@@ -897,6 +899,7 @@ impl OpenWireSession {
                 dispatched: VecDeque::new(),
                 delivered: HashSet::new(),
                 pulling: false,
+                pull_pending: false,
                 pull_deadline: None,
             },
         );
@@ -963,6 +966,29 @@ impl OpenWireSession {
         Ok(())
     }
 
+    /// A `MessagePull` of a prefetch-0 consumer (`receive`, `receive(timeout)`,
+    /// `receiveNoWait`): opens its window by one message, as ActiveMQ's `pullMessage` extends the
+    /// prefetch by the pull's quantity. The message, or an empty dispatch at the timeout, answers
+    /// it. A timeout of 0 waits for ever; a negative one (`receiveNoWait`) expires at once,
+    /// after whatever the engine dispatched for it (deliveries are served first).
+    fn on_pull(&mut self, id: &ow::ConsumerId, timeout: i64) {
+        let Some(c) = self.consumers.get_mut(id) else {
+            return;
+        };
+        // Only prefetch-0 consumers pull; a queue browser or an advisory consumer has nothing
+        // to pull from.
+        if !c.pulling || c.engine_ids.is_empty() {
+            return;
+        }
+        c.pull_pending = true;
+        c.pull_deadline = match timeout {
+            0 => None,
+            t if t < 0 => Some(Instant::now()),
+            t => Some(Instant::now() + Duration::from_millis(t.unsigned_abs())),
+        };
+        self.sync_prefetch_extension(id);
+    }
+
     fn on_ack(&mut self, ack: ow::MessageAck) -> Result<(), Failure> {
         let outcome = self.apply_ack(&ack);
         if let Some(consumer_id) = &ack.consumer_id {
@@ -979,6 +1005,24 @@ impl OpenWireSession {
         let Some(consumer) = self.consumers.get_mut(consumer_id) else {
             return;
         };
+        if consumer.pulling {
+            // Prefetch 0: the window covers what the client holds unacknowledged, plus one
+            // message while a pull waits. Deliveries still on their way to this loop are not
+            // counted yet, which can only narrow the window.
+            let Some(session) = self.session.as_ref() else {
+                return;
+            };
+            for engine_id in &consumer.engine_ids {
+                let held = consumer
+                    .dispatched
+                    .iter()
+                    .filter(|(e, _, _)| e == engine_id)
+                    .count()
+                    + usize::from(consumer.pull_pending);
+                session.set_prefetch_extension(*engine_id, u32::try_from(held).unwrap_or(u32::MAX));
+            }
+            return;
+        }
         if consumer.delivered.is_empty() {
             return;
         }
@@ -1031,14 +1075,16 @@ impl OpenWireSession {
         if ack.ack_type == ack_type::REDELIVERED {
             return Ok(());
         }
-        // Individual acks name one message; the others a range ending at the last message.
-        let range = if ack.ack_type == ack_type::INDIVIDUAL {
+        // Individual and expired acks name one message (the client acks an expired message
+        // alone, before the ones the application holds); the others a range ending at the last
+        // message.
+        let range = if matches!(ack.ack_type, ack_type::INDIVIDUAL | ack_type::EXPIRED) {
             pos..=pos
         } else {
             0..=pos
         };
         if let Some(tx) = &ack.transaction_id {
-            if ack.ack_type != ack_type::POISON {
+            if !matches!(ack.ack_type, ack_type::POISON | ack_type::EXPIRED) {
                 if let Some(local) = self.transactions.get_mut(tx) {
                     for (engine_id, seq, _) in consumer.dispatched.range(range) {
                         let entry = (consumer_id.clone(), *engine_id, *seq);
@@ -1068,9 +1114,15 @@ impl OpenWireSession {
                 session
                     .nack(engine_id, &seqs, NackAction::DeadLetter)
                     .map_err(Failure::engine)?;
+            } else if ack.ack_type == ack_type::EXPIRED {
+                // Expired in the client's prefetch buffer: dead-lettered like a message that
+                // expires in its queue (ActiveMQ's messageExpired), dropped when non-persistent.
+                session
+                    .nack(engine_id, &seqs, NackAction::Expired)
+                    .map_err(Failure::engine)?;
             } else {
-                // Standard, unmatched and expired acks all remove the messages. The durability
-                // of an ack is not awaited: a lost ack only means a redelivery.
+                // Standard and unmatched acks remove the messages. The durability of an ack is
+                // not awaited: a lost ack only means a redelivery.
                 let durability = session.ack(engine_id, &seqs).map_err(Failure::engine)?;
                 drop(durability);
             }
@@ -1482,6 +1534,9 @@ impl OpenWireSession {
                         message_id.clone(),
                     ));
                 }
+                // This answers the pending pull: its window closes again.
+                let answered_pull = consumer.pulling && consumer.pull_pending;
+                consumer.pull_pending = false;
                 consumer.pull_deadline = None;
                 let dispatch = Command::MessageDispatch(MessageDispatch {
                     header: CommandHeader::default(),
@@ -1490,6 +1545,9 @@ impl OpenWireSession {
                     redelivery_counter: message.redelivery_counter,
                     message: Some(Box::new(message)),
                 });
+                if answered_pull {
+                    self.sync_prefetch_extension(&id);
+                }
                 framed.feed(dispatch).await.map_err(io_error)
             }
             SessionEvent::TakenOver => Err(Failure::fatal(
@@ -1516,9 +1574,15 @@ impl OpenWireSession {
     {
         let now = Instant::now();
         let mut empty = Vec::new();
+        let mut expired = Vec::new();
         for consumer in self.consumers.values_mut() {
-            if consumer.pulling && consumer.pull_deadline.is_some_and(|d| d <= now) {
-                consumer.pull_deadline = None;
+            if consumer.pull_deadline.is_none_or(|d| d > now) {
+                continue;
+            }
+            consumer.pull_deadline = None;
+            if consumer.pulling && consumer.pull_pending {
+                consumer.pull_pending = false;
+                expired.push(consumer.id.clone());
                 empty.push(Command::MessageDispatch(MessageDispatch {
                     header: CommandHeader::default(),
                     consumer_id: Some(consumer.id.clone()),
@@ -1526,9 +1590,11 @@ impl OpenWireSession {
                     message: None,
                     redelivery_counter: 0,
                 }));
-            } else if consumer.pull_deadline.is_some_and(|d| d <= now) {
-                consumer.pull_deadline = None;
             }
+        }
+        // The unanswered pulls no longer hold their windows open.
+        for id in &expired {
+            self.sync_prefetch_extension(id);
         }
         for command in empty {
             framed.feed(command).await.map_err(io_error)?;

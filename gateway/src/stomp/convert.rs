@@ -256,8 +256,13 @@ pub fn message_frame(
     for (name, value) in &m.properties {
         // `mqtt.*` properties keep MQTT's own form of a message (e.g. user properties in order);
         // their content also reaches STOMP as ordinary properties.
-        // `amqp.*` ones likewise keep AMQP 0-9-1's exact properties (see amqp091::convert).
-        if name == "originalDestination" || name.starts_with("mqtt.") || name.starts_with("amqp.") {
+        // `amqp.*` ones likewise keep AMQP 0-9-1's exact properties (see amqp091::convert), and
+        // `openwire.*` ones the JMS client's (see openwire::convert).
+        if name == "originalDestination"
+            || name.starts_with("mqtt.")
+            || name.starts_with("amqp.")
+            || name.starts_with("openwire.")
+        {
             continue;
         }
         frame.push_header(name.clone(), value.to_text());

@@ -731,9 +731,23 @@ impl StompSession {
         };
         let prefetch = match frame.header("activemq.prefetchSize") {
             None => None,
-            Some(p) => Some(p.trim().parse::<u32>().map_err(|_| {
-                Fatal::new(format!("invalid activemq.prefetchSize `{p}`"), Some(frame))
-            })?),
+            // STOMP has no pull: a prefetch of 0 still gets one message at a time.
+            Some(p) => Some(
+                p.trim()
+                    .parse::<u32>()
+                    .map_err(|_| {
+                        Fatal::new(format!("invalid activemq.prefetchSize `{p}`"), Some(frame))
+                    })?
+                    .max(1),
+            ),
+        };
+        // ActiveMQ's `activemq.priority` consumer priority (higher first; default 0).
+        let priority = match frame.header("activemq.priority") {
+            None => 0,
+            Some(p) => p
+                .trim()
+                .parse::<i8>()
+                .map_err(|_| Fatal::new(format!("invalid activemq.priority `{p}`"), Some(frame)))?,
         };
         let spec = ConsumerSpec {
             source,
@@ -744,6 +758,7 @@ impl StompSession {
                 .map(|s| format!("{}{s}", routes::selector::CONVERT_STRING_EXPRESSIONS_PREFIX)),
             prefetch,
             exclusive: frame.header("activemq.exclusive") == Some("true"),
+            priority,
             no_local: frame.header("activemq.noLocal") == Some("true"),
             retained: false,
             tag: None,

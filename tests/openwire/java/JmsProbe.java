@@ -41,7 +41,8 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               close without unsubscribing
  * java JmsProbe URL failover-roundtrip DEST     (a failover: URL) send "before", print "OK phase1",
  *                                               wait for a line on stdin, send "after", receive both
- * java JmsProbe URL request DEST TEXT TIMEOUT_MS   send TEXT with a temporary reply queue, await the reply
+ * java JmsProbe URL request DEST TEXT TIMEOUT_MS [temp-topic]   send TEXT with a temporary reply queue (or
+ *                                               topic), await the reply
  * java JmsProbe URL respond DEST TIMEOUT_MS     answer one request with "reply:" + its text, to its JMSReplyTo
  * java JmsProbe URL client-ack-recover DEST     CLIENT_ACKNOWLEDGE: receive, recover, receive again, ack
  * java JmsProbe URL individual-ack DEST N INDEX  INDIVIDUAL_ACKNOWLEDGE: receive N, acknowledge only the INDEX-th
@@ -73,6 +74,26 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               JMSXGroupSeq -1 closes the group and is held unacknowledged; the
  *                                               next G message goes to the other consumer: prints
  *                                               "OK group-close owner=<1|2> sticky=<bool> moved=<bool>"
+ * java JmsProbe URL exclusive QUEUE             an exclusive and a plain consumer: "EXCL consumer=<which> got=<text>"
+ * java JmsProbe URL wildcards PREFIX            queue and topic consumers on PREFIX.q.*, PREFIX.q.>, PREFIX.t.*,
+ *                                               PREFIX.t.>: "WILD consumer=<pattern> got=<text>"
+ * java JmsProbe URL unsubscribe TOPIC           durable subscription closed, unsubscribed, published to, then
+ *                                               subscribed again: "UNSUB got=<text>"
+ * java JmsProbe URL tx-send-rollback QUEUE      a rolled-back and a committed transacted send: "TX got=<text>"
+ * java JmsProbe URL compressed QUEUE            compressed BytesMessage and MapMessage round trip
+ * java JmsProbe URL send-nested DEST            one TextMessage "nested" with char, null, map and list properties
+ * java JmsProbe URL priority QUEUE              consumer.priority=9 against a default consumer:
+ *                                               "PRIO queue=<1|2> consumer=<high|low> got=<text>"
+ * java JmsProbe URL pull-compete QUEUE          two prefetch-0 consumers, three messages: the one that receives
+ *                                               gets all three, the idle one holds none back
+ * java JmsProbe URL pull-timing QUEUE           receive(timeout) / receiveNoWait timings of a prefetch-0 consumer
+ * java JmsProbe URL expire-held DEST TTL_MS     a consumer prefetches "expiring-p" (persistent), "expiring-n"
+ *                                               (non-persistent), both with TTL_MS, and "fresh"; it receives
+ *                                               after the TTL, so the client acks the two as EXPIRED
+ * java JmsProbe URL errors                     an XPATH selector (consumer, browser), a malformed selector and a
+ *                                               durable subscription on a composite topic: prints
+ *                                               "ERROR <step> <exception class>: <message>" (or "ACCEPTED <step>"),
+ *                                               then sends and receives "still-up" on the same connection
  * java JmsProbe URL secure OP...                one connection (credentials from the URL's jms.userName /
  *                                               jms.password) doing each OP in turn: send:DEST, produce:DEST,
  *                                               consume:DEST (receive one within 2 s), browse:QUEUE, temp-queue
@@ -84,7 +105,11 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *
  * DEST is "queue:NAME" or "topic:NAME". Every received message is printed as one line:
  * "RECEIVED type=<JMS class> text=<body or -> redelivered=<bool> props=<name=value;...>", sorted
- * property names; a step that works prints "OK <step>". Exit code 0 only when every step worked.
+ * property names, then " || id=<JMSMessageID> jmstype=<JMSType> timestamp=<ms>
+ * expiration=<ms> replyto=<destination> body=<body>" (body: "bytes:<hex>", "map:<name=Class:value,...>"
+ * sorted, "stream:<Class:value,...>", "object:<Class:value>", or "-" for text and plain messages);
+ * capture prints "SENT id=<JMSMessageID> timestamp=<ms> expiration=<ms>" after each of its first
+ * seven sends. A step that works prints "OK <step>". Exit code 0 only when every step worked.
  */
 public final class JmsProbe {
 
@@ -98,6 +123,8 @@ public final class JmsProbe {
         String url = args[0];
         String scenario = args[1];
         ActiveMQConnectionFactory factory = new ActiveMQConnectionFactory(url);
+        // ObjectMessage bodies are read back (print): allow the JDK collection classes they carry.
+        factory.setTrustedPackages(java.util.Arrays.asList("java.util", "java.lang"));
         int rc;
         switch (scenario) {
             case "capture":
@@ -129,7 +156,8 @@ public final class JmsProbe {
                 rc = failoverRoundtrip(factory, args[2]);
                 break;
             case "request":
-                rc = request(factory, args[2], args[3], Long.parseLong(args[4]));
+                rc = request(factory, args[2], args[3], Long.parseLong(args[4]),
+                        args.length > 5 && args[5].equals("temp-topic"));
                 break;
             case "respond":
                 rc = respond(factory, args[2], Long.parseLong(args[3]));
@@ -169,6 +197,39 @@ public final class JmsProbe {
                 break;
             case "secure":
                 rc = secure(factory, java.util.Arrays.copyOfRange(args, 2, args.length));
+                break;
+            case "errors":
+                rc = errors(factory);
+                break;
+            case "expire-held":
+                rc = expireHeld(factory, args[2], Long.parseLong(args[3]));
+                break;
+            case "pull-compete":
+                rc = pullCompete(factory, args[2]);
+                break;
+            case "pull-timing":
+                rc = pullTiming(factory, args[2]);
+                break;
+            case "exclusive":
+                rc = exclusive(factory, args[2]);
+                break;
+            case "wildcards":
+                rc = wildcards(factory, args[2]);
+                break;
+            case "unsubscribe":
+                rc = unsubscribe(factory, args[2]);
+                break;
+            case "tx-send-rollback":
+                rc = txSendRollback(factory, args[2]);
+                break;
+            case "compressed":
+                rc = compressed(factory, args[2]);
+                break;
+            case "priority":
+                rc = priority(factory, args[2]);
+                break;
+            case "send-nested":
+                rc = sendNested(factory, args[2]);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -652,6 +713,399 @@ public final class JmsProbe {
         }
     }
 
+    /** An exclusive consumer and a plain one on QUEUE: four messages all go to the exclusive one; once it
+     *  closes, two more go to the other. Prints "EXCL consumer=<exclusive|plain> got=<text>". */
+    private static int exclusive(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session s1 = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Session s2 = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer first = s1.createConsumer(s1.createQueue(queueName + "?consumer.exclusive=true"));
+            MessageConsumer plain = s2.createConsumer(s2.createQueue(queueName));
+            MessageProducer producer = s1.createProducer(s1.createQueue(queueName));
+            for (int i = 0; i < 4; i++) {
+                producer.send(s1.createTextMessage("x-" + i));
+            }
+            drain("EXCL consumer=exclusive", first, 1500);
+            drain("EXCL consumer=plain", plain, 500);
+            first.close();
+            for (int i = 4; i < 6; i++) {
+                producer.send(s1.createTextMessage("x-" + i));
+            }
+            drain("EXCL consumer=plain", plain, 1500);
+            System.out.println("OK exclusive");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** Prints "PREFIX got=<text>" for each message until none comes within TIMEOUT_MS; returns the count. */
+    private static int drain(String prefix, MessageConsumer consumer, long timeoutMs) throws JMSException {
+        int n = 0;
+        while (true) {
+            Message message = consumer.receive(timeoutMs);
+            if (message == null) {
+                return n;
+            }
+            System.out.println(prefix + " got=" + ((TextMessage) message).getText());
+            n++;
+        }
+    }
+
+    /** Wildcard consumers under PREFIX: queue PREFIX.q.* then PREFIX.q.> take what waits in PREFIX.q.a,
+     *  PREFIX.q.b and PREFIX.q.a.b; topic subscribers PREFIX.t.* and PREFIX.t.> see publishes to PREFIX.t.a
+     *  and PREFIX.t.a.b. Prints "WILD consumer=<pattern> got=<text>". */
+    private static int wildcards(ActiveMQConnectionFactory factory, String prefix) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = session.createProducer(null);
+            for (String name : new String[] {"q.a", "q.b", "q.a.b"}) {
+                producer.send(session.createQueue(prefix + "." + name), session.createTextMessage(name));
+            }
+            MessageConsumer one = session.createConsumer(session.createQueue(prefix + ".q.*"));
+            drain("WILD consumer=queue." + "*", one, 1500);
+            one.close();
+            MessageConsumer all = session.createConsumer(session.createQueue(prefix + ".q.>"));
+            drain("WILD consumer=queue.>", all, 1500);
+            all.close();
+            MessageConsumer topicOne = session.createConsumer(session.createTopic(prefix + ".t.*"));
+            MessageConsumer topicAll = session.createConsumer(session.createTopic(prefix + ".t.>"));
+            for (String name : new String[] {"t.a", "t.a.b"}) {
+                producer.send(session.createTopic(prefix + "." + name), session.createTextMessage(name));
+            }
+            drain("WILD consumer=topic." + "*", topicOne, 1500);
+            drain("WILD consumer=topic.>", topicAll, 1500);
+            System.out.println("OK wildcards");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** A durable subscription on TOPIC, closed, then unsubscribed; "lost" is published; the same name
+     *  subscribes again and "kept" is published. Prints "UNSUB got=<text>" per message received. */
+    private static int unsubscribe(ActiveMQConnectionFactory factory, String topicName) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.setClientID("unsubscribe-client");
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Topic topic = session.createTopic(topicName);
+            MessageProducer producer = session.createProducer(topic);
+            session.createDurableSubscriber(topic, "sub").close();
+            producer.send(session.createTextMessage("kept-while-closed"));
+            session.unsubscribe("sub");
+            producer.send(session.createTextMessage("lost"));
+            TopicSubscriber again = session.createDurableSubscriber(topic, "sub");
+            producer.send(session.createTextMessage("kept"));
+            int n = drain("UNSUB", again, 1500);
+            again.close();
+            session.unsubscribe("sub");
+            System.out.println("OK unsubscribe " + n);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** A transacted session sends "rolled-back" and rolls back, sends "committed" and commits; an
+     *  AUTO_ACKNOWLEDGE consumer then receives what reached QUEUE. */
+    private static int txSendRollback(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session tx = connection.createSession(true, Session.SESSION_TRANSACTED);
+            MessageProducer producer = tx.createProducer(tx.createQueue(queueName));
+            producer.send(tx.createTextMessage("rolled-back"));
+            tx.rollback();
+            producer.send(tx.createTextMessage("committed"));
+            tx.commit();
+            Session auto = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            int n = drain("TX", auto.createConsumer(auto.createQueue(queueName)), 1500);
+            System.out.println("OK tx-send-rollback " + n);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** With jms.useCompression: a BytesMessage (2000 bytes of a repeating pattern) and a MapMessage
+     *  (a long repetitive string, an int, bytes) sent to QUEUE and received back. */
+    private static int compressed(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        ActiveMQConnection connection = (ActiveMQConnection) factory.createConnection();
+        try {
+            connection.setUseCompression(true);
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Queue queue = session.createQueue(queueName);
+            MessageProducer producer = session.createProducer(queue);
+            BytesMessage bytes = session.createBytesMessage();
+            byte[] data = new byte[2000];
+            for (int i = 0; i < data.length; i++) {
+                data[i] = (byte) (i % 7);
+            }
+            bytes.writeBytes(data);
+            producer.send(bytes);
+            MapMessage map = session.createMapMessage();
+            StringBuilder text = new StringBuilder();
+            for (int i = 0; i < 100; i++) {
+                text.append("abcabc");
+            }
+            map.setString("long", text.toString());
+            map.setInt("n", 42);
+            map.setBytes("raw", new byte[] {1, 2, 3});
+            producer.send(map);
+            MessageConsumer consumer = session.createConsumer(queue);
+            for (int i = 0; i < 2; i++) {
+                Message message = consumer.receive(5000);
+                if (message == null) {
+                    System.out.println("FAIL compressed: message " + i + " not received");
+                    return 1;
+                }
+                print(message);
+            }
+            System.out.println("OK compressed");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** The property values ActiveMQ allows beyond the JMS types: a char, null, a nested map and a list. */
+    private static void setNestedProperties(Message message) throws JMSException {
+        message.setObjectProperty("p_char", Character.valueOf('c'));
+        message.setObjectProperty("p_null", null);
+        java.util.TreeMap<String, Object> nested = new java.util.TreeMap<>();
+        nested.put("k", 1);
+        nested.put("s", "v");
+        message.setObjectProperty("p_map", nested);
+        ArrayList<Object> items = new ArrayList<>();
+        items.add(1);
+        items.add("two");
+        message.setObjectProperty("p_list", items);
+    }
+
+    /** Sends one persistent TextMessage "nested" with the properties of setNestedProperties. */
+    private static int sendNested(ActiveMQConnectionFactory factory, String dest) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            TextMessage message = session.createTextMessage("nested");
+            setNestedProperties(message);
+            session.createProducer(destination(session, dest)).send(message);
+            System.out.println("OK send-nested");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** Consumer priority on QUEUE.1 and QUEUE.2: a consumer with consumer.priority=9 and a default one.
+     *  On QUEUE.1 (default prefetch) six messages all go to the high one; on QUEUE.2 the high one has
+     *  prefetch 2 and never consumes, so the other four go to the low one. Prints
+     *  "PRIO queue=<1|2> consumer=<high|low> got=<text>" (the low consumer drained first). */
+    private static int priority(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            String[] highOptions = {"?consumer.priority=9", "?consumer.priority=9&consumer.prefetchSize=2"};
+            for (int q = 1; q <= 2; q++) {
+                String name = queueName + "." + q;
+                Session s1 = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+                Session s2 = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+                MessageConsumer low = s2.createConsumer(s2.createQueue(name));
+                MessageConsumer high = s1.createConsumer(s1.createQueue(name + highOptions[q - 1]));
+                MessageProducer producer = s1.createProducer(s1.createQueue(name));
+                for (int i = 0; i < 6; i++) {
+                    producer.send(s1.createTextMessage("p-" + i));
+                }
+                Thread.sleep(300);
+                drain("PRIO queue=" + q + " consumer=low", low, 1000);
+                drain("PRIO queue=" + q + " consumer=high", high, 1000);
+                s1.close();
+                s2.close();
+            }
+            System.out.println("OK priority");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** Two prefetch-0 consumers of one queue (on two connections); only the first receives:
+     *  prints "PULL consumer=<1|2> got=<text>" per message, then "OK pull-compete <n1> <n2>". */
+    private static int pullCompete(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        Connection first = factory.createConnection();
+        Connection second = factory.createConnection();
+        try {
+            first.start();
+            second.start();
+            Session s1 = first.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Session s2 = second.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            String name = queueName + "?consumer.prefetchSize=0";
+            MessageConsumer c1 = s1.createConsumer(s1.createQueue(name));
+            MessageConsumer idle = s2.createConsumer(s2.createQueue(name));
+            MessageProducer producer = s1.createProducer(s1.createQueue(queueName));
+            for (int i = 0; i < 3; i++) {
+                producer.send(s1.createTextMessage("c-" + i));
+            }
+            // The idle consumer never pulls: it must hold nothing back from the first.
+            Thread.sleep(300);
+            int n1 = 0;
+            while (true) {
+                Message message = c1.receive(1500);
+                if (message == null) {
+                    break;
+                }
+                System.out.println("PULL consumer=1 got=" + ((TextMessage) message).getText());
+                n1++;
+            }
+            int n2 = 0;
+            Message late = idle.receive(500);
+            if (late != null) {
+                System.out.println("PULL consumer=2 got=" + ((TextMessage) late).getText());
+                n2++;
+            }
+            System.out.println("OK pull-compete " + n1 + " " + n2);
+            return 0;
+        } finally {
+            first.close();
+            second.close();
+        }
+    }
+
+    /** A prefetch-0 consumer's receive timings: prints "PULL step=<name> got=<text|null> ms=<elapsed>"
+     *  for receive(500) on an empty queue (twice), receive(5000) with a message sent 700 ms into it,
+     *  receiveNoWait() on an empty queue, receiveNoWait() with one message waiting, and a last
+     *  receive(500) on the empty queue. */
+    private static int pullTiming(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(session.createQueue(queueName + "?consumer.prefetchSize=0"));
+            Session sending = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            final MessageProducer producer = sending.createProducer(sending.createQueue(queueName));
+            timed("empty-1", () -> consumer.receive(500));
+            timed("empty-2", () -> consumer.receive(500));
+            Thread later = new Thread(() -> {
+                try {
+                    Thread.sleep(700);
+                    producer.send(sending.createTextMessage("late"));
+                } catch (Exception e) {
+                    System.out.println("FAIL pull-timing send: " + e);
+                }
+            });
+            later.start();
+            timed("sent-during", () -> consumer.receive(5000));
+            later.join();
+            timed("nowait-empty", consumer::receiveNoWait);
+            producer.send(sending.createTextMessage("waiting"));
+            Thread.sleep(200);
+            timed("nowait-waiting", consumer::receiveNoWait);
+            timed("empty-3", () -> consumer.receive(500));
+            System.out.println("OK pull-timing");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private interface Receive {
+        Message run() throws JMSException;
+    }
+
+    private static void timed(String step, Receive receive) throws JMSException {
+        long start = System.nanoTime();
+        Message message = receive.run();
+        long ms = (System.nanoTime() - start) / 1_000_000;
+        String got = message == null ? "null" : ((TextMessage) message).getText();
+        System.out.println("PULL step=" + step + " got=" + got + " ms=" + ms);
+    }
+
+    /** A message that expires in the consumer's prefetch buffer: the client skips it and sends an
+     *  EXPIRED ack. Sends "expiring-p" (persistent) and "expiring-n" (non-persistent) with TTL_MS,
+     *  then "fresh" without one, all prefetched at once; waits past the TTL, then receives. */
+    private static int expireHeld(ActiveMQConnectionFactory factory, String dest, long ttlMs) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Destination destination = destination(session, dest);
+            MessageConsumer consumer = session.createConsumer(destination);
+            MessageProducer producer = session.createProducer(destination);
+            producer.setTimeToLive(ttlMs);
+            producer.send(session.createTextMessage("expiring-p"));
+            producer.setDeliveryMode(DeliveryMode.NON_PERSISTENT);
+            producer.send(session.createTextMessage("expiring-n"));
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            producer.setTimeToLive(0);
+            producer.send(session.createTextMessage("fresh"));
+            Thread.sleep(ttlMs + 500);
+            int received = 0;
+            while (true) {
+                Message message = consumer.receive(1500);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                received++;
+            }
+            System.out.println("OK expire-held " + received);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** Refused operations and the exception classes the application sees; the connection goes on. */
+    private static int errors(ActiveMQConnectionFactory factory) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.setClientID("errors-client");
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            Queue queue = session.createQueue("errors.queue");
+            // Valid for the client's parser, refused by the gateway's: the class comes from the
+            // gateway's ExceptionResponse.
+            expectFailure("xpath-selector", () -> session.createConsumer(queue, "XPATH '//order'"));
+            expectFailure("xpath-browser", () -> session.createBrowser(queue, "XPATH '//order'").getEnumeration());
+            expectFailure("bad-selector", () -> session.createConsumer(queue, "a ==="));
+            expectFailure("durable-composite",
+                    () -> session.createDurableSubscriber(session.createTopic("errors.a,errors.b"), "sub"));
+            // The connection is still usable.
+            session.createProducer(queue).send(session.createTextMessage("still-up"));
+            Message message = session.createConsumer(queue).receive(5000);
+            if (message == null) {
+                System.out.println("FAIL errors: nothing received after the refusals");
+                return 1;
+            }
+            print(message);
+            System.out.println("OK errors");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private interface JmsAction {
+        void run() throws JMSException;
+    }
+
+    private static void expectFailure(String step, JmsAction action) {
+        try {
+            action.run();
+            System.out.println("ACCEPTED " + step);
+        } catch (JMSException e) {
+            System.out.println("ERROR " + step + " " + e.getClass().getName() + ": " + e.getMessage());
+        }
+    }
+
     private static int rollbackForever(ActiveMQConnectionFactory factory, String dest, long timeoutMs)
             throws JMSException {
         Connection connection = factory.createConnection();
@@ -731,13 +1185,13 @@ public final class JmsProbe {
         }
     }
 
-    private static int request(ActiveMQConnectionFactory factory, String dest, String text, long timeoutMs)
-            throws JMSException {
+    private static int request(ActiveMQConnectionFactory factory, String dest, String text, long timeoutMs,
+            boolean tempTopic) throws JMSException {
         Connection connection = factory.createConnection();
         try {
             connection.start();
             Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
-            TemporaryQueue replies = session.createTemporaryQueue();
+            Destination replies = tempTopic ? session.createTemporaryTopic() : session.createTemporaryQueue();
             MessageConsumer consumer = session.createConsumer(replies);
             TextMessage message = session.createTextMessage(text);
             message.setJMSReplyTo(replies);
@@ -993,9 +1447,11 @@ public final class JmsProbe {
         text.setJMSReplyTo(session.createTopic("capture.replies"));
         text.setStringProperty("JMSXGroupID", "group-a");
         text.setIntProperty("JMSXGroupSeq", 1);
+        setNestedProperties(text);
         producer.setPriority(7);
         producer.setTimeToLive(600000);
         producer.send(text);
+        printSent(text);
         producer.setPriority(4);
         producer.setTimeToLive(0);
 
@@ -1004,6 +1460,7 @@ public final class JmsProbe {
         bytes.writeInt(42);
         producer.setDeliveryMode(DeliveryMode.NON_PERSISTENT);
         producer.send(bytes);
+        printSent(bytes);
         producer.setDeliveryMode(DeliveryMode.PERSISTENT);
 
         MapMessage map = session.createMapMessage();
@@ -1018,6 +1475,7 @@ public final class JmsProbe {
         map.setString("m_string", "seven");
         map.setBytes("m_bytes", new byte[] {8, 9});
         producer.send(map);
+        printSent(map);
 
         StreamMessage stream = session.createStreamMessage();
         stream.writeBoolean(true);
@@ -1032,19 +1490,23 @@ public final class JmsProbe {
         stream.writeBytes(new byte[] {8, 9});
         stream.writeObject(null);
         producer.send(stream);
+        printSent(stream);
 
         ArrayList<String> list = new ArrayList<>();
         list.add("object");
         ObjectMessage object = session.createObjectMessage((Serializable) list);
         producer.send(object);
+        printSent(object);
 
         Message plain = session.createMessage();
         plain.setStringProperty("only", "headers");
         producer.send(plain);
+        printSent(plain);
 
         connection.setUseCompression(true);
         TextMessage compressed = session.createTextMessage("compressed compressed compressed compressed");
         producer.send(compressed);
+        printSent(compressed);
         connection.setUseCompression(false);
 
         for (int i = 0; i < 7; i++) {
@@ -1167,11 +1629,101 @@ public final class JmsProbe {
         java.util.Collections.sort(names);
         for (String name : names) {
             Object value = message.getObjectProperty(name);
-            line.append(name).append('=')
-                    .append(value == null ? "null" : value.getClass().getSimpleName() + ":" + escape(value.toString()))
-                    .append(';');
+            String shown;
+            if (value == null) {
+                shown = "null";
+            } else if (value instanceof java.util.Map) {
+                // Sorted, so the line does not depend on the map class's order.
+                shown = "Map:" + escape(new java.util.TreeMap<Object, Object>((java.util.Map<?, ?>) value).toString());
+            } else if (value instanceof java.util.List) {
+                shown = "List:" + escape(value.toString());
+            } else {
+                shown = value.getClass().getSimpleName() + ":" + escape(value.toString());
+            }
+            line.append(name).append('=').append(shown).append(';');
         }
+        line.append(" || ").append(detail(message));
         System.out.println(line);
+    }
+
+    /** The end of each RECEIVED line: the headers its start leaves out, and the body of every
+     *  message type read back through the JMS API (so a round trip compares contents, not just
+     *  classes). */
+    private static String detail(Message message) throws JMSException {
+        StringBuilder line = new StringBuilder("id=");
+        line.append(message.getJMSMessageID());
+        line.append(" jmstype=").append(escape(message.getJMSType()));
+        line.append(" timestamp=").append(message.getJMSTimestamp());
+        line.append(" expiration=").append(message.getJMSExpiration());
+        Destination replyTo = message.getJMSReplyTo();
+        line.append(" replyto=").append(replyTo == null ? "null" : escape(replyTo.toString()));
+        line.append(" body=").append(body(message));
+        return line.toString();
+    }
+
+    private static String body(Message message) throws JMSException {
+        if (message instanceof BytesMessage) {
+            BytesMessage bytes = (BytesMessage) message;
+            byte[] all = new byte[(int) bytes.getBodyLength()];
+            bytes.readBytes(all);
+            bytes.reset();
+            return "bytes:" + hex(all);
+        }
+        if (message instanceof MapMessage) {
+            MapMessage map = (MapMessage) message;
+            ArrayList<String> names = new ArrayList<>();
+            for (Enumeration<?> e = map.getMapNames(); e.hasMoreElements();) {
+                names.add((String) e.nextElement());
+            }
+            java.util.Collections.sort(names);
+            StringBuilder out = new StringBuilder("map:");
+            for (String name : names) {
+                out.append(name).append('=').append(typed(map.getObject(name))).append(',');
+            }
+            return out.toString();
+        }
+        if (message instanceof StreamMessage) {
+            StreamMessage stream = (StreamMessage) message;
+            StringBuilder out = new StringBuilder("stream:");
+            while (true) {
+                try {
+                    out.append(typed(stream.readObject())).append(',');
+                } catch (javax.jms.MessageEOFException end) {
+                    break;
+                }
+            }
+            stream.reset();
+            return out.toString();
+        }
+        if (message instanceof ObjectMessage) {
+            return "object:" + typed(((ObjectMessage) message).getObject());
+        }
+        return "-";
+    }
+
+    /** A value as "Class:value" (byte arrays in hex). */
+    private static String typed(Object value) {
+        if (value == null) {
+            return "null";
+        }
+        if (value instanceof byte[]) {
+            return "bytes:" + hex((byte[]) value);
+        }
+        return value.getClass().getSimpleName() + ":" + escape(value.toString());
+    }
+
+    private static String hex(byte[] data) {
+        StringBuilder out = new StringBuilder();
+        for (byte b : data) {
+            out.append(String.format("%02x", b & 0xff));
+        }
+        return out.toString();
+    }
+
+    /** After a send: "SENT id=<JMSMessageID> timestamp=<ms> expiration=<ms>", as the client set them. */
+    private static void printSent(Message message) throws JMSException {
+        System.out.println("SENT id=" + message.getJMSMessageID() + " timestamp=" + message.getJMSTimestamp()
+                + " expiration=" + message.getJMSExpiration());
     }
 
     private static String escape(String text) {
