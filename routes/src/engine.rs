@@ -90,6 +90,9 @@ pub struct DestinationPolicy {
     pub dead_letter_queue: Option<String>,
     /// Overrides [`EngineConfig::prioritized_messages`].
     pub prioritized_messages: Option<bool>,
+    /// Delivers by priority with this many levels above 0 (an AMQP 0-9-1 `x-max-priority`
+    /// recovered from the topology file); wins over `prioritized_messages`.
+    pub max_priority: Option<u8>,
 }
 
 /// Engine settings (the gateway maps them from its configuration).
@@ -339,7 +342,8 @@ pub struct QueueOptions {
     /// Without a dead-letter exchange, dead letters are discarded (RabbitMQ's rule) instead of
     /// going to the dead-letter queue (ActiveMQ's).
     pub discard_dead_letters: bool,
-    /// The queue delivers by priority, highest first (`x-max-priority`).
+    /// The queue delivers by priority, highest first, a message's priority capped at this value
+    /// (`x-max-priority`: RabbitMQ treats a priority above the maximum as the maximum).
     pub max_priority: Option<u8>,
 }
 
@@ -563,8 +567,9 @@ struct Queue {
     kind: QueueKind,
     durable: bool,
     selector: Option<Arc<Selector>>,
-    /// Ready messages ordered by priority first (else by arrival only).
-    prioritized: bool,
+    /// Ready messages ordered by priority first, priorities capped at this value (`None`:
+    /// by arrival only).
+    priority_cap: Option<u8>,
     /// Durable subscriptions: the protocol tag and no-local flag journaled with them.
     tag: Mutex<(Option<String>, bool)>,
     state: Mutex<QueueState>,
@@ -580,7 +585,7 @@ impl Queue {
 
     /// The ready-set key of a message: priority first when the queue is prioritized.
     fn key(&self, message: &Message, seq: u64) -> (u8, u64) {
-        ready_key(self.prioritized, message, seq)
+        ready_key(self.priority_cap, message, seq)
     }
 
     fn pattern(&self) -> Option<&str> {
@@ -820,7 +825,7 @@ impl Engine {
                     )
                 }
             };
-            let prioritized = prioritized_for(&config, &recovered.name);
+            let priority_cap = priority_cap_for(&config, &recovered.name);
             let mut state = QueueState::default();
             let mut paged = on_disk.remove(&recovered.queue).unwrap_or_default();
             paged.sort();
@@ -878,7 +883,7 @@ impl Engine {
                 }
                 memory += size;
                 state.ready.insert(
-                    ready_key(prioritized, &message, m.seq),
+                    ready_key(priority_cap, &message, m.seq),
                     Entry {
                         seq: m.seq,
                         message: Arc::new(message),
@@ -895,7 +900,7 @@ impl Engine {
                 kind: kind.clone(),
                 durable: true,
                 selector,
-                prioritized,
+                priority_cap,
                 tag: Mutex::new(recovered_tag),
                 state: Mutex::new(state),
             });
@@ -1468,10 +1473,10 @@ impl Engine {
             kind: QueueKind::Anycast,
             durable: true,
             selector: None,
-            prioritized: prioritized_for(&self.config, name)
-                || self
-                    .options_of(name)
-                    .is_some_and(|o| o.max_priority.is_some()),
+            priority_cap: self
+                .options_of(name)
+                .and_then(|o| o.max_priority)
+                .or_else(|| priority_cap_for(&self.config, name)),
             tag: Mutex::new((None, false)),
             state: Mutex::new(QueueState::default()),
         });
@@ -2519,20 +2524,33 @@ fn pages_out(config: &EngineConfig, st: &QueueState, memory: u64, size: u64) -> 
             || (st.ready.len() >= MIN_WINDOW && memory + size > page_threshold(config)))
 }
 
-fn prioritized_for(config: &EngineConfig, name: &str) -> bool {
-    config
-        .destinations
-        .iter()
-        .find(|p| pattern_matches(&p.pattern, name))
+/// The highest priority level a queue orders by, `None` for a FIFO queue: the `max_priority`
+/// of any matching policy (a queue's own declaration beats the broad configured patterns that
+/// come first), else the JMS range 0-9 where the first matching policy or the broker turns
+/// `prioritized_messages` on.
+fn priority_cap_for(config: &EngineConfig, name: &str) -> Option<u8> {
+    let matching = || {
+        config
+            .destinations
+            .iter()
+            .filter(|p| pattern_matches(&p.pattern, name))
+    };
+    if let Some(max) = matching().find_map(|p| p.max_priority) {
+        return Some(max);
+    }
+    matching()
+        .next()
         .and_then(|p| p.prioritized_messages)
         .unwrap_or(config.prioritized_messages)
+        .then_some(9)
 }
 
-fn ready_key(prioritized: bool, message: &Message, seq: u64) -> (u8, u64) {
-    let rank = if prioritized {
-        9 - message.priority.min(9)
-    } else {
-        0
+/// The ready-set key: rank (0 first) then arrival. A message above the cap ranks as the cap,
+/// so that the messages of the top levels are FIFO among themselves, as RabbitMQ orders them.
+fn ready_key(priority_cap: Option<u8>, message: &Message, seq: u64) -> (u8, u64) {
+    let rank = match priority_cap {
+        Some(cap) => u8::MAX - message.priority.min(cap),
+        None => 0,
     };
     (rank, seq)
 }
@@ -2696,7 +2714,7 @@ impl Session {
                     },
                     durable: false,
                     selector: None,
-                    prioritized: prioritized_for(&engine.config, pattern),
+                    priority_cap: priority_cap_for(&engine.config, pattern),
                     tag: Mutex::new((None, false)),
                     state: Mutex::new(QueueState::default()),
                 });
@@ -2727,7 +2745,7 @@ impl Session {
                             },
                             durable: false,
                             selector: None,
-                            prioritized: prioritized_for(&engine.config, pattern),
+                            priority_cap: priority_cap_for(&engine.config, pattern),
                             tag: Mutex::new((None, false)),
                             state: Mutex::new(QueueState::default()),
                         });
@@ -2813,7 +2831,7 @@ impl Session {
                             },
                             durable: true,
                             selector: selector.clone(),
-                            prioritized: prioritized_for(&engine.config, pattern),
+                            priority_cap: priority_cap_for(&engine.config, pattern),
                             tag: Mutex::new(wanted_tag.clone()),
                             state: Mutex::new(QueueState::default()),
                         });
@@ -3091,7 +3109,7 @@ impl Session {
                 kind: QueueKind::Anycast,
                 durable: false,
                 selector: None,
-                prioritized: prioritized_for(&engine.config, &name),
+                priority_cap: priority_cap_for(&engine.config, &name),
                 tag: Mutex::new((None, false)),
                 state: Mutex::new(QueueState::default()),
             });
