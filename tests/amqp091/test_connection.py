@@ -85,6 +85,46 @@ def test_amqplain_login(raw_amqp):
     peer.open_channel(1)
 
 
+def start_ok(peer, mechanism: str, response: bytes):
+    peer.send(PROTOCOL_HEADER)
+    peer.read_method()
+    peer.send(method_frame(0, 10, 11, table({}) + shortstr(mechanism) + longstr(response)
+                           + shortstr("en_US")))
+
+
+def test_amqplain_takes_a_byte_array_beside_a_long_string(raw_amqp):
+    """RabbitMQ 3.10 takes LOGIN / PASSWORD when one of them is a long string and uses a byte
+    array ('x') beside it as it is."""
+    peer = raw_amqp()
+    start_ok(peer, "AMQPLAIN", shortstr("LOGIN") + b"S" + longstr("guest")
+             + shortstr("PASSWORD") + b"x" + longstr("guest"))
+    _, c, m, _ = peer.read_method()
+    assert (c, m) == (10, 30)  # connection.tune: logged in
+
+
+@pytest.mark.parametrize("response,why", [
+    (shortstr("LOGIN") + b"S" + longstr("guest"), "missing LOGIN or PASSWORD"),
+    (shortstr("LOGIN") + b"S" + longstr("guest") + shortstr("PASSWORD") + b"I" + struct.pack(">i", 7),
+     "unsupported type"),
+    (shortstr("LOGIN") + b"x" + longstr("guest") + shortstr("PASSWORD") + b"x" + longstr("guest"),
+     "unsupported type"),
+    (b"\x05LOG", "AMQPLAIN auth info"),
+], ids=["missing password", "integer password", "two byte arrays", "not a table"])
+def test_malformed_amqplain_is_a_syntax_error(raw_amqp, response, why):
+    """As RabbitMQ: an AMQPLAIN response it cannot read closes with 502 SYNTAX_ERROR, not 403."""
+    peer = raw_amqp()
+    start_ok(peer, "AMQPLAIN", response)
+    code, text, cls, meth = peer.expect_connection_close()
+    assert code == 502 and why in text and (cls, meth) == (10, 11)
+
+
+def test_amqplain_wrong_password_is_access_refused(raw_amqp):
+    peer = raw_amqp()
+    start_ok(peer, "AMQPLAIN", table_entries({"LOGIN": "guest", "PASSWORD": "nope"}))
+    code, text, _, _ = peer.expect_connection_close()
+    assert code == 403 and "AMQPLAIN" in text
+
+
 def test_unknown_mechanism_is_refused(raw_amqp):
     peer = raw_amqp()
     peer.send(PROTOCOL_HEADER)
