@@ -282,6 +282,75 @@ def test_malformed_frames_close_the_connection_with_the_right_code(raw_amqp, amq
     assert other_ch.basic_get("unaffected", auto_ack=True)[2] == b"fine"
 
 
+def nested_dict(levels: int) -> dict:
+    value = {"leaf": "bottom"}
+    for _ in range(levels):
+        value = {"n": value}
+    return value
+
+
+def nested_table_bytes(levels: int) -> bytes:
+    """A field table (with its length) holding `levels` nested tables, built without recursion
+    and with every declared length consistent."""
+    inner = shortstr("k") + b"S" + longstr("v")
+    for _ in range(levels):
+        inner = shortstr("a") + b"F" + struct.pack(">I", len(inner)) + inner
+    return struct.pack(">I", len(inner)) + inner
+
+
+def test_nested_tables_up_to_the_depth_limit_round_trip(amqp):
+    """pika writes nested dicts as nested field tables: the headers table plus 63 levels (depth
+    64, the limit) reaches a consumer unchanged, in headers and in queue arguments."""
+    ch = amqp().channel()
+    deep = nested_dict(62)  # the headers table, "n" x 62, then the leaf table: depth 64
+    ch.queue_declare("deep", arguments={"x-custom": nested_dict(62)})
+    ch.basic_publish("", "deep", b"x", pika.BasicProperties(headers={"d": deep}))
+    _, props, _ = ch.basic_get("deep", auto_ack=True)
+    assert props.headers == {"d": deep}
+
+
+@pytest.mark.parametrize("where", ["headers", "arguments"])
+def test_tables_nested_past_the_limit_are_a_syntax_error(amqp, where):
+    """One level more is refused with connection.close 502 SYNTAX_ERROR (the code RabbitMQ
+    gives a table it cannot read), and only that connection goes."""
+    other = amqp().channel()
+    other.queue_declare("bystander")
+    conn = amqp()
+    ch = conn.channel()
+    ch.queue_declare("too-deep")
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as err:
+        if where == "headers":
+            ch.basic_publish("", "too-deep", b"x", pika.BasicProperties(headers={"d": nested_dict(63)}))
+            conn.process_data_events(time_limit=2)
+            ch.queue_declare("too-deep", passive=True)
+        else:
+            ch.queue_declare("too-deep-2", arguments={"x-custom": nested_dict(63)})
+    assert err.value.reply_code == 502 and "nested deeper than 64" in err.value.reply_text
+    other.basic_publish("", "bystander", b"fine")
+    assert other.basic_get("bystander", auto_ack=True)[2] == b"fine"
+
+
+def test_absurdly_nested_table_is_refused_without_harm(raw_amqp, amqp):
+    """A queue.declare whose arguments nest 10,000 tables deep (70 KB, every length consistent,
+    under frame_max) is refused with 502 after a bounded look, never a stack overflow: the
+    gateway keeps serving others."""
+    peer = raw_amqp()
+    peer.handshake()
+    peer.expect_open_ok()
+    peer.open_channel(1)
+    other = amqp().channel()
+    other.queue_declare("still-alive")
+    peer.send(method_frame(1, 50, 10, struct.pack(">H", 0) + shortstr("q") + b"\x00"
+                           + nested_table_bytes(10_000)))
+    code, text, cls, meth = peer.expect_connection_close()
+    assert code == 502 and (cls, meth) == (50, 10), text
+    peer.expect_closed()
+    other.basic_publish("", "still-alive", b"ok")
+    assert other.basic_get("still-alive", auto_ack=True)[2] == b"ok"
+    # And a fresh connection is served as usual.
+    assert amqp().channel().queue_declare("after", passive=False).method.queue == "after"
+
+
 def test_frame_over_frame_max_is_a_frame_error(make_gateway):
     gw = make_gateway({"listeners": {"amqp": {"frame_max": 4096}}})
     peer = RawAmqp(gw.amqp_port)
