@@ -321,6 +321,9 @@ pub enum Overflow {
     DropHead,
     /// The new message is refused (`reject-publish`).
     RejectPublish,
+    /// The new message is refused and dead-lettered from the queue with reason `maxlen`
+    /// (`reject-publish-dlx`, RabbitMQ 3.10's classic queues).
+    RejectPublishDeadLetter,
 }
 
 /// Per-queue options given when a queue is declared (AMQP 0-9-1 queue arguments). They live in
@@ -1563,8 +1566,15 @@ impl Engine {
         Ok(routed_queues(&reg, &routed, sender))
     }
 
-    /// Waits (or fails, or makes room) until `queue` can take `size` more bytes.
-    async fn admit(&self, queue: &Queue, size: u64, journaled: bool) -> Result<(), EngineError> {
+    /// Waits (or fails, or makes room) until `queue` can take `message`.
+    async fn admit(
+        &self,
+        queue: &Queue,
+        message: &Message,
+        journaled: bool,
+    ) -> Result<(), EngineError> {
+        let size = message.body.len() as u64;
+        let mut dead_letter_refused = false;
         let policy = self.policy_for(&queue.name);
         let mut mode = policy
             .and_then(|p| p.flow_control)
@@ -1578,12 +1588,15 @@ impl Engine {
                 max_bytes = o.max_length_bytes.unwrap_or(0);
                 mode = match o.overflow {
                     Overflow::DropHead => FlowControl::DropOldest,
-                    Overflow::RejectPublish => FlowControl::Fail,
+                    Overflow::RejectPublish | Overflow::RejectPublishDeadLetter => {
+                        FlowControl::Fail
+                    }
                 };
                 if max_messages == 0 && o.max_length.is_some() {
                     // The engine's 0 means "no limit": x-max-length 0 keeps at most one here.
                     max_messages = 1;
                 }
+                dead_letter_refused = o.overflow == Overflow::RejectPublishDeadLetter;
             }
         }
         let deadline = self.config.send_timeout.map(|t| Instant::now() + t);
@@ -1591,30 +1604,37 @@ impl Engine {
             let notified = self.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let over = {
+            // `at_length`: the queue's own length limit, not a broker-wide one, is what is hit.
+            let (over, at_length) = {
                 let st = lock(&queue.state);
                 if max_messages > 0 && st.len() as u64 >= max_messages {
-                    Some(format!("{max_messages} messages"))
+                    (Some(format!("{max_messages} messages")), true)
                 } else if max_bytes > 0 && st.bytes + size > max_bytes {
-                    Some(format!("{max_bytes} bytes"))
+                    (Some(format!("{max_bytes} bytes")), true)
                 } else if self.config.memory_limit_bytes > 0
                     && self.memory_used.load(Ordering::Relaxed) + size
                         > self.config.memory_limit_bytes
                 {
-                    Some(format!(
-                        "global memory limit of {} bytes",
-                        self.config.memory_limit_bytes
-                    ))
+                    (
+                        Some(format!(
+                            "global memory limit of {} bytes",
+                            self.config.memory_limit_bytes
+                        )),
+                        false,
+                    )
                 } else if journaled
                     && self.config.disk_limit_bytes > 0
                     && self.journal.stats().bytes + size > self.config.disk_limit_bytes
                 {
-                    Some(format!(
-                        "global disk limit of {} bytes",
-                        self.config.disk_limit_bytes
-                    ))
+                    (
+                        Some(format!(
+                            "global disk limit of {} bytes",
+                            self.config.disk_limit_bytes
+                        )),
+                        false,
+                    )
                 } else {
-                    None
+                    (None, false)
                 }
             };
             let Some(reason) = over else {
@@ -1622,10 +1642,25 @@ impl Engine {
             };
             match mode {
                 FlowControl::Fail => {
+                    if dead_letter_refused && at_length {
+                        // Not journaled for this queue: nothing to acknowledge when it leaves.
+                        self.dead_letter(vec![DeadLetter {
+                            entry: Entry {
+                                seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+                                message: Arc::new(message.clone()),
+                                delivery_count: 0,
+                                journaled: false,
+                                size,
+                                retained: false,
+                            },
+                            from: queue.name.clone(),
+                            cause: "maxlen",
+                        }]);
+                    }
                     return Err(EngineError::ResourceLimit {
                         destination: queue.name.clone(),
                         reason,
-                    })
+                    });
                 }
                 FlowControl::DropOldest => {
                     if !self.drop_oldest(queue) {
@@ -1735,9 +1770,8 @@ impl Engine {
                 self.add_virtual_topic_queues(&message.address, &message, &mut targets);
             }
             reached.push(targets.len());
-            let size = message.body.len() as u64;
             for queue in &targets {
-                self.admit(queue, size, message.persistent && queue.durable)
+                self.admit(queue, &message, message.persistent && queue.durable)
                     .await?;
             }
             let message = Arc::new(message);

@@ -351,6 +351,53 @@ def test_absurdly_nested_table_is_refused_without_harm(raw_amqp, amqp):
     assert amqp().channel().queue_declare("after", passive=False).method.queue == "after"
 
 
+def test_shutdown_closes_connections_with_320_connection_forced(make_gateway):
+    """On SIGTERM the gateway closes every AMQP connection with 320 CONNECTION_FORCED and
+    RabbitMQ's text, as RabbitMQ does when it stops; pika sees ConnectionClosedByBroker."""
+    import threading
+
+    from gwtest.amqp import pika_connection
+
+    gw = make_gateway()
+    conn = pika_connection(gw)
+    conn.channel().queue_declare("stopping")
+    exit_code = []
+    stopper = threading.Thread(target=lambda: exit_code.append(gw.terminate()))
+    stopper.start()
+    try:
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as err:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                conn.process_data_events(time_limit=0.2)
+    finally:
+        stopper.join(15)
+    assert err.value.reply_code == 320
+    assert err.value.reply_text == ("CONNECTION_FORCED - broker forced connection closure "
+                                    "with reason 'shutdown'")
+    assert exit_code == [0]
+
+
+def test_shutdown_close_is_on_channel_0_and_close_ok_ends_it(make_gateway):
+    """The raw view of the same: connection.close 320 on channel 0 with no failing method (0, 0);
+    the peer's close-ok lets the gateway finish at once."""
+    import threading
+
+    gw = make_gateway()
+    peer = RawAmqp(gw.amqp_port)
+    try:
+        peer.handshake()
+        peer.expect_open_ok()
+        stopper = threading.Thread(target=gw.terminate)
+        stopper.start()
+        started = time.monotonic()
+        code, text, cls, meth = peer.expect_connection_close()  # answers close-ok
+        assert (code, cls, meth) == (320, 0, 0), text
+        stopper.join(15)
+        assert time.monotonic() - started < 2.5  # not the 3 s it waits for a silent peer
+    finally:
+        peer.close()
+
+
 def test_frame_over_frame_max_is_a_frame_error(make_gateway):
     gw = make_gateway({"listeners": {"amqp": {"frame_max": 4096}}})
     peer = RawAmqp(gw.amqp_port)

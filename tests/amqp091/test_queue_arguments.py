@@ -63,6 +63,36 @@ def test_max_length_reject_publish_nacks_with_confirms(amqp):
     assert bodies(ch, "full") == [b"fits"]
 
 
+def test_max_length_reject_publish_dlx_nacks_and_dead_letters(amqp):
+    """x-overflow reject-publish-dlx (RabbitMQ 3.10): the refused message is nacked to the
+    publisher and dead-lettered with reason maxlen; the queue keeps what it had."""
+    ch = amqp().channel()
+    ch.confirm_delivery()
+    ch.queue_declare("overflowed")
+    ch.queue_declare("full-dlx", arguments={"x-max-length": 1, "x-overflow": "reject-publish-dlx",
+                                            "x-dead-letter-exchange": "",
+                                            "x-dead-letter-routing-key": "overflowed"})
+    ch.basic_publish("", "full-dlx", b"fits")
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish("", "full-dlx", b"refused", pika.BasicProperties(headers={"k": "v"}))
+    assert bodies(ch, "full-dlx") == [b"fits"]
+    method, props, body = get_one(ch, "overflowed")
+    assert body == b"refused" and method.routing_key == "overflowed"
+    assert props.headers["k"] == "v"
+    assert props.headers["x-first-death-reason"] == "maxlen"
+    assert props.headers["x-death"][0]["queue"] == "full-dlx"
+    assert props.headers["x-death"][0]["reason"] == "maxlen"
+    # Plain reject-publish dead-letters nothing.
+    ch.queue_declare("full-plain", arguments={"x-max-length": 1, "x-overflow": "reject-publish",
+                                              "x-dead-letter-exchange": "",
+                                              "x-dead-letter-routing-key": "overflowed"})
+    ch.basic_publish("", "full-plain", b"fits")
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish("", "full-plain", b"refused-too")
+    time.sleep(0.3)
+    assert bodies(ch, "overflowed") == []
+
+
 def test_dead_letter_exchange_on_reject_and_expiry(amqp):
     ch = amqp().channel()
     ch.queue_declare("dead")

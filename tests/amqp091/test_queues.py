@@ -260,6 +260,36 @@ def test_recover_redelivers_unacked(amqp):
     ch.basic_ack(received[1].delivery_tag)
 
 
+def test_recover_without_requeue_is_not_implemented(amqp):
+    """RabbitMQ 3 never implemented basic.recover requeue=false (redelivery to the same
+    consumer): it closes the connection with 540 NOT_IMPLEMENTED, and so does the gateway; the
+    unacknowledged message goes back to its queue."""
+    conn = amqp()
+    ch = conn.channel()
+    ch.queue_declare("r-false")
+    ch.basic_publish("", "r-false", b"x")
+    received = []
+    ch.basic_consume("r-false", lambda c, m, p, b: received.append(m))
+    pump(conn, lambda: len(received) >= 1)
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as err:
+        ch.basic_recover(requeue=False)
+    assert err.value.reply_code == 540
+    assert err.value.reply_text == "NOT_IMPLEMENTED - requeue=false"
+    ch2 = amqp().channel()
+    method, _, body = get_with_retry(ch2, "r-false")
+    assert body == b"x" and method.redelivered
+
+
+def get_with_retry(ch, queue, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        method, props, body = ch.basic_get(queue, auto_ack=True)
+        if method:
+            return method, props, body
+        assert time.monotonic() < deadline, f"nothing in {queue}"
+        time.sleep(0.05)
+
+
 def test_unknown_delivery_tag_is_precondition_failed(amqp):
     ch = amqp().channel()
     ch.queue_declare("t")

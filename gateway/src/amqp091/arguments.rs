@@ -67,7 +67,8 @@ pub(super) fn queue_options(
             "x-overflow" => {
                 options.overflow = match value.as_str() {
                     Some("drop-head") => Overflow::DropHead,
-                    Some("reject-publish") | Some("reject-publish-dlx") => Overflow::RejectPublish,
+                    Some("reject-publish") => Overflow::RejectPublish,
+                    Some("reject-publish-dlx") => Overflow::RejectPublishDeadLetter,
                     _ => return Err(key),
                 }
             }

@@ -1106,6 +1106,20 @@ impl Connection {
                 self.refuse_or_stage(channel, taken, m.requeue);
             }
             Method::BasicRecover(_) | Method::BasicRecoverAsync(_) => {
+                let requeue = match &method {
+                    Method::BasicRecover(m) => m.requeue,
+                    Method::BasicRecoverAsync(m) => m.requeue,
+                    _ => true,
+                };
+                if !requeue {
+                    // RabbitMQ 3 has never implemented redelivery to the same consumer: a
+                    // connection error, as `rabbit_channel` answers it.
+                    return Err(Fault::connection(
+                        reply_code::NOT_IMPLEMENTED,
+                        "requeue=false",
+                        ids,
+                    ));
+                }
                 let all: Vec<Tagged> = std::mem::take(&mut c.unacked).into_iter().collect();
                 self.refuse(all, true);
                 if matches!(method, Method::BasicRecover(_)) {
