@@ -2483,3 +2483,59 @@ fn group(taken: &[Tagged]) -> Vec<(ConsumerId, Vec<u64>)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codecs::amqp091::BasicGet;
+
+    #[test]
+    fn engine_errors_map_to_rabbitmq_reply_codes() {
+        let get = Method::BasicGet(BasicGet::default());
+        let code = |e: EngineError| match Fault::from_engine(e, &get) {
+            Fault::Channel { code, .. } => (code, false),
+            Fault::Connection {
+                code,
+                class_id,
+                method_id,
+                ..
+            } => {
+                assert_eq!((class_id, method_id), (60, 70));
+                (code, true)
+            }
+        };
+        assert_eq!(
+            code(EngineError::UnknownDestination("queue://q".into())),
+            (reply_code::NOT_FOUND, false)
+        );
+        assert_eq!(
+            code(EngineError::ResourceLimit {
+                destination: "q".into(),
+                reason: "1 messages".into(),
+            }),
+            (reply_code::PRECONDITION_FAILED, false)
+        );
+        // What has no AMQP meaning (a store failure, a recovery error) is 541 INTERNAL_ERROR,
+        // a connection error, as RabbitMQ answers an internal failure.
+        assert_eq!(
+            code(EngineError::Recovery("journal unreadable".into())),
+            (reply_code::INTERNAL_ERROR, true)
+        );
+        assert_eq!(
+            code(EngineError::SessionClosed),
+            (reply_code::INTERNAL_ERROR, true)
+        );
+    }
+
+    #[test]
+    fn reply_text_is_rabbitmqs_form_and_fits_a_short_string() {
+        assert_eq!(
+            reply_text(reply_code::INTERNAL_ERROR, "boom").to_string_lossy(),
+            "INTERNAL_ERROR - boom"
+        );
+        let long = "é".repeat(300);
+        let text = reply_text(reply_code::NOT_FOUND, &long);
+        assert!(text.len() <= ShortStr::MAX_LEN);
+        assert!(text.as_str().is_some(), "cut at a character boundary");
+    }
+}
