@@ -73,10 +73,16 @@ fn server_properties() -> FieldTable {
         .with("capabilities", FieldValue::Table(capabilities))
 }
 
-/// A SASL response that cannot be read: RabbitMQ answers it with 502 SYNTAX_ERROR (its
-/// mechanisms' `protocol_error`), not with the 403 of a refused login.
+/// Why a SASL response gives no login to check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct MalformedResponse(String);
+enum ResponseError {
+    /// It cannot be read: RabbitMQ's mechanisms call it a `protocol_error` (SYNTAX_ERROR);
+    /// the gateway says 502 before closing, where RabbitMQ closes the socket without a word.
+    Malformed(String),
+    /// It reads, but names no login that could succeed (an AMQPLAIN value that is not a
+    /// string beside one that is): refused like a wrong password, 403, as RabbitMQ does.
+    Unusable(String),
+}
 
 /// A login and password as the client sent them (the password as bytes: AMQPLAIN may carry
 /// it as a byte array).
@@ -86,11 +92,13 @@ type Credentials = (String, Bytes);
 /// wrapped into a `connection.start-ok` frame so that the codec's own decoder reads it.
 ///
 /// RabbitMQ 3.10 (`rabbit_auth_mechanism_amqplain`) takes LOGIN and PASSWORD when at least
-/// one of them is a long string (`S`) and passes both values on as binaries, so a byte array
-/// (`x`) works beside a long string; any other type, or a missing field, is a syntax error.
-/// Its table parser has no short-string type (`s` is a short integer there, as here).
-fn amqplain_credentials(response: &Bytes) -> Result<Credentials, MalformedResponse> {
-    let malformed = |why: &str| MalformedResponse(format!("AMQPLAIN auth info {why}"));
+/// one of them is a long string (`S`) and passes both values on to the login check, so a
+/// byte array (`x`) works beside a long string and any other value fails the check (403);
+/// two values neither of which is a long string, or a missing field, are a syntax error. Its
+/// table parser has no short-string type (`s` is a short integer there, as here). Checked
+/// against RabbitMQ 3.10.8.
+fn amqplain_credentials(response: &Bytes) -> Result<Credentials, ResponseError> {
+    let malformed = |why: &str| ResponseError::Malformed(format!("AMQPLAIN auth info {why}"));
     let table_len = u32::try_from(response.len()).map_err(|_| malformed("too long"))?;
     let mut payload = BytesMut::new();
     payload.extend_from_slice(&10u16.to_be_bytes());
@@ -123,22 +131,25 @@ fn amqplain_credentials(response: &Bytes) -> Result<Credentials, MalformedRespon
         FieldValue::LongString(b) | FieldValue::ByteArray(b) => Some(b.clone()),
         _ => None,
     };
-    match (binary(login), binary(password)) {
-        (Some(user), Some(pass)) if is_long_string(login) || is_long_string(password) => {
-            Ok((String::from_utf8_lossy(&user).into_owned(), pass))
-        }
-        _ => Err(malformed(
+    if !is_long_string(login) && !is_long_string(password) {
+        return Err(malformed(
             "uses unsupported type for LOGIN or PASSWORD field",
+        ));
+    }
+    match (binary(login), binary(password)) {
+        (Some(user), Some(pass)) => Ok((String::from_utf8_lossy(&user).into_owned(), pass)),
+        _ => Err(ResponseError::Unusable(
+            "AMQPLAIN LOGIN or PASSWORD is not a string".into(),
         )),
     }
 }
 
 /// Decodes a PLAIN response: `authzid NUL user NUL password`.
-fn plain_credentials(response: &Bytes) -> Result<Credentials, MalformedResponse> {
+fn plain_credentials(response: &Bytes) -> Result<Credentials, ResponseError> {
     let mut parts = response.split(|b| *b == 0);
     let (Some(_authzid), Some(user), Some(pass)) = (parts.next(), parts.next(), parts.next())
     else {
-        return Err(MalformedResponse("PLAIN response invalid".into()));
+        return Err(ResponseError::Malformed("PLAIN response invalid".into()));
     };
     Ok((
         String::from_utf8_lossy(user).into_owned(),
@@ -214,17 +225,19 @@ where
         }
     };
     let credentials = match credentials {
-        Ok(c) => c,
-        Err(MalformedResponse(why)) => {
+        Ok(c) => Ok(c),
+        Err(ResponseError::Malformed(why)) => {
             close_connection(framed, reply_code::SYNTAX_ERROR, &why, (10, 11)).await;
             return Err(());
         }
+        Err(ResponseError::Unusable(why)) => Err(why),
     };
     // The same rules as every protocol (docs/security.md): users, loopback defaults, back-off.
     let outcome = match credentials {
+        Err(why) => Err(why),
         // EXTERNAL (as RabbitMQ's rabbitmq_auth_mechanism_ssl): the verified client
         // certificate's common name is the user; no password.
-        None if mechanism == "EXTERNAL" => match &peer.certificate_user {
+        Ok(None) if mechanism == "EXTERNAL" => match &peer.certificate_user {
             Some(user) => settings
                 .authenticator
                 .authenticate(Some(user), None, peer)
@@ -232,12 +245,12 @@ where
                 .map_err(|e| e.to_string()),
             None => Err("no verified client certificate".to_string()),
         },
-        Some((user, password)) => settings
+        Ok(Some((user, password))) => settings
             .authenticator
             .authenticate(Some(&user), Some(&password), peer)
             .await
             .map_err(|e| e.to_string()),
-        None => Err("no credentials".to_string()),
+        Ok(None) => Err("no credentials".to_string()),
     };
     let principal = match outcome {
         Ok(principal) => principal,
@@ -424,14 +437,23 @@ mod tests {
             amqplain_credentials(&r),
             Ok(("alice".to_string(), Bytes::from_static(b"pw")))
         );
-        // Two byte arrays, a number, or a missing field are syntax errors.
+        // Beside a long string, a number reads but cannot log in.
+        let r = amqplain(&[("LOGIN", b'S', b"alice"), ("PASSWORD", b'I', &[0, 0, 0, 7])]);
+        assert!(matches!(
+            amqplain_credentials(&r),
+            Err(ResponseError::Unusable(_))
+        ));
+        // No long string at all, or a missing field, is a syntax error.
         for bad in [
             amqplain(&[("LOGIN", b'x', b"alice"), ("PASSWORD", b'x', b"pw")]),
-            amqplain(&[("LOGIN", b'S', b"alice"), ("PASSWORD", b'I', &[0, 0, 0, 7])]),
             amqplain(&[("LOGIN", b'S', b"alice")]),
         ] {
-            let err = amqplain_credentials(&bad).unwrap_err();
-            assert!(err.0.starts_with("AMQPLAIN auth info"), "{err:?}");
+            match amqplain_credentials(&bad) {
+                Err(ResponseError::Malformed(why)) => {
+                    assert!(why.starts_with("AMQPLAIN auth info"), "{why}")
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 }
