@@ -121,3 +121,34 @@ async fn reject<S: AsyncWrite + Unpin>(mut stream: S) {
     let _ = stream.write_all(&ProtocolHeader::AMQP_0_9_1_BYTES).await;
     let _ = stream.shutdown().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn amqp(protocol_id: u8, major: u8, minor: u8, revision: u8) -> ProtocolHeader {
+        ProtocolHeader::Amqp {
+            protocol_id,
+            major,
+            minor,
+            revision,
+        }
+    }
+
+    #[test]
+    fn classify_tells_0_9_1_from_1_0_and_the_rest() {
+        assert_eq!(classify(&ProtocolHeader::AMQP_0_9_1), AmqpProtocol::Amqp091);
+        assert_eq!(classify(&amqp(0, 1, 0, 0)), AmqpProtocol::Amqp10);
+        assert_eq!(classify(&amqp(3, 1, 0, 0)), AmqpProtocol::Amqp10); // SASL layer
+        for other in [
+            amqp(1, 1, 0, 9), // the original 0-9
+            amqp(1, 1, 8, 0), // RabbitMQ's 0-8
+            amqp(2, 1, 0, 0), // 1.0 TLS layer: TLS is terminated before the sniff
+            amqp(0, 1, 0, 1), // an unknown 1.0 revision
+            ProtocolHeader::NotAmqp(Bytes::from_static(b"GET / HT")),
+        ] {
+            assert_eq!(classify(&other), AmqpProtocol::Unsupported, "{other:?}");
+        }
+    }
+}

@@ -70,6 +70,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
                 max_redeliveries: d.max_redeliveries,
                 dead_letter_queue: d.dead_letter_queue.clone(),
                 prioritized_messages: d.prioritized_messages,
+                max_priority: None,
             })
             .collect(),
         prioritized_messages: b.prioritized_messages,

@@ -90,6 +90,9 @@ pub struct DestinationPolicy {
     pub dead_letter_queue: Option<String>,
     /// Overrides [`EngineConfig::prioritized_messages`].
     pub prioritized_messages: Option<bool>,
+    /// Delivers by priority with this many levels above 0 (an AMQP 0-9-1 `x-max-priority`
+    /// recovered from the topology file); wins over `prioritized_messages`.
+    pub max_priority: Option<u8>,
 }
 
 /// Engine settings (the gateway maps them from its configuration).
@@ -325,6 +328,9 @@ pub enum Overflow {
     DropHead,
     /// The new message is refused (`reject-publish`).
     RejectPublish,
+    /// The new message is refused and dead-lettered from the queue with reason `maxlen`
+    /// (`reject-publish-dlx`, RabbitMQ 3.10's classic queues).
+    RejectPublishDeadLetter,
 }
 
 /// Per-queue options given when a queue is declared (AMQP 0-9-1 queue arguments). They live in
@@ -346,7 +352,8 @@ pub struct QueueOptions {
     /// Without a dead-letter exchange, dead letters are discarded (RabbitMQ's rule) instead of
     /// going to the dead-letter queue (ActiveMQ's).
     pub discard_dead_letters: bool,
-    /// The queue delivers by priority, highest first (`x-max-priority`).
+    /// The queue delivers by priority, highest first, a message's priority capped at this value
+    /// (`x-max-priority`: RabbitMQ treats a priority above the maximum as the maximum).
     pub max_priority: Option<u8>,
 }
 
@@ -574,8 +581,9 @@ struct Queue {
     kind: QueueKind,
     durable: bool,
     selector: Option<Arc<Selector>>,
-    /// Ready messages ordered by priority first (else by arrival only).
-    prioritized: bool,
+    /// Ready messages ordered by priority first, priorities capped at this value (`None`:
+    /// by arrival only).
+    priority_cap: Option<u8>,
     /// Durable subscriptions: the protocol tag and no-local flag journaled with them.
     tag: Mutex<(Option<String>, bool)>,
     state: Mutex<QueueState>,
@@ -591,7 +599,7 @@ impl Queue {
 
     /// The ready-set key of a message: priority first when the queue is prioritized.
     fn key(&self, message: &Message, seq: u64) -> (u8, u64) {
-        ready_key(self.prioritized, message, seq)
+        ready_key(self.priority_cap, message, seq)
     }
 
     fn pattern(&self) -> Option<&str> {
@@ -831,7 +839,7 @@ impl Engine {
                     )
                 }
             };
-            let prioritized = prioritized_for(&config, &recovered.name);
+            let priority_cap = priority_cap_for(&config, &recovered.name);
             let mut state = QueueState::default();
             let mut paged = on_disk.remove(&recovered.queue).unwrap_or_default();
             paged.sort();
@@ -889,7 +897,7 @@ impl Engine {
                 }
                 memory += size;
                 state.ready.insert(
-                    ready_key(prioritized, &message, m.seq),
+                    ready_key(priority_cap, &message, m.seq),
                     Entry {
                         seq: m.seq,
                         message: Arc::new(message),
@@ -906,7 +914,7 @@ impl Engine {
                 kind: kind.clone(),
                 durable: true,
                 selector,
-                prioritized,
+                priority_cap,
                 tag: Mutex::new(recovered_tag),
                 state: Mutex::new(state),
             });
@@ -1479,10 +1487,10 @@ impl Engine {
             kind: QueueKind::Anycast,
             durable: true,
             selector: None,
-            prioritized: prioritized_for(&self.config, name)
-                || self
-                    .options_of(name)
-                    .is_some_and(|o| o.max_priority.is_some()),
+            priority_cap: self
+                .options_of(name)
+                .and_then(|o| o.max_priority)
+                .or_else(|| priority_cap_for(&self.config, name)),
             tag: Mutex::new((None, false)),
             state: Mutex::new(QueueState::default()),
         });
@@ -1569,8 +1577,15 @@ impl Engine {
         Ok(routed_queues(&reg, &routed, sender))
     }
 
-    /// Waits (or fails, or makes room) until `queue` can take `size` more bytes.
-    async fn admit(&self, queue: &Queue, size: u64, journaled: bool) -> Result<(), EngineError> {
+    /// Waits (or fails, or makes room) until `queue` can take `message`.
+    async fn admit(
+        &self,
+        queue: &Queue,
+        message: &Message,
+        journaled: bool,
+    ) -> Result<(), EngineError> {
+        let size = message.body.len() as u64;
+        let mut dead_letter_refused = false;
         let policy = self.policy_for(&queue.name);
         let mut mode = policy
             .and_then(|p| p.flow_control)
@@ -1584,12 +1599,15 @@ impl Engine {
                 max_bytes = o.max_length_bytes.unwrap_or(0);
                 mode = match o.overflow {
                     Overflow::DropHead => FlowControl::DropOldest,
-                    Overflow::RejectPublish => FlowControl::Fail,
+                    Overflow::RejectPublish | Overflow::RejectPublishDeadLetter => {
+                        FlowControl::Fail
+                    }
                 };
                 if max_messages == 0 && o.max_length.is_some() {
                     // The engine's 0 means "no limit": x-max-length 0 keeps at most one here.
                     max_messages = 1;
                 }
+                dead_letter_refused = o.overflow == Overflow::RejectPublishDeadLetter;
             }
         }
         let deadline = self.config.send_timeout.map(|t| Instant::now() + t);
@@ -1597,30 +1615,37 @@ impl Engine {
             let notified = self.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let over = {
+            // `at_length`: the queue's own length limit, not a broker-wide one, is what is hit.
+            let (over, at_length) = {
                 let st = lock(&queue.state);
                 if max_messages > 0 && st.len() as u64 >= max_messages {
-                    Some(format!("{max_messages} messages"))
+                    (Some(format!("{max_messages} messages")), true)
                 } else if max_bytes > 0 && st.bytes + size > max_bytes {
-                    Some(format!("{max_bytes} bytes"))
+                    (Some(format!("{max_bytes} bytes")), true)
                 } else if self.config.memory_limit_bytes > 0
                     && self.memory_used.load(Ordering::Relaxed) + size
                         > self.config.memory_limit_bytes
                 {
-                    Some(format!(
-                        "global memory limit of {} bytes",
-                        self.config.memory_limit_bytes
-                    ))
+                    (
+                        Some(format!(
+                            "global memory limit of {} bytes",
+                            self.config.memory_limit_bytes
+                        )),
+                        false,
+                    )
                 } else if journaled
                     && self.config.disk_limit_bytes > 0
                     && self.journal.stats().bytes + size > self.config.disk_limit_bytes
                 {
-                    Some(format!(
-                        "global disk limit of {} bytes",
-                        self.config.disk_limit_bytes
-                    ))
+                    (
+                        Some(format!(
+                            "global disk limit of {} bytes",
+                            self.config.disk_limit_bytes
+                        )),
+                        false,
+                    )
                 } else {
-                    None
+                    (None, false)
                 }
             };
             let Some(reason) = over else {
@@ -1628,10 +1653,25 @@ impl Engine {
             };
             match mode {
                 FlowControl::Fail => {
+                    if dead_letter_refused && at_length {
+                        // Not journaled for this queue: nothing to acknowledge when it leaves.
+                        self.dead_letter(vec![DeadLetter {
+                            entry: Entry {
+                                seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
+                                message: Arc::new(message.clone()),
+                                delivery_count: 0,
+                                journaled: false,
+                                size,
+                                retained: false,
+                            },
+                            from: queue.name.clone(),
+                            cause: "maxlen",
+                        }]);
+                    }
                     return Err(EngineError::ResourceLimit {
                         destination: queue.name.clone(),
                         reason,
-                    })
+                    });
                 }
                 FlowControl::DropOldest => {
                     if !self.drop_oldest(queue) {
@@ -1741,9 +1781,8 @@ impl Engine {
                 self.add_virtual_topic_queues(&message.address, &message, &mut targets);
             }
             reached.push(targets.len());
-            let size = message.body.len() as u64;
             for queue in &targets {
-                self.admit(queue, size, message.persistent && queue.durable)
+                self.admit(queue, &message, message.persistent && queue.durable)
                     .await?;
             }
             let message = Arc::new(message);
@@ -2551,20 +2590,33 @@ fn pages_out(config: &EngineConfig, st: &QueueState, memory: u64, size: u64) -> 
             || (st.ready.len() >= MIN_WINDOW && memory + size > page_threshold(config)))
 }
 
-fn prioritized_for(config: &EngineConfig, name: &str) -> bool {
-    config
-        .destinations
-        .iter()
-        .find(|p| pattern_matches(&p.pattern, name))
+/// The highest priority level a queue orders by, `None` for a FIFO queue: the `max_priority`
+/// of any matching policy (a queue's own declaration beats the broad configured patterns that
+/// come first), else the JMS range 0-9 where the first matching policy or the broker turns
+/// `prioritized_messages` on.
+fn priority_cap_for(config: &EngineConfig, name: &str) -> Option<u8> {
+    let matching = || {
+        config
+            .destinations
+            .iter()
+            .filter(|p| pattern_matches(&p.pattern, name))
+    };
+    if let Some(max) = matching().find_map(|p| p.max_priority) {
+        return Some(max);
+    }
+    matching()
+        .next()
         .and_then(|p| p.prioritized_messages)
         .unwrap_or(config.prioritized_messages)
+        .then_some(9)
 }
 
-fn ready_key(prioritized: bool, message: &Message, seq: u64) -> (u8, u64) {
-    let rank = if prioritized {
-        9 - message.priority.min(9)
-    } else {
-        0
+/// The ready-set key: rank (0 first) then arrival. A message above the cap ranks as the cap,
+/// so that the messages of the top levels are FIFO among themselves, as RabbitMQ orders them.
+fn ready_key(priority_cap: Option<u8>, message: &Message, seq: u64) -> (u8, u64) {
+    let rank = match priority_cap {
+        Some(cap) => u8::MAX - message.priority.min(cap),
+        None => 0,
     };
     (rank, seq)
 }
@@ -2732,7 +2784,7 @@ impl Session {
                     },
                     durable: false,
                     selector: None,
-                    prioritized: prioritized_for(&engine.config, pattern),
+                    priority_cap: priority_cap_for(&engine.config, pattern),
                     tag: Mutex::new((None, false)),
                     state: Mutex::new(QueueState::default()),
                 });
@@ -2763,7 +2815,7 @@ impl Session {
                             },
                             durable: false,
                             selector: None,
-                            prioritized: prioritized_for(&engine.config, pattern),
+                            priority_cap: priority_cap_for(&engine.config, pattern),
                             tag: Mutex::new((None, false)),
                             state: Mutex::new(QueueState::default()),
                         });
@@ -2849,7 +2901,7 @@ impl Session {
                             },
                             durable: true,
                             selector: selector.clone(),
-                            prioritized: prioritized_for(&engine.config, pattern),
+                            priority_cap: priority_cap_for(&engine.config, pattern),
                             tag: Mutex::new(wanted_tag.clone()),
                             state: Mutex::new(QueueState::default()),
                         });
@@ -3128,7 +3180,7 @@ impl Session {
                 kind: QueueKind::Anycast,
                 durable: false,
                 selector: None,
-                prioritized: prioritized_for(&engine.config, &name),
+                priority_cap: priority_cap_for(&engine.config, &name),
                 tag: Mutex::new((None, false)),
                 state: Mutex::new(QueueState::default()),
             });

@@ -77,7 +77,8 @@ pub struct Message {
     /// Reply-to destination, in the producer protocol's destination syntax normalized to canonical
     /// form with a routing prefix (`queue://x` or `topic://x`).
     pub reply_to: Option<String>,
-    /// Priority 0-9 (4 is the JMS default).
+    /// Priority: 0-9 from JMS, STOMP and MQTT (4 is the JMS default); AMQP 0-9-1 publishers may
+    /// set up to 255 (0 when they set none, as RabbitMQ ranks it).
     pub priority: u8,
     /// Absolute expiry time in milliseconds since the Unix epoch; 0 means never.
     pub expiration: u64,

@@ -207,6 +207,7 @@ async fn prioritized_queues_deliver_higher_priority_first() {
             max_redeliveries: None,
             dead_letter_queue: None,
             prioritized_messages: Some(true),
+            max_priority: None,
         }],
         ..EngineConfig::default()
     };
@@ -550,6 +551,7 @@ fn limited(policy: FlowControl) -> EngineConfig {
             max_redeliveries: None,
             dead_letter_queue: None,
             prioritized_messages: None,
+            max_priority: None,
         }],
         ..EngineConfig::default()
     }

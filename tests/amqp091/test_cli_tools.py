@@ -9,10 +9,16 @@ import subprocess
 import pika
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("amqp-publish") is None,
-    reason="amqp-tools not installed (scripts/install-test-deps installs it)",
-)
+
+@pytest.fixture(autouse=True)
+def amqp_tools_installed():
+    """scripts/install-test-deps installs amqp-tools: a missing tool fails the tests instead of
+    skipping them, so that a run without them never looks green."""
+    missing = [t for t in ("amqp-declare-queue", "amqp-publish", "amqp-consume", "amqp-get",
+                           "amqp-delete-queue") if shutil.which(t) is None]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not installed: run scripts/install-test-deps "
+                    f"(apt-get install amqp-tools)")
 
 
 def run(gw, tool, *args, input=None, timeout=15):

@@ -143,3 +143,27 @@ def test_tx_reject_applies_at_commit_and_rollback_undoes_it(amqp):
     ch.basic_ack(m2.delivery_tag)
     ch.tx_commit()
     assert count(ch, "txr") == 0
+
+
+@pytest.mark.parametrize("policy", ["fail", "block"])
+def test_confirm_nack_when_a_destination_policy_refuses(make_gateway, policy):
+    """Besides x-overflow, the broker's own limits nack a confirmed publish: a `fail` policy at
+    once, a `block` policy once `send_timeout_ms` runs out; the channel stays open and a publish
+    that fits again is acked."""
+    from gwtest.amqp import pika_connection
+
+    extra = f'[[broker.destinations]]\npattern = "narrow"\nmax_messages = 1\nflow_control = "{policy}"\n'
+    overrides = {"broker": {"send_timeout_ms": 300}} if policy == "block" else None
+    gw = make_gateway(overrides, extra_toml=extra)
+    conn = pika_connection(gw)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare("narrow")
+    ch.basic_publish("", "narrow", b"fits")
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish("", "narrow", b"refused")
+    method, _, body = ch.basic_get("narrow", auto_ack=True)
+    assert body == b"fits"
+    ch.basic_publish("", "narrow", b"fits again")  # acked: no exception
+    assert ch.basic_get("narrow", auto_ack=True)[2] == b"fits again"
+    conn.close()

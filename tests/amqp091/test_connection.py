@@ -85,6 +85,51 @@ def test_amqplain_login(raw_amqp):
     peer.open_channel(1)
 
 
+def start_ok(peer, mechanism: str, response: bytes):
+    peer.send(PROTOCOL_HEADER)
+    peer.read_method()
+    peer.send(method_frame(0, 10, 11, table({}) + shortstr(mechanism) + longstr(response)
+                           + shortstr("en_US")))
+
+
+def test_amqplain_takes_a_byte_array_beside_a_long_string(raw_amqp):
+    """RabbitMQ 3.10 takes LOGIN / PASSWORD when one of them is a long string and uses a byte
+    array ('x') beside it as it is."""
+    peer = raw_amqp()
+    start_ok(peer, "AMQPLAIN", shortstr("LOGIN") + b"S" + longstr("guest")
+             + shortstr("PASSWORD") + b"x" + longstr("guest"))
+    _, c, m, _ = peer.read_method()
+    assert (c, m) == (10, 30)  # connection.tune: logged in
+
+
+@pytest.mark.parametrize("response,why", [
+    (shortstr("LOGIN") + b"S" + longstr("guest"), "missing LOGIN or PASSWORD"),
+    (shortstr("LOGIN") + b"x" + longstr("guest") + shortstr("PASSWORD") + b"x" + longstr("guest"),
+     "unsupported type"),
+    (b"\x05LOG", "AMQPLAIN auth info"),
+], ids=["missing password", "two byte arrays", "not a table"])
+def test_malformed_amqplain_is_a_syntax_error(raw_amqp, response, why):
+    """What RabbitMQ 3.10 calls a protocol error (SYNTAX_ERROR) in an AMQPLAIN response: the
+    gateway closes with 502 and says why (RabbitMQ closes the socket without a close frame)."""
+    peer = raw_amqp()
+    start_ok(peer, "AMQPLAIN", response)
+    code, text, cls, meth = peer.expect_connection_close()
+    assert code == 502 and why in text and (cls, meth) == (10, 11)
+
+
+@pytest.mark.parametrize("response", [
+    table_entries({"LOGIN": "guest", "PASSWORD": "nope"}),
+    shortstr("LOGIN") + b"S" + longstr("guest") + shortstr("PASSWORD") + b"I" + struct.pack(">i", 7),
+], ids=["wrong password", "integer password"])
+def test_amqplain_refused_login_is_access_refused(raw_amqp, response):
+    """A wrong password, or a password RabbitMQ 3.10 reads but cannot match (an integer beside
+    a long-string LOGIN), is 403 ACCESS_REFUSED, as RabbitMQ answers both."""
+    peer = raw_amqp()
+    start_ok(peer, "AMQPLAIN", response)
+    code, text, _, _ = peer.expect_connection_close()
+    assert code == 403 and "AMQPLAIN" in text
+
+
 def test_unknown_mechanism_is_refused(raw_amqp):
     peer = raw_amqp()
     peer.send(PROTOCOL_HEADER)
@@ -240,6 +285,122 @@ def test_malformed_frames_close_the_connection_with_the_right_code(raw_amqp, amq
     peer.expect_closed()
     other_ch.basic_publish("", "unaffected", b"fine")
     assert other_ch.basic_get("unaffected", auto_ack=True)[2] == b"fine"
+
+
+def nested_dict(levels: int) -> dict:
+    value = {"leaf": "bottom"}
+    for _ in range(levels):
+        value = {"n": value}
+    return value
+
+
+def nested_table_bytes(levels: int) -> bytes:
+    """A field table (with its length) holding `levels` nested tables, built without recursion
+    and with every declared length consistent."""
+    inner = shortstr("k") + b"S" + longstr("v")
+    for _ in range(levels):
+        inner = shortstr("a") + b"F" + struct.pack(">I", len(inner)) + inner
+    return struct.pack(">I", len(inner)) + inner
+
+
+def test_nested_tables_up_to_the_depth_limit_round_trip(amqp):
+    """pika writes nested dicts as nested field tables: the headers table plus 63 levels (depth
+    64, the limit) reaches a consumer unchanged, in headers and in queue arguments."""
+    ch = amqp().channel()
+    deep = nested_dict(62)  # the headers table, "n" x 62, then the leaf table: depth 64
+    ch.queue_declare("deep", arguments={"x-custom": nested_dict(62)})
+    ch.basic_publish("", "deep", b"x", pika.BasicProperties(headers={"d": deep}))
+    _, props, _ = ch.basic_get("deep", auto_ack=True)
+    assert props.headers == {"d": deep}
+
+
+@pytest.mark.parametrize("where", ["headers", "arguments"])
+def test_tables_nested_past_the_limit_are_a_syntax_error(amqp, where):
+    """One level more is refused with connection.close 502 SYNTAX_ERROR (the code RabbitMQ
+    gives a table it cannot read), and only that connection goes."""
+    other = amqp().channel()
+    other.queue_declare("bystander")
+    conn = amqp()
+    ch = conn.channel()
+    ch.queue_declare("too-deep")
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as err:
+        if where == "headers":
+            ch.basic_publish("", "too-deep", b"x", pika.BasicProperties(headers={"d": nested_dict(63)}))
+            conn.process_data_events(time_limit=2)
+            ch.queue_declare("too-deep", passive=True)
+        else:
+            ch.queue_declare("too-deep-2", arguments={"x-custom": nested_dict(63)})
+    assert err.value.reply_code == 502 and "nested deeper than 64" in err.value.reply_text
+    other.basic_publish("", "bystander", b"fine")
+    assert other.basic_get("bystander", auto_ack=True)[2] == b"fine"
+
+
+def test_absurdly_nested_table_is_refused_without_harm(raw_amqp, amqp):
+    """A queue.declare whose arguments nest 10,000 tables deep (70 KB, every length consistent,
+    under frame_max) is refused with 502 after a bounded look, never a stack overflow: the
+    gateway keeps serving others."""
+    peer = raw_amqp()
+    peer.handshake()
+    peer.expect_open_ok()
+    peer.open_channel(1)
+    other = amqp().channel()
+    other.queue_declare("still-alive")
+    peer.send(method_frame(1, 50, 10, struct.pack(">H", 0) + shortstr("q") + b"\x00"
+                           + nested_table_bytes(10_000)))
+    code, text, cls, meth = peer.expect_connection_close()
+    assert code == 502 and (cls, meth) == (50, 10), text
+    peer.expect_closed()
+    other.basic_publish("", "still-alive", b"ok")
+    assert other.basic_get("still-alive", auto_ack=True)[2] == b"ok"
+    # And a fresh connection is served as usual.
+    assert amqp().channel().queue_declare("after", passive=False).method.queue == "after"
+
+
+def test_shutdown_closes_connections_with_320_connection_forced(make_gateway):
+    """On SIGTERM the gateway closes every AMQP connection with 320 CONNECTION_FORCED and
+    RabbitMQ's text, as RabbitMQ does when it stops; pika sees ConnectionClosedByBroker."""
+    import threading
+
+    from gwtest.amqp import pika_connection
+
+    gw = make_gateway()
+    conn = pika_connection(gw)
+    conn.channel().queue_declare("stopping")
+    exit_code = []
+    stopper = threading.Thread(target=lambda: exit_code.append(gw.terminate()))
+    stopper.start()
+    try:
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as err:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                conn.process_data_events(time_limit=0.2)
+    finally:
+        stopper.join(15)
+    assert err.value.reply_code == 320
+    assert err.value.reply_text == ("CONNECTION_FORCED - broker forced connection closure "
+                                    "with reason 'shutdown'")
+    assert exit_code == [0]
+
+
+def test_shutdown_close_is_on_channel_0_and_close_ok_ends_it(make_gateway):
+    """The raw view of the same: connection.close 320 on channel 0 with no failing method (0, 0);
+    the peer's close-ok lets the gateway finish at once."""
+    import threading
+
+    gw = make_gateway()
+    peer = RawAmqp(gw.amqp_port)
+    try:
+        peer.handshake()
+        peer.expect_open_ok()
+        stopper = threading.Thread(target=gw.terminate)
+        stopper.start()
+        started = time.monotonic()
+        code, text, cls, meth = peer.expect_connection_close()  # answers close-ok
+        assert (code, cls, meth) == (320, 0, 0), text
+        stopper.join(15)
+        assert time.monotonic() - started < 2.5  # not the 3 s it waits for a silent peer
+    finally:
+        peer.close()
 
 
 def test_frame_over_frame_max_is_a_frame_error(make_gateway):

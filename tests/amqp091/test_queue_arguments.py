@@ -63,6 +63,36 @@ def test_max_length_reject_publish_nacks_with_confirms(amqp):
     assert bodies(ch, "full") == [b"fits"]
 
 
+def test_max_length_reject_publish_dlx_nacks_and_dead_letters(amqp):
+    """x-overflow reject-publish-dlx (RabbitMQ 3.10): the refused message is nacked to the
+    publisher and dead-lettered with reason maxlen; the queue keeps what it had."""
+    ch = amqp().channel()
+    ch.confirm_delivery()
+    ch.queue_declare("overflowed")
+    ch.queue_declare("full-dlx", arguments={"x-max-length": 1, "x-overflow": "reject-publish-dlx",
+                                            "x-dead-letter-exchange": "",
+                                            "x-dead-letter-routing-key": "overflowed"})
+    ch.basic_publish("", "full-dlx", b"fits")
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish("", "full-dlx", b"refused", pika.BasicProperties(headers={"k": "v"}))
+    assert bodies(ch, "full-dlx") == [b"fits"]
+    method, props, body = get_one(ch, "overflowed")
+    assert body == b"refused" and method.routing_key == "overflowed"
+    assert props.headers["k"] == "v"
+    assert props.headers["x-first-death-reason"] == "maxlen"
+    assert props.headers["x-death"][0]["queue"] == "full-dlx"
+    assert props.headers["x-death"][0]["reason"] == "maxlen"
+    # Plain reject-publish dead-letters nothing.
+    ch.queue_declare("full-plain", arguments={"x-max-length": 1, "x-overflow": "reject-publish",
+                                              "x-dead-letter-exchange": "",
+                                              "x-dead-letter-routing-key": "overflowed"})
+    ch.basic_publish("", "full-plain", b"fits")
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish("", "full-plain", b"refused-too")
+    time.sleep(0.3)
+    assert bodies(ch, "overflowed") == []
+
+
 def test_dead_letter_exchange_on_reject_and_expiry(amqp):
     ch = amqp().channel()
     ch.queue_declare("dead")
@@ -106,6 +136,50 @@ def test_max_priority_orders_by_priority(amqp):
     for p in (1, 9, 5):
         ch.basic_publish("", "prio", str(p).encode(), pika.BasicProperties(priority=p))
     assert bodies(ch, "prio") == [b"9", b"5", b"1"]
+
+
+def test_max_priority_absent_priority_is_the_lowest(amqp):
+    """RabbitMQ 3.10 treats a message without a priority as priority 0 (not the JMS default 4):
+    published first, it still comes after a priority-1 message; two of them keep their order."""
+    ch = amqp().channel()
+    ch.queue_declare("prio-absent", arguments={"x-max-priority": 10})
+    ch.basic_publish("", "prio-absent", b"none-1")
+    ch.basic_publish("", "prio-absent", b"zero", pika.BasicProperties(priority=0))
+    ch.basic_publish("", "prio-absent", b"none-2")
+    ch.basic_publish("", "prio-absent", b"one", pika.BasicProperties(priority=1))
+    ch.basic_publish("", "prio-absent", b"three", pika.BasicProperties(priority=3))
+    assert bodies(ch, "prio-absent") == [b"three", b"one", b"none-1", b"zero", b"none-2"]
+    # The consumer sees no priority where the publisher set none.
+    ch.basic_publish("", "prio-absent", b"bare")
+    _, props, _ = ch.basic_get("prio-absent", auto_ack=True)
+    assert props.priority is None
+
+
+def test_max_priority_caps_priorities_above_the_maximum(amqp):
+    """Priorities above x-max-priority count as the maximum: with max 2, priorities 5, 2 and 9
+    are one level, delivered in publish order, ahead of 1."""
+    ch = amqp().channel()
+    ch.queue_declare("prio-cap", arguments={"x-max-priority": 2})
+    for body, p in ((b"one", 1), (b"five", 5), (b"two", 2), (b"nine", 9), (b"none", None)):
+        ch.basic_publish("", "prio-cap", body, pika.BasicProperties(priority=p))
+    assert bodies(ch, "prio-cap") == [b"five", b"two", b"nine", b"one", b"none"]
+    # What a consumer sees is the priority as published, not the capped one.
+    ch.basic_publish("", "prio-cap", b"x", pika.BasicProperties(priority=9))
+    _, props, _ = ch.basic_get("prio-cap", auto_ack=True)
+    assert props.priority == 9
+
+
+def test_max_priority_has_more_than_ten_levels(amqp):
+    """x-max-priority up to 255 is honoured level by level (RabbitMQ allows 255 levels)."""
+    ch = amqp().channel()
+    ch.queue_declare("prio-wide", arguments={"x-max-priority": 200})
+    for p in (12, 150, 10, 11, 255, 0):
+        ch.basic_publish("", "prio-wide", str(p).encode(), pika.BasicProperties(priority=p))
+    assert bodies(ch, "prio-wide") == [b"255", b"150", b"12", b"11", b"10", b"0"]
+    # Above 255 is refused, as RabbitMQ does.
+    with pytest.raises(ChannelClosedByBroker) as err:
+        ch.queue_declare("prio-huge", arguments={"x-max-priority": 256})
+    assert err.value.reply_code == 406
 
 
 def test_x_expires_deletes_an_unused_queue(amqp):

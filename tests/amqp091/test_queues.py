@@ -158,6 +158,61 @@ def test_qos_prefetch_limits_unacked_deliveries(amqp):
     assert len(received) == 6
 
 
+def fill(ch, queues, n):
+    for q in queues:
+        ch.queue_declare(q)
+        for i in range(n):
+            ch.basic_publish("", q, f"{q}-{i}".encode())
+
+
+def test_qos_prefetch_is_per_consumer_without_global(amqp):
+    """basic.qos global=false (RabbitMQ 3's meaning): each consumer of the channel may hold
+    that many unacknowledged deliveries, so two consumers on one channel hold 2 each, and
+    acknowledging one consumer's deliveries frees only that consumer."""
+    conn = amqp()
+    ch = conn.channel()
+    fill(ch, ("pc1", "pc2"), 4)
+    ch.basic_qos(prefetch_count=2)
+    received = {"pc1": [], "pc2": []}
+    ch.basic_consume("pc1", lambda c, m, p, b: received["pc1"].append(m))
+    ch.basic_consume("pc2", lambda c, m, p, b: received["pc2"].append(m))
+    pump(conn, lambda: len(received["pc1"]) + len(received["pc2"]) >= 4, settle=0.5)
+    assert (len(received["pc1"]), len(received["pc2"])) == (2, 2)  # 4 in all, not 2
+    ch.basic_ack(received["pc1"][1].delivery_tag)  # frees one place of pc1's consumer
+    pump(conn, lambda: len(received["pc1"]) >= 3, settle=0.5)
+    assert (len(received["pc1"]), len(received["pc2"])) == (3, 2)
+
+
+def test_qos_applies_to_consumers_started_after_it(amqp):
+    """A per-consumer limit is fixed when the consumer starts (RabbitMQ): a later basic.qos
+    changes only the consumers started after it."""
+    conn = amqp()
+    ch = conn.channel()
+    fill(ch, ("early", "late"), 5)
+    ch.basic_qos(prefetch_count=1)
+    received = {"early": [], "late": []}
+    ch.basic_consume("early", lambda c, m, p, b: received["early"].append(m))
+    ch.basic_qos(prefetch_count=3)
+    ch.basic_consume("late", lambda c, m, p, b: received["late"].append(m))
+    pump(conn, lambda: len(received["early"]) + len(received["late"]) >= 4, settle=0.5)
+    assert (len(received["early"]), len(received["late"])) == (1, 3)
+
+
+def test_per_consumer_and_global_qos_together(amqp):
+    """Both limits at once, as RabbitMQ 3 allows: each consumer at most 2, the channel at most 3."""
+    conn = amqp()
+    ch = conn.channel()
+    fill(ch, ("both1", "both2"), 4)
+    ch.basic_qos(prefetch_count=2)
+    ch.basic_qos(prefetch_count=3, global_qos=True)
+    received = {"both1": [], "both2": []}
+    ch.basic_consume("both1", lambda c, m, p, b: received["both1"].append(m))
+    ch.basic_consume("both2", lambda c, m, p, b: received["both2"].append(m))
+    pump(conn, lambda: len(received["both1"]) + len(received["both2"]) >= 3, settle=0.5)
+    counts = (len(received["both1"]), len(received["both2"]))
+    assert sum(counts) == 3 and max(counts) == 2, counts
+
+
 def test_cancel_stops_deliveries(amqp):
     conn = amqp()
     ch = conn.channel()
@@ -203,6 +258,36 @@ def test_recover_redelivers_unacked(amqp):
     pump(conn, lambda: len(received) >= 2)
     assert len(received) == 2 and received[1].redelivered
     ch.basic_ack(received[1].delivery_tag)
+
+
+def test_recover_without_requeue_is_not_implemented(amqp):
+    """RabbitMQ 3 never implemented basic.recover requeue=false (redelivery to the same
+    consumer): it closes the connection with 540 NOT_IMPLEMENTED, and so does the gateway; the
+    unacknowledged message goes back to its queue."""
+    conn = amqp()
+    ch = conn.channel()
+    ch.queue_declare("r-false")
+    ch.basic_publish("", "r-false", b"x")
+    received = []
+    ch.basic_consume("r-false", lambda c, m, p, b: received.append(m))
+    pump(conn, lambda: len(received) >= 1)
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as err:
+        ch.basic_recover(requeue=False)
+    assert err.value.reply_code == 540
+    assert err.value.reply_text == "NOT_IMPLEMENTED - requeue=false"
+    ch2 = amqp().channel()
+    method, _, body = get_with_retry(ch2, "r-false")
+    assert body == b"x" and method.redelivered
+
+
+def get_with_retry(ch, queue, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        method, props, body = ch.basic_get(queue, auto_ack=True)
+        if method:
+            return method, props, body
+        assert time.monotonic() < deadline, f"nothing in {queue}"
+        time.sleep(0.05)
 
 
 def test_unknown_delivery_tag_is_precondition_failed(amqp):

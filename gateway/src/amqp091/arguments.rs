@@ -67,7 +67,8 @@ pub(super) fn queue_options(
             "x-overflow" => {
                 options.overflow = match value.as_str() {
                     Some("drop-head") => Overflow::DropHead,
-                    Some("reject-publish") | Some("reject-publish-dlx") => Overflow::RejectPublish,
+                    Some("reject-publish") => Overflow::RejectPublish,
+                    Some("reject-publish-dlx") => Overflow::RejectPublishDeadLetter,
                     _ => return Err(key),
                 }
             }
@@ -80,11 +81,11 @@ pub(super) fn queue_options(
                 None => return Err(key),
             },
             "x-max-priority" => {
-                let p = non_negative(&key, value)?;
-                if p > 255 {
-                    return Err(key);
+                // Every level RabbitMQ allows (up to 255) is kept: the engine ranks by it.
+                match u8::try_from(non_negative(&key, value)?) {
+                    Ok(p) => options.max_priority = Some(p),
+                    Err(_) => return Err(key),
                 }
-                options.max_priority = Some(p.min(9) as u8);
             }
             "x-queue-type" if !matches!(value.as_str(), Some("classic" | "quorum" | "stream")) => {
                 return Err(key);
@@ -160,7 +161,7 @@ mod tests {
         assert_eq!(options.max_length, Some(10));
         assert_eq!(options.overflow, Overflow::RejectPublish);
         assert_eq!(options.dead_letter, Some(("dlx".to_string(), None)));
-        assert_eq!(options.max_priority, Some(9));
+        assert_eq!(options.max_priority, Some(20));
         assert!(options.discard_dead_letters);
         assert_eq!(expires, Some(Duration::from_secs(60)));
     }

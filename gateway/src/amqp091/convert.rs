@@ -199,10 +199,9 @@ pub fn message_from_publish(
             .reply_to
             .as_ref()
             .map(|r| Destination::queue(text(r)).to_string()),
-        priority: props
-            .priority
-            .map(|p| p.min(9))
-            .unwrap_or(routes::message::DEFAULT_PRIORITY),
+        // As sent (0-255): an `x-max-priority` queue ranks by it. Absent is 0, not the JMS
+        // default 4: RabbitMQ orders a message without a priority as the lowest.
+        priority: props.priority.unwrap_or(0),
         expiration,
         timestamp: props.timestamp.map(|t| t.saturating_mul(1000)).unwrap_or(0),
         persistent: props.delivery_mode == Some(2),

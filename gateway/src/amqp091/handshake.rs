@@ -73,17 +73,40 @@ fn server_properties() -> FieldTable {
         .with("capabilities", FieldValue::Table(capabilities))
 }
 
+/// Why a SASL response gives no login to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ResponseError {
+    /// It cannot be read: RabbitMQ's mechanisms call it a `protocol_error` (SYNTAX_ERROR);
+    /// the gateway says 502 before closing, where RabbitMQ closes the socket without a word.
+    Malformed(String),
+    /// It reads, but names no login that could succeed (an AMQPLAIN value that is not a
+    /// string beside one that is): refused like a wrong password, 403, as RabbitMQ does.
+    Unusable(String),
+}
+
+/// A login and password as the client sent them (the password as bytes: AMQPLAIN may carry
+/// it as a byte array).
+type Credentials = (String, Bytes);
+
 /// Decodes an AMQPLAIN response: field-table entries without the table's length prefix. It is
 /// wrapped into a `connection.start-ok` frame so that the codec's own decoder reads it.
-fn amqplain_credentials(response: &Bytes) -> Option<(String, String)> {
-    let table_len = u32::try_from(response.len()).ok()?;
+///
+/// RabbitMQ 3.10 (`rabbit_auth_mechanism_amqplain`) takes LOGIN and PASSWORD when at least
+/// one of them is a long string (`S`) and passes both values on to the login check, so a
+/// byte array (`x`) works beside a long string and any other value fails the check (403);
+/// two values neither of which is a long string, or a missing field, are a syntax error. Its
+/// table parser has no short-string type (`s` is a short integer there, as here). Checked
+/// against RabbitMQ 3.10.8.
+fn amqplain_credentials(response: &Bytes) -> Result<Credentials, ResponseError> {
+    let malformed = |why: &str| ResponseError::Malformed(format!("AMQPLAIN auth info {why}"));
+    let table_len = u32::try_from(response.len()).map_err(|_| malformed("too long"))?;
     let mut payload = BytesMut::new();
     payload.extend_from_slice(&10u16.to_be_bytes());
     payload.extend_from_slice(&11u16.to_be_bytes());
     payload.extend_from_slice(&table_len.to_be_bytes());
     payload.extend_from_slice(response);
     payload.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // mechanism "", response "", locale ""
-    let size = u32::try_from(payload.len()).ok()?;
+    let size = u32::try_from(payload.len()).map_err(|_| malformed("too long"))?;
     let mut frame = BytesMut::new();
     frame.extend_from_slice(&[1, 0, 0]);
     frame.extend_from_slice(&size.to_be_bytes());
@@ -93,30 +116,44 @@ fn amqplain_credentials(response: &Bytes) -> Option<(String, String)> {
         frame_max: 0,
         ..Amqp091Limits::default()
     };
-    match decode_frame(&mut frame, &limits) {
+    let table = match decode_frame(&mut frame, &limits) {
         Ok(Some(Frame {
             payload: FramePayload::Method(Method::ConnectionStartOk(m)),
             ..
-        })) => {
-            let get = |k: &str| match m.client_properties.get(k) {
-                Some(FieldValue::LongString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-                _ => None,
-            };
-            Some((get("LOGIN")?, get("PASSWORD").unwrap_or_default()))
-        }
+        })) => m.client_properties,
+        _ => return Err(malformed("is not a field table")),
+    };
+    let (Some(login), Some(password)) = (table.get("LOGIN"), table.get("PASSWORD")) else {
+        return Err(malformed("is missing LOGIN or PASSWORD field"));
+    };
+    let is_long_string = |v: &FieldValue| matches!(v, FieldValue::LongString(_));
+    let binary = |v: &FieldValue| match v {
+        FieldValue::LongString(b) | FieldValue::ByteArray(b) => Some(b.clone()),
         _ => None,
+    };
+    if !is_long_string(login) && !is_long_string(password) {
+        return Err(malformed(
+            "uses unsupported type for LOGIN or PASSWORD field",
+        ));
+    }
+    match (binary(login), binary(password)) {
+        (Some(user), Some(pass)) => Ok((String::from_utf8_lossy(&user).into_owned(), pass)),
+        _ => Err(ResponseError::Unusable(
+            "AMQPLAIN LOGIN or PASSWORD is not a string".into(),
+        )),
     }
 }
 
 /// Decodes a PLAIN response: `authzid NUL user NUL password`.
-fn plain_credentials(response: &Bytes) -> Option<(String, String)> {
+fn plain_credentials(response: &Bytes) -> Result<Credentials, ResponseError> {
     let mut parts = response.split(|b| *b == 0);
-    let _authzid = parts.next()?;
-    let user = parts.next()?;
-    let pass = parts.next()?;
-    Some((
+    let (Some(_authzid), Some(user), Some(pass)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ResponseError::Malformed("PLAIN response invalid".into()));
+    };
+    Ok((
         String::from_utf8_lossy(user).into_owned(),
-        String::from_utf8_lossy(pass).into_owned(),
+        Bytes::copy_from_slice(pass),
     ))
 }
 
@@ -173,9 +210,9 @@ where
     };
     let mechanism = start_ok.mechanism.to_string_lossy().into_owned();
     let credentials = match mechanism.as_str() {
-        "PLAIN" => plain_credentials(&start_ok.response),
-        "AMQPLAIN" => amqplain_credentials(&start_ok.response),
-        "EXTERNAL" => None,
+        "PLAIN" => plain_credentials(&start_ok.response).map(Some),
+        "AMQPLAIN" => amqplain_credentials(&start_ok.response).map(Some),
+        "EXTERNAL" => Ok(None),
         other => {
             close_connection(
                 framed,
@@ -187,11 +224,20 @@ where
             return Err(());
         }
     };
+    let credentials = match credentials {
+        Ok(c) => Ok(c),
+        Err(ResponseError::Malformed(why)) => {
+            close_connection(framed, reply_code::SYNTAX_ERROR, &why, (10, 11)).await;
+            return Err(());
+        }
+        Err(ResponseError::Unusable(why)) => Err(why),
+    };
     // The same rules as every protocol (docs/security.md): users, loopback defaults, back-off.
     let outcome = match credentials {
+        Err(why) => Err(why),
         // EXTERNAL (as RabbitMQ's rabbitmq_auth_mechanism_ssl): the verified client
         // certificate's common name is the user; no password.
-        None if mechanism == "EXTERNAL" => match &peer.certificate_user {
+        Ok(None) if mechanism == "EXTERNAL" => match &peer.certificate_user {
             Some(user) => settings
                 .authenticator
                 .authenticate(Some(user), None, peer)
@@ -199,12 +245,12 @@ where
                 .map_err(|e| e.to_string()),
             None => Err("no verified client certificate".to_string()),
         },
-        Some((user, password)) => settings
+        Ok(Some((user, password))) => settings
             .authenticator
-            .authenticate(Some(&user), Some(password.as_bytes()), peer)
+            .authenticate(Some(&user), Some(&password), peer)
             .await
             .map_err(|e| e.to_string()),
-        None => Err("malformed credentials".to_string()),
+        Ok(None) => Err("no credentials".to_string()),
     };
     let principal = match outcome {
         Ok(principal) => principal,
@@ -353,25 +399,61 @@ mod tests {
         let r = Bytes::from_static(b"\0guest\0secret");
         assert_eq!(
             plain_credentials(&r),
-            Some(("guest".to_string(), "secret".to_string()))
+            Ok(("guest".to_string(), Bytes::from_static(b"secret")))
         );
-        assert_eq!(plain_credentials(&Bytes::from_static(b"guest")), None);
+        assert!(plain_credentials(&Bytes::from_static(b"guest")).is_err());
+    }
+
+    /// AMQPLAIN entries `name type value` with 4-byte lengths for `S` / `x` values.
+    fn amqplain(entries: &[(&str, u8, &[u8])]) -> Bytes {
+        let mut r = Vec::new();
+        for (k, tag, v) in entries {
+            r.push(k.len() as u8);
+            r.extend_from_slice(k.as_bytes());
+            r.push(*tag);
+            if matches!(tag, b'S' | b'x') {
+                r.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            }
+            r.extend_from_slice(v);
+        }
+        Bytes::from(r)
     }
 
     #[test]
     fn amqplain_response_is_table_entries_without_length() {
-        let mut r = Vec::new();
-        for (k, v) in [("LOGIN", "alice"), ("PASSWORD", "pw")] {
-            r.push(k.len() as u8);
-            r.extend_from_slice(k.as_bytes());
-            r.push(b'S');
-            r.extend_from_slice(&(v.len() as u32).to_be_bytes());
-            r.extend_from_slice(v.as_bytes());
-        }
+        let r = amqplain(&[("LOGIN", b'S', b"alice"), ("PASSWORD", b'S', b"pw")]);
         assert_eq!(
-            amqplain_credentials(&Bytes::from(r)),
-            Some(("alice".to_string(), "pw".to_string()))
+            amqplain_credentials(&r),
+            Ok(("alice".to_string(), Bytes::from_static(b"pw")))
         );
-        assert_eq!(amqplain_credentials(&Bytes::from_static(b"\x05LOG")), None);
+        assert!(amqplain_credentials(&Bytes::from_static(b"\x05LOG")).is_err());
+    }
+
+    #[test]
+    fn amqplain_takes_the_types_rabbitmq_takes() {
+        // A byte array beside a long string is used as it is.
+        let r = amqplain(&[("PASSWORD", b'x', b"pw"), ("LOGIN", b'S', b"alice")]);
+        assert_eq!(
+            amqplain_credentials(&r),
+            Ok(("alice".to_string(), Bytes::from_static(b"pw")))
+        );
+        // Beside a long string, a number reads but cannot log in.
+        let r = amqplain(&[("LOGIN", b'S', b"alice"), ("PASSWORD", b'I', &[0, 0, 0, 7])]);
+        assert!(matches!(
+            amqplain_credentials(&r),
+            Err(ResponseError::Unusable(_))
+        ));
+        // No long string at all, or a missing field, is a syntax error.
+        for bad in [
+            amqplain(&[("LOGIN", b'x', b"alice"), ("PASSWORD", b'x', b"pw")]),
+            amqplain(&[("LOGIN", b'S', b"alice")]),
+        ] {
+            match amqplain_credentials(&bad) {
+                Err(ResponseError::Malformed(why)) => {
+                    assert!(why.starts_with("AMQPLAIN auth info"), "{why}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

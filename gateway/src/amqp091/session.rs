@@ -1106,6 +1106,20 @@ impl Connection {
                 self.refuse_or_stage(channel, taken, m.requeue);
             }
             Method::BasicRecover(_) | Method::BasicRecoverAsync(_) => {
+                let requeue = match &method {
+                    Method::BasicRecover(m) => m.requeue,
+                    Method::BasicRecoverAsync(m) => m.requeue,
+                    _ => true,
+                };
+                if !requeue {
+                    // RabbitMQ 3 has never implemented redelivery to the same consumer: a
+                    // connection error, as `rabbit_channel` answers it.
+                    return Err(Fault::connection(
+                        reply_code::NOT_IMPLEMENTED,
+                        "requeue=false",
+                        ids,
+                    ));
+                }
                 let all: Vec<Tagged> = std::mem::take(&mut c.unacked).into_iter().collect();
                 self.refuse(all, true);
                 if matches!(method, Method::BasicRecover(_)) {
@@ -2468,4 +2482,60 @@ fn group(taken: &[Tagged]) -> Vec<(ConsumerId, Vec<u64>)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codecs::amqp091::BasicGet;
+
+    #[test]
+    fn engine_errors_map_to_rabbitmq_reply_codes() {
+        let get = Method::BasicGet(BasicGet::default());
+        let code = |e: EngineError| match Fault::from_engine(e, &get) {
+            Fault::Channel { code, .. } => (code, false),
+            Fault::Connection {
+                code,
+                class_id,
+                method_id,
+                ..
+            } => {
+                assert_eq!((class_id, method_id), (60, 70));
+                (code, true)
+            }
+        };
+        assert_eq!(
+            code(EngineError::UnknownDestination("queue://q".into())),
+            (reply_code::NOT_FOUND, false)
+        );
+        assert_eq!(
+            code(EngineError::ResourceLimit {
+                destination: "q".into(),
+                reason: "1 messages".into(),
+            }),
+            (reply_code::PRECONDITION_FAILED, false)
+        );
+        // What has no AMQP meaning (a store failure, a recovery error) is 541 INTERNAL_ERROR,
+        // a connection error, as RabbitMQ answers an internal failure.
+        assert_eq!(
+            code(EngineError::Recovery("journal unreadable".into())),
+            (reply_code::INTERNAL_ERROR, true)
+        );
+        assert_eq!(
+            code(EngineError::SessionClosed),
+            (reply_code::INTERNAL_ERROR, true)
+        );
+    }
+
+    #[test]
+    fn reply_text_is_rabbitmqs_form_and_fits_a_short_string() {
+        assert_eq!(
+            reply_text(reply_code::INTERNAL_ERROR, "boom").to_string_lossy(),
+            "INTERNAL_ERROR - boom"
+        );
+        let long = "é".repeat(300);
+        let text = reply_text(reply_code::NOT_FOUND, &long);
+        assert!(text.len() <= ShortStr::MAX_LEN);
+        assert!(text.as_str().is_some(), "cut at a character boundary");
+    }
 }

@@ -380,16 +380,25 @@ pub fn priority_policies(path: &Path) -> Vec<routes::DestinationPolicy> {
     };
     file.queue
         .iter()
-        .filter(|q| q.argument.iter().any(|a| a.key == "x-max-priority"))
         .filter(|q| !routes::address::is_pattern(&q.name))
-        .map(|q| routes::DestinationPolicy {
-            pattern: q.name.clone(),
-            max_messages: 0,
-            max_bytes: 0,
-            flow_control: None,
-            max_redeliveries: None,
-            dead_letter_queue: None,
-            prioritized_messages: Some(true),
+        .filter_map(|q| {
+            let max = q
+                .argument
+                .iter()
+                .find(|a| a.key == "x-max-priority")?
+                .value
+                .parse::<u64>()
+                .ok()?;
+            Some(routes::DestinationPolicy {
+                pattern: q.name.clone(),
+                max_messages: 0,
+                max_bytes: 0,
+                flow_control: None,
+                max_redeliveries: None,
+                dead_letter_queue: None,
+                prioritized_messages: Some(true),
+                max_priority: Some(u8::try_from(max).unwrap_or(u8::MAX)),
+            })
         })
         .collect()
 }

@@ -443,7 +443,8 @@ pub fn message_for_dispatch(
         correlation_id: m.correlation_id.clone(),
         persistent: m.persistent,
         expiration: i64::try_from(m.expiration).unwrap_or(i64::MAX),
-        priority: i8::try_from(m.priority).unwrap_or(9),
+        // JMS priorities are 0-9; an AMQP 0-9-1 publisher may have set up to 255.
+        priority: i8::try_from(m.priority.min(9)).unwrap_or(9),
         reply_to,
         timestamp: i64::try_from(m.timestamp).unwrap_or(0),
         jms_type: m.message_type.clone(),

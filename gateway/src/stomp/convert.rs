@@ -228,7 +228,8 @@ pub fn message_frame(
     if m.persistent {
         frame.push_header("persistent", "true");
     }
-    frame.push_header("priority", m.priority.to_string());
+    // 0-9 as ActiveMQ's STOMP shows JMS priorities (an AMQP 0-9-1 publisher may set up to 255).
+    frame.push_header("priority", m.priority.min(9).to_string());
     frame.push_header("expires", m.expiration.to_string());
     frame.push_header("timestamp", m.timestamp.to_string());
     if delivery.redelivered {
