@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from gwtest.kafka import restart
 
 ROUTE = """
@@ -280,3 +282,186 @@ to = "queue:legacy.refunds"
     # The STOMP connection lived through three reloads.
     legacy.send("/queue/legacy.refunds", "alive")
     assert legacy.get().body == "alive"
+
+
+# --- at least once across a crash -------------------------------------------------------------
+
+
+def _admin_get(gw, path: str) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{gw.host}:{gw.admin_port}{path}", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _drain(gw, destination: str, quiet: float = 2.0) -> list:
+    """Every message a STOMP consumer gets from `destination` until none came for `quiet` s."""
+    c = client_for(gw)
+    c.subscribe(destination, ack="auto")
+    last, since = -1, time.monotonic()
+    while True:
+        n = len(c.listener.messages)
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since > quiet:
+            break
+        time.sleep(0.1)
+    with c.listener.cond:
+        got = list(c.listener.messages)
+    c.disconnect()
+    return got
+
+
+def client_for(gw):
+    from gwtest.client import Client
+
+    return Client(gw)
+
+
+CRASH_STREAM = """
+[[streams]]
+name = "payments"
+partitions = 2
+"""
+
+CRASH_ROUTE = """
+[[routes]]
+name = "payments-to-legacy"
+from = "stream:payments"
+to = "queue:legacy.payments"
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_stream_route_killed_mid_flight_loses_nothing_and_never_commits_past_the_queue(
+    kafka_gateway, kcat
+):
+    """SIGKILL while the bridge moves records into the queue. The route's committed offsets
+    (read with kafka-python, with the route switched off) never pass what the queue durably
+    holds; after the route is back every record has reached the queue (repeats allowed)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from gwtest.kafka import wait_for_port, wait_until
+
+    total = 4000
+    filler = "x" * 2000  # big records: the route reads ~1 MB per batch, so it commits often
+    gw = kafka_gateway(extra_toml=CRASH_STREAM)
+    kcat(gw, "-P", "-t", "payments", "-K:", timeout=60,
+         input="".join(f"k{i % 7}:pay {i} {filler}\n" for i in range(total)))
+    assert _admin_get(gw, "/api/streams/payments")["messages"] == total
+
+    # Start the route and kill the gateway once it has committed, before it is done.
+    without_route = gw.config_path.read_text()
+    gw.config_path.write_text(without_route + CRASH_ROUTE)
+    status, body = _post_reload(gw)
+    assert status == 200, body
+
+    def committed() -> int:
+        import urllib.error
+
+        try:
+            group = _admin_get(gw, "/api/groups/route.payments-to-legacy")
+        except urllib.error.HTTPError:
+            return 0  # no commit yet
+        offsets = group.get("offsets", [])
+        return sum(o.get("committed_offset") or 0 for o in offsets)
+
+    wait_until(lambda: committed() > 0, 30, "the route's first commit")
+    gw.kill()
+
+    # Back up without the route: what it committed is all in the queue.
+    gw.config_path.write_text(without_route)
+    gw.start()
+    wait_for_port(gw.host, gw.kafka_port)
+    # The route's group, as a Kafka client sees it (OffsetFetch).
+    k = KafkaConsumer(bootstrap_servers=gw.bootstrap, group_id="route.payments-to-legacy",
+                      enable_auto_commit=False)
+    committed_at = {p: k.committed(TopicPartition("payments", p)) or 0 for p in range(2)}
+    k.close()
+    assert sum(committed_at.values()) > 0, committed_at
+    first = _drain(gw, "/queue/legacy.payments")
+    assert 0 < len(first) < total, "the crash hit while the route was moving records"
+    in_queue = {(int(m.headers["kafka.partition"]), int(m.headers["kafka.offset"]))
+                for m in first}
+    for partition, upto in committed_at.items():
+        missing = [o for o in range(upto) if (partition, o) not in in_queue]
+        assert not missing, f"partition {partition} committed {upto} but lost offsets {missing[:5]}"
+
+    # The route back: it resumes from its commit and every record reaches the queue.
+    gw.config_path.write_text(without_route + CRASH_ROUTE)
+    status, body = _post_reload(gw)
+    assert status == 200, body
+    second = _drain(gw, "/queue/legacy.payments", quiet=3.0)
+    bodies = {int(m.body.split()[1]) for m in first + second}
+    assert bodies == set(range(total)), f"lost: {sorted(set(range(total)) - bodies)[:10]}"
+
+
+CRASH_INTO_STREAM = """
+[[routes]]
+name = "orders-to-stream"
+from = "queue:orders.*"
+to = "stream:orders"
+mode = "copy"
+key = "customerId"
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_queue_copy_route_killed_mid_flight_loses_nothing(kafka_gateway, client):
+    """SIGKILL while a queue -> stream copy route appends: every message the producers had
+    acknowledged reaches the stream after the restart (repeats allowed), and the legacy queues
+    still hold every message."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from gwtest.kafka import wait_for_port, wait_until
+
+    total = 20000
+    gw = kafka_gateway(extra_toml=CRASH_INTO_STREAM)
+    producer = client(gw)
+    for i in range(total):
+        # The last send's receipt comes after every earlier send is durable (one connection,
+        # in order).
+        producer.send(f"/queue/orders.{['eu', 'us'][i % 2]}", f"order {i}",
+                      headers={"customerId": f"c{i % 9}", "persistent": "true"},
+                      receipt=i == total - 1)
+    producer.disconnect()
+    # The mirror holds every copy; the route waits for its stream, which a Kafka client creates.
+    assert _admin_get(gw, "/api/queues/route.orders-to-stream")["messages"] == total
+    admin = KafkaAdminClient(bootstrap_servers=gw.bootstrap)
+    admin.create_topics([NewTopic("orders", num_partitions=3, replication_factor=1)])
+    admin.close()
+
+    def appended() -> int:
+        try:
+            return _admin_get(gw, "/api/streams/orders")["messages"]
+        except Exception:
+            return 0
+
+    wait_until(lambda: appended() > 0, 30, "the route's first append")
+    at_kill = appended()
+    gw.kill()
+    assert at_kill < total, "the crash hit while the route was appending"
+
+    gw.start()
+    wait_for_port(gw.host, gw.kafka_port)
+    wait_until(lambda: _admin_get(gw, "/api/queues/route.orders-to-stream")["messages"] == 0,
+               60, "the mirror to empty into the stream")
+    tps = [TopicPartition("orders", p) for p in range(3)]
+    k = KafkaConsumer(bootstrap_servers=gw.bootstrap, consumer_timeout_ms=3000,
+                      fetch_max_bytes=8 << 20)
+    k.assign(tps)
+    k.seek_to_beginning()
+    records = list(k)
+    k.close()
+    seen = {int(r.value.split()[1]) for r in records}
+    assert seen == set(range(total)), f"lost: {sorted(set(range(total)) - seen)[:10]}"
+    assert len(records) >= total
+    for r in records:
+        assert r.key == f"c{int(r.value.split()[1]) % 9}".encode()
+    # The legacy queues still hold every message.
+    for region, parity in (("eu", 0), ("us", 1)):
+        depth = _admin_get(gw, f"/api/queues/orders.{region}")["messages"]
+        assert depth == total // 2, (region, depth)
+
