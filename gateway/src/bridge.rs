@@ -40,7 +40,7 @@ const RETRY: Duration = Duration::from_secs(1);
 pub fn prepare(engine: &Engine, routes: &[RouteDefinition]) -> Result<(), routes::EngineError> {
     for route in routes {
         if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy)) = (&route.from, route.mode) {
-            engine.mirror_queue_sends(pattern, &route.group)?;
+            engine.mirror_queue_sends_matching(pattern, &route.group, route.selector.as_deref())?;
         }
     }
     Ok(())
@@ -79,6 +79,12 @@ impl RouteSet {
         log: &Arc<Log>,
         routes: &[RouteDefinition],
     ) -> Result<(usize, usize), routes::EngineError> {
+        // A selector that does not parse refuses the whole reload before anything is stopped.
+        for route in routes {
+            if let Some(text) = &route.selector {
+                routes::selector::Selector::parse(text)?;
+            }
+        }
         let stale: Vec<String> = self
             .running
             .iter()
@@ -302,8 +308,15 @@ async fn run_into_stream(
         tokio::time::sleep(RETRY).await;
     }
     let (session, mut events) = engine.connect(Some(format!("gateway-route:{}", route.name)));
+    let mirrored = matches!(
+        (&route.from, route.mode),
+        (RouteEndpoint::Queue(_), Some(RouteMode::Copy))
+    );
     let mut spec = ConsumerSpec::new(source);
-    spec.selector = route.selector.clone();
+    // A queue copy's mirror holds only the sends that matched (filtered at send time).
+    if !mirrored {
+        spec.selector = route.selector.clone();
+    }
     spec.prefetch = Some(INTO_STREAM_BATCH as u32);
     let consumer = match session.subscribe(spec) {
         Ok(c) => c,

@@ -465,3 +465,103 @@ def test_a_queue_copy_route_killed_mid_flight_loses_nothing(kafka_gateway, clien
         depth = _admin_get(gw, f"/api/queues/orders.{region}")["messages"]
         assert depth == total // 2, (region, depth)
 
+
+# --- selectors on routes into a stream ---------------------------------------------------------
+
+SELECTED = """
+[[streams]]
+name = "eu-orders"
+partitions = 2
+
+[[streams]]
+name = "eu-queued"
+partitions = 2
+
+[[streams]]
+name = "eu-jobs"
+partitions = 1
+
+[[routes]]
+name = "eu-topic"
+from = "topic:orders.*"
+to = "stream:eu-orders"
+key = "customerId"
+selector = "region = 'eu' AND (seq IS NULL OR seq > 5)"
+
+[[routes]]
+name = "eu-queue-copy"
+from = "queue:sales.*"
+to = "stream:eu-queued"
+mode = "copy"
+key = "customerId"
+selector = "region = 'eu'"
+
+[[routes]]
+name = "eu-queue-move"
+from = "queue:jobs"
+to = "stream:eu-jobs"
+mode = "move"
+selector = "region = 'eu'"
+"""
+
+
+def _payloads(kcat, gw, topic: str) -> list[str]:
+    from gwtest.kafka import json_records
+
+    return [r["payload"] for r in json_records(kcat(gw, "-C", "-t", topic, "-e", "-J").text)]
+
+
+def test_route_selectors_let_only_matching_messages_into_the_stream(kafka_gateway, kcat, client,
+                                                                     jms):
+    """A selector on a topic copy route, a queue copy route and a queue move route: only the
+    matching messages become records; the legacy consumers still get every message (copy), and
+    the others stay in the queue (move)."""
+    from gwtest.kafka import wait_until
+
+    gw = kafka_gateway(extra_toml=SELECTED)
+    legacy_topic = client(gw)
+    legacy_topic.subscribe("/topic/orders.*")
+    time.sleep(0.5)  # the route's durable subscription is made at start-up
+    producer = client(gw)
+    for i in range(20):
+        region = ["eu", "us"][i % 2]
+        headers = {"customerId": f"c{i % 3}", "region": region, "persistent": "true"}
+        producer.send(f"/topic/orders.{region}", f"order {i}", headers=headers)
+        producer.send(f"/queue/sales.{region}", f"sale {i}", headers=headers)
+        producer.send("/queue/jobs", f"job {i}", headers=headers)
+    # A JMS producer's typed int property `seq`: only seq 6 and 7 pass `seq > 5`.
+    sent = jms(gw).run("send-keyed", "topic:orders.eu", "jms", "8", "3", "-", "region=eu")
+    assert sent.returncode == 0, str(sent)
+
+    # Copy from the topic: the legacy subscriber gets all 28, the stream the eu ones with no
+    # seq (STOMP) or seq > 5 (JMS).
+    assert len(legacy_topic.get_n(28)) == 28
+    eu_orders = [f"order {i}" for i in range(0, 20, 2)] + ["jms-6", "jms-7"]
+    wait_until(lambda: len(_payloads(kcat, gw, "eu-orders")) >= len(eu_orders), 20,
+               "the selected topic messages in the stream")
+    assert sorted(_payloads(kcat, gw, "eu-orders")) == sorted(eu_orders)
+
+    # Copy from queues: the legacy queues keep every message; the stream gets the eu ones.
+    eu = [i for i in range(20) if i % 2 == 0]
+    wait_until(lambda: len(_payloads(kcat, gw, "eu-queued")) >= len(eu), 20,
+               "the selected queue messages in the stream")
+    assert sorted(_payloads(kcat, gw, "eu-queued")) == sorted(f"sale {i}" for i in eu)
+    legacy_queues = client(gw)
+    legacy_queues.subscribe("/queue/sales.eu")
+    legacy_queues.subscribe("/queue/sales.us")
+    assert sorted(m.body for m in legacy_queues.get_n(20)) == sorted(
+        f"sale {i}" for i in range(20))
+    # What did not match was never copied into the mirror queue.
+    mirror = _admin_get(gw, "/api/queues/route.eu-queue-copy")
+    assert (mirror["enqueued"], mirror["messages"]) == (len(eu), 0), mirror
+
+    # Move from a queue: the eu jobs go to the stream in order, the others stay for consumers.
+    wait_until(lambda: len(_payloads(kcat, gw, "eu-jobs")) >= len(eu), 20,
+               "the selected jobs in the stream")
+    assert _payloads(kcat, gw, "eu-jobs") == [f"job {i}" for i in eu]
+    worker = client(gw)
+    worker.subscribe("/queue/jobs")
+    assert sorted(m.body for m in worker.get_n(10)) == sorted(
+        f"job {i}" for i in range(20) if i % 2)
+    worker.expect_no_message(1.0)
+
