@@ -36,8 +36,15 @@ const READ_BYTES: usize = 1 << 20;
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Registers the queue mirrors of the routes that copy from queues, so that no send is missed
-/// between start-up and the routes' start. Call before the listeners accept connections.
+/// between start-up and the routes' start, after checking that every selector parses. Call
+/// before the listeners accept connections.
 pub fn prepare(engine: &Engine, routes: &[RouteDefinition]) -> Result<(), routes::EngineError> {
+    // Every selector parses, or nothing is set up (a topic route would only log it later).
+    for route in routes {
+        if let Some(text) = &route.selector {
+            routes::selector::Selector::parse(text)?;
+        }
+    }
     for route in routes {
         if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy)) = (&route.from, route.mode) {
             engine.mirror_queue_sends_matching(pattern, &route.group, route.selector.as_deref())?;
