@@ -595,3 +595,131 @@ selector = "region = 'eu' AND"
     assert run.returncode != 0
     assert "cannot set up the routes: invalid selector" in run.stdout + run.stderr
 
+
+# --- bodies byte for byte, round robin --------------------------------------------------------
+
+BINARY = """
+[[streams]]
+name = "telemetry"
+partitions = 1
+
+[[streams]]
+name = "uploads"
+partitions = 1
+
+[[streams]]
+name = "firmware"
+partitions = 1
+
+[[routes]]
+name = "telemetry-in"
+from = "topic:devices.>"
+to = "stream:telemetry"
+
+[[routes]]
+name = "uploads-in"
+from = "queue:uploads"
+to = "stream:uploads"
+key = "customerId"
+
+[[routes]]
+name = "firmware-to-mqtt"
+from = "stream:firmware"
+to = "topic:fleet.firmware"
+
+[[routes]]
+name = "firmware-to-jms"
+from = "stream:firmware"
+to = "queue:legacy.firmware"
+"""
+
+
+def test_binary_bodies_cross_routes_byte_for_byte_both_ways(kafka_gateway, jms):
+    """Bodies that are not text (NUL, invalid UTF-8, every byte value) go from MQTT and JMS
+    producers into streams, and from a Kafka producer to MQTT and JMS consumers, unchanged."""
+    import os
+
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    from gwtest.mqtt import MqttClient
+
+    gw = kafka_gateway(extra_toml=BINARY)
+    blobs = [bytes(range(256)), b"\x00", b"\xff\xfe\xc3\x28\x00\x80", os.urandom(4096),
+             b"\x00" * 17 + b"tail"]
+
+    def read_stream(topic: str, n: int) -> list:
+        k = KafkaConsumer(bootstrap_servers=gw.bootstrap, consumer_timeout_ms=2000)
+        k.assign([TopicPartition(topic, 0)])
+        k.seek_to_beginning()
+        deadline = time.monotonic() + 20
+        got: list = []
+        while len(got) < n and time.monotonic() < deadline:
+            got.extend(k)
+        k.close()
+        return got
+
+    # MQTT -> topic copy route -> stream.
+    pub = MqttClient(gw, version=5)
+    time.sleep(0.5)  # the route's durable subscription is made at start-up
+    for blob in blobs:
+        pub.publish("devices/d1/telemetry", blob, qos=1)
+    pub.disconnect()
+    assert [r.value for r in read_stream("telemetry", len(blobs))] == blobs
+
+    # JMS BytesMessage -> queue move route -> stream (prefix 00ff80c328, then the byte i).
+    sent = jms(gw).run("send-keyed", "queue:uploads", "-", "4", "2", "00ff80c328")
+    assert sent.returncode == 0, str(sent)
+    uploads = read_stream("uploads", 4)
+    assert [r.value for r in uploads] == [bytes.fromhex("00ff80c328") + bytes([i])
+                                          for i in range(4)]
+    assert [r.key for r in uploads] == [b"c0", b"c1", b"c0", b"c1"]
+
+    # Kafka producer -> stream routes -> an MQTT 5 subscriber and a JMS consumer.
+    sub = MqttClient(gw, version=5)
+    sub.subscribe("fleet/firmware", qos=1)
+    producer = KafkaProducer(bootstrap_servers=gw.bootstrap, acks="all")
+    for i, blob in enumerate(blobs):
+        producer.send("firmware", key=b"fw", value=blob, headers=[("part", str(i).encode())])
+    producer.flush()
+    producer.close()
+    got = sub.get_n(len(blobs), timeout=20)
+    assert [m.payload for m in got] == blobs
+    sub.disconnect()
+    received = jms(gw).run("receive-bodies", "queue:legacy.firmware", "10000", str(len(blobs)))
+    assert received.returncode == 0, str(received)
+    bodies = [bytes.fromhex(line[5:]) for line in received.lines if line.startswith("BODY ")]
+    assert bodies == blobs
+    assert [m.type for m in received.received] == ["ActiveMQBytesMessage"] * len(blobs)
+    assert [m.props["part"] for m in received.received] == [
+        f"String:{i}" for i in range(len(blobs))]
+
+
+ROUND_ROBIN = """
+[[streams]]
+name = "work"
+partitions = 3
+
+[[routes]]
+name = "work-in"
+from = "queue:work"
+to = "stream:work"
+"""
+
+
+def test_a_route_without_a_key_spreads_records_round_robin(kafka_gateway, kcat, client):
+    from gwtest.kafka import json_records, wait_until
+
+    gw = kafka_gateway(extra_toml=ROUND_ROBIN)
+    producer = client(gw)
+    for i in range(30):
+        producer.send("/queue/work", f"task {i}", headers={"persistent": "true"})
+
+    def records():
+        return json_records(kcat(gw, "-C", "-t", "work", "-e", "-J").text)
+
+    wait_until(lambda: len(records()) >= 30, 20, "30 records in the stream")
+    got = records()
+    assert sorted(r["payload"] for r in got) == sorted(f"task {i}" for i in range(30))
+    assert all(r["key"] is None for r in got)
+    per_partition = {p: sum(1 for r in got if r["partition"] == p) for p in range(3)}
+    assert per_partition == {0: 10, 1: 10, 2: 10}, per_partition
