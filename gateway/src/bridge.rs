@@ -101,8 +101,13 @@ impl RouteSet {
         for name in &stale {
             if let Some((def, task)) = self.running.remove(name) {
                 task.abort();
-                if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy)) =
-                    (&def.from, def.mode)
+                // A successor copying the same queues into the same mirror keeps it registered
+                // (`prepare` only swaps its selector), so that no send in between goes uncopied.
+                let successor = routes
+                    .iter()
+                    .any(|r| r.from == def.from && r.mode == def.mode && r.group == def.group);
+                if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy), false) =
+                    (&def.from, def.mode, successor)
                 {
                     engine.stop_mirroring_queue_sends(pattern, &def.group);
                 }

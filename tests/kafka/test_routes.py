@@ -596,6 +596,67 @@ selector = "region = 'eu' AND"
     assert "cannot set up the routes: invalid selector" in run.stdout + run.stderr
 
 
+
+RELOADED_COPY = """
+[[streams]]
+name = "sales"
+partitions = 2
+
+[[routes]]
+name = "sales-in"
+from = "queue:sales.*"
+to = "stream:sales"
+mode = "copy"
+key = "customerId"
+"""
+
+
+def test_changing_a_queue_copy_route_by_reload_misses_no_send(kafka_gateway, client):
+    """A queue copy route changed (new key, new selector) by a reload while a producer keeps
+    sending: its mirror stays registered across the change, so every send before the change
+    and every matching send after it reaches the stream (repeats allowed)."""
+    import threading
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    from gwtest.kafka import wait_until
+
+    gw = kafka_gateway(extra_toml=RELOADED_COPY)
+    total = 3000
+    progress = {"sent": 0}
+
+    def produce():
+        producer = client(gw)
+        for i in range(total):
+            producer.send(f"/queue/sales.{['eu', 'us'][i % 2]}", f"sale {i}",
+                          headers={"customerId": f"c{i % 5}", "region": "eu",
+                                   "persistent": "true"},
+                          receipt=i == total - 1 or i % 100 == 99)
+            progress["sent"] = i + 1
+        producer.disconnect()
+
+    sender = threading.Thread(target=produce)
+    sender.start()
+    wait_until(lambda: progress["sent"] >= 500, 30, "500 sends")
+    gw.config_path.write_text(gw.config_path.read_text().replace(
+        'key = "customerId"', 'key = "region"\nselector = "region = \'eu\'"'))
+    status, body = _post_reload(gw)
+    assert status == 200 and body["result"]["stopped"] == 1, body
+    assert progress["sent"] < total, "the reload happened while the producer was sending"
+    sender.join(60)
+
+    def in_stream() -> set:
+        k = KafkaConsumer(bootstrap_servers=gw.bootstrap, consumer_timeout_ms=1500)
+        k.assign([TopicPartition("sales", p) for p in range(2)])
+        k.seek_to_beginning()
+        seen = {int(r.value.split()[1]) for r in k}
+        k.close()
+        return seen
+
+    wait_until(lambda: len(in_stream()) >= total, 40, "every sale in the stream")
+    assert in_stream() == set(range(total))
+
+
 # --- bodies byte for byte, round robin --------------------------------------------------------
 
 BINARY = """
