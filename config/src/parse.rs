@@ -716,11 +716,6 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
                 RouteEndpoint::Queue(_) => Some(mode.unwrap_or(RouteMode::Move)),
                 RouteEndpoint::Topic(_) => Some(RouteMode::Copy),
             };
-            if mode == Some(RouteMode::Copy) && selector.is_some() {
-                if let (RouteEndpoint::Queue(_), Some(sf)) = (&from, cx.field(&t, "selector")) {
-                    cx.error_at(&sf, "a selector is not supported when copying from queues");
-                }
-            }
             out.push(RouteDefinition {
                 group: group.unwrap_or_else(|| format!("route.{name}")),
                 name,

@@ -760,8 +760,11 @@ from = "queue:orders.*"
 to = "stream:orders"
 mode = "copy"
 key = "customerId"
+selector = "region = 'us'"
 "#);
     assert_eq!(cfg.routes[2].mode, Some(config::RouteMode::Copy));
+    // A selector is accepted when copying from queues too (the engine filters the mirror).
+    assert_eq!(cfg.routes[2].selector.as_deref(), Some("region = 'us'"));
     assert_eq!(cfg.routes[0].mode, Some(config::RouteMode::Copy));
     assert_eq!(cfg.routes[0].key.as_deref(), Some("customerId"));
     assert_eq!(cfg.routes[1].mode, Some(config::RouteMode::Move));

@@ -36,11 +36,18 @@ const READ_BYTES: usize = 1 << 20;
 const RETRY: Duration = Duration::from_secs(1);
 
 /// Registers the queue mirrors of the routes that copy from queues, so that no send is missed
-/// between start-up and the routes' start. Call before the listeners accept connections.
+/// between start-up and the routes' start, after checking that every selector parses. Call
+/// before the listeners accept connections.
 pub fn prepare(engine: &Engine, routes: &[RouteDefinition]) -> Result<(), routes::EngineError> {
+    // Every selector parses, or nothing is set up (a topic route would only log it later).
+    for route in routes {
+        if let Some(text) = &route.selector {
+            routes::selector::Selector::parse(text)?;
+        }
+    }
     for route in routes {
         if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy)) = (&route.from, route.mode) {
-            engine.mirror_queue_sends(pattern, &route.group)?;
+            engine.mirror_queue_sends_matching(pattern, &route.group, route.selector.as_deref())?;
         }
     }
     Ok(())
@@ -79,6 +86,12 @@ impl RouteSet {
         log: &Arc<Log>,
         routes: &[RouteDefinition],
     ) -> Result<(usize, usize), routes::EngineError> {
+        // A selector that does not parse refuses the whole reload before anything is stopped.
+        for route in routes {
+            if let Some(text) = &route.selector {
+                routes::selector::Selector::parse(text)?;
+            }
+        }
         let stale: Vec<String> = self
             .running
             .iter()
@@ -88,8 +101,13 @@ impl RouteSet {
         for name in &stale {
             if let Some((def, task)) = self.running.remove(name) {
                 task.abort();
-                if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy)) =
-                    (&def.from, def.mode)
+                // A successor copying the same queues into the same mirror keeps it registered
+                // (`prepare` only swaps its selector), so that no send in between goes uncopied.
+                let successor = routes
+                    .iter()
+                    .any(|r| r.from == def.from && r.mode == def.mode && r.group == def.group);
+                if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy), false) =
+                    (&def.from, def.mode, successor)
                 {
                     engine.stop_mirroring_queue_sends(pattern, &def.group);
                 }
@@ -302,8 +320,15 @@ async fn run_into_stream(
         tokio::time::sleep(RETRY).await;
     }
     let (session, mut events) = engine.connect(Some(format!("gateway-route:{}", route.name)));
+    let mirrored = matches!(
+        (&route.from, route.mode),
+        (RouteEndpoint::Queue(_), Some(RouteMode::Copy))
+    );
     let mut spec = ConsumerSpec::new(source);
-    spec.selector = route.selector.clone();
+    // A queue copy's mirror holds only the sends that matched (filtered at send time).
+    if !mirrored {
+        spec.selector = route.selector.clone();
+    }
     spec.prefetch = Some(INTO_STREAM_BATCH as u32);
     let consumer = match session.subscribe(spec) {
         Ok(c) => c,

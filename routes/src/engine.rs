@@ -643,8 +643,9 @@ struct Registry {
     temp_names: HashSet<String>,
     /// Non-durable shared subscriptions by name.
     shared: HashMap<String, Arc<Queue>>,
-    /// Queue mirrors ([`Engine::mirror_queue_sends`]): (address pattern, mirror queue).
-    queue_mirrors: Vec<(String, String)>,
+    /// Queue mirrors ([`Engine::mirror_queue_sends`]): (address pattern, mirror queue, the
+    /// selector a send must match to be copied).
+    queue_mirrors: Vec<(String, String, Option<Arc<Selector>>)>,
 }
 
 /// The broker engine. Cheap to share: hold it in an `Arc`.
@@ -1202,12 +1203,33 @@ impl Engine {
     /// non-exclusive divert, in Artemis terms). Sends to `mirror` itself are not mirrored.
     /// Registering the same pair twice has no further effect.
     pub fn mirror_queue_sends(&self, pattern: &str, mirror: &str) -> Result<(), EngineError> {
+        self.mirror_queue_sends_matching(pattern, mirror, None)
+    }
+
+    /// [`Engine::mirror_queue_sends`], copying only the sends that match `selector` (a JMS
+    /// selector over the message as sent, like an Artemis divert's filter). The filter is
+    /// applied at send time rather than by the mirror's consumer, so that what does not match
+    /// never piles up in the mirror. Registering the pair again replaces its selector.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::InvalidSelector`] when `selector` does not parse.
+    pub fn mirror_queue_sends_matching(
+        &self,
+        pattern: &str,
+        mirror: &str,
+        selector: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let selector = match selector {
+            Some(text) => Some(Arc::new(Selector::parse(text)?)),
+            None => None,
+        };
         let mut reg = lock(&self.registry);
         self.anycast_queue(&mut reg, mirror)?;
-        let pair = (pattern.to_string(), mirror.to_string());
-        if !reg.queue_mirrors.contains(&pair) {
-            reg.queue_mirrors.push(pair);
-        }
+        reg.queue_mirrors
+            .retain(|(p, m, _)| !(p == pattern && m == mirror));
+        reg.queue_mirrors
+            .push((pattern.to_string(), mirror.to_string(), selector));
         Ok(())
     }
 
@@ -1217,7 +1239,7 @@ impl Engine {
         let mut reg = lock(&self.registry);
         let before = reg.queue_mirrors.len();
         reg.queue_mirrors
-            .retain(|(p, m)| !(p == pattern && m == mirror));
+            .retain(|(p, m, _)| !(p == pattern && m == mirror));
         reg.queue_mirrors.len() != before
     }
 
@@ -1518,9 +1540,10 @@ impl Engine {
     fn resolve_targets(
         &self,
         destination: &Destination,
-        properties: &BTreeMap<String, PropertyValue>,
+        message: &Message,
         sender: SessionId,
     ) -> Result<Vec<Arc<Queue>>, EngineError> {
+        let properties = &message.properties;
         let mut reg = lock(&self.registry);
         match destination.kind {
             DestinationKind::Queue => {
@@ -1528,10 +1551,12 @@ impl Engine {
                 let mirrors: Vec<String> = reg
                     .queue_mirrors
                     .iter()
-                    .filter(|(pattern, mirror)| {
-                        *mirror != destination.name && pattern_matches(pattern, &destination.name)
+                    .filter(|(pattern, mirror, selector)| {
+                        *mirror != destination.name
+                            && pattern_matches(pattern, &destination.name)
+                            && selector.as_ref().is_none_or(|s| s.matches(message, 1))
                     })
-                    .map(|(_, mirror)| mirror.clone())
+                    .map(|(_, mirror, _)| mirror.clone())
                     .collect();
                 for mirror in mirrors {
                     targets.push(self.anycast_queue(&mut reg, &mirror)?);
@@ -1763,7 +1788,7 @@ impl Engine {
             let mut targets = match &target {
                 Target::Destination(destination) => {
                     message.address = destination.name.clone();
-                    self.resolve_targets(destination, &message.properties, session)?
+                    self.resolve_targets(destination, &message, session)?
                 }
                 Target::Exchange { exchange, key } => {
                     message.address = key.clone();

@@ -107,3 +107,44 @@ async fn a_mirror_can_be_removed() {
     assert_eq!(engine.queue_info("route.jobs").unwrap().ready, 0);
     assert_eq!(engine.queue_info("jobs").unwrap().ready, 1);
 }
+
+#[tokio::test]
+async fn a_mirror_with_a_selector_copies_only_matching_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    assert!(engine
+        .mirror_queue_sends_matching("sales.*", "route.eu", Some("region = 'eu' AND"))
+        .is_err());
+    engine
+        .mirror_queue_sends_matching("sales.*", "route.eu", Some("region = 'eu'"))
+        .unwrap();
+    let (producer, _p) = engine.connect(None);
+    for (region, text) in [("eu", "a"), ("us", "b"), ("eu", "c")] {
+        let mut m = persistent(text);
+        m.properties.insert(
+            "region".into(),
+            routes::PropertyValue::String(region.into()),
+        );
+        producer
+            .send(&Destination::queue(format!("sales.{region}")), m)
+            .await
+            .unwrap();
+    }
+    // Unfiltered sends without the property are not copied either (unknown is not TRUE).
+    producer
+        .send(&Destination::queue("sales.eu"), persistent("d"))
+        .await
+        .unwrap();
+    assert_eq!(engine.queue_info("route.eu").unwrap().ready, 2);
+    assert_eq!(engine.queue_info("sales.eu").unwrap().ready, 3);
+    assert_eq!(engine.queue_info("sales.us").unwrap().ready, 1);
+    // Registering the pair again replaces the selector.
+    engine
+        .mirror_queue_sends_matching("sales.*", "route.eu", None)
+        .unwrap();
+    producer
+        .send(&Destination::queue("sales.us"), persistent("e"))
+        .await
+        .unwrap();
+    assert_eq!(engine.queue_info("route.eu").unwrap().ready, 3);
+}

@@ -68,3 +68,33 @@ def kcat_member(tmp_path):
     for m in members:
         m.stop()
 
+
+
+def _openwire_helpers():
+    """tests/openwire/conftest.py, loaded by path: its JmsProbe runner (javac-compiled ActiveMQ
+    5.17 client) is shared with the migration tests here without moving it."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "gwtest_openwire_helpers"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent.parent / "openwire" / "conftest.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    # Registered first: its dataclasses resolve their annotations through sys.modules.
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def jms():
+    """Factory: jms(gw) -> the OpenWire tests' JmsProbe runner for that gateway."""
+    helpers = _openwire_helpers()
+
+    def make(gw):
+        return helpers.Jms(gw.host, gw.openwire_port)
+
+    return make

@@ -222,3 +222,45 @@ def test_null_value_tombstone_is_kept_apart_from_empty_value(kafka_gateway):
     got = [(m.key, m.value) for m in c]
     c.close()
     assert got == [(b"deleted", None), (b"blank", b""), (b"kept", b"v")]
+
+
+def test_a_member_that_leaves_hands_its_partitions_to_the_survivor_at_once(kafka_gateway):
+    """LeaveGroup: with a 30 s session timeout, a member that closes (kafka-python sends
+    LeaveGroup) makes the group rebalance well before its session could expire, and the
+    survivor gets every partition."""
+    import threading
+
+    gw = kafka_gateway(extra_toml='[[streams]]\nname = "tasks"\npartitions = 4\n')
+    stops = [threading.Event(), threading.Event()]
+    assignments: list[set] = [set(), set()]
+    errors: list[BaseException] = []
+
+    def member(i: int):
+        try:
+            c = consumer(gw, group_id="leavers", session_timeout_ms=30_000,
+                         heartbeat_interval_ms=1_000)
+            c.subscribe(["tasks"])
+            while not stops[i].is_set():
+                c.poll(timeout_ms=200)
+                assignments[i] = {tp.partition for tp in c.assignment()}
+            c.close()  # LeaveGroup
+        except BaseException as e:  # reported by the test thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=member, args=(i,), daemon=True) for i in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        wait_until(lambda: all(len(a) == 2 for a in assignments)
+                   and assignments[0].isdisjoint(assignments[1]), 40,
+                   "two members with two partitions each")
+        stops[1].set()
+        threads[1].join(15)
+        # Within 20 s, before the 30 s session could expire: the LeaveGroup did it.
+        wait_until(lambda: assignments[0] == {0, 1, 2, 3}, 20, "the survivor to take all four")
+    finally:
+        for s in stops:
+            s.set()
+        for t in threads:
+            t.join(15)
+    assert not errors, errors

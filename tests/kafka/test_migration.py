@@ -2,15 +2,18 @@
 copies every message into stream `orders` keyed by `customerId`, the legacy queue consumers
 still receive every message, a kcat consumer group of two members splits the partitions,
 commits, and after a gateway restart resumes with no gap and no duplicate, and kafka-python
-replays the stream from the beginning and from a timestamp."""
+replays the stream from the beginning and from a timestamp. The same with the ActiveMQ JMS
+client on both ends: a JMS producer's messages reach the stream with their properties as record
+headers, and records produced by kafka-python reach a JMS consumer with their headers as
+properties."""
 
 from __future__ import annotations
 
 import time
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from gwtest.kafka import restart, wait_until
+from gwtest.kafka import json_records, restart, wait_until
 
 CONFIG = """
 [[streams]]
@@ -37,7 +40,6 @@ def test_queue_orders_copied_to_a_stream_consumed_by_a_group_across_a_restart(
     kafka_gateway, client, kcat_member
 ):
     gw = kafka_gateway(extra_toml=CONFIG)
-    t0 = int(time.time() * 1000)
 
     # A consumer group of two kcat members splits the 4 partitions.
     a = kcat_member(gw, "fulfilment", "orders")
@@ -75,6 +77,11 @@ def test_queue_orders_copied_to_a_stream_consumed_by_a_group_across_a_restart(
 
     restart(gw)
     producer = client(gw)
+    # Every record after t1 is one of the 20 later orders (record time = the gateway's clock
+    # when the send arrived).
+    time.sleep(0.05)
+    t1 = int(time.time() * 1000)
+    time.sleep(0.05)
     send_orders(producer, 40, 20)
     c = kcat_member(gw, "fulfilment", "orders")
     d = kcat_member(gw, "fulfilment", "orders")
@@ -92,8 +99,110 @@ def test_queue_orders_copied_to_a_stream_consumed_by_a_group_across_a_restart(
     k.assign(tps)
     k.seek_to_beginning()
     assert sorted(m.value.decode() for m in k) == sorted(f"order {i}" for i in range(60))
-    by_time = k.offsets_for_times({tp: t0 for tp in tps})
+    by_time = k.offsets_for_times({tp: t1 for tp in tps})
+    later = {}
+    for r in c.records() + d.records():
+        p = r["partition"]
+        later[p] = min(later.get(p, r["offset"]), r["offset"])
     for tp, found in by_time.items():
+        # The exact first offset at or after t1, per partition (None: nothing that late).
+        assert (found.offset if found else None) == later.get(tp.partition), (tp, found)
         k.seek(tp, found.offset if found else k.end_offsets([tp])[tp])
-    assert len(list(k)) == 60, "every record is at or after the time the test began"
+    assert sorted(m.value.decode() for m in k) == sorted(f"order {i}" for i in range(40, 60))
     k.close()
+
+
+def _headers(record) -> dict[str, bytes]:
+    return {name: value for name, value in record.headers}
+
+
+def test_jms_orders_copied_to_a_stream_keyed_by_customer_with_properties_as_headers(
+    kafka_gateway, kcat, jms
+):
+    gw = kafka_gateway(extra_toml=CONFIG)
+    probe = jms(gw)
+    for region in ("eu", "us"):
+        sent = probe.run("send-keyed", f"queue:orders.{region}", f"{region}-order", "20", "6")
+        assert sent.returncode == 0, str(sent)
+
+    # The legacy JMS consumers still get every message of their queue.
+    for region in ("eu", "us"):
+        got = probe.run("receive", f"queue:orders.{region}", "5000", "20")
+        assert got.returncode == 0, str(got)
+        assert sorted(m.text for m in got.received) == sorted(
+            f"{region}-order-{i}" for i in range(20))
+
+    # kcat sees every order once, keyed by its customerId property, one key in one partition.
+    def records():
+        return json_records(kcat(gw, "-C", "-t", "orders", "-e", "-J").text)
+
+    wait_until(lambda: len(records()) >= 40, 20, "40 records in the stream")
+    got = records()
+    assert sorted(r["payload"] for r in got) == sorted(
+        f"{region}-order-{i}" for region in ("eu", "us") for i in range(20))
+    partitions: dict[str, set[int]] = {}
+    for r in got:
+        seq = int(r["payload"].rsplit("-", 1)[1])
+        assert r["key"] == f"c{seq % 6}"
+        headers = dict(zip(r["headers"][::2], r["headers"][1::2]))
+        assert headers["customerId"] == r["key"]
+        assert headers["seq"] == str(seq)
+        partitions.setdefault(r["key"], set()).add(r["partition"])
+    assert all(len(p) == 1 for p in partitions.values()), "one key, one partition"
+    assert len({p for ps in partitions.values() for p in ps}) > 1, "keys spread over partitions"
+
+    # kafka-python reads the same records with the JMS properties as record headers.
+    k = KafkaConsumer(bootstrap_servers=gw.bootstrap, consumer_timeout_ms=3000)
+    k.assign([TopicPartition("orders", p) for p in range(4)])
+    k.seek_to_beginning()
+    seen = list(k)
+    k.close()
+    assert len(seen) == 40
+    for m in seen:
+        h = _headers(m)
+        assert h["customerId"] == m.key
+        assert m.key == f"c{int(m.value.decode().rsplit('-', 1)[1]) % 6}".encode()
+        assert h["message-id"].startswith(b"ID:"), h
+
+
+PAYMENTS = """
+[[streams]]
+name = "payments"
+partitions = 2
+
+[[routes]]
+name = "payments-to-legacy"
+from = "stream:payments"
+to = "queue:legacy.payments"
+"""
+
+
+def test_kafka_payments_reach_a_jms_consumer_with_headers_as_properties(kafka_gateway, jms):
+    gw = kafka_gateway(extra_toml=PAYMENTS)
+    producer = KafkaProducer(bootstrap_servers=gw.bootstrap, acks="all")
+    for i in range(20):
+        producer.send("payments", key=f"acct-{i % 3}".encode(), value=f"payment {i} \u20ac".encode(),
+                      headers=[("tenant", b"acme"), ("attempt", str(i).encode())])
+    producer.flush()
+    producer.close()
+
+    got = jms(gw).run("receive-bodies", "queue:legacy.payments", "10000", "20")
+    assert got.returncode == 0, str(got)
+    bodies = [line[len("BODY "):] for line in got.lines if line.startswith("BODY ")]
+    assert len(got.received) == len(bodies) == 20
+    by_attempt = {}
+    for m, body in zip(got.received, bodies):
+        props = m.props
+        attempt = int(props["attempt"].split(":", 1)[1])
+        by_attempt[attempt] = (m, bytes.fromhex(body))
+        assert props["tenant"] == "String:acme"
+        assert props["kafka.topic"] == "String:payments"
+        assert props["kafka.key"] == f"String:acct-{attempt % 3}"
+        # The key is the JMS message group, so one account keeps its order for group consumers.
+        assert props["JMSXGroupID"] == f"String:acct-{attempt % 3}"
+        assert props["kafka.partition"] in ("Integer:0", "Integer:1")
+        assert props["kafka.offset"].startswith("Long:")
+        assert m.persistent
+    assert sorted(by_attempt) == list(range(20)), "every record once"
+    for i, (_, body) in by_attempt.items():
+        assert body == f"payment {i} \u20ac".encode(), "the body byte for byte"

@@ -184,3 +184,47 @@ def test_fetch_sessions_are_answered_as_by_a_broker_without_sessions(kafka_gatew
     frame = r.read_frame()
     assert struct.unpack(">h", frame[8:10]) == (0,)
     r.close()
+
+
+def _fetch_v4(topic: str, offset: int, max_wait_ms: int, min_bytes: int) -> bytes:
+    return (struct.pack(">iiiib", -1, max_wait_ms, min_bytes, 1 << 20, 0) + struct.pack(">i", 1)
+            + kstr(topic) + struct.pack(">i", 1) + struct.pack(">iqi", 0, offset, 1 << 20))
+
+
+def test_a_fetch_with_min_bytes_waits_for_enough_bytes_or_its_max_wait(kafka_gateway, kcat):
+    """min_bytes 1000: a small append does not answer the fetch, its max wait does (with the
+    small record); a later fetch is answered as soon as the appends reach 1000 bytes."""
+    import socket
+    import time
+
+    gw = kafka_gateway()
+    kcat(gw, "-P", "-t", "minbytes", "-p", "0", input="first\n")
+    r = raw(gw)
+    r.sock.settimeout(30)
+    started = time.monotonic()
+    corr = r.request(1, 4, _fetch_v4("minbytes", 1, 3000, 1000))
+    kcat(gw, "-P", "-t", "minbytes", "-p", "0", input="tiny\n")
+    frame = r.read_frame()
+    waited = time.monotonic() - started
+    assert struct.unpack(">i", frame[:4])[0] == corr
+    assert 2.7 <= waited < 10, f"answered after {waited:.2f}s, not at the 3 s max wait"
+    assert b"tiny" in frame and b"first" not in frame
+
+    # max_wait 20 s: one small append is not enough; a large one answers at once.
+    started = time.monotonic()
+    corr = r.request(1, 4, _fetch_v4("minbytes", 2, 20_000, 1000))
+    kcat(gw, "-P", "-t", "minbytes", "-p", "0", input="small\n")
+    r.sock.settimeout(1.5)
+    try:
+        early = r.sock.recv(1, socket.MSG_PEEK)
+    except socket.timeout:
+        early = b""
+    assert early == b"", "answered before min_bytes were available"
+    r.sock.settimeout(30)
+    kcat(gw, "-P", "-t", "minbytes", "-p", "0", input="B" * 2000 + "\n")
+    frame = r.read_frame()
+    waited = time.monotonic() - started
+    assert struct.unpack(">i", frame[:4])[0] == corr
+    assert waited < 10, f"answered after {waited:.2f}s: the 2000-byte append should answer it"
+    assert b"small" in frame and b"B" * 2000 in frame
+    r.close()

@@ -32,6 +32,13 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  * java JmsProbe URL send DEST TEXT [N [TTL_MS]] send N (default 1) persistent TextMessages "TEXT-i"
  *                                               ("TEXT" when N is 1), with a time to live
  * java JmsProbe URL receive DEST TIMEOUT_MS [N] receive up to N messages (default 1), auto-ack
+ * java JmsProbe URL send-keyed DEST TEXT N CUSTOMERS [HEX|- [NAME=VALUE...]]  send N persistent
+ *                                               messages with the string property customerId "c<i % CUSTOMERS>",
+ *                                               the int property seq i and each NAME=VALUE as a string property:
+ *                                               TextMessages "TEXT-i", or BytesMessages of the bytes HEX then
+ *                                               the byte i when HEX is given (not "-")
+ * java JmsProbe URL receive-bodies DEST TIMEOUT_MS N  like receive, and after each RECEIVED line a line
+ *                                               "BODY <hex>" (the bytes of a BytesMessage, the UTF-8 of a TextMessage)
  * java JmsProbe URL pubsub TOPIC TEXT           subscribe, publish TEXT to the topic, receive it
  * java JmsProbe URL receive-noack DEST TIMEOUT_MS N   CLIENT_ACKNOWLEDGE, receive N, never ack
  * java JmsProbe URL receive-selector DEST SELECTOR TIMEOUT_MS N   receive up to N matching SELECTOR
@@ -137,6 +144,14 @@ public final class JmsProbe {
             case "receive":
                 rc = receive(factory, args[2], Long.parseLong(args[3]),
                         args.length > 4 ? Integer.parseInt(args[4]) : 1);
+                break;
+            case "send-keyed":
+                rc = sendKeyed(factory, args[2], args[3], Integer.parseInt(args[4]), Integer.parseInt(args[5]),
+                        args.length > 6 && !args[6].equals("-") ? args[6] : null,
+                        java.util.Arrays.copyOfRange(args, Math.min(7, args.length), args.length));
+                break;
+            case "receive-bodies":
+                rc = receiveBodies(factory, args[2], Long.parseLong(args[3]), Integer.parseInt(args[4]));
                 break;
             case "pubsub":
                 rc = pubsub(factory, args[2], args[3]);
@@ -295,6 +310,91 @@ public final class JmsProbe {
         } finally {
             connection.close();
         }
+    }
+
+    private static int sendKeyed(ActiveMQConnectionFactory factory, String dest, String text, int count,
+            int customers, String hex, String[] extra) throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageProducer producer = session.createProducer(destination(session, dest));
+            producer.setDeliveryMode(DeliveryMode.PERSISTENT);
+            byte[] prefix = hex == null ? null : fromHex(hex);
+            for (int i = 0; i < count; i++) {
+                Message message;
+                if (prefix == null) {
+                    message = session.createTextMessage(text + "-" + i);
+                } else {
+                    BytesMessage bytes = session.createBytesMessage();
+                    bytes.writeBytes(prefix);
+                    bytes.writeByte((byte) i);
+                    message = bytes;
+                }
+                message.setStringProperty("customerId", "c" + (i % customers));
+                message.setIntProperty("seq", i);
+                for (String pair : extra) {
+                    int eq = pair.indexOf('=');
+                    message.setStringProperty(pair.substring(0, eq), pair.substring(eq + 1));
+                }
+                producer.send(message);
+            }
+            System.out.println("OK send-keyed " + count);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static int receiveBodies(ActiveMQConnectionFactory factory, String dest, long timeoutMs, int count)
+            throws JMSException {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer consumer = session.createConsumer(destination(session, dest));
+            int received = 0;
+            while (received < count) {
+                Message message = consumer.receive(timeoutMs);
+                if (message == null) {
+                    break;
+                }
+                print(message);
+                byte[] body;
+                if (message instanceof BytesMessage) {
+                    BytesMessage bytes = (BytesMessage) message;
+                    body = new byte[(int) bytes.getBodyLength()];
+                    bytes.readBytes(body);
+                } else if (message instanceof TextMessage) {
+                    String t = ((TextMessage) message).getText();
+                    body = t == null ? new byte[0] : t.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+                } else {
+                    body = new byte[0];
+                }
+                System.out.println("BODY " + toHex(body));
+                received++;
+            }
+            System.out.println("OK receive-bodies " + received);
+            return received == count ? 0 : 1;
+        } finally {
+            connection.close();
+        }
+    }
+
+    private static byte[] fromHex(String hex) {
+        byte[] out = new byte[hex.length() / 2];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (byte) Integer.parseInt(hex.substring(2 * i, 2 * i + 2), 16);
+        }
+        return out;
+    }
+
+    private static String toHex(byte[] bytes) {
+        StringBuilder out = new StringBuilder();
+        for (byte b : bytes) {
+            out.append(String.format("%02x", b & 0xff));
+        }
+        return out.toString();
     }
 
     private static int receiveNoAck(ActiveMQConnectionFactory factory, String dest, long timeoutMs, int count)
