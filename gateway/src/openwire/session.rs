@@ -40,7 +40,8 @@ pub struct OpenWireSettings {
     pub limits: OpenWireLimits,
     /// `MaxInactivityDuration` offered; zero disables inactivity monitoring.
     pub max_inactivity: Duration,
-    /// Time a new connection has to send its `WireFormatInfo`.
+    /// Time a new connection has to send its `WireFormatInfo`, and then again its
+    /// `ConnectionInfo` (the authentication deadline, whatever inactivity was negotiated).
     pub connect_timeout: Duration,
     /// Checks the `ConnectionInfo` user name and password and hands out the principal whose
     /// rights every producer, send, consumer and destination creation is checked against.
@@ -260,6 +261,9 @@ pub async fn serve<S>(
         }
         Ok(Some(Err(e))) => {
             tracing::debug!(%peer, error = %e, "undecodable first command");
+            // Counted like any later command (a first frame over `max_frame_bytes` is the
+            // cheapest abuse there is).
+            crate::metrics::openwire_codec_error(&e);
             return;
         }
         Ok(None) => return,
@@ -319,7 +323,14 @@ pub async fn serve<S>(
         own_temps: Vec::new(),
         advisory_seq: 0,
     };
-    let outcome = state.run(&mut framed, inactivity, &mut shutdown).await;
+    let outcome = state
+        .run(
+            &mut framed,
+            inactivity,
+            settings.connect_timeout,
+            &mut shutdown,
+        )
+        .await;
     if let Err(failure) = outcome {
         tracing::debug!(%peer, error = %failure.message, "closing OpenWire connection");
         let error = Command::ConnectionError(ow::ConnectionError {
@@ -369,12 +380,18 @@ impl OpenWireSession {
         &mut self,
         framed: &mut Io<S>,
         inactivity: Option<Duration>,
+        auth_timeout: Duration,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), Failure>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let far = Duration::from_secs(86_400 * 365);
+        // Slow-loris guard: a client that negotiated `MaxInactivityDuration=0`, or that keeps
+        // sending KeepAliveInfo, must still log in. Without `ConnectionInfo` in time it is
+        // closed, whatever its inactivity setting (ActiveMQ leaves this to the inactivity
+        // monitor alone).
+        let auth_deadline = Instant::now() + auth_timeout;
         // A peer silent for the whole inactivity duration is gone (ActiveMQ's read check); we
         // keep it alive by writing a KeepAliveInfo after a third of it without output.
         let read_timeout = inactivity.unwrap_or(far);
@@ -418,6 +435,14 @@ impl OpenWireSession {
                 _ = tokio::time::sleep_until(pull_deadline.unwrap_or(Instant::now() + far)),
                     if pull_deadline.is_some() => {
                     self.expire_pulls(framed).await?;
+                }
+                _ = tokio::time::sleep_until(auth_deadline), if self.principal.is_none() => {
+                    crate::metrics::limit_refused("openwire", "handshake_timeout");
+                    return Err(Failure::fatal(
+                        SECURITY_EXCEPTION,
+                        format!("No ConnectionInfo within {} ms: {}",
+                            auth_timeout.as_millis(), self.peer),
+                    ));
                 }
                 _ = tokio::time::sleep_until(read_deadline), if inactivity.is_some() => {
                     return Err(Failure::fatal(
