@@ -4,6 +4,8 @@ as RabbitMQ answers it."""
 
 from __future__ import annotations
 
+import time
+
 import pika
 import pytest
 
@@ -49,6 +51,45 @@ def test_configured_users_are_checked_and_others_refused(make_gateway):
     conn.close()
     log = gw.log_path.read_text()
     assert "s3cret" not in log
+
+
+def test_amqplain_with_py_amqp_against_configured_users(make_gateway):
+    """AMQPLAIN (the mechanism py-amqp, and so Celery and kombu, pick by default) is checked
+    against the configured argon2 hash like PLAIN: the good password logs in and round-trips, a
+    wrong one or an unknown user gets 403 ACCESS_REFUSED."""
+    try:
+        import amqp
+    except ImportError:
+        pytest.fail("py-amqp not installed: run scripts/install-test-deps (tests/requirements.txt)")
+    gw = make_gateway(extra_toml=security_toml(users=USERS))
+
+    def login(user, password):
+        conn = amqp.Connection(host=f"{gw.host}:{gw.amqp_port}", userid=user, password=password,
+                               login_method="AMQPLAIN", connect_timeout=10)
+        conn.connect()
+        return conn
+
+    conn = login("alice", "s3cret")
+    try:
+        # The server offered it and the client used it (py-amqp would fall back to nothing else).
+        assert b"AMQPLAIN" in conn.mechanisms
+        ch = conn.channel()
+        ch.queue_declare("sec.amqplain")
+        ch.basic_publish(amqp.Message(b"by amqplain"), routing_key="sec.amqplain")
+        deadline = time.monotonic() + 5
+        while (msg := ch.basic_get("sec.amqplain", no_ack=True)) is None:
+            assert time.monotonic() < deadline, "nothing on sec.amqplain"
+            time.sleep(0.05)
+        assert msg.body == b"by amqplain"
+    finally:
+        conn.close()
+    for user, password in [("alice", "wrong"), ("mallory", "s3cret")]:
+        with pytest.raises(amqp.exceptions.AccessRefused) as refused:
+            login(user, password)
+        assert refused.value.reply_code == 403
+        assert "ACCESS_REFUSED" in str(refused.value)
+        assert "AMQPLAIN" in str(refused.value)
+    assert "s3cret" not in gw.log_path.read_text()
 
 
 # --- authorization --------------------------------------------------------------------------------
