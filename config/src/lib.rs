@@ -814,7 +814,8 @@ pub struct SecurityConfig {
     /// Most connections open at once authenticated as one configured user (anonymous clients
     /// are not counted); 0 = no limit. Default 0.
     pub max_connections_per_user: u64,
-    /// Most subscriptions one connection may hold at once (STOMP SUBSCRIBE, MQTT topic filters);
+    /// Most subscriptions one connection may hold at once (STOMP SUBSCRIBE, MQTT topic filters,
+    /// AMQP 0-9-1 consumers over all channels, OpenWire consumers other than advisory ones);
     /// 0 = no limit. Default 0.
     pub max_subscriptions_per_connection: u64,
     /// Delay, in milliseconds, before a failed authentication is answered; doubled for each

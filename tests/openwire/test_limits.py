@@ -133,3 +133,24 @@ def test_command_over_max_frame_bytes_is_closed_and_counted(make_gateway, jms):
     assert refusals(gw, "frame_too_large") == before + 2
     got = jms(gw).run("pubsub", "limits.alive", "yes")
     assert got.returncode == 0, got
+
+
+def test_consumers_past_max_subscriptions_per_connection_are_refused(make_gateway, jms):
+    """As ActiveMQ's `maximumConsumersAllowedPerConnection`: the consumer past the limit is
+    refused with an IllegalStateException (a JMSException to the application); the client's
+    advisory consumer does not count, and the connection goes on sending."""
+    gw = make_gateway(extra_toml="[security]\nmax_subscriptions_per_connection = 2\n")
+    before = refusals(gw, "max_subscriptions")
+    got = jms(gw).run("secure", "open:queue:lim.a", "open:topic:lim.b", "open:queue:lim.c",
+                      "send:queue:lim.a")
+    assert got.returncode == 0, got
+    assert got.lines[:2] == ["OK open:queue:lim.a", "OK open:topic:lim.b"], got
+    assert got.lines[2].startswith("DENIED open:queue:lim.c javax.jms.JMSException: "
+                                   "Can't add consumer on connection ID:"), got
+    assert got.lines[2].endswith(": at maximum limit: 2"), got
+    # The connection stayed up: its send after the refusal went through.
+    assert "OK send:queue:lim.a" in got.lines, got
+    assert refusals(gw, "max_subscriptions") == before + 1
+    # Another connection has its own places.
+    again = jms(gw).run("secure", "open:queue:lim.c", "open:queue:lim.d")
+    assert again.lines == ["OK open:queue:lim.c", "OK open:queue:lim.d"], again

@@ -281,3 +281,40 @@ def test_a_refused_publish_in_a_transaction_closes_the_channel_and_nothing_is_co
     method, _, _ = admin.channel().basic_get("orders.eu", auto_ack=True)
     assert method is None  # the staged publish went with the channel
     admin.close()
+
+
+def test_consumers_past_max_subscriptions_per_connection_close_only_their_channel(make_gateway):
+    """`security.max_subscriptions_per_connection` counts basic.consume over all the channels of
+    a connection: the consumer past it closes its channel with 530 NOT_ALLOWED, the connection
+    and its consumers go on, and a cancelled consumer gives its place back."""
+    import urllib.request
+
+    gw = make_gateway(extra_toml="[security]\nmax_subscriptions_per_connection = 2\n")
+    conn = connect(gw, "guest", "guest")
+    first, second = conn.channel(), conn.channel()
+    for ch, queue in ((first, "lim.a"), (second, "lim.b")):
+        ch.queue_declare(queue)
+    tag_a = first.basic_consume("lim.a", lambda *a: None, auto_ack=True)
+    second.basic_consume("lim.b", lambda *a: None, auto_ack=True)
+    third = conn.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as info:
+        third.basic_consume("lim.a", lambda *a: None, auto_ack=True)
+    assert info.value.reply_code == 530
+    assert info.value.reply_text == "NOT_ALLOWED - reached maximum (2) of consumers per connection"
+    assert conn.is_open and first.is_open and second.is_open
+    # A place given back can be taken again.
+    got = []
+    first.basic_cancel(tag_a)
+    fourth = conn.channel()
+    fourth.basic_consume("lim.a", lambda ch, m, p, body: got.append(body), auto_ack=True)
+    fourth.basic_publish("", "lim.a", b"after the cancel")
+    deadline = time.monotonic() + 5
+    while b"after the cancel" not in got:
+        assert time.monotonic() < deadline, got
+        conn.process_data_events(time_limit=0.1)
+    conn.close()
+    with urllib.request.urlopen(f"http://{gw.host}:{gw.admin_port}/metrics", timeout=10) as r:
+        metrics = r.read().decode()
+    counted = [line for line in metrics.splitlines() if line.startswith("gateway_limit_refusals_total{")
+               and 'protocol="amqp"' in line and 'limit="max_subscriptions"' in line]
+    assert len(counted) == 1 and counted[0].endswith(" 1"), counted

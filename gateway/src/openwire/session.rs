@@ -46,6 +46,9 @@ pub struct OpenWireSettings {
     /// Checks the `ConnectionInfo` user name and password and hands out the principal whose
     /// rights every producer, send, consumer and destination creation is checked against.
     pub authenticator: Arc<Authenticator>,
+    /// Most consumers (queue browsers included, advisory consumers not) one connection may
+    /// hold (`security.max_subscriptions_per_connection`); 0 = no limit.
+    pub max_consumers: usize,
 }
 
 /// The broker name shown to clients (`BrokerInfo`, exception messages).
@@ -205,6 +208,8 @@ struct OpenWireSession {
     own_temps: Vec<(String, DestinationKind)>,
     /// Sequence of the advisory messages sent on this connection.
     advisory_seq: i64,
+    /// `OpenWireSettings::max_consumers`.
+    max_consumers: usize,
 }
 
 type Io<S> = Framed<S, OpenWireCodec>;
@@ -322,6 +327,7 @@ pub async fn serve<S>(
         advisory_consumers: Vec::new(),
         own_temps: Vec::new(),
         advisory_seq: 0,
+        max_consumers: settings.max_consumers,
     };
     let outcome = state
         .run(
@@ -724,6 +730,34 @@ impl OpenWireSession {
         self.engine.queue_info(name).is_some()
     }
 
+    /// Refuses one consumer more than `max_consumers`, as ActiveMQ's
+    /// `maximumConsumersAllowedPerConnection` does (advisory consumers are not counted; the
+    /// connection stays).
+    fn check_consumer_limit(&self) -> Result<(), Failure> {
+        let limit = self.max_consumers;
+        if limit == 0 {
+            return Ok(());
+        }
+        let advisory = self
+            .consumers
+            .values()
+            .filter(|c| c.destination.as_ref().is_some_and(convert::is_advisory))
+            .count();
+        if self.consumers.len().saturating_sub(advisory) < limit {
+            return Ok(());
+        }
+        crate::metrics::limit_refused("openwire", "max_subscriptions");
+        let connection = self
+            .connection_id
+            .as_ref()
+            .and_then(|c| c.value.clone())
+            .unwrap_or_default();
+        Err(Failure::jms(
+            "java.lang.IllegalStateException",
+            format!("Can't add consumer on connection {connection}: at maximum limit: {limit}"),
+        ))
+    }
+
     fn on_consumer_info(&mut self, info: ow::ConsumerInfo) -> Result<(), Failure> {
         self.require_connection()?;
         let Some(id) = info.consumer_id.clone() else {
@@ -738,6 +772,9 @@ impl OpenWireSession {
                 "ConsumerInfo without a destination",
             ));
         };
+        if !convert::is_advisory(&destination) && !self.consumers.contains_key(&id) {
+            self.check_consumer_limit()?;
+        }
         if info.browser {
             return self.browse(&info, id, destination);
         }
