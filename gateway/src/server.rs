@@ -244,6 +244,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         authenticator: authenticator.clone(),
         max_subscriptions: usize::try_from(config.security.max_subscriptions_per_connection)
             .unwrap_or(usize::MAX),
+        create_needs_admin: config.security.implicit_create_needs_admin,
     });
     for (bind, tls) in with_tls(
         stomp_cfg.enabled,
