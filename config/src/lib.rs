@@ -814,9 +814,14 @@ pub struct SecurityConfig {
     /// Most connections open at once authenticated as one configured user (anonymous clients
     /// are not counted); 0 = no limit. Default 0.
     pub max_connections_per_user: u64,
-    /// Most subscriptions one connection may hold at once (STOMP SUBSCRIBE, MQTT topic filters);
+    /// Most subscriptions one connection may hold at once (STOMP SUBSCRIBE, MQTT topic filters,
+    /// AMQP 0-9-1 consumers over all channels, OpenWire consumers other than advisory ones);
     /// 0 = no limit. Default 0.
     pub max_subscriptions_per_connection: u64,
+    /// Whether a STOMP SEND or SUBSCRIBE that brings a queue into being needs the `admin`
+    /// right on it besides `write` / `read`, as on ActiveMQ (and as a queue's first use over
+    /// OpenWire or AMQP does here). Default `true`.
+    pub implicit_create_needs_admin: bool,
     /// Delay, in milliseconds, before a failed authentication is answered; doubled for each
     /// further failure from the same source address within a minute, up to 30 s.
     /// 0 = answer at once. Default 1000.
@@ -830,6 +835,7 @@ impl Default for SecurityConfig {
             max_connections_per_address: 0,
             max_connections_per_user: 0,
             max_subscriptions_per_connection: 0,
+            implicit_create_needs_admin: true,
             auth_failure_delay_ms: 1000,
         }
     }

@@ -43,6 +43,7 @@ const SECURITY_KEYS: &[&str] = &[
     "max_connections_per_address",
     "max_connections_per_user",
     "max_subscriptions_per_connection",
+    "implicit_create_needs_admin",
     "auth_failure_delay_ms",
 ];
 const USER_KEYS: &[&str] = &["name", "password_hash", "groups", "scram_sha256"];
@@ -1046,6 +1047,11 @@ fn security(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut SecurityConfig) {
         "max_subscriptions_per_connection",
         NON_NEGATIVE,
         &mut out.max_subscriptions_per_connection,
+    );
+    cx.boolean(
+        t,
+        "implicit_create_needs_admin",
+        &mut out.implicit_create_needs_admin,
     );
     cx.int(
         t,

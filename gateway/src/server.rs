@@ -245,6 +245,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         authenticator: authenticator.clone(),
         max_subscriptions: usize::try_from(config.security.max_subscriptions_per_connection)
             .unwrap_or(usize::MAX),
+        create_needs_admin: config.security.implicit_create_needs_admin,
     });
     for (bind, tls) in with_tls(
         stomp_cfg.enabled,
@@ -435,6 +436,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 connect_timeout: Duration::from_millis(amqp_cfg.connect_timeout_ms),
                 max_message_bytes: 128 * 1024 * 1024,
                 authenticator: authenticator.clone(),
+                max_consumers: usize::try_from(config.security.max_subscriptions_per_connection)
+                    .unwrap_or(usize::MAX),
             }),
             amqp091_broker,
         });
@@ -470,6 +473,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             max_inactivity: Duration::from_millis(openwire_cfg.max_inactivity_ms),
             connect_timeout: Duration::from_millis(openwire_cfg.connect_timeout_ms),
             authenticator: authenticator.clone(),
+            max_consumers: usize::try_from(config.security.max_subscriptions_per_connection)
+                .unwrap_or(usize::MAX),
         });
         // One set of temporary destinations for both listeners (ssl:// 61617 is the TLS twin).
         let shared = Arc::new(OpenWireShared::default());

@@ -134,6 +134,21 @@ def test_packet_too_large_closes(make_broker, raw, mqtt, version):
     ok = mqtt(b)
     ok.publish(topic, b"small", qos=1)
     assert watcher.get().payload == b"small"
+    if isinstance(b, m.MqttGateway):  # mosquitto has no such counter
+        assert limit_refusals(b, "mqtt", "frame_too_large") == 1
+
+
+def limit_refusals(gw, protocol: str, limit: str) -> int:
+    """`gateway_limit_refusals_total{protocol, limit}` from /metrics (0 when absent)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{gw.host}:{gw.admin_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    for line in text.splitlines():
+        if (line.startswith("gateway_limit_refusals_total{") and f'protocol="{protocol}"' in line
+                and f'limit="{limit}"' in line):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
 
 
 @pytest.mark.parametrize("version", [4, 5])

@@ -4,6 +4,8 @@ as RabbitMQ answers it."""
 
 from __future__ import annotations
 
+import time
+
 import pika
 import pytest
 
@@ -49,6 +51,45 @@ def test_configured_users_are_checked_and_others_refused(make_gateway):
     conn.close()
     log = gw.log_path.read_text()
     assert "s3cret" not in log
+
+
+def test_amqplain_with_py_amqp_against_configured_users(make_gateway):
+    """AMQPLAIN (the mechanism py-amqp, and so Celery and kombu, pick by default) is checked
+    against the configured argon2 hash like PLAIN: the good password logs in and round-trips, a
+    wrong one or an unknown user gets 403 ACCESS_REFUSED."""
+    try:
+        import amqp
+    except ImportError:
+        pytest.fail("py-amqp not installed: run scripts/install-test-deps (tests/requirements.txt)")
+    gw = make_gateway(extra_toml=security_toml(users=USERS))
+
+    def login(user, password):
+        conn = amqp.Connection(host=f"{gw.host}:{gw.amqp_port}", userid=user, password=password,
+                               login_method="AMQPLAIN", connect_timeout=10)
+        conn.connect()
+        return conn
+
+    conn = login("alice", "s3cret")
+    try:
+        # The server offered it and the client used it (py-amqp would fall back to nothing else).
+        assert b"AMQPLAIN" in conn.mechanisms
+        ch = conn.channel()
+        ch.queue_declare("sec.amqplain")
+        ch.basic_publish(amqp.Message(b"by amqplain"), routing_key="sec.amqplain")
+        deadline = time.monotonic() + 5
+        while (msg := ch.basic_get("sec.amqplain", no_ack=True)) is None:
+            assert time.monotonic() < deadline, "nothing on sec.amqplain"
+            time.sleep(0.05)
+        assert msg.body == b"by amqplain"
+    finally:
+        conn.close()
+    for user, password in [("alice", "wrong"), ("mallory", "s3cret")]:
+        with pytest.raises(amqp.exceptions.AccessRefused) as refused:
+            login(user, password)
+        assert refused.value.reply_code == 403
+        assert "ACCESS_REFUSED" in str(refused.value)
+        assert "AMQPLAIN" in str(refused.value)
+    assert "s3cret" not in gw.log_path.read_text()
 
 
 # --- authorization --------------------------------------------------------------------------------
@@ -240,3 +281,40 @@ def test_a_refused_publish_in_a_transaction_closes_the_channel_and_nothing_is_co
     method, _, _ = admin.channel().basic_get("orders.eu", auto_ack=True)
     assert method is None  # the staged publish went with the channel
     admin.close()
+
+
+def test_consumers_past_max_subscriptions_per_connection_close_only_their_channel(make_gateway):
+    """`security.max_subscriptions_per_connection` counts basic.consume over all the channels of
+    a connection: the consumer past it closes its channel with 530 NOT_ALLOWED, the connection
+    and its consumers go on, and a cancelled consumer gives its place back."""
+    import urllib.request
+
+    gw = make_gateway(extra_toml="[security]\nmax_subscriptions_per_connection = 2\n")
+    conn = connect(gw, "guest", "guest")
+    first, second = conn.channel(), conn.channel()
+    for ch, queue in ((first, "lim.a"), (second, "lim.b")):
+        ch.queue_declare(queue)
+    tag_a = first.basic_consume("lim.a", lambda *a: None, auto_ack=True)
+    second.basic_consume("lim.b", lambda *a: None, auto_ack=True)
+    third = conn.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as info:
+        third.basic_consume("lim.a", lambda *a: None, auto_ack=True)
+    assert info.value.reply_code == 530
+    assert info.value.reply_text == "NOT_ALLOWED - reached maximum (2) of consumers per connection"
+    assert conn.is_open and first.is_open and second.is_open
+    # A place given back can be taken again.
+    got = []
+    first.basic_cancel(tag_a)
+    fourth = conn.channel()
+    fourth.basic_consume("lim.a", lambda ch, m, p, body: got.append(body), auto_ack=True)
+    fourth.basic_publish("", "lim.a", b"after the cancel")
+    deadline = time.monotonic() + 5
+    while b"after the cancel" not in got:
+        assert time.monotonic() < deadline, got
+        conn.process_data_events(time_limit=0.1)
+    conn.close()
+    with urllib.request.urlopen(f"http://{gw.host}:{gw.admin_port}/metrics", timeout=10) as r:
+        metrics = r.read().decode()
+    counted = [line for line in metrics.splitlines() if line.startswith("gateway_limit_refusals_total{")
+               and 'protocol="amqp"' in line and 'limit="max_subscriptions"' in line]
+    assert len(counted) == 1 and counted[0].endswith(" 1"), counted

@@ -13,6 +13,19 @@ from gwtest.gateway import check_binary
 from gwtest.raw import RawStomp
 
 
+def limit_refusals(gw, protocol: str, limit: str) -> int:
+    """`gateway_limit_refusals_total{protocol, limit}` from /metrics (0 when absent)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{gw.host}:{gw.admin_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    for line in text.splitlines():
+        if (line.startswith("gateway_limit_refusals_total{") and f'protocol="{protocol}"' in line
+                and f'limit="{limit}"' in line):
+            return int(float(line.rsplit(" ", 1)[1]))
+    return 0
+
+
 def limits_toml(total: int = 0, per_address: int = 0) -> str:
     return (
         "[security]\n"
@@ -78,6 +91,8 @@ def test_total_limit_counts_every_listener(make_mqtt_gateway, raw_mqtt):
         assert extra.expect_closed(2.0) == []
         mqtt_peer.publish("limits/t", b"x", qos=1, pid=1)
         assert mqtt_peer.expect(m.PUBACK).pid == 1
+        # Counted on the listener that refused it (the admin scrape is no broker connection).
+        assert limit_refusals(gw, "mqtt", "max_connections") >= 1
     finally:
         stomp_peer.close()
 
@@ -146,6 +161,8 @@ def test_per_user_limit_refuses_in_each_protocol(make_mqtt_gateway, raw_mqtt):
             r = raw_mqtt(gw, version=version)
             r.send(m.connect_packet(m.new_id(), version=version, username="alice", password="pw"))
             assert [(p.type, p.reason) for p in r.expect_closed()] == [(m.CONNACK, code)]
+        assert limit_refusals(gw, "stomp", "max_connections_per_user") == 1
+        assert limit_refusals(gw, "mqtt", "max_connections_per_user") == 2
     finally:
         first.close()
     # The place comes back when the connection ends.

@@ -22,7 +22,8 @@ USERS = {
     "consumer": ("c-pass", ["readers"]),
 }
 ACL = [
-    {"queue": "orders.>", "read": ["readers", "admins"], "write": ["writers", "admins"]},
+    {"queue": "orders.>", "read": ["readers", "admins"], "write": ["writers", "admins"],
+     "admin": ["admins"]},
     {"topic": "prices.>", "read": ["*"], "write": ["admins"]},
 ]
 
@@ -109,10 +110,28 @@ def test_guest_refused_from_non_loopback_peer(make_gateway):
 
 @pytest.fixture
 def secured(make_gateway):
-    return make_gateway(
+    gw = make_gateway(
         overrides={"server": {"log_level": "debug"}},
         extra_toml=security_toml(users=USERS, authorization=ACL),
     )
+    # As on a secured ActiveMQ, an administrator creates the queues the others use (creating
+    # one by first use needs `admin`).
+    create_queues(gw, "orders.eu", "orders.us")
+    return gw
+
+
+def create_queues(gw, *names, headers=None):
+    r = RawStomp(gw.host, gw.stomp_port)
+    try:
+        r.connect(headers=headers or {"login": "alice", "passcode": "s3cret"})
+        for i, name in enumerate(names):
+            r.send_frame("SUBSCRIBE", {"destination": f"/queue/{name}", "id": f"c{i}", "receipt": f"c{i}"})
+            r.wait_receipt(f"c{i}")
+            # Gone before anyone sends: it must take none of the test's messages.
+            r.send_frame("UNSUBSCRIBE", {"id": f"c{i}", "receipt": f"u{i}"})
+            r.wait_receipt(f"u{i}")
+    finally:
+        r.close()
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
@@ -243,3 +262,35 @@ def test_unauthorized_message_never_reaches_consumers(secured, client, raw):
     consumer.listener.wait(lambda: len(consumer.listener.messages) >= 1, 5.0, "MESSAGE")
     time.sleep(0.3)
     assert [m.body for m in consumer.listener.messages] == ["real"]
+
+
+def test_creating_a_queue_by_first_use_needs_admin(secured, raw):
+    """As ActiveMQ's STOMP transport: SEND or SUBSCRIBE to a queue that does not exist yet needs
+    `admin` besides `write` / `read`; once it exists, `write` / `read` are enough. The
+    connection stays."""
+    r = raw(secured)
+    r.connect(headers={"login": "producer", "passcode": "p-pass"})
+    r.send_frame("SEND", {"destination": "/queue/orders.new", "receipt": "r1"}, "x")
+    err = r.expect("ERROR")
+    assert err.headers["message"] == "User producer is not authorized to create: queue://orders.new"
+    assert err.headers.get("receipt-id") == "r1"
+    c = raw(secured)
+    c.connect(headers={"login": "consumer", "passcode": "c-pass"})
+    c.send_frame("SUBSCRIBE", {"destination": "/queue/orders.new", "id": "s1", "receipt": "s1"})
+    assert c.expect("ERROR").headers["message"] == (
+        "User consumer is not authorized to create: queue://orders.new")
+    create_queues(secured, "orders.new")
+    r.send_frame("SEND", {"destination": "/queue/orders.new", "receipt": "r2"}, "y")
+    r.wait_receipt("r2")
+    c.send_frame("SUBSCRIBE", {"destination": "/queue/orders.new", "id": "s2", "receipt": "s2"})
+    c.wait_receipt("s2")
+    assert c.expect("MESSAGE").body == b"y"
+
+
+def test_implicit_create_needs_admin_can_be_turned_off(make_gateway, raw):
+    gw = make_gateway(extra_toml=security_toml(users=USERS, authorization=ACL).replace(
+        "[security]\n", "[security]\nimplicit_create_needs_admin = false\n"))
+    r = raw(gw)
+    r.connect(headers={"login": "producer", "passcode": "p-pass"})
+    r.send_frame("SEND", {"destination": "/queue/orders.free", "receipt": "r1"}, "x")
+    r.wait_receipt("r1")

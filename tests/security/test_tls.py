@@ -25,7 +25,9 @@ USERS = {
     "alice": (None, ["admins"]),  # certificate login only
     "bob": ("bob-pass", ["users"]),
 }
-ACL = [{"queue": "secure.>", "read": ["admins", "users"], "write": ["admins", "users"]},
+# `admin` too: a STOMP SEND or SUBSCRIBE that creates a queue needs it, as on ActiveMQ.
+ACL = [{"queue": "secure.>", "read": ["admins", "users"], "write": ["admins", "users"],
+        "admin": ["admins", "users"]},
        {"topic": "secure.>", "read": ["admins", "users"], "write": ["admins", "users"]}]
 
 

@@ -55,6 +55,9 @@ pub struct Amqp091Settings {
     pub max_message_bytes: u64,
     /// Who may connect (shared by every protocol).
     pub authenticator: Arc<crate::security::Authenticator>,
+    /// Most consumers one connection may hold over all its channels
+    /// (`security.max_subscriptions_per_connection`); 0 = no limit.
+    pub max_consumers: usize,
 }
 
 /// The pseudo-queue of RabbitMQ's direct reply-to.
@@ -1742,6 +1745,22 @@ impl Connection {
         }
     }
 
+    /// Refuses one consumer more than `security.max_subscriptions_per_connection` allows (over
+    /// every channel, stream consumers included): the channel closes with 530 NOT_ALLOWED, in
+    /// the words of RabbitMQ's `consumer_max_per_channel` refusal; the connection stays.
+    fn check_consumer_limit(&self, method: &Method) -> Result<(), Fault> {
+        let limit = self.settings.max_consumers;
+        if limit == 0 || self.consumers.len() + self.stream_consumers.len() < limit {
+            return Ok(());
+        }
+        crate::metrics::limit_refused("amqp", "max_subscriptions");
+        Err(Fault::channel(
+            reply_code::NOT_ALLOWED,
+            format!("reached maximum ({limit}) of consumers per connection"),
+            method,
+        ))
+    }
+
     fn basic_consume(
         &mut self,
         channel: u16,
@@ -1754,6 +1773,7 @@ impl Connection {
             self.queue_name(channel, &m.queue, method)?
         };
         self.authorize(Action::Read, &Destination::queue(queue.clone()), method)?;
+        self.check_consumer_limit(method)?;
         self.check_lock(&queue, method)?;
         let Some(info) = self.engine.queue_info(&queue) else {
             return Err(Fault::channel(

@@ -383,6 +383,11 @@ async fn sasl_step(
                     *state = SaslState::Done(principal);
                     Ok(server_final)
                 }
+                // The proof was right but the user has no place left: say so, as PLAIN does.
+                Err(e @ AuthError::TooManyConnections { .. }) => {
+                    authenticator.failed(peer, &e).await;
+                    Err(refused(e))
+                }
                 Err(e) => {
                     authenticator.failed(peer, &e).await;
                     Err(SaslFailure(format!(

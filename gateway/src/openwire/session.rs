@@ -40,11 +40,15 @@ pub struct OpenWireSettings {
     pub limits: OpenWireLimits,
     /// `MaxInactivityDuration` offered; zero disables inactivity monitoring.
     pub max_inactivity: Duration,
-    /// Time a new connection has to send its `WireFormatInfo`.
+    /// Time a new connection has to send its `WireFormatInfo`, and then again its
+    /// `ConnectionInfo` (the authentication deadline, whatever inactivity was negotiated).
     pub connect_timeout: Duration,
     /// Checks the `ConnectionInfo` user name and password and hands out the principal whose
     /// rights every producer, send, consumer and destination creation is checked against.
     pub authenticator: Arc<Authenticator>,
+    /// Most consumers (queue browsers included, advisory consumers not) one connection may
+    /// hold (`security.max_subscriptions_per_connection`); 0 = no limit.
+    pub max_consumers: usize,
 }
 
 /// The broker name shown to clients (`BrokerInfo`, exception messages).
@@ -207,6 +211,8 @@ struct OpenWireSession {
     own_temps: Vec<(String, DestinationKind)>,
     /// Sequence of the advisory messages sent on this connection.
     advisory_seq: i64,
+    /// `OpenWireSettings::max_consumers`.
+    max_consumers: usize,
 }
 
 type Io<S> = Framed<S, OpenWireCodec>;
@@ -263,6 +269,9 @@ pub async fn serve<S>(
         }
         Ok(Some(Err(e))) => {
             tracing::debug!(%peer, error = %e, "undecodable first command");
+            // Counted like any later command (a first frame over `max_frame_bytes` is the
+            // cheapest abuse there is).
+            crate::metrics::openwire_codec_error(&e);
             return;
         }
         Ok(None) => return,
@@ -321,8 +330,16 @@ pub async fn serve<S>(
         advisory_consumers: Vec::new(),
         own_temps: Vec::new(),
         advisory_seq: 0,
+        max_consumers: settings.max_consumers,
     };
-    let outcome = state.run(&mut framed, inactivity, &mut shutdown).await;
+    let outcome = state
+        .run(
+            &mut framed,
+            inactivity,
+            settings.connect_timeout,
+            &mut shutdown,
+        )
+        .await;
     if let Err(failure) = outcome {
         tracing::debug!(%peer, error = %failure.message, "closing OpenWire connection");
         let error = Command::ConnectionError(ow::ConnectionError {
@@ -372,12 +389,18 @@ impl OpenWireSession {
         &mut self,
         framed: &mut Io<S>,
         inactivity: Option<Duration>,
+        auth_timeout: Duration,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), Failure>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let far = Duration::from_secs(86_400 * 365);
+        // Slow-loris guard: a client that negotiated `MaxInactivityDuration=0`, or that keeps
+        // sending KeepAliveInfo, must still log in. Without `ConnectionInfo` in time it is
+        // closed, whatever its inactivity setting (ActiveMQ leaves this to the inactivity
+        // monitor alone).
+        let auth_deadline = Instant::now() + auth_timeout;
         // A peer silent for the whole inactivity duration is gone (ActiveMQ's read check); we
         // keep it alive by writing a KeepAliveInfo after a third of it without output.
         let read_timeout = inactivity.unwrap_or(far);
@@ -421,6 +444,14 @@ impl OpenWireSession {
                 _ = tokio::time::sleep_until(pull_deadline.unwrap_or(Instant::now() + far)),
                     if pull_deadline.is_some() => {
                     self.expire_pulls(framed).await?;
+                }
+                _ = tokio::time::sleep_until(auth_deadline), if self.principal.is_none() => {
+                    crate::metrics::limit_refused("openwire", "handshake_timeout");
+                    return Err(Failure::fatal(
+                        SECURITY_EXCEPTION,
+                        format!("No ConnectionInfo within {} ms: {}",
+                            auth_timeout.as_millis(), self.peer),
+                    ));
                 }
                 _ = tokio::time::sleep_until(read_deadline), if inactivity.is_some() => {
                     return Err(Failure::fatal(
@@ -695,6 +726,34 @@ impl OpenWireSession {
         self.engine.queue_info(name).is_some()
     }
 
+    /// Refuses one consumer more than `max_consumers`, as ActiveMQ's
+    /// `maximumConsumersAllowedPerConnection` does (advisory consumers are not counted; the
+    /// connection stays).
+    fn check_consumer_limit(&self) -> Result<(), Failure> {
+        let limit = self.max_consumers;
+        if limit == 0 {
+            return Ok(());
+        }
+        let advisory = self
+            .consumers
+            .values()
+            .filter(|c| c.destination.as_ref().is_some_and(convert::is_advisory))
+            .count();
+        if self.consumers.len().saturating_sub(advisory) < limit {
+            return Ok(());
+        }
+        crate::metrics::limit_refused("openwire", "max_subscriptions");
+        let connection = self
+            .connection_id
+            .as_ref()
+            .and_then(|c| c.value.clone())
+            .unwrap_or_default();
+        Err(Failure::jms(
+            "java.lang.IllegalStateException",
+            format!("Can't add consumer on connection {connection}: at maximum limit: {limit}"),
+        ))
+    }
+
     fn on_consumer_info(&mut self, info: ow::ConsumerInfo) -> Result<(), Failure> {
         self.require_connection()?;
         let Some(id) = info.consumer_id.clone() else {
@@ -709,6 +768,9 @@ impl OpenWireSession {
                 "ConsumerInfo without a destination",
             ));
         };
+        if !convert::is_advisory(&destination) && !self.consumers.contains_key(&id) {
+            self.check_consumer_limit()?;
+        }
         if info.browser {
             return self.browse(&info, id, destination);
         }

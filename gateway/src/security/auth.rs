@@ -650,7 +650,17 @@ impl Authenticator {
     /// Answers a failed authentication that did not go through
     /// [`Authenticator::authenticate`] (a SCRAM proof that did not match): logs it and waits
     /// out the back-off for the peer's address.
+    ///
+    /// Counted and logged as [`Authenticator::authenticate`] does: a refusal for the per-user
+    /// limit is `max_connections_per_user` (not a failed login: no back-off), anything else is
+    /// `auth_failure`, answered after the back-off.
     pub async fn failed(&self, peer: &PeerInfo, reason: &AuthError) {
+        if let AuthError::TooManyConnections { .. } = reason {
+            tracing::info!(peer = %peer.addr, reason = %reason, "connection refused");
+            crate::connections::limit_refused("max_connections_per_user");
+            return;
+        }
+        crate::connections::limit_refused("auth_failure");
         let delay = self.record_failure(peer.addr.ip());
         tracing::info!(peer = %peer.addr, reason = %reason, delay_ms = delay.as_millis() as u64,
             "authentication failed");

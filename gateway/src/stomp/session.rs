@@ -45,6 +45,9 @@ pub struct StompSettings {
     /// Most subscriptions one connection may hold (`security.max_subscriptions_per_connection`);
     /// 0 = no limit.
     pub max_subscriptions: usize,
+    /// Whether a SEND or SUBSCRIBE that brings a queue into being also needs `admin` on it
+    /// (`security.implicit_create_needs_admin`, as ActiveMQ's STOMP transport).
+    pub create_needs_admin: bool,
 }
 
 /// A protocol failure that ends the connection with an ERROR frame.
@@ -131,6 +134,7 @@ struct StompSession {
     temps: TempNames,
     principal: Principal,
     max_subscriptions: usize,
+    create_needs_admin: bool,
     user: Option<String>,
     pending: FuturesOrdered<PendingOp>,
     disconnecting: bool,
@@ -296,6 +300,7 @@ pub async fn serve<S>(
         },
         principal,
         max_subscriptions: settings.max_subscriptions,
+        create_needs_admin: settings.create_needs_admin,
         pending: FuturesOrdered::new(),
         disconnecting: false,
     };
@@ -636,11 +641,33 @@ impl StompSession {
         self.resolve(parsed).map_err(|e| Fatal::engine(e, frame))
     }
 
+    /// As ActiveMQ's `AuthorizationBroker::addDestination` under its STOMP transport: a SEND
+    /// or SUBSCRIBE that brings a queue into being (it does not exist yet) needs `admin` on it,
+    /// as the same queue's first use over OpenWire or AMQP does. Temporary queues belong to
+    /// their connection; the engine keeps no topic objects, so naming a topic creates nothing.
+    fn check_create(&self, destination: &Destination, frame: &StompFrame) -> Result<(), Fatal> {
+        // The cheap tests first: without authorization entries everyone has admin, and a
+        // SEND costs no queue lookup.
+        if !self.create_needs_admin
+            || destination.kind != DestinationKind::Queue
+            || destination.name.starts_with(routes::TEMP_PREFIX)
+            || routes::address::is_pattern(&destination.name)
+            || self.principal.may(Action::Admin, destination)
+            || self.engine.engine().queue_info(&destination.name).is_some()
+        {
+            return Ok(());
+        }
+        self.principal
+            .check(Action::Admin, destination)
+            .map_err(|e| Fatal::denied(e, frame))
+    }
+
     async fn on_send(&mut self, frame: &StompFrame) -> Result<Durability, Fatal> {
         let destination = self.destination(frame)?;
         self.principal
             .check(Action::Write, &destination)
             .map_err(|e| Fatal::denied(e, frame))?;
+        self.check_create(&destination, frame)?;
         let reply_to = match frame.header("reply-to") {
             None => None,
             Some(text) => match convert::parse_destination(text) {
@@ -709,6 +736,7 @@ impl StompSession {
         self.principal
             .check(Action::Read, &destination)
             .map_err(|e| Fatal::denied(e, frame))?;
+        self.check_create(&destination, frame)?;
         let durable_name = frame
             .header("activemq.subscriptionName")
             .or_else(|| frame.header("durable-subscription-name"))

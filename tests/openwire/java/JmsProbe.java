@@ -779,6 +779,10 @@ public final class JmsProbe {
             case "produce":
                 session.createProducer(destination(session, parts[1])).close();
                 break;
+            case "open":
+                // A consumer kept open until the connection closes (per-connection limits).
+                session.createConsumer(destination(session, parts[1]));
+                break;
             case "consume": {
                 MessageConsumer consumer = session.createConsumer(destination(session, parts[1]));
                 Message message = consumer.receive(2000);
