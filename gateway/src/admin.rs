@@ -265,8 +265,13 @@ impl From<EngineError> for ApiError {
 type ApiResult = Result<Json<Value>, ApiError>;
 
 async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
+    let stream_bytes = state
+        .streams
+        .log
+        .get()
+        .map_or(0, |log| m::stream_bytes(log));
     if let Some(engine) = state.engine.get() {
-        m::refresh(engine, &state.data_dir, &state.labels);
+        m::refresh(engine, &state.data_dir, stream_bytes, &state.labels);
     }
     if let Some(log) = state.streams.log.get() {
         m::refresh_streams(
@@ -357,6 +362,8 @@ async fn overview(State(state): State<Arc<AdminState>>) -> ApiResult {
         "memory_used_bytes": g.memory_used,
         "memory_limit_bytes": g.memory_limit,
         "store_used_bytes": g.journal.bytes + engine.paged_bytes(),
+        "data_dir_used_bytes": (g.journal.bytes + engine.paged_bytes())
+            .saturating_add(state.streams.log.get().map_or(0, |log| m::stream_bytes(log))),
         "store_limit_bytes": g.disk_limit,
         "durable_subscriptions": g.durable_subscriptions,
         "inactive_durable_subscriptions": g.inactive_durable_subscriptions,

@@ -102,6 +102,9 @@ pub const MEMORY_LIMIT_BYTES: &str = "gateway_memory_limit_bytes";
 
 /// Gauge: bytes of journal segment files plus spill files of paged-out messages.
 pub const STORE_USED_BYTES: &str = "gateway_store_used_bytes";
+/// Gauge: bytes the gateway keeps in its data directory: the store's (journal segments and
+/// spill files) plus the stream segment files of the log.
+pub const DATA_DIR_USED_BYTES: &str = "gateway_data_dir_used_bytes";
 /// Gauge: `broker.disk_limit_bytes` (0 = none).
 pub const STORE_LIMIT_BYTES: &str = "gateway_store_limit_bytes";
 /// Gauge: store use against its limit (or, with no limit, against used + free disk), 0 to 1.
@@ -336,6 +339,11 @@ fn describe() {
         "Bytes of journal segment files and of spill files of paged-out messages."
     );
     g!(
+        DATA_DIR_USED_BYTES,
+        Unit::Bytes,
+        "Bytes in the data directory: journal segments, spill files and stream segment files."
+    );
+    g!(
         DESTINATION_PRODUCERS,
         Unit::Count,
         "Producers of the destination: open sessions that have sent to it."
@@ -521,7 +529,9 @@ pub struct QueueLabels {
 }
 
 /// Reads the engine's state into the gauges and counters (called before each render).
-pub fn refresh(engine: &Engine, data_dir: &Path, labels: &QueueLabels) {
+/// `stream_bytes` is the size of the log's segment files ([`stream_bytes`]), part of the data
+/// directory's use.
+pub fn refresh(engine: &Engine, data_dir: &Path, stream_bytes: u64, labels: &QueueLabels) {
     let queues = engine.queue_stats();
     let mut now_seen = HashSet::with_capacity(queues.len());
     let mut held = 0u64;
@@ -603,11 +613,20 @@ pub fn refresh(engine: &Engine, data_dir: &Path, labels: &QueueLabels) {
     if let Some(total) = total {
         metrics::gauge!(DATA_DIR_TOTAL_BYTES).set(total as f64);
     }
-    let used = store_used as f64;
+    let data_dir_used = store_used.saturating_add(stream_bytes);
+    metrics::gauge!(DATA_DIR_USED_BYTES).set(data_dir_used as f64);
+    // With a limit, the ratio is of what the limit governs (the journal and spill files: past
+    // it producers are flow-controlled). Without one, it is how full the disk is for the
+    // gateway: everything it keeps there, streams included, against that plus the free space.
     let capacity = if g.disk_limit > 0 {
         Some(g.disk_limit as f64)
     } else {
-        free.map(|f| used + f as f64)
+        free.map(|f| data_dir_used as f64 + f as f64)
+    };
+    let used = if g.disk_limit > 0 {
+        store_used as f64
+    } else {
+        data_dir_used as f64
     };
     if let Some(capacity) = capacity.filter(|c| *c > 0.0) {
         metrics::gauge!(STORE_USAGE_RATIO).set((used / capacity).min(1.0));
@@ -725,6 +744,20 @@ fn set_gauge(
         .collect();
     metrics::gauge!(name, owned).set(v);
     series.push((name, labels));
+}
+
+/// Bytes of every stream partition's segment files.
+pub fn stream_bytes(log: &routes::store::log::Log) -> u64 {
+    let mut total = 0u64;
+    for stream in log.streams() {
+        let Some(cfg) = log.stream_config(&stream) else {
+            continue;
+        };
+        for partition in 0..cfg.partitions {
+            total = total.saturating_add(log.partition_size_bytes(&stream, partition).unwrap_or(0));
+        }
+    }
+    total
 }
 
 /// Reads streams, consumer groups and routes into their gauges (called before each render):
