@@ -60,6 +60,17 @@ pub const QUEUE_EXPIRED_TOTAL: &str = "gateway_queue_expired_messages_total";
 /// Counter: seconds acknowledged messages spent from send to acknowledgement, summed.
 pub const QUEUE_RESIDENCE_SECONDS_TOTAL: &str = "gateway_queue_residence_seconds_total";
 
+// --- per topic (label `topic`) ---------------------------------------------------------------
+
+/// Counter: messages published to the topic.
+pub const TOPIC_ENQUEUED_TOTAL: &str = "gateway_topic_enqueued_messages_total";
+/// Gauge: subscriptions (durable or not, wildcard ones included) matching the topic.
+pub const TOPIC_SUBSCRIPTIONS: &str = "gateway_topic_subscriptions";
+/// Gauge: open consumers of those subscriptions.
+pub const TOPIC_CONSUMERS: &str = "gateway_topic_consumers";
+/// Gauge: messages of those subscriptions delivered and not yet acknowledged.
+pub const TOPIC_UNACKED_MESSAGES: &str = "gateway_topic_unacked_messages";
+
 // --- connections (labels `protocol`, `listener`) ---------------------------------------------
 
 /// Gauge: open connections.
@@ -272,6 +283,26 @@ fn describe() {
         QUEUE_RESIDENCE_SECONDS_TOTAL,
         Unit::Seconds,
         "Seconds from send to acknowledgement, summed over acknowledged messages."
+    );
+    c!(
+        TOPIC_ENQUEUED_TOTAL,
+        Unit::Count,
+        "Messages published to the topic."
+    );
+    g!(
+        TOPIC_SUBSCRIPTIONS,
+        Unit::Count,
+        "Subscriptions matching the topic, durable or not, wildcard ones included."
+    );
+    g!(
+        TOPIC_CONSUMERS,
+        Unit::Count,
+        "Open consumers of the subscriptions matching the topic."
+    );
+    g!(
+        TOPIC_UNACKED_MESSAGES,
+        Unit::Count,
+        "Messages of the topic's subscriptions delivered, not yet acknowledged."
     );
     g!(CONNECTIONS_OPEN, Unit::Count, "Open client connections.");
     c!(
@@ -526,6 +557,8 @@ pub struct QueueLabels {
     seen: Mutex<HashSet<String>>,
     /// (kind, destination) pairs with producers at the previous refresh.
     producers_seen: Mutex<HashSet<(&'static str, String)>>,
+    /// Topics published at the previous refresh.
+    topics_seen: Mutex<HashSet<String>>,
 }
 
 /// Reads the engine's state into the gauges and counters (called before each render).
@@ -586,6 +619,26 @@ pub fn refresh(engine: &Engine, data_dir: &Path, stream_bytes: u64, labels: &Que
                 .set(0.0);
         }
         *seen = now_producing;
+    }
+    {
+        let mut now_topics = HashSet::new();
+        for t in engine.topic_stats() {
+            let name = t.name;
+            metrics::counter!(TOPIC_ENQUEUED_TOTAL, "topic" => name.clone()).absolute(t.enqueued);
+            metrics::gauge!(TOPIC_SUBSCRIPTIONS, "topic" => name.clone())
+                .set(t.subscriptions as f64);
+            metrics::gauge!(TOPIC_CONSUMERS, "topic" => name.clone()).set(t.consumers as f64);
+            metrics::gauge!(TOPIC_UNACKED_MESSAGES, "topic" => name.clone()).set(t.unacked as f64);
+            now_topics.insert(name);
+        }
+        let mut seen = labels.topics_seen.lock().unwrap_or_else(|e| e.into_inner());
+        // A topic known only through a subscription that closed since: its gauges read 0.
+        for gone in seen.difference(&now_topics) {
+            for name in [TOPIC_SUBSCRIPTIONS, TOPIC_CONSUMERS, TOPIC_UNACKED_MESSAGES] {
+                metrics::gauge!(name, "topic" => gone.clone()).set(0.0);
+            }
+        }
+        *seen = now_topics;
     }
     let g = engine.gauges();
     metrics::gauge!(MESSAGES).set(held as f64);
