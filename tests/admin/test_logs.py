@@ -109,3 +109,14 @@ def test_amqp_openwire_and_kafka_spans_carry_the_user(make_gateway):
     lines = wait_for_log(gw, lambda l: "Kafka connection closed" in l and 'user="alice"' in l)
     assert all('protocol="kafka"' in l for l in lines), lines
 
+
+def test_rust_log_overrides_the_configured_level(make_gateway, monkeypatch):
+    gw = make_gateway({"server": {"log_level": "info,gateway=debug"}})
+    first = gw.log_text()
+    assert "store recovered" in first and " INFO " in first
+    monkeypatch.setenv("RUST_LOG", "warn")
+    gw.restart()
+    last_run = gw.log_text().rsplit("===== run", 1)[1]
+    # Neither the configured debug lines nor info ones: the environment's level wins.
+    assert " INFO " not in last_run and " DEBUG " not in last_run, last_run
+    assert "store recovered" not in last_run

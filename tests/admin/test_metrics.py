@@ -391,3 +391,19 @@ def test_per_topic_series_count_publishes_subscriptions_and_consumers(gateway, c
     assert a.value("gateway_topic_consumers", **topic) == 0
     assert a.value("gateway_topic_enqueued_messages_total", **topic) == 6
 
+
+def test_residence_time_sums_seconds_from_send_to_ack(gateway, client, admin):
+    """Amazon MQ's EnqueueTime: gateway_queue_residence_seconds_total grows by the whole seconds
+    a message waited between its send and its acknowledgement."""
+    a = admin(gateway)
+    c = client()
+    start = time.monotonic()
+    c.send("/queue/obs.residence", "slow")
+    c.subscribe("/queue/obs.residence", ack="client")
+    frame = c.get()
+    time.sleep(1.2)
+    c.ack(frame)
+    elapsed = time.monotonic() - start
+    a.wait_value("gateway_queue_acknowledged_messages_total", 1, queue="obs.residence")
+    residence = a.value("gateway_queue_residence_seconds_total", queue="obs.residence")
+    assert 1 <= residence <= elapsed, (residence, elapsed)
