@@ -747,7 +747,12 @@ pub fn register_limits(protocol: &'static str) {
             "max_sessions",
             "frame_too_large",
         ]),
-        "kafka" | "openwire" => limits.push("frame_too_large"),
+        // Both log in through the shared authenticator.
+        "kafka" | "openwire" => limits.extend([
+            "max_connections_per_user",
+            "auth_failure",
+            "frame_too_large",
+        ]),
         _ => {}
     }
     for limit in limits {

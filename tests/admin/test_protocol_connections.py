@@ -101,6 +101,7 @@ def test_amqp_connection_is_registered_and_refused_logins_counted(secured, admin
                             connection_attempts=1)
         a.wait_value("gateway_connections_open", 1, **labels("amqp"))
         assert counters(a, "amqp") == (1, 2, 1, 0)
+        assert a.value("gateway_limit_refusals_total", protocol="amqp", limit="auth_failure") == 1
         assert [x["id"] for x in connections(a, "amqp")] == [c["id"]]
     finally:
         conn.close()
@@ -113,6 +114,7 @@ def test_openwire_connection_is_registered_and_refused_logins_counted(secured, a
     ow = _openwire_helpers()
     creds = "jms.userName=alice&jms.password=alice-Pa55"
     assert counters(a, "openwire") == (0, 0, 0, 0)
+    assert a.value("gateway_limit_refusals_total", protocol="openwire", limit="auth_failure") == 0
     sent = ow.Jms(gw.host, gw.openwire_port, creds).run("send", "queue:obs.jms", "x")
     assert sent.returncode == 0, sent
     a.wait_value("gateway_connections_open", 0, **labels("openwire"))
@@ -142,6 +144,7 @@ def test_openwire_connection_is_registered_and_refused_logins_counted(secured, a
         assert any(line.startswith("REFUSED") for line in refused.lines), refused
         a.wait_value("gateway_connections_open", 1, **labels("openwire"))
         assert counters(a, "openwire") == (1, 3, 1, 0)
+        assert a.value("gateway_limit_refusals_total", protocol="openwire", limit="auth_failure") == 1
     finally:
         try:
             hold.communicate("\n", timeout=30)
@@ -157,6 +160,7 @@ def test_kafka_connection_is_registered_and_refused_logins_counted(make_gateway,
     gw = make_gateway(extra_toml=security_toml(USERS) + '[[streams]]\nname = "obs.k"\npartitions = 1\n')
     a = admin(gw)
     assert counters(a, "kafka") == (0, 0, 0, 0)
+    assert a.value("gateway_limit_refusals_total", protocol="kafka", limit="auth_failure") == 0
     kcat = subprocess.Popen(
         ["kcat", "-C", "-b", f"{gw.host}:{gw.kafka_port}", "-t", "obs.k", "-q",
          "-X", "client.id=obs-kcat", "-X", "security.protocol=SASL_PLAINTEXT",
@@ -184,6 +188,7 @@ def test_kafka_connection_is_registered_and_refused_logins_counted(make_gateway,
         raw.close()
         a.wait_value("gateway_connections_open", open_before, **labels("kafka"))
         assert counters(a, "kafka")[1:] == (accepted_before + 1, 1, 0)
+        assert a.value("gateway_limit_refusals_total", protocol="kafka", limit="auth_failure") == 1
     finally:
         kcat.kill()
         kcat.wait()
