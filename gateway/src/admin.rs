@@ -27,7 +27,7 @@
 
 use crate::admin_auth::AdminAuth;
 use crate::bridge::RouteSet;
-use crate::connections::ConnectionRegistry;
+use crate::connections::{ConnectionInfo, ConnectionRegistry};
 use crate::kafka::KafkaBroker;
 use crate::metrics::{self as m, QueueLabels, StreamLabels};
 use axum::extract::{Path as UrlPath, Query, State};
@@ -40,6 +40,7 @@ use routes::store::log::Log;
 use routes::{BrowsedMessage, Engine, EngineError, PropertyValue, QueueStats, QueueStatsKind};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -192,7 +193,9 @@ fn router(state: Arc<AdminState>) -> Router {
         .route("/api/queues/{name}/messages", get(browse))
         .route("/api/dlq/replay", post(replay))
         .route("/api/connections", get(connections))
+        .route("/api/connections/{id}", get(connection))
         .route("/api/consumers", get(consumers))
+        .route("/api/consumers/{id}", get(consumer))
         .route("/api/streams", get(list_streams))
         .route("/api/streams/{name}", get(stream))
         .route("/api/groups", get(list_groups))
@@ -265,8 +268,13 @@ impl From<EngineError> for ApiError {
 type ApiResult = Result<Json<Value>, ApiError>;
 
 async fn metrics(State(state): State<Arc<AdminState>>) -> Response {
+    let stream_bytes = state
+        .streams
+        .log
+        .get()
+        .map_or(0, |log| m::stream_bytes(log));
     if let Some(engine) = state.engine.get() {
-        m::refresh(engine, &state.data_dir, &state.labels);
+        m::refresh(engine, &state.data_dir, stream_bytes, &state.labels);
     }
     if let Some(log) = state.streams.log.get() {
         m::refresh_streams(
@@ -357,6 +365,8 @@ async fn overview(State(state): State<Arc<AdminState>>) -> ApiResult {
         "memory_used_bytes": g.memory_used,
         "memory_limit_bytes": g.memory_limit,
         "store_used_bytes": g.journal.bytes + engine.paged_bytes(),
+        "data_dir_used_bytes": (g.journal.bytes + engine.paged_bytes())
+            .saturating_add(state.streams.log.get().map_or(0, |log| m::stream_bytes(log))),
         "store_limit_bytes": g.disk_limit,
         "durable_subscriptions": g.durable_subscriptions,
         "inactive_durable_subscriptions": g.inactive_durable_subscriptions,
@@ -506,60 +516,106 @@ async fn replay(
     ))
 }
 
+fn connection_json(c: &ConnectionInfo) -> Value {
+    let since = c
+        .since
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    json!({
+        "id": c.id,
+        "protocol": c.protocol,
+        "listener": &*c.listener,
+        "peer": c.peer.to_string(),
+        "user": c.user(),
+        "client_id": c.client_id(),
+        "since_ms": since,
+        "established": c.is_established(),
+        "sessions": c.sessions(),
+        "bytes_in": c.bytes_in(),
+        "bytes_out": c.bytes_out(),
+    })
+}
+
+fn consumer_json(c: &routes::ConsumerInfo, connection: Option<u64>) -> Value {
+    json!({
+        "id": c.id,
+        "connection": connection,
+        "session": c.session,
+        "client_id": c.client_id,
+        "queues": c.queues,
+        "prefetch": c.prefetch,
+        "unacked": c.unacked,
+        "selector": c.selector,
+    })
+}
+
+/// Engine session id -> the id of the connection that opened it.
+fn connection_of_session(state: &AdminState) -> HashMap<u64, u64> {
+    state
+        .connections
+        .list()
+        .iter()
+        .flat_map(|c| c.sessions().into_iter().map(move |s| (s, c.id)))
+        .collect()
+}
+
 async fn connections(State(state): State<Arc<AdminState>>) -> ApiResult {
     let list: Vec<Value> = state
         .connections
         .list()
         .iter()
-        .map(|c| {
-            let since = c
-                .since
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
-            json!({
-                "id": c.id,
-                "protocol": c.protocol,
-                "listener": &*c.listener,
-                "peer": c.peer.to_string(),
-                "user": c.user(),
-                "client_id": c.client_id(),
-                "since_ms": since,
-                "established": c.is_established(),
-                "sessions": c.sessions(),
-                "bytes_in": c.bytes_in(),
-                "bytes_out": c.bytes_out(),
-            })
-        })
+        .map(|c| connection_json(c))
         .collect();
     Ok(Json(json!({ "connections": list })))
 }
 
-async fn consumers(State(state): State<Arc<AdminState>>) -> ApiResult {
-    let engine = state.engine()?;
-    let by_session: std::collections::HashMap<u64, u64> = state
+/// One open connection, with the consumers its engine sessions opened (none for Kafka, whose
+/// clients have no engine session; an empty list before the store is recovered).
+async fn connection(State(state): State<Arc<AdminState>>, UrlPath(id): UrlPath<u64>) -> ApiResult {
+    let conn = state
         .connections
         .list()
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no open connection {id}")))?;
+    let sessions = conn.sessions();
+    let consumers: Vec<Value> = state
+        .engine
+        .get()
+        .map(|engine| engine.consumer_infos())
+        .unwrap_or_default()
         .iter()
-        .flat_map(|c| c.sessions().into_iter().map(move |s| (s, c.id)))
+        .filter(|c| sessions.contains(&c.session))
+        .map(|c| consumer_json(c, Some(id)))
         .collect();
+    let mut body = connection_json(&conn);
+    if let Some(map) = body.as_object_mut() {
+        map.insert("consumers".into(), json!(consumers));
+    }
+    Ok(Json(body))
+}
+
+async fn consumers(State(state): State<Arc<AdminState>>) -> ApiResult {
+    let engine = state.engine()?;
+    let by_session = connection_of_session(&state);
     let list: Vec<Value> = engine
         .consumer_infos()
         .iter()
-        .map(|c| {
-            json!({
-                "id": c.id,
-                "connection": by_session.get(&c.session),
-                "session": c.session,
-                "client_id": c.client_id,
-                "queues": c.queues,
-                "prefetch": c.prefetch,
-                "unacked": c.unacked,
-                "selector": c.selector,
-            })
-        })
+        .map(|c| consumer_json(c, by_session.get(&c.session).copied()))
         .collect();
     Ok(Json(json!({ "consumers": list })))
+}
+
+async fn consumer(State(state): State<Arc<AdminState>>, UrlPath(id): UrlPath<u64>) -> ApiResult {
+    let engine = state.engine()?;
+    let c = engine
+        .consumer_infos()
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no open consumer {id}")))?;
+    let connection = connection_of_session(&state).get(&c.session).copied();
+    Ok(Json(consumer_json(&c, connection)))
 }
 
 // --- streams and consumer groups ------------------------------------------------------------

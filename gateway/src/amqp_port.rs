@@ -80,7 +80,10 @@ pub async fn serve<S>(
         r = tokio::time::timeout(port.amqp091.connect_timeout, sniff) => match r {
             Ok(Some(h)) => h,
             Ok(None) => return,
-            Err(_) => return crate::metrics::limit_refused("amqp", "handshake_timeout"),
+            Err(_) => {
+                crate::connections::reject("no protocol header in time");
+                return crate::metrics::limit_refused("amqp", "handshake_timeout");
+            }
         },
         _ = shutdown.changed() => return,
     };
@@ -100,6 +103,12 @@ pub async fn serve<S>(
         AmqpProtocol::Amqp10 => serve_amqp10(stream, peer, header).await,
         AmqpProtocol::Unsupported => {
             tracing::debug!(%peer, ?header, "unsupported protocol header on the AMQP port");
+            // Bytes that are no AMQP header at all are undecodable; another AMQP version is
+            // a well-formed request this port declines.
+            if matches!(header, ProtocolHeader::NotAmqp(_)) {
+                crate::metrics::decode_error("amqp");
+            }
+            crate::connections::reject("unsupported protocol header");
             reject(stream).await
         }
     }
@@ -113,6 +122,7 @@ where
     S: AsyncWrite + Unpin,
 {
     tracing::debug!(%peer, ?header, "AMQP 1.0 is not served yet on this port");
+    crate::connections::reject("AMQP 1.0 is not served");
     reject(stream).await
 }
 

@@ -61,6 +61,16 @@ pub enum DlqCommand {
     },
 }
 
+/// `gateway connections ...`.
+#[derive(Subcommand, Debug)]
+pub enum ConnectionCommand {
+    /// Show one open connection (protocol, peer, user, client id, bytes) and its consumers.
+    Show {
+        /// Connection id, as `gateway connections` lists it.
+        id: u64,
+    },
+}
+
 /// `gateway streams ...`.
 #[derive(Subcommand, Debug)]
 pub enum StreamCommand {
@@ -114,6 +124,8 @@ pub enum AdminCommand {
     Queue(QueueCommand),
     /// List connections.
     Connections,
+    /// One connection action.
+    Connection(ConnectionCommand),
     /// List consumers.
     Consumers,
     /// Broker-wide figures.
@@ -187,6 +199,9 @@ pub fn run(command: AdminCommand, admin: &str, json: bool) -> ExitCode {
     let (method, path) = match &command {
         AdminCommand::Queues => ("GET", "/api/queues".to_string()),
         AdminCommand::Connections => ("GET", "/api/connections".to_string()),
+        AdminCommand::Connection(ConnectionCommand::Show { id }) => {
+            ("GET", format!("/api/connections/{id}"))
+        }
         AdminCommand::Consumers => ("GET", "/api/consumers".to_string()),
         AdminCommand::Overview => ("GET", "/api/overview".to_string()),
         AdminCommand::Reload => ("POST", "/api/reload".to_string()),
@@ -359,6 +374,35 @@ fn render(command: &AdminCommand, v: &Value) -> String {
                     "BYTES-OUT",
                 ],
                 &rows,
+            )
+        }
+        AdminCommand::Connection(ConnectionCommand::Show { id }) => {
+            let now = now_ms();
+            let since = v.get("since_ms").and_then(Value::as_u64).unwrap_or(now);
+            let consumers = rows(v, "consumers", |c| {
+                vec![
+                    s(c, "id"),
+                    s(c, "queues"),
+                    s(c, "prefetch"),
+                    s(c, "unacked"),
+                    s(c, "selector"),
+                ]
+            });
+            format!(
+                "connection {id}: {} on {} from {}, user {}, client id {}, up {}, \
+                 {} byte(s) in, {} byte(s) out\n{}",
+                s(v, "protocol"),
+                s(v, "listener"),
+                s(v, "peer"),
+                s(v, "user"),
+                s(v, "client_id"),
+                age(now.saturating_sub(since)),
+                s(v, "bytes_in"),
+                s(v, "bytes_out"),
+                table(
+                    &["CONSUMER", "QUEUES", "PREFETCH", "UNACKED", "SELECTOR"],
+                    &consumers
+                )
             )
         }
         AdminCommand::Consumers => {

@@ -11,7 +11,8 @@
 //! the *current* one for the session task. The session itself only reports what it learns, with
 //! the free functions of this module (no handle to pass around):
 //!
-//! - [`established`] once the protocol handshake succeeded (user, client id, engine session);
+//! - [`established`] once the protocol handshake succeeded (user, client id, engine session;
+//!   [`established_without_session`] for Kafka, which has none);
 //! - [`reject`] when it refuses the handshake (bad version, client id in use, bad credentials);
 //! - [`crate::metrics::decode_error`] when the peer sent bytes its codec rejects.
 //!
@@ -227,6 +228,16 @@ fn current() -> Option<Arc<ConnectionInfo>> {
 /// Records that the current connection completed its protocol handshake: its user (recorded in
 /// its span too), client id and engine session.
 pub fn established(user: Option<&str>, client_id: Option<&str>, session: SessionId) {
+    record_established(user, client_id, Some(session));
+}
+
+/// As [`established`], for a protocol that opens no engine session (Kafka: its clients read
+/// and write the log directly).
+pub fn established_without_session(user: Option<&str>, client_id: Option<&str>) {
+    record_established(user, client_id, None);
+}
+
+fn record_established(user: Option<&str>, client_id: Option<&str>, session: Option<SessionId>) {
     let Some(conn) = current() else {
         return;
     };
@@ -237,7 +248,9 @@ pub fn established(user: Option<&str>, client_id: Option<&str>, session: Session
     if let Some(client_id) = client_id {
         *lock(&conn.client_id) = Some(client_id.to_string());
     }
-    lock(&conn.sessions).push(session);
+    if let Some(session) = session {
+        lock(&conn.sessions).push(session);
+    }
     conn.established.store(true, Ordering::Relaxed);
 }
 

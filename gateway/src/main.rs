@@ -83,8 +83,12 @@ enum Command {
     /// Inspect, purge, delete or browse one queue.
     #[command(subcommand)]
     Queue(cli::QueueCommand),
-    /// List open connections (protocol, peer, user, client id, age, bytes).
-    Connections,
+    /// List open connections (protocol, peer, user, client id, age, bytes), or show one.
+    Connections {
+        /// `show ID`: one connection and its consumers.
+        #[command(subcommand)]
+        action: Option<cli::ConnectionCommand>,
+    },
     /// List open consumers.
     Consumers,
     /// Broker-wide figures.
@@ -138,9 +142,14 @@ fn main() -> ExitCode {
         }) => gen_cert(&cert, &key, &names, force),
         Some(Command::Queues) => cli::run(cli::AdminCommand::Queues, &cli.admin, cli.json),
         Some(Command::Queue(q)) => cli::run(cli::AdminCommand::Queue(q), &cli.admin, cli.json),
-        Some(Command::Connections) => {
-            cli::run(cli::AdminCommand::Connections, &cli.admin, cli.json)
-        }
+        Some(Command::Connections { action }) => cli::run(
+            action.map_or(
+                cli::AdminCommand::Connections,
+                cli::AdminCommand::Connection,
+            ),
+            &cli.admin,
+            cli.json,
+        ),
         Some(Command::Consumers) => cli::run(cli::AdminCommand::Consumers, &cli.admin, cli.json),
         Some(Command::Overview) => cli::run(cli::AdminCommand::Overview, &cli.admin, cli.json),
         Some(Command::Dlq(d)) => cli::run(cli::AdminCommand::Dlq(d), &cli.admin, cli.json),

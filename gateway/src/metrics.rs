@@ -60,6 +60,17 @@ pub const QUEUE_EXPIRED_TOTAL: &str = "gateway_queue_expired_messages_total";
 /// Counter: seconds acknowledged messages spent from send to acknowledgement, summed.
 pub const QUEUE_RESIDENCE_SECONDS_TOTAL: &str = "gateway_queue_residence_seconds_total";
 
+// --- per topic (label `topic`) ---------------------------------------------------------------
+
+/// Counter: messages published to the topic.
+pub const TOPIC_ENQUEUED_TOTAL: &str = "gateway_topic_enqueued_messages_total";
+/// Gauge: subscriptions (durable or not, wildcard ones included) matching the topic.
+pub const TOPIC_SUBSCRIPTIONS: &str = "gateway_topic_subscriptions";
+/// Gauge: open consumers of those subscriptions.
+pub const TOPIC_CONSUMERS: &str = "gateway_topic_consumers";
+/// Gauge: messages of those subscriptions delivered and not yet acknowledged.
+pub const TOPIC_UNACKED_MESSAGES: &str = "gateway_topic_unacked_messages";
+
 // --- connections (labels `protocol`, `listener`) ---------------------------------------------
 
 /// Gauge: open connections.
@@ -102,6 +113,9 @@ pub const MEMORY_LIMIT_BYTES: &str = "gateway_memory_limit_bytes";
 
 /// Gauge: bytes of journal segment files plus spill files of paged-out messages.
 pub const STORE_USED_BYTES: &str = "gateway_store_used_bytes";
+/// Gauge: bytes the gateway keeps in its data directory: the store's (journal segments and
+/// spill files) plus the stream segment files of the log.
+pub const DATA_DIR_USED_BYTES: &str = "gateway_data_dir_used_bytes";
 /// Gauge: `broker.disk_limit_bytes` (0 = none).
 pub const STORE_LIMIT_BYTES: &str = "gateway_store_limit_bytes";
 /// Gauge: store use against its limit (or, with no limit, against used + free disk), 0 to 1.
@@ -270,6 +284,26 @@ fn describe() {
         Unit::Seconds,
         "Seconds from send to acknowledgement, summed over acknowledged messages."
     );
+    c!(
+        TOPIC_ENQUEUED_TOTAL,
+        Unit::Count,
+        "Messages published to the topic."
+    );
+    g!(
+        TOPIC_SUBSCRIPTIONS,
+        Unit::Count,
+        "Subscriptions matching the topic, durable or not, wildcard ones included."
+    );
+    g!(
+        TOPIC_CONSUMERS,
+        Unit::Count,
+        "Open consumers of the subscriptions matching the topic."
+    );
+    g!(
+        TOPIC_UNACKED_MESSAGES,
+        Unit::Count,
+        "Messages of the topic's subscriptions delivered, not yet acknowledged."
+    );
     g!(CONNECTIONS_OPEN, Unit::Count, "Open client connections.");
     c!(
         CONNECTIONS_ACCEPTED_TOTAL,
@@ -334,6 +368,11 @@ fn describe() {
         STORE_USED_BYTES,
         Unit::Bytes,
         "Bytes of journal segment files and of spill files of paged-out messages."
+    );
+    g!(
+        DATA_DIR_USED_BYTES,
+        Unit::Bytes,
+        "Bytes in the data directory: journal segments, spill files and stream segment files."
     );
     g!(
         DESTINATION_PRODUCERS,
@@ -518,10 +557,14 @@ pub struct QueueLabels {
     seen: Mutex<HashSet<String>>,
     /// (kind, destination) pairs with producers at the previous refresh.
     producers_seen: Mutex<HashSet<(&'static str, String)>>,
+    /// Topics published at the previous refresh.
+    topics_seen: Mutex<HashSet<String>>,
 }
 
 /// Reads the engine's state into the gauges and counters (called before each render).
-pub fn refresh(engine: &Engine, data_dir: &Path, labels: &QueueLabels) {
+/// `stream_bytes` is the size of the log's segment files ([`stream_bytes`]), part of the data
+/// directory's use.
+pub fn refresh(engine: &Engine, data_dir: &Path, stream_bytes: u64, labels: &QueueLabels) {
     let queues = engine.queue_stats();
     let mut now_seen = HashSet::with_capacity(queues.len());
     let mut held = 0u64;
@@ -577,6 +620,26 @@ pub fn refresh(engine: &Engine, data_dir: &Path, labels: &QueueLabels) {
         }
         *seen = now_producing;
     }
+    {
+        let mut now_topics = HashSet::new();
+        for t in engine.topic_stats() {
+            let name = t.name;
+            metrics::counter!(TOPIC_ENQUEUED_TOTAL, "topic" => name.clone()).absolute(t.enqueued);
+            metrics::gauge!(TOPIC_SUBSCRIPTIONS, "topic" => name.clone())
+                .set(t.subscriptions as f64);
+            metrics::gauge!(TOPIC_CONSUMERS, "topic" => name.clone()).set(t.consumers as f64);
+            metrics::gauge!(TOPIC_UNACKED_MESSAGES, "topic" => name.clone()).set(t.unacked as f64);
+            now_topics.insert(name);
+        }
+        let mut seen = labels.topics_seen.lock().unwrap_or_else(|e| e.into_inner());
+        // A topic known only through a subscription that closed since: its gauges read 0.
+        for gone in seen.difference(&now_topics) {
+            for name in [TOPIC_SUBSCRIPTIONS, TOPIC_CONSUMERS, TOPIC_UNACKED_MESSAGES] {
+                metrics::gauge!(name, "topic" => gone.clone()).set(0.0);
+            }
+        }
+        *seen = now_topics;
+    }
     let g = engine.gauges();
     metrics::gauge!(MESSAGES).set(held as f64);
     metrics::gauge!(SESSIONS).set(g.sessions as f64);
@@ -603,11 +666,20 @@ pub fn refresh(engine: &Engine, data_dir: &Path, labels: &QueueLabels) {
     if let Some(total) = total {
         metrics::gauge!(DATA_DIR_TOTAL_BYTES).set(total as f64);
     }
-    let used = store_used as f64;
+    let data_dir_used = store_used.saturating_add(stream_bytes);
+    metrics::gauge!(DATA_DIR_USED_BYTES).set(data_dir_used as f64);
+    // With a limit, the ratio is of what the limit governs (the journal and spill files: past
+    // it producers are flow-controlled). Without one, it is how full the disk is for the
+    // gateway: everything it keeps there, streams included, against that plus the free space.
     let capacity = if g.disk_limit > 0 {
         Some(g.disk_limit as f64)
     } else {
-        free.map(|f| used + f as f64)
+        free.map(|f| data_dir_used as f64 + f as f64)
+    };
+    let used = if g.disk_limit > 0 {
+        store_used as f64
+    } else {
+        data_dir_used as f64
     };
     if let Some(capacity) = capacity.filter(|c| *c > 0.0) {
         metrics::gauge!(STORE_USAGE_RATIO).set((used / capacity).min(1.0));
@@ -675,7 +747,12 @@ pub fn register_limits(protocol: &'static str) {
             "max_sessions",
             "frame_too_large",
         ]),
-        "kafka" | "openwire" => limits.push("frame_too_large"),
+        // Both log in through the shared authenticator.
+        "kafka" | "openwire" => limits.extend([
+            "max_connections_per_user",
+            "auth_failure",
+            "frame_too_large",
+        ]),
         _ => {}
     }
     for limit in limits {
@@ -725,6 +802,20 @@ fn set_gauge(
         .collect();
     metrics::gauge!(name, owned).set(v);
     series.push((name, labels));
+}
+
+/// Bytes of every stream partition's segment files.
+pub fn stream_bytes(log: &routes::store::log::Log) -> u64 {
+    let mut total = 0u64;
+    for stream in log.streams() {
+        let Some(cfg) = log.stream_config(&stream) else {
+            continue;
+        };
+        for partition in 0..cfg.partitions {
+            total = total.saturating_add(log.partition_size_bytes(&stream, partition).unwrap_or(0));
+        }
+    }
+    total
 }
 
 /// Reads streams, consumer groups and routes into their gauges (called before each render):

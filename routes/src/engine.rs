@@ -34,7 +34,7 @@ mod virtual_topic;
 use admin::EngineStats;
 pub use admin::{
     open_transactions, BrowsedMessage, ConsumerInfo, DestinationProducers, EngineGauges,
-    QueueCounters, QueueStats, QueueStatsKind,
+    QueueCounters, QueueStats, QueueStatsKind, TopicStats, MAX_TOPICS_COUNTED,
 };
 pub use virtual_topic::{
     virtual_topic_of, VirtualTopics, CONSUMER_QUEUE_PREFIX, VIRTUAL_TOPIC_PATTERN,
@@ -1778,6 +1778,9 @@ impl Engine {
     ) -> Result<(Durability, Vec<usize>), EngineError> {
         let mut planned: Vec<(Arc<Queue>, Arc<Message>, u64)> = Vec::new();
         let mut reached = Vec::with_capacity(sends.len());
+        // Topic publishes, counted per topic once the batch is in (Amazon MQ's topic
+        // EnqueueCount).
+        let mut topics: Vec<String> = Vec::new();
         for (target, mut message) in sends {
             if message.message_id.is_empty() {
                 message.message_id = self.new_message_id();
@@ -1804,6 +1807,7 @@ impl Engine {
             };
             if topic_publish {
                 self.add_virtual_topic_queues(&message.address, &message, &mut targets);
+                topics.push(message.address.clone());
             }
             reached.push(targets.len());
             for queue in &targets {
@@ -1877,6 +1881,9 @@ impl Engine {
         }
         for queue in touched {
             self.redispatch(&queue);
+        }
+        if !topics.is_empty() {
+            self.stats.topics_published(&topics);
         }
         Ok((Durability(commit), reached))
     }

@@ -18,7 +18,7 @@ pub mod engine;
 
 pub use engine::{
     open_transactions, BrowsedMessage, ConsumerInfo, DestinationProducers, EngineGauges,
-    QueueCounters, QueueStats, QueueStatsKind,
+    QueueCounters, QueueStats, QueueStatsKind, TopicStats, MAX_TOPICS_COUNTED,
 };
 pub use engine::{virtual_topic_of, VirtualTopics};
 pub use engine::{

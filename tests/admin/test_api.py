@@ -175,3 +175,41 @@ def test_overview(gateway, client, admin):
     assert (body["connections"], body["sessions"], body["producers"], body["messages"]) == (1, 1, 1, 2)
     assert body["recovery"]["messages"] == 0
     json.dumps(body)
+
+
+def test_inspect_one_connection_and_one_consumer(gateway, client, admin, cli):
+    a = admin(gateway)
+    s = client(login="alice", passcode="secret", connect_headers={"client-id": "api-one"})
+    s.subscribe("/queue/api.one.a", ack="client-individual")
+    s.subscribe("/queue/api.one.b")
+    other = client()
+    other.subscribe("/queue/api.one.other")
+    status, body = a.get("/api/connections")
+    [mine] = [c for c in body["connections"] if c["client_id"] == "api-one"]
+    status, conn = a.get(f"/api/connections/{mine['id']}")
+    assert status == 200, conn
+    assert (conn["id"], conn["protocol"], conn["user"], conn["client_id"]) == (mine["id"], "stomp", "alice", "api-one")
+    # Only this connection's consumers, each pointing back at it.
+    assert sorted(c["queues"][0] for c in conn["consumers"]) == ["api.one.a", "api.one.b"]
+    assert {c["connection"] for c in conn["consumers"]} == {mine["id"]}
+    [ca] = [c for c in conn["consumers"] if c["queues"] == ["api.one.a"]]
+    status, consumer = a.get(f"/api/consumers/{ca['id']}")
+    assert status == 200, consumer
+    assert consumer == ca
+    # The CLI's view of the same connection.
+    r = cli(gateway, "connections", "show", str(mine["id"]))
+    assert r.returncode == 0, r.stderr
+    first, *rest = r.stdout.splitlines()
+    assert first.startswith(f"connection {mine['id']}: stomp on stomp from ")
+    assert "user alice, client id api-one" in first
+    assert rest[0].split() == ["CONSUMER", "QUEUES", "PREFETCH", "UNACKED", "SELECTOR"]
+    assert sorted(line.split()[1] for line in rest[1:]) == ["api.one.a", "api.one.b"]
+    r = cli(gateway, "connections", "show", str(mine["id"]), "--json")
+    assert json.loads(r.stdout)["id"] == mine["id"]
+    # Unknown ids: 404, CLI exit code 1.
+    s.disconnect()
+    assert a.get(f"/api/connections/{mine['id']}")[0] == 404
+    assert a.get(f"/api/consumers/{ca['id']}")[0] == 404
+    assert a.get("/api/connections/not-a-number")[0] == 400
+    r = cli(gateway, "connections", "show", str(mine["id"]))
+    assert r.returncode == 1 and f"no open connection {mine['id']}" in r.stderr

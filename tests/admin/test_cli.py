@@ -107,3 +107,21 @@ def test_consumers_and_overview(gateway, client, cli):
     assert r.returncode == 0, r.stderr
     fields = dict(row for row in table(r.stdout)[1:] if len(row) == 2)
     assert fields["consumers"] == "1" and fields["producers"] == "1" and fields["messages"] == "1"
+
+
+def test_queue_delete(gateway, client, cli, admin):
+    c = client()
+    for i in range(3):
+        c.send("/queue/cli.delete", f"d{i}", headers={"persistent": "true"})
+    r = cli(gateway, "queue", "delete", "cli.delete")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "deleted cli.delete (3 message(s))\n"
+    status, _ = admin(gateway).get("/api/queues/cli.delete")
+    assert status == 404
+    # Gone for good: not back after a restart.
+    gateway.restart()
+    status, _ = admin(gateway).get("/api/queues/cli.delete")
+    assert status == 404
+    r = cli(gateway, "queue", "delete", "cli.delete", "--json")
+    assert r.returncode == 1
+    assert "cli.delete" in r.stderr

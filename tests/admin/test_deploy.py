@@ -84,3 +84,82 @@ def test_dashboard_and_rules_query_only_exported_metrics(make_gateway, client, a
     wanted = queried_metrics()
     assert len(wanted) >= 25
     assert wanted - families == set()
+
+
+OPERATIONS = REPO_ROOT / "docs" / "operations.md"
+
+# Documented metrics a scrape shows only once their event happened: none, today. Listeners
+# register their connection, decode-error and limit series at 0, and refresh() writes every
+# gauge at each scrape; the traffic below produces the rest. A name added here must say, in
+# docs/operations.md, that it "appears with the first" such event.
+AFTER_AN_EVENT: set[str] = set()
+
+
+def documented_metrics() -> set[str]:
+    names = set()
+    for name in METRIC.findall(OPERATIONS.read_text()):
+        for suffix in HISTOGRAM_SUFFIXES:
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+        names.add(name)
+    return names
+
+
+def test_operations_doc_and_scrape_name_the_same_metrics(make_gateway, client, admin):
+    """Every gateway_* name in docs/operations.md is exported once every protocol carried
+    traffic (STOMP, MQTT, AMQP 0-9-1, OpenWire, Kafka, a route), and every exported gateway_*
+    family is documented there."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import pika
+    from kafka import KafkaProducer
+
+    from gwtest.amqp import pika_connection
+    from gwtest.mqtt import MqttClient
+
+    gw = make_gateway(extra_toml=STREAM_ROUTE)
+    wait_for_port(gw.host, gw.kafka_port)
+    a = admin(gw)
+    # STOMP: a persistent send (journal histograms), a topic publish.
+    c = client(gw)
+    c.send("/queue/deploy.q", "x", headers={"persistent": "true"})
+    c.send("/topic/deploy.t", "t")
+    # MQTT: a QoS 1 publish.
+    m = MqttClient(gw, client_id="deploy-mqtt")
+    m.publish("deploy/m", b"m", qos=1)
+    # AMQP 0-9-1: a publish through the default exchange.
+    conn = pika_connection(gw, credentials=pika.PlainCredentials("guest", "guest"))
+    conn.channel().basic_publish("", "deploy.q", b"a")
+    # OpenWire: the ActiveMQ JMS client sends one message.
+    path = Path(__file__).resolve().parents[1] / "openwire" / "conftest.py"
+    name = "_gateway_openwire_probe"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    sent = sys.modules[name].Jms(gw.host, gw.openwire_port).run("send", "queue:deploy.q", "j")
+    assert sent.returncode == 0, sent
+    # Kafka: a record into the routed stream.
+    p = KafkaProducer(bootstrap_servers=f"{gw.host}:{gw.kafka_port}")
+    p.send("deploy.events", value=b"e")
+    p.flush(10)
+    p.close()
+    a.wait_value("gateway_route_messages_total", 1, timeout=10, route="deploy-route")
+    # The route committed its group's offset: the consumer-group series exist.
+    a.wait_value("gateway_route_lag_messages", 0, timeout=10, route="deploy-route")
+    a.wait_value("gateway_consumer_group_lag_messages", 0, timeout=10, group="route.deploy-route",
+                 stream="deploy.events", partition="0")
+    try:
+        text = a.metrics_text()
+    finally:
+        conn.close()
+        m.disconnect()
+    exported = {n for n in re.findall(r"^# TYPE (\S+) ", text, re.MULTILINE) if n.startswith("gateway_")}
+    documented = documented_metrics()
+    assert len(documented) >= 60
+    assert documented - exported - AFTER_AN_EVENT == set(), "documented but not exported"
+    assert exported - documented == set(), "exported but not documented in docs/operations.md"
+    assert AFTER_AN_EVENT <= documented

@@ -339,3 +339,71 @@ def test_mqtt_persistent_session_queue_depth_survives_restart(gateway, admin):
         assert a.value("gateway_durable_subscriptions_inactive") == 0
     finally:
         back.disconnect()
+
+
+def test_per_topic_series_count_publishes_subscriptions_and_consumers(gateway, client, admin):
+    """Amazon MQ's Topic dimension: publishes per topic, and the subscriptions (non-durable,
+    durable, wildcard) matching it with their consumers and in-flight messages."""
+    a = admin(gateway)
+    topic = {"topic": "obs.t"}
+    assert a.value("gateway_topic_enqueued_messages_total", **topic) is None
+    auto = client()
+    auto.subscribe("/topic/obs.t")
+    held = client()
+    held.subscribe("/topic/obs.t", ack="client")
+    m = MqttClient(gateway, client_id="obs-topic")
+    m.subscribe("obs/#", qos=1)
+    # Known through its subscriptions before anything was published.
+    assert a.value("gateway_topic_subscriptions", **topic) == 3
+    assert a.value("gateway_topic_consumers", **topic) == 3
+    assert a.value("gateway_topic_enqueued_messages_total", **topic) == 0
+    # A wildcard pattern is no topic of its own.
+    assert a.value("gateway_topic_subscriptions", topic="obs.>") is None
+
+    sender = client()
+    for i in range(5):
+        sender.send("/topic/obs.t", f"m{i}")
+    m.publish("obs/t", b"from mqtt", qos=1)
+    auto.get_n(6)
+    got = held.get_n(6)
+    assert len(m.get_n(6)) == 6
+    assert a.value("gateway_topic_enqueued_messages_total", **topic) == 6
+    # Only the client-ack subscriber holds its deliveries.
+    a.wait_value("gateway_topic_unacked_messages", 6, **topic)
+    # An MQTT-only topic under the wildcard: one subscription matches it.
+    m.publish("obs/other", b"x", qos=1)
+    m.get()
+    assert a.value("gateway_topic_enqueued_messages_total", topic="obs.other") == 1
+    assert a.value("gateway_topic_subscriptions", topic="obs.other") == 1
+    assert a.value("gateway_topic_enqueued_messages_total", **topic) == 6
+    # No queue series for the non-durable subscriptions.
+    assert not [k for k in a.metrics() if k[0] == "gateway_queue_ready_messages"
+                and dict(k[1])["queue"].startswith("ID:")]
+
+    held.ack(got[-1])  # cumulative: all six
+    a.wait_value("gateway_topic_unacked_messages", 0, **topic)
+    held.disconnect()
+    auto.disconnect()
+    a.wait_value("gateway_topic_subscriptions", 1, **topic)
+    assert a.value("gateway_topic_consumers", **topic) == 1
+    m.disconnect()
+    a.wait_value("gateway_topic_subscriptions", 0, **topic)
+    assert a.value("gateway_topic_consumers", **topic) == 0
+    assert a.value("gateway_topic_enqueued_messages_total", **topic) == 6
+
+
+def test_residence_time_sums_seconds_from_send_to_ack(gateway, client, admin):
+    """Amazon MQ's EnqueueTime: gateway_queue_residence_seconds_total grows by the whole seconds
+    a message waited between its send and its acknowledgement."""
+    a = admin(gateway)
+    c = client()
+    start = time.monotonic()
+    c.send("/queue/obs.residence", "slow")
+    c.subscribe("/queue/obs.residence", ack="client")
+    frame = c.get()
+    time.sleep(1.2)
+    c.ack(frame)
+    elapsed = time.monotonic() - start
+    a.wait_value("gateway_queue_acknowledged_messages_total", 1, queue="obs.residence")
+    residence = a.value("gateway_queue_residence_seconds_total", queue="obs.residence")
+    assert 1 <= residence <= elapsed, (residence, elapsed)

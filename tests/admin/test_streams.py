@@ -220,3 +220,28 @@ def test_reset_offsets_refused_with_members_then_consumer_rereads(kgw, admin, cl
     status, body = a.post(f"/api/groups/fresh/reset?to=datetime&datetime={T0 + 30_000}&stream={STREAM}")
     assert status == 200, body
     assert [(o["partition"], o["previous_offset"], o["offset"]) for o in body["offsets"]] == [(0, None, 3), (1, None, 1)]
+
+
+def test_data_dir_use_counts_stream_segments(kgw, admin):
+    """gateway_data_dir_used_bytes = the store's bytes (journal, spill) + every partition's
+    segment bytes; without a disk limit the usage ratio is of that figure."""
+    a = admin(kgw)
+
+    def figures():
+        m = a.metrics()
+        streams = sum(series(m, "gateway_stream_size_bytes", stream=STREAM, partition=p) for p in ("0", "1"))
+        return (series(m, "gateway_data_dir_used_bytes"), series(m, "gateway_store_used_bytes"), streams,
+                series(m, "gateway_data_dir_free_bytes"), series(m, "gateway_store_usage_ratio"))
+
+    used, store, streams, free, ratio = figures()
+    assert used == store + streams
+    payload = 200_000
+    produce(kgw, 0, [b"x" * 1000] * (payload // 1000))
+    used2, store2, streams2, free2, ratio2 = figures()
+    assert streams2 - streams >= payload
+    assert used2 == store2 + streams2
+    assert used2 - used >= payload
+    assert ratio2 == pytest.approx(used2 / (used2 + free2), rel=1e-9)
+    status, overview = a.get("/api/overview")
+    assert status == 200
+    assert overview["data_dir_used_bytes"] == overview["store_used_bytes"] + streams2

@@ -28,6 +28,9 @@ pub(super) struct Tuned {
     pub(super) channel_max: u16,
     /// Negotiated heartbeat, seconds.
     pub(super) heartbeat: u16,
+    /// The name the client gave its connection (`connection_name` client property, shown by
+    /// RabbitMQ as "client_provided_name"): the connection's client id in the admin API.
+    pub(super) connection_name: Option<String>,
 }
 
 /// Reads the next frame of the handshake, skipping heartbeats. `None`: the peer went away or
@@ -45,12 +48,23 @@ where
             Ok(Amqp091Item::Frame(f)) => return Some(f),
             Ok(Amqp091Item::ProtocolHeader(_)) => return None,
             Err(Amqp091CodecError::Decode(e)) => {
-                close_connection(framed, e.reply_code(), &e.to_string(), e.method_ids()).await;
+                crate::metrics::amqp091_decode_error(&e);
+                refuse(framed, e.reply_code(), &e.to_string(), e.method_ids()).await;
                 return None;
             }
             Err(_) => return None,
         }
     }
+}
+
+/// Refuses the handshake: answers `connection.close` and counts the connection in
+/// `gateway_connections_rejected_total` (as STOMP and MQTT count their refused CONNECTs).
+async fn refuse<S>(framed: &mut Framer<S>, code: u16, text: &str, ids: (u16, u16))
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    crate::connections::reject(text);
+    close_connection(framed, code, text, ids).await;
 }
 
 /// What `connection.start` tells a client about the server, capabilities included.
@@ -197,7 +211,7 @@ where
             payload: FramePayload::Method(Method::ConnectionStartOk(m)),
         }) => m,
         Some(_) => {
-            close_connection(
+            refuse(
                 framed,
                 reply_code::COMMAND_INVALID,
                 "expected connection.start-ok",
@@ -214,7 +228,7 @@ where
         "AMQPLAIN" => amqplain_credentials(&start_ok.response).map(Some),
         "EXTERNAL" => Ok(None),
         other => {
-            close_connection(
+            refuse(
                 framed,
                 reply_code::COMMAND_INVALID,
                 &format!("unknown authentication mechanism '{other}'"),
@@ -255,7 +269,7 @@ where
     let principal = match outcome {
         Ok(principal) => principal,
         Err(why) => {
-            close_connection(
+            refuse(
                 framed,
                 reply_code::ACCESS_REFUSED,
                 &format!("Login was refused using authentication mechanism {mechanism}: {why}"),
@@ -279,7 +293,7 @@ where
             payload: FramePayload::Method(Method::ConnectionTuneOk(m)),
         }) => m,
         Some(_) => {
-            close_connection(
+            refuse(
                 framed,
                 reply_code::COMMAND_INVALID,
                 "expected connection.tune-ok",
@@ -296,7 +310,7 @@ where
         tune_ok.frame_max
     };
     if frame_max < FRAME_MIN_SIZE || frame_max > settings.frame_max {
-        close_connection(
+        refuse(
             framed,
             reply_code::NOT_ALLOWED,
             &format!(
@@ -311,7 +325,7 @@ where
     let channel_max = match tune_ok.channel_max {
         0 => settings.channel_max,
         n if n > settings.channel_max => {
-            close_connection(
+            refuse(
                 framed,
                 reply_code::NOT_ALLOWED,
                 &format!(
@@ -332,7 +346,7 @@ where
             payload: FramePayload::Method(Method::ConnectionOpen(m)),
         }) => m,
         Some(_) => {
-            close_connection(
+            refuse(
                 framed,
                 reply_code::COMMAND_INVALID,
                 "expected connection.open",
@@ -345,7 +359,7 @@ where
     };
     let vhost = open.virtual_host.to_string_lossy().into_owned();
     if vhost != VHOST {
-        close_connection(
+        refuse(
             framed,
             reply_code::NOT_ALLOWED,
             &format!("vhost {vhost} not found"),
@@ -364,8 +378,15 @@ where
         .and_then(|c| c.get("connection.blocked"))
         .and_then(FieldValue::as_bool)
         .unwrap_or(false);
+    let connection_name = start_ok
+        .client_properties
+        .get("connection_name")
+        .and_then(FieldValue::as_str)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
     let user = principal.name().to_string();
     Ok(Tuned {
+        connection_name,
         principal,
         user,
         blocked_capable,

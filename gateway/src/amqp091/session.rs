@@ -377,12 +377,18 @@ pub async fn serve<S>(
         Ok(Err(())) => return,
         Err(_) => {
             tracing::debug!(%peer, "AMQP handshake timed out");
+            crate::connections::reject("handshake timed out");
             crate::metrics::limit_refused("amqp", "handshake_timeout");
             return;
         }
     };
     framed.codec_mut().set_frame_max(tuned.frame_max);
     let (session, mut events) = engine.connect(None);
+    crate::connections::established(
+        Some(&tuned.user),
+        tuned.connection_name.as_deref(),
+        session.id(),
+    );
     let (stream_tx, stream_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut conn = Connection {
         id: broker.connection_id(),

@@ -106,6 +106,8 @@ pub async fn serve<S>(
     let auth_deadline = tokio::time::Instant::now() + AUTH_TIMEOUT;
     let mut state = SaslState::Start;
     let mut limited = without_sasl.is_none();
+    // Reported to the connection registry once who the client is is known.
+    let mut established = false;
     if limited {
         framed.codec_mut().set_limits(KafkaLimits {
             max_frame_bytes: settings.limits.max_frame_bytes.min(MAX_FRAME_BEFORE_AUTH),
@@ -156,6 +158,8 @@ pub async fn serve<S>(
         let request = match decode_request(frame.clone()) {
             Ok(r) => r,
             Err(e) => {
+                // Unknown API keys and versions included: a broker cannot read such a request.
+                crate::metrics::decode_error("kafka");
                 let header = decode_request_header(&frame).ok();
                 tracing::warn!(
                     peer = %addr,
@@ -168,6 +172,25 @@ pub async fn serve<S>(
             }
         };
         tracing::trace!(peer = %addr, ?request.header, "Kafka request");
+        if !established {
+            let principal = match (&state, &without_sasl) {
+                (SaslState::Done(p), _) => Some(p),
+                (SaslState::Start, Some(p)) => Some(p),
+                _ => None,
+            };
+            if let Some(p) = principal {
+                // Kafka clients read and write the log directly: no engine session.
+                crate::connections::established_without_session(
+                    (!p.is_anonymous()).then(|| p.name()),
+                    request
+                        .header
+                        .client_id
+                        .as_deref()
+                        .filter(|c| !c.is_empty()),
+                );
+                established = true;
+            }
+        }
         let (response, close) = match &request.body {
             KafkaRequestBody::SaslHandshake(_) | KafkaRequestBody::SaslAuthenticate(_) => {
                 let (response, close) =
@@ -209,6 +232,8 @@ pub async fn serve<S>(
             break;
         }
     }
+    // Inside the connection's span: the line names the user once the client authenticated.
+    tracing::debug!(peer = %addr, "Kafka connection closed");
 }
 
 /// Answers SaslHandshake and SaslAuthenticate; the flag says whether to close after the
@@ -244,6 +269,7 @@ async fn sasl_request(
                 (SaslState::Start, None) => {
                     tracing::info!(peer = %peer.addr, mechanism = %h.mechanism,
                         "Kafka SASL mechanism not enabled");
+                    crate::connections::reject("SASL mechanism not enabled");
                     (error_code::UNSUPPORTED_SASL_MECHANISM, true)
                 }
                 // Re-authentication is not offered (session lifetime 0).
@@ -263,6 +289,7 @@ async fn sasl_request(
                 SaslState::Handshaken { bare: false, .. }
                     | SaslState::ScramFinal { bare: false, .. }
             ) {
+                crate::connections::reject("SaslAuthenticate without SaslHandshake");
                 return (
                     reply(KafkaResponseBody::SaslAuthenticate(
                         SaslAuthenticateResponse {

@@ -336,6 +336,7 @@ pub async fn serve<S>(
             Ok(principal) => principal,
             Err(e) => {
                 tracing::debug!(%peer, reason = %e, "MQTT login refused");
+                crate::connections::reject("login refused");
                 let code = match e {
                     // 3.x: "server unavailable"; 5.0: "quota exceeded".
                     AuthError::TooManyConnections { .. } if v5(version) => reason::QUOTA_EXCEEDED,
@@ -352,6 +353,7 @@ pub async fn serve<S>(
         let topic = Destination::topic(convert::topic_to_address(&will.topic));
         if let Err(e) = principal.check(Action::Write, &topic) {
             tracing::debug!(%peer, reason = %e, "MQTT will refused");
+            crate::connections::reject("will topic not authorized");
             let _ = send(
                 &mut framed,
                 connack(refuse(false), false, Properties::default()),

@@ -259,12 +259,14 @@ pub async fn serve<S>(
                 Ok(o) => o,
                 Err(e) => {
                     tracing::debug!(%peer, error = %e, "bad WireFormatInfo options");
+                    crate::connections::reject("bad WireFormatInfo options");
                     return;
                 }
             }
         }
         Ok(Some(Ok(other))) => {
             tracing::debug!(%peer, command = other.name(), "expected WireFormatInfo");
+            crate::connections::reject("first command is not WireFormatInfo");
             return;
         }
         Ok(Some(Err(e))) => {
@@ -272,11 +274,13 @@ pub async fn serve<S>(
             // Counted like any later command (a first frame over `max_frame_bytes` is the
             // cheapest abuse there is).
             crate::metrics::openwire_codec_error(&e);
+            crate::connections::reject("undecodable first command");
             return;
         }
         Ok(None) => return,
         Err(_) => {
             tracing::debug!(%peer, "no WireFormatInfo in time");
+            crate::connections::reject("no WireFormatInfo in time");
             crate::metrics::limit_refused("openwire", "handshake_timeout");
             return;
         }
@@ -284,6 +288,7 @@ pub async fn serve<S>(
     let agreed = ours.negotiate(&theirs);
     if agreed.version < ow::MIN_VERSION || agreed.tight_encoding_enabled || agreed.cache_enabled {
         tracing::debug!(%peer, ?agreed, "cannot use the negotiated wire format");
+        crate::connections::reject("unusable wire format");
         return;
     }
     let format = WireFormat {
@@ -673,7 +678,10 @@ impl OpenWireSession {
                 &self.peer_info,
             )
             .await
-            .map_err(|e| Failure::fatal(SECURITY_EXCEPTION, e.to_string()))?;
+            .map_err(|e| {
+                crate::connections::reject("login refused");
+                Failure::fatal(SECURITY_EXCEPTION, e.to_string())
+            })?;
         let client_id = info.client_id.clone().filter(|c| !c.is_empty());
         match self.engine.connect_unique(client_id.clone()) {
             Ok((session, events)) => {
@@ -687,12 +695,22 @@ impl OpenWireSession {
                     Some(principal.name().to_owned())
                 };
                 self.principal = Some(principal);
+                if let Some(session) = &self.session {
+                    crate::connections::established(
+                        self.user.as_deref(),
+                        client_id.as_deref(),
+                        session.id(),
+                    );
+                }
                 Ok(())
             }
-            Err(EngineError::ClientIdInUse(cid)) => Err(Failure::fatal(
-                "javax.jms.InvalidClientIDException",
-                format!("Broker: {BROKER_NAME} - Client: {cid} already connected"),
-            )),
+            Err(EngineError::ClientIdInUse(cid)) => {
+                crate::connections::reject("client id in use");
+                Err(Failure::fatal(
+                    "javax.jms.InvalidClientIDException",
+                    format!("Broker: {BROKER_NAME} - Client: {cid} already connected"),
+                ))
+            }
             Err(e) => Err(Failure::engine(e)),
         }
     }

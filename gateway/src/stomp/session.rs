@@ -192,6 +192,7 @@ pub async fn serve<S>(
         Ok(Ok(Some(frame))) => frame,
     };
     if !matches!(connect.command, StompCommand::Connect | StompCommand::Stomp) {
+        crate::connections::reject("first frame is not CONNECT");
         let fatal = Fatal::new(
             format!("expected CONNECT, got {}", connect.command.as_str()),
             Some(&connect),
@@ -230,6 +231,7 @@ pub async fn serve<S>(
         ) => match outcome {
             Ok(principal) => principal,
             Err(e) => {
+                crate::connections::reject("login refused");
                 let _ = framed
                     .send(StompItem::Frame(Fatal::new(e.to_string(), Some(&connect)).into_frame()))
                     .await;

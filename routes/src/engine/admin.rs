@@ -181,6 +181,27 @@ pub(super) struct EngineStats {
     /// Per open session that sent: the destinations it sent to, by kind (`queue`, `topic`,
     /// `exchange`) (producers per destination).
     producer_destinations: Mutex<HashMap<SessionId, ProducedTo>>,
+    /// Messages published per topic since start (at most [`MAX_TOPICS_COUNTED`] topics).
+    topic_enqueued: Mutex<HashMap<String, u64>>,
+}
+
+/// Most topics counted by name: an MQTT fleet publishing to ever new topic names must not grow
+/// the table (and the metric's series) without bound; publishes to later topics are not counted.
+pub const MAX_TOPICS_COUNTED: usize = 10_000;
+
+/// One topic as operators see it (ActiveMQ's topic destination, Amazon MQ's Topic dimension).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicStats {
+    /// The topic's canonical name (`a.b.c`).
+    pub name: String,
+    /// Messages published to it since the gateway started (committed, for transactions).
+    pub enqueued: u64,
+    /// Subscriptions whose pattern matches it, durable or not, wildcard ones included.
+    pub subscriptions: usize,
+    /// Open consumers of those subscriptions.
+    pub consumers: usize,
+    /// Messages those subscriptions hold, delivered and not yet acknowledged.
+    pub unacked: usize,
 }
 
 /// Where a session sent: destination names by kind.
@@ -202,6 +223,21 @@ pub struct DestinationProducers {
 }
 
 impl EngineStats {
+    /// Counts one publish to each of `topics` (temporary topics are not counted).
+    pub(super) fn topics_published(&self, topics: &[String]) {
+        let mut map = lock(&self.topic_enqueued);
+        for topic in topics {
+            if topic.starts_with(TEMP_PREFIX) {
+                continue;
+            }
+            if let Some(n) = map.get_mut(topic.as_str()) {
+                *n += 1;
+            } else if map.len() < MAX_TOPICS_COUNTED {
+                map.insert(topic.clone(), 1);
+            }
+        }
+    }
+
     /// Counts a blocked send until the returned guard drops.
     pub(super) fn blocked(&self) -> BlockedSend<'_> {
         self.blocked_producers.fetch_add(1, Ordering::Relaxed);
@@ -290,6 +326,64 @@ impl Engine {
             })
             .collect();
         out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        out
+    }
+}
+
+impl Engine {
+    /// Every topic known to operators, sorted by name: those published to since start and the
+    /// literal (wildcard-free) patterns of current subscriptions. For each, the subscriptions
+    /// matching it (wildcard ones count for every topic they match, as ActiveMQ adds a wildcard
+    /// subscriber to each matching topic) and their consumers. Temporary topics are left out.
+    pub fn topic_stats(&self) -> Vec<TopicStats> {
+        let mut topics: HashMap<String, u64> = lock(&self.stats.topic_enqueued).clone();
+        let subscriptions: Vec<(String, Arc<Queue>)> = {
+            let reg = lock(&self.registry);
+            reg.subscriptions
+                .values()
+                .filter_map(|q| match &q.kind {
+                    QueueKind::Subscription { pattern, .. } => Some((pattern.clone(), q.clone())),
+                    QueueKind::Anycast => None,
+                })
+                .collect()
+        };
+        for (pattern, _) in &subscriptions {
+            if !crate::address::is_pattern(pattern)
+                && !pattern.starts_with(TEMP_PREFIX)
+                && (topics.len() < MAX_TOPICS_COUNTED || topics.contains_key(pattern))
+            {
+                topics.entry(pattern.clone()).or_insert(0);
+            }
+        }
+        // One lock per subscription queue, not one per (topic, subscription) pair.
+        let figures: Vec<(&str, usize, usize)> = subscriptions
+            .iter()
+            .map(|(pattern, q)| {
+                let st = lock(&q.state);
+                (pattern.as_str(), st.consumers.len(), st.in_flight.len())
+            })
+            .collect();
+        let mut out: Vec<TopicStats> = topics
+            .into_iter()
+            .map(|(name, enqueued)| {
+                let mut t = TopicStats {
+                    name,
+                    enqueued,
+                    subscriptions: 0,
+                    consumers: 0,
+                    unacked: 0,
+                };
+                for (pattern, consumers, unacked) in &figures {
+                    if crate::address::pattern_matches(pattern, &t.name) {
+                        t.subscriptions += 1;
+                        t.consumers += consumers;
+                        t.unacked += unacked;
+                    }
+                }
+                t
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
 }
