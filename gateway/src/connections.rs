@@ -204,12 +204,17 @@ impl Connection {
 
     /// Runs a session future as this connection: inside its span, with this connection as the
     /// current one for [`established`] and [`reject`]; deregisters when the future ends.
-    pub async fn run<F: std::future::Future<Output = ()>>(self, session: F) {
+    ///
+    /// Not an `async fn`: one would hold `session` twice (once as its argument, once as the
+    /// future it awaits), doubling every connection task.
+    pub fn run<F: std::future::Future<Output = ()>>(
+        self,
+        session: F,
+    ) -> impl std::future::Future<Output = ()> {
         let span = self.info.span.clone();
-        CURRENT
-            .scope(self.info.clone(), session.instrument(span))
-            .await;
-        drop(self);
+        let scoped = CURRENT.scope(self.info.clone(), session.instrument(span));
+        // The registration ends with the session (or when the task is dropped).
+        futures::FutureExt::map(scoped, move |()| drop(self))
     }
 }
 

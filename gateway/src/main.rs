@@ -8,6 +8,7 @@ mod amqp_port;
 mod bridge;
 mod cli;
 mod connections;
+mod framing;
 mod kafka;
 mod metrics;
 mod mqtt;

@@ -820,9 +820,12 @@ pub(crate) async fn accept<F, Fut>(
                     let info = connection.info().clone();
                     sessions.spawn(connection.run(async move {
                         let _permit = permit;
-                        match security.admit(stream, peer).await {
+                        // Both boxed so that the task itself stays small: a future is as large
+                        // as the largest state it can be in, and these two are large (the TLS
+                        // handshake, and the whole session with its handshake and run loop).
+                        match Box::pin(security.admit(stream, peer)).await {
                             Ok((stream, peer_info)) => {
-                                serve(MeteredStream::new(stream, info), peer_info).await
+                                Box::pin(serve(MeteredStream::new(stream, info), peer_info)).await
                             }
                             Err(e) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed");

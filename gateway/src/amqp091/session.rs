@@ -10,6 +10,7 @@ use super::broker::{Amqp091Broker, QueueDeclaration};
 use super::convert;
 use super::handshake::handshake;
 use super::stream::{StreamDelivery, StreamEvent, StreamOffset};
+use crate::framing::Framed;
 use crate::security::{Action, PeerInfo, Principal};
 use bytes::{Bytes, BytesMut};
 use codecs::amqp091::{
@@ -38,7 +39,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::codec::{Framed, FramedParts};
 
 /// Settings an AMQP 0-9-1 connection runs with, taken from `[listeners.amqp]`.
 #[derive(Debug, Clone)]
@@ -365,11 +365,12 @@ pub async fn serve<S>(
         frame_max: settings.frame_max,
         ..Amqp091Limits::default()
     };
-    let mut parts = FramedParts::new::<Frame>(stream, Amqp091Codec::server(limits));
-    parts.read_buf = preread;
-    let mut framed = Framed::from_parts(parts);
+    let mut framed =
+        crate::framing::framed_with::<Frame, _, _>(stream, Amqp091Codec::server(limits), preread);
     let tuned = tokio::select! {
-        r = tokio::time::timeout(settings.connect_timeout, handshake(&mut framed, &settings, &peer_info)) => r,
+        // Boxed, as the run loop below: the connection's future keeps no room for the
+        // handshake once it is over.
+        r = tokio::time::timeout(settings.connect_timeout, Box::pin(handshake(&mut framed, &settings, &peer_info))) => r,
         _ = shutdown.changed() => return,
     };
     let tuned = match tuned {
@@ -414,8 +415,7 @@ pub async fn serve<S>(
         stream_rx: Some(stream_rx),
     };
     tracing::debug!(%peer, user = %conn.user, anonymous = conn.principal.is_anonymous(), heartbeat = tuned.heartbeat, frame_max = tuned.frame_max, "AMQP 0-9-1 connection open");
-    conn.run(&mut framed, &mut events, tuned.heartbeat, &mut shutdown)
-        .await;
+    Box::pin(conn.run(&mut framed, &mut events, tuned.heartbeat, &mut shutdown)).await;
     conn.teardown();
     let _ = SinkExt::<Frame>::close(&mut framed).await;
     tracing::debug!(%peer, "AMQP 0-9-1 connection closed");

@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
-use tokio_util::codec::Framed;
 
 /// How long a connection that must authenticate may take to do so (against slow-loris).
 pub const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -95,7 +94,7 @@ pub async fn serve<S>(
     let addr = peer.addr;
     let settings = &broker.settings;
     let authenticator = settings.authenticator.clone();
-    let mut framed = Framed::new(stream, KafkaCodec::new(settings.limits));
+    let mut framed = crate::framing::framed(stream, KafkaCodec::new(settings.limits));
     // Who a client that skips SASL is (anonymous, or the user of a verified client
     // certificate); None: SASL is required here.
     let without_sasl = if settings.require_sasl {

@@ -7,6 +7,7 @@
 //! [`MqttSessions`], in memory: they survive reconnects, not a restart.
 
 use super::convert::{self, message_qos};
+use crate::framing::Framed;
 use crate::security::{AccessDenied, Action, AuthError, Authenticator, PeerInfo, Principal};
 use codecs::mqtt::{
     reason, ConnAck, Disconnect, MqttCodec, MqttCodecError, MqttDecodeError, MqttLimits,
@@ -28,7 +29,6 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::codec::Framed;
 
 /// Settings an MQTT session runs with, taken from the listener's configuration.
 #[derive(Debug, Clone)]
@@ -253,7 +253,7 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let peer = peer_info.addr;
-    let mut framed = Framed::new(stream, MqttCodec::new(settings.limits));
+    let mut framed = crate::framing::framed(stream, MqttCodec::new(settings.limits));
     let first = tokio::select! {
         r = tokio::time::timeout(settings.connect_timeout, framed.next()) => r,
         _ = shutdown.changed() => return,
@@ -328,11 +328,13 @@ pub async fn serve<S>(
         (true, false) => reason::NOT_AUTHORIZED,
     };
     let principal = tokio::select! {
-        outcome = settings.authenticator.authenticate(
+        // Boxed, as the run loop below: an idle connection's future does not keep room for
+        // the states it has left behind.
+        outcome = Box::pin(settings.authenticator.authenticate(
             connect.username.as_deref(),
             connect.password.as_deref(),
             &peer_info,
-        ) => match outcome {
+        )) => match outcome {
             Ok(principal) => principal,
             Err(e) => {
                 tracing::debug!(%peer, reason = %e, "MQTT login refused");
@@ -468,9 +470,9 @@ pub async fn serve<S>(
     let _ = SinkExt::<MqttPacket>::flush(&mut framed).await;
     let keep_alive =
         (keep_alive_s > 0).then(|| Duration::from_millis(u64::from(keep_alive_s) * 1500));
-    let end = state
-        .run(&mut framed, &mut events, keep_alive, &mut shutdown)
-        .await;
+    // Boxed: the run loop's future is large (it has room for every packet's handling), and
+    // this one stays small for the handshake states it leaves behind.
+    let end = Box::pin(state.run(&mut framed, &mut events, keep_alive, &mut shutdown)).await;
     let will = connect.will.clone();
     let (send_will, code) = match &end {
         End::Disconnect { send_will } => (*send_will, None),

@@ -11,6 +11,7 @@
 
 use super::advisory::{OpenWireShared, TempAdvisory, TEMP_QUEUE_ADVISORY, TEMP_TOPIC_ADVISORY};
 use super::convert::{self, TempNames};
+use crate::framing::Framed;
 use crate::security::{AccessDenied, Action, Authenticator, PeerInfo, Principal};
 use codecs::openwire::{
     self as ow, ack_type, transaction_type, Command, CommandHeader, ExceptionResponse,
@@ -31,7 +32,6 @@ use tokio::sync::broadcast;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::codec::Framed;
 
 /// Settings an OpenWire session runs with, taken from the listener's configuration.
 #[derive(Debug, Clone)]
@@ -238,7 +238,7 @@ pub async fn serve<S>(
         limits: settings.limits,
         ..WireFormat::default()
     };
-    let mut framed = Framed::new(stream, OpenWireCodec::new(pre));
+    let mut framed = crate::framing::framed(stream, OpenWireCodec::new(pre));
     let max_inactivity_ms = i64::try_from(settings.max_inactivity.as_millis()).unwrap_or(i64::MAX);
     let ours = WireFormatOptions::loose_server(
         max_inactivity_ms,
@@ -337,14 +337,14 @@ pub async fn serve<S>(
         advisory_seq: 0,
         max_consumers: settings.max_consumers,
     };
-    let outcome = state
-        .run(
-            &mut framed,
-            inactivity,
-            settings.connect_timeout,
-            &mut shutdown,
-        )
-        .await;
+    // Boxed: the handshake's states above need no room while the session runs.
+    let outcome = Box::pin(state.run(
+        &mut framed,
+        inactivity,
+        settings.connect_timeout,
+        &mut shutdown,
+    ))
+    .await;
     if let Err(failure) = outcome {
         tracing::debug!(%peer, error = %failure.message, "closing OpenWire connection");
         let error = Command::ConnectionError(ow::ConnectionError {

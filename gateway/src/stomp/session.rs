@@ -5,6 +5,7 @@
 //! (and the ERROR of a failed operation) is still emitted in the order of the frames that asked.
 
 use super::convert::{self, StompDestination, TempNames};
+use crate::framing::Framed;
 use crate::security::{Action, Authenticator, PeerInfo, Principal};
 use bytes::Bytes;
 use codecs::stomp::{
@@ -25,7 +26,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_util::codec::Framed;
 
 /// How many operations may wait for durability before the session stops reading frames.
 const MAX_PENDING: usize = 1024;
@@ -151,7 +151,7 @@ pub async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let peer = peer_info.addr;
-    let mut framed = Framed::new(stream, StompCodec::new(settings.limits));
+    let mut framed = crate::framing::framed(stream, StompCodec::new(settings.limits));
     let deadline = Instant::now() + settings.connect_timeout;
     let connect = loop {
         let next = tokio::select! {
@@ -224,11 +224,13 @@ pub async fn serve<S>(
     };
     // As ActiveMQ: bad credentials get an ERROR naming the user, then the connection closes.
     let principal = tokio::select! {
-        outcome = settings.authenticator.authenticate(
+        // Boxed, as the run loop below: an idle connection's future keeps no room for the
+        // handshake states it has left behind.
+        outcome = Box::pin(settings.authenticator.authenticate(
             connect.header("login"),
             connect.header("passcode").map(str::as_bytes),
             &peer_info,
-        ) => match outcome {
+        )) => match outcome {
             Ok(principal) => principal,
             Err(e) => {
                 crate::connections::reject("login refused");
@@ -306,9 +308,8 @@ pub async fn serve<S>(
         pending: FuturesOrdered::new(),
         disconnecting: false,
     };
-    let outcome = state
-        .run(&mut framed, events, send_every, expect_every, &mut shutdown)
-        .await;
+    let outcome =
+        Box::pin(state.run(&mut framed, events, send_every, expect_every, &mut shutdown)).await;
     if let Err(fatal) = outcome {
         tracing::debug!(%peer, error = %fatal.message, "closing STOMP connection with ERROR");
         let _ = framed.send(StompItem::Frame(fatal.into_frame())).await;
