@@ -226,6 +226,81 @@ async fn prioritized_queues_deliver_higher_priority_first() {
     assert_eq!(order, vec!["p9", "p7", "p4", "p1"]);
 }
 
+/// A `max_priority` policy (how an AMQP `x-max-priority` queue is recovered) ranks by every
+/// level up to the maximum and a priority above it as the maximum (FIFO among those), the
+/// same after a restart, when the ready set is rebuilt from the journal.
+#[tokio::test]
+async fn max_priority_caps_priorities_and_keeps_its_levels_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EngineConfig {
+        destinations: vec![
+            // A broad configured policy first: the queue's own maximum still applies.
+            DestinationPolicy {
+                pattern: ">".into(),
+                max_messages: 0,
+                max_bytes: 0,
+                flow_control: None,
+                max_redeliveries: None,
+                dead_letter_queue: None,
+                prioritized_messages: Some(false),
+                max_priority: None,
+            },
+            DestinationPolicy {
+                pattern: "wide".into(),
+                max_messages: 0,
+                max_bytes: 0,
+                flow_control: None,
+                max_redeliveries: None,
+                dead_letter_queue: None,
+                prioritized_messages: Some(true),
+                max_priority: Some(20),
+            },
+        ],
+        ..EngineConfig::default()
+    };
+    let sends = [
+        (15u8, "p15"),
+        (30, "p30"),
+        (0, "p0"),
+        (12, "p12"),
+        (20, "p20"),
+    ];
+    let expected = vec!["p30", "p20", "p15", "p12", "p0"];
+    {
+        let engine = open(dir.path(), config.clone());
+        let (s, _) = engine.connect(None);
+        for (p, name) in sends {
+            let mut m = persistent(name);
+            m.priority = p;
+            s.send(&Destination::queue("wide"), m).await.unwrap();
+        }
+        engine.close().unwrap();
+    }
+    let engine = open(dir.path(), config);
+    let (s, mut rx) = engine.connect(None);
+    let c = s.subscribe(queue("wide")).unwrap();
+    let mut order = Vec::new();
+    for _ in 0..5 {
+        let d = next(&mut rx).await;
+        s.ack(c, &[d.seq]).unwrap().await.unwrap();
+        order.push(body(&d));
+    }
+    assert_eq!(order, expected);
+    // Sent after the reopen, into the live queue with no consumer: the same ranking.
+    s.unsubscribe(c);
+    for (p, name) in sends {
+        let mut m = msg(name);
+        m.priority = p;
+        s.send(&Destination::queue("wide"), m).await.unwrap();
+    }
+    s.subscribe(queue("wide")).unwrap();
+    let mut order = Vec::new();
+    for _ in 0..5 {
+        order.push(body(&next(&mut rx).await));
+    }
+    assert_eq!(order, expected);
+}
+
 #[tokio::test]
 async fn prefetch_limits_unacked_and_ack_frees_credit() {
     let dir = tempfile::tempdir().unwrap();

@@ -317,7 +317,8 @@ def test_nested_tables_up_to_the_depth_limit_round_trip(amqp):
 @pytest.mark.parametrize("where", ["headers", "arguments"])
 def test_tables_nested_past_the_limit_are_a_syntax_error(amqp, where):
     """One level more is refused with connection.close 502 SYNTAX_ERROR (the code RabbitMQ
-    gives a table it cannot read), and only that connection goes."""
+    gives a table it cannot read; RabbitMQ itself has no depth limit), and only that
+    connection goes."""
     other = amqp().channel()
     other.queue_declare("bystander")
     conn = amqp()

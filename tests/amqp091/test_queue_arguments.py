@@ -319,3 +319,32 @@ def test_queue_arguments_survive_a_restart(make_gateway, stop):
         assert err.value.reply_code == 406
         assert "inequivalent arg" in err.value.reply_text
     conn.close()
+
+
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_max_priority_levels_survive_a_restart(make_gateway, stop):
+    """A durable x-max-priority 20 queue comes back with its 20 levels and its cap: persistent
+    messages of priorities 12, 30 (capped to 20) and 15 are delivered 30, 15, 12 after a restart
+    (even SIGKILL), and so are new ones."""
+    from gwtest.amqp import pika_connection
+
+    gw = make_gateway()
+    conn = pika_connection(gw)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare("levels", durable=True, arguments={"x-max-priority": 20})
+    for p in (12, 30, 15):
+        ch.basic_publish("", "levels", str(p).encode(), pika.BasicProperties(priority=p, delivery_mode=2))
+    if stop == "kill":
+        gw.kill()
+    else:
+        conn.close()
+        gw.terminate()
+    gw.start()
+    conn = pika_connection(gw)
+    ch = conn.channel()
+    assert bodies(ch, "levels") == [b"30", b"15", b"12"]
+    for p in (12, 30, 15):
+        ch.basic_publish("", "levels", str(p).encode(), pika.BasicProperties(priority=p))
+    assert bodies(ch, "levels") == [b"30", b"15", b"12"]
+    conn.close()
