@@ -729,7 +729,7 @@ impl MqttSession {
     {
         match event {
             SessionEvent::Deliver(d) => {
-                self.held.push_back(d);
+                self.held.push_back(*d);
                 if self.release_held(framed).await {
                     None
                 } else {
