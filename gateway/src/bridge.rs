@@ -346,7 +346,7 @@ async fn run_into_stream(
         let mut next = Some(first);
         while let Some(event) = next.take() {
             if let SessionEvent::Deliver(d) = event {
-                batch.push(d);
+                batch.push(*d);
             }
             if batch.len() < INTO_STREAM_BATCH {
                 next = events.try_recv().ok();

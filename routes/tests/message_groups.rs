@@ -30,7 +30,7 @@ fn grouped(body: &str, seq: i32) -> Message {
 
 async fn next(rx: &mut UnboundedReceiver<SessionEvent>) -> Option<Delivery> {
     match tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
-        Ok(Some(SessionEvent::Deliver(d))) => Some(d),
+        Ok(Some(SessionEvent::Deliver(d))) => Some(*d),
         Ok(other) => panic!("expected a delivery, got {other:?}"),
         Err(_) => None,
     }

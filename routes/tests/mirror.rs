@@ -30,7 +30,7 @@ fn persistent(body: &str) -> Message {
 
 async fn next(rx: &mut UnboundedReceiver<SessionEvent>) -> Delivery {
     match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
-        Ok(Some(SessionEvent::Deliver(d))) => d,
+        Ok(Some(SessionEvent::Deliver(d))) => *d,
         other => panic!("expected a delivery, got {other:?}"),
     }
 }

@@ -47,7 +47,7 @@ fn number(d: &Delivery) -> usize {
 
 async fn next(rx: &mut UnboundedReceiver<SessionEvent>) -> Delivery {
     match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
-        Ok(Some(SessionEvent::Deliver(d))) => d,
+        Ok(Some(SessionEvent::Deliver(d))) => *d,
         other => panic!("expected a delivery, got {other:?}"),
     }
 }

@@ -23,7 +23,7 @@ async fn drain(rx: &mut UnboundedReceiver<SessionEvent>) -> Vec<Delivery> {
     while let Ok(Some(SessionEvent::Deliver(d))) =
         tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
     {
-        out.push(d);
+        out.push(*d);
     }
     out
 }

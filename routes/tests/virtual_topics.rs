@@ -33,7 +33,7 @@ fn message(body: &str, colour: &str) -> Message {
 
 async fn next(rx: &mut UnboundedReceiver<SessionEvent>) -> Option<Delivery> {
     match tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
-        Ok(Some(SessionEvent::Deliver(d))) => Some(d),
+        Ok(Some(SessionEvent::Deliver(d))) => Some(*d),
         Ok(other) => panic!("expected a delivery, got {other:?}"),
         Err(_) => None,
     }

@@ -2400,7 +2400,7 @@ impl Connection {
 
     fn on_event(&mut self, event: SessionEvent) {
         match event {
-            SessionEvent::Deliver(delivery) => self.deliver(delivery),
+            SessionEvent::Deliver(delivery) => self.deliver(*delivery),
             SessionEvent::ConsumerCancelled(id) => {
                 let Some((channel, tag)) = self.consumers.remove(&id) else {
                     return;

@@ -174,7 +174,7 @@ pub async fn run_mover(
         let mut next = Some(first);
         while let Some(event) = next.take() {
             match event {
-                SessionEvent::Deliver(d) => batch.push(d),
+                SessionEvent::Deliver(d) => batch.push(*d),
                 SessionEvent::ConsumerCancelled(_) => break 'events,
                 SessionEvent::TakenOver => {}
             }

@@ -241,22 +241,33 @@ fn connack(code: u8, session_present: bool, properties: Properties) -> ConnAck {
     }
 }
 
-/// Serves one MQTT connection until it closes, fails, or the gateway shuts down.
-pub async fn serve<S>(
-    stream: S,
-    peer_info: PeerInfo,
-    engine: Arc<Engine>,
-    settings: Arc<MqttSettings>,
-    sessions: Arc<MqttSessions>,
-    mut shutdown: watch::Receiver<bool>,
-) where
+/// What a successful MQTT handshake leaves for the session.
+struct Opened {
+    state: MqttSession,
+    events: tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
+    will: Option<codecs::mqtt::Will>,
+    keep_alive: Option<Duration>,
+    generation: u64,
+}
+
+/// The handshake: CONNECT (in time), authentication, CONNACK, the engine session and the
+/// resumed subscriptions. `None`: the connection is to be closed (the client has been told
+/// why where the protocol allows).
+async fn open<S>(
+    framed: &mut Framed<S, MqttCodec>,
+    peer_info: &PeerInfo,
+    engine: &Arc<Engine>,
+    settings: &Arc<MqttSettings>,
+    sessions: &Arc<MqttSessions>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Opened>
+where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let peer = peer_info.addr;
-    let mut framed = crate::framing::framed(stream, MqttCodec::new(settings.limits));
     let first = tokio::select! {
         r = tokio::time::timeout(settings.connect_timeout, framed.next()) => r,
-        _ = shutdown.changed() => return,
+        _ = shutdown.changed() => return None,
     };
     let connect = match first {
         Ok(Some(Ok(MqttPacket::Connect(c)))) => *c,
@@ -270,21 +281,21 @@ pub async fn serve<S>(
             if e.reason_code() == reason::UNSUPPORTED_PROTOCOL_VERSION {
                 // 3.1.1 return code 1: unacceptable protocol version.
                 framed.codec_mut().set_version(MqttVersion::V3_1_1);
-                let _ = send(&mut framed, connack(1, false, Properties::default())).await;
+                let _ = send(framed, connack(1, false, Properties::default())).await;
             }
-            return;
+            return None;
         }
         Err(_) => {
             crate::connections::reject("no CONNECT in time");
             crate::metrics::limit_refused("mqtt", "handshake_timeout");
-            return;
+            return None;
         }
         Ok(Some(Ok(_))) => {
             // MQTT: the first packet must be CONNECT; anything else is a protocol error.
             crate::connections::reject("first packet is not CONNECT");
-            return;
+            return None;
         }
-        _ => return,
+        _ => return None,
     };
     let version = connect.protocol;
     framed.codec_mut().set_version(version);
@@ -299,8 +310,8 @@ pub async fn serve<S>(
                 2
             };
             crate::connections::reject("empty client id");
-            let _ = send(&mut framed, connack(code, false, Properties::default())).await;
-            return;
+            let _ = send(framed, connack(code, false, Properties::default())).await;
+            return None;
         }
         let n = sessions.assigned.fetch_add(1, Ordering::Relaxed);
         client_id = format!("gw-auto-{}-{n}", std::process::id());
@@ -316,8 +327,8 @@ pub async fn serve<S>(
         } else if keep_alive_s > settings.max_keepalive {
             // 3.x cannot be told a lower keep-alive: refuse, as mosquitto does.
             crate::connections::reject("keep-alive above max_keepalive");
-            let _ = send(&mut framed, connack(2, false, Properties::default())).await;
-            return;
+            let _ = send(framed, connack(2, false, Properties::default())).await;
+            return None;
         }
     }
     // As mosquitto: a refused login is CONNACK "not authorized" (3.x: 5; 5.0: 0x86 for a bad
@@ -333,7 +344,7 @@ pub async fn serve<S>(
         outcome = Box::pin(settings.authenticator.authenticate(
             connect.username.as_deref(),
             connect.password.as_deref(),
-            &peer_info,
+            peer_info,
         )) => match outcome {
             Ok(principal) => principal,
             Err(e) => {
@@ -345,23 +356,19 @@ pub async fn serve<S>(
                     AuthError::TooManyConnections { .. } => reason::V3_SERVER_UNAVAILABLE,
                     _ => refuse(matches!(e, AuthError::BadCredentials { .. })),
                 };
-                let _ = send(&mut framed, connack(code, false, Properties::default())).await;
-                return;
+                let _ = send(framed, connack(code, false, Properties::default())).await;
+                return None;
             }
         },
-        _ = shutdown.changed() => return,
+        _ = shutdown.changed() => return None,
     };
     if let Some(will) = &connect.will {
         let topic = Destination::topic(convert::topic_to_address(&will.topic));
         if let Err(e) = principal.check(Action::Write, &topic) {
             tracing::debug!(%peer, reason = %e, "MQTT will refused");
             crate::connections::reject("will topic not authorized");
-            let _ = send(
-                &mut framed,
-                connack(refuse(false), false, Properties::default()),
-            )
-            .await;
-            return;
+            let _ = send(framed, connack(refuse(false), false, Properties::default())).await;
+            return None;
         }
     }
     let session_expiry = if v5(version) {
@@ -372,7 +379,7 @@ pub async fn serve<S>(
         u32::MAX
     };
     let persistent = session_expiry > 0;
-    let (session, mut events) = engine.connect(Some(client_id.clone()));
+    let (session, events) = engine.connect(Some(client_id.clone()));
     if connect.clean_session {
         engine.remove_durable_subscriptions(&client_id);
     }
@@ -405,13 +412,8 @@ pub async fn serve<S>(
         props.shared_subscription_available = Some(true);
         props.subscription_identifier_available = Some(true);
     }
-    if !send(
-        &mut framed,
-        connack(reason::SUCCESS, session_present, props),
-    )
-    .await
-    {
-        return;
+    if !send(framed, connack(reason::SUCCESS, session_present, props)).await {
+        return None;
     }
     crate::connections::established(connect.username.as_deref(), Some(&client_id), session.id());
     tracing::debug!(%peer, %client_id, version = %version, session_present, "MQTT session open");
@@ -467,13 +469,57 @@ pub async fn serve<S>(
         }
         let _ = state.attach(&filter, &sub.pattern, options, false, false);
     }
-    let _ = SinkExt::<MqttPacket>::flush(&mut framed).await;
+    let _ = SinkExt::<MqttPacket>::flush(framed).await;
     let keep_alive =
         (keep_alive_s > 0).then(|| Duration::from_millis(u64::from(keep_alive_s) * 1500));
-    // Boxed: the run loop's future is large (it has room for every packet's handling), and
-    // this one stays small for the handshake states it leaves behind.
+    Some(Opened {
+        state,
+        events,
+        will: connect.will,
+        keep_alive,
+        generation,
+    })
+}
+
+/// Serves one MQTT connection until it closes, fails, or the gateway shuts down.
+pub async fn serve<S>(
+    stream: S,
+    peer_info: PeerInfo,
+    engine: Arc<Engine>,
+    settings: Arc<MqttSettings>,
+    sessions: Arc<MqttSessions>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let peer = peer_info.addr;
+    let mut framed = crate::framing::framed(stream, MqttCodec::new(settings.limits));
+    // The handshake in a future of its own (boxed): this one, which lives as long as the
+    // connection, keeps no room for the CONNECT packet and the rest of the handshake's state.
+    let Some(opened) = Box::pin(open(
+        &mut framed,
+        &peer_info,
+        &engine,
+        &settings,
+        &sessions,
+        &mut shutdown,
+    ))
+    .await
+    else {
+        return;
+    };
+    let Opened {
+        mut state,
+        mut events,
+        will,
+        keep_alive,
+        generation,
+    } = opened;
+    let version = state.version;
+    let client_id = state.client_id.clone();
+    // Boxed: the run loop's future is large (it has room for handling any packet), and this
+    // one would otherwise keep that room on top of its own.
     let end = Box::pin(state.run(&mut framed, &mut events, keep_alive, &mut shutdown)).await;
-    let will = connect.will.clone();
     let (send_will, code) = match &end {
         End::Disconnect { send_will } => (*send_will, None),
         End::Abnormal(code) => (true, *code),
@@ -685,7 +731,7 @@ impl MqttSession {
     {
         match event {
             SessionEvent::Deliver(d) => {
-                self.held.push_back(d);
+                self.held.push_back(*d);
                 if self.release_held(framed).await {
                     None
                 } else {

@@ -486,7 +486,7 @@ impl StompSession {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         match event {
-            SessionEvent::Deliver(delivery) => self.deliver(delivery, framed).await,
+            SessionEvent::Deliver(delivery) => self.deliver(*delivery, framed).await,
             SessionEvent::TakenOver => Err(Fatal::new(
                 "another connection took over this client id",
                 None,
