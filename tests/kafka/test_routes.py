@@ -784,3 +784,37 @@ def test_a_route_without_a_key_spreads_records_round_robin(kafka_gateway, kcat, 
     assert all(r["key"] is None for r in got)
     per_partition = {p: sum(1 for r in got if r["partition"] == p) for p in range(3)}
     assert per_partition == {0: 10, 1: 10, 2: 10}, per_partition
+
+
+FILTERED_OUT = """
+[[streams]]
+name = "invoices"
+partitions = 2
+
+[[routes]]
+name = "acme-invoices"
+from = "stream:invoices"
+to = "queue:legacy.acme"
+selector = "tenant = 'acme'"
+"""
+
+
+def test_a_stream_route_selector_delivers_only_matching_records_and_commits_past_the_rest(
+    kafka_gateway, kcat, client
+):
+    from gwtest.kafka import wait_until
+
+    gw = kafka_gateway(extra_toml=FILTERED_OUT)
+    for tenant in ("acme", "globex"):
+        kcat(gw, "-P", "-t", "invoices", "-K:", "-H", f"tenant={tenant}",
+             input="".join(f"k{i}:{tenant} invoice {i}\n" for i in range(10)))
+    kcat(gw, "-P", "-t", "invoices", "-K:", input="k0:no tenant\n")
+    c = client(gw)
+    c.subscribe("/queue/legacy.acme")
+    got = c.get_n(10)
+    assert sorted(m.body for m in got) == sorted(f"acme invoice {i}" for i in range(10))
+    assert all(m.headers["tenant"] == "acme" for m in got)
+    c.expect_no_message(1.0)
+    # The skipped records are committed too: the route's group has no lag.
+    wait_until(lambda: _admin_get(gw, "/api/groups/route.acme-invoices")["lag"] == 0, 10,
+               "the route's offsets past every record")
