@@ -685,6 +685,26 @@ async fn reload_target(with_tls: bool) -> Result<ReloadOutcome, ReloadFailure> {
     if !bad_selectors.is_empty() {
         return Err(ReloadFailure::Invalid(bad_selectors));
     }
+    // The one stream change the log refuses, checked for every stream before any is applied,
+    // so that a refused reload leaves no stream half changed.
+    let bad_streams: Vec<String> = config
+        .streams
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let existing = target.log.stream_config(&s.name)?.partitions;
+            (existing != s.partitions).then(|| {
+                format!(
+                    "streams[{i}].partitions: stream {:?} has {existing} partitions; the count \
+                     of an existing stream cannot change",
+                    s.name
+                )
+            })
+        })
+        .collect();
+    if !bad_streams.is_empty() {
+        return Err(ReloadFailure::Invalid(bad_streams));
+    }
     let l = target.log.clone();
     let streams = config.streams.clone();
     let created = tokio::task::spawn_blocking(move || {

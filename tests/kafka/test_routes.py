@@ -820,3 +820,29 @@ def test_a_stream_route_selector_delivers_only_matching_records_and_commits_past
     # The skipped records are committed too: the route's group has no lag.
     wait_until(lambda: _admin_get(gw, "/api/groups/route.acme-invoices")["lag"] == 0, 10,
                "the route's offsets past every record")
+
+
+def test_a_reload_refused_for_a_stream_changes_no_stream(kafka_gateway, kcat, client):
+    """Changing an existing stream's partition count is refused (400, with the key), and the
+    new stream listed before it in the same file is not created: nothing is half applied."""
+    import urllib.error
+
+    gw = kafka_gateway(extra_toml=ROUTE)
+    original = gw.config_path.read_text()
+    changed = original.replace('name = "payments"\npartitions = 2',
+                               'name = "refunds"\npartitions = 1\n\n[[streams]]\n'
+                               'name = "payments"\npartitions = 3')
+    assert changed != original
+    gw.config_path.write_text(changed)
+    status, body = _post_reload(gw)
+    assert status == 400 and body["reloaded"] is False, body
+    assert any(e.startswith("streams[1].partitions:") for e in body["errors"]), body
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        _admin_get(gw, "/api/streams/refunds")
+    assert missing.value.code == 404
+    assert _admin_get(gw, "/api/streams/payments")["partition_count"] == 2
+    # The route in force still delivers.
+    kcat(gw, "-P", "-t", "payments", input="still routed\n")
+    c = client(gw)
+    c.subscribe("/queue/legacy.payments")
+    assert c.get().body == "still routed"
