@@ -691,7 +691,9 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
         for (name, out) in [("key", &mut key), ("selector", &mut selector)] {
             if let Some(kf) = cx.field(&t, name) {
                 if let Some(v) = cx.string(&kf) {
-                    if !into_stream {
+                    // A selector filters both directions (out of a stream: on the message a
+                    // record becomes); a key only means something for records.
+                    if !into_stream && name == "key" {
                         cx.error_at(&kf, "only routes into a stream take this key");
                     } else if v.trim().is_empty() {
                         cx.error_at(&kf, "must not be empty");

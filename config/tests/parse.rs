@@ -770,6 +770,13 @@ selector = "region = 'us'"
     assert_eq!(cfg.routes[1].mode, Some(config::RouteMode::Move));
     assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
 
+    // Out of a stream: a selector filters the records' messages; a key means nothing there.
+    let cfg = ok("[[routes]]\nname = \"p\"\nfrom = \"stream:p\"\nto = \"queue:q\"\nselector = \"tenant = 'acme'\"\n");
+    assert_eq!(cfg.routes[0].selector.as_deref(), Some("tenant = 'acme'"));
+    let errs =
+        errors("[[routes]]\nname = \"p\"\nfrom = \"stream:p\"\nto = \"queue:q\"\nkey = \"k\"\n");
+    assert!(errs.iter().any(|e| e.key == "routes[0].key"), "{errs:?}");
+
     let errs = errors(
         "[[routes]]\nname = \"a\"\nfrom = \"queue:orders.*\"\nto = \"queue:orders2\"\nmode = \"move\"\n[[routes]]\nfrom = \"stream:x\"\nto = \"queue:a.*\"\n",
     );

@@ -3,7 +3,7 @@
 //! **Stream -> queue or topic**: each partition is read as the route's consumer group, every
 //! record becomes a persistent message, and the group's offset is committed only after the
 //! message is durable in the queue store (a crash between the two repeats the records after
-//! the last commit). Events produced by Kafka clients thereby reach STOMP, MQTT and JMS
+//! the last commit). A route's selector skips the records whose message does not match. Events produced by Kafka clients thereby reach STOMP, MQTT and JMS
 //! consumers.
 //!
 //! **Topic or queue -> stream**: a durable subscription on the topic pattern (copy: the legacy
@@ -241,6 +241,11 @@ async fn run_partition(
     destination: Destination,
 ) {
     let (session, _events) = engine.connect(None);
+    // Checked by `prepare`; a record whose message does not match is skipped (and committed).
+    let selector = route
+        .selector
+        .as_deref()
+        .and_then(|text| routes::selector::Selector::parse(text).ok());
     let mut offset = match log.committed_offset(&route.group, &stream, partition) {
         Some((o, _)) => o,
         None => log.earliest_offset(&stream, partition).unwrap_or(0),
@@ -278,6 +283,10 @@ async fn run_partition(
         for record in records {
             let record_offset = record.offset;
             let mut message = to_message(&stream, partition, record, &destination);
+            if selector.as_ref().is_some_and(|s| !s.matches(&message, 1)) {
+                next = record_offset + 1;
+                continue;
+            }
             message.message_id = engine.new_message_id();
             if let Err(e) = session.send(&destination, message).await {
                 tracing::warn!(route = %route.name, error = %e, "route cannot enqueue; retrying");

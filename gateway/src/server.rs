@@ -675,6 +675,42 @@ async fn reload_target(with_tls: bool) -> Result<ReloadOutcome, ReloadFailure> {
     let config = Config::from_file(path).map_err(|errors| {
         ReloadFailure::Invalid(errors.errors.iter().map(ToString::to_string).collect())
     })?;
+    // Selectors are parsed by the engine, not by the config crate: checked here, before any
+    // stream or route changes, so that a bad one is refused like any invalid key.
+    let bad_selectors: Vec<String> = config
+        .routes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let text = r.selector.as_deref()?;
+            ::routes::selector::Selector::parse(text)
+                .err()
+                .map(|e| format!("routes[{i}].selector: {e}"))
+        })
+        .collect();
+    if !bad_selectors.is_empty() {
+        return Err(ReloadFailure::Invalid(bad_selectors));
+    }
+    // The one stream change the log refuses, checked for every stream before any is applied,
+    // so that a refused reload leaves no stream half changed.
+    let bad_streams: Vec<String> = config
+        .streams
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let existing = target.log.stream_config(&s.name)?.partitions;
+            (existing != s.partitions).then(|| {
+                format!(
+                    "streams[{i}].partitions: stream {:?} has {existing} partitions; the count \
+                     of an existing stream cannot change",
+                    s.name
+                )
+            })
+        })
+        .collect();
+    if !bad_streams.is_empty() {
+        return Err(ReloadFailure::Invalid(bad_streams));
+    }
     let l = target.log.clone();
     let streams = config.streams.clone();
     let created = tokio::task::spawn_blocking(move || {

@@ -569,7 +569,9 @@ def test_route_selectors_let_only_matching_messages_into_the_stream(kafka_gatewa
     original = gw.config_path.read_text()
     gw.config_path.write_text(original.replace("region = 'eu'\"\n", "region = 'eu' AND\"\n"))
     status, body = _post_reload(gw)
-    assert status >= 400 and body["reloaded"] is False, (status, body)
+    assert status == 400 and body["reloaded"] is False, (status, body)
+    assert any(e.startswith("routes[1].selector: invalid selector at column")
+               for e in body["errors"]), body
     producer.send("/queue/sales.eu", "late eu", headers={"region": "eu", "customerId": "c9"})
     producer.send("/queue/sales.us", "late us", headers={"region": "us", "customerId": "c9"})
     wait_until(lambda: "late eu" in _payloads(kcat, gw, "eu-queued"), 20, "the late eu sale")
@@ -784,3 +786,63 @@ def test_a_route_without_a_key_spreads_records_round_robin(kafka_gateway, kcat, 
     assert all(r["key"] is None for r in got)
     per_partition = {p: sum(1 for r in got if r["partition"] == p) for p in range(3)}
     assert per_partition == {0: 10, 1: 10, 2: 10}, per_partition
+
+
+FILTERED_OUT = """
+[[streams]]
+name = "invoices"
+partitions = 2
+
+[[routes]]
+name = "acme-invoices"
+from = "stream:invoices"
+to = "queue:legacy.acme"
+selector = "tenant = 'acme'"
+"""
+
+
+def test_a_stream_route_selector_delivers_only_matching_records_and_commits_past_the_rest(
+    kafka_gateway, kcat, client
+):
+    from gwtest.kafka import wait_until
+
+    gw = kafka_gateway(extra_toml=FILTERED_OUT)
+    for tenant in ("acme", "globex"):
+        kcat(gw, "-P", "-t", "invoices", "-K:", "-H", f"tenant={tenant}",
+             input="".join(f"k{i}:{tenant} invoice {i}\n" for i in range(10)))
+    kcat(gw, "-P", "-t", "invoices", "-K:", input="k0:no tenant\n")
+    c = client(gw)
+    c.subscribe("/queue/legacy.acme")
+    got = c.get_n(10)
+    assert sorted(m.body for m in got) == sorted(f"acme invoice {i}" for i in range(10))
+    assert all(m.headers["tenant"] == "acme" for m in got)
+    c.expect_no_message(1.0)
+    # The skipped records are committed too: the route's group has no lag.
+    wait_until(lambda: _admin_get(gw, "/api/groups/route.acme-invoices")["lag"] == 0, 10,
+               "the route's offsets past every record")
+
+
+def test_a_reload_refused_for_a_stream_changes_no_stream(kafka_gateway, kcat, client):
+    """Changing an existing stream's partition count is refused (400, with the key), and the
+    new stream listed before it in the same file is not created: nothing is half applied."""
+    import urllib.error
+
+    gw = kafka_gateway(extra_toml=ROUTE)
+    original = gw.config_path.read_text()
+    changed = original.replace('name = "payments"\npartitions = 2',
+                               'name = "refunds"\npartitions = 1\n\n[[streams]]\n'
+                               'name = "payments"\npartitions = 3')
+    assert changed != original
+    gw.config_path.write_text(changed)
+    status, body = _post_reload(gw)
+    assert status == 400 and body["reloaded"] is False, body
+    assert any(e.startswith("streams[1].partitions:") for e in body["errors"]), body
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        _admin_get(gw, "/api/streams/refunds")
+    assert missing.value.code == 404
+    assert _admin_get(gw, "/api/streams/payments")["partition_count"] == 2
+    # The route in force still delivers.
+    kcat(gw, "-P", "-t", "payments", input="still routed\n")
+    c = client(gw)
+    c.subscribe("/queue/legacy.payments")
+    assert c.get().body == "still routed"
