@@ -2,14 +2,19 @@
 //! `gateway dlq replay QUEUE`, ...): each calls the admin HTTP API of a running gateway and
 //! prints a table, or the API's JSON with `--json`.
 //!
-//! The HTTP client is a few lines over `std::net` (plain HTTP/1.1, one request per connection):
-//! the admin API is loopback-only by default and needs nothing more.
+//! The HTTP client is a few lines over `std::net` (HTTP/1.1, one request per connection), with
+//! rustls for an `https://` admin URL (the 8162 twin), verified against the CA file given with
+//! `--cacert` / `GATEWAY_ADMIN_CACERT`: credentials sent off loopback need not travel in clear.
 
 use clap::Subcommand;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Default admin API address (`[admin] bind`'s default).
@@ -179,6 +184,21 @@ impl Credentials {
 /// The credentials every admin subcommand sends (set once by `main`).
 static CREDENTIALS: std::sync::OnceLock<Credentials> = std::sync::OnceLock::new();
 
+static CA_FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Sets the CA certificate file (PEM) an `https://` admin URL is verified against: `path`, or
+/// else the `GATEWAY_ADMIN_CACERT` environment variable.
+pub fn set_ca_file(path: Option<PathBuf>) {
+    let path = path.or_else(|| {
+        std::env::var_os("GATEWAY_ADMIN_CACERT")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    if let Some(p) = path {
+        let _ = CA_FILE.set(p);
+    }
+}
+
 /// Sets the admin API credentials of this process's subcommands (`None`: send none).
 pub fn set_credentials(credentials: Option<Credentials>) {
     if let Some(c) = credentials {
@@ -189,7 +209,7 @@ pub fn set_credentials(credentials: Option<Credentials>) {
 /// Runs an admin subcommand against the API at `admin` (authenticating with the credentials
 /// of [`set_credentials`], if any); prints JSON with `json`.
 pub fn run(command: AdminCommand, admin: &str, json: bool) -> ExitCode {
-    let client = match AdminClient::new(admin) {
+    let client = match AdminClient::new(admin).and_then(|c| c.with_ca_file(CA_FILE.get())) {
         Ok(c) => c.with_credentials(CREDENTIALS.get().cloned()),
         Err(e) => {
             eprintln!("gateway: {e}");
@@ -683,14 +703,24 @@ pub(crate) struct AdminClient {
     prefix: String,
     /// `Authorization` header value, when credentials were given.
     authorization: Option<String>,
+    /// For an `https://` URL: the name the certificate must be valid for.
+    server_name: Option<ServerName<'static>>,
+    /// For an `https://` URL, once [`AdminClient::with_ca_file`] gave its CA.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl AdminClient {
-    /// A client for the API at `url` (`http://host:port[/prefix]`).
+    /// A client for the API at `url` (`http://host:port[/prefix]` or `https://...`).
     pub(crate) fn new(url: &str) -> Result<Self, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("the admin URL must start with http:// (got {url:?})"))?;
+        let (rest, https) = if let Some(rest) = url.strip_prefix("http://") {
+            (rest, false)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (rest, true)
+        } else {
+            return Err(format!(
+                "the admin URL must start with http:// or https:// (got {url:?})"
+            ));
+        };
         let (authority, prefix) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
@@ -698,17 +728,52 @@ impl AdminClient {
         if authority.is_empty() {
             return Err(format!("no host in the admin URL {url:?}"));
         }
-        let host = if authority.contains(':') && !authority.ends_with(']') {
+        let has_port = authority.contains(':') && !authority.ends_with(']');
+        let host = if has_port {
             authority.to_string()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{}", if https { 443 } else { 80 })
+        };
+        let server_name = if https {
+            // The host without its port (and an IPv6 literal without its brackets).
+            let name = match authority.rsplit_once(':') {
+                Some((name, _)) if has_port => name,
+                _ => authority,
+            };
+            let name = name.trim_start_matches('[').trim_end_matches(']');
+            Some(
+                ServerName::try_from(name.to_string())
+                    .map_err(|e| format!("bad host in the admin URL {url:?}: {e}"))?,
+            )
+        } else {
+            None
         };
         Ok(Self {
             host,
             authority: authority.to_string(),
             prefix: prefix.to_string(),
             authorization: None,
+            server_name,
+            tls: None,
         })
+    }
+
+    /// For an `https://` URL: trusts the CA certificates (PEM) of `ca_file`, which is then
+    /// required (there are no built-in roots: the gateway's certificate is usually its own or
+    /// a private CA's). TLS 1.2 and 1.3, as the server. Ignored for `http://`.
+    pub(crate) fn with_ca_file(mut self, ca_file: Option<&PathBuf>) -> Result<Self, String> {
+        if self.server_name.is_none() {
+            return Ok(self);
+        }
+        let Some(path) = ca_file else {
+            return Err(
+                "an https:// admin URL needs --cacert FILE (or GATEWAY_ADMIN_CACERT): \
+                 the CA certificate (PEM) that the gateway's certificate is checked against"
+                    .to_string(),
+            );
+        };
+        self.tls = Some(Arc::new(client_config(path)?));
+        Ok(self)
     }
 
     /// Sends HTTP Basic credentials with every request.
@@ -730,7 +795,7 @@ impl AdminClient {
             .map_err(|e| e.to_string())?
             .next()
             .ok_or_else(|| format!("{} resolves to no address", self.host))?;
-        let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|e| e.to_string())?;
         stream
             .set_read_timeout(Some(TIMEOUT))
             .map_err(|e| e.to_string())?;
@@ -743,13 +808,53 @@ impl AdminClient {
             "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n{authorization}Content-Length: 0\r\nConnection: close\r\n\r\n",
             self.prefix, self.authority
         );
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| e.to_string())?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+        let raw = match (&self.tls, &self.server_name) {
+            (Some(config), Some(name)) => {
+                let conn = rustls::ClientConnection::new(config.clone(), name.clone())
+                    .map_err(|e| e.to_string())?;
+                exchange(rustls::StreamOwned::new(conn, stream), request.as_bytes())?
+            }
+            _ => exchange(stream, request.as_bytes())?,
+        };
         parse_response(&raw)
     }
+}
+
+/// Writes `request` and reads the response until the server closes (`Connection: close`).
+fn exchange(mut stream: impl Read + Write, request: &[u8]) -> Result<Vec<u8>, String> {
+    stream.write_all(request).map_err(|e| e.to_string())?;
+    stream.flush().map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    match stream.read_to_end(&mut raw) {
+        Ok(_) => Ok(raw),
+        // A TLS peer that closes without close_notify: with `Connection: close`, what came
+        // before is the whole response (parse_response still checks it is complete).
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => Ok(raw),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A TLS client trusting the certificates of `ca_file` (PEM), TLS 1.2 and 1.3.
+fn client_config(ca_file: &Path) -> Result<rustls::ClientConfig, String> {
+    let what =
+        |e: &dyn std::fmt::Display| format!("cannot use --cacert {}: {e}", ca_file.display());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| what(&e))? {
+        roots
+            .add(cert.map_err(|e| what(&e))?)
+            .map_err(|e| what(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(what(&"no CERTIFICATE block found"));
+    }
+    // ring, as the listeners (security/tls.rs): no aws-lc build; deprecated by rustls only
+    // for lacking post-quantum key exchange.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| what(&e))
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
 }
 
 fn parse_response(raw: &[u8]) -> Result<(u16, String), String> {
@@ -820,7 +925,12 @@ mod tests {
             (c.host.as_str(), c.prefix.as_str()),
             ("127.0.0.1:9000", "/admin")
         );
-        assert!(AdminClient::new("https://x").is_err());
+        assert!(AdminClient::new("ftp://x").is_err());
+        // https needs a CA file; its port defaults to 443 and the name excludes the port.
+        let s = AdminClient::new("https://localhost:8162").unwrap();
+        assert_eq!(s.host, "localhost:8162");
+        assert!(s.with_ca_file(None).is_err());
+        assert_eq!(AdminClient::new("https://[::1]").unwrap().host, "[::1]:443");
     }
 
     #[test]

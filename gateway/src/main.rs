@@ -43,6 +43,10 @@ struct Cli {
     /// environment variable; prefer it: a command line is visible to other local users).
     #[arg(long, value_name = "PASSWORD", global = true)]
     password: Option<String>,
+    /// Admin subcommands: CA certificate (PEM) that an `https://` admin URL's certificate is
+    /// checked against (default: the GATEWAY_ADMIN_CACERT environment variable).
+    #[arg(long, value_name = "FILE", global = true)]
+    cacert: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         cli.user.clone(),
         cli.password.clone(),
     ));
+    cli::set_ca_file(cli.cacert.clone());
     match cli.command {
         Some(Command::CheckConfig { file }) => match Config::from_file(&file) {
             Ok(_) => {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import signal
 import socket
@@ -480,3 +481,35 @@ def test_required_client_certificates_on_kafka_openwire_and_admin(tls_gateway, t
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0
     assert gw.running
+
+
+def test_cli_reaches_the_https_admin_twin_with_cacert(make_gateway, tls_files, tmp_path):
+    """`gateway --admin https://...:8162 --cacert cert.pem`: the admin subcommands over TLS,
+    with credentials (never in clear off loopback); refused without a CA file, or with one that
+    did not sign the gateway's certificate."""
+    gw = make_gateway(overrides={"tls": tls_files.config(), "admin": {"users": ["ops"]}},
+                      extra_toml=security_toml(users={"ops": ("ops-pass", ["ops"])}))
+    url = f"https://localhost:{gw.tls_ports['admin']}"
+
+    def cli(*args, env_extra=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_ADMIN_")}
+        env.update(env_extra or {})
+        return subprocess.run([str(check_binary()), "--admin", url, *args, "--json", "overview"],
+                              capture_output=True, text=True, timeout=30, env=env)
+
+    ok = cli("--cacert", str(tls_files.cert), "--user", "ops", "--password", "ops-pass")
+    assert ok.returncode == 0, ok.stderr
+    assert isinstance(json.loads(ok.stdout), dict)
+    # The CA file and the password from the environment.
+    ok = cli(env_extra={"GATEWAY_ADMIN_CACERT": str(tls_files.cert), "GATEWAY_ADMIN_USER": "ops",
+                        "GATEWAY_ADMIN_PASSWORD": "ops-pass"})
+    assert ok.returncode == 0, ok.stderr
+    # Credentials are still checked over TLS.
+    unauthorized = cli("--cacert", str(tls_files.cert))
+    assert unauthorized.returncode != 0 and "401" in unauthorized.stderr, unauthorized.stderr
+    no_ca = cli("--user", "ops", "--password", "ops-pass")
+    assert no_ca.returncode == 2 and "--cacert" in no_ca.stderr, no_ca.stderr
+    other = TlsFiles(tmp_path / "other")
+    untrusted = cli("--cacert", str(other.cert), "--user", "ops", "--password", "ops-pass")
+    assert untrusted.returncode != 0 and "certificate" in untrusted.stderr.lower(), untrusted.stderr
+    assert "ops-pass" not in gw.log_text()
