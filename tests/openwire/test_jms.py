@@ -728,3 +728,20 @@ def test_char_null_map_and_list_properties_round_trip_and_reach_stomp_as_far_as_
     assert frame.headers["p_char"] == "c"
     assert not [h for h in frame.headers if h.startswith(("p_null", "p_map", "p_list", "openwire."))], \
         frame.headers
+
+
+def test_a_delivery_larger_than_the_clients_max_frame_size_is_dead_lettered(make_gateway, jms, client):
+    # The gateway offers MaxFrameSize 64 KiB; the client then drops any larger frame with its
+    # connection. A bigger STOMP message goes to the dead-letter queue instead, and the JMS
+    # consumer goes on with the next one.
+    gw = make_gateway({"listeners": {"openwire": {"max_frame_bytes": 65536}}})
+    s = client(gw)
+    s.send("/queue/orders.big", "x" * 200_000, headers={"persistent": "true"})
+    s.send("/queue/orders.big", "small", headers={"persistent": "true"})
+    got = jms(gw).run("receive", "queue:orders.big", "5000", "1")
+    assert got.returncode == 0, got
+    # stomp.py sends content-length: a BytesMessage, as on ActiveMQ.
+    assert [r.body for r in got.received] == ["bytes:" + b"small".hex()], got
+    s.subscribe("/queue/ActiveMQ.DLQ")
+    dead = s.get()
+    assert len(dead.body) == 200_000

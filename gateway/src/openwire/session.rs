@@ -190,6 +190,9 @@ struct OpenWireSession {
     closing: bool,
     /// Largest body a compressed message may inflate to.
     max_inflated: usize,
+    /// The negotiated `MaxFrameSize`: the client drops its connection on a larger frame, so a
+    /// delivery that would make one is dead-lettered instead.
+    max_frame_out: usize,
     /// Commands to send right after the response to the command being handled (a queue
     /// browser's messages follow the `Response` to its `ConsumerInfo`).
     after_response: Vec<Command>,
@@ -314,6 +317,11 @@ pub async fn serve<S>(
         peer,
         closing: false,
         max_inflated: settings.limits.max_frame_size as usize,
+        max_frame_out: if agreed.max_frame_size_enabled && agreed.max_frame_size > 0 {
+            usize::try_from(agreed.max_frame_size).unwrap_or(usize::MAX)
+        } else {
+            usize::MAX
+        },
         after_response: Vec::new(),
         response_override: None,
         shared,
@@ -335,6 +343,31 @@ pub async fn serve<S>(
     state.close_all();
     let _ = SinkExt::<Command>::close(&mut framed).await;
     tracing::debug!(%peer, "OpenWire connection closed");
+}
+
+/// An upper bound of the encoded size of a `MessageDispatch` carrying `message`: its body and
+/// properties, its variable-length strings, and room for the fixed fields and ids.
+fn dispatch_size_estimate(message: &ow::Message) -> usize {
+    const FIXED: usize = 1024;
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let destination = |d: &Option<ow::Destination>| d.as_ref().map_or(0, |d| d.name().len());
+    let id = message.message_id.as_ref().map_or(0, |id| {
+        id.text_view.as_ref().map_or(0, String::len)
+            + id.producer_id
+                .as_ref()
+                .map_or(0, |p| p.connection_id.as_ref().map_or(0, String::len))
+    });
+    FIXED
+        + message.content.as_ref().map_or(0, |c| c.len())
+        + message.marshalled_properties.as_ref().map_or(0, |p| p.len())
+        // The producer id appears twice (its own field and inside the message id).
+        + 2 * id
+        + 2 * destination(&message.destination)
+        + destination(&message.reply_to)
+        + text(&message.correlation_id)
+        + text(&message.jms_type)
+        + text(&message.group_id)
+        + text(&message.user_id)
 }
 
 /// Waits for the next temporary-destination advisory, or forever without an advisory consumer.
@@ -1524,6 +1557,21 @@ impl OpenWireSession {
                         return Ok(());
                     }
                 };
+                let size = dispatch_size_estimate(&message);
+                if size > self.max_frame_out {
+                    // ActiveMQ would send it and the client would drop the connection (and
+                    // get it again on every reconnect): the dead-letter queue is kinder.
+                    tracing::warn!(peer = %self.peer, size, max = self.max_frame_out,
+                        "delivery larger than the client's MaxFrameSize: dead-lettered");
+                    if let Some(session) = &self.session {
+                        let _ = session.nack(
+                            delivery.consumer,
+                            &[delivery.seq],
+                            NackAction::DeadLetter,
+                        );
+                    }
+                    return Ok(());
+                }
                 let Some(consumer) = self.consumers.get_mut(&id) else {
                     return Ok(());
                 };
