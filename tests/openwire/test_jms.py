@@ -745,3 +745,37 @@ def test_a_delivery_larger_than_the_clients_max_frame_size_is_dead_lettered(make
     s.subscribe("/queue/ActiveMQ.DLQ")
     dead = s.get()
     assert len(dead.body) == 200_000
+
+
+def _memory_used(gw) -> float:
+    import urllib.request
+    with urllib.request.urlopen(f"http://{gw.host}:{gw.admin_port}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("gateway_memory_used_bytes "):
+                return float(line.split()[1])
+    raise AssertionError("no gateway_memory_used_bytes")
+
+
+def test_deleting_a_temporary_queue_drops_it_and_its_messages_at_once(gateway, jms):
+    j = jms(gateway)
+    proc = subprocess.Popen(
+        ["java", "-XX:TieredStopAtLevel=1", "-cp", j.classpath, "JmsProbe", j.url, "temp-delete"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout.readline().startswith("OK created"), proc.stderr.read()
+        # Temporary queues are not listed by the admin API: their bodies show in memory use.
+        assert _memory_used(gateway) >= 3 * 20_000
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("OK deleted"), proc.stderr.read()
+        # Gone while its connection is still open (not only when it closes).
+        assert _memory_used(gateway) < 20_000
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0

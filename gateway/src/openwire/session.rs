@@ -1329,8 +1329,15 @@ impl OpenWireSession {
                 origin,
             });
         } else if let Some(engine_name) = self.temps.remove(&client_name) {
-            // The engine deletes temporary destinations with the connection; others stop
-            // seeing it now.
+            // `TemporaryQueue.delete()`: gone now, with its messages, as on ActiveMQ (the
+            // client refuses it while one of its own consumers reads it); others stop seeing it.
+            if let Some(Err(e)) = self
+                .session
+                .as_ref()
+                .map(|s| s.delete_temporary(&engine_name))
+            {
+                tracing::debug!(peer = %self.peer, error = %e, "temporary destination already gone");
+            }
             self.withdraw_temp(&engine_name);
         }
         Ok(())
