@@ -779,3 +779,11 @@ def test_deleting_a_temporary_queue_drops_it_and_its_messages_at_once(gateway, j
             proc.kill()
             proc.wait()
     assert proc.returncode == 0
+
+
+def test_destroy_destination_deletes_an_unused_queue_and_its_messages(jms):
+    got = jms().run("destroy", "orders.destroyed")
+    assert got.returncode == 0, got
+    assert any(line.startswith("ERROR busy javax.jms.JMSException: Destination still has an active")
+               for line in got.lines), got
+    assert got.ok("destroy 0"), got

@@ -1276,8 +1276,8 @@ impl OpenWireSession {
         };
         if !destination.kind.is_temporary() {
             // Creating (or removing) a destination explicitly needs admin on it, as ActiveMQ's
-            // AuthorizationBroker; the engine creates queues on first use, so nothing else is
-            // done here.
+            // AuthorizationBroker; the engine creates queues on first use, so an add does
+            // nothing else.
             let targets = convert::engine_destinations(&destination, &self.temps)
                 .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
             if let Some(principal) = &self.principal {
@@ -1286,6 +1286,9 @@ impl OpenWireSession {
                         .check(Action::Admin, target)
                         .map_err(Failure::denied)?;
                 }
+            }
+            if info.operation_type != 0 {
+                self.destroy_queues(&targets)?;
             }
             return Ok(());
         }
@@ -1339,6 +1342,30 @@ impl OpenWireSession {
                 tracing::debug!(peer = %self.peer, error = %e, "temporary destination already gone");
             }
             self.withdraw_temp(&engine_name);
+        }
+        Ok(())
+    }
+
+    /// `ActiveMQConnection.destroyDestination`: deletes the queues with their messages, as
+    /// ActiveMQ's `removeDestination`, refused while a queue has consumers; one that does not
+    /// exist is no error. Topics keep nothing to delete.
+    fn destroy_queues(&self, targets: &[routes::Destination]) -> Result<(), Failure> {
+        for target in targets.iter().filter(|t| t.kind == DestinationKind::Queue) {
+            match self.engine.delete_queue(&target.name, true, false) {
+                // The deletion's journal write is not waited for, like an ack's.
+                Ok((_, durability)) => drop(durability),
+                Err(EngineError::UnknownDestination(_)) => {}
+                Err(EngineError::PreconditionFailed(_)) => {
+                    return Err(Failure::jms(
+                        "javax.jms.JMSException",
+                        format!(
+                            "Destination still has an active subscription: queue://{}",
+                            target.name
+                        ),
+                    ))
+                }
+                Err(e) => return Err(Failure::engine(e)),
+            }
         }
         Ok(())
     }
