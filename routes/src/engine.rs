@@ -3227,6 +3227,25 @@ impl Session {
         Ok(name)
     }
 
+    /// Deletes a temporary queue (or topic) this session created, before the session closes
+    /// (JMS `TemporaryQueue.delete()`): its messages go and its consumers are cancelled; sends
+    /// to it fail from then on. Another session's temporary destination is refused.
+    pub fn delete_temporary(&self, name: &str) -> Result<(), EngineError> {
+        {
+            let mut reg = lock(&self.engine.registry);
+            let session = reg
+                .sessions
+                .get_mut(&self.id)
+                .ok_or(EngineError::SessionClosed)?;
+            let Some(pos) = session.temp_names.iter().position(|n| n == name) else {
+                return Err(EngineError::UnknownDestination(name.to_string()));
+            };
+            session.temp_names.swap_remove(pos);
+        }
+        self.engine.delete_temp(name);
+        Ok(())
+    }
+
     /// Opens a consumer that is never dispatched to: it only holds the messages taken with
     /// [`Session::get`] until they are acknowledged or refused like any delivery (AMQP
     /// `basic.get`). Close it with [`Session::unsubscribe`].

@@ -32,6 +32,19 @@ def test_delivered_acks_widen_the_prefetch_window(gateway, jms, mode):
     assert (state["messages"], state["consumers"]) == (0, 0), state
 
 
+@pytest.mark.parametrize("mode", ["client", "transacted"])
+def test_a_prefetch_zero_consumer_may_hold_messages_it_pulled_before_acknowledging(gateway, jms, mode):
+    queue = f"orders.window.pull.{mode}"
+    assert jms(gateway).run("send", f"queue:{queue}", "p", "10").returncode == 0
+    # Each receive pulls one more message while the earlier ones are still unacknowledged.
+    puller = jms(gateway, "jms.prefetchPolicy.queuePrefetch=0")
+    held = puller.run("hold-many", f"queue:{queue}", mode, "10")
+    assert held.returncode == 0, held
+    assert held.ok("hold-many 10"), held
+    state = queue_state(gateway, queue)
+    assert (state["messages"], state["consumers"]) == (0, 0), state
+
+
 def test_held_messages_beyond_the_prefetch_come_back_when_the_consumer_leaves_unacknowledged(gateway, jms):
     queue = "orders.window.noack"
     assert jms(gateway).run("send", f"queue:{queue}", "n", "20").returncode == 0

@@ -728,3 +728,62 @@ def test_char_null_map_and_list_properties_round_trip_and_reach_stomp_as_far_as_
     assert frame.headers["p_char"] == "c"
     assert not [h for h in frame.headers if h.startswith(("p_null", "p_map", "p_list", "openwire."))], \
         frame.headers
+
+
+def test_a_delivery_larger_than_the_clients_max_frame_size_is_dead_lettered(make_gateway, jms, client):
+    # The gateway offers MaxFrameSize 64 KiB; the client then drops any larger frame with its
+    # connection. A bigger STOMP message goes to the dead-letter queue instead, and the JMS
+    # consumer goes on with the next one.
+    gw = make_gateway({"listeners": {"openwire": {"max_frame_bytes": 65536}}})
+    s = client(gw)
+    s.send("/queue/orders.big", "x" * 200_000, headers={"persistent": "true"})
+    s.send("/queue/orders.big", "small", headers={"persistent": "true"})
+    got = jms(gw).run("receive", "queue:orders.big", "5000", "1")
+    assert got.returncode == 0, got
+    # stomp.py sends content-length: a BytesMessage, as on ActiveMQ.
+    assert [r.body for r in got.received] == ["bytes:" + b"small".hex()], got
+    s.subscribe("/queue/ActiveMQ.DLQ")
+    dead = s.get()
+    assert len(dead.body) == 200_000
+
+
+def _memory_used(gw) -> float:
+    import urllib.request
+    with urllib.request.urlopen(f"http://{gw.host}:{gw.admin_port}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("gateway_memory_used_bytes "):
+                return float(line.split()[1])
+    raise AssertionError("no gateway_memory_used_bytes")
+
+
+def test_deleting_a_temporary_queue_drops_it_and_its_messages_at_once(gateway, jms):
+    j = jms(gateway)
+    proc = subprocess.Popen(
+        ["java", "-XX:TieredStopAtLevel=1", "-cp", j.classpath, "JmsProbe", j.url, "temp-delete"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout.readline().startswith("OK created"), proc.stderr.read()
+        # Temporary queues are not listed by the admin API: their bodies show in memory use.
+        assert _memory_used(gateway) >= 3 * 20_000
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("OK deleted"), proc.stderr.read()
+        # Gone while its connection is still open (not only when it closes).
+        assert _memory_used(gateway) < 20_000
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+
+
+def test_destroy_destination_deletes_an_unused_queue_and_its_messages(jms):
+    got = jms().run("destroy", "orders.destroyed")
+    assert got.returncode == 0, got
+    assert any(line.startswith("ERROR busy javax.jms.JMSException: Destination still has an active")
+               for line in got.lines), got
+    assert got.ok("destroy 0"), got

@@ -194,6 +194,9 @@ struct OpenWireSession {
     closing: bool,
     /// Largest body a compressed message may inflate to.
     max_inflated: usize,
+    /// The negotiated `MaxFrameSize`: the client drops its connection on a larger frame, so a
+    /// delivery that would make one is dead-lettered instead.
+    max_frame_out: usize,
     /// Commands to send right after the response to the command being handled (a queue
     /// browser's messages follow the `Response` to its `ConsumerInfo`).
     after_response: Vec<Command>,
@@ -328,6 +331,11 @@ pub async fn serve<S>(
         peer,
         closing: false,
         max_inflated: settings.limits.max_frame_size as usize,
+        max_frame_out: if agreed.max_frame_size_enabled && agreed.max_frame_size > 0 {
+            usize::try_from(agreed.max_frame_size).unwrap_or(usize::MAX)
+        } else {
+            usize::MAX
+        },
         after_response: Vec::new(),
         response_override: None,
         shared,
@@ -357,6 +365,31 @@ pub async fn serve<S>(
     state.close_all();
     let _ = SinkExt::<Command>::close(&mut framed).await;
     tracing::debug!(%peer, "OpenWire connection closed");
+}
+
+/// An upper bound of the encoded size of a `MessageDispatch` carrying `message`: its body and
+/// properties, its variable-length strings, and room for the fixed fields and ids.
+fn dispatch_size_estimate(message: &ow::Message) -> usize {
+    const FIXED: usize = 1024;
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let destination = |d: &Option<ow::Destination>| d.as_ref().map_or(0, |d| d.name().len());
+    let id = message.message_id.as_ref().map_or(0, |id| {
+        id.text_view.as_ref().map_or(0, String::len)
+            + id.producer_id
+                .as_ref()
+                .map_or(0, |p| p.connection_id.as_ref().map_or(0, String::len))
+    });
+    FIXED
+        + message.content.as_ref().map_or(0, |c| c.len())
+        + message.marshalled_properties.as_ref().map_or(0, |p| p.len())
+        // The producer id appears twice (its own field and inside the message id).
+        + 2 * id
+        + 2 * destination(&message.destination)
+        + destination(&message.reply_to)
+        + text(&message.correlation_id)
+        + text(&message.jms_type)
+        + text(&message.group_id)
+        + text(&message.user_id)
 }
 
 /// Waits for the next temporary-destination advisory, or forever without an advisory consumer.
@@ -1323,8 +1356,8 @@ impl OpenWireSession {
         };
         if !destination.kind.is_temporary() {
             // Creating (or removing) a destination explicitly needs admin on it, as ActiveMQ's
-            // AuthorizationBroker; the engine creates queues on first use, so nothing else is
-            // done here.
+            // AuthorizationBroker; the engine creates queues on first use, so an add does
+            // nothing else.
             let targets = convert::engine_destinations(&destination, &self.temps)
                 .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
             if let Some(principal) = &self.principal {
@@ -1333,6 +1366,9 @@ impl OpenWireSession {
                         .check(Action::Admin, target)
                         .map_err(Failure::denied)?;
                 }
+            }
+            if info.operation_type != 0 {
+                self.destroy_queues(&targets)?;
             }
             return Ok(());
         }
@@ -1376,9 +1412,40 @@ impl OpenWireSession {
                 origin,
             });
         } else if let Some(engine_name) = self.temps.remove(&client_name) {
-            // The engine deletes temporary destinations with the connection; others stop
-            // seeing it now.
+            // `TemporaryQueue.delete()`: gone now, with its messages, as on ActiveMQ (the
+            // client refuses it while one of its own consumers reads it); others stop seeing it.
+            if let Some(Err(e)) = self
+                .session
+                .as_ref()
+                .map(|s| s.delete_temporary(&engine_name))
+            {
+                tracing::debug!(peer = %self.peer, error = %e, "temporary destination already gone");
+            }
             self.withdraw_temp(&engine_name);
+        }
+        Ok(())
+    }
+
+    /// `ActiveMQConnection.destroyDestination`: deletes the queues with their messages, as
+    /// ActiveMQ's `removeDestination`, refused while a queue has consumers; one that does not
+    /// exist is no error. Topics keep nothing to delete.
+    fn destroy_queues(&self, targets: &[routes::Destination]) -> Result<(), Failure> {
+        for target in targets.iter().filter(|t| t.kind == DestinationKind::Queue) {
+            match self.engine.delete_queue(&target.name, true, false) {
+                // The deletion's journal write is not waited for, like an ack's.
+                Ok((_, durability)) => drop(durability),
+                Err(EngineError::UnknownDestination(_)) => {}
+                Err(EngineError::PreconditionFailed(_)) => {
+                    return Err(Failure::jms(
+                        "javax.jms.JMSException",
+                        format!(
+                            "Destination still has an active subscription: queue://{}",
+                            target.name
+                        ),
+                    ))
+                }
+                Err(e) => return Err(Failure::engine(e)),
+            }
         }
         Ok(())
     }
@@ -1604,6 +1671,21 @@ impl OpenWireSession {
                         return Ok(());
                     }
                 };
+                let size = dispatch_size_estimate(&message);
+                if size > self.max_frame_out {
+                    // ActiveMQ would send it and the client would drop the connection (and
+                    // get it again on every reconnect): the dead-letter queue is kinder.
+                    tracing::warn!(peer = %self.peer, size, max = self.max_frame_out,
+                        "delivery larger than the client's MaxFrameSize: dead-lettered");
+                    if let Some(session) = &self.session {
+                        let _ = session.nack(
+                            delivery.consumer,
+                            &[delivery.seq],
+                            NackAction::DeadLetter,
+                        );
+                    }
+                    return Ok(());
+                }
                 let Some(consumer) = self.consumers.get_mut(&id) else {
                     return Ok(());
                 };

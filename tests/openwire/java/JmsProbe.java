@@ -88,6 +88,9 @@ import org.apache.activemq.ActiveMQConnectionFactory;
  *                                               subscribed again: "UNSUB got=<text>"
  * java JmsProbe URL tx-send-rollback QUEUE      a rolled-back and a committed transacted send: "TX got=<text>"
  * java JmsProbe URL compressed QUEUE            compressed BytesMessage and MapMessage round trip
+ * java JmsProbe URL destroy QUEUE               destroyDestination: refused with a consumer, then deletes two messages
+ * java JmsProbe URL temp-delete                a temporary queue with three messages, deleted with the connection open
+ *                                               ("OK created", a line on stdin, "OK deleted", a line on stdin)
  * java JmsProbe URL send-nested DEST            one TextMessage "nested" with char, null, map and list properties
  * java JmsProbe URL priority QUEUE              consumer.priority=9 against a default consumer:
  *                                               "PRIO queue=<1|2> consumer=<high|low> got=<text>"
@@ -245,6 +248,12 @@ public final class JmsProbe {
                 break;
             case "send-nested":
                 rc = sendNested(factory, args[2]);
+                break;
+            case "temp-delete":
+                rc = tempDelete(factory);
+                break;
+            case "destroy":
+                rc = destroy(factory, args[2]);
                 break;
             case "rollback-forever":
                 rc = rollbackForever(factory, args[2], Long.parseLong(args[3]));
@@ -973,6 +982,61 @@ public final class JmsProbe {
                 print(message);
             }
             System.out.println("OK compressed");
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** ActiveMQConnection.destroyDestination on QUEUE: refused while a consumer reads it ("ERROR busy
+     *  <class>"), then, with two messages waiting and no consumer, it deletes them: a new consumer
+     *  receives nothing ("OK destroy <received>"). */
+    private static int destroy(ActiveMQConnectionFactory factory, String queueName) throws Exception {
+        ActiveMQConnection connection = (ActiveMQConnection) factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            org.apache.activemq.command.ActiveMQQueue queue = new org.apache.activemq.command.ActiveMQQueue(queueName);
+            MessageProducer producer = session.createProducer(queue);
+            MessageConsumer reader = session.createConsumer(queue);
+            try {
+                connection.destroyDestination(queue);
+                System.out.println("ACCEPTED busy");
+            } catch (JMSException e) {
+                System.out.println("ERROR busy " + e.getClass().getName() + ": " + e.getMessage());
+            }
+            reader.close();
+            producer.send(session.createTextMessage("d-0"));
+            producer.send(session.createTextMessage("d-1"));
+            connection.destroyDestination(queue);
+            int received = drain("DESTROY", session.createConsumer(queue), 1000);
+            System.out.println("OK destroy " + received);
+            return 0;
+        } finally {
+            connection.close();
+        }
+    }
+
+    /** A temporary queue holding three messages of 30 KB, deleted while the connection stays open: prints
+     *  "OK created", waits for a line on stdin, deletes it, prints "OK deleted", waits for a line. */
+    private static int tempDelete(ActiveMQConnectionFactory factory) throws Exception {
+        Connection connection = factory.createConnection();
+        try {
+            connection.start();
+            Session session = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            TemporaryQueue temp = session.createTemporaryQueue();
+            MessageProducer producer = session.createProducer(temp);
+            for (int i = 0; i < 3; i++) {
+                producer.send(session.createTextMessage("t-" + i + "-" + "x".repeat(30000)));
+            }
+            java.io.BufferedReader stdin = new java.io.BufferedReader(new java.io.InputStreamReader(System.in));
+            System.out.println("OK created");
+            System.out.flush();
+            stdin.readLine();
+            temp.delete();
+            System.out.println("OK deleted");
+            System.out.flush();
+            stdin.readLine();
             return 0;
         } finally {
             connection.close();
