@@ -280,7 +280,7 @@ async fn topic_stats_count_publishes_and_every_matching_subscription() {
     // Known through the literal subscriptions only; the wildcard is no topic.
     assert_eq!(stats(&engine), vec![("t.a".to_string(), 0, 3, 3, 0)]);
 
-    let (mut producer, _) = engine.connect(None);
+    let (producer, _) = engine.connect(None);
     producer
         .send(&Destination::topic("t.a"), persistent("1"))
         .await
