@@ -11,3 +11,6 @@ pub const JOURNAL_GROUP_COMMIT_APPENDS: &str = "gateway_journal_group_commit_app
 /// moment it is durable per the sync policy: the publish-to-durable-confirm time. Label `op`:
 /// `publish`, `ack` or `other`.
 pub const JOURNAL_APPEND_DURABLE_SECONDS: &str = "gateway_journal_append_durable_seconds";
+/// Histogram: seconds one stream append (a Kafka produce batch, a route's batch) took until it
+/// was durable per the log's sync policy: the produce-to-durable time of streams.
+pub const STREAM_APPEND_DURABLE_SECONDS: &str = "gateway_stream_append_durable_seconds";
