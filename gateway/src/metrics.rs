@@ -26,6 +26,7 @@ use std::sync::Mutex;
 
 pub use routes::store::metric_names::{
     JOURNAL_APPEND_DURABLE_SECONDS, JOURNAL_FSYNC_SECONDS, JOURNAL_GROUP_COMMIT_APPENDS,
+    STREAM_APPEND_DURABLE_SECONDS,
 };
 
 // --- process ---------------------------------------------------------------------------------
@@ -205,6 +206,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         )?
         .set_buckets_for_metric(
             Matcher::Full(JOURNAL_APPEND_DURABLE_SECONDS.to_string()),
+            LATENCY_BUCKETS,
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full(STREAM_APPEND_DURABLE_SECONDS.to_string()),
             LATENCY_BUCKETS,
         )?
         .set_buckets_for_metric(
@@ -504,6 +509,11 @@ fn describe() {
         JOURNAL_APPEND_DURABLE_SECONDS,
         Unit::Seconds,
         "Seconds from a journal append (publish, ack) to its durable confirmation."
+    );
+    h!(
+        STREAM_APPEND_DURABLE_SECONDS,
+        Unit::Seconds,
+        "Seconds a stream append (Kafka produce, route) took until durable per the log's sync policy."
     );
 }
 

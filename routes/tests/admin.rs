@@ -254,3 +254,70 @@ async fn producers_are_counted_per_destination_until_their_session_closes() {
     drop(b);
     assert!(counts(&engine).is_empty());
 }
+
+#[tokio::test]
+async fn topic_stats_count_publishes_and_every_matching_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let stats = |engine: &Engine| {
+        engine
+            .topic_stats()
+            .into_iter()
+            .map(|t| (t.name, t.enqueued, t.subscriptions, t.consumers, t.unacked))
+            .collect::<Vec<_>>()
+    };
+    let (sub, mut rx) = engine.connect(Some("sub".into()));
+    let plain = sub
+        .subscribe(ConsumerSpec::new(ConsumerSource::Topic("t.a".into())))
+        .unwrap();
+    sub.subscribe(ConsumerSpec::new(ConsumerSource::Topic("t.*".into())))
+        .unwrap();
+    sub.subscribe(ConsumerSpec::new(ConsumerSource::DurableTopic {
+        pattern: "t.a".into(),
+        subscription: "d".into(),
+    }))
+    .unwrap();
+    // Known through the literal subscriptions only; the wildcard is no topic.
+    assert_eq!(stats(&engine), vec![("t.a".to_string(), 0, 3, 3, 0)]);
+
+    let (producer, _) = engine.connect(None);
+    producer
+        .send(&Destination::topic("t.a"), persistent("1"))
+        .await
+        .unwrap();
+    producer
+        .send(&Destination::topic("t.b"), persistent("2"))
+        .await
+        .unwrap();
+    // A transacted publish counts once committed; a queue send is no topic publish.
+    let mut tx = Transaction::new();
+    tx.send(Destination::topic("t.a"), persistent("3"));
+    assert_eq!(stats(&engine)[0].1, 1);
+    producer.commit(tx).await.unwrap().await.unwrap();
+    producer
+        .send(&Destination::queue("t.a"), persistent("q"))
+        .await
+        .unwrap();
+    // t.a: 2 publishes, 3 subscriptions holding 2 + 2 + 3 deliveries (the wildcard one also
+    // holds t.b's: its figure covers every topic it matches); t.b: the wildcard only.
+    for _ in 0..7 {
+        next(&mut rx).await;
+    }
+    assert_eq!(
+        stats(&engine),
+        vec![
+            ("t.a".to_string(), 2, 3, 3, 7),
+            ("t.b".to_string(), 1, 1, 1, 3)
+        ]
+    );
+    // The plain subscription goes with its consumer; the durable one stays, inactive.
+    sub.unsubscribe(plain);
+    drop(sub);
+    assert_eq!(
+        stats(&engine),
+        vec![
+            ("t.a".to_string(), 2, 1, 0, 0),
+            ("t.b".to_string(), 1, 0, 0, 0)
+        ]
+    );
+}

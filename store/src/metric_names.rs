@@ -8,5 +8,9 @@ pub const JOURNAL_FSYNC_SECONDS: &str = "gateway_journal_fsync_seconds";
 /// Histogram: appends (producer batches) written together by one group commit.
 pub const JOURNAL_GROUP_COMMIT_APPENDS: &str = "gateway_journal_group_commit_appends";
 /// Histogram: seconds from an append (a publish, ack or transaction reaching the journal) to the
-/// moment it is durable per the sync policy: the publish-to-durable-confirm time.
+/// moment it is durable per the sync policy: the publish-to-durable-confirm time. Label `op`:
+/// `publish`, `ack` or `other`.
 pub const JOURNAL_APPEND_DURABLE_SECONDS: &str = "gateway_journal_append_durable_seconds";
+/// Histogram: seconds one stream append (a Kafka produce batch, a route's batch) took until it
+/// was durable per the log's sync policy: the produce-to-durable time of streams.
+pub const STREAM_APPEND_DURABLE_SECONDS: &str = "gateway_stream_append_durable_seconds";

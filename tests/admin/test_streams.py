@@ -245,3 +245,18 @@ def test_data_dir_use_counts_stream_segments(kgw, admin):
     status, overview = a.get("/api/overview")
     assert status == 200
     assert overview["data_dir_used_bytes"] == overview["store_used_bytes"] + streams2
+
+
+def test_stream_appends_are_timed_one_per_produce_batch(kgw, admin):
+    a = admin(kgw)
+    name = "gateway_stream_append_durable_seconds"
+    before = a.value(f"{name}_count") or 0
+    p = KafkaProducer(bootstrap_servers=kgw.bootstrap, linger_ms=0)
+    for i in range(5):
+        # One record per request: each send waits for its acknowledgement.
+        p.send(STREAM, value=f"t{i}".encode(), partition=i % 2).get(timeout=10)
+    p.close()
+    m = a.metrics()
+    assert series(m, f"{name}_count") == before + 5
+    assert series(m, f"{name}_bucket", le="+Inf") == before + 5
+    assert series(m, f"{name}_sum") > 0

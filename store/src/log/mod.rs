@@ -490,7 +490,11 @@ impl Log {
         partition: u32,
         records: &[LogRecord],
     ) -> Result<u64, LogError> {
-        self.with_partition(stream, partition, |p| p.append(stream, records))
+        let start = std::time::Instant::now();
+        let first = self.with_partition(stream, partition, |p| p.append(stream, records))?;
+        metrics::histogram!(crate::metric_names::STREAM_APPEND_DURABLE_SECONDS)
+            .record(start.elapsed().as_secs_f64());
+        Ok(first)
     }
 
     /// Records from `offset` on, in order: at most about `max_bytes` of encoded records
