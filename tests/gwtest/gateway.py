@@ -49,27 +49,29 @@ def check_binary() -> Path:
 
 # Ports handed out to listeners come from below the kernel's ephemeral range (32768-60999 on
 # Linux): a port the kernel picked for us would also be a candidate for the source port of any
-# client connection made before the gateway binds it ("Address already in use"). Ports handed
-# out by this process are not handed out again. Under pytest-xdist each worker draws from its own
-# residue class, so that two workers never race for the same port.
+# client connection made before the gateway binds it ("Address already in use"). Each process
+# walks its ports in a cycle, so a port comes back only after every other one has been handed
+# out (thousands of gateways later: the gateway it was given to is long gone, and a port still
+# bound or in TIME_WAIT fails the bind test and is skipped). Under pytest-xdist each worker draws
+# from its own residue class, so that two workers never race for the same port.
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 _WORKERS = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 _LISTENER_PORTS = range(20000 + _WORKER % _WORKERS, 32000, _WORKERS)
-_handed_out: set[int] = set()
+_next_port = random.randrange(len(_LISTENER_PORTS))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago, outside the ephemeral range, never given twice."""
-    for _ in range(1000):
-        port = random.choice(_LISTENER_PORTS)
-        if port in _handed_out:
-            continue
+    """A TCP port that was free a moment ago, outside the ephemeral range, handed out again
+    only after every other port of this process's range."""
+    global _next_port
+    for _ in range(len(_LISTENER_PORTS)):
+        port = _LISTENER_PORTS[_next_port % len(_LISTENER_PORTS)]
+        _next_port += 1
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
-        _handed_out.add(port)
         return port
     raise GatewayError("no free listener port in 20000-31999")
 
