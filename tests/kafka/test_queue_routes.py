@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from gwtest.kafka import restart, wait_until
 
 # Headers a consumer sees that say where and how it got the message, not what was sent
@@ -277,3 +279,46 @@ mode = "copy"
     legacy.subscribe("/queue/orders.eu")
     assert [m.body for m in legacy.get_n(4)] == ["unrouted", "routed", "still routed",
                                                    "after removal"]
+
+
+@pytest.mark.timeout(180)
+def test_a_move_route_killed_mid_flight_neither_loses_nor_repeats(kafka_gateway, client):
+    """SIGKILL while a queue -> queue move route forwards: each forward and its acknowledgement
+    are one journal write, so after the restart the target holds every message exactly once and
+    the source none."""
+    from gwtest.kafka import wait_for_port
+
+    total = 20000
+    gw = kafka_gateway()
+    original = gw.config_path.read_text()
+    producer = client(gw)
+    for i in range(total):
+        # The last receipt comes after every earlier send is durable (one connection, in order).
+        producer.send("/queue/inbox", f"job {i}", headers={"persistent": "true"},
+                      receipt=i == total - 1)
+    producer.disconnect()
+    assert _admin_get(gw, "/api/queues/inbox")["messages"] == total
+    # The route starts by reload, on a full queue: killed while it works through it.
+    gw.config_path.write_text(original + QUEUE_MOVE)
+    status, body = _post_reload(gw)
+    assert status == 200, body
+
+    def moved() -> int:
+        try:
+            return _admin_get(gw, "/api/queues/work")["messages"]
+        except Exception:
+            return 0
+
+    wait_until(lambda: moved() > 0, 30, "the route's first forward")
+    at_kill = moved()
+    gw.kill()
+    assert at_kill < total, "the crash hit while the route was forwarding"
+
+    gw.start()
+    wait_for_port(gw.host, gw.kafka_port)
+    wait_until(lambda: _admin_get(gw, "/api/queues/inbox")["messages"] == 0, 60,
+               "the source to empty")
+    wait_until(lambda: moved() == total, 10, f"{total} messages in the target")
+    # Exactly once: no more than were sent either.
+    time.sleep(1.0)
+    assert moved() == total
