@@ -203,6 +203,11 @@ name = "alerts-out"
 from = "queue:alerts.*"
 to = "topic:legacy.alerts"
 mode = "copy"
+
+[[routes]]
+name = "sensors-fan-in"
+from = "topic:sensors.*"
+to = "topic:all.sensors"
 """
 
 
@@ -227,6 +232,37 @@ def test_queues_are_copied_to_a_topic_that_an_mqtt5_subscriber_reads(kafka_gatew
     legacy.subscribe("/queue/alerts.*")
     assert sorted(m.body for m in legacy.get_n(8)) == sorted(f"alert {i}" for i in range(8))
     sub.disconnect()
+
+
+def test_a_topic_pattern_is_copied_to_a_topic_for_mqtt5_subscribers(kafka_gateway):
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from gwtest.mqtt import MqttClient
+
+    gw = kafka_gateway(extra_toml=QUEUE_TO_TOPIC)
+    everything = MqttClient(gw, version=5)
+    everything.subscribe("all/sensors", qos=1)
+    one = MqttClient(gw, version=5)
+    one.subscribe("sensors/+", qos=1)
+    pub = MqttClient(gw, version=5)
+    for i in range(6):
+        props = Properties(PacketTypes.PUBLISH)
+        props.UserProperty = [("unit", "celsius"), ("seq", str(i))]
+        props.ContentType = "text/plain"
+        pub.publish(f"sensors/{['kitchen', 'cellar'][i % 2]}", f"{20 + i}".encode(), qos=1,
+                    properties=props)
+    # The source's own subscribers still get every publish (copy).
+    assert sorted(m.payload for m in one.get_n(6)) == sorted(f"{20 + i}".encode() for i in range(6))
+    got = everything.get_n(6, timeout=20)
+    assert [m.payload for m in got] == [f"{20 + i}".encode() for i in range(6)]
+    for i, m in enumerate(got):
+        assert m.topic == "all/sensors"
+        assert m.qos == 1
+        assert dict(m.properties.UserProperty) == {"unit": "celsius", "seq": str(i)}
+        assert m.properties.ContentType == "text/plain"
+    for c in (everything, one, pub):
+        c.disconnect()
 
 
 def test_queue_routes_are_added_and_removed_by_reload_and_a_loop_is_refused(
