@@ -758,8 +758,8 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
             });
         }
     }
-    // Routes between queues and topics that feed each other in a circle would forward the same
-    // messages for ever: refuse the first route of each circle.
+    // Routes that feed each other in a circle (through queues, topics or a stream) would forward
+    // the same messages for ever: refuse the first route of a circle.
     if let Some((i, path)) = (0..out.len()).find_map(|i| route_loop(&out, i).map(|p| (i, p))) {
         let (key, line) = places[i].clone();
         let names: Vec<String> = path.iter().map(|j| format!("{:?}", out[*j].name)).collect();
@@ -773,11 +773,12 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
 }
 
 /// The routes whose source the target of `route` reaches: a queue target the queue patterns,
-/// a topic target the topic patterns it matches.
+/// a topic target the topic patterns it matches, a stream target the routes out of it.
 fn feeds(routes: &[RouteDefinition], route: usize) -> Vec<usize> {
     let reached = |from: &RouteEndpoint| match (&routes[route].to, from) {
         (RouteEndpoint::Queue(a), RouteEndpoint::Queue(p))
         | (RouteEndpoint::Topic(a), RouteEndpoint::Topic(p)) => config_pattern_matches(p, a),
+        (RouteEndpoint::Stream(a), RouteEndpoint::Stream(b)) => a == b,
         _ => false,
     };
     (0..routes.len())

@@ -873,6 +873,12 @@ mode = "copy"
         message.contains("\"there\" -> \"back\" -> \"there\""),
         "{message}"
     );
+    // Through a stream too.
+    let (_, key, message) = one_error(
+        "[[routes]]\nname = \"in\"\nfrom = \"queue:jobs\"\nto = \"stream:jobs\"\n[[routes]]\nname = \"out\"\nfrom = \"stream:jobs\"\nto = \"queue:jobs\"\n",
+    );
+    assert_eq!(key, "routes[0].to");
+    assert!(message.contains("\"in\" -> \"out\" -> \"in\""), "{message}");
     // A chain without a circle is fine.
     ok(r#"
 [[routes]]
