@@ -111,7 +111,7 @@ pub enum RouteMode {
     Move,
 }
 
-/// One `[[routes]]` entry, in one of two directions:
+/// One `[[routes]]` entry, in one of three directions:
 ///
 /// - from a stream into a queue or topic: the stream is read as consumer group `group`; each
 ///   record is sent as a persistent message and the group's offset is committed only after the
@@ -121,28 +121,31 @@ pub enum RouteMode {
 ///   one queue (`mode = "move"`, the default for queues) into a stream: each message is
 ///   appended, keyed by property `key` (else round robin), and acknowledged only after the
 ///   append is durable (at least once). With copy, the legacy consumers still get every
-///   message.
+///   message;
+/// - from a topic or queue (read the same three ways) into a queue or topic: each message is
+///   sent on, unchanged but for its address, and acknowledged in the same journal write. A
+///   target its own source matches, or routes feeding each other in a circle, are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteDefinition {
     /// Unique route name (used in logs). Required.
     pub name: String,
     /// Where messages come from: `stream:NAME`, `topic:PATTERN` or `queue:ADDRESS`. Required.
     pub from: RouteEndpoint,
-    /// Where they go: `queue:ADDRESS` or `topic:ADDRESS` from a stream, `stream:NAME` from a
-    /// queue or topic. Required.
+    /// Where they go: `queue:ADDRESS` or `topic:ADDRESS` (no wildcards) from anything,
+    /// `stream:NAME` from a queue or topic. Required.
     pub to: RouteEndpoint,
     /// Consumer group the route reads a stream as, the durable subscription name it reads a
     /// topic through, or the mirror queue it copies queues through. Default `route.<name>`.
     pub group: String,
-    /// Into a stream: `copy` (topics, queue patterns) or `move` (one queue). Default `copy`
-    /// from a topic, `move` from a queue.
+    /// From a queue or topic: `copy` (topics, queue patterns) or `move` (one queue). Default
+    /// `copy` from a topic, `move` from a queue.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<RouteMode>,
     /// Into a stream: the message property whose value is the record key (so one key keeps one
     /// partition); without it, or when a message lacks it, round robin.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// Into a stream: only messages matching this JMS selector.
+    /// Only messages matching this JMS selector (out of a stream: the message a record becomes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<String>,
 }

@@ -580,6 +580,21 @@ fn config_is_pattern(address: &str) -> bool {
     address.split('.').any(|level| level == "*" || level == ">")
 }
 
+/// Whether a configured pattern (`*` one level, `>` or `#` the rest, zero levels included)
+/// matches an address; the engine's rule, repeated here because config does not depend on it.
+fn config_pattern_matches(pattern: &str, address: &str) -> bool {
+    let mut pat = pattern.split('.');
+    let mut levels = address.split('.');
+    loop {
+        match (pat.next(), levels.next()) {
+            (Some("#" | ">"), _) | (None, None) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(p), Some(l)) if p == l => {}
+            _ => return false,
+        }
+    }
+}
+
 /// `[[routes]]`.
 fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
     let Item::ArrayOfTables(aot) = f.item else {
@@ -587,6 +602,8 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
         return Vec::new();
     };
     let mut out: Vec<RouteDefinition> = Vec::new();
+    // Where each accepted route is (path and line of its `to`), for the loop check below.
+    let mut places: Vec<(String, Option<usize>)> = Vec::new();
     for (i, table) in aot.iter().enumerate() {
         let t = Tbl {
             path: format!("{}[{i}]", f.path),
@@ -630,7 +647,6 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
             }
         });
         let from = from_field.as_ref().and_then(|ff| endpoint(cx, ff, true));
-        let into_stream = !matches!(from, Some(RouteEndpoint::Stream(_)));
         let to = to_field.as_ref().and_then(|tf| {
             let e = endpoint(cx, tf, false)?;
             match (&from, &e) {
@@ -641,15 +657,23 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
                     );
                     None
                 }
-                (Some(RouteEndpoint::Queue(_) | RouteEndpoint::Topic(_)), e)
-                    if !matches!(e, RouteEndpoint::Stream(_)) =>
+                // A target its own source pattern matches would copy its copies for ever.
+                (Some(RouteEndpoint::Queue(p)), RouteEndpoint::Queue(a))
+                | (Some(RouteEndpoint::Topic(p)), RouteEndpoint::Topic(a))
+                    if config_pattern_matches(p, a) =>
                 {
-                    cx.error_at(tf, "a route from a queue or topic goes to \"stream:NAME\"");
+                    cx.error_at(
+                        tf,
+                        format!("{a:?} matches the route's own source {p:?}: it would loop"),
+                    );
                     None
                 }
                 _ => Some(e),
             }
         });
+        // Only a record has a key: refused when either end is known not to be a stream.
+        let into_stream = !matches!(from, Some(RouteEndpoint::Stream(_)))
+            && !matches!(to, Some(RouteEndpoint::Queue(_) | RouteEndpoint::Topic(_)));
         let mut mode = None;
         if cx.field(&t, "mode").is_some() {
             let mut m = RouteMode::Copy;
@@ -660,7 +684,7 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
         if let (Some(m), Some(mf)) = (mode, cx.field(&t, "mode")) {
             match (&from, m) {
                 (Some(RouteEndpoint::Stream(_)), _) => {
-                    cx.error_at(&mf, "only routes into a stream have a mode");
+                    cx.error_at(&mf, "only routes from a queue or topic have a mode");
                 }
                 (Some(RouteEndpoint::Queue(q)), RouteMode::Move) if config_is_pattern(q) => cx
                     .error_at(
@@ -691,7 +715,7 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
         for (name, out) in [("key", &mut key), ("selector", &mut selector)] {
             if let Some(kf) = cx.field(&t, name) {
                 if let Some(v) = cx.string(&kf) {
-                    // A selector filters both directions (out of a stream: on the message a
+                    // A selector filters every direction (out of a stream: on the message a
                     // record becomes); a key only means something for records.
                     if !into_stream && name == "key" {
                         cx.error_at(&kf, "only routes into a stream take this key");
@@ -719,6 +743,11 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
                 RouteEndpoint::Queue(_) => Some(mode.unwrap_or(RouteMode::Move)),
                 RouteEndpoint::Topic(_) => Some(RouteMode::Copy),
             };
+            let line = to_field
+                .as_ref()
+                .and_then(|tf| cx.line(tf.span()))
+                .or_else(|| cx.line(t.span.clone()));
+            places.push((join(&t.path, "to"), line));
             out.push(RouteDefinition {
                 group: group.unwrap_or_else(|| format!("route.{name}")),
                 name,
@@ -730,7 +759,64 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
             });
         }
     }
+    // Routes that feed each other in a circle (through queues, topics or a stream) would forward
+    // the same messages for ever: refuse the first route of a circle.
+    if let Some((i, path)) = (0..out.len()).find_map(|i| route_loop(&out, i).map(|p| (i, p))) {
+        let (key, line) = places[i].clone();
+        let names: Vec<String> = path.iter().map(|j| format!("{:?}", out[*j].name)).collect();
+        cx.push(
+            line,
+            key,
+            format!("routes {} feed each other in a loop", names.join(" -> ")),
+        );
+    }
     out
+}
+
+/// The routes whose source the target of `route` reaches: a queue target the queue patterns,
+/// a topic target the topic patterns it matches, a stream target the routes out of it.
+fn feeds(routes: &[RouteDefinition], route: usize) -> Vec<usize> {
+    let reached = |from: &RouteEndpoint| match (&routes[route].to, from) {
+        (RouteEndpoint::Queue(a), RouteEndpoint::Queue(p))
+        | (RouteEndpoint::Topic(a), RouteEndpoint::Topic(p)) => config_pattern_matches(p, a),
+        (RouteEndpoint::Stream(a), RouteEndpoint::Stream(b)) => a == b,
+        _ => false,
+    };
+    (0..routes.len())
+        .filter(|j| reached(&routes[*j].from))
+        .collect()
+}
+
+/// A circle of routes from `start` back to it (route indexes, `start` first and last), if any.
+fn route_loop(routes: &[RouteDefinition], start: usize) -> Option<Vec<usize>> {
+    let mut path = vec![start];
+    let mut seen = vec![false; routes.len()];
+    fn walk(
+        routes: &[RouteDefinition],
+        start: usize,
+        path: &mut Vec<usize>,
+        seen: &mut [bool],
+    ) -> bool {
+        let Some(&at) = path.last() else {
+            return false;
+        };
+        for next in feeds(routes, at) {
+            if next == start {
+                path.push(next);
+                return true;
+            }
+            if !seen[next] {
+                seen[next] = true;
+                path.push(next);
+                if walk(routes, start, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    walk(routes, start, &mut path, &mut seen).then_some(path)
 }
 
 fn amqp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut AmqpListenerConfig) {

@@ -778,13 +778,121 @@ selector = "region = 'us'"
     assert!(errs.iter().any(|e| e.key == "routes[0].key"), "{errs:?}");
 
     let errs = errors(
-        "[[routes]]\nname = \"a\"\nfrom = \"queue:orders.*\"\nto = \"queue:orders2\"\nmode = \"move\"\n[[routes]]\nfrom = \"stream:x\"\nto = \"queue:a.*\"\n",
+        "[[routes]]\nname = \"a\"\nfrom = \"queue:orders.*\"\nto = \"queue:orders.all\"\nmode = \"move\"\n[[routes]]\nfrom = \"stream:x\"\nto = \"queue:a.*\"\n",
     );
     let keys: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
     assert!(keys.contains(&(Some(4), "routes[0].to")), "{keys:?}");
     assert!(keys.contains(&(Some(5), "routes[0].mode")), "{keys:?}");
     assert!(keys.iter().any(|(_, k)| *k == "routes[1].name"), "{keys:?}");
     assert!(keys.contains(&(Some(8), "routes[1].to")), "{keys:?}");
+}
+
+#[test]
+fn routes_between_queues_and_topics_parse_and_loops_are_refused() {
+    let cfg = ok(r#"
+[[routes]]
+name = "archive"
+from = "queue:orders.*"
+to = "queue:archive.orders"
+mode = "copy"
+selector = "region = 'eu'"
+
+[[routes]]
+name = "inbox"
+from = "queue:inbox"
+to = "queue:work"
+
+[[routes]]
+name = "audit"
+from = "topic:events.>"
+to = "queue:audit.events"
+
+[[routes]]
+name = "alerts"
+from = "queue:alerts.*"
+to = "topic:legacy.alerts"
+mode = "copy"
+
+[[routes]]
+name = "fanout"
+from = "topic:legacy.alerts"
+to = "topic:all.alerts"
+"#);
+    assert_eq!(cfg.routes.len(), 5);
+    assert_eq!(cfg.routes[0].mode, Some(config::RouteMode::Copy));
+    assert_eq!(
+        cfg.routes[0].to,
+        config::RouteEndpoint::Queue("archive.orders".into())
+    );
+    assert_eq!(cfg.routes[1].mode, Some(config::RouteMode::Move));
+    assert_eq!(cfg.routes[2].mode, Some(config::RouteMode::Copy));
+    assert_eq!(
+        cfg.routes[3].to,
+        config::RouteEndpoint::Topic("legacy.alerts".into())
+    );
+    assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
+
+    // A key means nothing without a record; a target with wildcards cannot be sent to.
+    let errs = errors(
+        "[[routes]]\nname = \"a\"\nfrom = \"queue:q\"\nto = \"queue:r\"\nkey = \"k\"\n[[routes]]\nname = \"b\"\nfrom = \"topic:t\"\nto = \"topic:u.*\"\n",
+    );
+    let keys: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
+    assert!(keys.contains(&(Some(5), "routes[0].key")), "{keys:?}");
+    assert!(keys.contains(&(Some(9), "routes[1].to")), "{keys:?}");
+
+    // A target the route's own source matches would forward its own copies.
+    let (line, key, message) = one_error(
+        "[[routes]]\nname = \"a\"\nfrom = \"topic:orders.>\"\nto = \"topic:orders.all\"\n",
+    );
+    assert_eq!((line, key.as_str()), (Some(4), "routes[0].to"));
+    assert!(message.contains("loop"), "{message}");
+    let (_, key, _) =
+        one_error("[[routes]]\nname = \"a\"\nfrom = \"queue:jobs\"\nto = \"queue:jobs\"\n");
+    assert_eq!(key, "routes[0].to");
+    // A queue target is no topic source and the other way round: no loop.
+    ok("[[routes]]\nname = \"a\"\nfrom = \"topic:jobs\"\nto = \"queue:jobs\"\n");
+
+    // Routes feeding each other in a circle.
+    let (line, key, message) = one_error(
+        r#"
+[[routes]]
+name = "there"
+from = "queue:a.*"
+to = "queue:b.x"
+mode = "copy"
+
+[[routes]]
+name = "back"
+from = "queue:b.*"
+to = "queue:a.y"
+mode = "copy"
+"#,
+    );
+    assert_eq!((line, key.as_str()), (Some(5), "routes[0].to"));
+    assert!(
+        message.contains("\"there\" -> \"back\" -> \"there\""),
+        "{message}"
+    );
+    // Through a stream too.
+    let (_, key, message) = one_error(
+        "[[routes]]\nname = \"in\"\nfrom = \"queue:jobs\"\nto = \"stream:jobs\"\n[[routes]]\nname = \"out\"\nfrom = \"stream:jobs\"\nto = \"queue:jobs\"\n",
+    );
+    assert_eq!(key, "routes[0].to");
+    assert!(message.contains("\"in\" -> \"out\" -> \"in\""), "{message}");
+    // A chain without a circle is fine.
+    ok(r#"
+[[routes]]
+name = "one"
+from = "queue:a.*"
+to = "queue:b.x"
+mode = "copy"
+
+[[routes]]
+name = "two"
+from = "queue:b.*"
+to = "topic:c"
+mode = "copy"
+"#);
 }
 
 #[test]

@@ -13,6 +13,10 @@
 //! messages; each is appended to the stream, keyed by the configured property, and
 //! acknowledged only after the append is durable (a crash in between appends it again).
 //!
+//! **Topic or queue -> queue or topic**: read the same three ways, each message is sent on to
+//! the target queue or topic and acknowledged in the same transaction (one journal write), so
+//! the legacy consumers (copy) still get every message and the target gets each one once.
+//!
 //! Record -> message (see docs/mapping.md): the value becomes the body byte for byte; each
 //! header becomes a string property (bytes that are not UTF-8 stay bytes; a repeated name keeps
 //! its first value), `content-type` sets the content type; the key is property `kafka.key`
@@ -25,7 +29,7 @@ use config::{RouteDefinition, RouteEndpoint, RouteMode};
 use routes::store::log::{Log, LogError, LogRecord, StoredRecord};
 use routes::{
     BodyKind, ConsumerSource, ConsumerSpec, Delivery, Destination, Engine, Message, NackAction,
-    PropertyValue, SessionEvent,
+    PropertyValue, SessionEvent, Transaction,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,7 +181,29 @@ fn spawn_route(
         )));
     }
     let RouteEndpoint::Stream(stream) = &route.from else {
-        return None;
+        // Queue or topic -> queue or topic, read as into a stream.
+        let source = match &route.from {
+            RouteEndpoint::Topic(pattern) => ConsumerSource::DurableTopic {
+                pattern: pattern.clone(),
+                subscription: route.group.clone(),
+            },
+            RouteEndpoint::Queue(_) if route.mode == Some(RouteMode::Copy) => {
+                ConsumerSource::Queue(route.group.clone())
+            }
+            RouteEndpoint::Queue(queue) => ConsumerSource::Queue(queue.clone()),
+            RouteEndpoint::Stream(_) => return None,
+        };
+        let destination = match &route.to {
+            RouteEndpoint::Queue(a) => Destination::queue(a.clone()),
+            RouteEndpoint::Topic(a) => Destination::topic(a.clone()),
+            RouteEndpoint::Stream(_) => return None,
+        };
+        return Some(tokio::spawn(run_forward(
+            Arc::clone(engine),
+            route.clone(),
+            source,
+            destination,
+        )));
     };
     let destination = match &route.to {
         RouteEndpoint::Queue(a) => Destination::queue(a.clone()),
@@ -415,6 +441,81 @@ async fn run_into_stream(
             tokio::time::sleep(RETRY).await;
             if let Err(e) = session.nack(consumer, &failed, NackAction::Requeue) {
                 tracing::warn!(route = %route.name, error = %e, "route cannot requeue");
+            }
+        }
+    }
+}
+
+/// Queue or topic -> queue or topic: every delivery is sent on to `destination` and
+/// acknowledged in one transaction, so the journal has the forwarded copy and the source's
+/// acknowledgement in the same write (a crash forwards a message once or not yet, never twice
+/// and never loses it). The message keeps its id, properties and body; only its address
+/// changes (as ActiveMQ's composite destinations forward).
+async fn run_forward(
+    engine: Arc<Engine>,
+    route: RouteDefinition,
+    source: ConsumerSource,
+    destination: Destination,
+) {
+    let (session, mut events) = engine.connect(Some(format!("gateway-route:{}", route.name)));
+    let mirrored = matches!(
+        (&route.from, route.mode),
+        (RouteEndpoint::Queue(_), Some(RouteMode::Copy))
+    );
+    let mut spec = ConsumerSpec::new(source);
+    // A queue copy's mirror holds only the sends that matched (filtered at send time).
+    if !mirrored {
+        spec.selector = route.selector.clone();
+    }
+    spec.prefetch = Some(INTO_STREAM_BATCH as u32);
+    let consumer = match session.subscribe(spec) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(route = %route.name, error = %e, "route cannot subscribe; it is not running");
+            return;
+        }
+    };
+    tracing::info!(route = %route.name, to = %destination.name, "route running");
+    loop {
+        let Some(first) = events.recv().await else {
+            return;
+        };
+        let mut batch: Vec<Delivery> = Vec::new();
+        let mut next = Some(first);
+        while let Some(event) = next.take() {
+            if let SessionEvent::Deliver(d) = event {
+                batch.push(d);
+            }
+            if batch.len() < INTO_STREAM_BATCH {
+                next = events.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let mut tx = Transaction::new();
+        let mut seqs = Vec::with_capacity(batch.len());
+        for d in &batch {
+            let mut message = Message::clone(&d.message);
+            message.address = destination.name.clone();
+            tx.send(destination.clone(), message);
+            tx.ack(consumer, d.seq);
+            seqs.push(d.seq);
+        }
+        let committed = match session.commit(tx).await {
+            Ok(durable) => durable.await,
+            Err(e) => Err(e),
+        };
+        match committed {
+            Ok(()) => crate::metrics::route_carried(&route.name, seqs.len() as u64),
+            Err(e) => {
+                // Nothing of the transaction applied: the batch goes back to the source.
+                tracing::warn!(route = %route.name, error = %e, "route cannot forward; retrying");
+                crate::metrics::route_failed(&route.name, seqs.len() as u64);
+                tokio::time::sleep(RETRY).await;
+                if let Err(e) = session.nack(consumer, &seqs, NackAction::Requeue) {
+                    tracing::warn!(route = %route.name, error = %e, "route cannot requeue");
+                }
             }
         }
     }
