@@ -338,8 +338,16 @@ pub async fn serve<S>(
                 tracing::debug!(%peer, reason = %e, "MQTT login refused");
                 let code = match e {
                     // 3.x: "server unavailable"; 5.0: "quota exceeded".
-                    AuthError::TooManyConnections { .. } if v5(version) => reason::QUOTA_EXCEEDED,
-                    AuthError::TooManyConnections { .. } => reason::V3_SERVER_UNAVAILABLE,
+                    // Also past the gateway's connection limits (the CONNECT was read only
+                    // to answer this).
+                    AuthError::TooManyConnections { .. } | AuthError::ConnectionLimit(_)
+                        if v5(version) =>
+                    {
+                        reason::QUOTA_EXCEEDED
+                    }
+                    AuthError::TooManyConnections { .. } | AuthError::ConnectionLimit(_) => {
+                        reason::V3_SERVER_UNAVAILABLE
+                    }
                     _ => refuse(matches!(e, AuthError::BadCredentials { .. })),
                 };
                 let _ = send(&mut framed, connack(code, false, Properties::default())).await;
