@@ -375,3 +375,24 @@ impl<S> MeteredStream<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_read_budget_ends_the_stream_after_that_many_bytes() {
+        let tracker = ConnectionRegistry::new().listener("stomp", "stomp");
+        let info = tracker.refused_info(([127, 0, 0, 1], 1).into());
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut stream = MeteredStream::new(server, info.clone()).with_read_budget(10);
+        client.write_all(&[7u8; 64]).await.expect("write");
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.expect("read");
+        assert_eq!(got, vec![7u8; 10]);
+        assert_eq!(info.bytes_in(), 10);
+        // Never registered: a refused connection is not an open one.
+        assert_eq!(info.id, 0);
+    }
+}
