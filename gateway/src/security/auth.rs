@@ -950,6 +950,43 @@ mod tests {
         assert!(admit().is_ok());
     }
 
+    #[tokio::test]
+    async fn a_connection_refused_at_accept_is_refused_without_a_password_check() {
+        let auth = Arc::new(Authenticator::new(
+            &[user("alice", "pw", &[])],
+            &[],
+            Duration::from_secs(30),
+        ));
+        let mut refused = peer(LOCAL, true);
+        refused.refused = Some(ConnectionRefused::Total { limit: 3 });
+        // Good credentials or not, the answer is the connection limit, at once (no back-off).
+        for password in [&b"pw"[..], b"wrong"] {
+            let started = std::time::Instant::now();
+            let outcome = auth
+                .authenticate(Some("alice"), Some(password), &refused)
+                .await;
+            assert_eq!(
+                outcome.err(),
+                Some(AuthError::ConnectionLimit(ConnectionRefused::Total {
+                    limit: 3
+                }))
+            );
+            assert!(started.elapsed() < Duration::from_secs(1));
+        }
+        let message =
+            AuthError::ConnectionLimit(ConnectionRefused::PerAddress { limit: 2 }).to_string();
+        assert!(message.contains("maximum connections reached"), "{message}");
+        assert!(
+            message.contains("max_connections_per_address = 2"),
+            "{message}"
+        );
+        // The same peer within the limits logs in.
+        assert!(auth
+            .authenticate(Some("alice"), Some(b"pw"), &peer(LOCAL, true))
+            .await
+            .is_ok());
+    }
+
     #[test]
     fn failures_back_off_exponentially_per_address() {
         let auth = Authenticator::new(&[], &[], Duration::from_millis(100));
