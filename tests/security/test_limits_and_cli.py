@@ -311,3 +311,31 @@ def test_silent_tls_client_is_closed_after_the_handshake_timeout(make_mqtt_gatew
         waited = time.monotonic() - start
     assert 0.3 < waited < 4.0, waited
     assert gw.running
+
+
+def test_connection_cap_refusal_over_tls(make_gateway, tmp_path):
+    """On a TLS listener the refused connection still completes its handshake (within the
+    refusal deadline) and is told why in its protocol: a STOMP ERROR over TLS."""
+    import ssl
+
+    from gwtest.security import TlsFiles
+
+    files = TlsFiles(tmp_path / "tls")
+    gw = make_gateway(overrides={"tls": files.config()}, extra_toml=limits_toml(total=1))
+    holder = held_place(gw)
+    try:
+        before = limit_refusals(gw, "stomp", "max_connections")
+        context = ssl.create_default_context(cafile=str(files.cert))
+        context.check_hostname = False
+        with socket.create_connection((gw.host, gw.tls_ports["stomp"]), timeout=5) as raw_sock:
+            with context.wrap_socket(raw_sock) as tls:
+                tls.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\x00")
+                received = b""
+                while chunk := tls.recv(4096):
+                    received += chunk
+        assert received.startswith(b"ERROR\n"), received
+        assert b"maximum connections reached (security.max_connections = 1)" in received, received
+        assert limit_refusals(gw, "stomp", "max_connections") == before + 1
+        holder.send("/queue/caps", "still served")  # waits for its RECEIPT
+    finally:
+        holder.disconnect()
