@@ -791,9 +791,9 @@ async fn enforce_retention(log: Arc<Log>, period: Duration) {
 ///   only to be refused in their protocol (the session's authentication step refuses a
 ///   [`PeerInfo`] marked `refused`), within [`REFUSAL_DEADLINE`] and [`REFUSAL_READ_BUDGET`]
 ///   bytes, at most [`MAX_REFUSAL_ANSWERS`] at once; Kafka listeners, and refusals past that
-///   number, are closed at once (as ActiveMQ's `maximumConnections`); on a TLS listener the handshake runs in the
-///   connection's own task (bounded by the handshake timeout) before `serve` gets the stream and
-///   the [`PeerInfo`] to authenticate with.
+///   number, are closed at once (as ActiveMQ's `maximumConnections`). On a TLS listener the
+///   handshake runs in the connection's own task (bounded by the handshake timeout) before
+///   `serve` gets the stream and the [`PeerInfo`] to authenticate with.
 /// - Observability: each connection is registered with `tracker` (connection metrics,
 ///   `/api/connections`), its bytes (after TLS) are counted by the [`MeteredStream`] it is
 ///   served on, and its session runs inside the connection's tracing span (see

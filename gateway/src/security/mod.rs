@@ -78,7 +78,8 @@ pub const MAX_REFUSAL_ANSWERS: usize = 64;
 
 impl ListenerSecurity {
     /// Takes a connection place for `peer`, or says which limit refuses it (the caller answers
-    /// the refusal in its protocol, or drops the socket; see [`ListenerSecurity::answer_refusals`]).
+    /// the refusal in its protocol, or drops the socket: see
+    /// [`ListenerSecurity::answer_refusals`]).
     pub fn permit(&self, peer: SocketAddr) -> Result<ConnectionPermit, ConnectionRefused> {
         self.limiter.try_acquire(peer.ip())
     }
