@@ -821,6 +821,9 @@ pub struct SecurityConfig {
     /// AMQP 0-9-1 consumers over all channels, OpenWire consumers other than advisory ones);
     /// 0 = no limit. Default 0.
     pub max_subscriptions_per_connection: u64,
+    /// Most sessions one OpenWire connection may hold at once (`SessionInfo`; AMQP 0-9-1
+    /// channels are bounded by `channel_max` instead); 0 = no limit. Default 0.
+    pub max_sessions_per_connection: u64,
     /// Whether a STOMP SEND or SUBSCRIBE that brings a queue into being needs the `admin`
     /// right on it besides `write` / `read`, as on ActiveMQ (and as a queue's first use over
     /// OpenWire or AMQP does here). Default `true`.
@@ -838,6 +841,7 @@ impl Default for SecurityConfig {
             max_connections_per_address: 0,
             max_connections_per_user: 0,
             max_subscriptions_per_connection: 0,
+            max_sessions_per_connection: 0,
             implicit_create_needs_admin: true,
             auth_failure_delay_ms: 1000,
         }

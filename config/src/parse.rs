@@ -43,6 +43,7 @@ const SECURITY_KEYS: &[&str] = &[
     "max_connections_per_address",
     "max_connections_per_user",
     "max_subscriptions_per_connection",
+    "max_sessions_per_connection",
     "implicit_create_needs_admin",
     "auth_failure_delay_ms",
 ];
@@ -1135,6 +1136,12 @@ fn security(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut SecurityConfig) {
         "max_subscriptions_per_connection",
         NON_NEGATIVE,
         &mut out.max_subscriptions_per_connection,
+    );
+    cx.int(
+        t,
+        "max_sessions_per_connection",
+        NON_NEGATIVE,
+        &mut out.max_sessions_per_connection,
     );
     cx.boolean(
         t,

@@ -484,7 +484,7 @@ async fn run_forward(
         let mut next = Some(first);
         while let Some(event) = next.take() {
             if let SessionEvent::Deliver(d) = event {
-                batch.push(d);
+                batch.push(*d);
             }
             if batch.len() < INTO_STREAM_BATCH {
                 next = events.try_recv().ok();

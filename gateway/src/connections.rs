@@ -101,6 +101,24 @@ impl ListenerTracker {
     /// returned guard drops.
     pub fn accepted(&self, peer: SocketAddr) -> Connection {
         let id = self.registry.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let info = self.info(id, peer);
+        m::connections_accepted(self.protocol, &self.listener).increment(1);
+        m::connections_open(self.protocol, &self.listener).increment(1.0);
+        lock(&self.registry.open).insert(id, info.clone());
+        Connection {
+            registry: self.registry.clone(),
+            info,
+        }
+    }
+
+    /// Details for a connection refused at accept but answered in its protocol: id 0, never
+    /// registered nor counted as open (it was counted as refused), so nothing it does later
+    /// counts again; only its bytes are metered.
+    pub fn refused_info(&self, peer: SocketAddr) -> Arc<ConnectionInfo> {
+        self.info(0, peer)
+    }
+
+    fn info(&self, id: u64, peer: SocketAddr) -> Arc<ConnectionInfo> {
         let span = tracing::info_span!(
             "connection",
             id,
@@ -109,7 +127,7 @@ impl ListenerTracker {
             %peer,
             user = tracing::field::Empty,
         );
-        let info = Arc::new(ConnectionInfo {
+        Arc::new(ConnectionInfo {
             id,
             protocol: self.protocol,
             listener: self.listener.clone(),
@@ -124,14 +142,7 @@ impl ListenerTracker {
             received: m::network_received(self.protocol, &self.listener),
             sent: m::network_sent(self.protocol, &self.listener),
             span,
-        });
-        m::connections_accepted(self.protocol, &self.listener).increment(1);
-        m::connections_open(self.protocol, &self.listener).increment(1.0);
-        lock(&self.registry.open).insert(id, info.clone());
-        Connection {
-            registry: self.registry.clone(),
-            info,
-        }
+        })
     }
 }
 
@@ -282,12 +293,25 @@ pub fn reject(reason: &str) {
 pub struct MeteredStream<S> {
     inner: S,
     info: Arc<ConnectionInfo>,
+    /// Bytes still to be read before the stream reads as closed (`u64::MAX`: no bound).
+    read_budget: u64,
 }
 
 impl<S> MeteredStream<S> {
     /// Wraps `inner`, counting into `info`.
     pub fn new(inner: S, info: Arc<ConnectionInfo>) -> Self {
-        Self { inner, info }
+        Self {
+            inner,
+            info,
+            read_budget: u64::MAX,
+        }
+    }
+
+    /// Reads at most `bytes` from the client, then end of stream: bounds what a connection
+    /// served only to be refused may make the gateway buffer.
+    pub fn with_read_budget(mut self, bytes: u64) -> Self {
+        self.read_budget = bytes;
+        self
     }
 }
 
@@ -297,8 +321,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for MeteredStream<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if self.read_budget == 0 {
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let r = if self.read_budget == u64::MAX {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        } else {
+            let room = usize::try_from(self.read_budget)
+                .unwrap_or(usize::MAX)
+                .min(buf.remaining());
+            let mut limited = ReadBuf::new(buf.initialize_unfilled_to(room));
+            let r = Pin::new(&mut self.inner).poll_read(cx, &mut limited);
+            let got = limited.filled().len();
+            buf.advance(got);
+            self.read_budget -= got as u64;
+            r
+        };
         let n = buf.filled().len().saturating_sub(before) as u64;
         if n > 0 {
             self.info.bytes_in.fetch_add(n, Ordering::Relaxed);
@@ -352,5 +391,26 @@ impl<S> MeteredStream<S> {
             self.info.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
             self.info.sent.increment(n as u64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_read_budget_ends_the_stream_after_that_many_bytes() {
+        let tracker = ConnectionRegistry::new().listener("stomp", "stomp");
+        let info = tracker.refused_info(([127, 0, 0, 1], 1).into());
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut stream = MeteredStream::new(server, info.clone()).with_read_budget(10);
+        client.write_all(&[7u8; 64]).await.expect("write");
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.expect("read");
+        assert_eq!(got, vec![7u8; 10]);
+        assert_eq!(info.bytes_in(), 10);
+        // Never registered: a refused connection is not an open one.
+        assert_eq!(info.id, 0);
     }
 }

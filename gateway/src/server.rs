@@ -7,7 +7,7 @@ use crate::mqtt::{MqttSessions, MqttSettings};
 use crate::openwire::{OpenWireSettings, OpenWireShared};
 use crate::security::{
     Authenticator, ClientStream, ConnectionLimiter, ListenerSecurity, PeerInfo, TlsAcceptor,
-    TlsListener,
+    TlsListener, MAX_REFUSAL_ANSWERS, REFUSAL_DEADLINE, REFUSAL_READ_BUDGET,
 };
 use crate::stomp::{self, StompSettings};
 use anyhow::Context;
@@ -218,6 +218,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         binds
     };
     let no_users = config.users.is_empty();
+    let refusal_answers = Arc::new(tokio::sync::Semaphore::new(MAX_REFUSAL_ANSWERS));
     let security_for = |bind: SocketAddr, tls: Option<TlsAcceptor>, handshake_ms: u64| {
         if no_users && !bind.ip().is_loopback() {
             tracing::warn!(
@@ -231,6 +232,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tls,
             handshake_timeout: Duration::from_millis(handshake_ms),
             listener_is_loopback: bind.ip().is_loopback(),
+            answer_refusals: true,
+            refusal_answers: refusal_answers.clone(),
         }
     };
     let stomp_cfg = &config.listeners.stomp;
@@ -377,7 +380,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .unwrap_or(kafka_cfg.tls_bind.port()),
             });
             let label = listener_label("kafka", &tls);
-            let security = security_for(bind, tls, KAFKA_HANDSHAKE_MS);
+            // Kafka has no error for "too many connections": a refused client is just closed.
+            let security = ListenerSecurity {
+                answer_refusals: false,
+                ..security_for(bind, tls, KAFKA_HANDSHAKE_MS)
+            };
             let broker = broker.clone();
             let shutdown = shutdown_rx.clone();
             listeners.spawn(accept(
@@ -474,6 +481,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             connect_timeout: Duration::from_millis(openwire_cfg.connect_timeout_ms),
             authenticator: authenticator.clone(),
             max_consumers: usize::try_from(config.security.max_subscriptions_per_connection)
+                .unwrap_or(usize::MAX),
+            max_sessions: usize::try_from(config.security.max_sessions_per_connection)
                 .unwrap_or(usize::MAX),
         });
         // One set of temporary destinations for both listeners (ssl:// 61617 is the TLS twin).
@@ -815,10 +824,13 @@ async fn enforce_retention(log: Arc<Log>, period: Duration) {
 /// Accepts connections until shutdown, serving each with `serve`; then waits for the sessions,
 /// which see the same shutdown signal and finish what they have in flight.
 ///
-/// - Security: connections past the `[security]` limits are closed at once (as ActiveMQ's
-///   `maximumConnections`) and counted as rejected; on a TLS listener the handshake runs in the
-///   connection's own task (bounded by the handshake timeout) before `serve` gets the stream and
-///   the [`PeerInfo`] to authenticate with.
+/// - Security: connections past the `[security]` limits are counted as rejected and served
+///   only to be refused in their protocol (the session's authentication step refuses a
+///   [`PeerInfo`] marked `refused`), within [`REFUSAL_DEADLINE`] and [`REFUSAL_READ_BUDGET`]
+///   bytes, at most [`MAX_REFUSAL_ANSWERS`] at once; Kafka listeners, and refusals past that
+///   number, are closed at once (as ActiveMQ's `maximumConnections`). On a TLS listener the
+///   handshake runs in the connection's own task (bounded by the handshake timeout) before
+///   `serve` gets the stream and the [`PeerInfo`] to authenticate with.
 /// - Observability: each connection is registered with `tracker` (connection metrics,
 ///   `/api/connections`), its bytes (after TLS) are counted by the [`MeteredStream`] it is
 ///   served on, and its session runs inside the connection's tracing span (see
@@ -845,7 +857,32 @@ pub(crate) async fn accept<F, Fut>(
                             tracing::warn!(%peer, reason = %refused, "connection refused");
                             tracker.refused();
                             tracker.limit_refused(refused.limit_name());
-                            drop(stream);
+                            // Answered in the protocol when there is room for it (bounded in
+                            // time, bytes and number); otherwise closed at once.
+                            let answer = security
+                                .answer_refusals
+                                .then(|| security.refusal_answers.clone().try_acquire_owned().ok())
+                                .flatten();
+                            if let Some(place) = answer {
+                                let _ = stream.set_nodelay(true);
+                                let security = security.clone();
+                                let serve = serve.clone();
+                                let info = tracker.refused_info(peer);
+                                sessions.spawn(async move {
+                                    let _place = place;
+                                    let answer = async {
+                                        if let Ok((stream, mut peer_info)) =
+                                            security.admit(stream, peer).await
+                                        {
+                                            peer_info.refused = Some(refused);
+                                            let stream = MeteredStream::new(stream, info)
+                                                .with_read_budget(REFUSAL_READ_BUDGET);
+                                            serve(stream, peer_info).await;
+                                        }
+                                    };
+                                    let _ = tokio::time::timeout(REFUSAL_DEADLINE, answer).await;
+                                });
+                            }
                             continue;
                         }
                     };

@@ -154,3 +154,64 @@ def test_consumers_past_max_subscriptions_per_connection_are_refused(make_gatewa
     # Another connection has its own places.
     again = jms(gw).run("secure", "open:queue:lim.c", "open:queue:lim.d")
     assert again.lines == ["OK open:queue:lim.c", "OK open:queue:lim.d"], again
+
+
+def test_sessions_past_max_sessions_per_connection_are_refused(make_gateway, jms):
+    """`max_sessions_per_connection`: the JMS client sends SessionInfo without waiting, so the
+    refusal (worded as ActiveMQ's per-connection consumer limit) reaches its exception listener,
+    and the refused session's consumer gets ActiveMQ's answer for a session it never
+    registered. The connection and its admitted sessions go on; the refusal is counted."""
+    gw = make_gateway(extra_toml="[security]\nmax_sessions_per_connection = 2\n")
+    before = refusals(gw, "max_sessions")
+    # The probe's own session is the first; one more fits, the third does not.
+    got = jms(gw).run("secure", "session:queue:ses.a", "session:queue:ses.b", "send:queue:ses.a")
+    assert got.returncode == 0, got
+    assert "OK session:queue:ses.a" in got.lines, got
+    denied = [line for line in got.lines if line.startswith("DENIED session:queue:ses.b ")]
+    assert len(denied) == 1, got
+    assert "Cannot add a consumer to a session that had not been registered" in denied[0], got
+    async_errors = [line for line in got.lines if line.startswith("ASYNC ")]
+    assert len(async_errors) == 1, got
+    assert async_errors[0].startswith("ASYNC Can't add session on connection ID:"), got
+    assert async_errors[0].endswith(": at maximum limit: 2"), got
+    # The connection stayed up: its send after the refusal went through.
+    assert "OK send:queue:ses.a" in got.lines, got
+    assert refusals(gw, "max_sessions") == before + 1
+    # Another connection has its own places.
+    again = jms(gw).run("secure", "session:queue:ses.c")
+    assert again.lines == ["OK session:queue:ses.c"], again
+
+
+def test_connection_past_max_connections_is_told_why(make_gateway, jms):
+    """Past `max_connections` (held by a raw STOMP connection here), the JMS client's
+    ConnectionInfo gets an ExceptionResponse with ActiveMQ's `maximumConnections` exception and
+    words, so `createConnection`/`start` throws; the connection holding the place goes on, and
+    the place comes back when it closes."""
+    from gwtest.raw import RawStomp
+
+    gw = make_gateway(extra_toml="[security]\nmax_connections = 1\n")
+    deadline = time.monotonic() + 5
+    while True:  # the fixture's readiness probe may still hold the place for a moment
+        holder = RawStomp(gw.host, gw.stomp_port)
+        try:
+            holder.connect()
+            break
+        except AssertionError:
+            holder.close()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    try:
+        before = refusals(gw, "max_connections")
+        got = jms(gw).run("secure", "send:queue:caps.jms")
+        assert got.returncode == 0, got
+        assert got.lines == [
+            "REFUSED javax.jms.JMSException: Exceeded the maximum number of allowed client connections: "
+            "maximum connections reached (security.max_connections = 1)"], got
+        assert refusals(gw, "max_connections") == before + 1
+        holder.send_frame("SEND", {"destination": "/queue/caps.jms", "receipt": "r1"}, "x")
+        holder.wait_receipt("r1")
+    finally:
+        holder.close()
+    time.sleep(0.2)
+    again = jms(gw).run("secure", "send:queue:caps.jms")
+    assert again.lines == ["OK send:queue:caps.jms"], again

@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import time
 
+import pika
+import pytest
+
 from gwtest import mqtt as m
+from gwtest.client import Client
 from gwtest.gateway import check_binary
 from gwtest.raw import RawStomp
 
@@ -50,14 +55,19 @@ def admitted_stomp(gw) -> RawStomp:
             time.sleep(0.05)
 
 
-def test_per_address_limit_closes_the_extra_connection_and_serves_the_others(make_gateway):
+def test_per_address_limit_answers_the_extra_connection_and_serves_the_others(make_gateway):
     gw = make_gateway(extra_toml=limits_toml(per_address=2))
     first = admitted_stomp(gw)
     second = admitted_stomp(gw)
     third = RawStomp(gw.host, gw.stomp_port)
     try:
-        # Past the limit the socket is closed at once, as ActiveMQ's maximumConnections does.
-        assert third.expect_closed(2.0) == []
+        # Past the limit the CONNECT is answered with an ERROR naming the limit, then closed.
+        third.send_frame("CONNECT", {"accept-version": "1.2", "host": "localhost"})
+        frames = third.expect_closed(5.0)
+        assert [f.command for f in frames] == ["ERROR"], frames
+        message = frames[0].headers["message"]
+        assert "maximum connections reached" in message, message
+        assert "max_connections_per_address = 2" in message, message
         # The admitted connections keep working.
         first.send_frame("SEND", {"destination": "/queue/limits", "receipt": "r1"}, "x")
         first.wait_receipt("r1")
@@ -67,6 +77,20 @@ def test_per_address_limit_closes_the_extra_connection_and_serves_the_others(mak
     finally:
         for p in (first, second, third):
             p.close()
+
+
+def test_a_silent_refused_connection_is_closed_within_the_refusal_deadline(make_gateway):
+    """A refused client that never sends its CONNECT holds nothing for long."""
+    gw = make_gateway(extra_toml=limits_toml(per_address=1))
+    first = admitted_stomp(gw)
+    silent = RawStomp(gw.host, gw.stomp_port)
+    try:
+        start = time.monotonic()
+        assert silent.expect_closed(6.0) == []
+        assert time.monotonic() - start < 4.5
+    finally:
+        first.close()
+        silent.close()
 
 
 def test_total_limit_counts_every_listener(make_mqtt_gateway, raw_mqtt):
@@ -83,18 +107,81 @@ def test_total_limit_counts_every_listener(make_mqtt_gateway, raw_mqtt):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        extra = raw_mqtt(gw, version=4)
-        try:
-            extra.send(m.connect_packet(m.new_id(), version=4))
-        except OSError:
-            pass  # already closed: that is the refusal too
-        assert extra.expect_closed(2.0) == []
+        before = limit_refusals(gw, "mqtt", "max_connections")
+        # Past the limit, the CONNECT is answered "server unavailable" (3.1.1: 3; 5.0: 0x97
+        # quota exceeded), then the connection closes.
+        for version, code in ((4, 3), (5, 0x97)):
+            extra = raw_mqtt(gw, version=version)
+            extra.send(m.connect_packet(m.new_id(), version=version))
+            packets = extra.expect_closed(5.0)
+            assert [p.type for p in packets] == [m.CONNACK], packets
+            assert packets[0].reason == code, packets
         mqtt_peer.publish("limits/t", b"x", qos=1, pid=1)
         assert mqtt_peer.expect(m.PUBACK).pid == 1
         # Counted on the listener that refused it (the admin scrape is no broker connection).
-        assert limit_refusals(gw, "mqtt", "max_connections") >= 1
+        assert limit_refusals(gw, "mqtt", "max_connections") == before + 2
     finally:
         stomp_peer.close()
+
+
+def held_place(gw) -> Client:
+    """A stomp.py connection holding the only place (`max_connections = 1`), retrying while the
+    fixture's readiness probe still holds it."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            return Client(gw)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_connection_cap_refusals_in_each_protocol_with_real_clients(make_gateway):
+    """`max_connections = 1`, held by a stomp.py connection: stomp.py, paho (3.1.1 and 5) and
+    pika are told in their protocol why they are refused, Kafka is just closed, each refusal is
+    counted, and the connection holding the place keeps working and gives it back."""
+    gw = make_gateway(extra_toml=limits_toml(total=1))
+    holder = held_place(gw)
+    try:
+        before = {p: limit_refusals(gw, p, "max_connections") for p in ("stomp", "mqtt", "amqp", "kafka")}
+        with pytest.raises(AssertionError, match="maximum connections reached"):
+            Client(gw)
+        v311 = m.MqttClient(gw, version=4, connect=False)
+        v311.connect(expect_ok=False)
+        assert v311.connack is not None and str(v311.connack[0]) == "Server unavailable", v311.connack
+        v311.stop()
+        v5 = m.MqttClient(gw, version=5, connect=False)
+        v5.connect(expect_ok=False)
+        assert v5.connack is not None and v5.connack[0].value == 0x97, v5.connack  # Quota exceeded
+        v5.stop()
+        with pytest.raises(pika.exceptions.AMQPConnectionError,
+                           match=r"530.*NOT_ALLOWED.*access to vhost '/' refused for user 'guest'.*"
+                                 r"maximum connections reached"):
+            pika.BlockingConnection(pika.ConnectionParameters(
+                gw.host, gw.amqp_port, credentials=pika.PlainCredentials("guest", "guest"),
+                connection_attempts=1))
+        # Kafka has no error for it: the socket is closed at once, before any byte.
+        with socket.create_connection((gw.host, gw.kafka_port), timeout=5) as sock:
+            sock.settimeout(2)
+            assert sock.recv(1) == b""
+        after = {p: limit_refusals(gw, p, "max_connections") for p in before}
+        assert after == {"stomp": before["stomp"] + 1, "mqtt": before["mqtt"] + 2,
+                         "amqp": before["amqp"] + 1, "kafka": before["kafka"] + 1}, (before, after)
+        # The connection holding the place was never disturbed.
+        holder.send("/queue/caps", "still served")  # waits for its RECEIPT
+    finally:
+        holder.disconnect()
+    # The place comes back: pika gets in now.
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            conn = pika.BlockingConnection(pika.ConnectionParameters(gw.host, gw.amqp_port, connection_attempts=1))
+            break
+        except pika.exceptions.AMQPConnectionError:
+            assert time.monotonic() < deadline, "the place was not given back"
+            time.sleep(0.1)
+    conn.close()
 
 
 def test_hash_password_prints_an_argon2id_phc_string():
@@ -224,3 +311,31 @@ def test_silent_tls_client_is_closed_after_the_handshake_timeout(make_mqtt_gatew
         waited = time.monotonic() - start
     assert 0.3 < waited < 4.0, waited
     assert gw.running
+
+
+def test_connection_cap_refusal_over_tls(make_gateway, tmp_path):
+    """On a TLS listener the refused connection still completes its handshake (within the
+    refusal deadline) and is told why in its protocol: a STOMP ERROR over TLS."""
+    import ssl
+
+    from gwtest.security import TlsFiles
+
+    files = TlsFiles(tmp_path / "tls")
+    gw = make_gateway(overrides={"tls": files.config()}, extra_toml=limits_toml(total=1))
+    holder = held_place(gw)
+    try:
+        before = limit_refusals(gw, "stomp", "max_connections")
+        context = ssl.create_default_context(cafile=str(files.cert))
+        context.check_hostname = False
+        with socket.create_connection((gw.host, gw.tls_ports["stomp"]), timeout=5) as raw_sock:
+            with context.wrap_socket(raw_sock) as tls:
+                tls.sendall(b"CONNECT\naccept-version:1.2\nhost:localhost\n\n\x00")
+                received = b""
+                while chunk := tls.recv(4096):
+                    received += chunk
+        assert received.startswith(b"ERROR\n"), received
+        assert b"maximum connections reached (security.max_connections = 1)" in received, received
+        assert limit_refusals(gw, "stomp", "max_connections") == before + 1
+        holder.send("/queue/caps", "still served")  # waits for its RECEIPT
+    finally:
+        holder.disconnect()

@@ -3,7 +3,7 @@
 //! `tune` / `tune-ok`, `open` / `open-ok`, and the one function that authenticates clients.
 
 use super::session::{close_connection, write, Amqp091Settings, Framer, VHOST};
-use crate::security::{PeerInfo, Principal};
+use crate::security::{ConnectionRefused, PeerInfo, Principal};
 use bytes::{Bytes, BytesMut};
 use codecs::amqp091::{
     decode_frame, reply_code, Amqp091CodecError, Amqp091Item, Amqp091Limits, ConnectionOpenOk,
@@ -246,6 +246,19 @@ where
         }
         Err(ResponseError::Unusable(why)) => Err(why),
     };
+    // Past the gateway's connection limits: refused at connection.open with 530 NOT_ALLOWED,
+    // as RabbitMQ refuses a connection past its limits (not a login failure: no password
+    // check, no back-off).
+    if let Some(refused) = peer.refused {
+        let user = credentials
+            .as_ref()
+            .ok()
+            .and_then(|c| c.as_ref())
+            .map(|(u, _)| u.as_str())
+            .or(peer.certificate_user.as_deref());
+        refuse_at_open(framed, settings, &refused, user).await;
+        return Err(());
+    }
     // The same rules as every protocol (docs/security.md): users, loopback defaults, back-off.
     let outcome = match credentials {
         Err(why) => Err(why),
@@ -396,6 +409,51 @@ where
     })
 }
 
+/// Tunes, waits for `connection.open` and answers it with `connection.close` 530 NOT_ALLOWED
+/// naming the connection limit, in RabbitMQ's words for its own connection limits. Any other
+/// frame ends the connection without a word.
+async fn refuse_at_open<S>(
+    framed: &mut Framer<S>,
+    settings: &Amqp091Settings,
+    refused: &ConnectionRefused,
+    user: Option<&str>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    tracing::info!(reason = %refused, "connection refused");
+    let tune = ConnectionTune {
+        channel_max: settings.channel_max,
+        frame_max: settings.frame_max,
+        heartbeat: 0,
+    };
+    if !write(framed, vec![Frame::method(0, tune)]).await {
+        return;
+    }
+    let Some(Frame {
+        channel: 0,
+        payload: FramePayload::Method(Method::ConnectionTuneOk(_)),
+    }) = next_handshake_frame(framed).await
+    else {
+        return;
+    };
+    let Some(Frame {
+        channel: 0,
+        payload: FramePayload::Method(Method::ConnectionOpen(open)),
+    }) = next_handshake_frame(framed).await
+    else {
+        return;
+    };
+    let vhost = open.virtual_host.to_string_lossy().into_owned();
+    let who = user.map_or_else(String::new, |u| format!(" for user '{u}'"));
+    close_connection(
+        framed,
+        reply_code::NOT_ALLOWED,
+        &format!("access to vhost '{vhost}' refused{who}: {refused}"),
+        (10, 40),
+    )
+    .await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +464,7 @@ mod tests {
             addr: ([127, 0, 0, 1], 5671).into(),
             listener_is_loopback: true,
             certificate_user: None,
+            refused: None,
         };
         assert_eq!(offered_mechanisms(&peer).as_ref(), b"PLAIN AMQPLAIN");
         peer.certificate_user = Some("alice".into());

@@ -352,8 +352,16 @@ where
                 crate::connections::reject("login refused");
                 let code = match e {
                     // 3.x: "server unavailable"; 5.0: "quota exceeded".
-                    AuthError::TooManyConnections { .. } if v5(version) => reason::QUOTA_EXCEEDED,
-                    AuthError::TooManyConnections { .. } => reason::V3_SERVER_UNAVAILABLE,
+                    // Also past the gateway's connection limits (the CONNECT was read only
+                    // to answer this).
+                    AuthError::TooManyConnections { .. } | AuthError::ConnectionLimit(_)
+                        if v5(version) =>
+                    {
+                        reason::QUOTA_EXCEEDED
+                    }
+                    AuthError::TooManyConnections { .. } | AuthError::ConnectionLimit(_) => {
+                        reason::V3_SERVER_UNAVAILABLE
+                    }
                     _ => refuse(matches!(e, AuthError::BadCredentials { .. })),
                 };
                 let _ = send(framed, connack(code, false, Properties::default())).await;

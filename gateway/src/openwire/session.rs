@@ -12,7 +12,7 @@
 use super::advisory::{OpenWireShared, TempAdvisory, TEMP_QUEUE_ADVISORY, TEMP_TOPIC_ADVISORY};
 use super::convert::{self, TempNames};
 use crate::framing::Framed;
-use crate::security::{AccessDenied, Action, Authenticator, PeerInfo, Principal};
+use crate::security::{AccessDenied, Action, AuthError, Authenticator, PeerInfo, Principal};
 use codecs::openwire::{
     self as ow, ack_type, transaction_type, Command, CommandHeader, ExceptionResponse,
     JavaThrowable, MessageDispatch, OpenWireCodec, OpenWireCodecError, OpenWireLimits, Response,
@@ -49,6 +49,9 @@ pub struct OpenWireSettings {
     /// Most consumers (queue browsers included, advisory consumers not) one connection may
     /// hold (`security.max_subscriptions_per_connection`); 0 = no limit.
     pub max_consumers: usize,
+    /// Most sessions one connection may hold (`security.max_sessions_per_connection`);
+    /// 0 = no limit.
+    pub max_sessions: usize,
 }
 
 /// The broker name shown to clients (`BrokerInfo`, exception messages).
@@ -216,6 +219,10 @@ struct OpenWireSession {
     advisory_seq: i64,
     /// `OpenWireSettings::max_consumers`.
     max_consumers: usize,
+    /// `OpenWireSettings::max_sessions`.
+    max_sessions: usize,
+    /// The sessions admitted by `SessionInfo` (kept only while `max_sessions` is set).
+    sessions: HashSet<ow::SessionId>,
 }
 
 type Io<S> = Framed<S, OpenWireCodec>;
@@ -344,6 +351,8 @@ pub async fn serve<S>(
         own_temps: Vec::new(),
         advisory_seq: 0,
         max_consumers: settings.max_consumers,
+        max_sessions: settings.max_sessions,
+        sessions: HashSet::new(),
     };
     // Boxed: the handshake's states above need no room while the session runs.
     let outcome = Box::pin(state.run(
@@ -583,12 +592,15 @@ impl OpenWireSession {
     {
         match command {
             Command::ConnectionInfo(info) => self.on_connection_info(info).await,
-            Command::SessionInfo(_) => {
+            Command::SessionInfo(info) => {
                 self.require_connection()?;
-                Ok(())
+                self.on_session_info(info)
             }
             Command::ProducerInfo(info) => {
                 self.require_connection()?;
+                if let Some(id) = &info.producer_id {
+                    self.require_session(&id.connection_id, id.session_id, "producer")?;
+                }
                 // A producer with a destination needs write on it (ActiveMQ's addProducer); an
                 // anonymous producer is checked at each send.
                 if let Some(destination) = &info.destination {
@@ -711,9 +723,17 @@ impl OpenWireSession {
                 &self.peer_info,
             )
             .await
-            .map_err(|e| {
-                crate::connections::reject("login refused");
-                Failure::fatal(SECURITY_EXCEPTION, e.to_string())
+            .map_err(|e| match e {
+                // ActiveMQ's exception for its `maximumConnections` (ActiveMQ itself only
+                // closes the socket; the client here learns why).
+                AuthError::ConnectionLimit(_) => Failure::fatal(
+                    "org.apache.activemq.transport.tcp.ExceededMaximumConnectionsException",
+                    e.to_string(),
+                ),
+                _ => {
+                    crate::connections::reject("login refused");
+                    Failure::fatal(SECURITY_EXCEPTION, e.to_string())
+                }
             })?;
         let client_id = info.client_id.clone().filter(|c| !c.is_empty());
         match self.engine.connect_unique(client_id.clone()) {
@@ -805,6 +825,63 @@ impl OpenWireSession {
         ))
     }
 
+    /// Admits a session, or refuses one more than `max_sessions` (ActiveMQ has no such limit:
+    /// the refusal is worded as its `maximumConsumersAllowedPerConnection` one). `SessionInfo`
+    /// is sent without waiting for an answer, so the client's exception listener sees the
+    /// refusal (a `ConnectionError`), and the session's consumers and producers are refused
+    /// as ActiveMQ refuses those of a session it never registered.
+    fn on_session_info(&mut self, info: ow::SessionInfo) -> Result<(), Failure> {
+        let limit = self.max_sessions;
+        let Some(id) = info.session_id else {
+            return Ok(());
+        };
+        if limit == 0 || self.sessions.contains(&id) {
+            return Ok(());
+        }
+        if self.sessions.len() < limit {
+            self.sessions.insert(id);
+            return Ok(());
+        }
+        crate::metrics::limit_refused("openwire", "max_sessions");
+        let connection = self
+            .connection_id
+            .as_ref()
+            .and_then(|c| c.value.clone())
+            .unwrap_or_default();
+        Err(Failure::jms(
+            "java.lang.IllegalStateException",
+            format!("Can't add session on connection {connection}: at maximum limit: {limit}"),
+        ))
+    }
+
+    /// With a session limit, a consumer or producer needs its session admitted first (as on
+    /// ActiveMQ, which refuses them on a session it never registered). Negative session
+    /// numbers are the client's own (its advisory consumer), never announced by `SessionInfo`.
+    fn require_session(
+        &self,
+        connection_id: &Option<String>,
+        session: i64,
+        what: &str,
+    ) -> Result<(), Failure> {
+        if self.max_sessions == 0 || session < 0 {
+            return Ok(());
+        }
+        let id = ow::SessionId {
+            connection_id: connection_id.clone(),
+            value: session,
+        };
+        if self.sessions.contains(&id) {
+            return Ok(());
+        }
+        Err(Failure::jms(
+            "java.lang.IllegalStateException",
+            format!(
+                "Cannot add a {what} to a session that had not been registered: {}:{session}",
+                connection_id.as_deref().unwrap_or_default()
+            ),
+        ))
+    }
+
     fn on_consumer_info(&mut self, info: ow::ConsumerInfo) -> Result<(), Failure> {
         self.require_connection()?;
         let Some(id) = info.consumer_id.clone() else {
@@ -813,6 +890,7 @@ impl OpenWireSession {
                 "ConsumerInfo without a consumer id",
             ));
         };
+        self.require_session(&id.connection_id, id.session_id, "consumer")?;
         let Some(destination) = info.destination.clone() else {
             return Err(Failure::jms(
                 "javax.jms.InvalidDestinationException",
@@ -1457,6 +1535,7 @@ impl OpenWireSession {
                 self.windowed_producers.remove(id);
             }
             Some(Command::SessionId(sid)) => {
+                self.sessions.remove(sid);
                 let ids: Vec<ow::ConsumerId> = self
                     .consumers
                     .keys()

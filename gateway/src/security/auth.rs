@@ -1,6 +1,7 @@
 //! Authentication (users, argon2 password hashes, the loopback rules, failure back-off) and
 //! authorization (ActiveMQ-style entries per destination pattern).
 
+use super::limits::ConnectionRefused;
 use super::scram::{decoy_credential, ScramCredential};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -58,6 +59,10 @@ pub enum AuthError {
         /// The limit.
         limit: u64,
     },
+    /// The connection is past `security.max_connections` or `max_connections_per_address`
+    /// (counted when it was accepted).
+    #[error("{0}")]
+    ConnectionLimit(ConnectionRefused),
 }
 
 /// What a principal wants to do to a destination (ActiveMQ's read / write / admin).
@@ -107,6 +112,10 @@ pub struct PeerInfo {
     pub listener_is_loopback: bool,
     /// The common name of the client certificate verified by the TLS handshake, if any.
     pub certificate_user: Option<String>,
+    /// Set when the connection is past a connection limit (`security.max_connections`,
+    /// `max_connections_per_address`) and is served only to be told so in its protocol:
+    /// [`Authenticator::authenticate`] then refuses it with [`AuthError::ConnectionLimit`].
+    pub refused: Option<ConnectionRefused>,
 }
 
 /// An admitted client: its name, its groups and the authorization entries it is held to.
@@ -427,6 +436,11 @@ impl Authenticator {
         password: Option<&[u8]>,
         peer: &PeerInfo,
     ) -> Result<Principal, AuthError> {
+        // Refused at accept (and counted there): no password check, no back-off.
+        if let Some(refused) = peer.refused {
+            tracing::info!(peer = %peer.addr, reason = %refused, "connection refused");
+            return Err(AuthError::ConnectionLimit(refused));
+        }
         let this = self.clone();
         let user = user.map(str::to_owned);
         let password = password.map(<[u8]>::to_vec);
@@ -627,6 +641,9 @@ impl Authenticator {
     /// Admits `user` after a SCRAM exchange whose proof was right for the credential
     /// [`Authenticator::scram_credential`] returned with `known`.
     pub fn admit_scram(&self, user: &str, peer: &PeerInfo) -> Result<Principal, AuthError> {
+        if let Some(refused) = peer.refused {
+            return Err(AuthError::ConnectionLimit(refused));
+        }
         let principal = match self.users.get(user) {
             Some(u) if u.scram_sha256.is_some() => self.principal(user, false, u.groups.clone()),
             None if user == GUEST_USER
@@ -711,6 +728,7 @@ mod tests {
                 .unwrap_or_else(|_| panic!("bad test address {addr}")),
             listener_is_loopback,
             certificate_user: None,
+            refused: None,
         }
     }
 
@@ -930,6 +948,43 @@ mod tests {
         assert!(admit().is_err(), "a clone still holds the place");
         drop(clone);
         assert!(admit().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_connection_refused_at_accept_is_refused_without_a_password_check() {
+        let auth = Arc::new(Authenticator::new(
+            &[user("alice", "pw", &[])],
+            &[],
+            Duration::from_secs(30),
+        ));
+        let mut refused = peer(LOCAL, true);
+        refused.refused = Some(ConnectionRefused::Total { limit: 3 });
+        // Good credentials or not, the answer is the connection limit, at once (no back-off).
+        for password in [&b"pw"[..], b"wrong"] {
+            let started = std::time::Instant::now();
+            let outcome = auth
+                .authenticate(Some("alice"), Some(password), &refused)
+                .await;
+            assert_eq!(
+                outcome.err(),
+                Some(AuthError::ConnectionLimit(ConnectionRefused::Total {
+                    limit: 3
+                }))
+            );
+            assert!(started.elapsed() < Duration::from_secs(1));
+        }
+        let message =
+            AuthError::ConnectionLimit(ConnectionRefused::PerAddress { limit: 2 }).to_string();
+        assert!(message.contains("maximum connections reached"), "{message}");
+        assert!(
+            message.contains("max_connections_per_address = 2"),
+            "{message}"
+        );
+        // The same peer within the limits logs in.
+        assert!(auth
+            .authenticate(Some("alice"), Some(b"pw"), &peer(LOCAL, true))
+            .await
+            .is_ok());
     }
 
     #[test]

@@ -5,18 +5,25 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Why a connection was refused. `Display` is the message for the client.
+/// Why a connection was refused. `Display` is the message for the client: ActiveMQ's
+/// `maximumConnections` words (`ExceededMaximumConnectionsException`), naming the gateway's key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectionRefused {
     /// `security.max_connections` connections are open.
-    #[error("too many connections: the gateway allows {limit}")]
+    #[error(
+        "Exceeded the maximum number of allowed client connections: maximum connections \
+         reached (security.max_connections = {limit})"
+    )]
     Total {
         /// The limit.
         limit: u64,
     },
     /// `security.max_connections_per_address` connections are open from this address.
-    #[error("too many connections from this address: the gateway allows {limit}")]
+    #[error(
+        "Exceeded the maximum number of allowed client connections from this address: maximum \
+         connections reached (security.max_connections_per_address = {limit})"
+    )]
     PerAddress {
         /// The limit.
         limit: u64,

@@ -58,11 +58,28 @@ pub struct ListenerSecurity {
     pub handshake_timeout: Duration,
     /// Whether the listener's bind address is a loopback address.
     pub listener_is_loopback: bool,
+    /// Whether a connection refused by the limiter is answered in the listener's protocol
+    /// (STOMP ERROR, MQTT CONNACK, AMQP close 530, OpenWire ExceptionResponse) before it is
+    /// closed; `false` closes it at once (Kafka, which has no such error).
+    pub answer_refusals: bool,
+    /// Places for refusal answers in flight, shared by every listener: past them a refused
+    /// connection is closed at once, so refused clients never hold more than this many tasks.
+    pub refusal_answers: Arc<tokio::sync::Semaphore>,
 }
 
+/// How long a refused connection may take to be answered (TLS handshake, the client's first
+/// command, the refusal) before it is closed regardless.
+pub const REFUSAL_DEADLINE: Duration = Duration::from_secs(3);
+/// The most bytes read from a refused connection: enough for a CONNECT / ConnectionInfo with
+/// credentials, far less than a session's frame limit.
+pub const REFUSAL_READ_BUDGET: u64 = 16 * 1024;
+/// Refusal answers in flight at once, over every listener.
+pub const MAX_REFUSAL_ANSWERS: usize = 64;
+
 impl ListenerSecurity {
-    /// Takes a connection place for `peer` (refusing it past the limits: the caller just
-    /// drops the socket, as ActiveMQ's `maximumConnections` does).
+    /// Takes a connection place for `peer`, or says which limit refuses it (the caller answers
+    /// the refusal in its protocol, or drops the socket: see
+    /// [`ListenerSecurity::answer_refusals`]).
     pub fn permit(&self, peer: SocketAddr) -> Result<ConnectionPermit, ConnectionRefused> {
         self.limiter.try_acquire(peer.ip())
     }
@@ -77,6 +94,7 @@ impl ListenerSecurity {
             addr: peer,
             listener_is_loopback: self.listener_is_loopback,
             certificate_user: None,
+            refused: None,
         };
         let stream = match &self.tls {
             None => ClientStream::Plain(stream),

@@ -760,13 +760,34 @@ public final class JmsProbe {
             System.out.println("REFUSED " + e.getClass().getName() + ": " + e.getMessage());
             return 0;
         }
+        boolean sessions = false;
+        for (String op : ops) {
+            sessions |= op.startsWith("session:");
+        }
+        if (sessions) {
+            // SessionInfo is sent without waiting: a refusal reaches the exception listener.
+            connection.setExceptionListener(e -> System.out.println("ASYNC " + e.getMessage()));
+        }
         try {
             for (String op : ops) {
                 try {
-                    secureOp(session, op);
+                    if (op.startsWith("session:")) {
+                        // One more session, kept open, with a consumer on the destination.
+                        Session extra = connection.createSession(false, Session.AUTO_ACKNOWLEDGE);
+                        extra.createConsumer(destination(extra, op.substring("session:".length())));
+                    } else {
+                        secureOp(session, op);
+                    }
                     System.out.println("OK " + op);
                 } catch (JMSException e) {
                     System.out.println("DENIED " + op + " " + e.getClass().getName() + ": " + e.getMessage());
+                }
+            }
+            if (sessions) {
+                try {
+                    Thread.sleep(300); // the exception listener runs on its own thread
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
                 }
             }
             return 0;
