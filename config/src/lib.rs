@@ -107,7 +107,8 @@ impl Serialize for RouteEndpoint {
 pub enum RouteMode {
     /// `"copy"`: the legacy consumers still get every message (topics and queues).
     Copy,
-    /// `"move"`: the route consumes the messages (one queue).
+    /// `"move"`: the route takes the messages (one queue: it consumes them; a queue pattern or a
+    /// topic: matching sends go only to the route, no longer to the queue or the subscribers).
     Move,
 }
 
@@ -118,7 +119,9 @@ pub enum RouteMode {
 ///   send is durable (at least once);
 /// - from a topic pattern (`mode = "copy"`, through a durable subscription), a queue pattern
 ///   (`mode = "copy"`, through a mirror queue named `group` that gets a copy of every send) or
-///   one queue (`mode = "move"`, the default for queues) into a stream: each message is
+///   one queue (`mode = "move"`, the default for queues), or moved from a queue pattern or a
+///   topic pattern (`mode = "move"`: every matching send goes only to mirror queue `group`)
+///   into a stream: each message is
 ///   appended, keyed by property `key` (else round robin), and acknowledged only after the
 ///   append is durable (at least once). With copy, the legacy consumers still get every
 ///   message;
@@ -137,8 +140,8 @@ pub struct RouteDefinition {
     /// Consumer group the route reads a stream as, the durable subscription name it reads a
     /// topic through, or the mirror queue it copies queues through. Default `route.<name>`.
     pub group: String,
-    /// From a queue or topic: `copy` (topics, queue patterns) or `move` (one queue). Default
-    /// `copy` from a topic, `move` from a queue.
+    /// From a queue or topic: `copy` or `move`. Default `copy` from a topic, `move` from one
+    /// queue; a queue pattern needs it given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<RouteMode>,
     /// Into a stream: the message property whose value is the record key (so one key keeps one

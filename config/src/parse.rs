@@ -682,22 +682,10 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
                 mode = Some(m);
             }
         }
-        if let (Some(m), Some(mf)) = (mode, cx.field(&t, "mode")) {
-            match (&from, m) {
-                (Some(RouteEndpoint::Stream(_)), _) => {
-                    cx.error_at(&mf, "only routes from a queue or topic have a mode");
-                }
-                (Some(RouteEndpoint::Queue(q)), RouteMode::Move) if config_is_pattern(q) => cx
-                    .error_at(
-                        &mf,
-                        "moving needs one queue, not a pattern: use \"copy\" or name the queue",
-                    ),
-                (Some(RouteEndpoint::Topic(_)), RouteMode::Move) => cx.error_at(
-                    &mf,
-                    "moving from a topic is not implemented yet: use \"copy\"",
-                ),
-                _ => {}
-            }
+        if let (Some(_), Some(mf), Some(RouteEndpoint::Stream(_))) =
+            (mode, cx.field(&t, "mode"), &from)
+        {
+            cx.error_at(&mf, "only routes from a queue or topic have a mode");
         }
         if mode.is_none() {
             if let Some(RouteEndpoint::Queue(q)) = &from {
@@ -705,7 +693,7 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
                     if let Some(ff) = &from_field {
                         cx.error_at(
                             ff,
-                            "a queue pattern can only be copied from: add mode = \"copy\"",
+                            "a queue pattern needs its mode: add mode = \"copy\" or \"move\"",
                         );
                     }
                 }
@@ -742,7 +730,7 @@ fn routes(cx: &mut Cx<'_>, f: &Field<'_>) -> Vec<RouteDefinition> {
             let mode = match &from {
                 RouteEndpoint::Stream(_) => None,
                 RouteEndpoint::Queue(_) => Some(mode.unwrap_or(RouteMode::Move)),
-                RouteEndpoint::Topic(_) => Some(RouteMode::Copy),
+                RouteEndpoint::Topic(_) => Some(mode.unwrap_or(RouteMode::Copy)),
             };
             let line = to_field
                 .as_ref()

@@ -782,9 +782,35 @@ selector = "region = 'us'"
     );
     let keys: Vec<(Option<usize>, &str)> = errs.iter().map(|e| (e.line, e.key.as_str())).collect();
     assert!(keys.contains(&(Some(4), "routes[0].to")), "{keys:?}");
-    assert!(keys.contains(&(Some(5), "routes[0].mode")), "{keys:?}");
+    assert!(
+        !keys.iter().any(|(_, k)| *k == "routes[0].mode"),
+        "moving from a queue pattern is allowed: {keys:?}"
+    );
     assert!(keys.iter().any(|(_, k)| *k == "routes[1].name"), "{keys:?}");
     assert!(keys.contains(&(Some(8), "routes[1].to")), "{keys:?}");
+
+    // Moving from a queue pattern or a topic redirects the matching sends; a queue pattern
+    // needs its mode given (a move away from every matching queue is not a default).
+    let cfg = ok(r#"
+[[routes]]
+name = "orders-move"
+from = "queue:orders.*"
+to = "stream:orders"
+mode = "move"
+key = "customerId"
+
+[[routes]]
+name = "prices-move"
+from = "topic:prices.>"
+to = "queue:prices.archive"
+mode = "move"
+selector = "level = 'severe'"
+"#);
+    assert_eq!(cfg.routes[0].mode, Some(config::RouteMode::Move));
+    assert_eq!(cfg.routes[1].mode, Some(config::RouteMode::Move));
+    assert_eq!(ok(&cfg.to_toml_string().unwrap()), cfg);
+    let errs = errors("[[routes]]\nname = \"a\"\nfrom = \"queue:orders.*\"\nto = \"stream:o\"\n");
+    assert!(errs.iter().any(|e| e.key == "routes[0].from"), "{errs:?}");
 }
 
 #[test]

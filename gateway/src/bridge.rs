@@ -9,11 +9,13 @@
 //! **Topic or queue -> stream**: a durable subscription on the topic pattern (copy: the legacy
 //! subscribers keep getting every message), a mirror queue that the engine fills with a copy of
 //! every send to the matching queues (copy: the queues' own consumers keep getting every
-//! message; see `Engine::mirror_queue_sends`), or a consumer on the queue (move) receives the
-//! messages; each is appended to the stream, keyed by the configured property, and
+//! message; see `Engine::mirror_queue_sends`), a consumer on the queue (move from one queue),
+//! or a mirror queue that every matching send is redirected to (move from a queue pattern or a
+//! topic pattern: the legacy queues or subscribers no longer get them; see
+//! `Engine::divert_queue_sends`, `Engine::divert_topic_sends`) receives the messages; each is appended to the stream, keyed by the configured property, and
 //! acknowledged only after the append is durable (a crash in between appends it again).
 //!
-//! **Topic or queue -> queue or topic**: read the same three ways, each message is sent on to
+//! **Topic or queue -> queue or topic**: read the same ways, each message is sent on to
 //! the target queue or topic and acknowledged in the same transaction (one journal write), so
 //! the legacy consumers (copy) still get every message and the target gets each one once.
 //!
@@ -39,7 +41,45 @@ const READ_BYTES: usize = 1 << 20;
 /// How often a route waits for its stream to appear, or retries after an error.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Registers the queue mirrors of the routes that copy from queues, so that no send is missed
+/// How a route from a queue or topic has the engine hand it the sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    /// Its own consumer on the queue, or its durable subscription on the topic pattern.
+    Direct,
+    /// A copy of every matching queue send in mirror queue `group` (copy from queues).
+    MirrorQueues,
+    /// Every matching queue send, and only there, in mirror queue `group` (move from a pattern).
+    DivertQueues,
+    /// Every matching topic send, and only there, in mirror queue `group` (move from a topic).
+    DivertTopics,
+}
+
+fn feed(route: &RouteDefinition) -> Feed {
+    match (&route.from, route.mode) {
+        (RouteEndpoint::Queue(_), Some(RouteMode::Copy)) => Feed::MirrorQueues,
+        (RouteEndpoint::Queue(q), Some(RouteMode::Move)) if routes::address::is_pattern(q) => {
+            Feed::DivertQueues
+        }
+        (RouteEndpoint::Topic(_), Some(RouteMode::Move)) => Feed::DivertTopics,
+        _ => Feed::Direct,
+    }
+}
+
+/// Undoes what [`prepare`] registered for `route`.
+fn unprepare(engine: &Engine, route: &RouteDefinition) {
+    match (&route.from, feed(route)) {
+        (RouteEndpoint::Queue(p), Feed::MirrorQueues | Feed::DivertQueues) => {
+            engine.stop_mirroring_queue_sends(p, &route.group);
+        }
+        (RouteEndpoint::Topic(p), Feed::DivertTopics) => {
+            engine.stop_diverting_topic_sends(p, &route.group);
+        }
+        _ => {}
+    }
+}
+
+/// Registers the queue mirrors of the routes that copy from queues, and the diverts of the routes
+/// that move from a queue pattern or a topic, so that no send is missed
 /// between start-up and the routes' start, after checking that every selector parses. Call
 /// before the listeners accept connections.
 pub fn prepare(engine: &Engine, routes: &[RouteDefinition]) -> Result<(), routes::EngineError> {
@@ -50,8 +90,18 @@ pub fn prepare(engine: &Engine, routes: &[RouteDefinition]) -> Result<(), routes
         }
     }
     for route in routes {
-        if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy)) = (&route.from, route.mode) {
-            engine.mirror_queue_sends_matching(pattern, &route.group, route.selector.as_deref())?;
+        let selector = route.selector.as_deref();
+        match (&route.from, feed(route)) {
+            (RouteEndpoint::Queue(p), Feed::MirrorQueues) => {
+                engine.mirror_queue_sends_matching(p, &route.group, selector)?;
+            }
+            (RouteEndpoint::Queue(p), Feed::DivertQueues) => {
+                engine.divert_queue_sends(p, &route.group, selector)?;
+            }
+            (RouteEndpoint::Topic(p), Feed::DivertTopics) => {
+                engine.divert_topic_sends(p, &route.group, selector)?;
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -105,15 +155,14 @@ impl RouteSet {
         for name in &stale {
             if let Some((def, task)) = self.running.remove(name) {
                 task.abort();
-                // A successor copying the same queues into the same mirror keeps it registered
-                // (`prepare` only swaps its selector), so that no send in between goes uncopied.
+                // A successor copying (or moving) the same sends into the same mirror keeps it
+                // registered (`prepare` only swaps its selector), so that no send in between goes
+                // uncopied or back to the legacy destination.
                 let successor = routes
                     .iter()
                     .any(|r| r.from == def.from && r.mode == def.mode && r.group == def.group);
-                if let (RouteEndpoint::Queue(pattern), Some(RouteMode::Copy), false) =
-                    (&def.from, def.mode, successor)
-                {
-                    engine.stop_mirroring_queue_sends(pattern, &def.group);
+                if !successor {
+                    unprepare(engine, &def);
                 }
             }
         }
@@ -161,14 +210,12 @@ fn spawn_route(
 ) -> Option<tokio::task::JoinHandle<()>> {
     if let RouteEndpoint::Stream(stream) = &route.to {
         let source = match &route.from {
+            // The mirror queue `prepare` registered (named after the group).
+            _ if feed(route) != Feed::Direct => ConsumerSource::Queue(route.group.clone()),
             RouteEndpoint::Topic(pattern) => ConsumerSource::DurableTopic {
                 pattern: pattern.clone(),
                 subscription: route.group.clone(),
             },
-            // Copy: the mirror queue `prepare` registered (named after the group).
-            RouteEndpoint::Queue(_) if route.mode == Some(RouteMode::Copy) => {
-                ConsumerSource::Queue(route.group.clone())
-            }
             RouteEndpoint::Queue(queue) => ConsumerSource::Queue(queue.clone()),
             RouteEndpoint::Stream(_) => return None,
         };
@@ -183,13 +230,12 @@ fn spawn_route(
     let RouteEndpoint::Stream(stream) = &route.from else {
         // Queue or topic -> queue or topic, read as into a stream.
         let source = match &route.from {
+            // The mirror queue `prepare` registered (named after the group).
+            _ if feed(route) != Feed::Direct => ConsumerSource::Queue(route.group.clone()),
             RouteEndpoint::Topic(pattern) => ConsumerSource::DurableTopic {
                 pattern: pattern.clone(),
                 subscription: route.group.clone(),
             },
-            RouteEndpoint::Queue(_) if route.mode == Some(RouteMode::Copy) => {
-                ConsumerSource::Queue(route.group.clone())
-            }
             RouteEndpoint::Queue(queue) => ConsumerSource::Queue(queue.clone()),
             RouteEndpoint::Stream(_) => return None,
         };
@@ -355,13 +401,9 @@ async fn run_into_stream(
         tokio::time::sleep(RETRY).await;
     }
     let (session, mut events) = engine.connect(Some(format!("gateway-route:{}", route.name)));
-    let mirrored = matches!(
-        (&route.from, route.mode),
-        (RouteEndpoint::Queue(_), Some(RouteMode::Copy))
-    );
     let mut spec = ConsumerSpec::new(source);
-    // A queue copy's mirror holds only the sends that matched (filtered at send time).
-    if !mirrored {
+    // A mirror queue holds only the sends that matched (filtered at send time).
+    if feed(&route) == Feed::Direct {
         spec.selector = route.selector.clone();
     }
     spec.prefetch = Some(INTO_STREAM_BATCH as u32);
@@ -458,13 +500,9 @@ async fn run_forward(
     destination: Destination,
 ) {
     let (session, mut events) = engine.connect(Some(format!("gateway-route:{}", route.name)));
-    let mirrored = matches!(
-        (&route.from, route.mode),
-        (RouteEndpoint::Queue(_), Some(RouteMode::Copy))
-    );
     let mut spec = ConsumerSpec::new(source);
-    // A queue copy's mirror holds only the sends that matched (filtered at send time).
-    if !mirrored {
+    // A mirror queue holds only the sends that matched (filtered at send time).
+    if feed(&route) == Feed::Direct {
         spec.selector = route.selector.clone();
     }
     spec.prefetch = Some(INTO_STREAM_BATCH as u32);

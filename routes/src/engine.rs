@@ -645,9 +645,31 @@ struct Registry {
     temp_names: HashSet<String>,
     /// Non-durable shared subscriptions by name.
     shared: HashMap<String, Arc<Queue>>,
-    /// Queue mirrors ([`Engine::mirror_queue_sends`]): (address pattern, mirror queue, the
-    /// selector a send must match to be copied).
-    queue_mirrors: Vec<(String, String, Option<Arc<Selector>>)>,
+    /// Queue mirrors ([`Engine::mirror_queue_sends`]) and diverts ([`Engine::divert_queue_sends`],
+    /// [`Engine::divert_topic_sends`]).
+    queue_mirrors: Vec<SendMirror>,
+}
+
+/// Where sends matching a pattern also (or only) go: see [`Engine::mirror_queue_sends`].
+struct SendMirror {
+    /// Sends to topics (rather than queues) matching `pattern`.
+    topic: bool,
+    pattern: String,
+    /// The queue that gets them.
+    mirror: String,
+    /// What a send must match to be taken.
+    selector: Option<Arc<Selector>>,
+    /// The matching sends go only to `mirror`, no longer where they were sent (a move).
+    exclusive: bool,
+}
+
+impl SendMirror {
+    fn takes(&self, topic: bool, destination: &str, message: &Message) -> bool {
+        self.topic == topic
+            && self.mirror != destination
+            && pattern_matches(&self.pattern, destination)
+            && self.selector.as_ref().is_none_or(|s| s.matches(message, 1))
+    }
 }
 
 /// The broker engine. Cheap to share: hold it in an `Arc`.
@@ -1222,6 +1244,50 @@ impl Engine {
         mirror: &str,
         selector: Option<&str>,
     ) -> Result<(), EngineError> {
+        self.add_send_mirror(false, pattern, mirror, selector, false)
+    }
+
+    /// Like [`Engine::mirror_queue_sends_matching`], but the matching sends go ONLY to `mirror`:
+    /// the queue they were sent to does not get them (a move; an exclusive divert, in Artemis
+    /// terms). Messages already in the matching queues stay there. Registering the pair again
+    /// replaces its selector (and turns a mirror into a divert).
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::InvalidSelector`] when `selector` does not parse.
+    pub fn divert_queue_sends(
+        &self,
+        pattern: &str,
+        mirror: &str,
+        selector: Option<&str>,
+    ) -> Result<(), EngineError> {
+        self.add_send_mirror(false, pattern, mirror, selector, true)
+    }
+
+    /// From now on, every send to a topic whose name matches `pattern` (and `selector`) goes
+    /// ONLY to queue `mirror` (created if needed): the topic's subscribers and bound queues do
+    /// not get it. Registering the pair again replaces its selector.
+    ///
+    /// # Errors
+    ///
+    /// [`EngineError::InvalidSelector`] when `selector` does not parse.
+    pub fn divert_topic_sends(
+        &self,
+        pattern: &str,
+        mirror: &str,
+        selector: Option<&str>,
+    ) -> Result<(), EngineError> {
+        self.add_send_mirror(true, pattern, mirror, selector, true)
+    }
+
+    fn add_send_mirror(
+        &self,
+        topic: bool,
+        pattern: &str,
+        mirror: &str,
+        selector: Option<&str>,
+        exclusive: bool,
+    ) -> Result<(), EngineError> {
         let selector = match selector {
             Some(text) => Some(Arc::new(Selector::parse(text)?)),
             None => None,
@@ -1229,19 +1295,34 @@ impl Engine {
         let mut reg = lock(&self.registry);
         self.anycast_queue(&mut reg, mirror)?;
         reg.queue_mirrors
-            .retain(|(p, m, _)| !(p == pattern && m == mirror));
-        reg.queue_mirrors
-            .push((pattern.to_string(), mirror.to_string(), selector));
+            .retain(|m| !(m.topic == topic && m.pattern == pattern && m.mirror == mirror));
+        reg.queue_mirrors.push(SendMirror {
+            topic,
+            pattern: pattern.to_string(),
+            mirror: mirror.to_string(),
+            selector,
+            exclusive,
+        });
         Ok(())
     }
 
-    /// Undoes [`Engine::mirror_queue_sends`] for this pair (the mirror queue and what it holds
-    /// stay). Returns whether the pair was registered.
+    /// Undoes [`Engine::mirror_queue_sends`] or [`Engine::divert_queue_sends`] for this pair (the
+    /// mirror queue and what it holds stay). Returns whether the pair was registered.
     pub fn stop_mirroring_queue_sends(&self, pattern: &str, mirror: &str) -> bool {
+        self.remove_send_mirror(false, pattern, mirror)
+    }
+
+    /// Undoes [`Engine::divert_topic_sends`] for this pair (the mirror queue and what it holds
+    /// stay). Returns whether the pair was registered.
+    pub fn stop_diverting_topic_sends(&self, pattern: &str, mirror: &str) -> bool {
+        self.remove_send_mirror(true, pattern, mirror)
+    }
+
+    fn remove_send_mirror(&self, topic: bool, pattern: &str, mirror: &str) -> bool {
         let mut reg = lock(&self.registry);
         let before = reg.queue_mirrors.len();
         reg.queue_mirrors
-            .retain(|(p, m, _)| !(p == pattern && m == mirror));
+            .retain(|m| !(m.topic == topic && m.pattern == pattern && m.mirror == mirror));
         reg.queue_mirrors.len() != before
     }
 
@@ -1549,17 +1630,13 @@ impl Engine {
         let mut reg = lock(&self.registry);
         match destination.kind {
             DestinationKind::Queue => {
-                let mut targets = vec![self.anycast_queue(&mut reg, &destination.name)?];
-                let mirrors: Vec<String> = reg
-                    .queue_mirrors
-                    .iter()
-                    .filter(|(pattern, mirror, selector)| {
-                        *mirror != destination.name
-                            && pattern_matches(pattern, &destination.name)
-                            && selector.as_ref().is_none_or(|s| s.matches(message, 1))
-                    })
-                    .map(|(_, mirror, _)| mirror.clone())
-                    .collect();
+                let own = self.anycast_queue(&mut reg, &destination.name)?;
+                let (mirrors, diverted) = send_mirrors(&reg, false, &destination.name, message);
+                let mut targets = Vec::with_capacity(mirrors.len() + 1);
+                // A divert (a route moving from the queue's pattern) takes the send away.
+                if !diverted {
+                    targets.push(own);
+                }
                 for mirror in mirrors {
                     targets.push(self.anycast_queue(&mut reg, &mirror)?);
                 }
@@ -1577,6 +1654,15 @@ impl Engine {
                     && !reg.temp_names.contains(&destination.name)
                 {
                     return Err(EngineError::UnknownDestination(destination.to_string()));
+                }
+                // A route moving from a matching topic takes the send: only its queue gets it.
+                let (mirrors, diverted) = send_mirrors(&reg, true, &destination.name, message);
+                if diverted {
+                    let mut targets = Vec::with_capacity(mirrors.len());
+                    for mirror in mirrors {
+                        targets.push(self.anycast_queue(&mut reg, &mirror)?);
+                    }
+                    return Ok(targets);
                 }
                 // A topic send is a publish to `amq.topic`: its subscriptions and the queues
                 // bound to it (and through it) all get a copy.
@@ -2569,6 +2655,25 @@ impl Engine {
         self.queue_info(name)
             .ok_or_else(|| EngineError::UnknownDestination(format!("queue://{name}")))
     }
+}
+
+/// The mirror queues a send to `destination` (a topic when `topic`) goes to, and whether one of
+/// them diverts it (so that it does not go where it was sent).
+fn send_mirrors(
+    reg: &Registry,
+    topic: bool,
+    destination: &str,
+    message: &Message,
+) -> (Vec<String>, bool) {
+    let mut diverted = false;
+    let mut out = Vec::new();
+    for m in reg.queue_mirrors.iter() {
+        if m.takes(topic, destination, message) {
+            diverted |= m.exclusive;
+            out.push(m.mirror.clone());
+        }
+    }
+    (out, diverted)
 }
 
 /// The queues of a routing result: existing anycast queues by name, then the topic

@@ -148,3 +148,73 @@ async fn a_mirror_with_a_selector_copies_only_matching_sends() {
         .unwrap();
     assert_eq!(engine.queue_info("route.eu").unwrap().ready, 3);
 }
+
+#[tokio::test]
+async fn a_queue_divert_takes_matching_sends_away_from_their_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let (producer, _p) = engine.connect(None);
+    producer
+        .send(&Destination::queue("sales.eu"), persistent("before"))
+        .await
+        .unwrap();
+    engine
+        .divert_queue_sends("sales.*", "route.eu", Some("region = 'eu'"))
+        .unwrap();
+    for (queue, region, text) in [
+        ("sales.eu", "eu", "a"),
+        ("sales.us", "us", "b"),
+        ("other", "eu", "c"),
+    ] {
+        let mut m = persistent(text);
+        m.properties.insert(
+            "region".into(),
+            routes::PropertyValue::String(region.into()),
+        );
+        producer.send(&Destination::queue(queue), m).await.unwrap();
+    }
+    // Only the matching send moved; what was there before stays.
+    assert_eq!(engine.queue_info("route.eu").unwrap().ready, 1);
+    assert_eq!(engine.queue_info("sales.eu").unwrap().ready, 1);
+    assert_eq!(engine.queue_info("sales.us").unwrap().ready, 1);
+    assert_eq!(engine.queue_info("other").unwrap().ready, 1);
+    assert!(engine.stop_mirroring_queue_sends("sales.*", "route.eu"));
+    let mut m = persistent("after");
+    m.properties
+        .insert("region".into(), routes::PropertyValue::String("eu".into()));
+    producer
+        .send(&Destination::queue("sales.eu"), m)
+        .await
+        .unwrap();
+    assert_eq!(engine.queue_info("sales.eu").unwrap().ready, 2);
+    assert_eq!(engine.queue_info("route.eu").unwrap().ready, 1);
+}
+
+#[tokio::test]
+async fn a_topic_divert_takes_matching_publishes_away_from_the_subscribers() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path());
+    let (subscriber, mut sub_rx) = engine.connect(None);
+    subscriber
+        .subscribe(ConsumerSpec::new(ConsumerSource::Topic("prices.>".into())))
+        .unwrap();
+    engine
+        .divert_topic_sends("prices.fx", "route.fx", None)
+        .unwrap();
+    let (producer, _p) = engine.connect(None);
+    for (topic, text) in [("prices.fx", "a"), ("prices.eq", "b")] {
+        producer
+            .send(&Destination::topic(topic), persistent(text))
+            .await
+            .unwrap();
+    }
+    assert_eq!(body(&next(&mut sub_rx).await), "b");
+    assert_eq!(engine.queue_info("route.fx").unwrap().ready, 1);
+    assert!(engine.stop_diverting_topic_sends("prices.fx", "route.fx"));
+    producer
+        .send(&Destination::topic("prices.fx"), persistent("c"))
+        .await
+        .unwrap();
+    assert_eq!(body(&next(&mut sub_rx).await), "c");
+    assert_eq!(engine.queue_info("route.fx").unwrap().ready, 1);
+}
