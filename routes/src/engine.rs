@@ -1016,7 +1016,15 @@ impl Engine {
 
     /// Sets (or, with `None`, clears) the retained message of `address`; it replaces any earlier
     /// one and is journaled whatever its persistence, as MQTT brokers keep retained messages.
+    /// A message a route moving from the topic takes ([`Engine::divert_topic_sends`]) is not
+    /// retained either: the topic never sees it.
     pub fn set_retained(&self, address: &str, message: Option<Message>) -> Durability {
+        if let Some(m) = &message {
+            let reg = lock(&self.registry);
+            if send_mirrors(&reg, true, address, m).1 {
+                return Durability::done();
+            }
+        }
         let mut store = lock(&self.retained);
         let mut records = Vec::new();
         if let Some((seq, _)) = store.by_address.remove(address) {

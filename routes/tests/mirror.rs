@@ -210,6 +210,12 @@ async fn a_topic_divert_takes_matching_publishes_away_from_the_subscribers() {
     }
     assert_eq!(body(&next(&mut sub_rx).await), "b");
     assert_eq!(engine.queue_info("route.fx").unwrap().ready, 1);
+    // Nor is a diverted publish retained for later subscribers (MQTT's retain flag).
+    engine
+        .set_retained("prices.fx", Some(persistent("r")))
+        .await
+        .unwrap();
+    assert!(engine.retained_matching("prices.fx").is_empty());
     assert!(engine.stop_diverting_topic_sends("prices.fx", "route.fx"));
     producer
         .send(&Destination::topic("prices.fx"), persistent("c"))

@@ -184,3 +184,18 @@ def test_a_topic_pattern_is_moved_to_a_queue_and_its_subscribers_get_nothing(
     assert other.get().body == "not moved"
     wait_until(lambda: _admin_get(gw, "/api/queues/route.prices-in")["messages"] == 0, 10,
                "the route's queue drained")
+
+    # An MQTT publish, retained, is moved too: no subscriber gets it, now or later.
+    from gwtest.mqtt import MqttClient
+
+    mqtt_sub = MqttClient(gw, version=5)
+    mqtt_sub.subscribe("prices/#", qos=1)
+    pub = MqttClient(gw, version=5)
+    pub.publish("prices/fx", b"retained price", qos=1, retain=True)
+    assert archive.get().body == "retained price"
+    mqtt_sub.expect_no_message(1.0)
+    late = MqttClient(gw, version=5)
+    late.subscribe("prices/#", qos=1)
+    late.expect_no_message(1.0)
+    for c in (mqtt_sub, pub, late):
+        c.disconnect()
