@@ -416,19 +416,9 @@ async fn run_into_stream(
     };
     tracing::info!(route = %route.name, %stream, "route into stream running");
     loop {
-        let Some(first) = events.recv().await else {
+        let Some(batch) = next_batch(&mut events).await else {
             return;
         };
-        let mut batch: Vec<Delivery> = Vec::new();
-        let mut next = Some(first);
-        while let Some(event) = next.take() {
-            if let SessionEvent::Deliver(d) = event {
-                batch.push(*d);
-            }
-            if batch.len() < INTO_STREAM_BATCH {
-                next = events.try_recv().ok();
-            }
-        }
         if batch.is_empty() {
             continue;
         }
@@ -515,19 +505,9 @@ async fn run_forward(
     };
     tracing::info!(route = %route.name, to = %destination.name, "route running");
     loop {
-        let Some(first) = events.recv().await else {
+        let Some(batch) = next_batch(&mut events).await else {
             return;
         };
-        let mut batch: Vec<Delivery> = Vec::new();
-        let mut next = Some(first);
-        while let Some(event) = next.take() {
-            if let SessionEvent::Deliver(d) = event {
-                batch.push(*d);
-            }
-            if batch.len() < INTO_STREAM_BATCH {
-                next = events.try_recv().ok();
-            }
-        }
         if batch.is_empty() {
             continue;
         }
@@ -662,6 +642,25 @@ pub fn to_message(
         PropertyValue::Long(record.offset as i64),
     );
     message
+}
+
+/// Waits for the route consumer's next deliveries and takes what else is ready, up to
+/// `INTO_STREAM_BATCH`, so that one journal write carries them all; `None` once the session ends.
+async fn next_batch(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
+) -> Option<Vec<Delivery>> {
+    let first = events.recv().await?;
+    let mut batch: Vec<Delivery> = Vec::new();
+    let mut next = Some(first);
+    while let Some(event) = next.take() {
+        if let SessionEvent::Deliver(d) = event {
+            batch.push(*d);
+        }
+        if batch.len() < INTO_STREAM_BATCH {
+            next = events.try_recv().ok();
+        }
+    }
+    Some(batch)
 }
 
 #[cfg(test)]
