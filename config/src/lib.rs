@@ -612,6 +612,10 @@ pub struct StoreConfig {
     pub sync: SyncMode,
     /// Fsync period in milliseconds when `sync = "interval"`; at least 1. Default 100.
     pub sync_interval_ms: u64,
+    /// With `sync = "always"`: the longest, in milliseconds, a consumer acknowledgement (or
+    /// delivery count) written to the journal waits for an fsync when no persistent send needs
+    /// one sooner. `0` fsyncs each on its own. Default 10.
+    pub ack_sync_ms: u64,
     /// Journal segment size in bytes; at least 1 MiB. Default 64 MiB.
     pub segment_bytes: u64,
     /// Segments whose live ratio is below this are compacted; `0.0..=1.0`. Default 0.3.
@@ -626,6 +630,7 @@ impl Default for StoreConfig {
         Self {
             sync: SyncMode::Always,
             sync_interval_ms: 100,
+            ack_sync_ms: 10,
             segment_bytes: 64 * 1024 * 1024,
             compact_live_ratio: 0.3,
             repair: false,

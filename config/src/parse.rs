@@ -136,6 +136,7 @@ const STOMP_KEYS: &[&str] = &[
 const STORE_KEYS: &[&str] = &[
     "sync",
     "sync_interval_ms",
+    "ack_sync_ms",
     "segment_bytes",
     "compact_live_ratio",
     "repair",
@@ -884,6 +885,7 @@ fn stomp(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StompListenerConfig) {
 fn store(cx: &mut Cx<'_>, t: &Tbl<'_>, out: &mut StoreConfig) {
     cx.choice(t, "sync", SYNC_MODES, &mut out.sync);
     cx.int(t, "sync_interval_ms", POSITIVE, &mut out.sync_interval_ms);
+    cx.int(t, "ack_sync_ms", 0..=60_000, &mut out.ack_sync_ms);
     cx.int(
         t,
         "segment_bytes",

@@ -53,6 +53,7 @@ fn defaults_are_the_documented_values() {
     assert_eq!(s.connect_timeout_ms, 10_000);
     assert_eq!(c.store.sync, SyncMode::Always);
     assert_eq!(c.store.sync_interval_ms, 100);
+    assert_eq!(c.store.ack_sync_ms, 10);
     assert_eq!(c.store.segment_bytes, 67_108_864);
     assert_eq!(c.store.compact_live_ratio, 0.3);
     assert!(!c.store.repair);
@@ -104,6 +105,7 @@ connect_timeout_ms = 1
 [store]
 sync = "interval"
 sync_interval_ms = 1
+ack_sync_ms = 0
 segment_bytes = 1048576
 compact_live_ratio = 1
 repair = true
@@ -131,6 +133,7 @@ expiry_check_interval_ms = 1
     assert_eq!((s.heartbeat_min_ms, s.connect_timeout_ms), (0, 1));
     assert_eq!(cfg.store.sync, SyncMode::Interval);
     assert_eq!(cfg.store.sync_interval_ms, 1);
+    assert_eq!(cfg.store.ack_sync_ms, 0);
     assert_eq!(cfg.store.segment_bytes, 1 << 20);
     assert_eq!(cfg.store.compact_live_ratio, 1.0);
     assert!(cfg.store.repair);
@@ -320,6 +323,11 @@ fn out_of_range_values() {
             "[store]\nsync_interval_ms = 0",
             "store.sync_interval_ms",
             "must be at least 1, found 0",
+        ),
+        (
+            "[store]\nack_sync_ms = 60001",
+            "store.ack_sync_ms",
+            "must be between 0 and 60000, found 60001",
         ),
         (
             "[store]\nsegment_bytes = 1048575",

@@ -92,6 +92,7 @@ pub fn journal_options(config: &Config) -> JournalOptions {
     options.segment_bytes = s.segment_bytes;
     options.compact_live_ratio = s.compact_live_ratio;
     options.repair = s.repair;
+    options.lazy_sync = Duration::from_millis(s.ack_sync_ms);
     options
 }
 

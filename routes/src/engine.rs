@@ -1826,7 +1826,7 @@ impl Engine {
             self.pages.release(&paged.page);
             st.bytes = st.bytes.saturating_sub(paged.size);
             if paged.journaled {
-                drop(self.journal.append(vec![JournalRecord::Ack {
+                drop(self.journal.append_lazy(vec![JournalRecord::Ack {
                     queue: queue.id,
                     seq: paged.seq,
                 }]));
@@ -1856,7 +1856,7 @@ impl Engine {
                 cause: "maxlen",
             }]);
         } else if entry.journaled {
-            drop(self.journal.append(vec![JournalRecord::Ack {
+            drop(self.journal.append_lazy(vec![JournalRecord::Ack {
                 queue: queue.id,
                 seq: entry.seq,
             }]));
@@ -2172,7 +2172,7 @@ impl Engine {
                 st.counters.redelivered += 1;
             }
             if entry.journaled {
-                drop(self.journal.append(vec![JournalRecord::DeliveryCount {
+                drop(self.journal.append_lazy(vec![JournalRecord::DeliveryCount {
                     queue: queue.id,
                     seq: entry.seq,
                     count: entry.delivery_count,
@@ -2236,7 +2236,7 @@ impl Engine {
                 || (letter.cause == "expired" && !letter.entry.message.persistent);
             if drop_it {
                 if let Some(ack) = ack {
-                    drop(self.journal.append(vec![ack]));
+                    drop(self.journal.append_lazy(vec![ack]));
                 }
                 tracing::debug!(from = %letter.from, cause = letter.cause, "message discarded");
                 continue;
@@ -2276,7 +2276,7 @@ impl Engine {
             }
             records.extend(ack);
             if !records.is_empty() {
-                drop(self.journal.append(records));
+                drop(self.journal.append_lazy(records));
             }
             self.push_ready(&dlq, &mut st, seq, Arc::new(message), journaled, false);
             let more = self.dispatch(&dlq, &mut st);
@@ -2616,7 +2616,7 @@ impl Engine {
                 tracing::debug!(from = %letter.from, exchange = %exchange, "dead letter unroutable; dropped");
             }
             if !records.is_empty() {
-                drop(self.journal.append(records));
+                drop(self.journal.append_lazy(records));
             }
             for (queue, seq, journaled, message) in pushes {
                 let mut st = lock(&queue.state);
@@ -2631,7 +2631,7 @@ impl Engine {
                 }
             }
         } else if !records.is_empty() {
-            drop(self.journal.append(records));
+            drop(self.journal.append_lazy(records));
         }
         None
     }
@@ -3126,7 +3126,10 @@ impl Session {
         self.engine.close_consumer(consumer);
     }
 
-    /// Acknowledges deliveries individually.
+    /// Acknowledges deliveries individually. The ack record is journaled lazily (as ActiveMQ
+    /// writes an ack that wants no response without a sync): it rides with the next fsync a send
+    /// needs, `store.ack_sync_ms` later at the latest; awaiting the returned durability asks for
+    /// the fsync at once.
     pub fn ack(&self, consumer: ConsumerId, seqs: &[u64]) -> Result<Durability, EngineError> {
         let engine = &self.engine;
         let queues = engine.consumer_queues(consumer)?;
@@ -3160,7 +3163,7 @@ impl Session {
                 }
             }
         }
-        let commit = (!records.is_empty()).then(|| engine.journal.append(records));
+        let commit = (!records.is_empty()).then(|| engine.journal.append_lazy(records));
         engine.release_memory(freed);
         // Freed credit may be usable on any queue of the consumer.
         for queue in &queues {
@@ -3428,11 +3431,15 @@ impl Session {
         let result = taken.map(|(_, mut entry)| {
             entry.delivery_count += 1;
             if entry.journaled {
-                drop(engine.journal.append(vec![JournalRecord::DeliveryCount {
-                    queue: q.id,
-                    seq: entry.seq,
-                    count: entry.delivery_count,
-                }]));
+                drop(
+                    engine
+                        .journal
+                        .append_lazy(vec![JournalRecord::DeliveryCount {
+                            queue: q.id,
+                            seq: entry.seq,
+                            count: entry.delivery_count,
+                        }]),
+                );
             }
             let delivery = Delivery {
                 consumer: getter,

@@ -1,6 +1,8 @@
 """Crash (SIGKILL) and graceful shutdown (SIGTERM): what survives a restart."""
 
+import re
 import time
+import urllib.request
 
 from gwtest import reference
 
@@ -61,6 +63,63 @@ def test_acked_not_redelivered_and_unacked_redelivered_after_kill(gateway, clien
     # Not asserted: `redelivered`. ActiveMQ 5.17 (KahaDB, default persistJMSRedelivered=false)
     # forgets the delivery across a crash and sends it without `redelivered`.
     c2.expect_no_message(0.5)
+
+
+def _journal_counts(gw) -> tuple[float, float]:
+    """(fsyncs, appends written) from the gateway's /metrics."""
+    with urllib.request.urlopen(f"http://{gw.config['admin']['bind']}/metrics", timeout=5) as r:
+        text = r.read().decode()
+
+    def value(name):
+        m = re.search(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    return value("gateway_journal_fsyncs_total"), value("gateway_journal_group_commit_appends_sum")
+
+
+def test_acks_without_receipt_are_written_at_once_fsynced_lazily_and_survive_kill(make_gateway, client):
+    """Acks are journaled lazily (store.ack_sync_ms): written at once, so a SIGKILL loses none,
+    but fsynced with the next send (as KahaDB syncs an ack only when a response is wanted)."""
+    reference.skip_unless_gateway("journal metrics and store.ack_sync_ms")
+    gw = make_gateway({"store": {"ack_sync_ms": 60000}})
+    p = client(gw)
+    for i in range(10):
+        p.send("/queue/lazy-acks", f"m{i}", headers=PERSISTENT)
+    c = client(gw)
+    c.subscribe("/queue/lazy-acks", ack="client-individual")
+    got = c.get_n(10)
+    fsyncs, appends = _journal_counts(gw)
+    for m in got[:6]:
+        c.ack(m, receipt=False)
+    deadline = time.time() + 10
+    while _journal_counts(gw)[1] < appends + 6 and time.time() < deadline:
+        time.sleep(0.02)
+    after_fsyncs, after_appends = _journal_counts(gw)
+    assert after_appends >= appends + 6, "the six acks were written"
+    assert after_fsyncs == fsyncs, "no fsync of their own within ack_sync_ms"
+    gw.kill()
+    gw.restart()
+    c2 = client(gw)
+    c2.subscribe("/queue/lazy-acks", ack="client-individual")
+    assert [m.body for m in c2.get_n(4)] == [f"m{i}" for i in range(6, 10)]
+    c2.expect_no_message(0.5)
+
+
+def test_a_receipt_waits_for_the_acks_sent_before_it(make_gateway, client):
+    """An ACK without a receipt is not awaited, but a later receipt still means every frame
+    before it is durable: the RECEIPT of a SEND comes after the acks' fsync."""
+    reference.skip_unless_gateway("journal metrics and store.ack_sync_ms")
+    gw = make_gateway({"store": {"ack_sync_ms": 60000}})
+    p = client(gw)
+    for i in range(3):
+        p.send("/queue/lazy-receipt", f"m{i}", headers=PERSISTENT)
+    c = client(gw)
+    c.subscribe("/queue/lazy-receipt", ack="client-individual")
+    first, *_ = c.get_n(3)
+    fsyncs, _ = _journal_counts(gw)
+    c.ack(first, receipt=False)
+    c.send("/queue/other", "after", receipt=True)  # non-persistent: needs no fsync of its own
+    assert _journal_counts(gw)[0] > fsyncs, "the receipt waited for the ack's fsync"
 
 
 def test_committed_transaction_survives_kill_and_aborted_does_not(gateway, client):

@@ -137,6 +137,10 @@ struct StompSession {
     create_needs_admin: bool,
     user: Option<String>,
     pending: FuturesOrdered<PendingOp>,
+    /// The durability of the latest ACK/NACK sent without a receipt, not awaited (the journal
+    /// writes acks lazily); the next receipt waits for it, so a receipt still means every frame
+    /// before it is durable.
+    unawaited_ack: Option<Durability>,
     disconnecting: bool,
 }
 
@@ -306,6 +310,7 @@ pub async fn serve<S>(
         max_subscriptions: settings.max_subscriptions,
         create_needs_admin: settings.create_needs_admin,
         pending: FuturesOrdered::new(),
+        unawaited_ack: None,
         disconnecting: false,
     };
     let outcome =
@@ -612,6 +617,19 @@ impl StompSession {
                 ));
             }
         };
+        // Nobody waits on an ACK or NACK without a receipt: awaiting its durability now would
+        // only make the journal fsync the (lazily written) ack on its own.
+        if receipt.is_none() && matches!(frame.command, StompCommand::Ack | StompCommand::Nack) {
+            if durability.is_pending() {
+                self.unawaited_ack = Some(durability);
+            }
+            return Ok(());
+        }
+        if receipt.is_some() {
+            if let Some(ack) = self.unawaited_ack.take() {
+                self.pending.push_back(pending(None, ack));
+            }
+        }
         if receipt.is_some() || durability.is_pending() {
             self.pending.push_back(pending(receipt, durability));
         }

@@ -1,5 +1,6 @@
 //! The completion handle of an append: awaitable in any executor, or waited on from a thread.
 
+use super::writer::{Request, Shared};
 use crate::StoreError;
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +17,9 @@ struct SlotState {
     result: Option<Result<(), StoreError>>,
     done: bool,
     waker: Option<Waker>,
+    /// A thread blocks in `wait`: only then is the condvar signalled (a futex syscall the
+    /// writer would otherwise pay for every completion).
+    blocked: bool,
 }
 
 /// One pending completion, shared by the writer thread and the [`Commit`].
@@ -39,16 +43,18 @@ impl Default for Slot {
 impl Slot {
     /// Resolves the completion; later calls are ignored.
     pub(crate) fn complete(&self, result: Result<(), StoreError>) {
-        let waker = {
+        let (waker, blocked) = {
             let mut s = lock(&self.state);
             if s.done {
                 return;
             }
             s.done = true;
             s.result = Some(result);
-            s.waker.take()
+            (s.waker.take(), s.blocked)
         };
-        self.cv.notify_all();
+        if blocked {
+            self.cv.notify_all();
+        }
         if let Some(w) = waker {
             w.wake();
         }
@@ -58,6 +64,7 @@ impl Slot {
     pub(crate) fn wait(&self) -> Result<(), StoreError> {
         let mut s = lock(&self.state);
         while !s.done {
+            s.blocked = true;
             s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
         }
         s.result.take().unwrap_or(Err(StoreError::Closed))
@@ -66,7 +73,11 @@ impl Slot {
 
 enum State {
     Ready(Option<Result<(), StoreError>>),
-    Pending(Arc<Slot>),
+    /// `urge` is set for a lazy batch until its fsync has been asked for.
+    Pending {
+        slot: Arc<Slot>,
+        urge: Option<Arc<Shared>>,
+    },
 }
 
 /// Resolves once an appended batch is durable according to the journal's
@@ -90,7 +101,7 @@ impl std::fmt::Debug for Commit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match &self.state {
             State::Ready(_) => "ready",
-            State::Pending(_) => "pending",
+            State::Pending { .. } => "pending",
         };
         f.debug_struct("Commit").field("state", &state).finish()
     }
@@ -105,16 +116,27 @@ impl Commit {
 
     pub(crate) fn pending(slot: Arc<Slot>) -> Self {
         Commit {
-            state: State::Pending(slot),
+            state: State::Pending { slot, urge: None },
+        }
+    }
+
+    /// A lazy batch's commit: the first poll or wait asks the writer for its `fdatasync`.
+    pub(crate) fn lazy(slot: Arc<Slot>, shared: Arc<Shared>) -> Self {
+        Commit {
+            state: State::Pending {
+                slot,
+                urge: Some(shared),
+            },
         }
     }
 
     /// Blocks the calling thread until the batch is durable. Do not call it from an async task:
     /// await the `Commit` there instead.
-    pub fn wait(self) -> Result<(), StoreError> {
+    pub fn wait(mut self) -> Result<(), StoreError> {
+        self.urge();
         match self.state {
             State::Ready(r) => r.unwrap_or(Err(StoreError::Closed)),
-            State::Pending(slot) => slot.wait(),
+            State::Pending { slot, .. } => slot.wait(),
         }
     }
 
@@ -122,7 +144,18 @@ impl Commit {
     pub fn is_done(&self) -> bool {
         match &self.state {
             State::Ready(_) => true,
-            State::Pending(slot) => lock(&slot.state).done,
+            State::Pending { slot, .. } => lock(&slot.state).done,
+        }
+    }
+
+    /// Someone waits for this lazy batch: ask the writer to fsync now (once).
+    fn urge(&mut self) {
+        if let State::Pending { slot, urge } = &mut self.state {
+            if let Some(shared) = urge.take() {
+                if !lock(&slot.state).done {
+                    shared.push_unless_closed(Request::Sync);
+                }
+            }
         }
     }
 }
@@ -131,9 +164,10 @@ impl Future for Commit {
     type Output = Result<(), StoreError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.urge();
         match &mut self.state {
             State::Ready(r) => Poll::Ready(r.take().unwrap_or(Err(StoreError::Closed))),
-            State::Pending(slot) => {
+            State::Pending { slot, .. } => {
                 let mut s = lock(&slot.state);
                 if s.done {
                     return Poll::Ready(s.result.take().unwrap_or(Err(StoreError::Closed)));

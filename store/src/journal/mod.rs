@@ -6,6 +6,12 @@
 //!   from different threads are ordered by when they reach the journal's queue).
 //! - Durability is named by [`SyncPolicy`]; the [`Commit`] returned by `append` resolves when the
 //!   batch is as durable as the policy promises.
+//! - [`Journal::append_lazy`] is for records nobody waits on (consumer acks, delivery counts):
+//!   written at once, in order, but with `SyncPolicy::Always` made durable by the next `fdatasync`
+//!   any other append needs, or [`JournalOptions::lazy_sync`] later at the latest. Since they
+//!   are in the file, a process crash loses none of them; a power cut may lose those of the last
+//!   `lazy_sync` (a lost ack means a redelivery). Awaiting such a `Commit` asks for the
+//!   `fdatasync` at once.
 //! - [`Journal::open`] replays the journal into a [`Recovery`]: every live queue with its
 //!   unacknowledged messages and latest delivery counts, and every prepared, unresolved
 //!   transaction. A torn tail left by a crash is cut off; damage followed by intact data is
@@ -99,10 +105,15 @@ pub struct JournalOptions {
     /// Open despite interior damage by dropping the damaged records (see [`StoreError::Corrupt`]).
     /// Dropped records may include acks (messages come back) or adds (messages are lost).
     pub repair: bool,
+    /// With `SyncPolicy::Always`, the longest a [`Journal::append_lazy`] batch stays written but
+    /// not fsynced when no other append needs an `fdatasync` sooner. `Duration::ZERO` syncs lazy
+    /// batches like any other.
+    pub lazy_sync: Duration,
 }
 
 impl JournalOptions {
-    /// Defaults: `SyncPolicy::Always`, 64 MiB segments, compaction below 50 % live, no repair.
+    /// Defaults: `SyncPolicy::Always`, 64 MiB segments, compaction below 50 % live, no repair,
+    /// lazy batches fsynced within 10 ms.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         JournalOptions {
             dir: dir.into(),
@@ -110,6 +121,7 @@ impl JournalOptions {
             segment_bytes: 64 << 20,
             compact_live_ratio: 0.5,
             repair: false,
+            lazy_sync: Duration::from_millis(10),
         }
     }
 }
@@ -440,6 +452,19 @@ impl Journal {
     /// Never blocks on I/O. An empty batch writes nothing and resolves once every batch appended
     /// before it is durable (a barrier).
     pub fn append(&self, records: Vec<JournalRecord>) -> Commit {
+        self.push_batch(records, false)
+    }
+
+    /// Appends `records` as one atomic batch, like [`append`](Self::append), for records no
+    /// caller waits on: with `SyncPolicy::Always` the batch is written at once but fsynced with
+    /// the next batch that needs it, or [`JournalOptions::lazy_sync`] later at the latest (see
+    /// the module docs). Polling or waiting on the returned [`Commit`] asks for the `fdatasync`
+    /// at once. Other policies treat it as `append`.
+    pub fn append_lazy(&self, records: Vec<JournalRecord>) -> Commit {
+        self.push_batch(records, true)
+    }
+
+    fn push_batch(&self, records: Vec<JournalRecord>, lazy: bool) -> Commit {
         if let Err(reason) = format::validate(&records) {
             return Commit::ready(Err(StoreError::InvalidBatch { reason }));
         }
@@ -467,7 +492,7 @@ impl Journal {
         }
         let mut body = Vec::with_capacity(len);
         format::encode_records(&records, &mut body);
-        {
+        let wake = {
             let mut q = lock(&shared.queue);
             if let Some(e) = refusal(&q) {
                 return Commit::ready(Err(e));
@@ -476,10 +501,18 @@ impl Journal {
                 body,
                 records,
                 slot: slot.clone(),
+                lazy,
             });
+            q.writer_idle
+        };
+        if wake {
+            shared.cv.notify_one();
         }
-        shared.cv.notify_one();
-        Commit::pending(slot)
+        if lazy {
+            Commit::lazy(slot, shared.clone())
+        } else {
+            Commit::pending(slot)
+        }
     }
 
     /// Compacts every sealed segment below the live ratio now and waits for it (compaction

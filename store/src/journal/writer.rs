@@ -36,6 +36,8 @@ pub(crate) enum Request {
         body: Vec<u8>,
         records: Vec<JournalRecord>,
         slot: Arc<Slot>,
+        /// From `append_lazy`: needs no `fdatasync` of its own (see `JournalOptions::lazy_sync`).
+        lazy: bool,
     },
     /// A sealed segment read by the compactor: its frames as (offset, records).
     Compacted {
@@ -44,6 +46,8 @@ pub(crate) enum Request {
     },
     /// Resolve once every batch queued before it is durable per the policy.
     Barrier { slot: Arc<Slot> },
+    /// Someone waits on a lazy batch: fsync what is written now.
+    Sync,
     /// Compact every eligible segment now, then resolve.
     CompactNow { slot: Arc<Slot> },
     /// Flush, fsync, stop.
@@ -58,6 +62,10 @@ pub(crate) struct Queue {
     pub closed: bool,
     /// Set when the writer failed; appends are refused with this reason.
     pub failed: Option<String>,
+    /// The writer is waiting (or about to wait) on the condvar. While it is busy writing or
+    /// fsyncing it drains the queue before waiting again, so appenders skip the wake-up (a
+    /// futex syscall each).
+    pub writer_idle: bool,
 }
 
 /// Segment-level figures, refreshed by the writer.
@@ -88,7 +96,22 @@ impl Shared {
         lock(&self.queue).items.push_back(req);
         self.cv.notify_one();
     }
+
+    /// Queues `req` unless the journal is closed (the writer may be gone).
+    pub(crate) fn push_unless_closed(&self, req: Request) {
+        {
+            let mut q = lock(&self.queue);
+            if q.closed {
+                return;
+            }
+            q.items.push_back(req);
+        }
+        self.cv.notify_one();
+    }
 }
+
+/// A batch drained by the writer: (encoded body, records, completion, lazy).
+type Pending = (Vec<u8>, Vec<JournalRecord>, Arc<Slot>, bool);
 
 /// The writer's state.
 pub(crate) struct Writer {
@@ -102,6 +125,13 @@ pub(crate) struct Writer {
     pub next_batch_seq: u64,
     buf: Vec<u8>,
     unsynced: bool,
+    /// Bytes written since the last fsync (bounded by `TORN_MAX` with preallocation).
+    unsynced_bytes: u64,
+    /// Lazy batches written but not yet fsynced (policy `Always`), with their op label; the
+    /// next `sync` resolves them.
+    lazy_pending: Vec<(Arc<Slot>, &'static str)>,
+    /// When the oldest of `lazy_pending` must be fsynced at the latest.
+    lazy_due: Option<Instant>,
     last_sync: Instant,
     compactor: Option<(mpsc::Sender<SegId>, JoinHandle<()>)>,
     /// Wakes committed appenders of large groups off the writer's critical path (the writer
@@ -237,6 +267,9 @@ impl Writer {
             next_batch_seq,
             buf: Vec::new(),
             unsynced: false,
+            unsynced_bytes: 0,
+            lazy_pending: Vec::new(),
+            lazy_due: None,
             last_sync: Instant::now(),
             compactor,
             notifier,
@@ -272,8 +305,24 @@ impl Writer {
             let items: Vec<Request> = {
                 let mut q = lock(&self.shared.queue);
                 loop {
+                    q.writer_idle = false;
                     if !q.items.is_empty() {
                         break q.items.drain(..).collect();
+                    }
+                    // Appenders signal the condvar only while this is set.
+                    q.writer_idle = true;
+                    if let Some(due) = self.lazy_due {
+                        let left = due.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break Vec::new();
+                        }
+                        q = self
+                            .shared
+                            .cv
+                            .wait_timeout(q, left)
+                            .map(|(g, _)| g)
+                            .unwrap_or_else(|e| e.into_inner().0);
+                        continue;
                     }
                     match (self.opts.sync, self.unsynced) {
                         (SyncPolicy::Interval(d), true) => {
@@ -295,6 +344,11 @@ impl Writer {
             if self.process(items) {
                 break;
             }
+            if self.lazy_due.is_some_and(|due| Instant::now() >= due) {
+                if let Err(e) = self.sync() {
+                    self.fail(&e);
+                }
+            }
             if let SyncPolicy::Interval(d) = self.opts.sync {
                 if self.unsynced && self.last_sync.elapsed() >= d {
                     if let Err(e) = self.sync() {
@@ -314,6 +368,9 @@ impl Writer {
             drop(tx);
             let _ = handle.join();
         }
+        for (slot, _) in std::mem::take(&mut self.lazy_pending) {
+            slot.complete(Err(StoreError::Closed));
+        }
         let leftovers: Vec<Request> = lock(&self.shared.queue).items.drain(..).collect();
         for r in leftovers {
             match r {
@@ -329,14 +386,15 @@ impl Writer {
 
     /// Handles drained requests in order. Returns true to stop.
     fn process(&mut self, items: Vec<Request>) -> bool {
-        let mut group: Vec<(Vec<u8>, Vec<JournalRecord>, Arc<Slot>)> = Vec::new();
+        let mut group: Vec<Pending> = Vec::new();
         for item in items {
             match item {
                 Request::Batch {
                     body,
                     records,
                     slot,
-                } => group.push((body, records, slot)),
+                    lazy,
+                } => group.push((body, records, slot, lazy)),
                 other => {
                     if !group.is_empty() {
                         self.commit_group(std::mem::take(&mut group));
@@ -348,10 +406,25 @@ impl Writer {
                             }
                             self.apply_compaction(seg, frames);
                         }
-                        Request::Barrier { slot } => match &self.failed {
-                            Some(_) => self.notify(vec![(slot, Err(self.failure()))]),
-                            None => self.notify(vec![(slot, Ok(()))]),
-                        },
+                        Request::Barrier { slot } => {
+                            // Everything before it, lazy batches included.
+                            if self.failed.is_none() && !self.lazy_pending.is_empty() {
+                                if let Err(e) = self.sync() {
+                                    self.fail(&e);
+                                }
+                            }
+                            match &self.failed {
+                                Some(_) => self.notify(vec![(slot, Err(self.failure()))]),
+                                None => self.notify(vec![(slot, Ok(()))]),
+                            }
+                        }
+                        Request::Sync => {
+                            if self.failed.is_none() && !self.lazy_pending.is_empty() {
+                                if let Err(e) = self.sync() {
+                                    self.fail(&e);
+                                }
+                            }
+                        }
                         Request::CompactNow { slot } => {
                             let r = self.compact_all();
                             self.publish();
@@ -408,6 +481,13 @@ impl Writer {
         tracing::error!(error = %reason, "journal writer failed; refusing further appends");
         lock(&self.shared.queue).failed = Some(reason.clone());
         self.failed = Some(reason);
+        self.lazy_due = None;
+        let lazy = std::mem::take(&mut self.lazy_pending);
+        self.notify(
+            lazy.into_iter()
+                .map(|(s, _)| (s, Err(copy_err(e))))
+                .collect(),
+        );
     }
 
     fn sync(&mut self) -> Result<(), StoreError> {
@@ -418,7 +498,18 @@ impl Writer {
             .record(started.elapsed().as_secs_f64());
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.unsynced = false;
+        self.unsynced_bytes = 0;
         self.last_sync = Instant::now();
+        self.lazy_due = None;
+        if !self.lazy_pending.is_empty() {
+            let lazy = std::mem::take(&mut self.lazy_pending);
+            for (slot, op) in &lazy {
+                metrics::histogram!(crate::metric_names::JOURNAL_APPEND_DURABLE_SECONDS, "op" => *op)
+                    .record(slot.created.elapsed().as_secs_f64());
+            }
+            // Usually dropped commits: resolving them costs no wake-up.
+            self.notify(lazy.into_iter().map(|(s, _)| (s, Ok(()))).collect());
+        }
         Ok(())
     }
 
@@ -480,6 +571,7 @@ impl Writer {
             None => self.file.write_all_at(&self.buf, self.len),
         };
         self.len += self.buf.len() as u64;
+        self.unsynced_bytes += self.buf.len() as u64;
         self.buf.clear();
         self.unsynced = true;
         if let Some(info) = self.index.segs.get_mut(&self.active) {
@@ -501,8 +593,8 @@ impl Writer {
             if end + frame > self.opts.segment_bytes && end > HEADER_LEN as u64 {
                 self.roll()?;
             } else if self.prealloc.is_some()
-                && !self.buf.is_empty()
-                && self.buf.len() as u64 + frame > TORN_MAX
+                && self.unsynced_bytes + (self.buf.len() as u64) > 0
+                && self.unsynced_bytes + self.buf.len() as u64 + frame > TORN_MAX
             {
                 // Bound what a torn group can span (see `prealloc.rs`).
                 self.flush_buf()?;
@@ -517,48 +609,62 @@ impl Writer {
         Ok(placed)
     }
 
-    /// Group commit: every batch drained together goes out in one write and one fdatasync.
-    fn commit_group(&mut self, group: Vec<(Vec<u8>, Vec<JournalRecord>, Arc<Slot>)>) {
+    /// Group commit: every batch drained together goes out in one write and one fdatasync. A
+    /// group of lazy batches only is written and left for the next fsync (`lazy_pending`).
+    fn commit_group(&mut self, group: Vec<Pending>) {
         if self.failed.is_some() {
-            for (_, _, slot) in group {
+            for (_, _, slot, _) in group {
                 slot.complete(Err(self.failure()));
             }
             return;
         }
+        let defer = self.opts.sync == SyncPolicy::Always
+            && !self.opts.lazy_sync.is_zero()
+            && group.iter().all(|(_, _, _, lazy)| *lazy);
         let result = self
-            .write_bodies(group.iter().map(|(b, _, _)| b.as_slice()))
-            .and_then(|placed| self.sync_if_needed(false).map(|()| placed));
+            .write_bodies(group.iter().map(|(b, _, _, _)| b.as_slice()))
+            .and_then(|placed| {
+                if defer {
+                    Ok(placed)
+                } else {
+                    self.sync_if_needed(false).map(|()| placed)
+                }
+            });
         match result {
             Ok(placed) => {
                 self.shared.groups.fetch_add(1, Ordering::Relaxed);
                 self.shared
                     .appends
                     .fetch_add(group.len() as u64, Ordering::Relaxed);
+                metrics::histogram!(crate::metric_names::JOURNAL_GROUP_COMMIT_APPENDS)
+                    .record(group.len() as f64);
                 let mut records = 0;
                 let mut slots = Vec::with_capacity(group.len());
-                let mut ops = Vec::with_capacity(group.len());
-                for ((_, recs, slot), (seg, offset)) in group.into_iter().zip(placed) {
+                for ((_, recs, slot, _), (seg, offset)) in group.into_iter().zip(placed) {
                     records += recs.len() as u64;
-                    ops.push(append_op(&recs));
+                    let op = append_op(&recs);
                     self.index.apply_batch(&recs, seg, offset);
-                    slots.push(slot);
+                    if defer {
+                        self.lazy_pending.push((slot, op));
+                    } else {
+                        metrics::histogram!(
+                            crate::metric_names::JOURNAL_APPEND_DURABLE_SECONDS,
+                            "op" => op
+                        )
+                        .record(slot.created.elapsed().as_secs_f64());
+                        slots.push(slot);
+                    }
                 }
                 self.shared.records.fetch_add(records, Ordering::Relaxed);
-                metrics::histogram!(crate::metric_names::JOURNAL_GROUP_COMMIT_APPENDS)
-                    .record(slots.len() as f64);
-                for (slot, op) in slots.iter().zip(ops) {
-                    metrics::histogram!(
-                        crate::metric_names::JOURNAL_APPEND_DURABLE_SECONDS,
-                        "op" => op
-                    )
-                    .record(slot.created.elapsed().as_secs_f64());
+                if defer && self.lazy_due.is_none() {
+                    self.lazy_due = Some(Instant::now() + self.opts.lazy_sync);
                 }
                 self.publish();
                 self.notify(slots.into_iter().map(|s| (s, Ok(()))).collect());
             }
             Err(e) => {
                 self.fail(&e);
-                for (_, _, slot) in group {
+                for (_, _, slot, _) in group {
                     slot.complete(Err(copy_err(&e)));
                 }
             }
@@ -658,6 +764,11 @@ impl Writer {
             out.push((JournalRecord::TxRollback { tx: m.tx }, Move::Resolve(m.tx)));
         }
         if let Err(e) = self.write_moved(out) {
+            self.fail(&e);
+            return;
+        }
+        // Lazy acks may be what made the segment dead: durable before it goes.
+        if let Err(e) = self.sync_if_needed(false) {
             self.fail(&e);
             return;
         }
