@@ -219,15 +219,16 @@ pub fn message_from_publish(
 /// The exchange and routing key a message is delivered with: the exchange it was published to
 /// over AMQP; otherwise `""` for a message sent to the queue itself (STOMP `/queue/x`) and
 /// `amq.topic` for one sent to a topic address that reached a bound queue.
-pub fn exchange_and_key(message: &Message, destination: &Destination) -> (String, String) {
+/// Borrowed from the message: a delivery allocates no string for them.
+pub fn exchange_and_key<'m>(message: &'m Message, destination: &Destination) -> (&'m str, &'m str) {
     let exchange = match message.properties.get(EXCHANGE_PROPERTY) {
-        Some(PropertyValue::String(e)) => e.clone(),
+        Some(PropertyValue::String(e)) => e.as_str(),
         _ => match destination.kind {
-            DestinationKind::Queue if destination.name == message.address => String::new(),
-            _ => routes::exchange::TOPIC_EXCHANGE.to_string(),
+            DestinationKind::Queue if destination.name == message.address => "",
+            _ => routes::exchange::TOPIC_EXCHANGE,
         },
     };
-    (exchange, message.address.clone())
+    (exchange, message.address.as_str())
 }
 
 /// The `x-death` header of a dead-lettered message (RabbitMQ 3.10's form): an array of tables,

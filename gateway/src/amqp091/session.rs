@@ -195,7 +195,50 @@ struct Deferred {
 struct Incoming {
     publish: BasicPublish,
     header: Option<ContentHeader>,
-    body: BytesMut,
+    body: IncomingBody,
+}
+
+/// The body frames received so far. A body that comes in one frame (every message up to
+/// `frame_max`) is kept as that frame's bytes, a slice of the read buffer, as the STOMP codec
+/// keeps its bodies: no copy and no allocation per message. Only a body split over several
+/// frames is gathered into a buffer of its own.
+#[derive(Default)]
+struct IncomingBody {
+    /// The first frame's bytes, while it is the only one.
+    first: Bytes,
+    /// Every frame's bytes once there is more than one.
+    gathered: BytesMut,
+}
+
+impl IncomingBody {
+    /// Bytes received so far.
+    fn len(&self) -> usize {
+        self.first.len() + self.gathered.len()
+    }
+
+    /// Adds one body frame's bytes; `size` is the announced body size (already checked
+    /// against `max_message_bytes` and against what arrived, so it bounds the allocation).
+    fn push(&mut self, frame: Bytes, size: usize) {
+        if self.len() == 0 {
+            self.first = frame;
+            return;
+        }
+        if !self.first.is_empty() {
+            self.gathered.reserve(size);
+            self.gathered
+                .extend_from_slice(&std::mem::take(&mut self.first));
+        }
+        self.gathered.extend_from_slice(&frame);
+    }
+
+    /// The whole body.
+    fn into_bytes(self) -> Bytes {
+        if self.gathered.is_empty() {
+            self.first
+        } else {
+            self.gathered.freeze()
+        }
+    }
 }
 
 struct ConsumerState {
@@ -1072,7 +1115,7 @@ impl Connection {
                 c.incoming = Some(Incoming {
                     publish: m,
                     header: None,
-                    body: BytesMut::new(),
+                    body: IncomingBody::default(),
                 });
             }
             Method::BasicGet(ref m) => self.basic_get(channel, m, &method)?,
@@ -1974,8 +2017,8 @@ impl Connection {
         let get_ok = BasicGetOk {
             delivery_tag: tag,
             redelivered: delivery.redelivered,
-            exchange: short(&exchange),
-            routing_key: short(&key),
+            exchange: short(exchange),
+            routing_key: short(key),
             message_count: u32::try_from(remaining).unwrap_or(u32::MAX),
         };
         self.push_content(channel, get_ok.into(), &delivery);
@@ -2128,7 +2171,10 @@ impl Connection {
                 (60, 40),
             ));
         }
-        incoming.body.extend_from_slice(&body);
+        // `size` was checked against `max_message_bytes` with the content header.
+        incoming
+            .body
+            .push(body, usize::try_from(size).unwrap_or(usize::MAX));
         if incoming.body.len() as u64 == size {
             self.finish_publish(channel).await?;
         }
@@ -2195,7 +2241,7 @@ impl Connection {
             convert::message_from_publish(
                 &exchange,
                 &header.properties,
-                incoming.body.freeze(),
+                incoming.body.into_bytes(),
                 &self.user,
             )
             .map_err(|convert::PropertyError::InvalidExpiration(e)| {
@@ -2325,9 +2371,14 @@ impl Connection {
         let result = {
             let routed = self.session.publish_to_exchange(&exchange, &key, message);
             tokio::pin!(routed);
-            match heartbeat {
-                None => routed.await,
-                Some(h) => loop {
+            // Nearly every publish is routed at once: only one that waits (flow control) needs
+            // the heartbeat timer, whose setup (clock read, timer wheel entry) would otherwise
+            // be paid per message.
+            let now = futures::poll!(&mut routed);
+            match (now, heartbeat) {
+                (std::task::Poll::Ready(r), _) => r,
+                (std::task::Poll::Pending, None) => routed.await,
+                (std::task::Poll::Pending, Some(h)) => loop {
                     tokio::select! {
                         r = &mut routed => break r,
                         _ = tokio::time::sleep(h / 2) => {
@@ -2479,8 +2530,8 @@ impl Connection {
             consumer_tag: tag,
             delivery_tag,
             redelivered: delivery.redelivered,
-            exchange: short(&exchange),
-            routing_key: short(&key),
+            exchange: short(exchange),
+            routing_key: short(key),
         };
         self.push_content(channel, deliver.into(), &delivery);
     }
