@@ -6,10 +6,10 @@
 //! untouched, field types of the headers table included; consumers of other protocols see the
 //! normalized fields and the headers as typed properties.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use codecs::amqp091::{
-    decode_frame, Amqp091Limits, BasicProperties, ContentHeader, Decimal, FieldTable, FieldValue,
-    Frame, FramePayload, ShortStr,
+    decode_header_frame, Amqp091Limits, BasicProperties, ContentHeader, Decimal, FieldTable,
+    FieldValue, Frame, ShortStr,
 };
 use routes::{BodyKind, Destination, DestinationKind, Message, PropertyValue};
 use std::collections::BTreeMap;
@@ -137,17 +137,15 @@ fn encode_raw(props: &BasicProperties) -> Option<Bytes> {
         .ok()
 }
 
+/// The properties kept by [`encode_raw`], decoded in place (no copy of the frame; run for
+/// every delivery of the message).
 fn decode_raw(raw: &Bytes) -> Option<BasicProperties> {
-    let mut buf = BytesMut::from(raw.as_ref());
     let limits = Amqp091Limits {
         frame_max: 0,
         ..Amqp091Limits::default()
     };
-    match decode_frame(&mut buf, &limits) {
-        Ok(Some(Frame {
-            payload: FramePayload::Header(h),
-            ..
-        })) => Some(h.properties),
+    match decode_header_frame(raw, &limits) {
+        Ok(Some(h)) => Some(h.properties),
         _ => None,
     }
 }

@@ -343,10 +343,12 @@ struct Connection {
 /// Most deliveries or confirms that are ready at once and gathered into one write.
 const WRITE_BURST: usize = 256;
 
-/// Writes frames and flushes; false when the socket failed.
-pub(super) async fn write<S>(framed: &mut Framer<S>, frames: Vec<Frame>) -> bool
+/// Writes frames and flushes; false when the socket failed. The run loop passes
+/// `self.out.drain(..)`, so that the vector keeps its capacity from one write to the next.
+pub(super) async fn write<S, I>(framed: &mut Framer<S>, frames: I) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
+    I: IntoIterator<Item = Frame>,
 {
     for frame in frames {
         if let Err(e) = SinkExt::<Frame>::feed(framed, frame).await {
@@ -557,7 +559,7 @@ impl Connection {
                                 Ok(true) => {
                                     if let Some(publish) = self.deferred.take() {
                                         if !self.out.is_empty() {
-                                            if !write(framed, std::mem::take(&mut self.out)).await {
+                                            if !write(framed, self.out.drain(..)).await {
                                                 return;
                                             }
                                             last_sent = Instant::now();
@@ -570,7 +572,7 @@ impl Connection {
                                 }
                                 Ok(false) => {
                                     // connection.close from the client: answer and end.
-                                    let _ = write(framed, std::mem::take(&mut self.out)).await;
+                                    let _ = write(framed, self.out.drain(..)).await;
                                     return;
                                 }
                                 Err(f) => fault = Some(f),
@@ -617,7 +619,7 @@ impl Connection {
                     }
                 }
                 _ = shutdown.changed() => {
-                    let _ = write(framed, std::mem::take(&mut self.out)).await;
+                    let _ = write(framed, self.out.drain(..)).await;
                     close_connection(
                         framed,
                         reply_code::CONNECTION_FORCED,
@@ -639,13 +641,13 @@ impl Connection {
                     method_id,
                 }) => {
                     tracing::debug!(peer = %self.peer, code, %text, "closing AMQP connection");
-                    let _ = write(framed, std::mem::take(&mut self.out)).await;
+                    let _ = write(framed, self.out.drain(..)).await;
                     close_connection(framed, code, &text, (class_id, method_id)).await;
                     return;
                 }
             }
             if !self.out.is_empty() {
-                if !write(framed, std::mem::take(&mut self.out)).await {
+                if !write(framed, self.out.drain(..)).await {
                     return;
                 }
                 last_sent = Instant::now();
