@@ -325,6 +325,11 @@ struct Connection {
     channels: HashMap<u16, Channel>,
     consumers: HashMap<ConsumerId, (u16, ShortStr)>,
     out: Vec<Frame>,
+    /// Deliveries to no-ack consumers sent in the current burst of events, acknowledged to the
+    /// engine together when the burst is over ([`Connection::flush_auto_acks`]): one engine
+    /// call (registry and queue locks, redispatch) per consumer and burst instead of one per
+    /// message.
+    auto_acks: Vec<(ConsumerId, u64)>,
     confirms: FuturesOrdered<Confirm>,
     /// A publish that waits for memory, done by the run loop after `connection.blocked` is out.
     deferred: Option<Deferred>,
@@ -450,6 +455,7 @@ pub async fn serve<S>(
         channels: HashMap::new(),
         consumers: HashMap::new(),
         out: Vec::new(),
+        auto_acks: Vec::new(),
         confirms: FuturesOrdered::new(),
         deferred: None,
         blocked_capable: tuned.blocked_capable,
@@ -589,6 +595,7 @@ impl Connection {
                             let Ok(event) = events.try_recv() else { break };
                             self.on_event(event);
                         }
+                        self.flush_auto_acks();
                     }
                     None => return,
                 },
@@ -646,6 +653,8 @@ impl Connection {
                     return;
                 }
             }
+            // Whatever sent a no-ack delivery in this turn (the event burst flushes already).
+            self.flush_auto_acks();
             if !self.out.is_empty() {
                 if !write(framed, self.out.drain(..)).await {
                     return;
@@ -792,6 +801,7 @@ impl Connection {
 
     /// The connection ends: consumers, deliveries, exclusive queues go.
     fn teardown(&mut self) {
+        self.flush_auto_acks();
         let channels: Vec<u16> = self.channels.keys().copied().collect();
         for channel in channels {
             self.release_channel(channel);
@@ -2455,6 +2465,8 @@ impl Connection {
         match event {
             SessionEvent::Deliver(delivery) => self.deliver(*delivery),
             SessionEvent::ConsumerCancelled(id) => {
+                // Deliveries already sent to it are settled before it goes.
+                self.flush_auto_acks();
                 let Some((channel, tag)) = self.consumers.remove(&id) else {
                     return;
                 };
@@ -2494,6 +2506,30 @@ impl Connection {
         self.deliver_checked(delivery, true);
     }
 
+    /// Acknowledges to the engine the deliveries sent to no-ack consumers since the last call,
+    /// each consumer's in one call (they are consecutive in the common case of one consumer).
+    fn flush_auto_acks(&mut self) {
+        if self.auto_acks.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.auto_acks);
+        let mut seqs = Vec::with_capacity(pending.len());
+        let mut current = None;
+        for (consumer, seq) in pending.drain(..) {
+            if let Some(previous) = current.filter(|c| *c != consumer) {
+                let _ = self.session.ack(previous, &seqs);
+                seqs.clear();
+            }
+            current = Some(consumer);
+            seqs.push(seq);
+        }
+        if let Some(consumer) = current {
+            let _ = self.session.ack(consumer, &seqs);
+        }
+        // Keeps its capacity for the next burst.
+        self.auto_acks = pending;
+    }
+
     /// Sends a delivery to its consumer, or holds it back when the channel-wide prefetch is
     /// full (`hold`: deliveries already held skip the queue of held ones).
     fn deliver_checked(&mut self, delivery: Delivery, hold: bool) {
@@ -2522,7 +2558,7 @@ impl Connection {
         let delivery_tag = c.next_tag;
         c.next_tag += 1;
         if no_ack {
-            let _ = self.session.ack(delivery.consumer, &[delivery.seq]);
+            self.auto_acks.push((delivery.consumer, delivery.seq));
         } else {
             c.unacked
                 .insert(delivery_tag, (delivery.consumer, delivery.seq));
