@@ -60,7 +60,7 @@ mod wire;
 
 pub use codec::{Amqp091Codec, Amqp091CodecError, Amqp091Item};
 pub use error::{reply_code, Amqp091DecodeError, Amqp091EncodeError};
-pub use frame::{body_frames, decode_frame, BodyFrames, ProtocolHeader};
+pub use frame::{body_frames, decode_frame, decode_header_frame, BodyFrames, ProtocolHeader};
 pub use method::*;
 pub use properties::{BasicProperties, ContentHeader};
 pub use table::{Decimal, FieldTable, FieldValue};

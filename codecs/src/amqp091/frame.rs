@@ -194,6 +194,36 @@ pub fn decode_frame(
     Ok(Some(Frame { channel, payload }))
 }
 
+/// Decodes the content header held in `frame`, the whole wire form of one content header frame
+/// (as [`Frame::to_bytes`] makes it), without copying it: what the header holds (strings,
+/// tables) are slices of `frame`. A message kept with the header frame it arrived with is
+/// delivered again this way at the cost of the decode alone, where [`decode_frame`] would need
+/// the bytes copied into a `BytesMut` it can split.
+///
+/// `Ok(None)` when `frame` is not exactly one content header frame (type, size field, end
+/// octet); an error inside the header is returned as [`decode_frame`] returns it.
+pub fn decode_header_frame(
+    frame: &Bytes,
+    limits: &Amqp091Limits,
+) -> Result<Option<ContentHeader>, Amqp091DecodeError> {
+    let Some(&[frame_type, _, _, s0, s1, s2, s3]) = frame.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
+    let Ok(size) = usize::try_from(u32::from_be_bytes([s0, s1, s2, s3])) else {
+        return Ok(None);
+    };
+    let end = HEADER_LEN.checked_add(size);
+    if frame_type != FRAME_HEADER
+        || frame.last() != Some(&FRAME_END)
+        || end.and_then(|e| e.checked_add(1)) != Some(frame.len())
+    {
+        return Ok(None);
+    }
+    // In range: `HEADER_LEN + size + 1 == frame.len()` was just checked.
+    let payload = frame.slice(HEADER_LEN..end.unwrap_or(HEADER_LEN));
+    ContentHeader::decode(&mut reader(payload, limits)).map(Some)
+}
+
 fn reader(payload: Bytes, limits: &Amqp091Limits) -> Reader {
     Reader::new(payload, HEADER_LEN, limits.max_table_depth)
 }

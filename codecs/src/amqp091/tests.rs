@@ -946,6 +946,29 @@ fn content_header_with_all_properties_round_trips() {
 }
 
 #[test]
+fn a_header_frame_decodes_in_place_as_decode_frame_decodes_it() {
+    let header = ContentHeader::new(1 << 40, all_properties());
+    let wire = Frame::header(1, header.clone()).to_bytes().unwrap();
+    assert_eq!(decode_header_frame(&wire, &limits()), Ok(Some(header)));
+    // Every prefix, and anything that is not exactly one header frame, is refused without
+    // panicking: a missing end octet, a size that disagrees, another frame type.
+    for n in 0..wire.len() {
+        let cut = wire.slice(..n);
+        assert!(
+            !matches!(decode_header_frame(&cut, &limits()), Ok(Some(_))),
+            "{n}"
+        );
+    }
+    let mut longer = BytesMut::from(&wire[..]);
+    longer.put_u8(0xce);
+    assert_eq!(decode_header_frame(&longer.freeze(), &limits()), Ok(None));
+    let method = Frame::heartbeat().to_bytes().unwrap();
+    assert_eq!(decode_header_frame(&method, &limits()), Ok(None));
+    let body = Frame::body(1, Bytes::from_static(b"x")).to_bytes().unwrap();
+    assert_eq!(decode_header_frame(&body, &limits()), Ok(None));
+}
+
+#[test]
 fn each_property_alone_round_trips_with_its_flag() {
     let all = all_properties();
     let singles: Vec<(u16, BasicProperties)> = vec![

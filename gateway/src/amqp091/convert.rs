@@ -6,10 +6,10 @@
 //! untouched, field types of the headers table included; consumers of other protocols see the
 //! normalized fields and the headers as typed properties.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use codecs::amqp091::{
-    decode_frame, Amqp091Limits, BasicProperties, ContentHeader, Decimal, FieldTable, FieldValue,
-    Frame, FramePayload, ShortStr,
+    decode_header_frame, Amqp091Limits, BasicProperties, ContentHeader, Decimal, FieldTable,
+    FieldValue, Frame, ShortStr,
 };
 use routes::{BodyKind, Destination, DestinationKind, Message, PropertyValue};
 use std::collections::BTreeMap;
@@ -137,17 +137,15 @@ fn encode_raw(props: &BasicProperties) -> Option<Bytes> {
         .ok()
 }
 
+/// The properties kept by [`encode_raw`], decoded in place (no copy of the frame; run for
+/// every delivery of the message).
 fn decode_raw(raw: &Bytes) -> Option<BasicProperties> {
-    let mut buf = BytesMut::from(raw.as_ref());
     let limits = Amqp091Limits {
         frame_max: 0,
         ..Amqp091Limits::default()
     };
-    match decode_frame(&mut buf, &limits) {
-        Ok(Some(Frame {
-            payload: FramePayload::Header(h),
-            ..
-        })) => Some(h.properties),
+    match decode_header_frame(raw, &limits) {
+        Ok(Some(h)) => Some(h.properties),
         _ => None,
     }
 }
@@ -219,15 +217,16 @@ pub fn message_from_publish(
 /// The exchange and routing key a message is delivered with: the exchange it was published to
 /// over AMQP; otherwise `""` for a message sent to the queue itself (STOMP `/queue/x`) and
 /// `amq.topic` for one sent to a topic address that reached a bound queue.
-pub fn exchange_and_key(message: &Message, destination: &Destination) -> (String, String) {
+/// Borrowed from the message: a delivery allocates no string for them.
+pub fn exchange_and_key<'m>(message: &'m Message, destination: &Destination) -> (&'m str, &'m str) {
     let exchange = match message.properties.get(EXCHANGE_PROPERTY) {
-        Some(PropertyValue::String(e)) => e.clone(),
+        Some(PropertyValue::String(e)) => e.as_str(),
         _ => match destination.kind {
-            DestinationKind::Queue if destination.name == message.address => String::new(),
-            _ => routes::exchange::TOPIC_EXCHANGE.to_string(),
+            DestinationKind::Queue if destination.name == message.address => "",
+            _ => routes::exchange::TOPIC_EXCHANGE,
         },
     };
-    (exchange, message.address.clone())
+    (exchange, message.address.as_str())
 }
 
 /// The `x-death` header of a dead-lettered message (RabbitMQ 3.10's form): an array of tables,

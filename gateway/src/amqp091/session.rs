@@ -195,7 +195,50 @@ struct Deferred {
 struct Incoming {
     publish: BasicPublish,
     header: Option<ContentHeader>,
-    body: BytesMut,
+    body: IncomingBody,
+}
+
+/// The body frames received so far. A body that comes in one frame (every message up to
+/// `frame_max`) is kept as that frame's bytes, a slice of the read buffer, as the STOMP codec
+/// keeps its bodies: no copy and no allocation per message. Only a body split over several
+/// frames is gathered into a buffer of its own.
+#[derive(Default)]
+struct IncomingBody {
+    /// The first frame's bytes, while it is the only one.
+    first: Bytes,
+    /// Every frame's bytes once there is more than one.
+    gathered: BytesMut,
+}
+
+impl IncomingBody {
+    /// Bytes received so far.
+    fn len(&self) -> usize {
+        self.first.len() + self.gathered.len()
+    }
+
+    /// Adds one body frame's bytes; `size` is the announced body size (already checked
+    /// against `max_message_bytes` and against what arrived, so it bounds the allocation).
+    fn push(&mut self, frame: Bytes, size: usize) {
+        if self.len() == 0 {
+            self.first = frame;
+            return;
+        }
+        if !self.first.is_empty() {
+            self.gathered.reserve(size);
+            self.gathered
+                .extend_from_slice(&std::mem::take(&mut self.first));
+        }
+        self.gathered.extend_from_slice(&frame);
+    }
+
+    /// The whole body.
+    fn into_bytes(self) -> Bytes {
+        if self.gathered.is_empty() {
+            self.first
+        } else {
+            self.gathered.freeze()
+        }
+    }
 }
 
 struct ConsumerState {
@@ -282,6 +325,11 @@ struct Connection {
     channels: HashMap<u16, Channel>,
     consumers: HashMap<ConsumerId, (u16, ShortStr)>,
     out: Vec<Frame>,
+    /// Deliveries to no-ack consumers sent in the current burst of events, acknowledged to the
+    /// engine together when the burst is over ([`Connection::flush_auto_acks`]): one engine
+    /// call (registry and queue locks, redispatch) per consumer and burst instead of one per
+    /// message.
+    auto_acks: Vec<(ConsumerId, u64)>,
     confirms: FuturesOrdered<Confirm>,
     /// A publish that waits for memory, done by the run loop after `connection.blocked` is out.
     deferred: Option<Deferred>,
@@ -300,10 +348,12 @@ struct Connection {
 /// Most deliveries or confirms that are ready at once and gathered into one write.
 const WRITE_BURST: usize = 256;
 
-/// Writes frames and flushes; false when the socket failed.
-pub(super) async fn write<S>(framed: &mut Framer<S>, frames: Vec<Frame>) -> bool
+/// Writes frames and flushes; false when the socket failed. The run loop passes
+/// `self.out.drain(..)`, so that the vector keeps its capacity from one write to the next.
+pub(super) async fn write<S, I>(framed: &mut Framer<S>, frames: I) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
+    I: IntoIterator<Item = Frame>,
 {
     for frame in frames {
         if let Err(e) = SinkExt::<Frame>::feed(framed, frame).await {
@@ -405,6 +455,7 @@ pub async fn serve<S>(
         channels: HashMap::new(),
         consumers: HashMap::new(),
         out: Vec::new(),
+        auto_acks: Vec::new(),
         confirms: FuturesOrdered::new(),
         deferred: None,
         blocked_capable: tuned.blocked_capable,
@@ -514,7 +565,7 @@ impl Connection {
                                 Ok(true) => {
                                     if let Some(publish) = self.deferred.take() {
                                         if !self.out.is_empty() {
-                                            if !write(framed, std::mem::take(&mut self.out)).await {
+                                            if !write(framed, self.out.drain(..)).await {
                                                 return;
                                             }
                                             last_sent = Instant::now();
@@ -527,7 +578,7 @@ impl Connection {
                                 }
                                 Ok(false) => {
                                     // connection.close from the client: answer and end.
-                                    let _ = write(framed, std::mem::take(&mut self.out)).await;
+                                    let _ = write(framed, self.out.drain(..)).await;
                                     return;
                                 }
                                 Err(f) => fault = Some(f),
@@ -544,6 +595,7 @@ impl Connection {
                             let Ok(event) = events.try_recv() else { break };
                             self.on_event(event);
                         }
+                        self.flush_auto_acks();
                     }
                     None => return,
                 },
@@ -574,7 +626,7 @@ impl Connection {
                     }
                 }
                 _ = shutdown.changed() => {
-                    let _ = write(framed, std::mem::take(&mut self.out)).await;
+                    let _ = write(framed, self.out.drain(..)).await;
                     close_connection(
                         framed,
                         reply_code::CONNECTION_FORCED,
@@ -596,13 +648,15 @@ impl Connection {
                     method_id,
                 }) => {
                     tracing::debug!(peer = %self.peer, code, %text, "closing AMQP connection");
-                    let _ = write(framed, std::mem::take(&mut self.out)).await;
+                    let _ = write(framed, self.out.drain(..)).await;
                     close_connection(framed, code, &text, (class_id, method_id)).await;
                     return;
                 }
             }
+            // Whatever sent a no-ack delivery in this turn (the event burst flushes already).
+            self.flush_auto_acks();
             if !self.out.is_empty() {
-                if !write(framed, std::mem::take(&mut self.out)).await {
+                if !write(framed, self.out.drain(..)).await {
                     return;
                 }
                 last_sent = Instant::now();
@@ -747,6 +801,7 @@ impl Connection {
 
     /// The connection ends: consumers, deliveries, exclusive queues go.
     fn teardown(&mut self) {
+        self.flush_auto_acks();
         let channels: Vec<u16> = self.channels.keys().copied().collect();
         for channel in channels {
             self.release_channel(channel);
@@ -1072,7 +1127,7 @@ impl Connection {
                 c.incoming = Some(Incoming {
                     publish: m,
                     header: None,
-                    body: BytesMut::new(),
+                    body: IncomingBody::default(),
                 });
             }
             Method::BasicGet(ref m) => self.basic_get(channel, m, &method)?,
@@ -1974,8 +2029,8 @@ impl Connection {
         let get_ok = BasicGetOk {
             delivery_tag: tag,
             redelivered: delivery.redelivered,
-            exchange: short(&exchange),
-            routing_key: short(&key),
+            exchange: short(exchange),
+            routing_key: short(key),
             message_count: u32::try_from(remaining).unwrap_or(u32::MAX),
         };
         self.push_content(channel, get_ok.into(), &delivery);
@@ -2128,7 +2183,10 @@ impl Connection {
                 (60, 40),
             ));
         }
-        incoming.body.extend_from_slice(&body);
+        // `size` was checked against `max_message_bytes` with the content header.
+        incoming
+            .body
+            .push(body, usize::try_from(size).unwrap_or(usize::MAX));
         if incoming.body.len() as u64 == size {
             self.finish_publish(channel).await?;
         }
@@ -2195,7 +2253,7 @@ impl Connection {
             convert::message_from_publish(
                 &exchange,
                 &header.properties,
-                incoming.body.freeze(),
+                incoming.body.into_bytes(),
                 &self.user,
             )
             .map_err(|convert::PropertyError::InvalidExpiration(e)| {
@@ -2325,9 +2383,14 @@ impl Connection {
         let result = {
             let routed = self.session.publish_to_exchange(&exchange, &key, message);
             tokio::pin!(routed);
-            match heartbeat {
-                None => routed.await,
-                Some(h) => loop {
+            // Nearly every publish is routed at once: only one that waits (flow control) needs
+            // the heartbeat timer, whose setup (clock read, timer wheel entry) would otherwise
+            // be paid per message.
+            let now = futures::poll!(&mut routed);
+            match (now, heartbeat) {
+                (std::task::Poll::Ready(r), _) => r,
+                (std::task::Poll::Pending, None) => routed.await,
+                (std::task::Poll::Pending, Some(h)) => loop {
                     tokio::select! {
                         r = &mut routed => break r,
                         _ = tokio::time::sleep(h / 2) => {
@@ -2402,6 +2465,8 @@ impl Connection {
         match event {
             SessionEvent::Deliver(delivery) => self.deliver(*delivery),
             SessionEvent::ConsumerCancelled(id) => {
+                // Deliveries already sent to it are settled before it goes.
+                self.flush_auto_acks();
                 let Some((channel, tag)) = self.consumers.remove(&id) else {
                     return;
                 };
@@ -2441,6 +2506,30 @@ impl Connection {
         self.deliver_checked(delivery, true);
     }
 
+    /// Acknowledges to the engine the deliveries sent to no-ack consumers since the last call,
+    /// each consumer's in one call (they are consecutive in the common case of one consumer).
+    fn flush_auto_acks(&mut self) {
+        if self.auto_acks.is_empty() {
+            return;
+        }
+        let mut pending = std::mem::take(&mut self.auto_acks);
+        let mut seqs = Vec::with_capacity(pending.len());
+        let mut current = None;
+        for (consumer, seq) in pending.drain(..) {
+            if let Some(previous) = current.filter(|c| *c != consumer) {
+                let _ = self.session.ack(previous, &seqs);
+                seqs.clear();
+            }
+            current = Some(consumer);
+            seqs.push(seq);
+        }
+        if let Some(consumer) = current {
+            let _ = self.session.ack(consumer, &seqs);
+        }
+        // Keeps its capacity for the next burst.
+        self.auto_acks = pending;
+    }
+
     /// Sends a delivery to its consumer, or holds it back when the channel-wide prefetch is
     /// full (`hold`: deliveries already held skip the queue of held ones).
     fn deliver_checked(&mut self, delivery: Delivery, hold: bool) {
@@ -2469,7 +2558,7 @@ impl Connection {
         let delivery_tag = c.next_tag;
         c.next_tag += 1;
         if no_ack {
-            let _ = self.session.ack(delivery.consumer, &[delivery.seq]);
+            self.auto_acks.push((delivery.consumer, delivery.seq));
         } else {
             c.unacked
                 .insert(delivery_tag, (delivery.consumer, delivery.seq));
@@ -2479,8 +2568,8 @@ impl Connection {
             consumer_tag: tag,
             delivery_tag,
             redelivered: delivery.redelivered,
-            exchange: short(&exchange),
-            routing_key: short(&key),
+            exchange: short(exchange),
+            routing_key: short(key),
         };
         self.push_content(channel, deliver.into(), &delivery);
     }
