@@ -7,11 +7,13 @@
 //! again. `Ok(None)` must consume nothing. The `Amqp091Codec` fed the same
 //! bytes in chunks must agree with the one-shot decoder, and a server codec
 //! must split off the protocol header as `ProtocolHeader::decode` does.
+//! `decode_header_frame` on the whole input must agree with `decode_frame` when the input is
+//! exactly one content header frame, and answer `Ok(None)` or an error otherwise.
 #![no_main]
 
 use bytes::BytesMut;
 use codecs::amqp091::{
-    body_frames, decode_frame, Amqp091Codec, Amqp091Item, Amqp091Limits, Frame, FramePayload,
+    body_frames, decode_frame, decode_header_frame, Amqp091Codec, Amqp091Item, Amqp091Limits, Frame, FramePayload,
     ProtocolHeader,
 };
 use libfuzzer_sys::fuzz_target;
@@ -101,6 +103,21 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(items.len(), 1);
                 }
             }
+        }
+    }
+
+    // The whole input as one kept content header frame.
+    let whole = bytes::Bytes::copy_from_slice(data);
+    for limits in [SMALL, Amqp091Limits::default()] {
+        let kept = decode_header_frame(&whole, &limits);
+        let mut buf = BytesMut::from(data);
+        match decode_frame(&mut buf, &limits) {
+            Ok(Some(Frame {
+                payload: FramePayload::Header(h),
+                ..
+            })) if buf.is_empty() => assert_eq!(kept, Ok(Some(*h))),
+            Err(e) if kept.is_err() => assert_eq!(kept.err(), Some(e)),
+            _ => assert!(!matches!(kept, Ok(Some(_))), "only a whole header frame decodes"),
         }
     }
 
