@@ -422,9 +422,9 @@ public final class JmsBench {
         double conRate = consumeSecs > 0 ? deliveries / consumeSecs : 0;
         System.err.printf(Locale.ROOT,
                 "openwire %s: published %d in %.2f s (%.0f/s), %d deliveries of %d (%.0f/s), lost %d, duplicates %d, "
-                        + "unexpected %d, latency ms p50 %s p99 %s p99.9 %s -> %s%n",
+                        + "unexpected %d, latency ms p50 %s p99 %s p99.9 %s, client GC %d in %d ms -> %s%n",
                 label, totalPublished, publishSecs, pubRate, deliveries, expected, conRate, lost, dups, unexpected,
-                p50, p99, p999, ok ? "OK" : "FAILED");
+                p50, p99, p999, gcCollections(), gcMillis(), ok ? "OK" : "FAILED");
         if (firstError != null) {
             System.err.println("error: " + firstError);
         }
@@ -434,12 +434,26 @@ public final class JmsBench {
                         + "\"ack\":%s,\"prefetch\":%d,\"fanout\":%b,\"rate_target\":%s,\"published\":%d,"
                         + "\"expected_deliveries\":%d,\"deliveries\":%d,\"lost\":%d,\"duplicates\":%d,\"unexpected\":%d,"
                         + "\"publish_secs\":%.6f,\"consume_secs\":%.6f,\"published_per_sec\":%.1f,\"consumed_per_sec\":%.1f,"
-                        + "\"latency_ms\":{\"p50\":%s,\"p99\":%s,\"p999\":%s},\"ok\":%b,\"error\":%s}%n",
+                        + "\"latency_ms\":{\"p50\":%s,\"p99\":%s,\"p999\":%s},\"jvm_gc\":{\"collections\":%d,\"ms\":%d},"
+                        + "\"ok\":%b,\"error\":%s}%n",
                 q(label), q(url), q(destination), producers, consumers, size, persistent, asyncSend, q(ack), prefetch,
                 fanout, rate > 0 ? String.valueOf(rate) : "null", totalPublished, expected, deliveries, lost, dups,
-                unexpected, publishSecs, consumeSecs, pubRate, conRate, json(p50), json(p99), json(p999), ok,
+                unexpected, publishSecs, consumeSecs, pubRate, conRate, json(p50), json(p99), json(p999),
+                gcCollections(), gcMillis(), ok,
                 firstError == null ? "null" : q(firstError.toString()));
         System.exit(ok ? 0 : 1);
+    }
+
+    /** Collections of this JVM so far: each young pause stops the producer and consumer threads. */
+    static long gcCollections() {
+        return java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream()
+                .mapToLong(b -> Math.max(0, b.getCollectionCount())).sum();
+    }
+
+    /** Milliseconds this JVM spent collecting so far. */
+    static long gcMillis() {
+        return java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream()
+                .mapToLong(b -> Math.max(0, b.getCollectionTime())).sum();
     }
 
     static String pct(int[] sorted, double q) {
