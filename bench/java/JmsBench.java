@@ -43,8 +43,8 @@ import org.apache.activemq.ActiveMQSession;
  * --rate) for SECS seconds before the measured --count or --duration begins. Those messages are
  * checked for exactly-once arrival like the others but their latencies are not recorded: the
  * first second of a fresh JVM runs interpreted code and JIT compilations (C1/C2 threads busy on
- * the same cores), which put 5-14 ms on its first messages whatever the broker. Rates and counts
- * cover the whole run.
+ * the same cores), which put 5-14 ms on its first messages (measured against the gateway; the
+ * cause is in this client). Rates and counts cover the whole run.
  */
 public final class JmsBench {
     private static final long BASE = System.nanoTime();
