@@ -30,6 +30,7 @@ import org.apache.activemq.ActiveMQSession;
  *      [--size 1024] [--count 100000 | --duration SECS] [--rate MSGS_PER_SEC] [--persistent]
  *      [--async-send] [--ack auto|client|individual] [--ack-every N] [--prefetch 1000] [--fanout]
  *      [--destination NAME] [--label TEXT] [--drain-timeout SECS] [--user U --password P]
+ *      [--warmup SECS]
  * </pre>
  *
  * Payload: 24 little-endian header bytes ("GWB1", producer u32, sequence u64, send time u64 in
@@ -37,6 +38,13 @@ import org.apache.activemq.ActiveMQSession;
  * synchronous (ActiveMQ's default) unless --async-send; non-persistent sends are asynchronous
  * (also the default). Prints one human line on stderr and one JSON line on stdout; exits 1 when
  * a message was lost, duplicated or unexpected.
+ *
+ * <p>--warmup SECS: each producer first publishes at the same pace (or as fast as it can without
+ * --rate) for SECS seconds before the measured --count or --duration begins. Those messages are
+ * checked for exactly-once arrival like the others but their latencies are not recorded: the
+ * first second of a fresh JVM runs interpreted code and JIT compilations (C1/C2 threads busy on
+ * the same cores), which put 5-14 ms on its first messages (measured against the gateway; the
+ * cause is in this client). Rates and counts cover the whole run.
  */
 public final class JmsBench {
     private static final long BASE = System.nanoTime();
@@ -64,6 +72,12 @@ public final class JmsBench {
     static String destination = "bench-" + ProcessHandle.current().pid() + "-" + System.currentTimeMillis();
     static String label = "";
     static double drainTimeout = 10;
+    static double warmup = 0;
+    /**
+     * Per producer, the first sequence number of the measured part (Long.MAX_VALUE while it is
+     * still warming up): lower ones are warm-up messages whose latencies are not recorded.
+     */
+    static java.util.concurrent.atomic.AtomicLongArray measuredFromSeq;
 
     /** Receive counts of one consumer. */
     static final class Tracker {
@@ -78,7 +92,9 @@ public final class JmsBench {
             if (nLat == latUs.length) {
                 latUs = Arrays.copyOf(latUs, latUs.length * 2);
             }
-            latUs[nLat++] = (int) Math.min(Integer.MAX_VALUE, Math.max(0, (now - sentNs) / 1000));
+            if (producer < 0 || producer >= measuredFromSeq.length() || seq >= measuredFromSeq.get(producer)) {
+                latUs[nLat++] = (int) Math.min(Integer.MAX_VALUE, Math.max(0, (now - sentNs) / 1000));
+            }
             if (producer < 0 || producer > 1_000_000 || seq < 0 || seq > (1L << 30)) {
                 foreign++;
                 return;
@@ -205,6 +221,7 @@ public final class JmsBench {
                 case "--destination": destination = args[++i]; break;
                 case "--label": label = args[++i]; break;
                 case "--drain-timeout": drainTimeout = Double.parseDouble(args[++i]); break;
+                case "--warmup": warmup = Double.parseDouble(args[++i]); break;
                 default:
                     System.err.println("unknown argument " + a);
                     System.exit(2);
@@ -223,6 +240,10 @@ public final class JmsBench {
         }
         final int every = ackEvery > 0 ? ackEvery : Math.max(1, prefetch / 2);
 
+        measuredFromSeq = new java.util.concurrent.atomic.AtomicLongArray(producers);
+        for (int p = 0; p < producers; p++) {
+            measuredFromSeq.set(p, Long.MAX_VALUE);
+        }
         // Consumers first, each on its own connection and thread.
         Tracker[] trackers = new Tracker[consumers];
         Thread[] consumerThreads = new Thread[consumers];
@@ -291,6 +312,7 @@ public final class JmsBench {
         ready.await();
 
         long startNs = nowNs();
+        long warmupNs = (long) (Math.max(0, warmup) * 1e9);
         long[] published = new long[producers];
         Thread[] producerThreads = new Thread[producers];
         for (int p = 0; p < producers; p++) {
@@ -303,14 +325,23 @@ public final class JmsBench {
                     MessageProducer mp = s.createProducer(dest(s));
                     mp.setDeliveryMode(persistent ? DeliveryMode.PERSISTENT : DeliveryMode.NON_PERSISTENT);
                     long limit = duration > 0 ? Long.MAX_VALUE : countFor(id);
-                    long deadline = duration > 0 ? System.nanoTime() + (long) (duration * 1e9) : Long.MAX_VALUE;
+                    long warmupEnd = System.nanoTime() + warmupNs;
+                    long deadline = duration > 0 ? warmupEnd + (long) (duration * 1e9) : Long.MAX_VALUE;
+                    long measuredFrom = -1;
                     long period = rate > 0 ? (long) (1e9 / (rate / producers)) : 0;
                     long t0 = System.nanoTime();
                     ByteBuffer bb = ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
                     for (int i = 24; i < size; i++) {
                         bb.put(i, (byte) 'x');
                     }
-                    for (long seq = 0; seq < limit && System.nanoTime() < deadline; seq++) {
+                    for (long seq = 0; System.nanoTime() < deadline; seq++) {
+                        if (measuredFrom < 0 && System.nanoTime() >= warmupEnd) {
+                            measuredFrom = seq;
+                            measuredFromSeq.set(id, seq);
+                        }
+                        if (measuredFrom >= 0 && seq - measuredFrom >= limit) {
+                            break;
+                        }
                         if (period > 0) {
                             long slot = t0 + seq * period;
                             long wait;
@@ -391,9 +422,9 @@ public final class JmsBench {
         double conRate = consumeSecs > 0 ? deliveries / consumeSecs : 0;
         System.err.printf(Locale.ROOT,
                 "openwire %s: published %d in %.2f s (%.0f/s), %d deliveries of %d (%.0f/s), lost %d, duplicates %d, "
-                        + "unexpected %d, latency ms p50 %s p99 %s p99.9 %s -> %s%n",
+                        + "unexpected %d, latency ms p50 %s p99 %s p99.9 %s, client GC %d in %d ms -> %s%n",
                 label, totalPublished, publishSecs, pubRate, deliveries, expected, conRate, lost, dups, unexpected,
-                p50, p99, p999, ok ? "OK" : "FAILED");
+                p50, p99, p999, gcCollections(), gcMillis(), ok ? "OK" : "FAILED");
         if (firstError != null) {
             System.err.println("error: " + firstError);
         }
@@ -403,12 +434,26 @@ public final class JmsBench {
                         + "\"ack\":%s,\"prefetch\":%d,\"fanout\":%b,\"rate_target\":%s,\"published\":%d,"
                         + "\"expected_deliveries\":%d,\"deliveries\":%d,\"lost\":%d,\"duplicates\":%d,\"unexpected\":%d,"
                         + "\"publish_secs\":%.6f,\"consume_secs\":%.6f,\"published_per_sec\":%.1f,\"consumed_per_sec\":%.1f,"
-                        + "\"latency_ms\":{\"p50\":%s,\"p99\":%s,\"p999\":%s},\"ok\":%b,\"error\":%s}%n",
+                        + "\"latency_ms\":{\"p50\":%s,\"p99\":%s,\"p999\":%s},\"jvm_gc\":{\"collections\":%d,\"ms\":%d},"
+                        + "\"ok\":%b,\"error\":%s}%n",
                 q(label), q(url), q(destination), producers, consumers, size, persistent, asyncSend, q(ack), prefetch,
                 fanout, rate > 0 ? String.valueOf(rate) : "null", totalPublished, expected, deliveries, lost, dups,
-                unexpected, publishSecs, consumeSecs, pubRate, conRate, json(p50), json(p99), json(p999), ok,
+                unexpected, publishSecs, consumeSecs, pubRate, conRate, json(p50), json(p99), json(p999),
+                gcCollections(), gcMillis(), ok,
                 firstError == null ? "null" : q(firstError.toString()));
         System.exit(ok ? 0 : 1);
+    }
+
+    /** Collections of this JVM so far: each young pause stops the producer and consumer threads. */
+    static long gcCollections() {
+        return java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream()
+                .mapToLong(b -> Math.max(0, b.getCollectionCount())).sum();
+    }
+
+    /** Milliseconds this JVM spent collecting so far. */
+    static long gcMillis() {
+        return java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream()
+                .mapToLong(b -> Math.max(0, b.getCollectionTime())).sum();
     }
 
     static String pct(int[] sorted, double q) {

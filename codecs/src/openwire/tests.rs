@@ -331,3 +331,65 @@ fn map_strings_accept_standard_utf8_and_can_be_written_as_utf8() {
     assert_eq!(PrimitiveMap::decode(&utf8, 4).unwrap(), Some(map.clone()));
     assert_eq!(PrimitiveMap::decode(&java, 4).unwrap(), Some(map));
 }
+
+#[test]
+fn modified_utf8_fast_paths_agree_with_the_code_unit_loop() {
+    use super::wire::decode_modified_utf8_units;
+    // Every 1- and 2-byte input, and the 3- and 4-byte ones built from lead and continuation
+    // bytes (and a few others): the fast path must decode exactly what the loop decodes.
+    let mut inputs: Vec<Vec<u8>> = (0..=255u8).map(|a| vec![a]).collect();
+    for a in 0..=255u8 {
+        for b in 0..=255u8 {
+            inputs.push(vec![a, b]);
+        }
+    }
+    let tails = [0x00u8, 0x41, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0, 0xff];
+    for a in 0xc0..=0xffu8 {
+        for b in 0x7f..=0xc0u8 {
+            for c in tails {
+                inputs.push(vec![a, b, c]);
+                inputs.push(vec![a, b, c, 0x80]);
+                inputs.push(vec![b'x', a, b, c]);
+            }
+        }
+    }
+    for bytes in &inputs {
+        assert_eq!(
+            decode_modified_utf8(bytes),
+            decode_modified_utf8_units(bytes),
+            "{bytes:02x?}"
+        );
+    }
+    // Encoding: the UTF-8 shortcut only where it is the same bytes as through UTF-16.
+    for s in [
+        "",
+        "queue.orders",
+        "ID:host-1:2:3:4",
+        "caf\u{e9}",
+        "\u{4e2d}\u{6587}",
+        "a\0b",
+        "\u{1f600}",
+        "x\u{7ff}\u{800}\u{ffff}",
+    ] {
+        let mut want = BytesMut::new();
+        for u in s.encode_utf16() {
+            match u {
+                1..=0x7f => want.put_u8(u as u8),
+                0 | 0x80..=0x7ff => {
+                    want.put_u8(0xc0 | ((u >> 6) & 0x1f) as u8);
+                    want.put_u8(0x80 | (u & 0x3f) as u8);
+                }
+                _ => {
+                    want.put_u8(0xe0 | ((u >> 12) & 0x0f) as u8);
+                    want.put_u8(0x80 | ((u >> 6) & 0x3f) as u8);
+                    want.put_u8(0x80 | (u & 0x3f) as u8);
+                }
+            }
+        }
+        let mut got = BytesMut::new();
+        encode_modified_utf8(s, &mut got);
+        assert_eq!(got, want, "{s:?}");
+        assert_eq!(modified_utf8_len(s), want.len(), "{s:?}");
+        assert_eq!(decode_modified_utf8(&got).as_deref(), Some(s), "{s:?}");
+    }
+}

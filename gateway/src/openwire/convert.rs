@@ -247,7 +247,7 @@ pub fn message_from_client(
         message_id: m
             .message_id
             .as_ref()
-            .map(ToString::to_string)
+            .map(message_id_text)
             .unwrap_or_default(),
         address: String::new(),
         body,
@@ -265,6 +265,25 @@ pub fn message_from_client(
         group_seq: m.group_sequence,
         properties,
     })
+}
+
+/// The JMSMessageID text of a client's message id, written into one allocation of the right
+/// size (`ID:<host>-<port>-<time>-<n>:<conn>:<session>:<producer>:<seq>` is about 50 bytes;
+/// `to_string` grows its buffer from nothing, reallocating several times per message).
+fn message_id_text(id: &ow::MessageId) -> String {
+    use std::fmt::Write;
+    if let Some(text) = &id.text_view {
+        return text.clone();
+    }
+    let connection = id
+        .producer_id
+        .as_ref()
+        .and_then(|p| p.connection_id.as_deref())
+        .map_or(0, str::len);
+    let mut out = String::with_capacity(connection + 64);
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{id}");
+    out
 }
 
 /// Inflates a compressed body (`jms.useCompression`): a zlib stream, behind the 4-byte
@@ -478,6 +497,10 @@ mod tests {
         assert_eq!(p.connection_id.as_deref(), Some("ID:host-1-2-3:1"));
         assert_eq!((p.session_id, p.value), (2, 3));
         assert_eq!(id.to_string(), "ID:host-1-2-3:1:2:3:4");
+        let mut untexted = id.clone();
+        untexted.text_view = None;
+        assert_eq!(message_id_text(&untexted), "ID:host-1-2-3:1:2:3:4");
+        assert_eq!(message_id_text(&id), "ID:host-1-2-3:1:2:3:4");
         let other = message_id_for("ID:gw-abc-17");
         assert_eq!(other.producer_sequence_id, 1);
         assert_eq!(other.to_string(), "ID:gw-abc-17");

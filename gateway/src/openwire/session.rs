@@ -122,8 +122,10 @@ struct Consumer {
     /// The destination as the client named it.
     destination: Option<ow::Destination>,
     /// Dispatched and not yet acknowledged, oldest first: the engine consumer and sequence, and
-    /// the message id sent.
-    dispatched: VecDeque<(routes::ConsumerId, u64, ow::MessageId)>,
+    /// the engine message, whose id is the text of the message id sent (kept instead of that
+    /// `MessageId`, whose three strings cost three allocations per delivery; see
+    /// [`names_dispatched`]).
+    dispatched: VecDeque<(routes::ConsumerId, u64, Arc<routes::Message>)>,
     /// The deliveries of `dispatched` a `DELIVERED` ack said the application has consumed
     /// without acknowledging yet: they widen the engine consumers' prefetch windows.
     delivered: HashSet<(routes::ConsumerId, u64)>,
@@ -422,6 +424,15 @@ async fn next_event(events: &mut Option<UnboundedReceiver<SessionEvent>>) -> Opt
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// True when `id`, from a client's ack, names the delivery of engine message `message_id` with
+/// sequence `seq`: the `MessageId` dispatched for it (`convert::message_for_dispatch`) has that
+/// text view and broker sequence id, and its producer fields are parsed from that text. The
+/// client acks with the `MessageId` it received, so this matches where comparing whole ids did.
+fn names_dispatched(id: &ow::MessageId, seq: u64, message_id: &str) -> bool {
+    id.broker_sequence_id == i64::try_from(seq).unwrap_or(i64::MAX)
+        && id.text_view.as_deref() == Some(message_id)
 }
 
 fn response(correlation_id: i32) -> Command {
@@ -1099,13 +1110,13 @@ impl OpenWireSession {
 
     async fn on_message(&mut self, message: ow::Message) -> Result<(), Failure> {
         self.require_connection()?;
-        let Some(destination) = message.destination.clone() else {
+        let Some(destination) = message.destination.as_ref() else {
             return Err(Failure::jms(
                 "javax.jms.InvalidDestinationException",
                 "message without a destination",
             ));
         };
-        let targets = convert::engine_destinations(&destination, &self.temps)
+        let targets = convert::engine_destinations(destination, &self.temps)
             .map_err(|e| Failure::jms("javax.jms.InvalidDestinationException", e))?;
         for target in &targets {
             self.authorize(Action::Write, target)?;
@@ -1139,9 +1150,16 @@ impl OpenWireSession {
         let Some(session) = self.session.as_ref() else {
             return Ok(());
         };
-        for target in &targets {
+        // The last (usually only) target takes the message itself: a clone copies every string.
+        let last = targets.len().saturating_sub(1);
+        for (i, target) in targets.iter().enumerate() {
+            let message_for_target = if i == last {
+                std::mem::take(&mut converted)
+            } else {
+                converted.clone()
+            };
             let durability = session
-                .publish(target, converted.clone())
+                .publish(target, message_for_target)
                 .await
                 .map_err(Failure::engine)?;
             if message.header.response_required {
@@ -1251,7 +1269,11 @@ impl OpenWireSession {
             return Ok(());
         };
 
-        let Some(pos) = consumer.dispatched.iter().position(|(_, _, id)| id == last) else {
+        let Some(pos) = consumer
+            .dispatched
+            .iter()
+            .position(|(_, seq, m)| names_dispatched(last, *seq, &m.message_id))
+        else {
             return Ok(());
         };
         // Delivered to the application only, or a rollback's redelivery notice: the messages
@@ -1733,7 +1755,7 @@ impl OpenWireSession {
     {
         match event {
             SessionEvent::Deliver(delivery) => {
-                let Some(id) = self.by_engine.get(&delivery.consumer).cloned() else {
+                let Some(id) = self.by_engine.get(&delivery.consumer) else {
                     return Ok(());
                 };
                 let message = match convert::message_for_delivery(&delivery, &self.temps) {
@@ -1765,16 +1787,14 @@ impl OpenWireSession {
                     }
                     return Ok(());
                 }
-                let Some(consumer) = self.consumers.get_mut(&id) else {
+                let Some(consumer) = self.consumers.get_mut(id) else {
                     return Ok(());
                 };
-                if let Some(message_id) = &message.message_id {
-                    consumer.dispatched.push_back((
-                        delivery.consumer,
-                        delivery.seq,
-                        message_id.clone(),
-                    ));
-                }
+                consumer.dispatched.push_back((
+                    delivery.consumer,
+                    delivery.seq,
+                    Arc::clone(&delivery.message),
+                ));
                 // This answers the pending pull: its window closes again.
                 let answered_pull = consumer.pulling && consumer.pull_pending;
                 consumer.pull_pending = false;
@@ -1787,6 +1807,7 @@ impl OpenWireSession {
                     message: Some(Box::new(message)),
                 });
                 if answered_pull {
+                    let id = consumer.id.clone();
                     self.sync_prefetch_extension(&id);
                 }
                 framed.feed(dispatch).await.map_err(io_error)
