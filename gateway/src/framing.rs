@@ -255,6 +255,27 @@ mod tests {
     }
 
     #[test]
+    fn buffered_frames_are_decoded_in_order_without_resizing_the_buffer() {
+        let mut framed = framed_with::<String, _, _>(
+            tokio::io::duplex(64).0,
+            LinesCodec::new(),
+            BytesMut::from(&b"one\ntwo\nthr"[..]),
+        );
+        let first = futures::executor::block_on(futures::StreamExt::next(&mut framed));
+        assert_eq!(first.and_then(Result::ok).as_deref(), Some("one"));
+        let capacity = framed.read_buffer().capacity();
+        assert_eq!(
+            next_buffered(&mut framed).ok().flatten().as_deref(),
+            Some("two")
+        );
+        // An incomplete frame stays for the next read; the buffer is left as it was.
+        assert_eq!(next_buffered(&mut framed).ok().flatten(), None);
+        assert_eq!(framed.read_buffer().as_ref(), b"thr");
+        // (Only the 4 bytes of "two\n" went, from the front.)
+        assert_eq!(framed.read_buffer().capacity(), capacity - 4);
+    }
+
+    #[test]
     fn bytes_read_before_framing_are_decoded_first() {
         let mut framed = framed_with::<String, _, _>(
             tokio::io::duplex(64).0,
