@@ -615,46 +615,43 @@ impl StompSession {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let Some(sub_id) = self.by_consumer.get(&delivery.consumer).cloned() else {
+        let Some(sub_id) = self.by_consumer.get(&delivery.consumer) else {
             // A delivery racing an UNSUBSCRIBE: the engine already took the message back.
             return Ok(());
         };
-        let Some(sub) = self.subscriptions.get(&sub_id) else {
+        let Some(sub) = self.subscriptions.get(sub_id) else {
             return Ok(());
         };
-        let token = format!("{}-{}", delivery.consumer, delivery.seq);
-        let ack_header = (self.version == StompVersion::V1_2 && sub.ack != AckMode::Auto)
-            .then_some(token.as_str());
-        let frame = convert::message_frame(
-            &delivery,
-            &sub_id,
-            ack_header,
-            &sub.destination,
-            &self.temps,
-        );
         let auto = sub.ack == AckMode::Auto;
+        // The ack token is only needed (and only made) for acknowledging subscriptions.
+        let token = (!auto).then(|| format!("{}-{}", delivery.consumer, delivery.seq));
+        let ack_header = token
+            .as_deref()
+            .filter(|_| self.version == StompVersion::V1_2);
+        let frame =
+            convert::message_frame(&delivery, sub_id, ack_header, &sub.destination, &self.temps);
         framed
             .feed(StompItem::Frame(frame))
             .await
             .map_err(decode_fatal)?;
-        if auto {
+        let Some(token) = token else {
             // ActiveMQ's auto mode acknowledges on dispatch: before this burst is flushed
             // (`ack_auto`).
             self.auto_acks.push((delivery.consumer, delivery.seq));
-        } else {
-            self.by_message_id
-                .entry(delivery.message.message_id.clone())
-                .or_default()
-                .push(token.clone());
-            self.unacked.insert(
-                token,
-                Unacked {
-                    consumer: delivery.consumer,
-                    seq: delivery.seq,
-                    message_id: delivery.message.message_id.clone(),
-                },
-            );
-        }
+            return Ok(());
+        };
+        self.by_message_id
+            .entry(delivery.message.message_id.clone())
+            .or_default()
+            .push(token.clone());
+        self.unacked.insert(
+            token,
+            Unacked {
+                consumer: delivery.consumer,
+                seq: delivery.seq,
+                message_id: delivery.message.message_id.clone(),
+            },
+        );
         Ok(())
     }
 
