@@ -893,45 +893,55 @@ impl MqttSession {
         }
     }
 
-    /// QoS 1/2 deliveries the client has not finished acknowledging.
-    fn unfinished(&self) -> usize {
-        self.outbound.len()
-            + self
-                .sessions
-                .with(&self.client_id, |s| s.outbound_pubrel.len())
-    }
-
-    /// Sends held deliveries, in order, while the window has room and no SUBACK is queued.
+    /// Sends held deliveries, in order, while the window has room (QoS 1/2 deliveries the
+    /// client has not finished acknowledging) and no SUBACK is queued.
     async fn release_held<S>(&mut self, framed: &mut Framed<S, MqttCodec>) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        while self.subacks_queued == 0 && self.unfinished() < self.window {
+        if self.held.is_empty() || self.subacks_queued > 0 {
+            return true;
+        }
+        // PUBRELs awaiting PUBCOMP do not change while deliveries go out: looked up once
+        // (a lock and a lookup of the shared session table), not once per delivery.
+        let pubrel = self
+            .sessions
+            .with(&self.client_id, |s| s.outbound_pubrel.len());
+        while self.outbound.len() + pubrel < self.window {
             let Some(d) = self.held.pop_front() else {
                 break;
             };
-            if !self.deliver(d, framed).await {
+            if !self.deliver(d, framed, pubrel == 0).await {
                 return false;
             }
         }
         true
     }
 
-    fn next_packet_id(&mut self) -> u16 {
+    /// A packet id free for a new delivery; `no_pubrel`: no PUBREL awaits its PUBCOMP (none
+    /// of their ids is taken).
+    fn next_packet_id(&mut self, no_pubrel: bool) -> u16 {
         loop {
             let id = self.next_packet_id;
             self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
             if !self.outbound.contains_key(&id)
-                && !self
-                    .sessions
-                    .with(&self.client_id, |s| s.outbound_pubrel.contains(&id))
+                && (no_pubrel
+                    || !self
+                        .sessions
+                        .with(&self.client_id, |s| s.outbound_pubrel.contains(&id)))
             {
                 return id;
             }
         }
     }
 
-    async fn deliver<S>(&mut self, d: Delivery, framed: &mut Framed<S, MqttCodec>) -> bool
+    /// Writes one delivery; `no_pubrel` as for [`MqttSession::next_packet_id`].
+    async fn deliver<S>(
+        &mut self,
+        d: Delivery,
+        framed: &mut Framed<S, MqttCodec>,
+        no_pubrel: bool,
+    ) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -971,7 +981,7 @@ impl MqttSession {
         if qos == QoS::AtMostOnce {
             self.acks.push((d.consumer, d.seq));
         } else {
-            publish.packet_id = self.next_packet_id();
+            publish.packet_id = self.next_packet_id(no_pubrel);
             publish.dup = d.redelivered;
             self.outbound.insert(
                 publish.packet_id,
