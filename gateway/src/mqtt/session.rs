@@ -671,16 +671,39 @@ impl MqttSession {
                     match packet {
                         None => return End::Abnormal(None),
                         Some(Err(e)) => return self.decode_end(e),
+                        // Written out rather than `on_packet` / `on_done`: the nested futures
+                        // would make this one (kept by every idle connection) larger.
                         Some(Ok(packet)) => {
-                            if let Some(end) = self.on_packet(packet, framed).await {
+                            if let Some(end) = self.handle(packet, framed).await {
                                 return end;
+                            }
+                            if !self.release_held(framed).await {
+                                return End::Abnormal(None);
                             }
                         }
                     }
                 }
-                Some(done) = self.pending.next(), if !self.pending.is_empty() => {
-                    if let Some(end) = self.on_done(done, framed).await {
-                        return end;
+                Some((reply, result)) = self.pending.next(), if !self.pending.is_empty() => {
+                    if let Reply::Packet(p) = &reply {
+                        if matches!(**p, MqttPacket::SubAck(_)) {
+                            self.subacks_queued = self.subacks_queued.saturating_sub(1);
+                        }
+                    }
+                    match result {
+                        Ok(()) => {
+                            if let Reply::Packet(p) = reply {
+                                if framed.feed(*p).await.is_err() {
+                                    return End::Abnormal(None);
+                                }
+                            }
+                            if !self.release_held(framed).await {
+                                return End::Abnormal(None);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(client_id = %self.client_id, error = %e, "publish failed");
+                            return End::Abnormal(Some(reason::UNSPECIFIED_ERROR));
+                        }
                     }
                 }
                 event = events.recv() => {
@@ -707,8 +730,11 @@ impl MqttSession {
                     return End::Shutdown;
                 }
             }
-            if let Some(end) = self.drain_ready(framed, events).await {
-                return end;
+            // Boxed: inline, its room would be part of every idle connection's future.
+            if self.may_drain(framed, events) {
+                if let Some(end) = Box::pin(self.drain_ready(framed, events)).await {
+                    return end;
+                }
             }
             if !framed.write_buffer().is_empty()
                 && SinkExt::<MqttPacket>::flush(framed).await.is_err()
@@ -782,6 +808,18 @@ impl MqttSession {
                 Some(End::Abnormal(Some(reason::UNSPECIFIED_ERROR)))
             }
         }
+    }
+
+    /// Whether [`MqttSession::drain_ready`] may find something to do.
+    fn may_drain<S>(
+        &self,
+        framed: &Framed<S, MqttCodec>,
+        events: &tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
+    ) -> bool {
+        !framed.read_buffer().is_empty()
+            || !self.pending.is_empty()
+            || !events.is_empty()
+            || !self.acks.is_empty()
     }
 
     /// Before a flush, handles whatever is ready without waiting: packets already read,

@@ -459,7 +459,14 @@ impl StompSession {
                     return Err(Fatal::new("the server is shutting down", None));
                 }
             }
-            self.drain_ready(framed, &mut events).await?;
+            // Boxed: inline, its room would be part of every idle connection's future.
+            if !framed.read_buffer().is_empty()
+                || !self.pending.is_empty()
+                || !events.is_empty()
+                || !self.auto_acks.is_empty()
+            {
+                Box::pin(self.drain_ready(framed, &mut events)).await?;
+            }
             if !framed.write_buffer().is_empty() {
                 SinkExt::<StompItem>::flush(framed)
                     .await
