@@ -1352,24 +1352,58 @@ impl Engine {
         if st.paged.is_empty() || st.ready.len() > window / 2 {
             return;
         }
-        while let Some(front) = st.paged.front() {
-            let memory_high = st.ready.len() >= MIN_WINDOW
-                && self.memory_used.load(Ordering::Relaxed) + front.size
-                    > page_threshold(&self.config);
-            if st.ready.len() >= window || memory_high {
+        // How many come back: up to the window, or to MIN_WINDOW past the memory mark. Read
+        // in batches of about a MiB, so that pages written in order come back in a few large
+        // reads (one `pread` per message before) without holding many bodies twice.
+        let (mut ready, mut memory) = (st.ready.len(), self.memory_used.load(Ordering::Relaxed));
+        let mut wanted = 0;
+        for front in st.paged.iter() {
+            let memory_high =
+                ready >= MIN_WINDOW && memory + front.size > page_threshold(&self.config);
+            if ready >= window || memory_high {
                 break;
             }
-            let message = match self
-                .pages
-                .read(&front.page)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| decode_message(&bytes).map_err(|e| e.to_string()))
-            {
+            ready += 1;
+            memory += front.size;
+            wanted += 1;
+        }
+        while wanted > 0 {
+            let mut refs = Vec::new();
+            let mut bytes = 0;
+            for front in st.paged.iter().take(wanted) {
+                if !refs.is_empty() && bytes + front.size > crate::paging::READ_RUN {
+                    break;
+                }
+                bytes += front.size;
+                refs.push(front.page);
+            }
+            wanted -= refs.len();
+            if !self.page_in_batch(queue, st, &refs) {
+                return;
+            }
+        }
+    }
+
+    /// Brings the pages `refs` (the front of `st.paged`) back into the ready set. False when
+    /// one cannot be read back: it stays paged, and the queue stalls behind it.
+    fn page_in_batch(&self, queue: &Queue, st: &mut QueueState, refs: &[PageRef]) -> bool {
+        let bodies = match self.pages.read_many(refs) {
+            Ok(bodies) => bodies,
+            Err(e) => {
+                // Never drop them: the queue stalls and the operator sees why.
+                let seq = st.paged.front().map_or(0, |p| p.seq);
+                tracing::error!(queue = %queue.name, seq, error = %e, "cannot read paged messages back");
+                return false;
+            }
+        };
+        for bytes in bodies {
+            let message = match decode_message(&bytes) {
                 Ok(m) => m,
                 Err(e) => {
                     // Never drop it: the queue stalls behind it and the operator sees why.
-                    tracing::error!(queue = %queue.name, seq = front.seq, error = %e, "cannot read a paged message back");
-                    break;
+                    let seq = st.paged.front().map_or(0, |p| p.seq);
+                    tracing::error!(queue = %queue.name, seq, error = %e, "cannot read a paged message back");
+                    return false;
                 }
             };
             let Some(paged) = st.paged.pop_front() else {
@@ -1392,6 +1426,7 @@ impl Engine {
                 },
             );
         }
+        true
     }
 
     /// True when `extra` more bytes would take the gateway past its memory limit: a send would

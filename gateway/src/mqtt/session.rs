@@ -15,7 +15,7 @@ use codecs::mqtt::{
     Subscribe, UnsubAck, Unsubscribe,
 };
 use futures::stream::FuturesOrdered;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use routes::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Destination, Durability, Engine,
     EngineError, Session, SessionEvent,
@@ -169,6 +169,12 @@ enum Reply {
     None,
 }
 
+/// How many operations may wait for durability before the session stops reading packets.
+const MAX_PENDING: usize = 1024;
+
+/// Most packets, settled operations and deliveries handled between two flushes.
+const DRAIN_BUDGET: usize = 1024;
+
 type PendingOp = Pin<Box<dyn Future<Output = (Reply, Result<(), EngineError>)> + Send>>;
 
 fn pending(reply: Reply, durability: Durability) -> PendingOp {
@@ -220,6 +226,10 @@ struct MqttSession {
     /// QoS 2 until PUBCOMP, across subscriptions; and nothing overtakes a queued SUBACK.
     held: std::collections::VecDeque<Delivery>,
     window: usize,
+    /// Deliveries finished and not yet acknowledged to the engine (`ack_batched`).
+    acks: Vec<(ConsumerId, u64)>,
+    /// Scratch space of `ack_batched`.
+    seqs: Vec<u64>,
 }
 
 fn v5(version: MqttVersion) -> bool {
@@ -449,6 +459,8 @@ where
         client_alias_max: connect.properties.topic_alias_maximum.unwrap_or(0),
         held: std::collections::VecDeque::new(),
         window: usize::from(client_receive_max),
+        acks: Vec::new(),
+        seqs: Vec::new(),
     };
     for id in pending_pubrel {
         let _ = framed.feed(MqttPacket::PubRel(PubResponse::new(id))).await;
@@ -528,6 +540,9 @@ pub async fn serve<S>(
     // Boxed: the run loop's future is large (it has room for handling any packet), and this
     // one would otherwise keep that room on top of its own.
     let end = Box::pin(state.run(&mut framed, &mut events, keep_alive, &mut shutdown)).await;
+    // Deliveries written (QoS 0) or acknowledged (PUBACK) are acknowledged to the engine
+    // before the session's consumers close, as they always were.
+    state.ack_batched();
     let (send_will, code) = match &end {
         End::Disconnect { send_will } => (*send_will, None),
         End::Abnormal(code) => (true, *code),
@@ -651,19 +666,13 @@ impl MqttSession {
         let mut deadline = Instant::now() + keep_alive.unwrap_or(far);
         loop {
             tokio::select! {
-                packet = framed.next(), if self.pending.len() < 1024 => {
+                packet = framed.next(), if self.pending.len() < MAX_PENDING => {
                     deadline = Instant::now() + keep_alive.unwrap_or(far);
                     match packet {
                         None => return End::Abnormal(None),
-                        Some(Err(MqttCodecError::Decode(e))) => {
-                            crate::metrics::decode_error("mqtt");
-                            if matches!(e, MqttDecodeError::PacketTooLarge { .. }) {
-                                crate::metrics::limit_refused("mqtt", "frame_too_large");
-                            }
-                            tracing::debug!(client_id = %self.client_id, error = %e, "malformed packet");
-                            return End::Abnormal(Some(e.reason_code()));
-                        }
-                        Some(Err(_)) => return End::Abnormal(None),
+                        Some(Err(e)) => return self.decode_end(e),
+                        // Written out rather than `on_packet` / `on_done`: the nested futures
+                        // would make this one (kept by every idle connection) larger.
                         Some(Ok(packet)) => {
                             if let Some(end) = self.handle(packet, framed).await {
                                 return end;
@@ -721,12 +730,179 @@ impl MqttSession {
                     return End::Shutdown;
                 }
             }
+            // Boxed: inline, its room would be part of every idle connection's future.
+            if self.may_drain(framed, events) {
+                if let Some(end) = Box::pin(self.drain_ready(framed, events)).await {
+                    return end;
+                }
+            }
             if !framed.write_buffer().is_empty()
                 && SinkExt::<MqttPacket>::flush(framed).await.is_err()
             {
                 return End::Abnormal(None);
             }
         }
+    }
+
+    /// How a packet that cannot be decoded ends the session.
+    fn decode_end(&self, e: MqttCodecError) -> End {
+        match e {
+            MqttCodecError::Decode(e) => {
+                crate::metrics::decode_error("mqtt");
+                if matches!(e, MqttDecodeError::PacketTooLarge { .. }) {
+                    crate::metrics::limit_refused("mqtt", "frame_too_large");
+                }
+                tracing::debug!(client_id = %self.client_id, error = %e, "malformed packet");
+                End::Abnormal(Some(e.reason_code()))
+            }
+            _ => End::Abnormal(None),
+        }
+    }
+
+    /// Handles a packet from the client, then sends what its window lets out.
+    async fn on_packet<S>(
+        &mut self,
+        packet: MqttPacket,
+        framed: &mut Framed<S, MqttCodec>,
+    ) -> Option<End>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        if let Some(end) = self.handle(packet, framed).await {
+            return Some(end);
+        }
+        if !self.release_held(framed).await {
+            return Some(End::Abnormal(None));
+        }
+        None
+    }
+
+    /// Writes the reply of an operation whose durability is settled.
+    async fn on_done<S>(
+        &mut self,
+        (reply, result): (Reply, Result<(), EngineError>),
+        framed: &mut Framed<S, MqttCodec>,
+    ) -> Option<End>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        if let Reply::Packet(p) = &reply {
+            if matches!(**p, MqttPacket::SubAck(_)) {
+                self.subacks_queued = self.subacks_queued.saturating_sub(1);
+            }
+        }
+        match result {
+            Ok(()) => {
+                if let Reply::Packet(p) = reply {
+                    if framed.feed(*p).await.is_err() {
+                        return Some(End::Abnormal(None));
+                    }
+                }
+                if !self.release_held(framed).await {
+                    return Some(End::Abnormal(None));
+                }
+                None
+            }
+            Err(e) => {
+                tracing::warn!(client_id = %self.client_id, error = %e, "publish failed");
+                Some(End::Abnormal(Some(reason::UNSPECIFIED_ERROR)))
+            }
+        }
+    }
+
+    /// Whether [`MqttSession::drain_ready`] may find something to do.
+    fn may_drain<S>(
+        &self,
+        framed: &Framed<S, MqttCodec>,
+        events: &tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
+    ) -> bool {
+        !framed.read_buffer().is_empty()
+            || !self.pending.is_empty()
+            || !events.is_empty()
+            || !self.acks.is_empty()
+    }
+
+    /// Before a flush, handles whatever is ready without waiting: packets already read,
+    /// settled operations (PUBACKs to a QoS 1 publisher), deliveries. One flush (one `writev`)
+    /// then covers a burst, where the loop above would flush after each of them: a QoS 1
+    /// publisher got one `writev` per PUBACK, a QoS 1 subscriber one per delivery.
+    async fn drain_ready<S>(
+        &mut self,
+        framed: &mut Framed<S, MqttCodec>,
+        events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>,
+    ) -> Option<End>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        // Bounded, so that timers and shutdown are looked at now and then.
+        let mut budget = DRAIN_BUDGET;
+        while budget > 0 {
+            let before = budget;
+            while budget > 0 && self.pending.len() < MAX_PENDING {
+                match crate::framing::next_buffered(framed) {
+                    Ok(Some(packet)) => {
+                        budget -= 1;
+                        if let Some(end) = self.on_packet(packet, framed).await {
+                            return Some(end);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Some(self.decode_end(e)),
+                }
+            }
+            while budget > 0 {
+                let Some(Some(done)) = self.pending.next().now_or_never() else {
+                    break;
+                };
+                budget -= 1;
+                if let Some(end) = self.on_done(done, framed).await {
+                    return Some(end);
+                }
+            }
+            while budget > 0 {
+                let Ok(event) = events.try_recv() else {
+                    break;
+                };
+                budget -= 1;
+                if let Some(end) = self.event(event, framed).await {
+                    return Some(end);
+                }
+            }
+            // Acknowledged deliveries free credit: the engine may hand over more at once.
+            if self.ack_batched() {
+                continue;
+            }
+            if budget == before {
+                break;
+            }
+        }
+        // Never wait with credit held back.
+        self.ack_batched();
+        None
+    }
+
+    /// Acknowledges to the engine the deliveries finished since the last call (QoS 0 ones
+    /// once written, QoS 1 ones on their PUBACK): one engine call per consumer rather than
+    /// one per message. Called before any other packet from the client is handled, so an
+    /// UNSUBSCRIBE or DISCONNECT never finds them unacknowledged. Returns whether there were
+    /// any.
+    fn ack_batched(&mut self) -> bool {
+        if self.acks.is_empty() {
+            return false;
+        }
+        let mut acks = std::mem::take(&mut self.acks);
+        let mut rest = acks.as_slice();
+        while let Some(&(consumer, _)) = rest.first() {
+            let run = rest.iter().take_while(|(c, _)| *c == consumer).count();
+            let (same, tail) = rest.split_at(run);
+            self.seqs.clear();
+            self.seqs.extend(same.iter().map(|(_, seq)| *seq));
+            let _ = self.engine.ack(consumer, &self.seqs);
+            rest = tail;
+        }
+        acks.clear();
+        self.acks = acks;
+        true
     }
 
     async fn event<S>(
@@ -755,45 +931,55 @@ impl MqttSession {
         }
     }
 
-    /// QoS 1/2 deliveries the client has not finished acknowledging.
-    fn unfinished(&self) -> usize {
-        self.outbound.len()
-            + self
-                .sessions
-                .with(&self.client_id, |s| s.outbound_pubrel.len())
-    }
-
-    /// Sends held deliveries, in order, while the window has room and no SUBACK is queued.
+    /// Sends held deliveries, in order, while the window has room (QoS 1/2 deliveries the
+    /// client has not finished acknowledging) and no SUBACK is queued.
     async fn release_held<S>(&mut self, framed: &mut Framed<S, MqttCodec>) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        while self.subacks_queued == 0 && self.unfinished() < self.window {
+        if self.held.is_empty() || self.subacks_queued > 0 {
+            return true;
+        }
+        // PUBRELs awaiting PUBCOMP do not change while deliveries go out: looked up once
+        // (a lock and a lookup of the shared session table), not once per delivery.
+        let pubrel = self
+            .sessions
+            .with(&self.client_id, |s| s.outbound_pubrel.len());
+        while self.outbound.len() + pubrel < self.window {
             let Some(d) = self.held.pop_front() else {
                 break;
             };
-            if !self.deliver(d, framed).await {
+            if !self.deliver(d, framed, pubrel == 0).await {
                 return false;
             }
         }
         true
     }
 
-    fn next_packet_id(&mut self) -> u16 {
+    /// A packet id free for a new delivery; `no_pubrel`: no PUBREL awaits its PUBCOMP (none
+    /// of their ids is taken).
+    fn next_packet_id(&mut self, no_pubrel: bool) -> u16 {
         loop {
             let id = self.next_packet_id;
             self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
             if !self.outbound.contains_key(&id)
-                && !self
-                    .sessions
-                    .with(&self.client_id, |s| s.outbound_pubrel.contains(&id))
+                && (no_pubrel
+                    || !self
+                        .sessions
+                        .with(&self.client_id, |s| s.outbound_pubrel.contains(&id)))
             {
                 return id;
             }
         }
     }
 
-    async fn deliver<S>(&mut self, d: Delivery, framed: &mut Framed<S, MqttCodec>) -> bool
+    /// Writes one delivery; `no_pubrel` as for [`MqttSession::next_packet_id`].
+    async fn deliver<S>(
+        &mut self,
+        d: Delivery,
+        framed: &mut Framed<S, MqttCodec>,
+        no_pubrel: bool,
+    ) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
@@ -831,9 +1017,9 @@ impl MqttSession {
         }
         self.apply_outbound_alias(&mut publish);
         if qos == QoS::AtMostOnce {
-            let _ = self.engine.ack(d.consumer, &[d.seq]);
+            self.acks.push((d.consumer, d.seq));
         } else {
-            publish.packet_id = self.next_packet_id();
+            publish.packet_id = self.next_packet_id(no_pubrel);
             publish.dup = d.redelivered;
             self.outbound.insert(
                 publish.packet_id,
@@ -897,11 +1083,14 @@ impl MqttSession {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
+        if !matches!(packet, MqttPacket::PubAck(_)) {
+            self.ack_batched();
+        }
         match packet {
             MqttPacket::Publish(p) => return self.on_publish(p).await,
             MqttPacket::PubAck(r) => {
                 if let Some(o) = self.outbound.remove(&r.packet_id) {
-                    let _ = self.engine.ack(o.consumer, &[o.seq]);
+                    self.acks.push((o.consumer, o.seq));
                 }
             }
             MqttPacket::PubRec(r) => {

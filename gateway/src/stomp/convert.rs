@@ -207,18 +207,20 @@ pub fn message_frame(
 ) -> StompFrame {
     let m = &delivery.message;
     let destination = format_destination(&delivery.destination, temps);
-    let mut frame = StompFrame::new(StompCommand::Message)
-        .with_header("subscription", subscription)
-        .with_header("message-id", m.message_id.clone())
-        .with_header("destination", destination.clone());
+    let original = match m.properties.get("originalDestination") {
+        Some(PropertyValue::String(orig)) => Some(orig.clone()),
+        _ if subscribed_to != &delivery.destination => Some(destination.clone()),
+        _ => None,
+    };
+    let mut frame = StompFrame::new(StompCommand::Message);
+    // Room for every header at once (the standard ones below and the properties).
+    frame.headers.reserve(16 + m.properties.len());
+    frame.push_header("subscription", subscription);
+    frame.push_header("message-id", m.message_id.clone());
+    frame.push_header("destination", destination);
     if let Some(ack) = ack_id {
         frame.push_header("ack", ack);
     }
-    let original = match m.properties.get("originalDestination") {
-        Some(PropertyValue::String(orig)) => Some(orig.clone()),
-        _ if subscribed_to != &delivery.destination => Some(destination),
-        _ => None,
-    };
     if let Some(original) = original {
         frame.push_header("original-destination", original);
     }

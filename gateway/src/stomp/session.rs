@@ -12,7 +12,7 @@ use codecs::stomp::{
     StompCodec, StompCodecError, StompCommand, StompFrame, StompItem, StompLimits, StompVersion,
 };
 use futures::stream::FuturesOrdered;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use routes::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Destination, DestinationKind, Durability,
     Engine, EngineError, NackAction, Session, SessionEvent, Transaction,
@@ -29,6 +29,9 @@ use tokio::time::Instant;
 
 /// How many operations may wait for durability before the session stops reading frames.
 const MAX_PENDING: usize = 1024;
+
+/// Most frames, settled operations and deliveries handled between two flushes.
+const DRAIN_BUDGET: usize = 1024;
 
 /// Settings a STOMP session runs with, taken from the listener's configuration.
 #[derive(Debug, Clone)]
@@ -142,6 +145,10 @@ struct StompSession {
     /// before it is durable.
     unawaited_ack: Option<Durability>,
     disconnecting: bool,
+    /// Deliveries of `ack:auto` subscriptions written and not yet acknowledged (`ack_auto`).
+    auto_acks: Vec<(ConsumerId, u64)>,
+    /// Scratch space of `ack_auto`.
+    seqs: Vec<u64>,
 }
 
 /// Serves one STOMP connection until it closes, fails, or the gateway shuts down.
@@ -312,9 +319,14 @@ pub async fn serve<S>(
         pending: FuturesOrdered::new(),
         unawaited_ack: None,
         disconnecting: false,
+        auto_acks: Vec::new(),
+        seqs: Vec::new(),
     };
     let outcome =
         Box::pin(state.run(&mut framed, events, send_every, expect_every, &mut shutdown)).await;
+    // Written deliveries of `ack:auto` subscriptions are acknowledged, as they always were,
+    // before the session's consumers close (which would give them to another consumer).
+    state.ack_auto();
     if let Err(fatal) = outcome {
         tracing::debug!(%peer, error = %fatal.message, "closing STOMP connection with ERROR");
         let _ = framed.send(StompItem::Frame(fatal.into_frame())).await;
@@ -421,33 +433,11 @@ impl StompSession {
                     match item {
                         None => return Ok(()),
                         Some(Err(e)) => return Err(decode_fatal(e)),
-                        Some(Ok(StompItem::HeartBeat)) => {}
-                        Some(Ok(StompItem::Frame(frame))) => {
-                            match self.handle_frame(frame).await {
-                                Err(e) if e.keep_open => {
-                                    framed.feed(StompItem::Frame(e.into_frame())).await
-                                        .map_err(decode_fatal)?;
-                                }
-                                other => other?,
-                            }
-                        }
+                        Some(Ok(item)) => self.on_item(item, framed).await?,
                     }
                 }
                 Some(done) = self.pending.next(), if !self.pending.is_empty() => {
-                    let (receipt, result) = done;
-                    match result {
-                        Ok(()) => {
-                            if let Some(r) = receipt {
-                                framed.feed(StompItem::Frame(receipt_frame(r))).await
-                                    .map_err(decode_fatal)?;
-                            }
-                        }
-                        Err(e) => {
-                            let mut fatal = Fatal::new(e.to_string(), None);
-                            fatal.receipt = receipt;
-                            return Err(fatal);
-                        }
-                    }
+                    self.on_done(done, framed).await?;
                 }
                 event = events.recv() => {
                     let Some(event) = event else { return Ok(()) };
@@ -456,6 +446,7 @@ impl StompSession {
                     while let Ok(event) = events.try_recv() {
                         self.handle_event(event, framed).await?;
                     }
+                    self.ack_auto();
                 }
                 _ = tokio::time::sleep_until(read_deadline), if read_timeout.is_some() => {
                     return Err(Fatal::new("no heart-beat received in time", None));
@@ -473,6 +464,14 @@ impl StompSession {
                     return Err(Fatal::new("the server is shutting down", None));
                 }
             }
+            // Boxed: inline, its room would be part of every idle connection's future.
+            if !framed.read_buffer().is_empty()
+                || !self.pending.is_empty()
+                || !events.is_empty()
+                || !self.auto_acks.is_empty()
+            {
+                Box::pin(self.drain_ready(framed, &mut events)).await?;
+            }
             if !framed.write_buffer().is_empty() {
                 SinkExt::<StompItem>::flush(framed)
                     .await
@@ -480,6 +479,121 @@ impl StompSession {
                 write_deadline = Instant::now() + send_every.unwrap_or(far);
             }
         }
+    }
+
+    /// Handles a frame (or heart-beat) from the client.
+    async fn on_item<S>(
+        &mut self,
+        item: StompItem,
+        framed: &mut Framed<S, StompCodec>,
+    ) -> Result<(), Fatal>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let StompItem::Frame(frame) = item else {
+            return Ok(());
+        };
+        match self.handle_frame(frame).await {
+            Err(e) if e.keep_open => framed
+                .feed(StompItem::Frame(e.into_frame()))
+                .await
+                .map_err(decode_fatal),
+            other => other,
+        }
+    }
+
+    /// Writes the receipt of an operation whose durability is settled (or ends the session
+    /// with the ERROR of a failed one).
+    async fn on_done<S>(
+        &mut self,
+        (receipt, result): (Option<String>, Result<(), EngineError>),
+        framed: &mut Framed<S, StompCodec>,
+    ) -> Result<(), Fatal>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        match result {
+            Ok(()) => {
+                if let Some(r) = receipt {
+                    framed
+                        .feed(StompItem::Frame(receipt_frame(r)))
+                        .await
+                        .map_err(decode_fatal)?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let mut fatal = Fatal::new(e.to_string(), None);
+                fatal.receipt = receipt;
+                Err(fatal)
+            }
+        }
+    }
+
+    /// Before a flush, handles whatever is ready without waiting: frames already read,
+    /// settled operations, deliveries. One flush (one `writev`) then covers all the replies
+    /// and deliveries of a burst, where the loop above would flush after each of them (a
+    /// receipt per `writev` for a producer with receipts in flight).
+    async fn drain_ready<S>(
+        &mut self,
+        framed: &mut Framed<S, StompCodec>,
+        events: &mut UnboundedReceiver<SessionEvent>,
+    ) -> Result<(), Fatal>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        // Bounded, so that timers and shutdown are looked at now and then.
+        let mut budget = DRAIN_BUDGET;
+        while budget > 0 {
+            let before = budget;
+            while budget > 0 && !self.disconnecting && self.pending.len() < MAX_PENDING {
+                match crate::framing::next_buffered(framed) {
+                    Ok(Some(item)) => {
+                        budget -= 1;
+                        self.on_item(item, framed).await?;
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(decode_fatal(e)),
+                }
+            }
+            while budget > 0 {
+                let Some(Some(done)) = self.pending.next().now_or_never() else {
+                    break;
+                };
+                budget -= 1;
+                self.on_done(done, framed).await?;
+            }
+            while budget > 0 {
+                let Ok(event) = events.try_recv() else {
+                    break;
+                };
+                budget -= 1;
+                self.handle_event(event, framed).await?;
+            }
+            self.ack_auto();
+            if budget == before {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Acknowledges the deliveries of `ack:auto` subscriptions written since the last call,
+    /// one engine call per consumer rather than one per message. Called before any client
+    /// frame is handled, so an UNSUBSCRIBE or DISCONNECT never finds them unacknowledged.
+    fn ack_auto(&mut self) {
+        let mut acks = std::mem::take(&mut self.auto_acks);
+        let mut rest = acks.as_slice();
+        while let Some(&(consumer, _)) = rest.first() {
+            let run = rest.iter().take_while(|(c, _)| *c == consumer).count();
+            let (same, tail) = rest.split_at(run);
+            self.seqs.clear();
+            self.seqs.extend(same.iter().map(|(_, seq)| *seq));
+            let _ = self.engine.ack(consumer, &self.seqs);
+            rest = tail;
+        }
+        acks.clear();
+        self.auto_acks = acks;
     }
 
     async fn handle_event<S>(
@@ -513,45 +627,43 @@ impl StompSession {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let Some(sub_id) = self.by_consumer.get(&delivery.consumer).cloned() else {
+        let Some(sub_id) = self.by_consumer.get(&delivery.consumer) else {
             // A delivery racing an UNSUBSCRIBE: the engine already took the message back.
             return Ok(());
         };
-        let Some(sub) = self.subscriptions.get(&sub_id) else {
+        let Some(sub) = self.subscriptions.get(sub_id) else {
             return Ok(());
         };
-        let token = format!("{}-{}", delivery.consumer, delivery.seq);
-        let ack_header = (self.version == StompVersion::V1_2 && sub.ack != AckMode::Auto)
-            .then_some(token.as_str());
-        let frame = convert::message_frame(
-            &delivery,
-            &sub_id,
-            ack_header,
-            &sub.destination,
-            &self.temps,
-        );
         let auto = sub.ack == AckMode::Auto;
+        // The ack token is only needed (and only made) for acknowledging subscriptions.
+        let token = (!auto).then(|| format!("{}-{}", delivery.consumer, delivery.seq));
+        let ack_header = token
+            .as_deref()
+            .filter(|_| self.version == StompVersion::V1_2);
+        let frame =
+            convert::message_frame(&delivery, sub_id, ack_header, &sub.destination, &self.temps);
         framed
             .feed(StompItem::Frame(frame))
             .await
             .map_err(decode_fatal)?;
-        if auto {
-            // ActiveMQ's auto mode acknowledges on dispatch.
-            let _ = self.engine.ack(delivery.consumer, &[delivery.seq]);
-        } else {
-            self.by_message_id
-                .entry(delivery.message.message_id.clone())
-                .or_default()
-                .push(token.clone());
-            self.unacked.insert(
-                token,
-                Unacked {
-                    consumer: delivery.consumer,
-                    seq: delivery.seq,
-                    message_id: delivery.message.message_id.clone(),
-                },
-            );
-        }
+        let Some(token) = token else {
+            // ActiveMQ's auto mode acknowledges on dispatch: before this burst is flushed
+            // (`ack_auto`).
+            self.auto_acks.push((delivery.consumer, delivery.seq));
+            return Ok(());
+        };
+        self.by_message_id
+            .entry(delivery.message.message_id.clone())
+            .or_default()
+            .push(token.clone());
+        self.unacked.insert(
+            token,
+            Unacked {
+                consumer: delivery.consumer,
+                seq: delivery.seq,
+                message_id: delivery.message.message_id.clone(),
+            },
+        );
         Ok(())
     }
 
