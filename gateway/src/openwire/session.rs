@@ -430,9 +430,14 @@ async fn next_event(events: &mut Option<UnboundedReceiver<SessionEvent>>) -> Opt
 /// sequence `seq`: the `MessageId` dispatched for it (`convert::message_for_dispatch`) has that
 /// text view and broker sequence id, and its producer fields are parsed from that text. The
 /// client acks with the `MessageId` it received, so this matches where comparing whole ids did.
+/// OpenWire before version 10 has no text view on the wire: the broker sequence id alone then
+/// tells the deliveries apart (the engine numbers every message once, across all queues).
 fn names_dispatched(id: &ow::MessageId, seq: u64, message_id: &str) -> bool {
     id.broker_sequence_id == i64::try_from(seq).unwrap_or(i64::MAX)
-        && id.text_view.as_deref() == Some(message_id)
+        && id
+            .text_view
+            .as_deref()
+            .is_none_or(|text| text == message_id)
 }
 
 fn response(correlation_id: i32) -> Command {
