@@ -542,7 +542,9 @@ struct InFlight {
 struct ConsumerSlot {
     id: ConsumerId,
     events: UnboundedSender<SessionEvent>,
-    prefetch: u32,
+    /// Shared by the slots of one consumer across queues, like `in_flight`: a client may change
+    /// it ([`Session::set_prefetch`]).
+    prefetch: Arc<AtomicU32>,
     /// Unacknowledged deliveries, shared by the slots of one consumer across queues.
     in_flight: Arc<AtomicU32>,
     /// Deliveries the client has handed to its application without acknowledging them yet
@@ -2124,6 +2126,7 @@ impl Engine {
                 // A prefetch of 0 (a pulling JMS consumer) gets only what its extension grants.
                 let window = slot
                     .prefetch
+                    .load(Ordering::Relaxed)
                     .saturating_add(slot.extension.load(Ordering::Relaxed));
                 if slot.in_flight.load(Ordering::Relaxed) >= window {
                     continue;
@@ -2920,7 +2923,7 @@ impl Session {
                     slot: ConsumerSlot {
                         id,
                         events,
-                        prefetch,
+                        prefetch: Arc::new(AtomicU32::new(prefetch)),
                         in_flight: Arc::new(AtomicU32::new(0)),
                         extension: Arc::new(AtomicU32::new(0)),
                         selector,
@@ -3120,7 +3123,7 @@ impl Session {
         st.consumers.push(ConsumerSlot {
             id,
             events,
-            prefetch,
+            prefetch: Arc::new(AtomicU32::new(prefetch)),
             in_flight: Arc::new(AtomicU32::new(0)),
             extension: Arc::new(AtomicU32::new(0)),
             selector: consumer_selector,
@@ -3213,6 +3216,33 @@ impl Session {
             }
         }
         Ok(Durability(commit))
+    }
+
+    /// Changes `consumer`'s prefetch (its window of unacknowledged deliveries), on every queue it
+    /// consumes, then dispatches what the new window lets through: ActiveMQ's
+    /// `ConsumerControl`, which a failover client sends to restore its prefetch after it
+    /// resubscribed with 0. `0` makes it a pulling consumer (only its extension is granted).
+    pub fn set_prefetch(&self, consumer: ConsumerId, prefetch: u32) {
+        let engine = &self.engine;
+        if let Some(w) = lock(&engine.registry)
+            .consumers
+            .get(&consumer)
+            .and_then(|e| e.wildcard.as_ref())
+        {
+            w.slot.prefetch.store(prefetch, Ordering::Relaxed);
+        }
+        let Ok(queues) = engine.consumer_queues(consumer) else {
+            return;
+        };
+        for queue in queues {
+            let mut st = lock(&queue.state);
+            if let Some(slot) = st.consumers.iter().find(|c| c.id == consumer) {
+                slot.prefetch.store(prefetch, Ordering::Relaxed);
+            }
+            let dead = engine.dispatch(&queue, &mut st);
+            drop(st);
+            engine.dead_letter(dead);
+        }
     }
 
     /// Widens `consumer`'s prefetch window by `extra` deliveries beyond its prefetch (replacing

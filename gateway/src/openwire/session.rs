@@ -673,8 +673,11 @@ impl OpenWireSession {
                 self.closing = true;
                 Ok(())
             }
+            Command::ConsumerControl(control) => {
+                self.on_consumer_control(&control);
+                Ok(())
+            }
             Command::FlushCommand(_)
-            | Command::ConsumerControl(_)
             | Command::ConnectionControl(_)
             | Command::ControlCommand(_)
             | Command::ProducerAck(_)
@@ -1201,6 +1204,39 @@ impl OpenWireSession {
             t => Some(Instant::now() + Duration::from_millis(t.unsigned_abs())),
         };
         self.sync_prefetch_extension(id);
+    }
+
+    /// A client's `ConsumerControl` changes a consumer's prefetch, as ActiveMQ's
+    /// `processConsumerControl` does (start, stop and close go from broker to client): a
+    /// failover client resubscribes with prefetch 0 while it replays its transactions, then
+    /// restores its prefetch this way. Unknown consumers are ignored, as ActiveMQ does.
+    fn on_consumer_control(&mut self, control: &ow::ConsumerControl) {
+        let Some(consumer_id) = control.consumer_id.as_ref() else {
+            return;
+        };
+        let Ok(prefetch) = u32::try_from(control.prefetch) else {
+            return;
+        };
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        let Some(consumer) = self.consumers.get_mut(consumer_id) else {
+            return;
+        };
+        let pulling = prefetch == 0;
+        if consumer.pulling != pulling {
+            consumer.pulling = pulling;
+            consumer.pull_pending = false;
+            consumer.pull_deadline = None;
+            for engine_id in &consumer.engine_ids {
+                session.set_prefetch_extension(*engine_id, 0);
+            }
+        }
+        for engine_id in &consumer.engine_ids {
+            session.set_prefetch(*engine_id, prefetch);
+        }
+        let consumer_id = consumer_id.clone();
+        self.sync_prefetch_extension(&consumer_id);
     }
 
     fn on_ack(&mut self, ack: ow::MessageAck) -> Result<(), Failure> {

@@ -791,7 +791,7 @@ impl Engine {
                         .find(|c| c.id == *id)
                         .map(|c| {
                             (
-                                c.prefetch,
+                                c.prefetch.load(Ordering::Relaxed),
                                 c.in_flight.load(Ordering::Relaxed),
                                 c.selector.as_ref().map(|s| s.text().to_string()),
                             )
