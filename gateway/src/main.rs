@@ -1,6 +1,7 @@
 //! The `gateway` binary: a multi-protocol message gateway (STOMP today; OpenWire, AMQP, MQTT and
 //! Kafka to come) on one durable engine.
 
+mod ack_batch;
 mod admin;
 mod admin_auth;
 mod amqp091;

@@ -10,6 +10,7 @@ use super::broker::{Amqp091Broker, QueueDeclaration};
 use super::convert;
 use super::handshake::handshake;
 use super::stream::{StreamDelivery, StreamEvent, StreamOffset};
+use crate::ack_batch::AckBatch;
 use crate::framing::Framed;
 use crate::security::{Action, PeerInfo, Principal};
 use bytes::{Bytes, BytesMut};
@@ -329,7 +330,7 @@ struct Connection {
     /// engine together when the burst is over ([`Connection::flush_auto_acks`]): one engine
     /// call (registry and queue locks, redispatch) per consumer and burst instead of one per
     /// message.
-    auto_acks: Vec<(ConsumerId, u64)>,
+    auto_acks: AckBatch,
     confirms: FuturesOrdered<Confirm>,
     /// A publish that waits for memory, done by the run loop after `connection.blocked` is out.
     deferred: Option<Deferred>,
@@ -455,7 +456,7 @@ pub async fn serve<S>(
         channels: HashMap::new(),
         consumers: HashMap::new(),
         out: Vec::new(),
-        auto_acks: Vec::new(),
+        auto_acks: AckBatch::default(),
         confirms: FuturesOrdered::new(),
         deferred: None,
         blocked_capable: tuned.blocked_capable,
@@ -2506,28 +2507,9 @@ impl Connection {
         self.deliver_checked(delivery, true);
     }
 
-    /// Acknowledges to the engine the deliveries sent to no-ack consumers since the last call,
-    /// each consumer's in one call (they are consecutive in the common case of one consumer).
+    /// Acknowledges to the engine the deliveries sent to no-ack consumers since the last call.
     fn flush_auto_acks(&mut self) {
-        if self.auto_acks.is_empty() {
-            return;
-        }
-        let mut pending = std::mem::take(&mut self.auto_acks);
-        let mut seqs = Vec::with_capacity(pending.len());
-        let mut current = None;
-        for (consumer, seq) in pending.drain(..) {
-            if let Some(previous) = current.filter(|c| *c != consumer) {
-                let _ = self.session.ack(previous, &seqs);
-                seqs.clear();
-            }
-            current = Some(consumer);
-            seqs.push(seq);
-        }
-        if let Some(consumer) = current {
-            let _ = self.session.ack(consumer, &seqs);
-        }
-        // Keeps its capacity for the next burst.
-        self.auto_acks = pending;
+        self.auto_acks.flush(&self.session);
     }
 
     /// Sends a delivery to its consumer, or holds it back when the channel-wide prefetch is
@@ -2558,7 +2540,7 @@ impl Connection {
         let delivery_tag = c.next_tag;
         c.next_tag += 1;
         if no_ack {
-            self.auto_acks.push((delivery.consumer, delivery.seq));
+            self.auto_acks.push(delivery.consumer, delivery.seq);
         } else {
             c.unacked
                 .insert(delivery_tag, (delivery.consumer, delivery.seq));

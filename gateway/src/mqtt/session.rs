@@ -7,6 +7,7 @@
 //! [`MqttSessions`], in memory: they survive reconnects, not a restart.
 
 use super::convert::{self, message_qos};
+use crate::ack_batch::AckBatch;
 use crate::framing::Framed;
 use crate::security::{AccessDenied, Action, AuthError, Authenticator, PeerInfo, Principal};
 use codecs::mqtt::{
@@ -227,9 +228,7 @@ struct MqttSession {
     held: std::collections::VecDeque<Delivery>,
     window: usize,
     /// Deliveries finished and not yet acknowledged to the engine (`ack_batched`).
-    acks: Vec<(ConsumerId, u64)>,
-    /// Scratch space of `ack_batched`.
-    seqs: Vec<u64>,
+    acks: AckBatch,
 }
 
 fn v5(version: MqttVersion) -> bool {
@@ -459,8 +458,7 @@ where
         client_alias_max: connect.properties.topic_alias_maximum.unwrap_or(0),
         held: std::collections::VecDeque::new(),
         window: usize::from(client_receive_max),
-        acks: Vec::new(),
-        seqs: Vec::new(),
+        acks: AckBatch::default(),
     };
     for id in pending_pubrel {
         let _ = framed.feed(MqttPacket::PubRel(PubResponse::new(id))).await;
@@ -882,27 +880,11 @@ impl MqttSession {
     }
 
     /// Acknowledges to the engine the deliveries finished since the last call (QoS 0 ones
-    /// once written, QoS 1 ones on their PUBACK): one engine call per consumer rather than
-    /// one per message. Called before any other packet from the client is handled, so an
-    /// UNSUBSCRIBE or DISCONNECT never finds them unacknowledged. Returns whether there were
-    /// any.
+    /// once written, QoS 1 ones on their PUBACK). Called before any other packet from the
+    /// client is handled, so an UNSUBSCRIBE or DISCONNECT never finds them unacknowledged.
+    /// Returns whether there were any.
     fn ack_batched(&mut self) -> bool {
-        if self.acks.is_empty() {
-            return false;
-        }
-        let mut acks = std::mem::take(&mut self.acks);
-        let mut rest = acks.as_slice();
-        while let Some(&(consumer, _)) = rest.first() {
-            let run = rest.iter().take_while(|(c, _)| *c == consumer).count();
-            let (same, tail) = rest.split_at(run);
-            self.seqs.clear();
-            self.seqs.extend(same.iter().map(|(_, seq)| *seq));
-            let _ = self.engine.ack(consumer, &self.seqs);
-            rest = tail;
-        }
-        acks.clear();
-        self.acks = acks;
-        true
+        self.acks.flush(&self.engine)
     }
 
     async fn event<S>(
@@ -1017,7 +999,7 @@ impl MqttSession {
         }
         self.apply_outbound_alias(&mut publish);
         if qos == QoS::AtMostOnce {
-            self.acks.push((d.consumer, d.seq));
+            self.acks.push(d.consumer, d.seq);
         } else {
             publish.packet_id = self.next_packet_id(no_pubrel);
             publish.dup = d.redelivered;
@@ -1090,7 +1072,7 @@ impl MqttSession {
             MqttPacket::Publish(p) => return self.on_publish(p).await,
             MqttPacket::PubAck(r) => {
                 if let Some(o) = self.outbound.remove(&r.packet_id) {
-                    self.acks.push((o.consumer, o.seq));
+                    self.acks.push(o.consumer, o.seq);
                 }
             }
             MqttPacket::PubRec(r) => {

@@ -5,6 +5,7 @@
 //! (and the ERROR of a failed operation) is still emitted in the order of the frames that asked.
 
 use super::convert::{self, StompDestination, TempNames};
+use crate::ack_batch::AckBatch;
 use crate::framing::Framed;
 use crate::security::{Action, Authenticator, PeerInfo, Principal};
 use bytes::Bytes;
@@ -146,9 +147,7 @@ struct StompSession {
     unawaited_ack: Option<Durability>,
     disconnecting: bool,
     /// Deliveries of `ack:auto` subscriptions written and not yet acknowledged (`ack_auto`).
-    auto_acks: Vec<(ConsumerId, u64)>,
-    /// Scratch space of `ack_auto`.
-    seqs: Vec<u64>,
+    auto_acks: AckBatch,
 }
 
 /// Serves one STOMP connection until it closes, fails, or the gateway shuts down.
@@ -319,8 +318,7 @@ pub async fn serve<S>(
         pending: FuturesOrdered::new(),
         unawaited_ack: None,
         disconnecting: false,
-        auto_acks: Vec::new(),
-        seqs: Vec::new(),
+        auto_acks: AckBatch::default(),
     };
     let outcome =
         Box::pin(state.run(&mut framed, events, send_every, expect_every, &mut shutdown)).await;
@@ -578,22 +576,11 @@ impl StompSession {
         Ok(())
     }
 
-    /// Acknowledges the deliveries of `ack:auto` subscriptions written since the last call,
-    /// one engine call per consumer rather than one per message. Called before any client
-    /// frame is handled, so an UNSUBSCRIBE or DISCONNECT never finds them unacknowledged.
+    /// Acknowledges the deliveries of `ack:auto` subscriptions written since the last call.
+    /// Called before any client frame is handled, so an UNSUBSCRIBE or DISCONNECT never finds
+    /// them unacknowledged.
     fn ack_auto(&mut self) {
-        let mut acks = std::mem::take(&mut self.auto_acks);
-        let mut rest = acks.as_slice();
-        while let Some(&(consumer, _)) = rest.first() {
-            let run = rest.iter().take_while(|(c, _)| *c == consumer).count();
-            let (same, tail) = rest.split_at(run);
-            self.seqs.clear();
-            self.seqs.extend(same.iter().map(|(_, seq)| *seq));
-            let _ = self.engine.ack(consumer, &self.seqs);
-            rest = tail;
-        }
-        acks.clear();
-        self.auto_acks = acks;
+        self.auto_acks.flush(&self.engine);
     }
 
     async fn handle_event<S>(
@@ -649,7 +636,7 @@ impl StompSession {
         let Some(token) = token else {
             // ActiveMQ's auto mode acknowledges on dispatch: before this burst is flushed
             // (`ack_auto`).
-            self.auto_acks.push((delivery.consumer, delivery.seq));
+            self.auto_acks.push(delivery.consumer, delivery.seq);
             return Ok(());
         };
         self.by_message_id

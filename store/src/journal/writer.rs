@@ -408,23 +408,13 @@ impl Writer {
                         }
                         Request::Barrier { slot } => {
                             // Everything before it, lazy batches included.
-                            if self.failed.is_none() && !self.lazy_pending.is_empty() {
-                                if let Err(e) = self.sync() {
-                                    self.fail(&e);
-                                }
-                            }
+                            self.sync_lazy();
                             match &self.failed {
                                 Some(_) => self.notify(vec![(slot, Err(self.failure()))]),
                                 None => self.notify(vec![(slot, Ok(()))]),
                             }
                         }
-                        Request::Sync => {
-                            if self.failed.is_none() && !self.lazy_pending.is_empty() {
-                                if let Err(e) = self.sync() {
-                                    self.fail(&e);
-                                }
-                            }
-                        }
+                        Request::Sync => self.sync_lazy(),
                         Request::CompactNow { slot } => {
                             let r = self.compact_all();
                             self.publish();
@@ -511,6 +501,15 @@ impl Writer {
             self.notify(lazy.into_iter().map(|(s, _)| (s, Ok(()))).collect());
         }
         Ok(())
+    }
+
+    /// Fsyncs now if lazy batches wait for it (a barrier, someone awaiting one of them).
+    fn sync_lazy(&mut self) {
+        if self.failed.is_none() && !self.lazy_pending.is_empty() {
+            if let Err(e) = self.sync() {
+                self.fail(&e);
+            }
+        }
     }
 
     fn sync_if_needed(&mut self, force: bool) -> Result<(), StoreError> {
