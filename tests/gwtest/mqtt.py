@@ -304,6 +304,11 @@ class MqttClient:
         self.c.on_subscribe = self._on_subscribe
         self.c.on_unsubscribe = self._on_unsubscribe
         self.c.on_publish = self._on_publish
+        # paho writes a queued packet at once from the calling thread when it runs no thread of
+        # its own, popping it before it sends: with `_run` writing too, two packets published
+        # back to back could reach the socket swapped. Registering for write notifications
+        # (and ignoring them) leaves every write to `_run`, one thread.
+        self.c.on_socket_register_write = lambda client, userdata, sock: None
         if connect:
             self.connect(expect_ok=expect_ok)
 
@@ -353,6 +358,11 @@ class MqttClient:
     def _run(self):
         while not self._stop:
             rc = self.c.loop(timeout=0.02)
+            if rc == paho.MQTT_ERR_SUCCESS and self.c.want_write():
+                written = self.c.loop_write()
+                # A full socket buffer is not an error: the next `loop` selects on writable.
+                if written != paho.MQTT_ERR_AGAIN:
+                    rc = written
             if rc != paho.MQTT_ERR_SUCCESS:
                 # paho calls on_disconnect itself on network errors; make sure waiters wake up.
                 with self.cond:
@@ -413,6 +423,7 @@ class MqttClient:
         self._stop = True
         if self._thread:
             self._thread.join(5)
+        self._flush()
         sock = self.c.socket()
         if sock is not None:
             try:
@@ -422,10 +433,17 @@ class MqttClient:
             sock.close()
         self.disconnected = self.disconnected or ("closed by test", None)
 
+    def _flush(self):
+        """Writes what was published but not yet written, once `_run` has stopped (a packet
+        published just before stopping is on the wire, as if paho had written it at once)."""
+        if self.c.socket() is not None and self.c.want_write():
+            self.c.loop_write()
+
     def stop(self):
         self._stop = True
         if self._thread and self._thread is not threading.current_thread():
             self._thread.join(5)
+            self._flush()
         sock = self.c.socket()
         if sock is not None:
             try:
