@@ -1,12 +1,13 @@
 //! `gateway-bench`: throughput, end-to-end latency and exactly-once verification against the
 //! gateway or any broker speaking the same protocols, on third-party clients (`lapin` for AMQP
-//! 0-9-1, `rumqttc` for MQTT) and a small STOMP client of its own. OpenWire is measured by the
+//! 0-9-1, and `amqprs` as a second one; `rumqttc` for MQTT) and a small STOMP client of its own. OpenWire is measured by the
 //! Java program in `bench/java/JmsBench.java`, Kafka by `bench/compare` with `kcat`.
 //!
 //! Every run prints one human line on stderr and one JSON line on stdout, and exits non-zero
 //! when a message was lost, duplicated or unexpected, whatever the speed.
 
 mod amqp;
+mod amqprs;
 mod idle;
 mod mqtt;
 mod payload;
@@ -35,6 +36,8 @@ enum Command {
     Mqtt(run::Knobs),
     /// AMQP 0-9-1 on lapin (default exchange, or a fanout exchange with --fanout).
     Amqp(run::Knobs),
+    /// AMQP 0-9-1 on amqprs, a client on tokio tasks (as `amqp`, without publisher confirms).
+    Amqprs(run::Knobs),
     /// Opens many idle MQTT connections and reads a broker's resident size.
     IdleMqtt(idle::IdleKnobs),
 }
@@ -51,6 +54,7 @@ fn main() -> anyhow::Result<()> {
             Command::Stomp(k) => run::run(stomp::Stomp, k).await,
             Command::Mqtt(k) => run::run(mqtt::Mqtt, k).await,
             Command::Amqp(k) => run::run(amqp::Amqp, k).await,
+            Command::Amqprs(k) => run::run(amqprs::Amqprs, k).await,
             Command::IdleMqtt(k) => idle::run(k).await,
         }
     })
