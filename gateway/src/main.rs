@@ -23,6 +23,14 @@ use config::Config;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// jemalloc instead of glibc's malloc: a message is allocated on one worker thread and often
+/// freed on another, and glibc's malloc and free took about a fifth of the gateway's samples in
+/// `perf` (AMQP transient); jemalloc cut the gateway's CPU per message by 10-24 % (STOMP, AMQP)
+/// with idle and loaded resident sizes within the documented targets (mimalloc's idle size was
+/// not).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Command line.
 #[derive(Parser)]
 #[command(name = "gateway", version, about = "Multi-protocol message gateway")]
