@@ -38,7 +38,8 @@ async fn open(knobs: &Knobs) -> Result<(Connection, Channel)> {
     Ok((conn, channel))
 }
 
-fn exchange_name(shared: &Shared) -> String {
+/// The fanout exchange of a `--fanout` run (both AMQP drivers).
+pub(crate) fn exchange_name(shared: &Shared) -> String {
     format!("{}.fanout", shared.destination)
 }
 
@@ -138,10 +139,7 @@ impl Driver for Amqp {
             .await
             .context("basic.consume")?;
         let _ = ready.send(());
-        let ack_every = knobs
-            .ack_every
-            .unwrap_or((knobs.prefetch / 2).max(1))
-            .max(1);
+        let ack_every = knobs.cumulative_ack_every();
         let mut unacked = 0u32;
         let mut last_tag = None;
         let mut acks: FuturesUnordered<BoxFuture<'_, lapin::Result<()>>> = FuturesUnordered::new();

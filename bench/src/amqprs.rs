@@ -16,6 +16,7 @@ use amqprs::BasicProperties;
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::oneshot;
 
+use crate::amqp::exchange_name;
 use crate::payload;
 use crate::run::{AckMode, ConsumerResult, Driver, Knobs, Pacer, Shared};
 use crate::verify::Tracker;
@@ -44,10 +45,6 @@ async fn open(knobs: &Knobs) -> Result<(Connection, Channel)> {
         .await
         .map_err(|e| err("channel.open", e))?;
     Ok((conn, channel))
-}
-
-fn exchange_name(shared: &Shared) -> String {
-    format!("{}.fanout", shared.destination)
 }
 
 /// Declares the run's queue (queue mode) or exchange (fan-out) so that either side may start.
@@ -126,10 +123,7 @@ impl Driver for Amqprs {
             .await
             .map_err(|e| err("basic.consume", e))?;
         let _ = ready.send(());
-        let ack_every = knobs
-            .ack_every
-            .unwrap_or((knobs.prefetch / 2).max(1))
-            .max(1);
+        let ack_every = knobs.cumulative_ack_every();
         let mut unacked = 0u32;
         let mut last_tag = None;
         let mut tracker = Tracker::default();

@@ -105,6 +105,12 @@ impl Knobs {
         })
     }
 
+    /// With `--ack client`: messages per cumulative ack (`--ack-every`, default half the
+    /// prefetch, at least 1).
+    pub fn cumulative_ack_every(&self) -> u32 {
+        self.ack_every.unwrap_or((self.prefetch / 2).max(1)).max(1)
+    }
+
     /// Messages producer `id` publishes when the run is bounded by a count.
     pub fn count_for(&self, id: u32) -> u64 {
         let n = u64::from(self.producers.max(1));

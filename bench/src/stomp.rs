@@ -250,10 +250,7 @@ impl Driver for Stomp {
             }
         }
         let _ = ready.send(());
-        let ack_every = knobs
-            .ack_every
-            .unwrap_or((knobs.prefetch / 2).max(1))
-            .max(1);
+        let ack_every = knobs.cumulative_ack_every();
         let mut unacked = 0u32;
         let mut last_ack_id = None::<String>;
         let mut tracker = Tracker::default();
