@@ -359,10 +359,8 @@ class MqttClient:
         while not self._stop:
             rc = self.c.loop(timeout=0.02)
             if rc == paho.MQTT_ERR_SUCCESS and self.c.want_write():
-                written = self.c.loop_write()
-                # A full socket buffer is not an error: the next `loop` selects on writable.
-                if written != paho.MQTT_ERR_AGAIN:
-                    rc = written
+                # (paho reports a full socket buffer as success: `loop` selects on writable.)
+                rc = self.c.loop_write()
             if rc != paho.MQTT_ERR_SUCCESS:
                 # paho calls on_disconnect itself on network errors; make sure waiters wake up.
                 with self.cond:

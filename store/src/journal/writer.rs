@@ -316,9 +316,8 @@ impl Writer {
         loop {
             let items: Vec<Request> = {
                 // After an fsync someone waited for, the next append is likely that client's
-                // next synchronous send: polling for it a little saves the two thread wake-ups
-                // (appender -> writer) of a sleeping writer, which on a small machine cost as
-                // much as a third of the fsync itself.
+                // next synchronous send: polling for it spares the appender's futex wake and
+                // the sleeping writer's scheduling delay (docs/benchmarks.md, session 5).
                 let now = Instant::now();
                 let spin_until = self
                     .awaited_fsync
