@@ -27,7 +27,8 @@ use std::process::ExitCode;
 /// freed on another, and glibc's malloc and free took about a fifth of the gateway's samples in
 /// `perf` (AMQP transient); jemalloc cut the gateway's CPU per message by 10-24 % (STOMP, AMQP)
 /// with idle and loaded resident sizes within the documented targets (mimalloc's idle size was
-/// not).
+/// not). Feature `jemalloc`, on by default.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

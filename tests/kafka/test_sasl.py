@@ -135,7 +135,7 @@ def test_kafka_python_authenticates_and_wrong_credentials_fail(secured, mechanis
     c.close()
     with pytest.raises(PyKafkaError):
         bad = KafkaProducer(sasl_plain_username="producer", sasl_plain_password="wrong",
-                            max_block_ms=5000, **kw)
+                            max_block_ms=5000, bootstrap_timeout_ms=3000, **kw)
         bad.send("orders.eu", b"never").get(timeout=10)
     log = gw.log_text()
     assert "Kafka SASL authentication failed" in log
