@@ -21,14 +21,19 @@ def bench_binary() -> Path:
     return root / "target" / "debug" / "gateway-bench"
 
 
-def run_bench(*args: str) -> dict:
+def bench_json(*args: str) -> tuple[int, dict, str]:
+    """Runs the bench tool; returns its exit code, its JSON line and the tail of its stderr."""
     binary = bench_binary()
     assert binary.exists(), f"{binary} is missing: cargo build -p gateway-bench (scripts/test does)"
     r = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=120)
     line = next((l for l in reversed(r.stdout.splitlines()) if l.startswith("{")), None)
     assert line is not None, f"no JSON line (exit {r.returncode}): {r.stderr[-2000:]}"
-    result = json.loads(line)
-    assert r.returncode == 0 and result["ok"], f"run failed: {result} {r.stderr[-2000:]}"
+    return r.returncode, json.loads(line), r.stderr[-2000:]
+
+
+def run_bench(*args: str) -> dict:
+    code, result, stderr = bench_json(*args)
+    assert code == 0 and result["ok"], f"run failed: {result} {stderr}"
     return result
 
 
@@ -61,9 +66,7 @@ def test_every_driver_delivers_exactly_once(gateway, kind, args, deliveries):
 def test_amqprs_refuses_publisher_confirms(gateway):
     """amqprs reports confirms through a callback: the driver says so instead of measuring
     something else."""
-    binary = bench_binary()
-    r = subprocess.run([str(binary), "amqprs", "--port", str(gateway.amqp_port), "--count", "10",
-                        "--window", "5"], capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0
-    line = next(l for l in reversed(r.stdout.splitlines()) if l.startswith("{"))
-    assert "publisher confirms" in json.loads(line)["error"]
+    code, result, _ = bench_json("amqprs", "--port", str(gateway.amqp_port), "--count", "10",
+                                 "--window", "5")
+    assert code != 0
+    assert "publisher confirms" in result["error"]
