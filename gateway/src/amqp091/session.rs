@@ -349,6 +349,20 @@ struct Connection {
 /// Most deliveries or confirms that are ready at once and gathered into one write.
 const WRITE_BURST: usize = 256;
 
+/// Most frames already read that one turn of the run loop handles before it looks at events,
+/// timers and shutdown again.
+const DRAIN_BUDGET: usize = 1024;
+
+/// What the run loop does after one item from the client.
+enum Turn {
+    /// Go on.
+    Continue,
+    /// The connection is over (closed by the client, or the socket failed).
+    End,
+    /// Close the connection (or the channel, for a soft error) with this error.
+    Fault(Fault),
+}
+
 /// Writes frames and flushes; false when the socket failed. The run loop passes
 /// `self.out.drain(..)`, so that the vector keeps its capacity from one write to the next.
 pub(super) async fn write<S, I>(framed: &mut Framer<S>, frames: I) -> bool
@@ -552,39 +566,30 @@ impl Connection {
             tokio::select! {
                 item = framed.next() => {
                     last_received = Instant::now();
-                    match item {
-                        None => return,
-                        Some(Err(Amqp091CodecError::Decode(e))) => {
-                            tracing::debug!(peer = %self.peer, error = %e, "malformed AMQP frame");
-                            crate::metrics::amqp091_decode_error(&e);
-                            fault = Some(Fault::connection(e.reply_code(), e.to_string(), e.method_ids()));
-                        }
-                        Some(Err(_)) => return,
-                        Some(Ok(Amqp091Item::ProtocolHeader(_))) => return,
-                        Some(Ok(Amqp091Item::Frame(frame))) => {
-                            match self.handle(frame).await {
-                                Ok(true) => {
-                                    if let Some(publish) = self.deferred.take() {
-                                        if !self.out.is_empty() {
-                                            if !write(framed, self.out.drain(..)).await {
-                                                return;
-                                            }
-                                            last_sent = Instant::now();
-                                        }
-                                        if let Err(f) = self.publish(publish, framed, heartbeat).await {
-                                            fault = Some(f);
-                                        }
-                                        self.check_unblocked();
-                                    }
-                                }
-                                Ok(false) => {
-                                    // connection.close from the client: answer and end.
-                                    let _ = write(framed, self.out.drain(..)).await;
-                                    return;
-                                }
-                                Err(f) => fault = Some(f),
+                    // Every frame this read brought is handled before anything is written, so
+                    // that a burst of publishes costs one turn of this loop (and its replies
+                    // one write), as in the STOMP and MQTT sessions. Bounded, so that events,
+                    // timers and shutdown are looked at now and then.
+                    let mut item = item;
+                    let mut budget = DRAIN_BUDGET;
+                    loop {
+                        match self.on_item(item, framed, heartbeat, &mut last_sent).await {
+                            Turn::Continue => {}
+                            Turn::End => return,
+                            Turn::Fault(f) => {
+                                fault = Some(f);
+                                break;
                             }
                         }
+                        budget -= 1;
+                        if budget == 0 {
+                            break;
+                        }
+                        item = match crate::framing::next_buffered(framed) {
+                            Ok(Some(next)) => Some(Ok(next)),
+                            Ok(None) => break,
+                            Err(e) => Some(Err(e)),
+                        };
                     }
                 }
                 event = events.recv() => match event {
@@ -662,6 +667,58 @@ impl Connection {
                 }
                 last_sent = Instant::now();
             }
+        }
+    }
+
+    /// Handles one item read from the client: a frame, or the read's failure.
+    async fn on_item<S>(
+        &mut self,
+        item: Option<Result<Amqp091Item, Amqp091CodecError>>,
+        framed: &mut Framer<S>,
+        heartbeat: Option<Duration>,
+        last_sent: &mut Instant,
+    ) -> Turn
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        match item {
+            None => Turn::End,
+            Some(Err(Amqp091CodecError::Decode(e))) => {
+                tracing::debug!(peer = %self.peer, error = %e, "malformed AMQP frame");
+                crate::metrics::amqp091_decode_error(&e);
+                Turn::Fault(Fault::connection(
+                    e.reply_code(),
+                    e.to_string(),
+                    e.method_ids(),
+                ))
+            }
+            Some(Err(_)) => Turn::End,
+            Some(Ok(Amqp091Item::ProtocolHeader(_))) => Turn::End,
+            Some(Ok(Amqp091Item::Frame(frame))) => match self.handle(frame).await {
+                Ok(true) => {
+                    let Some(publish) = self.deferred.take() else {
+                        return Turn::Continue;
+                    };
+                    if !self.out.is_empty() {
+                        if !write(framed, self.out.drain(..)).await {
+                            return Turn::End;
+                        }
+                        *last_sent = Instant::now();
+                    }
+                    let done = self.publish(publish, framed, heartbeat).await;
+                    self.check_unblocked();
+                    match done {
+                        Ok(()) => Turn::Continue,
+                        Err(f) => Turn::Fault(f),
+                    }
+                }
+                Ok(false) => {
+                    // connection.close from the client: answer and end.
+                    let _ = write(framed, self.out.drain(..)).await;
+                    Turn::End
+                }
+                Err(f) => Turn::Fault(f),
+            },
         }
     }
 
