@@ -513,6 +513,27 @@ enum QueueKind {
     },
 }
 
+/// The limits a publish to one queue must fit, from its policy or its arguments.
+struct AdmissionLimits {
+    /// What happens when a limit is reached.
+    mode: FlowControl,
+    /// Most messages in the queue (0: no limit).
+    max_messages: u64,
+    /// Most bytes in the queue (0: no limit).
+    max_bytes: u64,
+    /// `x-overflow: reject-publish-dlx`: a refused publish is dead-lettered.
+    dead_letter_refused: bool,
+}
+
+/// Sends resolved to their queues, to be admitted and carried out ([`Engine::apply`]).
+struct Plan {
+    /// Each send's message (id, timestamp and address set) and the queues it reaches.
+    sends: Vec<(Message, Vec<Arc<Queue>>)>,
+    /// Topic publishes, counted per topic once the batch is in (Amazon MQ's topic
+    /// EnqueueCount).
+    topics: Vec<String>,
+}
+
 struct Entry {
     seq: u64,
     message: Arc<Message>,
@@ -1735,6 +1756,87 @@ impl Engine {
         Ok(routed_queues(&reg, &routed, sender))
     }
 
+    /// What a publish to `queue` must fit: its policy's or arguments' limits and what to do
+    /// when they are reached.
+    fn admission_limits(&self, queue: &Queue) -> AdmissionLimits {
+        let policy = self.policy_for(&queue.name);
+        let mut limits = AdmissionLimits {
+            mode: policy
+                .and_then(|p| p.flow_control)
+                .unwrap_or(self.config.flow_control),
+            max_messages: policy.map(|p| p.max_messages).unwrap_or(0),
+            max_bytes: policy.map(|p| p.max_bytes).unwrap_or(0),
+            dead_letter_refused: false,
+        };
+        if let Some(o) = self.options_of(&queue.name) {
+            if o.max_length.is_some() || o.max_length_bytes.is_some() {
+                limits.max_messages = o.max_length.unwrap_or(0);
+                limits.max_bytes = o.max_length_bytes.unwrap_or(0);
+                limits.mode = match o.overflow {
+                    Overflow::DropHead => FlowControl::DropOldest,
+                    Overflow::RejectPublish | Overflow::RejectPublishDeadLetter => {
+                        FlowControl::Fail
+                    }
+                };
+                if limits.max_messages == 0 && o.max_length.is_some() {
+                    // The engine's 0 means "no limit": x-max-length 0 keeps at most one here.
+                    limits.max_messages = 1;
+                }
+                limits.dead_letter_refused = o.overflow == Overflow::RejectPublishDeadLetter;
+            }
+        }
+        limits
+    }
+
+    /// The limit a message of `size` bytes would pass in `queue` now, if any, and whether it
+    /// is the queue's own length limit (rather than a broker-wide one).
+    fn limit_reached(
+        &self,
+        queue: &Queue,
+        limits: &AdmissionLimits,
+        size: u64,
+        journaled: bool,
+    ) -> Option<(String, bool)> {
+        let st = lock(&queue.state);
+        if limits.max_messages > 0 && st.len() as u64 >= limits.max_messages {
+            Some((format!("{} messages", limits.max_messages), true))
+        } else if limits.max_bytes > 0 && st.bytes + size > limits.max_bytes {
+            Some((format!("{} bytes", limits.max_bytes), true))
+        } else if self.config.memory_limit_bytes > 0
+            && self.memory_used.load(Ordering::Relaxed) + size > self.config.memory_limit_bytes
+        {
+            Some((
+                format!(
+                    "global memory limit of {} bytes",
+                    self.config.memory_limit_bytes
+                ),
+                false,
+            ))
+        } else if journaled
+            && self.config.disk_limit_bytes > 0
+            && self.journal.stats().bytes + size > self.config.disk_limit_bytes
+        {
+            Some((
+                format!(
+                    "global disk limit of {} bytes",
+                    self.config.disk_limit_bytes
+                ),
+                false,
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// True when `queue` can take `message` now, as it nearly always can: [`Engine::apply`]
+    /// then does not enter [`Engine::admit`], whose future (a wait on `space`) would otherwise
+    /// be part of every publish's.
+    fn admits_now(&self, queue: &Queue, message: &Message, journaled: bool) -> bool {
+        let limits = self.admission_limits(queue);
+        self.limit_reached(queue, &limits, message.body.len() as u64, journaled)
+            .is_none()
+    }
+
     /// Waits (or fails, or makes room) until `queue` can take `message`.
     async fn admit(
         &self,
@@ -1743,75 +1845,20 @@ impl Engine {
         journaled: bool,
     ) -> Result<(), EngineError> {
         let size = message.body.len() as u64;
-        let mut dead_letter_refused = false;
-        let policy = self.policy_for(&queue.name);
-        let mut mode = policy
-            .and_then(|p| p.flow_control)
-            .unwrap_or(self.config.flow_control);
-        let (mut max_messages, mut max_bytes) = policy
-            .map(|p| (p.max_messages, p.max_bytes))
-            .unwrap_or((0, 0));
-        if let Some(o) = self.options_of(&queue.name) {
-            if o.max_length.is_some() || o.max_length_bytes.is_some() {
-                max_messages = o.max_length.unwrap_or(0);
-                max_bytes = o.max_length_bytes.unwrap_or(0);
-                mode = match o.overflow {
-                    Overflow::DropHead => FlowControl::DropOldest,
-                    Overflow::RejectPublish | Overflow::RejectPublishDeadLetter => {
-                        FlowControl::Fail
-                    }
-                };
-                if max_messages == 0 && o.max_length.is_some() {
-                    // The engine's 0 means "no limit": x-max-length 0 keeps at most one here.
-                    max_messages = 1;
-                }
-                dead_letter_refused = o.overflow == Overflow::RejectPublishDeadLetter;
-            }
-        }
+        let limits = self.admission_limits(queue);
         let deadline = self.config.send_timeout.map(|t| Instant::now() + t);
         loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             // `at_length`: the queue's own length limit, not a broker-wide one, is what is hit.
-            let (over, at_length) = {
-                let st = lock(&queue.state);
-                if max_messages > 0 && st.len() as u64 >= max_messages {
-                    (Some(format!("{max_messages} messages")), true)
-                } else if max_bytes > 0 && st.bytes + size > max_bytes {
-                    (Some(format!("{max_bytes} bytes")), true)
-                } else if self.config.memory_limit_bytes > 0
-                    && self.memory_used.load(Ordering::Relaxed) + size
-                        > self.config.memory_limit_bytes
-                {
-                    (
-                        Some(format!(
-                            "global memory limit of {} bytes",
-                            self.config.memory_limit_bytes
-                        )),
-                        false,
-                    )
-                } else if journaled
-                    && self.config.disk_limit_bytes > 0
-                    && self.journal.stats().bytes + size > self.config.disk_limit_bytes
-                {
-                    (
-                        Some(format!(
-                            "global disk limit of {} bytes",
-                            self.config.disk_limit_bytes
-                        )),
-                        false,
-                    )
-                } else {
-                    (None, false)
-                }
-            };
-            let Some(reason) = over else {
+            let Some((reason, at_length)) = self.limit_reached(queue, &limits, size, journaled)
+            else {
                 return Ok(());
             };
-            match mode {
+            match limits.mode {
                 FlowControl::Fail => {
-                    if dead_letter_refused && at_length {
+                    if limits.dead_letter_refused && at_length {
                         // Not journaled for this queue: nothing to acknowledge when it leaves.
                         self.dead_letter(vec![DeadLetter {
                             entry: Entry {
@@ -1903,17 +1950,35 @@ impl Engine {
 
     /// Applies staged sends and acks as one journal batch, then makes the sends visible.
     /// Returns the durability and, per send, how many queues it reached.
+    ///
+    /// In three steps, so that this future stays small (it is part of every publish's): the
+    /// sends are resolved to their queues, admitted (waiting, boxed, only at a limit), then
+    /// carried out without waiting.
     async fn apply(
         &self,
         session: SessionId,
         sends: Vec<(Target, Message)>,
         acks: Vec<(ConsumerId, u64)>,
     ) -> Result<(Durability, Vec<usize>), EngineError> {
-        let mut planned: Vec<(Arc<Queue>, Arc<Message>, u64)> = Vec::new();
-        let mut reached = Vec::with_capacity(sends.len());
-        // Topic publishes, counted per topic once the batch is in (Amazon MQ's topic
-        // EnqueueCount).
-        let mut topics: Vec<String> = Vec::new();
+        let plan = self.plan(session, sends)?;
+        for (message, targets) in &plan.sends {
+            for queue in targets {
+                let journaled = message.persistent && queue.durable;
+                if !self.admits_now(queue, message, journaled) {
+                    // Boxed: this future is large and only a publish that meets a limit needs it.
+                    Box::pin(self.admit(queue, message, journaled)).await?;
+                }
+            }
+        }
+        Ok(self.carry_out(plan, acks))
+    }
+
+    /// Gives each send its id, timestamp and address, and resolves the queues it reaches.
+    fn plan(&self, session: SessionId, sends: Vec<(Target, Message)>) -> Result<Plan, EngineError> {
+        let mut plan = Plan {
+            sends: Vec::with_capacity(sends.len()),
+            topics: Vec::new(),
+        };
         for (target, mut message) in sends {
             if message.message_id.is_empty() {
                 message.message_id = self.new_message_id();
@@ -1940,13 +2005,20 @@ impl Engine {
             };
             if topic_publish {
                 self.add_virtual_topic_queues(&message.address, &message, &mut targets);
-                topics.push(message.address.clone());
+                plan.topics.push(message.address.clone());
             }
+            plan.sends.push((message, targets));
+        }
+        Ok(plan)
+    }
+
+    /// Journals and enqueues admitted sends, and takes the acks; see [`Engine::apply`].
+    fn carry_out(&self, plan: Plan, acks: Vec<(ConsumerId, u64)>) -> (Durability, Vec<usize>) {
+        let Plan { sends, topics } = plan;
+        let mut planned: Vec<(Arc<Queue>, Arc<Message>, u64)> = Vec::new();
+        let mut reached = Vec::with_capacity(sends.len());
+        for (message, targets) in sends {
             reached.push(targets.len());
-            for queue in &targets {
-                self.admit(queue, &message, message.persistent && queue.durable)
-                    .await?;
-            }
             let message = Arc::new(message);
             for queue in targets {
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
@@ -2018,7 +2090,7 @@ impl Engine {
         if !topics.is_empty() {
             self.stats.topics_published(&topics);
         }
-        Ok((Durability(commit), reached))
+        (Durability(commit), reached)
     }
 
     fn take_in_flight(

@@ -186,9 +186,19 @@ struct Deferred {
     exchange: String,
     key: String,
     message: routes::Message,
-    /// For `mandatory`: the method and properties to return it with if unroutable.
-    returned: Option<(BasicPublish, codecs::amqp091::BasicProperties)>,
+    /// For `mandatory`: the method, properties and body to return it with if unroutable
+    /// (boxed: it is rare, and this value is moved with every publish).
+    returned: Option<Box<Returned>>,
     confirm_tag: Option<u64>,
+}
+
+/// A `tx.commit` taken off the channel, to be committed by [`Connection::tx_commit`].
+struct PendingCommit {
+    channel: u16,
+    tx: Transaction,
+    returns: Vec<Option<Returned>>,
+    refusals: Vec<(Vec<Tagged>, bool)>,
+    /// The `tx.commit` method, for error replies.
     method: Method,
 }
 
@@ -334,6 +344,8 @@ struct Connection {
     confirms: FuturesOrdered<Confirm>,
     /// A publish that waits for memory, done by the run loop after `connection.blocked` is out.
     deferred: Option<Deferred>,
+    /// A `tx.commit` to finish, left by `channel_method` for the run loop.
+    commit: Option<PendingCommit>,
     /// The client announced the `connection.blocked` capability.
     blocked_capable: bool,
     /// `connection.blocked` was sent and `connection.unblocked` not yet.
@@ -357,8 +369,10 @@ const DRAIN_BUDGET: usize = 1024;
 enum Turn {
     /// Go on.
     Continue,
-    /// The connection is over (closed by the client, or the socket failed).
+    /// The connection is over (the socket failed or the client went away).
     End,
+    /// The client sent `connection.close`: write what is queued (close-ok) and end.
+    Closed,
     /// Close the connection (or the channel, for a soft error) with this error.
     Fault(Fault),
 }
@@ -473,6 +487,7 @@ pub async fn serve<S>(
         auto_acks: AckBatch::default(),
         confirms: FuturesOrdered::new(),
         deferred: None,
+        commit: None,
         blocked_capable: tuned.blocked_capable,
         blocked_sent: false,
         stream_consumers: HashMap::new(),
@@ -573,9 +588,20 @@ impl Connection {
                     let mut item = item;
                     let mut budget = DRAIN_BUDGET;
                     loop {
-                        match self.on_item(item, framed, heartbeat, &mut last_sent).await {
+                        let mut turn = self.on_item(item);
+                        if matches!(turn, Turn::Continue)
+                            && (self.commit.is_some() || self.deferred.is_some())
+                        {
+                            turn = self.finish_waiting(framed, heartbeat).await;
+                        }
+                        match turn {
                             Turn::Continue => {}
                             Turn::End => return,
+                            Turn::Closed => {
+                                // connection.close from the client: answer and end.
+                                let _ = write(framed, self.out.drain(..)).await;
+                                return;
+                            }
                             Turn::Fault(f) => {
                                 fault = Some(f);
                                 break;
@@ -670,17 +696,9 @@ impl Connection {
         }
     }
 
-    /// Handles one item read from the client: a frame, or the read's failure.
-    async fn on_item<S>(
-        &mut self,
-        item: Option<Result<Amqp091Item, Amqp091CodecError>>,
-        framed: &mut Framer<S>,
-        heartbeat: Option<Duration>,
-        last_sent: &mut Instant,
-    ) -> Turn
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
-    {
+    /// Handles one item read from the client: a frame, or the read's failure. What must wait
+    /// (a publish, a commit) is left for [`Connection::finish_waiting`].
+    fn on_item(&mut self, item: Option<Result<Amqp091Item, Amqp091CodecError>>) -> Turn {
         match item {
             None => Turn::End,
             Some(Err(Amqp091CodecError::Decode(e))) => {
@@ -694,62 +712,80 @@ impl Connection {
             }
             Some(Err(_)) => Turn::End,
             Some(Ok(Amqp091Item::ProtocolHeader(_))) => Turn::End,
-            Some(Ok(Amqp091Item::Frame(frame))) => match self.handle(frame).await {
-                Ok(true) => {
-                    let Some(publish) = self.deferred.take() else {
-                        return Turn::Continue;
-                    };
-                    if !self.out.is_empty() {
-                        if !write(framed, self.out.drain(..)).await {
-                            return Turn::End;
-                        }
-                        *last_sent = Instant::now();
-                    }
-                    let done = self.publish(publish, framed, heartbeat).await;
-                    self.check_unblocked();
-                    match done {
-                        Ok(()) => Turn::Continue,
-                        Err(f) => Turn::Fault(f),
-                    }
-                }
-                Ok(false) => {
-                    // connection.close from the client: answer and end.
-                    let _ = write(framed, self.out.drain(..)).await;
-                    Turn::End
-                }
+            Some(Ok(Amqp091Item::Frame(frame))) => match self.handle(frame) {
+                Ok(true) => Turn::Continue,
+                Ok(false) => Turn::Closed,
                 Err(f) => Turn::Fault(f),
             },
         }
     }
 
-    /// Handles one frame. `Ok(false)`: the client closed the connection.
-    async fn handle(&mut self, frame: Frame) -> Result<bool, Fault> {
+    /// Does what the last frame left waiting: commits a transaction, routes a publish.
+    async fn finish_waiting<S>(
+        &mut self,
+        framed: &mut Framer<S>,
+        heartbeat: Option<Duration>,
+    ) -> Turn
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        if let Some(commit) = self.commit.take() {
+            let channel = commit.channel;
+            // Boxed: rare, and its future is large (the engine's commit).
+            let done = Box::pin(self.tx_commit(commit)).await;
+            if let Err(f) = self.channel_fault(channel, done) {
+                return Turn::Fault(f);
+            }
+        }
+        let Some(publish) = self.deferred.take() else {
+            return Turn::Continue;
+        };
+        let done = self.publish(publish, framed, heartbeat).await;
+        self.check_unblocked();
+        match done {
+            Ok(()) => Turn::Continue,
+            Err(f) => Turn::Fault(f),
+        }
+    }
+
+    /// Handles one frame. `Ok(false)`: the client closed the connection. Synchronous, as the
+    /// frames of a publish are the hot path: what must wait (a publish, a commit) is left in
+    /// `self.deferred` or `self.commit` for the run loop.
+    fn handle(&mut self, frame: Frame) -> Result<bool, Fault> {
         let channel = frame.channel;
         match frame.payload {
             FramePayload::Heartbeat => Ok(true),
             FramePayload::Method(method) if channel == 0 => self.connection_method(method),
             FramePayload::Method(method) => {
-                if let Err(fault) = self.channel_method(channel, method).await {
-                    match fault {
-                        Fault::Channel {
-                            code,
-                            text,
-                            class_id,
-                            method_id,
-                        } => self.close_channel_with(channel, code, &text, class_id, method_id),
-                        f => return Err(f),
-                    }
-                }
+                let done = self.channel_method(channel, method);
+                self.channel_fault(channel, done)?;
                 Ok(true)
             }
             FramePayload::Header(header) => {
-                self.content_header(channel, *header).await?;
+                self.content_header(channel, *header)?;
                 Ok(true)
             }
             FramePayload::Body(body) => {
-                self.content_body(channel, body).await?;
+                self.content_body(channel, body)?;
                 Ok(true)
             }
+        }
+    }
+
+    /// Closes the channel for a soft error; a connection error is passed on.
+    fn channel_fault(&mut self, channel: u16, done: Result<(), Fault>) -> Result<(), Fault> {
+        match done {
+            Ok(()) => Ok(()),
+            Err(Fault::Channel {
+                code,
+                text,
+                class_id,
+                method_id,
+            }) => {
+                self.close_channel_with(channel, code, &text, class_id, method_id);
+                Ok(())
+            }
+            Err(f) => Err(f),
         }
     }
 
@@ -884,7 +920,11 @@ impl Connection {
         )
     }
 
-    async fn channel_method(&mut self, channel: u16, method: Method) -> Result<(), Fault> {
+    /// Handles a method on an open channel. A `tx.commit` is left in `self.commit` for
+    /// [`Connection::tx_commit`], the one method that waits for the engine, so that this stays
+    /// synchronous: the future of an `async fn` is moved whole on every call, and this one
+    /// runs for every publish.
+    fn channel_method(&mut self, channel: u16, method: Method) -> Result<(), Fault> {
         let ids = (method.class_id(), method.method_id());
         if method.class_id() == 10 {
             return Err(Fault::connection(
@@ -1285,26 +1325,15 @@ impl Connection {
                     ));
                 };
                 c.tx_acks.clear();
-                let returns = std::mem::take(&mut c.tx_returns);
-                let refusals = std::mem::take(&mut c.tx_refusals);
-                let (durability, reached) = self
-                    .session
-                    .commit_counted(tx)
-                    .await
-                    .map_err(|e| Fault::from_engine(e, &method))?;
-                durability
-                    .await
-                    .map_err(|e| Fault::from_engine(e, &method))?;
-                for (taken, requeue) in refusals {
-                    self.refuse(taken, requeue);
-                }
-                // Unroutable mandatory publishes come back before commit-ok, as in RabbitMQ.
-                for (returned, reached) in returns.into_iter().zip(reached) {
-                    if let (Some((publish, properties, body)), 0) = (returned, reached) {
-                        self.push_return(channel, publish, properties, body);
-                    }
-                }
-                self.out.push(Frame::method(channel, TxCommitOk::default()));
+                self.commit = Some(PendingCommit {
+                    channel,
+                    tx,
+                    returns: std::mem::take(&mut c.tx_returns),
+                    refusals: std::mem::take(&mut c.tx_refusals),
+                    method,
+                });
+                // The rest (commit-ok, held deliveries) comes after the commit.
+                return Ok(());
             }
             Method::TxRollback(_) => {
                 if c.tx.is_none() {
@@ -1340,6 +1369,40 @@ impl Connection {
         if changes_topology {
             self.broker.save_topology(&self.engine);
         }
+        Ok(())
+    }
+
+    /// Commits a transaction left by `channel_method`: waits for the engine and the journal,
+    /// then applies the staged refusals, returns unroutable mandatory publishes and answers
+    /// `commit-ok`.
+    async fn tx_commit(&mut self, commit: PendingCommit) -> Result<(), Fault> {
+        let PendingCommit {
+            channel,
+            tx,
+            returns,
+            refusals,
+            method,
+        } = commit;
+        let (durability, reached) = self
+            .session
+            .commit_counted(tx)
+            .await
+            .map_err(|e| Fault::from_engine(e, &method))?;
+        durability
+            .await
+            .map_err(|e| Fault::from_engine(e, &method))?;
+        for (taken, requeue) in refusals {
+            self.refuse(taken, requeue);
+        }
+        // Unroutable mandatory publishes come back before commit-ok, as in RabbitMQ.
+        for (returned, reached) in returns.into_iter().zip(reached) {
+            if let (Some((publish, properties, body)), 0) = (returned, reached) {
+                self.push_return(channel, publish, properties, body);
+            }
+        }
+        self.out.push(Frame::method(channel, TxCommitOk::default()));
+        self.close_drained(channel);
+        self.release_held(channel);
         Ok(())
     }
 
@@ -2163,7 +2226,7 @@ impl Connection {
         }
     }
 
-    async fn content_header(&mut self, channel: u16, header: ContentHeader) -> Result<(), Fault> {
+    fn content_header(&mut self, channel: u16, header: ContentHeader) -> Result<(), Fault> {
         let max = self.settings.max_message_bytes;
         let Some(c) = self.channels.get_mut(&channel) else {
             return Err(Fault::connection(
@@ -2207,12 +2270,12 @@ impl Connection {
         let done = header.body_size == 0;
         incoming.header = Some(header);
         if done {
-            self.finish_publish(channel).await?;
+            self.finish_publish(channel)?;
         }
         Ok(())
     }
 
-    async fn content_body(&mut self, channel: u16, body: Bytes) -> Result<(), Fault> {
+    fn content_body(&mut self, channel: u16, body: Bytes) -> Result<(), Fault> {
         let Some(c) = self.channels.get_mut(&channel) else {
             return Err(Fault::connection(
                 reply_code::CHANNEL_ERROR,
@@ -2246,14 +2309,14 @@ impl Connection {
             .body
             .push(body, usize::try_from(size).unwrap_or(usize::MAX));
         if incoming.body.len() as u64 == size {
-            self.finish_publish(channel).await?;
+            self.finish_publish(channel)?;
         }
         Ok(())
     }
 
     /// A publish is complete: route it (or stage it in the transaction), report it unroutable
     /// if mandatory, and confirm it once durable in confirm mode.
-    async fn finish_publish(&mut self, channel: u16) -> Result<(), Fault> {
+    fn finish_publish(&mut self, channel: u16) -> Result<(), Fault> {
         let Some(c) = self.channels.get_mut(&channel) else {
             return Ok(());
         };
@@ -2353,14 +2416,16 @@ impl Connection {
             c.next_publish += 1;
             tag
         });
+        let returned = publish
+            .mandatory
+            .then(|| Box::new((publish, header.properties, message.body.clone())));
         let publish = Deferred {
             channel,
             exchange,
             key,
             message,
-            returned: publish.mandatory.then_some((publish, header.properties)),
+            returned,
             confirm_tag,
-            method,
         };
         if self.blocked_capable
             && !self.blocked_sent
@@ -2435,33 +2500,32 @@ impl Connection {
             message,
             returned,
             confirm_tag,
-            method,
         } = publish;
-        let body = message.body.clone();
         let result = {
             let routed = self.session.publish_to_exchange(&exchange, &key, message);
-            tokio::pin!(routed);
+            let mut routed = std::pin::pin!(routed);
             // Nearly every publish is routed at once: only one that waits (flow control) needs
             // the heartbeat timer, whose setup (clock read, timer wheel entry) would otherwise
-            // be paid per message.
-            let now = futures::poll!(&mut routed);
-            match (now, heartbeat) {
-                (std::task::Poll::Ready(r), _) => r,
-                (std::task::Poll::Pending, None) => routed.await,
-                (std::task::Poll::Pending, Some(h)) => loop {
-                    tokio::select! {
-                        r = &mut routed => break r,
-                        _ = tokio::time::sleep(h / 2) => {
-                            let _ = write(framed, vec![Frame::heartbeat()]).await;
-                        }
-                    }
-                },
+            // be paid per message, and whose future is boxed so that it is not part of every
+            // publish's.
+            match futures::poll!(routed.as_mut()) {
+                std::task::Poll::Ready(r) => r,
+                std::task::Poll::Pending => {
+                    Box::pin(routed_with_heartbeats(
+                        routed,
+                        &mut self.out,
+                        framed,
+                        heartbeat,
+                    ))
+                    .await
+                }
             }
         };
         match result {
             Ok((durability, reached)) => {
                 if reached == 0 {
-                    if let Some((publish, properties)) = returned {
+                    if let Some(returned) = returned {
+                        let (publish, properties, body) = *returned;
                         self.push_return(channel, publish, properties, body);
                     }
                 }
@@ -2478,6 +2542,7 @@ impl Connection {
                         .push_back(Box::pin(async move { (channel, tag, false) }));
                     return Ok(());
                 }
+                let method = Method::BasicPublish(BasicPublish::default());
                 match Fault::from_engine(e, &method) {
                     Fault::Channel {
                         code,
@@ -2611,6 +2676,34 @@ impl Connection {
             routing_key: short(key),
         };
         self.push_content(channel, deliver.into(), &delivery);
+    }
+}
+
+/// Waits for a publish that flow control holds, sending heartbeats meanwhile. What is queued
+/// in `out` (`connection.blocked` among it) is written first.
+async fn routed_with_heartbeats<F, S>(
+    mut routed: Pin<&mut F>,
+    out: &mut Vec<Frame>,
+    framed: &mut Framer<S>,
+    heartbeat: Option<Duration>,
+) -> F::Output
+where
+    F: Future,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    if !out.is_empty() {
+        let _ = write(framed, out.drain(..)).await;
+    }
+    let Some(h) = heartbeat else {
+        return routed.await;
+    };
+    loop {
+        tokio::select! {
+            r = &mut routed => break r,
+            _ = tokio::time::sleep(h / 2) => {
+                let _ = write(framed, vec![Frame::heartbeat()]).await;
+            }
+        }
     }
 }
 
