@@ -525,6 +525,28 @@ struct AdmissionLimits {
     dead_letter_refused: bool,
 }
 
+/// What [`Engine::apply`] resolves to: the durability and, per send, the queues it reached.
+type Applied = Result<(Durability, Vec<usize>), EngineError>;
+
+/// [`Engine::apply`] under way: done at once, or waiting at a limit.
+enum Applying<'a> {
+    /// Carried out already.
+    Now(std::future::Ready<Applied>),
+    /// Waiting for room.
+    Later(Pin<Box<dyn Future<Output = Applied> + Send + 'a>>),
+}
+
+impl Future for Applying<'_> {
+    type Output = Applied;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Applied> {
+        match self.get_mut() {
+            Applying::Now(ready) => Pin::new(ready).poll(cx),
+            Applying::Later(waiting) => waiting.as_mut().poll(cx),
+        }
+    }
+}
+
 /// Sends resolved to their queues, to be admitted and carried out ([`Engine::apply`]).
 struct Plan {
     /// Each send's message (id, timestamp and address set) and the queues it reaches.
@@ -707,6 +729,8 @@ pub struct Engine {
     next_message: AtomicU64,
     next_delivery: AtomicU64,
     boot_id: u64,
+    /// `ID:gw-<boot_id>-`, what every generated message id starts with.
+    message_id_prefix: String,
     memory_used: AtomicU64,
     /// Engine-wide gauges for metrics (see `engine/admin.rs`).
     stats: EngineStats,
@@ -1008,6 +1032,7 @@ impl Engine {
             next_message: AtomicU64::new(1),
             next_delivery: AtomicU64::new(1),
             boot_id,
+            message_id_prefix: format!("ID:gw-{boot_id}-"),
             memory_used: AtomicU64::new(memory),
             stats: EngineStats::default(),
             space: Notify::new(),
@@ -1033,8 +1058,13 @@ impl Engine {
 
     /// A new unique message id, in ActiveMQ's `ID:` style.
     pub fn new_message_id(&self) -> String {
+        use std::fmt::Write;
         let n = self.next_message.fetch_add(1, Ordering::Relaxed);
-        format!("ID:gw-{}-{}", self.boot_id, n)
+        // One allocation of the final size; this runs for every message sent.
+        let mut id = String::with_capacity(self.message_id_prefix.len() + 20);
+        id.push_str(&self.message_id_prefix);
+        let _ = write!(id, "{n}");
+        id
     }
 
     /// Sets (or, with `None`, clears) the retained message of `address`; it replaces any earlier
@@ -1949,28 +1979,40 @@ impl Engine {
     }
 
     /// Applies staged sends and acks as one journal batch, then makes the sends visible.
-    /// Returns the durability and, per send, how many queues it reached.
+    /// Resolves to the durability and, per send, how many queues it reached.
     ///
-    /// In three steps, so that this future stays small (it is part of every publish's): the
-    /// sends are resolved to their queues, admitted (waiting, boxed, only at a limit), then
-    /// carried out without waiting.
-    async fn apply(
+    /// The sends are resolved to their queues, admitted, then carried out. Nearly every batch
+    /// is admitted at once: it is then carried out before this returns, and only a batch that
+    /// meets a limit waits, in a boxed future. So the future every publish embeds stays small
+    /// (an `async fn` here put the wait's state, over a kilobyte, in every session's future,
+    /// moved whole on every publish).
+    fn apply(
         &self,
         session: SessionId,
         sends: Vec<(Target, Message)>,
         acks: Vec<(ConsumerId, u64)>,
-    ) -> Result<(Durability, Vec<usize>), EngineError> {
-        let plan = self.plan(session, sends)?;
-        for (message, targets) in &plan.sends {
-            for queue in targets {
-                let journaled = message.persistent && queue.durable;
-                if !self.admits_now(queue, message, journaled) {
-                    // Boxed: this future is large and only a publish that meets a limit needs it.
-                    Box::pin(self.admit(queue, message, journaled)).await?;
+    ) -> Applying<'_> {
+        let plan = match self.plan(session, sends) {
+            Ok(plan) => plan,
+            Err(e) => return Applying::Now(std::future::ready(Err(e))),
+        };
+        let admitted = plan.sends.iter().all(|(message, targets)| {
+            targets
+                .iter()
+                .all(|queue| self.admits_now(queue, message, message.persistent && queue.durable))
+        });
+        if admitted {
+            return Applying::Now(std::future::ready(Ok(self.carry_out(plan, acks))));
+        }
+        Applying::Later(Box::pin(async move {
+            for (message, targets) in &plan.sends {
+                for queue in targets {
+                    self.admit(queue, message, message.persistent && queue.durable)
+                        .await?;
                 }
             }
-        }
-        Ok(self.carry_out(plan, acks))
+            Ok(self.carry_out(plan, acks))
+        }))
     }
 
     /// Gives each send its id, timestamp and address, and resolves the queues it reaches.

@@ -675,7 +675,7 @@ impl MqttSession {
                             if let Some(end) = self.handle(packet, framed).await {
                                 return end;
                             }
-                            if !self.release_held(framed).await {
+                            if self.may_release() && !self.release_held(framed).await {
                                 return End::Abnormal(None);
                             }
                         }
@@ -694,7 +694,7 @@ impl MqttSession {
                                     return End::Abnormal(None);
                                 }
                             }
-                            if !self.release_held(framed).await {
+                            if self.may_release() && !self.release_held(framed).await {
                                 return End::Abnormal(None);
                             }
                         }
@@ -769,7 +769,7 @@ impl MqttSession {
         if let Some(end) = self.handle(packet, framed).await {
             return Some(end);
         }
-        if !self.release_held(framed).await {
+        if self.may_release() && !self.release_held(framed).await {
             return Some(End::Abnormal(None));
         }
         None
@@ -796,7 +796,7 @@ impl MqttSession {
                         return Some(End::Abnormal(None));
                     }
                 }
-                if !self.release_held(framed).await {
+                if self.may_release() && !self.release_held(framed).await {
                     return Some(End::Abnormal(None));
                 }
                 None
@@ -915,11 +915,18 @@ impl MqttSession {
 
     /// Sends held deliveries, in order, while the window has room (QoS 1/2 deliveries the
     /// client has not finished acknowledging) and no SUBACK is queued.
+    /// Whether held deliveries may go out now (there are some, and no SUBACK is still to be
+    /// written before them). Callers look first: the future of `release_held` is large, and
+    /// made after every packet it would be moved whole each time.
+    fn may_release(&self) -> bool {
+        !self.held.is_empty() && self.subacks_queued == 0
+    }
+
     async fn release_held<S>(&mut self, framed: &mut Framed<S, MqttCodec>) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        if self.held.is_empty() || self.subacks_queued > 0 {
+        if !self.may_release() {
             return true;
         }
         // PUBRELs awaiting PUBCOMP do not change while deliveries go out: looked up once
@@ -1126,34 +1133,9 @@ impl MqttSession {
                 ));
             }
             MqttPacket::Disconnect(d) => {
-                if let Some(expiry) = d.properties.session_expiry_interval {
-                    if self.session_expiry == 0 && expiry > 0 {
-                        return Some(End::Abnormal(Some(reason::PROTOCOL_ERROR)));
-                    }
-                    self.session_expiry = expiry;
-                }
-                if self.session_expiry == 0 {
-                    // The session ends with this connection: say so now, before the socket
-                    // closes, so a client reconnecting at once finds no session.
-                    self.sessions
-                        .with(&self.client_id, |s| s.persistent = false);
-                    for (_, (consumer, _)) in self.subscriptions.drain() {
-                        self.engine.unsubscribe(consumer);
-                    }
-                    self.by_consumer.clear();
-                    self.engine
-                        .engine()
-                        .remove_durable_subscriptions(&self.client_id);
-                }
-                while let Some((reply, result)) = self.pending.next().await {
-                    if let (Reply::Packet(p), Ok(())) = (reply, result) {
-                        let _ = framed.feed(*p).await;
-                    }
-                }
-                let _ = SinkExt::<MqttPacket>::flush(framed).await;
-                return Some(End::Disconnect {
-                    send_will: d.reason_code == reason::DISCONNECT_WITH_WILL_MESSAGE,
-                });
+                // Boxed: once per connection, and its future (replies still pending) would
+                // otherwise be part of every packet's.
+                return Box::pin(self.on_disconnect(d, framed)).await;
             }
             MqttPacket::Connect(_) => return Some(End::Abnormal(Some(reason::PROTOCOL_ERROR))),
             MqttPacket::Auth(_) => {
@@ -1163,6 +1145,45 @@ impl MqttSession {
             _ => return Some(End::Abnormal(Some(reason::PROTOCOL_ERROR))),
         }
         None
+    }
+
+    /// DISCONNECT from the client: the session's expiry, pending replies, and the will.
+    async fn on_disconnect<S>(
+        &mut self,
+        d: Disconnect,
+        framed: &mut Framed<S, MqttCodec>,
+    ) -> Option<End>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        if let Some(expiry) = d.properties.session_expiry_interval {
+            if self.session_expiry == 0 && expiry > 0 {
+                return Some(End::Abnormal(Some(reason::PROTOCOL_ERROR)));
+            }
+            self.session_expiry = expiry;
+        }
+        if self.session_expiry == 0 {
+            // The session ends with this connection: say so now, before the socket
+            // closes, so a client reconnecting at once finds no session.
+            self.sessions
+                .with(&self.client_id, |s| s.persistent = false);
+            for (_, (consumer, _)) in self.subscriptions.drain() {
+                self.engine.unsubscribe(consumer);
+            }
+            self.by_consumer.clear();
+            self.engine
+                .engine()
+                .remove_durable_subscriptions(&self.client_id);
+        }
+        while let Some((reply, result)) = self.pending.next().await {
+            if let (Reply::Packet(p), Ok(())) = (reply, result) {
+                let _ = framed.feed(*p).await;
+            }
+        }
+        let _ = SinkExt::<MqttPacket>::flush(framed).await;
+        Some(End::Disconnect {
+            send_will: d.reason_code == reason::DISCONNECT_WITH_WILL_MESSAGE,
+        })
     }
 
     async fn on_publish(&mut self, publish: Publish) -> Option<End> {
