@@ -2256,16 +2256,7 @@ impl Connection {
                 ),
                 &publish,
             );
-            if let Fault::Channel {
-                code,
-                text,
-                class_id,
-                method_id,
-            } = fault
-            {
-                self.close_channel_with(channel, code, &text, class_id, method_id);
-            }
-            return Ok(());
+            return self.channel_fault(channel, Err(fault));
         }
         let done = header.body_size == 0;
         incoming.header = Some(header);
@@ -2386,16 +2377,7 @@ impl Connection {
         })();
         let message = match result {
             Ok(m) => m,
-            Err(Fault::Channel {
-                code,
-                text,
-                class_id,
-                method_id,
-            }) => {
-                self.close_channel_with(channel, code, &text, class_id, method_id);
-                return Ok(());
-            }
-            Err(f) => return Err(f),
+            Err(f) => return self.channel_fault(channel, Err(f)),
         };
         let Some(c) = self.channels.get_mut(&channel) else {
             return Ok(());
@@ -2543,18 +2525,7 @@ impl Connection {
                     return Ok(());
                 }
                 let method = Method::BasicPublish(BasicPublish::default());
-                match Fault::from_engine(e, &method) {
-                    Fault::Channel {
-                        code,
-                        text,
-                        class_id,
-                        method_id,
-                    } => {
-                        self.close_channel_with(channel, code, &text, class_id, method_id);
-                        Ok(())
-                    }
-                    f => Err(f),
-                }
+                self.channel_fault(channel, Err(Fault::from_engine(e, &method)))
             }
         }
     }
