@@ -1772,18 +1772,63 @@ impl Engine {
         }
     }
 
-    /// The queues a publish to `exchange` with `key` reaches: existing anycast queues only, and
-    /// the topic subscriptions of every address that reached `amq.topic`.
-    fn resolve_exchange(
+    /// The queues the bindings of `exchange` give `key`, without routes: dead letters take this
+    /// way, as they are not sends and routes copy or move sends only.
+    fn exchange_queues(
         &self,
         exchange: &str,
         key: &str,
         properties: &BTreeMap<String, PropertyValue>,
-        sender: SessionId,
     ) -> Result<Vec<Arc<Queue>>, EngineError> {
         let reg = lock(&self.registry);
         let routed = lock(&self.exchanges).route(exchange, key, properties)?;
-        Ok(routed_queues(&reg, &routed, sender))
+        Ok(routed_queues(&reg, &routed, 0))
+    }
+
+    /// The queues a publish to `exchange` with `key` reaches: existing anycast queues only, and
+    /// the topic subscriptions of every address that reached `amq.topic`.
+    ///
+    /// Routes see these publishes as they see sends (`resolve_targets`): the copies and moves
+    /// from a queue apply to every queue name the publish reaches (the default exchange's key
+    /// among them), and a move from a topic to every address that reached `amq.topic`. A publish
+    /// to `amq.topic` itself whose key a move takes goes to the route only, as a topic send.
+    fn resolve_exchange(
+        &self,
+        exchange: &str,
+        key: &str,
+        message: &Message,
+        sender: SessionId,
+    ) -> Result<Vec<Arc<Queue>>, EngineError> {
+        let mut reg = lock(&self.registry);
+        let mut routed = lock(&self.exchanges).route(exchange, key, &message.properties)?;
+        if reg.queue_mirrors.is_empty() {
+            return Ok(routed_queues(&reg, &routed, sender));
+        }
+        let mut mirrors = Vec::new();
+        let mut key_moved = false;
+        routed.topic_addresses.retain(|address| {
+            let (to, diverted) = send_mirrors(&reg, true, address, message);
+            mirrors.extend(to);
+            key_moved |= diverted && address == key;
+            !diverted
+        });
+        let mut targets = if exchange == crate::exchange::TOPIC_EXCHANGE && key_moved {
+            Vec::new()
+        } else {
+            routed.queues.retain(|name| {
+                let (to, diverted) = send_mirrors(&reg, false, name, message);
+                mirrors.extend(to);
+                !diverted
+            });
+            routed_queues(&reg, &routed, sender)
+        };
+        for mirror in mirrors {
+            let queue = self.anycast_queue(&mut reg, &mirror)?;
+            if !targets.iter().any(|t| t.id == queue.id) {
+                targets.push(queue);
+            }
+        }
+        Ok(targets)
     }
 
     /// What a publish to `queue` must fit: its policy's or arguments' limits and what to do
@@ -2035,7 +2080,7 @@ impl Engine {
                 }
                 Target::Exchange { exchange, key } => {
                     message.address = key.clone();
-                    self.resolve_exchange(exchange, key, &message.properties, session)?
+                    self.resolve_exchange(exchange, key, &message, session)?
                 }
             };
             // A publish to a virtual topic also reaches its consumer queues.
@@ -2736,7 +2781,7 @@ impl Engine {
                 );
             }
             let targets = self
-                .resolve_exchange(exchange, &key, &message.properties, 0)
+                .exchange_queues(exchange, &key, &message.properties)
                 .unwrap_or_default();
             let message = Arc::new(message);
             for queue in targets {

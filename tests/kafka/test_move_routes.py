@@ -199,3 +199,64 @@ def test_a_topic_pattern_is_moved_to_a_queue_and_its_subscribers_get_nothing(
     late.expect_no_message(1.0)
     for c in (mqtt_sub, pub, late):
         c.disconnect()
+
+
+COPY_FROM_QUEUES = """
+[[routes]]
+name = "audit"
+from = "queue:payments.*"
+to = "queue:audit.payments"
+mode = "copy"
+"""
+
+
+def test_amqp_publishes_are_moved_and_copied_by_routes_as_other_sends_are(kafka_gateway, client):
+    """A RabbitMQ producer keeps publishing through exchanges: the default exchange's key is
+    the queue a route moves or copies from, and `amq.topic`'s key the topic a route moves from."""
+    import pika
+
+    from gwtest.amqp import pika_connection
+
+    gw = kafka_gateway(extra_toml=MOVE_TO_QUEUE + MOVE_FROM_TOPIC + COPY_FROM_QUEUES)
+    subscriber = client(gw)
+    subscriber.subscribe("/topic/prices.>")
+    conn = pika_connection(gw)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    for queue in ("tickets.a", "tickets.b", "payments.eu"):
+        ch.queue_declare(queue, durable=True)
+    # Through a direct exchange too: the queue it reaches is what the route looks at.
+    ch.exchange_declare("helpdesk", exchange_type="direct", durable=True)
+    ch.queue_bind("tickets.b", "helpdesk", routing_key="b")
+    severities = ["low", "high", "critical", "normal"]
+    for i, severity in enumerate(severities):
+        exchange, key = ("", "tickets.a") if i % 2 == 0 else ("helpdesk", "b")
+        ch.basic_publish(exchange, key, f"ticket {i}".encode(), pika.BasicProperties(
+            delivery_mode=2, headers={"severity": severity, "seq": str(i)}))
+    ch.basic_publish("amq.topic", "prices.fx", b"price 0", pika.BasicProperties(delivery_mode=2))
+    ch.basic_publish("", "payments.eu", b"payment 0", pika.BasicProperties(delivery_mode=2))
+
+    # Moved from the queues: the selector's matches reach the route's queue only.
+    escalated = client(gw)
+    escalated.subscribe("/queue/escalated")
+    got = escalated.get_n(2)
+    assert sorted(m.body for m in got) == ["ticket 1", "ticket 2"]
+    for m in got:
+        assert m.headers["seq"] == m.body.split()[1]
+    escalated.expect_no_message(0.5)
+    legacy = client(gw)
+    legacy.subscribe("/queue/tickets.*")
+    assert sorted(m.body for m in legacy.get_n(2)) == ["ticket 0", "ticket 3"]
+    legacy.expect_no_message(0.5)
+    # Moved from the topic: the route's queue has it, the topic's subscriber does not.
+    archive = client(gw)
+    archive.subscribe("/queue/prices.archive")
+    assert archive.get().body == "price 0"
+    subscriber.expect_no_message(1.0)
+    # Copied: the audit queue has a copy and the queue it was published to keeps it.
+    audit = client(gw)
+    audit.subscribe("/queue/audit.payments")
+    assert audit.get().body == "payment 0"
+    ok, _, body = ch.basic_get("payments.eu", auto_ack=True)
+    assert body == b"payment 0", ok
+    conn.close()
