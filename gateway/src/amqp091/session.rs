@@ -2319,7 +2319,7 @@ impl Connection {
         };
         let reply_queue = c.reply_queue.clone();
         let publish = incoming.publish;
-        let method = Method::BasicPublish(publish.clone());
+        let method = basic_publish_method();
         let exchange = text(&publish.exchange);
         let key = text(&publish.routing_key);
         let soft = |code: u16, text: String| Fault::channel(code, text, &method);
@@ -2524,8 +2524,7 @@ impl Connection {
                         .push_back(Box::pin(async move { (channel, tag, false) }));
                     return Ok(());
                 }
-                let method = Method::BasicPublish(BasicPublish::default());
-                self.channel_fault(channel, Err(Fault::from_engine(e, &method)))
+                self.channel_fault(channel, Err(Fault::from_engine(e, &basic_publish_method())))
             }
         }
     }
@@ -2648,6 +2647,13 @@ impl Connection {
         };
         self.push_content(channel, deliver.into(), &delivery);
     }
+}
+
+/// `basic.publish` without its arguments: all that a publish's error replies and logs use (its
+/// class and method ids and its name), made without copying the publish's fields, as every
+/// publish needs one at hand.
+fn basic_publish_method() -> Method {
+    Method::BasicPublish(BasicPublish::default())
 }
 
 /// Waits for a publish that flow control holds, sending heartbeats meanwhile. What is queued

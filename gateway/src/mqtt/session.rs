@@ -913,8 +913,6 @@ impl MqttSession {
         }
     }
 
-    /// Sends held deliveries, in order, while the window has room (QoS 1/2 deliveries the
-    /// client has not finished acknowledging) and no SUBACK is queued.
     /// Whether held deliveries may go out now (there are some, and no SUBACK is still to be
     /// written before them). Callers look first: the future of `release_held` is large, and
     /// made after every packet it would be moved whole each time.
@@ -922,6 +920,8 @@ impl MqttSession {
         !self.held.is_empty() && self.subacks_queued == 0
     }
 
+    /// Sends held deliveries, in order, while the window has room (QoS 1/2 deliveries the
+    /// client has not finished acknowledging) and no SUBACK is queued.
     async fn release_held<S>(&mut self, framed: &mut Framed<S, MqttCodec>) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin + Send,
