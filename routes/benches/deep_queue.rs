@@ -13,6 +13,9 @@
 //! temporary directory; it holds about 2.1 KiB per message while full).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::env_u64;
+
 use bytes::Bytes;
 use routes::store::{JournalOptions, SyncPolicy};
 use routes::{
@@ -22,13 +25,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// `VmRSS` and `VmHWM` of this process, in MiB.
 fn resident_mib() -> (u64, u64) {

@@ -14,6 +14,7 @@
 
 use crate::address::{pattern_matches, validate_name, Destination, DestinationKind};
 use crate::exchange::{Binding, BindingTarget, ExchangeError, ExchangeSpec, Exchanges, Routed};
+use crate::id_map::{IdMap, IdSet, IdSetExt};
 use crate::message::{Message, PropertyValue};
 use crate::paging::{PageFile, PageRef};
 use crate::persist::{decode_message, decode_meta, encode_message, encode_meta, QueueMeta};
@@ -32,6 +33,7 @@ use tokio::sync::Notify;
 mod admin;
 mod virtual_topic;
 use admin::EngineStats;
+
 pub use admin::{
     open_transactions, BrowsedMessage, ConsumerInfo, DestinationProducers, EngineGauges,
     QueueCounters, QueueStats, QueueStatsKind, TopicStats, MAX_TOPICS_COUNTED,
@@ -605,7 +607,7 @@ struct QueueState {
     /// Ready messages paged out, oldest first; all of them arrived after those in `ready`
     /// (redeliveries excepted, which go back to `ready`).
     paged: VecDeque<PagedEntry>,
-    in_flight: HashMap<u64, InFlight>,
+    in_flight: IdMap<u64, InFlight>,
     consumers: Vec<ConsumerSlot>,
     next_consumer: usize,
     groups: HashMap<String, ConsumerId>,
@@ -660,7 +662,7 @@ impl Queue {
 struct SessionState {
     events: UnboundedSender<SessionEvent>,
     client_id: Option<String>,
-    consumers: HashSet<ConsumerId>,
+    consumers: IdSet<ConsumerId>,
     temp_names: Vec<String>,
 }
 
@@ -682,10 +684,10 @@ struct WildcardConsumer {
 #[derive(Default)]
 struct Registry {
     queues: HashMap<String, Arc<Queue>>,
-    subscriptions: HashMap<u64, Arc<Queue>>,
+    subscriptions: IdMap<u64, Arc<Queue>>,
     durable: HashMap<(String, String), Arc<Queue>>,
-    sessions: HashMap<SessionId, SessionState>,
-    consumers: HashMap<ConsumerId, ConsumerEntry>,
+    sessions: IdMap<SessionId, SessionState>,
+    consumers: IdMap<ConsumerId, ConsumerEntry>,
     client_ids: HashMap<String, SessionId>,
     temp_names: HashSet<String>,
     /// Non-durable shared subscriptions by name.
@@ -1544,7 +1546,7 @@ impl Engine {
                 SessionState {
                     events: tx,
                     client_id: client_id.clone(),
-                    consumers: HashSet::new(),
+                    consumers: IdSet::new(),
                     temp_names: Vec::new(),
                 },
             );
@@ -2885,7 +2887,7 @@ fn send_mirrors(
 /// subscriptions whose pattern matches an address that reached `amq.topic` (no-local ones skip
 /// their own session's sends); each queue once.
 fn routed_queues(reg: &Registry, routed: &Routed, sender: SessionId) -> Vec<Arc<Queue>> {
-    let mut seen = HashSet::new();
+    let mut seen = IdSet::new();
     let mut out = Vec::new();
     for name in &routed.queues {
         if let Some(q) = reg.queues.get(name) {
@@ -2970,8 +2972,13 @@ fn ready_key(priority_cap: Option<u8>, message: &Message, seq: u64) -> (u8, u64)
 }
 
 fn release_credit(in_flight: &AtomicU32) {
-    let _ = in_flight.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-        Some(n.saturating_sub(1))
+    release_credits(in_flight, 1);
+}
+
+/// Gives `n` deliveries' credit back at once (an ack of several).
+fn release_credits(in_flight: &AtomicU32, n: u32) {
+    let _ = in_flight.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |have| {
+        Some(have.saturating_sub(n))
     });
 }
 
@@ -3335,18 +3342,19 @@ impl Session {
         let mut acked = 0;
         for queue in &queues {
             let mut st = lock(&queue.state);
+            let mut released = 0;
             for seq in seqs {
-                if st.in_flight.get(seq).is_none_or(|f| f.consumer != consumer) {
-                    continue;
-                }
-                let Some(flight) = st.in_flight.remove(seq) else {
-                    continue;
+                let flight = match st.in_flight.entry(*seq) {
+                    std::collections::hash_map::Entry::Occupied(e)
+                        if e.get().consumer == consumer =>
+                    {
+                        e.remove()
+                    }
+                    _ => continue,
                 };
                 acked += 1;
+                released += 1;
                 st.counters.count_ack(&flight.entry.message);
-                if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
-                    release_credit(&slot.in_flight);
-                }
                 st.bytes = st.bytes.saturating_sub(flight.entry.size);
                 if flight.entry.message.expiration > 0 {
                     st.expiring = st.expiring.saturating_sub(1);
@@ -3357,6 +3365,11 @@ impl Session {
                         queue: queue.id,
                         seq: flight.entry.seq,
                     });
+                }
+            }
+            if released > 0 {
+                if let Some(slot) = st.consumers.iter().find(|c| c.id == consumer) {
+                    release_credits(&slot.in_flight, released);
                 }
             }
         }

@@ -4,6 +4,7 @@
 pub mod address;
 pub mod death;
 pub mod exchange;
+pub mod id_map;
 pub mod message;
 pub mod paging;
 pub mod persist;

@@ -25,6 +25,7 @@ use codecs::amqp091::{
 };
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
+use routes::id_map::{IdMap, IdMapExt};
 use routes::{
     Binding, BindingTarget, ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Destination,
     Durability, Engine, EngineError, ExchangeError, ExchangeKind, ExchangeSpec, NackAction,
@@ -255,8 +256,15 @@ impl IncomingBody {
 struct ConsumerState {
     id: ConsumerId,
     queue: String,
-    no_ack: bool,
     exclusive: bool,
+}
+
+/// What a delivery to a consumer needs, found with one lookup by its engine id: its channel,
+/// its tag and its ack mode (`no-ack`, fixed by `basic.consume`).
+struct ConsumerRoute {
+    channel: u16,
+    tag: ShortStr,
+    no_ack: bool,
 }
 
 /// One open channel.
@@ -333,8 +341,9 @@ struct Connection {
     settings: Arc<Amqp091Settings>,
     frame_max: u32,
     channel_max: u16,
-    channels: HashMap<u16, Channel>,
-    consumers: HashMap<ConsumerId, (u16, ShortStr)>,
+    channels: IdMap<u16, Channel>,
+    /// Every consumer of the connection's channels, by engine id: where its deliveries go.
+    consumers: IdMap<ConsumerId, ConsumerRoute>,
     out: Vec<Frame>,
     /// Deliveries to no-ack consumers sent in the current burst of events, acknowledged to the
     /// engine together when the burst is over ([`Connection::flush_auto_acks`]): one engine
@@ -481,8 +490,8 @@ pub async fn serve<S>(
         settings,
         frame_max: tuned.frame_max,
         channel_max: tuned.channel_max,
-        channels: HashMap::new(),
-        consumers: HashMap::new(),
+        channels: IdMap::new(),
+        consumers: IdMap::new(),
         out: Vec::new(),
         auto_acks: AckBatch::default(),
         confirms: FuturesOrdered::new(),
@@ -2038,11 +2047,17 @@ impl Connection {
             ConsumerState {
                 id,
                 queue,
-                no_ack: m.no_ack,
                 exclusive: m.exclusive,
             },
         );
-        self.consumers.insert(id, (channel, tag));
+        self.consumers.insert(
+            id,
+            ConsumerRoute {
+                channel,
+                tag,
+                no_ack: m.no_ack,
+            },
+        );
         Ok(())
     }
 
@@ -2560,7 +2575,7 @@ impl Connection {
             SessionEvent::ConsumerCancelled(id) => {
                 // Deliveries already sent to it are settled before it goes.
                 self.flush_auto_acks();
-                let Some((channel, tag)) = self.consumers.remove(&id) else {
+                let Some(ConsumerRoute { channel, tag, .. }) = self.consumers.remove(&id) else {
                     return;
                 };
                 let Some(c) = self.channels.get_mut(&channel) else {
@@ -2607,20 +2622,19 @@ impl Connection {
     /// Sends a delivery to its consumer, or holds it back when the channel-wide prefetch is
     /// full (`hold`: deliveries already held skip the queue of held ones).
     fn deliver_checked(&mut self, delivery: Delivery, hold: bool) {
-        let Some((channel, tag)) = self.consumers.get(&delivery.consumer).cloned() else {
+        // `consumers` and the channels' consumer maps gain and lose a consumer together.
+        let Some(route) = self.consumers.get(&delivery.consumer) else {
             // Dispatched just before its consumer was cancelled: back to the queue.
             let _ = self
                 .session
                 .nack(delivery.consumer, &[delivery.seq], NackAction::Requeue);
             return;
         };
+        let (channel, no_ack) = (route.channel, route.no_ack);
+        let tag = route.tag.clone();
         let Some(c) = self.channels.get_mut(&channel) else {
             return;
         };
-        let Some(consumer) = c.consumers.get(&tag) else {
-            return;
-        };
-        let no_ack = consumer.no_ack;
         if hold
             && !no_ack
             && c.global_prefetch > 0

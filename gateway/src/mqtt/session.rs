@@ -17,6 +17,7 @@ use codecs::mqtt::{
 };
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
+use routes::id_map::{IdMap, IdMapExt};
 use routes::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Destination, Durability, Engine,
     EngineError, Session, SessionEvent,
@@ -201,8 +202,8 @@ struct MqttSession {
     sessions: Arc<MqttSessions>,
     persistent: bool,
     subscriptions: HashMap<String, (ConsumerId, SubOptions)>,
-    by_consumer: HashMap<ConsumerId, SubOptions>,
-    outbound: HashMap<u16, Outbound>,
+    by_consumer: IdMap<ConsumerId, SubOptions>,
+    outbound: IdMap<u16, Outbound>,
     next_packet_id: u16,
     inbound_aliases: HashMap<u16, String>,
     topic_alias_max: u16,
@@ -441,8 +442,8 @@ where
         sessions: sessions.clone(),
         persistent,
         subscriptions: HashMap::new(),
-        by_consumer: HashMap::new(),
-        outbound: HashMap::new(),
+        by_consumer: IdMap::new(),
+        outbound: IdMap::new(),
         next_packet_id: 1,
         inbound_aliases: HashMap::new(),
         topic_alias_max: settings.topic_alias_max,

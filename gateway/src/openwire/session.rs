@@ -1,4 +1,5 @@
 //! One OpenWire connection: wire format negotiation, inactivity monitoring, commands in, engine
+
 //! calls, responses and dispatches out.
 //!
 //! Commands are handled one at a time, in order: a send the client waits for (persistent sends
@@ -19,6 +20,7 @@ use codecs::openwire::{
     WireFormat, WireFormatOptions,
 };
 use futures::{SinkExt, StreamExt};
+use routes::id_map::{IdMap, IdMapExt};
 use routes::{
     ConsumerSource, ConsumerSpec, DestinationKind, Engine, EngineError, NackAction, Session,
     SessionEvent, Transaction,
@@ -185,7 +187,7 @@ struct OpenWireSession {
     /// Producers with a window (`jms.producerWindowSize`): their asynchronous sends are answered
     /// with `ProducerAck`s releasing the window.
     windowed_producers: HashMap<ow::ProducerId, i32>,
-    by_engine: HashMap<routes::ConsumerId, ow::ConsumerId>,
+    by_engine: IdMap<routes::ConsumerId, ow::ConsumerId>,
     transactions: HashMap<TxKey, LocalTransaction>,
     temps: TempNames,
     /// The user name messages are stamped with (`JMSXUserID`): the authenticated user, or the
@@ -330,7 +332,7 @@ pub async fn serve<S>(
         connection_id: None,
         consumers: HashMap::new(),
         windowed_producers: HashMap::new(),
-        by_engine: HashMap::new(),
+        by_engine: IdMap::new(),
         transactions: HashMap::new(),
         temps: TempNames::default(),
         user: None,

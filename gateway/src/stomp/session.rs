@@ -14,6 +14,7 @@ use codecs::stomp::{
 };
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
+use routes::id_map::{IdMap, IdMapExt};
 use routes::{
     ConsumerId, ConsumerSource, ConsumerSpec, Delivery, Destination, DestinationKind, Durability,
     Engine, EngineError, NackAction, Session, SessionEvent, Transaction,
@@ -131,7 +132,7 @@ struct StompSession {
     version: StompVersion,
     engine: Session,
     subscriptions: HashMap<String, Subscription>,
-    by_consumer: HashMap<ConsumerId, String>,
+    by_consumer: IdMap<ConsumerId, String>,
     unacked: HashMap<String, Unacked>,
     by_message_id: HashMap<String, Vec<String>>,
     transactions: HashMap<String, Transaction>,
@@ -298,7 +299,7 @@ pub async fn serve<S>(
         version,
         engine: session,
         subscriptions: HashMap::new(),
-        by_consumer: HashMap::new(),
+        by_consumer: IdMap::new(),
         unacked: HashMap::new(),
         by_message_id: HashMap::new(),
         transactions: HashMap::new(),
