@@ -30,6 +30,16 @@ const SPIN_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(
 /// for: while synchronous senders are active, not for lazy acks alone nor when idle.
 const SPIN_WHILE_SYNCING: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// After this many polls in a row that ended without an append, the writer stops polling for
+/// [`SPIN_PAUSE`] awaited groups: that client's next send comes later than the polling window
+/// (the JMS client's own thread hand-offs take longer), so polling only burned CPU the clients
+/// on the same cores needed (docs/benchmarks.md, session 8).
+const SPIN_MISSES_BEFORE_PAUSE: u32 = 3;
+
+/// How many groups the writer goes without polling after [`SPIN_MISSES_BEFORE_PAUSE`] misses;
+/// then it polls once more to see whether polling pays again.
+const SPIN_PAUSE: u32 = 64;
+
 /// Largest batch compaction writes at once.
 const COMPACT_BATCH_BYTES: usize = 4 << 20;
 
@@ -144,6 +154,10 @@ pub(crate) struct Writer {
     /// When the last group whose appenders waited for its fsync was committed (the writer polls
     /// for a while after it before sleeping).
     awaited_fsync: Option<Instant>,
+    /// Polls in a row that ended without an append (see [`SPIN_MISSES_BEFORE_PAUSE`]).
+    spin_misses: u32,
+    /// Groups still to go without polling.
+    spin_pause: u32,
     compactor: Option<(mpsc::Sender<SegId>, JoinHandle<()>)>,
     /// Wakes committed appenders of large groups off the writer's critical path (the writer
     /// starts the next write and fsync meanwhile). Every completion it delivers is already
@@ -283,6 +297,8 @@ impl Writer {
             lazy_due: None,
             last_sync: Instant::now(),
             awaited_fsync: None,
+            spin_misses: 0,
+            spin_pause: 0,
             compactor,
             notifier,
             compacting: None,
@@ -322,11 +338,16 @@ impl Writer {
                 let spin_until = self
                     .awaited_fsync
                     .is_some_and(|t| now.saturating_duration_since(t) < SPIN_WHILE_SYNCING)
-                    .then(|| now + SPIN_BEFORE_SLEEP);
+                    .then(|| now + SPIN_BEFORE_SLEEP)
+                    .filter(|_| self.may_spin());
+                let mut spinning = spin_until.is_some();
                 let mut q = lock(&self.shared.queue);
                 loop {
                     q.writer_idle = false;
                     if !q.items.is_empty() {
+                        if spinning {
+                            self.spin_misses = 0;
+                        }
                         break q.items.drain(..).collect();
                     }
                     if spin_until.is_some_and(|t| Instant::now() < t) {
@@ -334,6 +355,15 @@ impl Writer {
                         std::thread::yield_now();
                         q = lock(&self.shared.queue);
                         continue;
+                    }
+                    if spinning {
+                        // The poll ended without an append (fields, not a method: `q` borrows
+                        // `self.shared`).
+                        spinning = false;
+                        self.spin_misses += 1;
+                        if self.spin_misses >= SPIN_MISSES_BEFORE_PAUSE {
+                            self.spin_pause = SPIN_PAUSE;
+                        }
                     }
                     // Appenders signal the condvar only while this is set.
                     q.writer_idle = true;
@@ -408,6 +438,15 @@ impl Writer {
             }
         }
         self.publish();
+    }
+
+    /// Whether to poll before sleeping this time (past misses may pause polling for a while).
+    fn may_spin(&mut self) -> bool {
+        if self.spin_pause > 0 {
+            self.spin_pause -= 1;
+            return false;
+        }
+        true
     }
 
     /// Handles drained requests in order. Returns true to stop.
