@@ -33,7 +33,6 @@ use tokio::sync::Notify;
 mod admin;
 mod virtual_topic;
 use admin::EngineStats;
-
 pub use admin::{
     open_transactions, BrowsedMessage, ConsumerInfo, DestinationProducers, EngineGauges,
     QueueCounters, QueueStats, QueueStatsKind, TopicStats, MAX_TOPICS_COUNTED,
@@ -2200,7 +2199,7 @@ impl Engine {
             return Err(EngineError::UnknownDelivery { consumer, seq });
         };
         if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == consumer) {
-            release_credit(&slot.in_flight);
+            release_credits(&slot.in_flight, 1);
         }
         st.bytes = st.bytes.saturating_sub(flight.entry.size);
         if flight.entry.message.expiration > 0 {
@@ -2499,7 +2498,7 @@ impl Engine {
         let mut dead = Vec::new();
         for flight in flights {
             if let Some(slot) = st.consumers.iter_mut().find(|c| c.id == flight.consumer) {
-                release_credit(&slot.in_flight);
+                release_credits(&slot.in_flight, 1);
             }
             let entry = flight.entry;
             let exhausted = max >= 0 && entry.delivery_count > max as u32;
@@ -2971,11 +2970,7 @@ fn ready_key(priority_cap: Option<u8>, message: &Message, seq: u64) -> (u8, u64)
     (rank, seq)
 }
 
-fn release_credit(in_flight: &AtomicU32) {
-    release_credits(in_flight, 1);
-}
-
-/// Gives `n` deliveries' credit back at once (an ack of several).
+/// Gives `n` deliveries' credit back to a consumer's window.
 fn release_credits(in_flight: &AtomicU32, n: u32) {
     let _ = in_flight.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |have| {
         Some(have.saturating_sub(n))

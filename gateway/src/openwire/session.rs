@@ -1,5 +1,4 @@
 //! One OpenWire connection: wire format negotiation, inactivity monitoring, commands in, engine
-
 //! calls, responses and dispatches out.
 //!
 //! Commands are handled one at a time, in order: a send the client waits for (persistent sends

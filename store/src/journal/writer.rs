@@ -40,6 +40,40 @@ const SPIN_MISSES_BEFORE_PAUSE: u32 = 3;
 /// then it polls once more to see whether polling pays again.
 const SPIN_PAUSE: u32 = 64;
 
+/// Whether the writer's polls for the next append pay: they stop for a while after
+/// [`SPIN_MISSES_BEFORE_PAUSE`] misses in a row.
+#[derive(Default)]
+struct SpinBudget {
+    /// Polls in a row that ended without an append.
+    misses: u32,
+    /// Awaited groups still to go without polling.
+    pause: u32,
+}
+
+impl SpinBudget {
+    /// Whether to poll before sleeping this time; a paused budget counts down instead.
+    fn may_spin(&mut self) -> bool {
+        if self.pause > 0 {
+            self.pause -= 1;
+            return false;
+        }
+        true
+    }
+
+    /// A poll saw an append arrive.
+    fn paid(&mut self) {
+        self.misses = 0;
+    }
+
+    /// A poll ended without an append: after enough in a row, pause polling.
+    fn missed(&mut self) {
+        self.misses += 1;
+        if self.misses >= SPIN_MISSES_BEFORE_PAUSE {
+            self.pause = SPIN_PAUSE;
+        }
+    }
+}
+
 /// Largest batch compaction writes at once.
 const COMPACT_BATCH_BYTES: usize = 4 << 20;
 
@@ -154,10 +188,8 @@ pub(crate) struct Writer {
     /// When the last group whose appenders waited for its fsync was committed (the writer polls
     /// for a while after it before sleeping).
     awaited_fsync: Option<Instant>,
-    /// Polls in a row that ended without an append (see [`SPIN_MISSES_BEFORE_PAUSE`]).
-    spin_misses: u32,
-    /// Groups still to go without polling.
-    spin_pause: u32,
+    /// Whether polling pays for the current appenders.
+    spin: SpinBudget,
     compactor: Option<(mpsc::Sender<SegId>, JoinHandle<()>)>,
     /// Wakes committed appenders of large groups off the writer's critical path (the writer
     /// starts the next write and fsync meanwhile). Every completion it delivers is already
@@ -297,8 +329,7 @@ impl Writer {
             lazy_due: None,
             last_sync: Instant::now(),
             awaited_fsync: None,
-            spin_misses: 0,
-            spin_pause: 0,
+            spin: SpinBudget::default(),
             compactor,
             notifier,
             compacting: None,
@@ -339,14 +370,14 @@ impl Writer {
                     .awaited_fsync
                     .is_some_and(|t| now.saturating_duration_since(t) < SPIN_WHILE_SYNCING)
                     .then(|| now + SPIN_BEFORE_SLEEP)
-                    .filter(|_| self.may_spin());
+                    .filter(|_| self.spin.may_spin());
                 let mut spinning = spin_until.is_some();
                 let mut q = lock(&self.shared.queue);
                 loop {
                     q.writer_idle = false;
                     if !q.items.is_empty() {
                         if spinning {
-                            self.spin_misses = 0;
+                            self.spin.paid();
                         }
                         break q.items.drain(..).collect();
                     }
@@ -357,13 +388,8 @@ impl Writer {
                         continue;
                     }
                     if spinning {
-                        // The poll ended without an append (fields, not a method: `q` borrows
-                        // `self.shared`).
                         spinning = false;
-                        self.spin_misses += 1;
-                        if self.spin_misses >= SPIN_MISSES_BEFORE_PAUSE {
-                            self.spin_pause = SPIN_PAUSE;
-                        }
+                        self.spin.missed();
                     }
                     // Appenders signal the condvar only while this is set.
                     q.writer_idle = true;
@@ -438,15 +464,6 @@ impl Writer {
             }
         }
         self.publish();
-    }
-
-    /// Whether to poll before sleeping this time (past misses may pause polling for a while).
-    fn may_spin(&mut self) -> bool {
-        if self.spin_pause > 0 {
-            self.spin_pause -= 1;
-            return false;
-        }
-        true
     }
 
     /// Handles drained requests in order. Returns true to stop.
@@ -932,5 +949,33 @@ fn append_op(records: &[JournalRecord]) -> &'static str {
         "ack"
     } else {
         "other"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SpinBudget, SPIN_MISSES_BEFORE_PAUSE, SPIN_PAUSE};
+
+    #[test]
+    fn polling_pauses_after_misses_in_a_row_and_probes_again() {
+        let mut spin = SpinBudget::default();
+        for _ in 0..SPIN_MISSES_BEFORE_PAUSE - 1 {
+            assert!(spin.may_spin());
+            spin.missed();
+        }
+        // A poll that pays resets the count.
+        assert!(spin.may_spin());
+        spin.paid();
+        for _ in 0..SPIN_MISSES_BEFORE_PAUSE {
+            assert!(spin.may_spin());
+            spin.missed();
+        }
+        for _ in 0..SPIN_PAUSE {
+            assert!(!spin.may_spin());
+        }
+        // One probe; another miss pauses again at once.
+        assert!(spin.may_spin());
+        spin.missed();
+        assert!(!spin.may_spin());
     }
 }
